@@ -1,0 +1,303 @@
+"""Plain data shared by every layer: events, runs, Dagger functions and match decisions.
+
+Nothing here does I/O. Every class is a frozen dataclass or an enum, so values can cross
+threads and tasks freely.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+ZERO_SHA = "0" * 40
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class EventStatus(StrEnum):
+    """Where a stored event stands in its life."""
+
+    RECEIVED = "received"
+    """Stored, not yet looked at by the dispatcher."""
+    IGNORED = "ignored"
+    """Stored but never to be run (ping, unknown repository, branch deletion...)."""
+    DISPATCHING = "dispatching"
+    """Cloning, reading the spec, introspecting or matching."""
+    WAITING = "waiting"
+    """A pull request from a fork waiting for approval."""
+    DISPATCHED = "dispatched"
+    """Its runs were created; their states tell the rest."""
+    SKIPPED = "skipped"
+    """Looked at, nothing matched (the detail says why)."""
+    ERROR = "error"
+    """Could not be dispatched (clone failed, bad pocketci.yaml...); the detail says why."""
+
+
+class RunState(StrEnum):
+    """The state of one ``dagger call``."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    PASSED = "passed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+
+    @property
+    def finished(self) -> bool:
+        """True for the states a run never leaves."""
+        return self not in (RunState.QUEUED, RunState.RUNNING)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A verified delivery from a forge, normalized (SPEC 4.5).
+
+    Attributes:
+        vendor: The forge, lower case (``github``).
+        event_type: ``push``, ``pull_request``, ``tag``, ``release`` or the forge's own name.
+        filter: Branch for pushes, tag name for tags, the action for the rest (may be empty).
+        repository: ``owner/name`` as the forge reports it.
+        ref: The full ref (``refs/heads/main``), empty when the event has none.
+        sha: The commit to build (head sha for pull requests), empty when none.
+        base_ref: The pull request's base branch; empty for pushes.
+        base_sha: The pull request's base sha, or a push's ``before`` sha.
+        pr_number: The pull request number, or None.
+        is_fork: True when the pull request's head lives in another repository.
+        delivery_id: The forge's delivery id (``X-GitHub-Delivery``).
+        received_at: When the delivery arrived.
+        body: The raw payload bytes exactly as signed.
+        deleted: True for a branch or tag deletion (never run).
+        title: A human label (pull request title or head commit message), untrusted text.
+        hook_id: The forge's hook id, if it sent one.
+        event_name: The forge's own event header (``push``, ``pull_request``, ``ping``...).
+        id: The store's row id once stored, else None.
+    """
+
+    vendor: str
+    event_type: str
+    filter: str
+    repository: str
+    ref: str
+    sha: str
+    base_ref: str
+    base_sha: str
+    pr_number: int | None
+    is_fork: bool
+    delivery_id: str
+    received_at: datetime
+    body: bytes = field(repr=False)
+    deleted: bool = False
+    title: str = ""
+    hook_id: str = ""
+    event_name: str = ""
+    id: int | None = None
+
+    def payload(self) -> Any:
+        """Decode and return the raw payload (it was validated as JSON at intake)."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as the store holds it, with its processing status."""
+
+    event: Event
+    status: EventStatus
+    detail: str = ""
+    redeliveries: int = 0
+    approved_sha: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ArgSpec:
+    """One argument of a Dagger function, as introspection reports it.
+
+    Attributes:
+        name: lowerCamelCase name (``onChanges``).
+        type_name: ``String``, ``Int``, ``Boolean``, ``Directory``, ``File``, ``Secret``,
+            ``[String]`` ... (object names for objects, ``[T]`` for lists).
+        optional: The type is nullable.
+        default_json: The default value JSON-encoded as the engine returns it, or None when the
+            argument has no default (the engine answers null or "").
+    """
+
+    name: str
+    type_name: str
+    optional: bool = False
+    default_json: str | None = None
+
+    @property
+    def has_default(self) -> bool:
+        """True when the argument declares a default value."""
+        return self.default_json not in (None, "")
+
+    @property
+    def default(self) -> Any:
+        """The decoded default value, or None."""
+        if not self.has_default:
+            return None
+        assert self.default_json is not None
+        return json.loads(self.default_json)
+
+    @property
+    def required(self) -> bool:
+        """True when a caller must supply it (not optional and no default)."""
+        return not self.optional and not self.has_default
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """A function of the module's main object."""
+
+    name: str
+    args: tuple[ArgSpec, ...] = ()
+    description: str = ""
+
+    def arg(self, name: str) -> ArgSpec | None:
+        """Return the argument called ``name``, or None."""
+        for a in self.args:
+            if a.name == name:
+                return a
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleCatalog:
+    """What a Dagger module offers: its name and its main object's functions."""
+
+    module_name: str
+    functions: tuple[FunctionSpec, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionCall:
+    """A matched function, ready to run.
+
+    Attributes:
+        function: lowerCamelCase function name.
+        args: Plain string arguments by lowerCamelCase name (filter, event, vendor, onChanges).
+        secrets: lowerCamelCase names of the secret arguments it declares that the spec feeds.
+    """
+
+    function: str
+    args: tuple[tuple[str, str], ...] = ()
+    secrets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Why one function will or will not run for an event."""
+
+    function: str
+    tier: int | None
+    matched: bool
+    reason: str
+    call: FunctionCall | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    """The outcome of matching a catalog against an event.
+
+    Attributes:
+        tier: The winning tier (1-4) or None when nothing matched.
+        decisions: One decision for every function that was considered, in catalog order.
+    """
+
+    tier: int | None
+    decisions: tuple[Decision, ...]
+
+    @property
+    def calls(self) -> tuple[FunctionCall, ...]:
+        """The calls to make, in decision order."""
+        return tuple(d.call for d in self.decisions if d.matched and d.call is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One ``dagger call`` of one function for one event.
+
+    Attributes:
+        id: A unique id (hex).
+        event_id: The stored event it belongs to.
+        function: lowerCamelCase function name (empty for a skipped-event placeholder).
+        state: Where it stands.
+        attempt: 1 for the first run; re-runs count up.
+        args: The call's plain arguments and the names (never values) of its secrets.
+        reason: Why it is skipped or failed, or the last lines of output on failure.
+        exit_code: The process's exit code once finished, else None.
+        created_at: When it was queued.
+        started_at: When its process was spawned.
+        finished_at: When it finished.
+        log_path: Its log file, relative to the data dir's ``logs`` folder.
+        parent_id: The run it re-runs, if any.
+    """
+
+    id: str
+    event_id: int
+    function: str
+    state: RunState
+    attempt: int = 1
+    args: tuple[tuple[str, str], ...] = ()
+    reason: str = ""
+    exit_code: int | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    log_path: str = ""
+    parent_id: str | None = None
+
+
+# -- What the engine publishes to its subscribers (the UI, the headless logger) ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventStored:
+    """A delivery was stored (or recorded again as a redelivery)."""
+
+    stored: StoredEvent
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EventUpdated:
+    """A stored event changed status."""
+
+    event_id: int
+    status: EventStatus
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EventMatched:
+    """Matching finished for an event: every function considered, with its reason."""
+
+    event_id: int
+    result: MatchResult
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdated:
+    """A run was created or changed state."""
+
+    run: Run
+
+
+@dataclass(frozen=True, slots=True)
+class RunOutput:
+    """A batch of masked, ANSI-free output lines of a running run."""
+
+    run_id: str
+    lines: tuple[str, ...]
+
+
+Notice = EventStored | EventUpdated | EventMatched | RunUpdated | RunOutput
+"""Everything the engine publishes."""
