@@ -1,0 +1,1 @@
+"""The dispatch engine: workspace, catalog, matching, runner and dispatcher."""

@@ -1,0 +1,1 @@
+"""forges layer of pocketci-tui."""

@@ -1,0 +1,1 @@
+"""intake layer of pocketci-tui."""
