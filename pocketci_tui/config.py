@@ -1,0 +1,484 @@
+"""User configuration (``config.yaml``) and repository specs (``pocketci.yaml``).
+
+Both are parsed into frozen dataclasses. Every problem raises :class:`ConfigError` whose message
+names the file and the key, so the user knows exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+FORK_MODES = ("approve", "no-secrets", "skip")
+SECRET_BACKENDS = ("auto", "keyring", "file", "plaintext", "memory")
+VENDORS = ("github",)
+SPEC_FILE = "pocketci.yaml"
+SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ARG_NAME_RE = re.compile(r"^[a-z][A-Za-z0-9]*$")
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_REPO_PATTERN_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+/[A-Za-z0-9_.*?\[\]-]+$")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class ConfigError(Exception):
+    """A configuration file is missing something or holds a wrong value."""
+
+
+def parse_duration(value: Any, *, where: str) -> float:
+    """Parse ``90``, ``90s``, ``60m``, ``1.5h`` or ``2d`` into seconds.
+
+    Args:
+        value: The raw YAML value.
+        where: ``file: key`` for the error message.
+
+    Returns:
+        The duration in seconds, greater than zero.
+    """
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a duration like 90s, 60m or 2h, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION_RE.match(str(value))
+        if not m:
+            raise ConfigError(f"{where}: expected a duration like 90s, 60m or 2h, got {value!r}")
+        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ConfigError(f"{where}: the duration must be greater than zero")
+    return seconds
+
+
+@dataclass(frozen=True, slots=True)
+class RepoConfig:
+    """A repository pocketci-tui builds.
+
+    Attributes:
+        name: ``owner/name`` as the forge reports it; shell globs allowed (``acme/*``).
+        vendor: The forge (``github``).
+        clone_url: Where to clone from; empty means derived from the vendor.
+        token: The NAME of the secret-store entry used for cloning, or empty for public repos.
+    """
+
+    name: str
+    vendor: str = "github"
+    clone_url: str = ""
+    token: str = ""
+
+    def matches(self, vendor: str, repository: str) -> bool:
+        """Tell whether an event's repository is this entry (case-insensitive, like GitHub)."""
+        return vendor == self.vendor and fnmatch.fnmatchcase(repository.lower(), self.name.lower())
+
+
+@dataclass(frozen=True, slots=True)
+class DaggerSettings:
+    """How the ``dagger`` CLI and engine are reached.
+
+    Attributes:
+        cli: Path of the ``dagger`` CLI; empty means ``dagger`` on PATH, else the SDK's download.
+        runner_host: A shared or remote engine (``tcp://...``, ``kube-pod://...``), or empty.
+        cloud_token: NAME of the secret-store entry holding a Dagger Cloud token, or empty.
+    """
+
+    cli: str = ""
+    runner_host: str = ""
+    cloud_token: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The user's configuration, loaded once and passed to every part.
+
+    Attributes:
+        host: The webhook listener's address.
+        port: The webhook listener's port.
+        webhook_secret: NAME of the secret-store entry holding the webhook secret.
+        concurrency: How many ``dagger call`` processes run at once, across all events.
+        timeout: Seconds one ``dagger call`` may take.
+        repos: The repositories to build.
+        fork_pull_requests: ``approve``, ``no-secrets`` or ``skip``.
+        dagger: How Dagger is reached.
+        retention_events: How many events to keep.
+        retention_days: How many days to keep events.
+        secrets_backend: ``auto``, ``keyring``, ``file``, ``plaintext`` or ``memory``.
+        keymap: Binding id to keys, to remap the UI.
+        source: The file this was read from, if any.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    webhook_secret: str = "webhook-secret"
+    concurrency: int = 2
+    timeout: float = 3600.0
+    repos: tuple[RepoConfig, ...] = ()
+    fork_pull_requests: str = "approve"
+    dagger: DaggerSettings = field(default_factory=DaggerSettings)
+    retention_events: int = 5000
+    retention_days: float = 90.0
+    secrets_backend: str = "auto"
+    keymap: Mapping[str, str] = field(default_factory=dict)
+    source: Path | None = None
+
+    def repo_for(self, vendor: str, repository: str) -> RepoConfig | None:
+        """Return the first configured repository matching an event, or None."""
+        for repo in self.repos:
+            if repo.matches(vendor, repository):
+                return repo
+        return None
+
+    @property
+    def listen_url(self) -> str:
+        """The base URL of the listener (``http://127.0.0.1:8080``)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL to paste into GitHub's webhook settings (before any tunnel)."""
+        return f"{self.listen_url}/webhooks/github"
+
+
+class _Reader:
+    """Helpers that check one mapping and name the file and key in every error."""
+
+    def __init__(self, source: str, data: Any, prefix: str = "") -> None:
+        self.source = source
+        self.prefix = prefix
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{self.where('')}: expected a mapping of keys to values")
+        self.data: dict[str, Any] = data
+
+    def where(self, key: str) -> str:
+        name = f"{self.prefix}{key}" if key else self.prefix.rstrip(".") or "top level"
+        return f"{self.source}: {name}"
+
+    def check_keys(self, allowed: tuple[str, ...]) -> None:
+        for key in self.data:
+            if key not in allowed:
+                hint = ", ".join(allowed)
+                raise ConfigError(f"{self.where(str(key))}: unknown key (known keys: {hint})")
+
+    def text(self, key: str, default: str) -> str:
+        value = self.data.get(key, default)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise ConfigError(f"{self.where(key)}: expected text, got {value!r}")
+        return value.strip()
+
+    def integer(self, key: str, default: int, *, low: int, high: int) -> int:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{self.where(key)}: expected a whole number, got {value!r}")
+        if not low <= value <= high:
+            raise ConfigError(f"{self.where(key)}: must be between {low} and {high}, got {value}")
+        return value
+
+    def number(self, key: str, default: float) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise ConfigError(f"{self.where(key)}: expected a number above zero, got {value!r}")
+        return float(value)
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+        value = self.text(key, default)
+        if value not in choices:
+            raise ConfigError(
+                f"{self.where(key)}: must be one of {', '.join(choices)}, got {value!r}"
+            )
+        return value
+
+    def secret_name(self, key: str, default: str) -> str:
+        value = self.text(key, default)
+        if value and not SECRET_NAME_RE.match(value):
+            raise ConfigError(
+                f"{self.where(key)}: a secret NAME (letters, digits, . _ -), not a value; "
+                f"store the value with `pocketci-tui secrets set NAME`"
+            )
+        return value
+
+    def sub(self, key: str) -> _Reader:
+        return _Reader(self.source, self.data.get(key), f"{self.prefix}{key}.")
+
+
+def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
+    """Build :class:`Settings` from parsed YAML.
+
+    Args:
+        data: What ``yaml.safe_load`` returned (None for an empty file).
+        source: The file name, for error messages.
+
+    Returns:
+        The validated settings.
+    """
+    r = _Reader(source, data)
+    r.check_keys(
+        (
+            "listen",
+            "webhook-secret",
+            "concurrency",
+            "timeout",
+            "repos",
+            "fork-pull-requests",
+            "dagger",
+            "retention",
+            "secrets",
+            "keymap",
+        )
+    )
+    listen = r.sub("listen")
+    listen.check_keys(("host", "port"))
+    dagger = r.sub("dagger")
+    dagger.check_keys(("cli", "runner-host", "cloud-token"))
+    retention = r.sub("retention")
+    retention.check_keys(("events", "days"))
+    secrets = r.sub("secrets")
+    secrets.check_keys(("backend",))
+    keymap = r.sub("keymap")
+    for key, value in keymap.data.items():
+        if not isinstance(value, str):
+            raise ConfigError(
+                f"{keymap.where(str(key))}: expected keys like 'ctrl+r', got {value!r}"
+            )
+
+    repos_raw = r.data.get("repos") or []
+    if not isinstance(repos_raw, list):
+        raise ConfigError(f"{r.where('repos')}: expected a list of repositories")
+    repos = tuple(_parse_repo(source, i, item) for i, item in enumerate(repos_raw))
+
+    host = listen.text("host", "127.0.0.1")
+    if not host:
+        raise ConfigError(f"{listen.where('host')}: must not be empty")
+    return Settings(
+        host=host,
+        port=listen.integer("port", 8080, low=0, high=65535),
+        webhook_secret=r.secret_name("webhook-secret", "webhook-secret") or "webhook-secret",
+        concurrency=r.integer("concurrency", 2, low=1, high=256),
+        timeout=parse_duration(r.data.get("timeout", "60m"), where=r.where("timeout")),
+        repos=repos,
+        fork_pull_requests=r.choice("fork-pull-requests", "approve", FORK_MODES),
+        dagger=DaggerSettings(
+            cli=dagger.text("cli", ""),
+            runner_host=dagger.text("runner-host", ""),
+            cloud_token=dagger.secret_name("cloud-token", ""),
+        ),
+        retention_events=retention.integer("events", 5000, low=1, high=10_000_000),
+        retention_days=retention.number("days", 90.0),
+        secrets_backend=secrets.choice("backend", "auto", SECRET_BACKENDS),
+        keymap={str(k): str(v) for k, v in keymap.data.items()},
+        source=Path(source) if source else None,
+    )
+
+
+def _parse_repo(source: str, index: int, item: Any) -> RepoConfig:
+    r = _Reader(source, item, f"repos[{index}].")
+    r.check_keys(("name", "vendor", "clone-url", "token"))
+    name = r.text("name", "")
+    if not name or not _REPO_PATTERN_RE.match(name) or ".." in name:
+        raise ConfigError(f"{r.where('name')}: expected owner/name (globs allowed), got {name!r}")
+    clone_url = r.text("clone-url", "")
+    if clone_url and ("@" in clone_url.split("://", 1)[-1].split("/", 1)[0]):
+        raise ConfigError(
+            f"{r.where('clone-url')}: must not carry credentials; name a secret in `token`"
+        )
+    if clone_url.startswith("-") or clone_url.lower().startswith("ext::"):
+        raise ConfigError(f"{r.where('clone-url')}: not a clone URL: {clone_url!r}")
+    return RepoConfig(
+        name=name,
+        vendor=r.choice("vendor", "github", VENDORS),
+        clone_url=clone_url,
+        token=r.secret_name("token", ""),
+    )
+
+
+def load_settings(path: Path) -> Settings:
+    """Read the user configuration; a missing file gives the defaults.
+
+    Args:
+        path: The ``config.yaml`` to read.
+
+    Returns:
+        The validated settings.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings(source=None)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the file ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    settings = parse_settings(data, str(path))
+    return settings
+
+
+DEFAULT_CONFIG = """\
+# pocketci-tui configuration. Every key is documented in the README.
+listen:
+  host: 127.0.0.1        # keep it on loopback; put a tunnel or reverse proxy in front
+  port: {port}
+webhook-secret: webhook-secret   # NAME of the secret-store entry, never the value
+concurrency: 2           # dagger calls at once, across all events
+timeout: 60m             # per dagger call
+fork-pull-requests: approve      # approve | no-secrets | skip
+repos: []
+#  - name: acme/api               # owner/name; globs allowed: acme/*
+#    token: github-token          # secret-store entry used for cloning
+dagger:
+  cli: ""                # empty: dagger on PATH, else the SDK's own download
+  runner-host: ""
+  cloud-token: ""
+retention: {{events: 5000, days: 90}}
+secrets:
+  backend: auto          # auto | keyring | file | plaintext
+"""
+
+
+def default_config_text(port: int = 8080) -> str:
+    """Return a commented starter ``config.yaml``."""
+    return DEFAULT_CONFIG.format(port=port)
+
+
+# -- pocketci.yaml ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A secret a repository's functions may receive.
+
+    Attributes:
+        name: The Dagger function argument it feeds (lowerCamelCase, e.g. ``ghPassword``).
+        from_keyring: The secret-store entry holding the value, or empty.
+        from_env: The runner's environment variable holding the value, or empty.
+    """
+
+    name: str
+    from_keyring: str = ""
+    from_env: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RepoSpec:
+    """A repository's ``pocketci.yaml``.
+
+    Attributes:
+        module_path: The Dagger module's folder, relative to the repository root.
+        paths: If not empty, events whose changes match none of these are skipped.
+        secrets: The secrets its functions may receive.
+        found: False when the repository has no ``pocketci.yaml`` (defaults apply).
+    """
+
+    module_path: str = "./ci"
+    paths: tuple[str, ...] = ()
+    secrets: tuple[SecretRef, ...] = ()
+    found: bool = True
+
+    @property
+    def secret_names(self) -> frozenset[str]:
+        """The argument names that secrets feed."""
+        return frozenset(s.name for s in self.secrets)
+
+
+def parse_repo_spec(text: str, source: str = SPEC_FILE) -> RepoSpec:
+    """Parse the text of a ``pocketci.yaml``.
+
+    Args:
+        text: The file's content.
+        source: The name to use in error messages.
+
+    Returns:
+        The validated spec.
+    """
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+    r = _Reader(source, data)
+    r.check_keys(("module-path", "paths", "secrets"))
+    module_path = r.text("module-path", "./ci") or "./ci"
+    if "\x00" in module_path:
+        raise ConfigError(f"{r.where('module-path')}: contains a NUL byte")
+    if Path(module_path).is_absolute():
+        raise ConfigError(f"{r.where('module-path')}: must be relative to the repository root")
+    paths_raw = r.data.get("paths") or []
+    if not isinstance(paths_raw, list) or not all(isinstance(p, str) and p for p in paths_raw):
+        raise ConfigError(f"{r.where('paths')}: expected a list of path patterns")
+    secrets_raw = r.data.get("secrets") or []
+    if not isinstance(secrets_raw, list):
+        raise ConfigError(f"{r.where('secrets')}: expected a list of secrets")
+    secrets: list[SecretRef] = []
+    for i, item in enumerate(secrets_raw):
+        s = _Reader(source, item, f"secrets[{i}].")
+        s.check_keys(("name", "from-keyring", "from-env"))
+        name = s.text("name", "")
+        if not _ARG_NAME_RE.match(name):
+            raise ConfigError(
+                f"{s.where('name')}: expected the function argument name in camelCase "
+                f"(like ghPassword), got {name!r}"
+            )
+        from_keyring = s.secret_name("from-keyring", "")
+        from_env = s.text("from-env", "")
+        if bool(from_keyring) == bool(from_env):
+            raise ConfigError(f"{s.where('')}: give exactly one of from-keyring or from-env")
+        if from_env and not _ENV_NAME_RE.match(from_env):
+            raise ConfigError(f"{s.where('from-env')}: not an environment variable name")
+        if any(x.name == name for x in secrets):
+            raise ConfigError(f"{s.where('name')}: {name} is listed twice")
+        secrets.append(SecretRef(name=name, from_keyring=from_keyring, from_env=from_env))
+    return RepoSpec(module_path=module_path, paths=tuple(paths_raw), secrets=tuple(secrets))
+
+
+def load_repo_spec(checkout: Path) -> RepoSpec:
+    """Read ``pocketci.yaml`` from a checkout; without one, the defaults apply.
+
+    Args:
+        checkout: The repository's working tree.
+
+    Returns:
+        The spec (``found`` is False when the file is absent).
+    """
+    path = checkout / SPEC_FILE
+    if path.is_symlink():
+        raise ConfigError(f"{SPEC_FILE}: must be a regular file, not a symbolic link")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return RepoSpec(found=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{SPEC_FILE}: cannot read it ({exc})") from exc
+    return parse_repo_spec(text, SPEC_FILE)
+
+
+def resolve_module_dir(checkout: Path, module_path: str) -> Path:
+    """Return the module folder inside a checkout, refusing anything that leaves it.
+
+    Symbolic links are resolved before the check, so a link pointing outside is refused too.
+
+    Args:
+        checkout: The repository's working tree.
+        module_path: ``module-path`` from the spec.
+
+    Returns:
+        The absolute, resolved module folder.
+    """
+    root = checkout.resolve()
+    target = (root / module_path).resolve()
+    if target != root and root not in target.parents:
+        raise ConfigError(f"{SPEC_FILE}: module-path {module_path!r} points outside the repository")
+    if not target.is_dir():
+        raise ConfigError(
+            f"{SPEC_FILE}: module-path {module_path!r} is not a folder in the repository"
+        )
+    return target
