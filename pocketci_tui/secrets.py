@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+MIN_SECRET_LENGTH = 6
+"""Shorter values are refused by ``secrets set`` (unless forced) and never masked."""
+
 
 class SecretStoreError(Exception):
     """The secret store failed; the message says what to do."""
