@@ -1,1 +1,5 @@
-"""store layer of pocketci-tui."""
+"""The SQLite store of events and runs (the source of truth)."""
+
+from pocketci_tui.store.db import Store, StoreError
+
+__all__ = ["Store", "StoreError"]

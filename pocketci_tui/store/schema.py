@@ -1,0 +1,91 @@
+"""The database schema, as numbered migrations applied in order (``PRAGMA user_version``)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: events (one row per delivery, unique on vendor + delivery id), their raw bodies in a
+    # table of their own so listing never reads payloads, and runs.
+    """
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        vendor TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        event_name TEXT NOT NULL DEFAULT '',
+        event_type TEXT NOT NULL,
+        filter TEXT NOT NULL DEFAULT '',
+        repository TEXT NOT NULL DEFAULT '',
+        ref TEXT NOT NULL DEFAULT '',
+        sha TEXT NOT NULL DEFAULT '',
+        base_ref TEXT NOT NULL DEFAULT '',
+        base_sha TEXT NOT NULL DEFAULT '',
+        pr_number INTEGER,
+        is_fork INTEGER NOT NULL DEFAULT 0,
+        deleted INTEGER NOT NULL DEFAULT 0,
+        title TEXT NOT NULL DEFAULT '',
+        hook_id TEXT NOT NULL DEFAULT '',
+        hook_ids TEXT NOT NULL DEFAULT '',
+        received_at TEXT NOT NULL,
+        status TEXT NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        redeliveries INTEGER NOT NULL DEFAULT 0,
+        last_redelivery_at TEXT,
+        approved_sha TEXT NOT NULL DEFAULT '',
+        UNIQUE (vendor, delivery_id)
+    );
+    CREATE INDEX events_status ON events (status, id);
+    CREATE INDEX events_received ON events (received_at);
+    CREATE TABLE event_bodies (
+        event_id INTEGER PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
+        body BLOB NOT NULL
+    );
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        function TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 1,
+        args TEXT NOT NULL DEFAULT '[]',
+        reason TEXT NOT NULL DEFAULT '',
+        exit_code INTEGER,
+        created_at TEXT,
+        started_at TEXT,
+        finished_at TEXT,
+        log_path TEXT NOT NULL DEFAULT '',
+        parent_id TEXT
+    );
+    CREATE INDEX runs_event ON runs (event_id);
+    CREATE INDEX runs_state ON runs (state);
+    """,
+)
+"""Migration N (1-based) brings the schema from version N-1 to N."""
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply the missing migrations in one transaction.
+
+    Args:
+        conn: A connection in autocommit mode (``isolation_level=None``).
+
+    Returns:
+        The schema version after migrating.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > len(MIGRATIONS):
+            raise sqlite3.DatabaseError(
+                f"the database has schema version {version}, newer than this program knows "
+                f"({len(MIGRATIONS)}); upgrade pocketci-tui"
+            )
+        for number in range(version + 1, len(MIGRATIONS) + 1):
+            for statement in MIGRATIONS[number - 1].split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {number}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
