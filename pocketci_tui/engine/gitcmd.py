@@ -1,0 +1,419 @@
+"""A small, hardened runner for git commands.
+
+Every git process started here:
+
+* gets an argument list (never a shell), ``stdin`` closed, ``stdout``/``stderr`` piped;
+* runs in its own session and process group, with no controlling terminal, so neither git nor
+  ssh nor a credential prompt can ever read from or draw on the terminal the UI owns; a timeout
+  or a cancellation kills the whole group (``git-remote-https``, ``index-pack``, ``ssh``...);
+* sees a clean environment: no inherited ``GIT_*`` variable, no system or global git config
+  (``GIT_CONFIG_NOSYSTEM=1``, ``GIT_CONFIG_GLOBAL=/dev/null``), ``HOME`` pointing at a private
+  empty directory (so no ``~/.netrc`` or ``~/.gitconfig`` of the user leaks in), the C locale
+  (so error messages are predictable), ``GIT_TERMINAL_PROMPT=0`` and a ``GIT_ASKPASS`` program
+  that always refuses;
+* gets ``-c`` options that forbid every transport except the ones the caller allows
+  (``protocol.allow=never``; ``ext`` is never allowed), disable hooks, submodule recursion,
+  redirects, automatic garbage collection and every credential helper but ours.
+
+Credentials reach git only through a host-scoped credential helper script (it holds no secret;
+it answers with the password found in the environment of the git process, and only for the
+exact protocol and host the token was configured for). The token is never in a URL, an argument
+or a file, and every message this module produces has it masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+import signal
+import stat
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+__all__ = [
+    "FORBIDDEN_PROTOCOLS",
+    "Credentials",
+    "GitCommand",
+    "GitError",
+    "GitResult",
+    "GitTimeoutError",
+    "hardening_config",
+    "install_helpers",
+    "url_protocol",
+]
+
+FORBIDDEN_PROTOCOLS = frozenset({"ext", "fd"})
+"""Transports never allowed, whatever the configuration says: they run arbitrary commands."""
+
+PASSTHROUGH_ENV = (
+    "PATH",
+    "TMPDIR",
+    "SSH_AUTH_SOCK",
+    "http_proxy",
+    "https_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "no_proxy",
+    "NO_PROXY",
+    "all_proxy",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+)
+"""Variables of our own environment that git may see (proxies, CA bundles, the ssh agent)."""
+
+_ENV_USERNAME = "POCKETCI_GIT_USERNAME"
+_ENV_PASSWORD = "POCKETCI_GIT_PASSWORD"
+_ENV_PROTOCOL = "POCKETCI_GIT_PROTOCOL"
+_ENV_HOST = "POCKETCI_GIT_HOST"
+
+_CREDENTIAL_HELPER = f"""#!/bin/sh
+# git credential helper of pocketci-tui. It holds no secret: it answers "get" with the password
+# found in the environment of the git process, and only for the protocol and host the password
+# belongs to (a redirect to another host gets nothing).
+[ "$1" = get ] || exit 0
+proto=
+host=
+while IFS= read -r line; do
+  case "$line" in
+    protocol=*) proto=${{line#protocol=}} ;;
+    host=*) host=${{line#host=}} ;;
+    '') break ;;
+  esac
+done
+[ -n "${{{_ENV_PASSWORD}:-}}" ] || exit 0
+[ "$proto" = "${{{_ENV_PROTOCOL}:-}}" ] || exit 0
+[ "$host" = "${{{_ENV_HOST}:-}}" ] || exit 0
+printf 'username=%s\\npassword=%s\\n' "${{{_ENV_USERNAME}}}" "${{{_ENV_PASSWORD}}}"
+"""
+
+_ASKPASS = """#!/bin/sh
+# GIT_ASKPASS of pocketci-tui: never answers, so git fails instead of prompting anyone.
+exit 1
+"""
+
+
+class GitError(Exception):
+    """A git operation failed; the message says what failed and never contains a secret."""
+
+
+class GitTimeoutError(GitError):
+    """A git command did not finish within its time limit and was killed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A token for one origin (protocol + host[:port]), handed to git by the helper.
+
+    Attributes:
+        protocol: ``https`` or ``http``, as git names it.
+        host: The host, with the port when the URL names one (exactly as in the URL).
+        username: The user name to send (``x-access-token`` for GitHub tokens).
+        password: The token.
+    """
+
+    protocol: str
+    host: str
+    username: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def for_url(cls, url: str, token: str, username: str = "x-access-token") -> Credentials:
+        """Scope a token to the origin of an http(s) clone URL.
+
+        Args:
+            url: The configured clone URL (``https://host[:port]/path``), without user info.
+            token: The token.
+            username: The user name to send with it.
+
+        Returns:
+            The credentials.
+
+        Raises:
+            GitError: The URL is not http(s), carries user info, or the token is unusable.
+        """
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise GitError("a token can only be used with an http(s) clone URL")
+        if "@" in parts.netloc:
+            raise GitError("the clone URL must not contain a user name or password")
+        if not token or any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
+            raise GitError("the clone token is empty or contains control characters")
+        if any(ord(c) < 0x21 or ord(c) == 0x7F for c in username):
+            raise GitError("the clone user name contains spaces or control characters")
+        return cls(protocol=parts.scheme, host=parts.netloc, username=username, password=token)
+
+    def env(self) -> dict[str, str]:
+        """The environment variables the credential helper reads."""
+        return {
+            _ENV_USERNAME: self.username,
+            _ENV_PASSWORD: self.password,
+            _ENV_PROTOCOL: self.protocol,
+            _ENV_HOST: self.host,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class GitResult:
+    """What a finished git command returned."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def ok(self) -> bool:
+        """True when git exited with status 0."""
+        return self.returncode == 0
+
+
+def url_protocol(url: str) -> str:
+    """Return the transport git would use for a URL, the name ``protocol.<name>.allow`` uses.
+
+    Args:
+        url: A clone URL: ``scheme://...``, ``transport::address``, scp-like ``host:path`` or a
+            local path.
+
+    Returns:
+        ``https``, ``http``, ``ssh``, ``git``, ``file``, or a remote helper's name.
+    """
+    head, sep, _ = url.partition("://")
+    if sep and head and all(c.isalnum() or c in "+-." for c in head):
+        scheme = head.lower()
+        if scheme in ("git+ssh", "ssh+git"):
+            return "ssh"
+        return scheme
+    helper, sep, _ = url.partition("::")
+    if sep and helper and all(c.isalnum() or c in "+-." for c in helper):
+        return helper.lower()
+    colon = url.find(":")
+    slash = url.find("/")
+    if colon > 0 and (slash < 0 or colon < slash):
+        return "ssh"
+    return "file"
+
+
+def hardening_config(protocols: Iterable[str] = ()) -> list[str]:
+    """The ``-c`` options given to every git command.
+
+    Args:
+        protocols: Transports this command may use; everything else is forbidden.
+
+    Returns:
+        An argument list (``["-c", "key=value", ...]``) to put right after ``git``.
+    """
+    items = [
+        "protocol.allow=never",
+        *(f"protocol.{p}.allow=always" for p in sorted(set(protocols))),
+        "core.hooksPath=/dev/null",
+        "core.fsmonitor=false",
+        "core.sshCommand=ssh -o BatchMode=yes",
+        "submodule.recurse=false",
+        "fetch.recurseSubmodules=false",
+        "http.followRedirects=false",
+        "credential.helper=",
+        "gc.auto=0",
+        "maintenance.auto=false",
+        "fetch.unpackLimit=1",
+        "transfer.unpackLimit=1",
+        "protocol.version=2",
+        "advice.detachedHead=false",
+        "init.defaultBranch=main",
+    ]
+    for proto in FORBIDDEN_PROTOCOLS:
+        items.append(f"protocol.{proto}.allow=never")
+    out: list[str] = []
+    for item in items:
+        out += ["-c", item]
+    return out
+
+
+def install_helpers(directory: Path) -> tuple[Path, Path]:
+    """Write the credential helper and the refusing askpass program into a directory.
+
+    Args:
+        directory: A private directory (created with mode 0700 if missing).
+
+    Returns:
+        The paths of the credential helper and of the askpass program.
+    """
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    paths = []
+    for name, text in (("credential-helper", _CREDENTIAL_HELPER), ("askpass", _ASKPASS)):
+        path = directory / name
+        if not path.exists() or path.read_text() != text:
+            tmp = directory / f".{name}.{os.getpid()}.tmp"
+            tmp.write_text(text)
+            tmp.chmod(stat.S_IRWXU)
+            tmp.replace(path)
+        paths.append(path)
+    return paths[0], paths[1]
+
+
+def _mask(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if not secret:
+            continue
+        for form in {secret, quote(secret, safe=""), quote(secret)}:
+            text = text.replace(form, "***")
+    return text
+
+
+def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+class GitCommand:
+    """Runs git with a hardened, private environment.
+
+    Args:
+        home: A private directory used as ``HOME`` and for the helper programs.
+        timeout: Default time limit of one command, in seconds.
+        git: The git executable.
+    """
+
+    def __init__(self, home: Path, *, timeout: float = 300.0, git: str = "git") -> None:
+        self.home = home
+        self.timeout = timeout
+        self.git = git
+        self.helper, self.askpass = install_helpers(home / "bin")
+
+    def environment(self, credentials: Credentials | None = None) -> dict[str, str]:
+        """The environment of a git process (see the module documentation)."""
+        env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
+        env.setdefault("PATH", os.defpath)
+        env.update(
+            {
+                "HOME": str(self.home),
+                "XDG_CONFIG_HOME": str(self.home / ".config"),
+                "LC_ALL": "C",
+                "LANG": "C",
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "GIT_CONFIG_GLOBAL": os.devnull,
+                "GIT_TERMINAL_PROMPT": "0",
+                "GIT_ASKPASS": str(self.askpass),
+                "SSH_ASKPASS": str(self.askpass),
+                "SSH_ASKPASS_REQUIRE": "never",
+                "GIT_PROTOCOL_FROM_USER": "0",
+                "GIT_NO_LAZY_FETCH": "1",
+                "GIT_OPTIONAL_LOCKS": "0",
+            }
+        )
+        if credentials is not None:
+            env.update(credentials.env())
+        return env
+
+    def argv(
+        self,
+        args: Sequence[str],
+        *,
+        git_dir: Path | None = None,
+        protocols: Iterable[str] = (),
+        credentials: Credentials | None = None,
+    ) -> list[str]:
+        """Build the full argument list of a command (exposed for tests)."""
+        argv = [self.git, *hardening_config(protocols)]
+        if credentials is not None:
+            argv += ["-c", "credential.helper=!" + shlex.quote(str(self.helper))]
+        if git_dir is not None:
+            argv += ["--git-dir", str(git_dir)]
+        return [*argv, *args]
+
+    async def run(
+        self,
+        args: Sequence[str],
+        *,
+        git_dir: Path | None = None,
+        cwd: Path | None = None,
+        protocols: Iterable[str] = (),
+        credentials: Credentials | None = None,
+        time_limit: float | None = None,
+        check: bool = True,
+        what: str = "",
+    ) -> GitResult:
+        """Run one git command and collect its output.
+
+        Args:
+            args: The git arguments after the global options (``["fetch", ...]``).
+            git_dir: Passed as ``--git-dir``.
+            cwd: Working directory (defaults to the private home directory).
+            protocols: Transports this command may use.
+            credentials: A token for the remote, given to git by the credential helper.
+            time_limit: Time limit in seconds (default: the runner's).
+            check: Raise :class:`GitError` when git exits with a non-zero status.
+            what: A short description for error messages (``"fetch from https://..."``).
+
+        Returns:
+            The result.
+
+        Raises:
+            GitTimeoutError: The time limit passed; the process group was killed.
+            GitError: git could not be started, or failed and ``check`` is true.
+        """
+        limit = self.timeout if time_limit is None else time_limit
+        argv = self.argv(args, git_dir=git_dir, protocols=protocols, credentials=credentials)
+        secrets = [credentials.password] if credentials is not None else []
+        label = what or f"git {args[0] if args else ''}".strip()
+        if limit <= 0:
+            raise GitTimeoutError(_mask(f"{label}: no time left", secrets))
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                cwd=str(cwd or self.home),
+                env=self.environment(credentials),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise GitError(f"{label}: cannot start git: {exc.strerror or exc}") from None
+        try:
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), limit)
+        except TimeoutError:
+            _kill_group(proc)
+            await asyncio.shield(proc.wait())
+            raise GitTimeoutError(
+                _mask(f"{label}: timed out after {limit:g} s and was stopped", secrets)
+            ) from None
+        except BaseException:
+            _kill_group(proc)
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(proc.wait())
+            raise
+        result = GitResult(tuple(args), proc.returncode or 0, stdout, stderr)
+        if check and not result.ok:
+            raise GitError(_mask(f"{label} failed: {describe_failure(result)}", secrets))
+        return result
+
+
+def describe_failure(result: GitResult) -> str:
+    """Summarize git's complaint: its ``fatal:``/``error:`` lines, else its last lines."""
+    text = result.stderr.decode("utf-8", "replace")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    important = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
+    chosen = (important or lines)[-3:]
+    summary = " / ".join(chosen) if chosen else f"exit status {result.returncode}"
+    return summary[:600]
+
+
+def deadline_left(deadline: float) -> float:
+    """Seconds left until a ``time.monotonic()`` deadline (never negative)."""
+    return max(0.0, deadline - time.monotonic())
+
+
+def env_keys_for_tests() -> Mapping[str, str]:
+    """Names of the variables the credential helper reads (for tests and documentation)."""
+    return {
+        "username": _ENV_USERNAME,
+        "password": _ENV_PASSWORD,
+        "protocol": _ENV_PROTOCOL,
+        "host": _ENV_HOST,
+    }

@@ -1,0 +1,712 @@
+"""The git workspace: one mirror per repository, one clean checkout per event.
+
+Layout under the workspace root::
+
+    home/                       private HOME of every git process, with the helper programs
+    mirrors/<key>.git           a bare repository per configured repository (fetched into)
+    checkouts/<key>/<id>/       a checkout per event: a real git repository whose objects come
+                                from the mirror (``objects/info/alternates``), HEAD detached at
+                                the event's commit
+
+``<key>`` comes from the configured repository id, never from the payload: a sanitized name plus a
+hash, so ``..`` or ``/`` cannot lead outside the root.
+
+The mirror is cloned once (``git init --bare`` + fetch) and then only fetched into, and only for
+the commits an event needs: the event's commit, plus what its changed files are computed against
+(the pull request's base, the push's ``before``, or the default branch for a new branch). Commits
+are fetched by id first (GitHub allows it); a server that refuses is asked for the refs instead
+(the event's ref, ``refs/pull/<n>/head``, the base branch) and the commit must then be among
+what came back. Fetched commits are pinned under ``refs/pocketci/`` so they survive and so the next
+fetch negotiates from them. A commit already in the mirror (a re-fired event) needs no network.
+
+Every payload value is validated before any git command sees it (:func:`validate_ref`,
+:func:`validate_sha`), and the commands put ``--end-of-options`` before them anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from pocketci_tui.engine.gitcmd import (
+    FORBIDDEN_PROTOCOLS,
+    Credentials,
+    GitCommand,
+    GitError,
+    GitTimeoutError,
+    deadline_left,
+    url_protocol,
+)
+from pocketci_tui.model import Event
+
+__all__ = [
+    "Checkout",
+    "GitError",
+    "GitInputError",
+    "GitTimeoutError",
+    "Workspace",
+    "default_clone_url",
+    "repo_dir_name",
+    "validate_ref",
+    "validate_sha",
+]
+
+_SHA_RE = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+_GITHUB_OWNER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}\Z")
+_GITHUB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,100}\Z")
+_PIN_PREFIX = "refs/pocketci/"
+
+
+class GitInputError(GitError, ValueError):
+    """A value (ref, sha, URL) was refused before any git command ran."""
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """A clean checkout of one commit.
+
+    Attributes:
+        path: The checkout directory, a git repository with HEAD detached at ``sha``.
+        sha: The commit checked out (an annotated tag's commit, not the tag object).
+        mirror: The bare mirror the checkout borrows its objects from.
+        base: The commit the changed files are computed against, when it could be fetched
+            (pull request base, or the push's ``before``); empty otherwise.
+        default_ref: The remote's default branch (``refs/heads/main``) when it was looked up
+            (new branches and tags only); empty otherwise.
+        default_sha: The tip of that default branch, fetched into the mirror; empty otherwise.
+    """
+
+    path: Path
+    sha: str
+    mirror: Path
+    base: str = ""
+    default_ref: str = ""
+    default_sha: str = ""
+
+
+def validate_sha(sha: str) -> None:
+    """Check a commit id from a payload.
+
+    Args:
+        sha: 40 (SHA-1) or 64 (SHA-256) lowercase hex digits.
+
+    Raises:
+        ValueError: Not such a string, or all zeros (the "no commit" marker of deletions).
+    """
+    if not isinstance(sha, str) or not _SHA_RE.match(sha):
+        raise ValueError(f"not a commit id: {sha!r}")
+    if sha.strip("0") == "":
+        raise ValueError("the all-zeros commit id names no commit")
+
+
+def _is_zero_or_empty(sha: str) -> bool:
+    return not sha or (set(sha) == {"0"} and len(sha) in (40, 64))
+
+
+def validate_ref(ref: str) -> None:
+    """Check a full ref name from a payload, more strictly than ``git check-ref-format``.
+
+    Accepted refs start with ``refs/`` and follow git's rules; on top of them, no component may
+    start with ``-`` (it would read as an option), and the length is capped. Shell
+    metacharacters (``$``, ``;``, ``|``, quotes, backticks) are allowed because git allows them
+    in branch names and no shell ever sees a ref.
+
+    Args:
+        ref: A full ref name, e.g. ``refs/heads/main``.
+
+    Raises:
+        ValueError: With the reason.
+    """
+    if not isinstance(ref, str) or not ref:
+        raise ValueError("empty ref")
+    if len(ref) > 255:
+        raise ValueError("ref longer than 255 characters")
+    if not ref.startswith("refs/"):
+        raise ValueError(f"ref does not start with refs/: {ref!r}")
+    if _REF_FORBIDDEN.search(ref):
+        raise ValueError(f"ref contains a space, control or forbidden character: {ref!r}")
+    if ".." in ref or "@{" in ref or ref == "@":
+        raise ValueError(f"ref contains '..' or '@{{': {ref!r}")
+    if ref.endswith(("/", ".")) or "//" in ref:
+        raise ValueError(f"ref has an empty component or ends with '.': {ref!r}")
+    for part in ref.split("/"):
+        if part.startswith((".", "-")):
+            raise ValueError(f"ref component starts with '.' or '-': {ref!r}")
+        if part.endswith(".lock"):
+            raise ValueError(f"ref component ends with '.lock': {ref!r}")
+    if len(ref.split("/")) < 3:
+        raise ValueError(f"ref has no name below its namespace: {ref!r}")
+
+
+def default_clone_url(vendor: str, repository: str) -> str:
+    """The clone URL of a repository on a forge that has a well-known host.
+
+    Args:
+        vendor: The forge (``github``).
+        repository: ``owner/name``, checked against the forge's naming rules.
+
+    Returns:
+        ``https://github.com/owner/name.git`` for GitHub.
+
+    Raises:
+        ValueError: Unknown forge, or a name the forge would not allow.
+    """
+    if vendor != "github":
+        raise ValueError(f"no default clone URL for {vendor!r}; configure clone_url")
+    owner, sep, name = repository.partition("/")
+    if not sep or not _GITHUB_OWNER_RE.match(owner) or not _GITHUB_NAME_RE.match(name):
+        raise ValueError(f"not a GitHub owner/name: {repository!r}")
+    if name in (".", "..") or name.lower().endswith(".git"):
+        raise ValueError(f"not a GitHub repository name: {repository!r}")
+    return f"https://github.com/{owner}/{name}.git"
+
+
+def repo_dir_name(repo_key: str) -> str:
+    """Map a configured repository id to a directory name that stays where it is put.
+
+    Args:
+        repo_key: Any string (``owner/name``, ``../../x``...).
+
+    Returns:
+        A sanitized prefix (letters, digits, ``-``, ``_``, ``.``; never leading ``.``) plus a
+        hash of the whole key, so distinct keys never share a directory.
+    """
+    digest = hashlib.sha256(repo_key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", repo_key).strip("._-")[:48]
+    return f"{name}-{digest}" if name else digest
+
+
+def _decode_paths(out: bytes) -> list[str]:
+    return [os.fsdecode(p) for p in out.split(b"\0") if p]
+
+
+def _short(sha: str) -> str:
+    return sha[:12]
+
+
+class Workspace:
+    """Mirrors and checkouts under one root directory.
+
+    Args:
+        root: The workspace directory (created if missing).
+        timeout: Time limit, in seconds, for everything one :meth:`checkout` does with the
+            network (all its git commands together).
+        allowed_protocols: Transports a configured clone URL may use. ``ext`` and ``fd`` are
+            never allowed. Each git command allows exactly the transport of its clone URL.
+        git: The git executable.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        timeout: float = 300.0,
+        allowed_protocols: Sequence[str] = ("https", "http", "ssh", "file"),
+        git: str = "git",
+    ) -> None:
+        self.root = Path(root).absolute()
+        self.timeout = timeout
+        self.allowed_protocols = frozenset(allowed_protocols) - FORBIDDEN_PROTOCOLS
+        self._git_exe = git
+        self._git: GitCommand | None = None
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- paths -------------------------------------------------------------------------------
+
+    @property
+    def git(self) -> GitCommand:
+        """The git runner (created, with its private home, on first use)."""
+        if self._git is None:
+            home = self.root / "home"
+            home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._git = GitCommand(home, timeout=self.timeout, git=self._git_exe)
+        return self._git
+
+    def mirror_path(self, repo_key: str) -> Path:
+        """Where the mirror of a configured repository lives."""
+        return self.root / "mirrors" / f"{repo_dir_name(repo_key)}.git"
+
+    def checkouts_dir(self, repo_key: str) -> Path:
+        """The directory holding the checkouts of a configured repository."""
+        return self.root / "checkouts" / repo_dir_name(repo_key)
+
+    # -- validation --------------------------------------------------------------------------
+
+    def check_clone_url(self, clone_url: str) -> str:
+        """Validate a configured clone URL and return the transport it uses.
+
+        Raises:
+            GitInputError: Empty, option-like, or a transport that is not allowed.
+        """
+        if not clone_url or clone_url.startswith("-"):
+            raise GitInputError(f"unusable clone URL {clone_url!r}")
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in clone_url):
+            raise GitInputError("the clone URL contains control characters")
+        proto = url_protocol(clone_url)
+        if proto in FORBIDDEN_PROTOCOLS or proto not in self.allowed_protocols:
+            raise GitInputError(f"clone URL transport {proto!r} is not allowed")
+        return proto
+
+    @staticmethod
+    def _base_ref(event: Event) -> str:
+        ref = event.base_ref
+        if ref and not ref.startswith("refs/"):
+            ref = "refs/heads/" + ref
+        return ref
+
+    @staticmethod
+    def _check_event(event: Event) -> None:
+        try:
+            if event.deleted:
+                raise ValueError("a deletion has no commit to check out")
+            if event.ref:
+                validate_ref(event.ref)
+            if event.sha:
+                validate_sha(event.sha)
+            elif not event.ref:
+                raise ValueError("the event names neither a commit nor a ref")
+            if not _is_zero_or_empty(event.base_sha):
+                validate_sha(event.base_sha)
+            if event.base_ref:
+                validate_ref(Workspace._base_ref(event))
+            if event.pr_number is not None and event.pr_number <= 0:
+                raise ValueError(f"bad pull request number {event.pr_number!r}")
+        except ValueError as exc:
+            raise GitInputError(f"refusing event: {exc}") from None
+
+    # -- the public operations ---------------------------------------------------------------
+
+    async def checkout(
+        self, repo_key: str, clone_url: str, token: str | None, event: Event
+    ) -> Checkout:
+        """Bring the event's commit into the repository's mirror and check it out.
+
+        Args:
+            repo_key: The configured repository id (decides the directories).
+            clone_url: The configured clone URL (never a payload value).
+            token: The clone token, or None for public repositories and ssh.
+            event: The event; its ref and commit ids are validated first.
+
+        Returns:
+            The checkout.
+
+        Raises:
+            GitInputError: A payload value or the URL was refused (no git command ran).
+            GitTimeoutError: The remote did not answer within the time limit.
+            GitError: Fetching or checking out failed (the message never holds the token).
+        """
+        self._check_event(event)
+        proto = self.check_clone_url(clone_url)
+        creds = (
+            Credentials.for_url(clone_url, token) if token and proto in ("http", "https") else None
+        )
+        deadline = time.monotonic() + self.timeout
+        mirror = self.mirror_path(repo_key)
+        remote = _Remote(self.git, clone_url, proto, creds, deadline)
+        lock = self._locks.setdefault(str(mirror), asyncio.Lock())
+        async with lock:
+            await self._ensure_mirror(mirror, event)
+            head, base, default_ref, default_sha = await self._fetch_for_event(
+                mirror, remote, event
+            )
+        path = await self._make_checkout(repo_key, mirror, head, event)
+        return Checkout(
+            path=path,
+            sha=head,
+            mirror=mirror,
+            base=base,
+            default_ref=default_ref,
+            default_sha=default_sha,
+        )
+
+    async def changed_files(self, checkout: Checkout, event: Event) -> list[str] | None:
+        """The files an event changed (SPEC 4.6), or None when that cannot be computed.
+
+        * pull request: the head against its merge base with the base (three-dot);
+        * push with a ``before``: the tree of ``before`` against the tree of the new commit
+          (two-dot; after a force push this is what differs between the old and new tip);
+        * new branch: against the merge base with the default branch; the commit's own files
+          when there is no common history or the branch is the default branch;
+        * new tag: every file of the tagged commit; a moved tag: like a push;
+        * anything else (releases, unknown events), or a ``before``/base that could not be
+          fetched: None, meaning "treat every file as changed".
+
+        Renames count both paths (old and new); names are returned exactly, odd bytes included.
+
+        Args:
+            checkout: What :meth:`checkout` returned for this event.
+            event: The same event.
+
+        Returns:
+            Sorted, de-duplicated paths relative to the repository root, or None.
+        """
+        mirror, head = checkout.mirror, checkout.sha
+        kind = event.event_type
+        try:
+            if kind == "pull_request":
+                if not checkout.base:
+                    return None
+                return await self._diff_merge_base(mirror, checkout.base, head)
+            if kind not in ("push", "tag"):
+                return None
+            if not _is_zero_or_empty(event.base_sha):
+                if not checkout.base:
+                    return None
+                return await self._diff(mirror, checkout.base, head)
+            if kind == "tag":
+                return await self._all_files(mirror, head)
+            if not checkout.default_sha or checkout.default_ref == event.ref:
+                return await self._all_files(mirror, head)
+            return await self._diff_merge_base(mirror, checkout.default_sha, head)
+        except GitError:
+            return None
+
+    async def remove(self, checkout: Checkout) -> None:
+        """Delete a checkout directory (the mirror stays)."""
+        await asyncio.to_thread(self._remove_sync, Path(checkout.path))
+
+    def _remove_sync(self, path: Path) -> None:
+        checkouts = (self.root / "checkouts").resolve()
+        if not path.resolve().is_relative_to(checkouts) or path.resolve() == checkouts:
+            raise GitInputError(f"not a checkout of this workspace: {path}")
+        _rmtree(path)
+
+    async def prune(self, keep: int) -> int:
+        """Remove all but the ``keep`` newest checkouts of every repository.
+
+        Args:
+            keep: How many checkouts to keep per repository (0 removes all).
+
+        Returns:
+            How many checkouts were removed.
+        """
+        return await asyncio.to_thread(self._prune_sync, max(0, keep))
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _prune_sync(self, keep: int) -> int:
+        base = self.root / "checkouts"
+        removed = 0
+        if not base.is_dir():
+            return 0
+        for repo_dir in base.iterdir():
+            if not repo_dir.is_dir() or repo_dir.is_symlink():
+                continue
+            entries = [p for p in repo_dir.iterdir() if p.is_dir() and not p.is_symlink()]
+            entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in entries[keep:]:
+                _rmtree(old)
+                removed += 1
+        return removed
+
+    async def _ensure_mirror(self, mirror: Path, event: Event) -> None:
+        if (mirror / "HEAD").exists():
+            return
+        mirror.parent.mkdir(parents=True, exist_ok=True)
+        tmp = mirror.with_name(f".{mirror.name}.{uuid.uuid4().hex[:8]}.tmp")
+        fmt = "sha256" if len(event.sha or event.base_sha) == 64 else "sha1"
+        await self.git.run(
+            ["init", "--quiet", "--bare", "--template=", f"--object-format={fmt}", str(tmp)],
+            what="create the mirror",
+        )
+        tmp.rename(mirror)
+
+    async def _present(self, mirror: Path, shas: Iterable[str]) -> bool:
+        wanted = [s for s in shas if s]
+        if not wanted:
+            return True
+        res = await self.git.run(
+            ["rev-list", "--no-walk", "--end-of-options", *wanted],
+            git_dir=mirror,
+            check=False,
+        )
+        return res.ok
+
+    async def _peel(self, mirror: Path, sha: str) -> str | None:
+        res = await self.git.run(
+            ["rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}"],
+            git_dir=mirror,
+            check=False,
+        )
+        out = res.stdout.decode().strip()
+        return out if res.ok and _SHA_RE.match(out) else None
+
+    async def _pin(self, mirror: Path, sha: str) -> None:
+        await self.git.run(
+            ["update-ref", "--no-deref", f"{_PIN_PREFIX}commits/{sha}", sha],
+            git_dir=mirror,
+            check=False,
+        )
+
+    async def _fetch_for_event(
+        self, mirror: Path, remote: _Remote, event: Event
+    ) -> tuple[str, str, str, str]:
+        """Fetch what the event needs; return (head commit, base, default ref, default sha)."""
+        head = event.sha
+        if not head:
+            head = await remote.resolve_ref(event.ref)
+        compare = ""
+        if event.event_type == "pull_request":
+            compare = event.base_sha if not _is_zero_or_empty(event.base_sha) else ""
+        elif not _is_zero_or_empty(event.base_sha):
+            compare = event.base_sha
+        default_ref = default_sha = ""
+        new_push = event.event_type in ("push", "tag") and _is_zero_or_empty(event.base_sha)
+        if new_push and event.event_type == "push" and not await self._present(mirror, [head]):
+            default_ref, default_sha = await remote.default_branch()
+        elif new_push and event.event_type == "push":
+            # A warm re-fire: the default branch as we fetched it last time is good enough.
+            default_ref, default_sha = await self._pinned_default(mirror)
+            if not default_sha:
+                default_ref, default_sha = await remote.default_branch()
+
+        wanted = [s for s in (head, compare, default_sha) if s]
+        if not await self._present(mirror, wanted):
+            await self._fetch(mirror, remote, event, head, [s for s in wanted if s != head])
+        if not await self._present(mirror, [head]):
+            raise GitError(f"commit {_short(head)} is not on the remote {remote.display}")
+        peeled = await self._peel(mirror, head)
+        if peeled is None:
+            raise GitError(f"{_short(head)} does not name a commit")
+        base = ""
+        if compare and await self._present(mirror, [compare]):
+            base = await self._peel(mirror, compare) or ""
+        if default_sha and await self._present(mirror, [default_sha]):
+            await self.git.run(
+                ["update-ref", "--no-deref", f"{_PIN_PREFIX}default", default_sha],
+                git_dir=mirror,
+                check=False,
+            )
+            await self.git.run(
+                ["symbolic-ref", f"{_PIN_PREFIX}default-branch", default_ref],
+                git_dir=mirror,
+                check=False,
+            )
+        else:
+            default_sha = ""
+        return peeled, base, default_ref, default_sha
+
+    async def _pinned_default(self, mirror: Path) -> tuple[str, str]:
+        res = await self.git.run(
+            ["for-each-ref", "--format=%(objectname) %(refname)", f"{_PIN_PREFIX}default"],
+            git_dir=mirror,
+            check=False,
+        )
+        sha = res.stdout.decode().split(" ")[0].strip() if res.ok else ""
+        ref_res = await self.git.run(
+            ["symbolic-ref", "--quiet", f"{_PIN_PREFIX}default-branch"],
+            git_dir=mirror,
+            check=False,
+        )
+        ref = ref_res.stdout.decode().strip() if ref_res.ok else ""
+        if not sha or not ref:
+            return "", ""
+        return ref, sha
+
+    async def _fetch(
+        self,
+        mirror: Path,
+        remote: _Remote,
+        event: Event,
+        head: str,
+        extra: list[str],
+    ) -> None:
+        """Fetch commits by id; fall back to refs when the server refuses ids."""
+        shas = [head, *extra]
+        try:
+            await remote.fetch(mirror, [f"+{s}:{_PIN_PREFIX}commits/{s}" for s in shas])
+            return
+        except GitTimeoutError:
+            raise
+        except GitError as exc:
+            first_error = exc
+        # The server may refuse unadvertised commits: ask for the refs that should hold them.
+        refs: list[str] = []
+        if event.ref:
+            refs.append(event.ref)
+        if event.pr_number is not None:
+            refs.append(f"refs/pull/{event.pr_number}/head")
+        base_ref = self._base_ref(event)
+        if base_ref:
+            refs.append(base_ref)
+        refspecs = [f"+{r}:{_PIN_PREFIX}remote/{r.removeprefix('refs/')}" for r in refs]
+        if not refspecs:
+            raise first_error
+        # Fetch each ref on its own; a missing refs/pull/... must not fail the others.
+        fetched_any = False
+        last_error: GitError = first_error
+        for spec in refspecs:
+            try:
+                await remote.fetch(mirror, [spec])
+                fetched_any = True
+            except GitTimeoutError:
+                raise
+            except GitError as exc:
+                last_error = exc
+        if not fetched_any:
+            raise last_error
+        for sha in shas:
+            if await self._present(mirror, [sha]):
+                await self._pin(mirror, sha)
+
+    async def _make_checkout(self, repo_key: str, mirror: Path, sha: str, event: Event) -> Path:
+        parent = self.checkouts_dir(repo_key)
+        parent.mkdir(parents=True, exist_ok=True)
+        label = f"{event.id}-" if event.id is not None else ""
+        path = parent / f"{label}{_short(sha)}-{uuid.uuid4().hex[:8]}"
+        fmt = "sha256" if len(sha) == 64 else "sha1"
+        await self.git.run(
+            ["init", "--quiet", "--template=", f"--object-format={fmt}", str(path)],
+            what="create the checkout",
+        )
+        try:
+            alternates = path / ".git" / "objects" / "info" / "alternates"
+            alternates.parent.mkdir(parents=True, exist_ok=True)
+            alternates.write_text(str(mirror / "objects") + "\n")
+            await self.git.run(
+                ["checkout", "--quiet", "--force", "--detach", sha],
+                cwd=path,
+                what=f"check out {_short(sha)}",
+            )
+        except BaseException:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(_rmtree, path)
+            raise
+        return path
+
+    async def _diff(self, mirror: Path, old: str, new: str) -> list[str]:
+        res = await self.git.run(
+            ["diff-tree", "-r", "-z", "--name-only", "--no-renames", "--end-of-options", old, new],
+            git_dir=mirror,
+            what="compute changed files",
+        )
+        return sorted(set(_decode_paths(res.stdout)))
+
+    async def _all_files(self, mirror: Path, sha: str) -> list[str]:
+        res = await self.git.run(
+            ["ls-tree", "-r", "-z", "--name-only", "--full-tree", sha],
+            git_dir=mirror,
+            what="list files",
+        )
+        return sorted(set(_decode_paths(res.stdout)))
+
+    async def _diff_merge_base(self, mirror: Path, base: str, head: str) -> list[str]:
+        res = await self.git.run(
+            ["merge-base", "--end-of-options", base, head], git_dir=mirror, check=False
+        )
+        if res.returncode == 1 and not res.stdout.strip():
+            return await self._all_files(mirror, head)
+        if not res.ok:
+            raise GitError("cannot compute the merge base")
+        merge_base = res.stdout.decode().split()[0]
+        return await self._diff(mirror, merge_base, head)
+
+
+class _Remote:
+    """The configured remote of one checkout, with its credentials and deadline."""
+
+    def __init__(
+        self,
+        git: GitCommand,
+        url: str,
+        proto: str,
+        creds: Credentials | None,
+        deadline: float,
+    ) -> None:
+        self.git = git
+        self.url = url
+        self.proto = proto
+        self.creds = creds
+        self.deadline = deadline
+        self.display = url
+
+    async def fetch(self, mirror: Path, refspecs: list[str]) -> None:
+        await self.git.run(
+            [
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--no-recurse-submodules",
+                "--no-auto-gc",
+                "--end-of-options",
+                self.url,
+                *refspecs,
+            ],
+            git_dir=mirror,
+            protocols=[self.proto],
+            credentials=self.creds,
+            time_limit=deadline_left(self.deadline),
+            what=f"fetch from {self.display}",
+        )
+
+    async def ls_remote(self, *patterns: str, symref: bool = False) -> list[tuple[str, str]]:
+        args = ["ls-remote"]
+        if symref:
+            args.append("--symref")
+        res = await self.git.run(
+            [*args, "--end-of-options", self.url, *patterns],
+            protocols=[self.proto],
+            credentials=self.creds,
+            time_limit=deadline_left(self.deadline),
+            what=f"list refs of {self.display}",
+        )
+        rows = []
+        for line in res.stdout.decode("utf-8", "replace").splitlines():
+            left, _, right = line.partition("\t")
+            rows.append((left, right))
+        return rows
+
+    async def resolve_ref(self, ref: str) -> str:
+        for value, name in await self.ls_remote(ref):
+            if name == ref and _SHA_RE.match(value):
+                return value
+        raise GitError(f"{ref} is not on the remote {self.display}")
+
+    async def default_branch(self) -> tuple[str, str]:
+        """The remote's default branch (ref, sha), or ("", "") when it has none."""
+        try:
+            rows = await self.ls_remote("HEAD", symref=True)
+        except GitTimeoutError:
+            raise
+        except GitError:
+            return "", ""
+        ref = sha = ""
+        for left, right in rows:
+            if left.startswith("ref: ") and right == "HEAD":
+                candidate = left.removeprefix("ref: ")
+                try:
+                    validate_ref(candidate)
+                except ValueError:
+                    continue
+                ref = candidate
+            elif right == "HEAD" and _SHA_RE.match(left):
+                sha = left
+        return (ref, sha) if ref and sha else ("", "")
+
+
+def _rmtree(path: Path) -> None:
+    def onerror(func: object, p: str, _exc: object) -> None:
+        with contextlib.suppress(OSError):
+            os.chmod(os.path.dirname(p), 0o700)
+            os.chmod(p, 0o700)
+        with contextlib.suppress(OSError):
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            else:
+                os.unlink(p)
+
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path, onerror=onerror)
