@@ -351,12 +351,14 @@ class Runner:
     def build_argv(self, req: CallRequest, event_file: Path) -> list[str]:
         """Return the ``dagger call`` command line for ``req``.
 
-        The order is ``dagger --progress=plain call -m <module> <function> --src <checkout>
+        The order is ``dagger call --progress=plain -m <module> <function> --src <checkout>
         --event-trigger <file>``, then ``--filter``, ``--event``, ``--vendor``, ``--on-changes``
         (the changed files, CSV-joined, when ``req.changes`` is known; else the call's own
         value), any other plain argument, and one ``--<arg> env://<VAR>`` per secret argument
-        that has a value. ``--progress`` is a global flag, so it goes before the subcommand.
-        A value that is empty or starts with ``-`` is written as ``--flag=value``.
+        that has a value. ``--progress`` is a global (persistent) flag; right after ``call``,
+        before the function name, it is parsed with the command's own flags. A value that is
+        empty or starts with ``-`` is written as ``--flag=value``, which no parser can take
+        for a flag or drop as an empty word.
 
         Args:
             req: The call.
@@ -367,8 +369,8 @@ class Runner:
         """
         argv = [
             self.cli,
-            "--progress=plain",
             "call",
+            "--progress=plain",
             "-m",
             str(Path(req.module_dir).resolve()),
             kebab(req.call.function),
