@@ -1,0 +1,303 @@
+"""GitHub: verify a webhook delivery and normalize it into an :class:`~pocketci_tui.model.Event`.
+
+Everything here is pure (no I/O), so it is tested directly and fuzzed with hypothesis.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from pocketci_tui.model import ZERO_SHA, Event
+
+VENDOR = "github"
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"
+EVENT_HEADER = "X-GitHub-Event"
+DELIVERY_HEADER = "X-GitHub-Delivery"
+HOOK_ID_HEADER = "X-GitHub-Hook-ID"
+
+_SIGNATURE_RE = re.compile(r"sha256=[0-9a-f]{64}")
+_EVENT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_DELIVERY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_HOOK_ID_RE = re.compile(r"[0-9]{1,32}")
+_REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
+_SHA_RE = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})")
+_TITLE_MAX = 300
+
+
+class PayloadError(ValueError):
+    """The body is not a JSON object we accept (the intake answers 400)."""
+
+
+# -- signature ----------------------------------------------------------------------------------
+
+
+def sign(secret: str | bytes, body: bytes) -> str:
+    """Return the ``X-Hub-Signature-256`` value GitHub would send for ``body``.
+
+    Args:
+        secret: The webhook secret.
+        body: The raw request body.
+
+    Returns:
+        ``sha256=`` followed by the lower-case hex HMAC-SHA256.
+    """
+    key = secret.encode() if isinstance(secret, str) else secret
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str | bytes, body: bytes, header: str | None) -> bool:
+    """Tell whether ``header`` is the exact signature of ``body`` under ``secret``.
+
+    The header must be ``sha256=`` and 64 lower-case hex digits, exactly as GitHub sends it;
+    anything else (the legacy ``sha1=``, upper case, whitespace) is refused. The comparison is
+    constant-time over strings of equal length.
+
+    Args:
+        secret: The webhook secret; an empty secret never verifies.
+        body: The raw request body, before any parsing.
+        header: The ``X-Hub-Signature-256`` header, or None when absent.
+
+    Returns:
+        True when the signature matches.
+    """
+    if not header or not secret or not _SIGNATURE_RE.fullmatch(header):
+        return False
+    return hmac.compare_digest(sign(secret, body), header)
+
+
+# -- headers ------------------------------------------------------------------------------------
+
+
+def valid_event_name(value: str) -> bool:
+    """Tell whether an ``X-GitHub-Event`` value looks like a GitHub event name."""
+    return bool(_EVENT_NAME_RE.fullmatch(value))
+
+
+def valid_delivery_id(value: str) -> bool:
+    """Tell whether an ``X-GitHub-Delivery`` value looks like a delivery id (a GUID)."""
+    return bool(_DELIVERY_RE.fullmatch(value))
+
+
+def clean_hook_id(value: str | None) -> str:
+    """Return the ``X-GitHub-Hook-ID`` if it is a number, else an empty string."""
+    return value if value and _HOOK_ID_RE.fullmatch(value) else ""
+
+
+# -- strict JSON --------------------------------------------------------------------------------
+
+
+def _no_constants(name: str) -> Any:
+    raise PayloadError(f"{name} is not valid JSON")
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise PayloadError(f"duplicate key {key!r} in the JSON body")
+        result[key] = value
+    return result
+
+
+def parse_payload(body: bytes) -> dict[str, Any]:
+    """Decode a webhook body strictly.
+
+    Refuses invalid UTF-8, ``NaN``/``Infinity``, duplicate keys, nesting too deep for Python's
+    parser and anything but an object at the top.
+
+    Args:
+        body: The raw body (already verified).
+
+    Returns:
+        The decoded object.
+
+    Raises:
+        PayloadError: The body is not acceptable JSON.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PayloadError("the body is not valid UTF-8") from exc
+    try:
+        data = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicate_keys)
+    except RecursionError as exc:
+        raise PayloadError("the JSON body is nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        raise PayloadError(f"the body is not valid JSON: {exc.msg} at {exc.pos}") from exc
+    if not isinstance(data, dict):
+        raise PayloadError("the JSON body must be an object")
+    return data
+
+
+# -- normalization ------------------------------------------------------------------------------
+
+
+def _obj(data: Any, key: str) -> Mapping[str, Any]:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, Mapping) else {}
+
+
+def _str(data: Any, key: str) -> str:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) else ""
+
+
+def _int(data: Any, key: str) -> int | None:
+    value = data.get(key) if isinstance(data, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def _title(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first[:_TITLE_MAX]
+
+
+def repository_name(payload: Mapping[str, Any]) -> str:
+    """Return ``repository.full_name`` if it is a plausible ``owner/name``, else ``""``."""
+    name = _str(_obj(payload, "repository"), "full_name")
+    return name if _REPO_RE.fullmatch(name) and ".." not in name else ""
+
+
+def normalize(
+    event_name: str,
+    delivery_id: str,
+    payload: Mapping[str, Any],
+    body: bytes,
+    *,
+    received_at: datetime,
+    hook_id: str = "",
+) -> Event:
+    """Turn a verified GitHub delivery into an Event (SPEC 4.5).
+
+    Values are copied only when they have the expected type; nothing here trusts the payload.
+
+    Args:
+        event_name: The ``X-GitHub-Event`` header.
+        delivery_id: The ``X-GitHub-Delivery`` header.
+        payload: The decoded body.
+        body: The raw body, kept exactly as signed.
+        received_at: When the delivery arrived.
+        hook_id: The ``X-GitHub-Hook-ID`` header, if any.
+
+    Returns:
+        The normalized event (not yet stored, ``id`` None).
+    """
+    fields: dict[str, Any] = {
+        "event_type": event_name,
+        "filter": _str(payload, "action"),
+        "ref": "",
+        "sha": "",
+        "base_ref": "",
+        "base_sha": "",
+        "pr_number": None,
+        "is_fork": False,
+        "deleted": False,
+        "title": "",
+    }
+    if event_name == "push":
+        ref = _str(payload, "ref")
+        after = _str(payload, "after")
+        fields.update(ref=ref, sha=after, base_sha=_str(payload, "before"))
+        if ref.startswith("refs/tags/"):
+            fields.update(event_type="tag", filter=ref.removeprefix("refs/tags/"))
+        else:
+            fields.update(filter=ref.removeprefix("refs/heads/"))
+        fields["deleted"] = payload.get("deleted") is True or after == ZERO_SHA
+        fields["title"] = _title(_str(_obj(payload, "head_commit"), "message"))
+    elif event_name == "pull_request":
+        pr = _obj(payload, "pull_request")
+        head = _obj(pr, "head")
+        base = _obj(pr, "base")
+        number = _int(pr, "number")
+        if number is None:
+            number = _int(payload, "number")
+        head_repo = head.get("repo")
+        base_repo_name = _str(_obj(base, "repo"), "full_name") or repository_name(payload)
+        if not isinstance(head_repo, Mapping):
+            is_fork = True  # the fork was deleted: treat it as one (P5)
+        else:
+            head_name = _str(head_repo, "full_name")
+            is_fork = not head_name or head_name.lower() != base_repo_name.lower()
+        fields.update(
+            ref=f"refs/pull/{number}/head" if number is not None else "",
+            sha=_str(head, "sha"),
+            base_ref=_str(base, "ref"),
+            base_sha=_str(base, "sha"),
+            pr_number=number,
+            is_fork=is_fork,
+            title=_title(_str(pr, "title")),
+        )
+    elif event_name == "release":
+        release = _obj(payload, "release")
+        tag = _str(release, "tag_name")
+        commitish = _str(release, "target_commitish")
+        fields.update(
+            ref=f"refs/tags/{tag}" if tag else "",
+            sha=commitish if _SHA_RE.fullmatch(commitish) else "",
+            title=_title(_str(release, "name") or tag),
+        )
+    elif event_name == "ping":
+        fields.update(filter="", title=_title(_str(payload, "zen")))
+    return Event(
+        vendor=VENDOR,
+        event_name=event_name,
+        repository=repository_name(payload),
+        delivery_id=delivery_id,
+        received_at=received_at,
+        body=body,
+        hook_id=hook_id,
+        **fields,
+    )
+
+
+def unsafe_ref_reason(ref: str) -> str:
+    """Return why a ref must never reach git (a component starting with ``-``...), or ``""``."""
+    if not ref:
+        return ""
+    if any(ord(c) < 0x20 or c in "\x7f \\~^:?*[" for c in ref):
+        return f"ref {ref!r} contains characters git refuses"
+    for part in ref.split("/"):
+        if not part or part.startswith("-") or part.startswith(".") or part.endswith(".lock"):
+            return f"ref {ref!r} has an unsafe component"
+    if ".." in ref or "@{" in ref:
+        return f"ref {ref!r} is not a valid git ref"
+    return ""
+
+
+def ignore_reason(event: Event) -> str:
+    """Return why a verified event must be stored but never run, or ``""`` to process it.
+
+    Args:
+        event: A normalized event of a configured repository.
+
+    Returns:
+        The reason shown in the UI (``ping: hook verified``, ``branch deleted``...).
+    """
+    if event.event_name == "ping":
+        return "ping: hook verified"
+    if not event.repository:
+        return "no repository in the payload"
+    if event.deleted:
+        return "tag deleted" if event.event_type == "tag" else "branch deleted"
+    if event.event_type in ("push", "tag", "pull_request"):
+        if not event.ref:
+            return f"refused: the {event.event_name} payload has no ref"
+        reason = unsafe_ref_reason(event.ref)
+        if reason:
+            return f"refused: {reason}"
+        if not _SHA_RE.fullmatch(event.sha):
+            return f"refused: {event.sha[:80]!r} is not a commit sha"
+    if event.event_type == "release":
+        reason = unsafe_ref_reason(event.ref)
+        if reason:
+            return f"refused: {reason}"
+    return ""
