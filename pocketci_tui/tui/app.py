@@ -1,0 +1,427 @@
+"""The Textual app: composes the screens, wires services to the UI and manages lifecycle.
+
+Use cases live in the engine and the store; this module only starts and stops the services,
+subscribes the bridge, and routes actions to the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from pocketci_tui.config import Settings
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.secrets import SecretStore, SecretStoreError
+
+from .bridge import EngineBridge
+from .commands import EventCommands, pocketci_commands
+from .dialogs.confirm import ConfirmDialog
+from .dialogs.fire import FireDialog
+from .dialogs.help import HelpDialog
+from .dialogs.secrets import SecretsDialog, Unlock
+from .dialogs.setup import SetupDialog
+from .dialogs.webhook import WebhookDialog
+from .messages import ServicesStarted
+from .screens.main import MainScreen
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+PagerRunner = Callable[[list[str]], object]
+
+KEY_HELP: list[tuple[str, str]] = [
+    ("event-fire", "fire a stored event again (picker)"),
+    ("run-rerun", "re-run the selected run, or the event"),
+    ("run-cancel", "cancel the selected run, or the event's runs"),
+    ("event-approve", "approve a fork's pull request"),
+    ("events-filter", "filter events"),
+    ("log-pager", "open the full log in $PAGER"),
+    ("log-follow", "follow the output again"),
+    ("secrets-show", "manage secrets"),
+    ("webhook-show", "webhook URL and secret"),
+    ("help", "this help"),
+    ("quit", "quit (asks while builds run)"),
+]
+
+
+def local_now() -> datetime:
+    """The current local time, timezone-aware."""
+    return datetime.now().astimezone()
+
+
+class PocketCIApp(App[int]):
+    """pocketci's terminal UI.
+
+    Args:
+        settings: The user configuration.
+        paths: Where config and data live.
+        services: Store, engine, secret store and listener (started and stopped here).
+        clock: The current time (fixed in snapshot tests).
+        pager: Runs a pager argv (tests replace it; default: suspend and run it).
+        first_start: Offer the setup flow (no config file yet).
+        unlock_secrets: Opens the encrypted-file secret store with a passphrase.
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "pocketci"
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012
+        (0, "-narrow"),
+        (110, "-wide"),
+    ]
+    COMMANDS = App.COMMANDS | {EventCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("s", "secrets", "Secrets", id="secrets-show"),
+        Binding("w", "webhook", "Webhook", id="webhook-show"),
+        Binding("question_mark", "help", "Help", id="help"),
+        Binding("q", "quit", "Quit", id="quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        paths: AppPaths,
+        services: Any,
+        clock: Clock = local_now,
+        pager: PagerRunner | None = None,
+        first_start: bool = False,
+        unlock_secrets: Unlock | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        """The user configuration."""
+        self.paths = paths
+        """Where config and data live."""
+        self.services = services
+        """The services the UI drives."""
+        self.clock = clock
+        """The current time."""
+        self.problems: list[str] = []
+        """Problems found while starting (port in use, keyring unavailable)."""
+        self.listener_url = ""
+        """The listener's base URL once started."""
+        self.main_screen: MainScreen | None = None
+        """The main screen once mounted."""
+        self._pager = pager
+        self._first_start = first_start
+        self._unlock = unlock_secrets
+        self._bridge: EngineBridge | None = None
+        self._start_task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL to paste into GitHub."""
+        base = self.listener_url or self.settings.listen_url
+        return f"{base.rstrip('/')}/webhooks/github"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        """Apply the keymap, show the main screen and start the services in the background."""
+        if self.settings.keymap:
+            self.set_keymap(dict(self.settings.keymap))
+        self.main_screen = MainScreen(self.clock)
+        self.push_screen(self.main_screen)
+        self._bridge = EngineBridge(self.main_screen)
+        self._start_task = asyncio.create_task(self._start_services())
+
+    async def _start_services(self) -> None:
+        assert self._bridge is not None
+        assert self.main_screen is not None
+        url, error = "", ""
+        try:
+            self._bridge.attach(self.services.engine)
+            result = await self.services.start()
+            url = result if isinstance(result, str) else _find_url(self.services)
+        except OSError as exc:
+            error = _start_error(exc, self.settings)
+        except Exception as exc:
+            log.exception("services failed to start")
+            error = f"start failed: {exc}"
+        if error:
+            self.problems.append(error)
+        self.listener_url = url or ""
+        await self._probe_secrets()
+        screen = self.main_screen
+        from .widgets.status_bar import StatusBar
+
+        status = screen.query_one(StatusBar)
+        status.starting = False
+        status.url = f"{url.rstrip('/')}/webhooks/github" if url else ""
+        screen.post_message(ServicesStarted(url=url or "", error=error))
+        if self._first_start:
+            self._first_start = False
+            self.push_screen(
+                SetupDialog(
+                    self.paths.config_file,
+                    self.settings.port,
+                    self.webhook_url,
+                    self.settings.webhook_secret,
+                    self.services.secrets,
+                )
+            )
+
+    async def _probe_secrets(self) -> None:
+        store: SecretStore = self.services.secrets
+        try:
+            await asyncio.wait_for(store.names(), 5.0)
+        except TimeoutError:
+            self.problems.append("secret store not answering")
+        except SecretStoreError as exc:
+            self.problems.append(f"keyring unavailable: {str(exc).splitlines()[0][:80]}")
+
+    async def on_unmount(self) -> None:
+        """Stop the services and wait for them (children killed, socket closed)."""
+        await self.stop_services()
+
+    async def stop_services(self) -> None:
+        """Stop everything once (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._start_task is not None:
+            try:
+                await self._start_task
+            except BaseException:
+                log.exception("start task failed")
+        if self._bridge is not None:
+            self._bridge.detach()
+        try:
+            await self.services.stop()
+        except Exception:
+            log.exception("stopping services failed")
+
+    # -- palette -----------------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Textual's own commands plus pocketci's actions."""
+        yield from pocketci_commands(self, screen)
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Quit", "Keys"):
+                yield command
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def key_rows(self) -> list[tuple[str, str, str]]:
+        """(keys, description, id) for the help dialog, after remapping."""
+        defaults: dict[str, str] = {}
+        for bindings in (self.BINDINGS, MainScreen.BINDINGS):
+            for binding in bindings:
+                if isinstance(binding, Binding) and binding.id:
+                    defaults[binding.id] = binding.key
+        defaults["log-follow"] = "end,G"
+        keymap = dict(self.settings.keymap)
+        rows = [(keymap.get(i, defaults.get(i, "")), text, i) for i, text in KEY_HELP]
+        rows.append(("tab / shift+tab", "move between panes", ""))
+        rows.append(("↑↓ / j k", "move within a pane", ""))
+        rows.append(("ctrl+p", "command palette", ""))
+        return rows
+
+    def action_help(self) -> None:
+        """Show the keys."""
+        self.push_screen(HelpDialog(self.key_rows()))
+
+    def action_webhook(self) -> None:
+        """Show the webhook URL and (on request) the secret."""
+        self.push_screen(
+            WebhookDialog(self.webhook_url, self.settings.webhook_secret, self.services.secrets)
+        )
+
+    def action_secrets(self) -> None:
+        """Manage secrets."""
+        self.push_screen(SecretsDialog(self.services.secrets, self._unlock))
+
+    async def action_quit(self) -> None:
+        """Quit; while builds run or wait, ask first (y or Enter confirms)."""
+        try:
+            queued, running = self.services.engine.counts()
+        except Exception:
+            queued = running = 0
+        if not (queued or running):
+            self.exit(0)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.exit(0)
+
+        self.push_screen(
+            ConfirmDialog(
+                f"{running} running and {queued} queued builds.",
+                "Quit and stop them? Running builds are cancelled cleanly.",
+            ),
+            answered,
+        )
+
+    def open_fire_picker(self, event_id: int | None) -> None:
+        """Open the fire picker; Enter fires the chosen event."""
+
+        def chosen(picked: int | None) -> None:
+            if picked is not None:
+                self.fire_event(picked)
+
+        self.push_screen(FireDialog(self.services, event_id, self.clock), chosen)
+
+    def fire_event(self, event_id: int) -> None:
+        """Dispatch a stored event again."""
+        self._engine_call(self.services.engine.fire(event_id), f"Fired event #{event_id}")
+
+    def rerun_run(self, run_id: str) -> None:
+        """Re-run one run."""
+        self._engine_call(self.services.engine.rerun(run_id), "Re-run queued")
+
+    def cancel_run(self, run_id: str) -> None:
+        """Cancel one run."""
+        self._engine_call(self.services.engine.cancel(run_id), "Cancelling", "Already finished")
+
+    def cancel_event(self, event_id: int) -> None:
+        """Cancel every unfinished run of an event."""
+        self._engine_call(
+            self.services.engine.cancel_event(event_id), "Cancelling", "Nothing to cancel"
+        )
+
+    def approve_event(self, event_id: int) -> None:
+        """Approve a waiting fork pull request."""
+        self._engine_call(self.services.engine.approve(event_id), f"Approved event #{event_id}")
+
+    @work(group="engine", exit_on_error=False)
+    async def _engine_call(
+        self, call: Awaitable[object], done: str, nothing: str | None = None
+    ) -> None:
+        try:
+            result = await call
+        except Exception as exc:
+            self.notify(f"{done.split()[0]} failed: {exc}", severity="error", markup=False)
+            return
+        if nothing is not None and (result is False or result == 0):
+            self.notify(nothing, severity="warning")
+        else:
+            self.notify(done)
+
+    def open_in_pager(self, path: Path) -> None:
+        """Open a file in ``$PAGER`` (default ``less``), the UI suspended meanwhile."""
+        pager = os.environ.get("PAGER", "").strip() or "less"
+        argv = [*shlex.split(pager), str(path)]
+        if self._pager is not None:
+            self._pager(argv)
+            return
+        try:
+            with self.suspend():
+                subprocess.run(argv, check=False)
+        except FileNotFoundError:
+            self.notify(f"Pager not found: {argv[0]}", severity="error", markup=False)
+        except Exception as exc:
+            self.notify(f"Cannot open the pager: {exc}", severity="error", markup=False)
+
+
+def _find_url(services: Any) -> str:
+    for name in ("url", "listener_url"):
+        value = getattr(services, name, None)
+        if isinstance(value, str) and value:
+            return value
+    listener = getattr(services, "listener", None)
+    value = getattr(listener, "url", None)
+    return value if isinstance(value, str) else ""
+
+
+def _start_error(exc: OSError, settings: Settings) -> str:
+    if exc.errno in (98, 48) or "address already in use" in str(exc).lower():
+        return f"port {settings.port} in use"
+    return f"listener: {exc.strerror or exc}"
+
+
+def make_app(
+    settings: Settings,
+    *,
+    paths: AppPaths,
+    services: Any,
+    clock: Clock = local_now,
+    pager: PagerRunner | None = None,
+    first_start: bool | None = None,
+    unlock_secrets: Unlock | None = None,
+) -> PocketCIApp:
+    """Build the app; the CLI, tests and the screenshot script all use this.
+
+    Args:
+        settings: The user configuration.
+        paths: Where config and data live.
+        services: Store, engine, secret store and listener, not started yet.
+        clock: The current time (fixed for snapshots).
+        pager: Runs a pager argv (tests replace it).
+        first_start: Offer the setup flow; default: when the config file does not exist.
+        unlock_secrets: Opens the encrypted-file secret store with a passphrase.
+
+    Returns:
+        The app, ready to ``run()``.
+    """
+    if first_start is None:
+        first_start = not paths.config_file.exists()
+    return PocketCIApp(
+        settings,
+        paths=paths,
+        services=services,
+        clock=clock,
+        pager=pager,
+        first_start=first_start,
+        unlock_secrets=unlock_secrets,
+    )
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Run the UI with the listener and engine; the CLI calls this with no subcommand.
+
+    Args:
+        args: Parsed options with ``config``, ``data_dir``, ``host`` and ``port``.
+
+    Returns:
+        The exit code.
+    """
+    import dataclasses
+
+    from pocketci_tui.config import ConfigError, load_settings
+    from pocketci_tui.paths import resolve_paths
+
+    paths = resolve_paths(
+        Path(args.config) if getattr(args, "config", None) else None,
+        Path(args.data_dir) if getattr(args, "data_dir", None) else None,
+    )
+    try:
+        settings = load_settings(paths.config_file)
+    except ConfigError as exc:
+        print(f"pocketci-tui: {exc}", file=sys.stderr)
+        return 2
+    overrides: dict[str, Any] = {}
+    if getattr(args, "host", None):
+        overrides["host"] = args.host
+    if getattr(args, "port", None) is not None:
+        overrides["port"] = int(args.port)
+    if overrides:
+        settings = dataclasses.replace(settings, **overrides)
+    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        filename=str(paths.app_log),
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from pocketci_tui.services import Services  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+    services = Services(settings=settings, paths=paths)
+    app = make_app(settings, paths=paths, services=services)
+    result = app.run()
+    return int(result or 0)

@@ -1,0 +1,116 @@
+"""The only translator from engine notices into Textual messages.
+
+The engine may publish thousands of output lines a second. The bridge collects notices and
+posts one :class:`EngineActivity` message at most every ``interval`` seconds, with output
+batched per run (bounded, so a flood cannot grow memory) and run updates coalesced per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from textual.message_pump import MessagePump
+
+from pocketci_tui.model import (
+    EventMatched,
+    EventStored,
+    EventUpdated,
+    Notice,
+    RunOutput,
+    RunUpdated,
+)
+
+from .messages import EngineActivity
+from .text import clean_lines
+
+DEFAULT_INTERVAL = 0.05
+"""Seconds between flushes."""
+
+MAX_PENDING_LINES = 10_000
+"""Output lines kept per run between two flushes; older ones are dropped (they stay on disk)."""
+
+
+class EngineBridge:
+    """Subscribes to an engine and posts batched :class:`EngineActivity` messages.
+
+    Args:
+        target: Where messages go (the app).
+        interval: Seconds between flushes.
+        max_pending_lines: Output lines kept per run between two flushes.
+    """
+
+    def __init__(
+        self,
+        target: MessagePump,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        max_pending_lines: int = MAX_PENDING_LINES,
+    ) -> None:
+        self._target = target
+        self._interval = interval
+        self._max_pending = max_pending_lines
+        self._unsubscribe: Callable[[], None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._batch = EngineActivity()
+        self._lines = 0
+        self.flushes = 0
+        """How many messages were posted (for tests and benchmarks)."""
+        self.notices = 0
+        """How many notices arrived."""
+
+    def attach(self, engine: Any) -> None:
+        """Subscribe to ``engine`` (call on the event loop)."""
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._unsubscribe = engine.subscribe(self.on_notice)
+
+    def detach(self) -> None:
+        """Unsubscribe and drop anything pending."""
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self._batch = EngineActivity()
+
+    def on_notice(self, notice: Notice) -> None:
+        """Collect one notice; safe to call from the loop or (rarely) another thread."""
+        if threading.get_ident() != self._thread and self._loop is not None:
+            self._loop.call_soon_threadsafe(self.on_notice, notice)
+            return
+        self.notices += 1
+        batch = self._batch
+        if isinstance(notice, RunOutput):
+            pending = batch.output.setdefault(notice.run_id, [])
+            pending.extend(notice.lines)
+            excess = len(pending) - self._max_pending
+            if excess > 0:
+                del pending[:excess]
+                batch.dropped[notice.run_id] = batch.dropped.get(notice.run_id, 0) + excess
+        elif isinstance(notice, RunUpdated):
+            batch.runs[notice.run.id] = notice.run
+        elif isinstance(notice, EventStored):
+            batch.stored.append(notice)
+        elif isinstance(notice, EventUpdated):
+            batch.updated[notice.event_id] = notice
+        elif isinstance(notice, EventMatched):
+            batch.matched[notice.event_id] = notice
+        if self._handle is None and self._loop is not None:
+            self._handle = self._loop.call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        """Post what was collected as one message."""
+        self._handle = None
+        batch, self._batch = self._batch, EngineActivity()
+        if not (batch.stored or batch.updated or batch.matched or batch.runs or batch.output):
+            return
+        for run_id, lines in batch.output.items():
+            batch.output[run_id] = clean_lines(lines)
+        self.flushes += 1
+        self._target.post_message(batch)

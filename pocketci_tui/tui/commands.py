@@ -1,0 +1,102 @@
+"""Command palette entries: the system commands and one "fire" hit per recent event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.screen import Screen
+
+from .text import clean
+
+if TYPE_CHECKING:
+    from .app import PocketCIApp
+
+RECENT_EVENTS = 50
+
+
+def pocketci_commands(app: PocketCIApp, screen: Screen[object]) -> Iterable[SystemCommand]:
+    """The app's actions as palette commands (each also has a key binding)."""
+    from .screens.main import MainScreen
+
+    main = app.main_screen
+    yield SystemCommand(
+        "Fire a stored event",
+        "Pick a stored event and dispatch it again (f)",
+        partial(app.open_fire_picker, main.event_id if main else None),
+    )
+    if isinstance(screen, MainScreen):
+        yield SystemCommand(
+            "Re-run", "Re-run the selected run, or the whole event (r)", screen.action_rerun
+        )
+        yield SystemCommand(
+            "Cancel", "Cancel the selected run, or the event's runs (c)", screen.action_cancel
+        )
+        yield SystemCommand(
+            "Approve pull request",
+            "Approve a fork's pull request waiting (a)",
+            screen.action_approve,
+        )
+        yield SystemCommand("Filter events", "Filter the Events pane (/)", screen.action_filter)
+        yield SystemCommand(
+            "Open log in pager", "The selected run's full log in $PAGER (p)", screen.action_pager
+        )
+    yield SystemCommand(
+        "Webhook URL and secret", "What to paste into GitHub (w)", app.action_webhook
+    )
+    yield SystemCommand("Secrets", "List, set and delete secrets (s)", app.action_secrets)
+    yield SystemCommand("Keys", "Every key binding and its id (?)", app.action_help)
+    yield SystemCommand("Quit", "Quit, stopping running builds after asking (q)", app.action_quit)
+
+
+class EventCommands(Provider):
+    """One "Fire event #N" hit per recent stored event."""
+
+    async def _events(self) -> list[tuple[int, str]]:
+        from .app import PocketCIApp
+
+        app = self.app
+        if not isinstance(app, PocketCIApp):
+            return []
+        try:
+            events = await app.services.store.list_events(limit=RECENT_EVENTS)
+        except Exception:
+            return []
+        items: list[tuple[int, str]] = []
+        for stored in events:
+            event = stored.event
+            if event.id is None:
+                continue
+            label = (
+                f"Fire event #{event.id} {clean(event.repository)} "
+                f"{clean(event.event_type)}/{clean(event.filter)} {clean(event.sha[:7])}"
+            )
+            items.append((event.id, label))
+        return items
+
+    def _fire(self, event_id: int) -> None:
+        from .app import PocketCIApp
+
+        if isinstance(self.app, PocketCIApp):
+            self.app.fire_event(event_id)
+
+    async def discover(self) -> Hits:
+        """Offer the newest few events."""
+        for event_id, label in (await self._events())[:5]:
+            yield DiscoveryHit(label, partial(self._fire, event_id), help="Dispatch it again")
+
+    async def search(self, query: str) -> Hits:
+        """Match recent events by their label."""
+        matcher = self.matcher(query)
+        for event_id, label in await self._events():
+            score = matcher.match(label)
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(label),
+                    partial(self._fire, event_id),
+                    help="Dispatch it again",
+                )

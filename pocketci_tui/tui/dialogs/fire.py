@@ -1,0 +1,210 @@
+"""The fire picker: search stored events, preview one, Enter fires it again."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Label, Static
+
+from pocketci_tui.model import MatchResult, Run, StoredEvent
+
+from ..text import clean, format_time, literal, short_sha
+from ..widgets.status import state_label
+
+PICKER_LIMIT = 200
+
+
+def describe_event(stored: StoredEvent) -> Text:
+    """A few lines about an event, as literal text."""
+    event = stored.event
+    text = Text(no_wrap=False)
+    rows = [
+        ("repository", event.repository),
+        ("event", f"{event.event_type} {event.filter}".strip()),
+        ("ref", event.ref),
+        ("sha", event.sha[:12]),
+        ("delivery", event.delivery_id),
+        ("status", f"{stored.status} {stored.detail}".strip()),
+    ]
+    if event.pr_number is not None:
+        rows.insert(2, ("pull request", f"#{event.pr_number}{' (fork)' if event.is_fork else ''}"))
+    if event.title:
+        rows.append(("title", event.title.splitlines()[0] if event.title else ""))
+    for label, value in rows:
+        text.append(f"{label:>12} ", style="dim")
+        text.append(clean(value)[:200])
+        text.append("\n")
+    return text
+
+
+class FireDialog(ModalScreen[int | None]):
+    """Pick a stored event to fire again; shows the functions it matched or would match.
+
+    Args:
+        services: The services (store and engine).
+        selected: The event to highlight first.
+        clock: The app's clock, for the time column.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel", id="dialog-close"),
+        Binding("down", "move(1)", "Down", show=False, id="picker-down"),
+        Binding("up", "move(-1)", "Up", show=False, id="picker-up"),
+    ]
+
+    def __init__(self, services: Any, selected: int | None, clock: Any) -> None:
+        super().__init__()
+        self._services = services
+        self._selected = selected
+        self._clock = clock
+        self._events: list[StoredEvent] = []
+
+    def compose(self) -> ComposeResult:
+        """Lay out search, list and preview."""
+        with Vertical(classes="dialog", id="fire") as box:
+            box.border_title = "Fire a stored event"
+            yield Input(placeholder="search repository, branch, sha…", id="fire-search")
+            with Horizontal(id="fire-body"):
+                table: DataTable[Text | str] = DataTable(cursor_type="row", id="fire-events")
+                yield table
+                yield Static("", id="fire-preview", markup=False)
+            yield Label(
+                "type to search   ↑/↓ choose   Enter: fire   Esc: cancel", classes="dialog-keys"
+            )
+
+    def on_mount(self) -> None:
+        """Load the newest events."""
+        search = self.query_one("#fire-search", Input)
+        search.cursor_blink = not self.app.is_headless
+        table = self.query_one("#fire-events", DataTable)
+        table.add_columns("#", "time", "repository", "event", "sha")
+        search.focus()
+        self.load("")
+
+    @property
+    def highlighted(self) -> StoredEvent | None:
+        """The event Enter would fire."""
+        table = self.query_one("#fire-events", DataTable)
+        if not self._events or not 0 <= table.cursor_row < len(self._events):
+            return None
+        return self._events[table.cursor_row]
+
+    @on(Input.Changed, "#fire-search")
+    def _search(self, event: Input.Changed) -> None:
+        self.load(event.value.strip())
+
+    @work(group="picker", exclusive=True)
+    async def load(self, text: str) -> None:
+        """Search stored events (latest search wins)."""
+        store = self._services.store
+        events = await store.list_events(limit=PICKER_LIMIT, text=text or None)
+        self._events = [e for e in events if e.event.id is not None]
+        table = self.query_one("#fire-events", DataTable)
+        table.clear()
+        now = self._clock()
+        for stored in self._events:
+            event = stored.event
+            label = f"{event.event_type}/{event.filter}" if event.filter else event.event_type
+            table.add_row(
+                str(event.id),
+                format_time(event.received_at, now),
+                literal(event.repository, limit=22),
+                literal(label, limit=22),
+                short_sha(event.sha),
+                key=str(event.id),
+            )
+        ids = [e.event.id for e in self._events]
+        if self._selected in ids and not text:
+            table.move_cursor(row=ids.index(self._selected), animate=False)
+        if not self._events:
+            self.query_one("#fire-preview", Static).update(Text("No stored event matches."))
+        else:
+            self.show_preview()
+
+    @on(DataTable.RowHighlighted, "#fire-events")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.show_preview()
+
+    @work(group="preview", exclusive=True)
+    async def show_preview(self) -> None:
+        """Show the highlighted event and the functions it would match."""
+        stored = self.highlighted
+        if stored is None or stored.event.id is None:
+            return
+        event_id = stored.event.id
+        full = await self._services.store.get_event(event_id) or stored
+        text = describe_event(full)
+        text.append("\n")
+        result = await _preview(self._services.engine, event_id)
+        if isinstance(result, MatchResult):
+            text.append("would run\n", style="bold")
+            for decision in result.decisions:
+                text.append(
+                    "  ✓ " if decision.matched else "  - ",
+                    style="green" if decision.matched else "dim",
+                )
+                text.append(clean(decision.function))
+                if not decision.matched:
+                    text.append(f"  {clean(decision.reason)}", style="dim")
+                text.append("\n")
+        else:
+            runs: list[Run] = await self._services.store.list_runs(event_id)
+            if runs:
+                text.append("matched last time\n", style="bold")
+                for run in runs:
+                    text.append("  ")
+                    text.append_text(state_label(str(run.state)))
+                    text.append(f" {clean(run.function)}")
+                    if run.reason:
+                        text.append(f"  {clean(run.reason.splitlines()[-1])[:60]}", style="dim")
+                    text.append("\n")
+            else:
+                text.append("no functions matched last time", style="dim")
+        self.query_one("#fire-preview", Static).update(text)
+
+    @on(Input.Submitted, "#fire-search")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._fire()
+
+    @on(DataTable.RowSelected, "#fire-events")
+    def _selected_row(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._fire()
+
+    def _fire(self) -> None:
+        stored = self.highlighted
+        if stored is not None:
+            self.dismiss(stored.event.id)
+
+    def action_move(self, delta: int) -> None:
+        """Move the highlight while typing in the search box."""
+        table = self.query_one("#fire-events", DataTable)
+        if self._events:
+            row = min(max(table.cursor_row + delta, 0), len(self._events) - 1)
+            table.move_cursor(row=row)
+
+    def action_cancel(self) -> None:
+        """Close without firing."""
+        self.dismiss(None)
+
+
+async def _preview(engine: Any, event_id: int) -> MatchResult | None:
+    preview = getattr(engine, "preview", None)
+    if preview is None:
+        return None
+    try:
+        result = preview(event_id)
+        if inspect.isawaitable(result):
+            result = await result
+    except Exception:
+        return None
+    return result if isinstance(result, MatchResult) else None

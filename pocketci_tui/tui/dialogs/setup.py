@@ -1,0 +1,117 @@
+"""First start: write the config, generate and store the webhook secret, show what to paste."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets as token_source
+from pathlib import Path
+from typing import ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Label, Static
+
+from pocketci_tui.config import default_config_text
+from pocketci_tui.secrets import SecretStore, SecretStoreError
+
+from .secrets import SECRET_TIMEOUT, describe_error
+from .webhook import paste_instructions
+
+
+def write_config(path: Path, port: int) -> None:
+    """Write a starter config (never over an existing file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("x", encoding="utf-8") as handle:
+        handle.write(default_config_text(port))
+
+
+class SetupDialog(ModalScreen[bool]):
+    """A two-step first start: explain and confirm, then show the URL and secret to paste.
+
+    Args:
+        config_file: Where to write ``config.yaml``.
+        port: The listener's port.
+        url: The webhook URL.
+        secret_name: The secret-store entry for the webhook secret.
+        secrets: The secret store.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "next", "Continue", id="setup-next"),
+        Binding("escape", "skip", "Skip", id="setup-skip"),
+    ]
+
+    def __init__(
+        self, config_file: Path, port: int, url: str, secret_name: str, secrets: SecretStore
+    ) -> None:
+        super().__init__()
+        self._config_file = config_file
+        self._port = port
+        self._url = url
+        self._secret_name = secret_name
+        self._secrets = secrets
+        self.step = 1
+        """1 before writing, 2 once done."""
+
+    def compose(self) -> ComposeResult:
+        """Lay out the first step."""
+        with Vertical(classes="dialog", id="setup") as box:
+            box.border_title = "Welcome to pocketci"
+            yield Static(
+                "No configuration yet. Setup will:\n"
+                f"  • write {self._config_file}\n"
+                f"  • generate a webhook secret and store it as {self._secret_name!r}\n"
+                "  • show what to paste into GitHub → Settings → Webhooks\n",
+                id="setup-text",
+                markup=False,
+            )
+            yield Label("", id="setup-error", markup=False)
+            yield Label(
+                "Enter: set up    Esc: skip for now", id="setup-keys", classes="dialog-keys"
+            )
+
+    def action_next(self) -> None:
+        """Run setup, or close once done."""
+        if self.step == 1:
+            self.step = 0
+            self._run()
+        elif self.step == 2:
+            self.dismiss(True)
+
+    def action_skip(self) -> None:
+        """Close without setting up (setup is offered again next start)."""
+        self.dismiss(self.step == 2)
+
+    @work(group="setup", exclusive=True)
+    async def _run(self) -> None:
+        error = self.query_one("#setup-error", Label)
+        try:
+            await asyncio.to_thread(write_config, self._config_file, self._port)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            error.update(f"Could not write {self._config_file}: {exc.strerror}")
+            self.step = 1
+            return
+        value = token_source.token_hex(32)
+        shown = value
+        try:
+            await asyncio.wait_for(self._secrets.set(self._secret_name, value), SECRET_TIMEOUT)
+        except (SecretStoreError, TimeoutError) as exc:
+            shown = "(not stored)"
+            error.update(
+                f"{describe_error(exc)} Store it later: pocketci-tui secrets set "
+                f"{self._secret_name}"
+            )
+        self.query_one("#setup-text", Static).update(
+            f"Config written to {self._config_file}\n\n"
+            "In GitHub: repository → Settings → Webhooks → Add webhook\n\n"
+            + paste_instructions(self._url, shown)
+            + "\n\nThe listener is on loopback: expose it through a tunnel or reverse proxy.\n"
+            "Add repositories under `repos:` in the config. Press w to see this again."
+        )
+        self.query_one("#setup-keys", Label).update("Enter: done")
+        self.step = 2

@@ -1,0 +1,468 @@
+"""The main screen: Events, Functions of the selected event, Output of the selected run."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label
+
+from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
+
+from ..messages import EngineActivity, ServicesStarted
+from ..text import clean, clean_lines, literal
+from ..widgets.events_table import EventsTable
+from ..widgets.run_log import MAX_LINES, RunLog
+from ..widgets.runs_table import RunsTable
+from ..widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from ..app import PocketCIApp
+
+PAGE_SIZE = 200
+"""Events loaded per page."""
+STATUS_PRELOAD = 40
+"""Newest events whose runs are loaded in the background to show their overall state."""
+FILTER_DELAY = 0.15
+"""Seconds of typing quiet before the filter queries the store."""
+
+
+def read_log_tail(path: Path, lines: int = MAX_LINES) -> list[str] | None:
+    """Return the last ``lines`` lines of a log file, or None when it does not exist."""
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as handle:
+            return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
+    except FileNotFoundError:
+        return None
+
+
+class MainScreen(Screen[None]):
+    """Three panes and a status bar; every action works on the selection."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f", "fire", "Fire", id="event-fire"),
+        Binding("r", "rerun", "Re-run", id="run-rerun"),
+        Binding("c", "cancel", "Cancel", id="run-cancel"),
+        Binding("a", "approve", "Approve", id="event-approve"),
+        Binding("slash", "filter", "Filter", id="events-filter"),
+        Binding("p", "pager", "Log", id="log-pager"),
+        Binding("j", "move(1)", "Down", show=False, id="cursor-down"),
+        Binding("k", "move(-1)", "Up", show=False, id="cursor-up"),
+    ]
+
+    event_id: reactive[int | None] = reactive(None, init=False)
+    """The selected event."""
+    run_id: reactive[str | None] = reactive(None, init=False)
+    """The run whose output is shown."""
+    filter_text: reactive[str] = reactive("", init=False)
+    """Text the Events pane is filtered by."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        super().__init__()
+        self._clock = clock
+        self.runs: dict[int, dict[str, Run]] = {}
+        """Known runs per event id."""
+        self._more = True
+
+    @property
+    def pocketci(self) -> PocketCIApp:
+        """The app, typed."""
+        from ..app import PocketCIApp
+
+        assert isinstance(self.app, PocketCIApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        """Status bar, the three panes and the footer."""
+        yield StatusBar(id="status")
+        with Vertical(id="events-pane", classes="pane") as pane:
+            pane.border_title = "Events"
+            yield Input(
+                placeholder="filter: repository, branch, sha… (Esc clears)", id="events-filter"
+            )
+            yield EventsTable(self._clock, id="events")
+        with Horizontal(id="lower"):
+            with Vertical(id="runs-pane", classes="pane") as runs:
+                runs.border_title = "Functions"
+                yield RunsTable(self._clock, id="runs")
+            with Vertical(id="log-pane", classes="pane") as log:
+                log.border_title = "Output"
+                yield Label("", id="run-reason", markup=False)
+                yield RunLog(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        """Start the clock tick; show the empty state."""
+        self.query_one("#events-filter", Input).cursor_blink = not self.app.is_headless
+        self.query_one(EventsTable).focus()
+        self.set_interval(1.0, self._tick)
+        self._show_placeholder()
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def on_services_started(self, message: ServicesStarted) -> None:
+        """Load the newest page once the store is open."""
+        self.load_page()
+        self._tick()
+
+    @work(group="db", exclusive=True)
+    async def load_page(self) -> None:
+        """Show the newest page of events (filtered when a filter is set)."""
+        store = self.pocketci.services.store
+        text = self.filter_text or None
+        events: list[StoredEvent] = await store.list_events(limit=PAGE_SIZE, text=text)
+        self._more = len(events) >= PAGE_SIZE
+        table = self.query_one(EventsTable)
+        table.set_events(events, self._runs_lists())
+        self._update_events_title(len(events))
+        if not events:
+            self._show_placeholder()
+        self.preload_states([e.event.id for e in events[:STATUS_PRELOAD] if e.event.id is not None])
+
+    @work(group="preload", exclusive=True)
+    async def preload_states(self, ids: list[int]) -> None:
+        """Load the runs of the newest events so their overall state shows."""
+        store = self.pocketci.services.store
+        table = self.query_one(EventsTable)
+        for event_id in ids:
+            if event_id in self.runs:
+                continue
+            runs: list[Run] = await store.list_runs(event_id)
+            self.runs[event_id] = {run.id: run for run in runs}
+            table.refresh_event(event_id, self._runs_lists())
+
+    @on(EventsTable.NearEnd)
+    def _near_end(self) -> None:
+        if self._more:
+            self.load_older()
+
+    @work(group="db-older", exclusive=True)
+    async def load_older(self) -> None:
+        """Append the next older page."""
+        table = self.query_one(EventsTable)
+        shown = table.events
+        if not shown or shown[-1].event.id is None:
+            return
+        events = await self.pocketci.services.store.list_events(
+            limit=PAGE_SIZE, before_id=shown[-1].event.id, text=self.filter_text or None
+        )
+        self._more = len(events) >= PAGE_SIZE
+        table.append_events(events, self._runs_lists())
+        self._update_events_title(len(table.events))
+
+    def _update_events_title(self, shown: int) -> None:
+        pane = self.query_one("#events-pane")
+        title = "Events"
+        if self.filter_text:
+            title += f" · /{clean(self.filter_text)[:30]}"
+        pane.border_title = title
+        pane.border_subtitle = f"{shown}{'+' if self._more else ''} shown" if shown else ""
+
+    def _runs_lists(self) -> dict[int, list[Run]]:
+        return {event_id: list(runs.values()) for event_id, runs in self.runs.items()}
+
+    # -- selection ---------------------------------------------------------------------------
+
+    @on(EventsTable.EventSelected)
+    def _event_selected(self, message: EventsTable.EventSelected) -> None:
+        self.event_id = message.event_id
+
+    def watch_event_id(self, event_id: int | None) -> None:
+        """Load the selected event's runs."""
+        if event_id is None:
+            self.query_one(RunsTable).set_runs([])
+            self._show_placeholder()
+            return
+        self.load_runs(event_id)
+
+    @work(group="runs-load", exclusive=True)
+    async def load_runs(self, event_id: int) -> None:
+        """Fetch an event's runs and show them."""
+        runs: list[Run] = await self.pocketci.services.store.list_runs(event_id)
+        known = self.runs.setdefault(event_id, {})
+        for run in runs:
+            current = known.get(run.id)
+            if current is None or not (current.state.finished and not run.state.finished):
+                known[run.id] = run
+        if self.event_id != event_id:
+            return
+        table = self.query_one(RunsTable)
+        table.set_runs(known.values())
+        self.query_one(EventsTable).refresh_event(event_id, self._runs_lists())
+        if not known:
+            self.run_id = None
+            self._show_placeholder()
+
+    @on(RunsTable.RunSelected)
+    def _run_selected(self, message: RunsTable.RunSelected) -> None:
+        if message.run_id is None:
+            self.run_id = None
+            self._show_placeholder()
+        else:
+            if message.run_id == self.run_id:
+                return
+            self.run_id = message.run_id
+
+    def watch_run_id(self, run_id: str | None) -> None:
+        """Show the selected run's output."""
+        if run_id is not None:
+            self.show_run(run_id)
+
+    def _selected_run(self) -> Run | None:
+        if self.event_id is None or self.run_id is None:
+            return None
+        return self.runs.get(self.event_id, {}).get(self.run_id)
+
+    def _selected_event(self) -> StoredEvent | None:
+        if self.event_id is None:
+            return None
+        return self.query_one(EventsTable).event(self.event_id)
+
+    def _show_placeholder(self) -> None:
+        """With no run selected, the Output pane explains the event (or how to start)."""
+        log = self.query_one(RunLog)
+        reason = self.query_one("#run-reason", Label)
+        stored = self._selected_event()
+        pane = self.query_one("#log-pane")
+        pane.border_title = "Output"
+        if stored is None:
+            url = self.query_one(StatusBar).url or "the webhook URL"
+            reason.update("")
+            reason.display = False
+            log.show(
+                "",
+                [
+                    "No events yet.",
+                    "",
+                    f"Point a GitHub webhook at {clean(url)}",
+                    "(w shows the URL and secret; s manages secrets).",
+                    "",
+                    "Test it from another terminal:",
+                    "  pocketci-tui fire --file payload.json --event push",
+                ],
+            )
+            return
+        event = stored.event
+        lines = [
+            f"{clean(event.repository)}  {clean(event.event_type)} {clean(event.filter)}",
+            f"ref {clean(event.ref)}  sha {clean(event.sha[:12])}",
+            f"status: {stored.status}",
+        ]
+        if stored.detail:
+            lines.extend(clean_lines(stored.detail.splitlines()))
+        if stored.status is EventStatus.WAITING:
+            lines.append("A pull request from a fork: press a to approve its head commit.")
+        reason.display = False
+        log.show("", lines)
+
+    @work(group="log", exclusive=True)
+    async def show_run(self, run_id: str) -> None:
+        """Fill the Output pane with a run's output: live tail, or the log file's end."""
+        run = self._selected_run()
+        if run is None:
+            return
+        log = self.query_one(RunLog)
+        pane = self.query_one("#log-pane")
+        label = run.function + (f" #{run.attempt}" if run.attempt > 1 else "")
+        pane.border_title = f"Output · {clean(label)}"
+        self._show_reason(run)
+        if run.state is RunState.SKIPPED:
+            log.show(
+                label, [f"skipped: {line}" for line in clean_lines(run.reason.splitlines() or [""])]
+            )
+            return
+        lines: list[str] | None = None
+        if run.state.finished and run.log_path:
+            path = self.pocketci.paths.logs_dir / run.log_path
+            lines = await asyncio.to_thread(read_log_tail, path)
+        if lines is None:
+            lines = list(self.pocketci.services.engine.tail(run_id))
+        if self.run_id != run_id:
+            return
+        log.show(label, clean_lines(lines))
+
+    def _show_reason(self, run: Run) -> None:
+        reason = self.query_one("#run-reason", Label)
+        text = ""
+        if run.state is RunState.FAILED:
+            last = run.reason.strip().splitlines()[-1] if run.reason.strip() else ""
+            code = f"exit {run.exit_code}" if run.exit_code is not None else "failed"
+            text = f"✗ failed ({code}){': ' + last if last else ''}"
+        elif run.state in (RunState.CANCELLED, RunState.INTERRUPTED):
+            text = f"■ {run.state}{': ' + run.reason.strip() if run.reason.strip() else ''}"
+        elif run.state is RunState.SKIPPED:
+            text = f"- skipped: {run.reason.strip()}"
+        reason.update(literal(text, limit=300))
+        reason.display = bool(text)
+        reason.set_class(run.state is RunState.FAILED, "-failed")
+
+    # -- live updates ------------------------------------------------------------------------
+
+    def on_engine_activity(self, activity: EngineActivity) -> None:
+        """Apply a batch of engine notices to the panes."""
+        table = self.query_one(EventsTable)
+        runs_table = self.query_one(RunsTable)
+        was_empty = not table.events
+        for notice in activity.stored:
+            if self._passes_filter(notice.stored):
+                table.upsert(notice.stored, self._runs_lists())
+        for event_id, update in activity.updated.items():
+            stored = table.event(event_id)
+            if stored is not None:
+                changed = dataclasses.replace(stored, status=update.status, detail=update.detail)
+                table.replace_event(changed, self._runs_lists())
+                if event_id == self.event_id and not self.runs.get(event_id):
+                    self._show_placeholder()
+        refresh_runs = False
+        for run in activity.runs.values():
+            known = self.runs.setdefault(run.event_id, {})
+            known[run.id] = run
+            table.refresh_event(run.event_id, self._runs_lists())
+            if run.event_id == self.event_id and not runs_table.update_run(run):
+                refresh_runs = True
+            if run.id == self.run_id:
+                self._show_reason(run)
+        if refresh_runs and self.event_id is not None:
+            runs_table.set_runs(self.runs[self.event_id].values())
+        if self.event_id in activity.matched and not self.runs.get(self.event_id):
+            self.load_runs(self.event_id)
+        if self.run_id is not None and self.run_id in activity.output:
+            self.query_one(RunLog).append(activity.output[self.run_id])
+        if was_empty and table.events:
+            self._update_events_title(len(table.events))
+        self._tick()
+
+    def _passes_filter(self, stored: StoredEvent) -> bool:
+        needle = self.filter_text.lower()
+        if not needle:
+            return True
+        event = stored.event
+        haystack = " ".join(
+            (event.repository, event.event_type, event.filter, event.ref, event.sha, event.title)
+        ).lower()
+        return needle in haystack
+
+    def _tick(self) -> None:
+        status = self.query_one(StatusBar)
+        app = self.pocketci
+        engine = app.services.engine
+        try:
+            status.queued, status.running = engine.counts()
+            engine_problems = list(engine.problems())
+        except Exception:  # the engine may not be started yet
+            engine_problems = []
+        status.problems = tuple(app.problems + engine_problems)
+        self.query_one(RunsTable).tick()
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def action_move(self, delta: int) -> None:
+        """j/k: move within the focused pane."""
+        focused = self.focused
+        if isinstance(focused, EventsTable | RunsTable):
+            if delta > 0:
+                focused.action_cursor_down()
+            else:
+                focused.action_cursor_up()
+        elif isinstance(focused, RunLog):
+            if delta > 0:
+                focused.scroll_down(animate=False)
+            else:
+                focused.scroll_up(animate=False)
+
+    def action_filter(self) -> None:
+        """Show the filter input."""
+        field = self.query_one("#events-filter", Input)
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#events-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.filter_text = event.value.strip()
+
+    def watch_filter_text(self) -> None:
+        """Re-query the store shortly after typing stops."""
+        self._filter_later()
+
+    @work(group="db", exclusive=True)
+    async def _filter_later(self) -> None:
+        await asyncio.sleep(FILTER_DELAY)
+        self.load_page()
+
+    @on(Input.Submitted, "#events-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one(EventsTable).focus()
+        if not event.value.strip():
+            event.input.display = False
+
+    def key_escape(self) -> None:
+        """Escape in the filter clears and hides it."""
+        field = self.query_one("#events-filter", Input)
+        if field.display and (self.focused is field or field.value):
+            field.value = ""
+            field.display = False
+            self.query_one(EventsTable).focus()
+
+    def _act_on_run(self) -> bool:
+        """True when the user means the selected run rather than the whole event."""
+        return self.run_id is not None and isinstance(self.focused, RunsTable | RunLog)
+
+    def action_fire(self) -> None:
+        """Open the fire picker on the selected event."""
+        self.pocketci.open_fire_picker(self.event_id)
+
+    def action_rerun(self) -> None:
+        """Re-run the selected run (Functions or Output focused) or the whole event."""
+        if self._act_on_run():
+            assert self.run_id is not None
+            self.pocketci.rerun_run(self.run_id)
+        elif self.event_id is not None:
+            self.pocketci.fire_event(self.event_id)
+        else:
+            self.notify("Nothing selected", severity="warning")
+
+    def action_cancel(self) -> None:
+        """Cancel the selected run (Functions or Output focused) or the event's runs."""
+        if self._act_on_run():
+            assert self.run_id is not None
+            self.pocketci.cancel_run(self.run_id)
+        elif self.event_id is not None:
+            self.pocketci.cancel_event(self.event_id)
+        else:
+            self.notify("Nothing selected", severity="warning")
+
+    def action_approve(self) -> None:
+        """Approve the selected event when it is a fork's pull request waiting for approval."""
+        stored = self._selected_event()
+        if stored is None or stored.event.id is None:
+            self.notify("Nothing selected", severity="warning")
+            return
+        if stored.status is not EventStatus.WAITING:
+            self.notify("This event is not waiting for approval", severity="warning")
+            return
+        self.pocketci.approve_event(stored.event.id)
+
+    def action_pager(self) -> None:
+        """Open the selected run's full log in $PAGER."""
+        run = self._selected_run()
+        if run is None or not run.log_path:
+            self.notify("No log for the selection", severity="warning")
+            return
+        self.pocketci.open_in_pager(self.pocketci.paths.logs_dir / run.log_path)
+
+    def selection(self) -> dict[str, Any]:
+        """What is selected (for commands and tests)."""
+        return {"event_id": self.event_id, "run_id": self.run_id}

@@ -1,0 +1,101 @@
+"""Turning untrusted strings (payload fields, build output) into literal screen text.
+
+Nothing that arrives from outside may reach the terminal as a control sequence or as Rich
+markup. Every label built from payload text goes through :func:`literal`, which returns a
+:class:`rich.text.Text` (never parsed as markup) with control characters made visible.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from rich.text import Text
+
+_CSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+_OSC_RE = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_CONTROL_NL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def clean(value: str, *, keep_newlines: bool = False) -> str:
+    """Remove escape sequences and replace other control characters with ``?``.
+
+    Args:
+        value: Untrusted text.
+        keep_newlines: Keep ``\\n`` and tabs (for multi-line previews).
+
+    Returns:
+        Text that is safe to put on the screen.
+    """
+    value = _OSC_RE.sub("", _CSI_RE.sub("", value))
+    if keep_newlines:
+        return _CONTROL_RE.sub("?", value.replace("\t", "    "))
+    return _CONTROL_NL_RE.sub("?", value)
+
+
+def clean_lines(lines: list[str] | tuple[str, ...]) -> list[str]:
+    """Clean a batch of output lines in one pass (cheaper than line by line)."""
+    if not lines:
+        return []
+    joined = "\n".join(lines)
+    if "\x1b" in joined:
+        joined = _OSC_RE.sub("", _CSI_RE.sub("", joined))
+    joined = _CONTROL_RE.sub("?", joined.replace("\t", "    "))
+    return joined.split("\n")
+
+
+def literal(value: str, style: str = "", *, limit: int | None = None) -> Text:
+    """Return untrusted text as a Rich ``Text`` that is never parsed as markup.
+
+    Args:
+        value: Untrusted text.
+        style: A style for the whole text.
+        limit: Cut the text to this many characters, with an ellipsis.
+
+    Returns:
+        A literal ``Text``.
+    """
+    value = clean(value)
+    if limit is not None and len(value) > limit:
+        value = value[: max(limit - 1, 0)] + "…"
+    return Text(value, style=style, no_wrap=True, overflow="ellipsis")
+
+
+def short_sha(sha: str) -> str:
+    """Return the first seven characters of a commit id."""
+    return clean(sha[:7])
+
+
+def format_time(moment: datetime | None, now: datetime) -> str:
+    """Format a time compactly: ``14:03:22`` today, ``11-26 14:03`` before.
+
+    Args:
+        moment: The time to show (None gives an empty string).
+        now: The current time, for deciding whether it is today.
+
+    Returns:
+        The label, in the local time zone of ``now``.
+    """
+    if moment is None:
+        return ""
+    tz = now.tzinfo or UTC
+    local = moment.astimezone(tz)
+    if local.date() == now.astimezone(tz).date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%m-%d %H:%M")
+
+
+def format_duration(seconds: float | None) -> str:
+    """Format a duration: ``4.2s``, ``3m05s``, ``1h02m``."""
+    if seconds is None:
+        return ""
+    seconds = max(seconds, 0.0)
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"

@@ -1,0 +1,91 @@
+"""The Output pane: a bounded window on a run's output that follows the tail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.widgets import Log
+
+MAX_LINES = 10_000
+"""Lines kept on screen; the full log stays on disk."""
+
+
+class RunLog(Log):
+    """Live output of one run, written in batches, following the tail until the user scrolls up.
+
+    While paused (scrolled away from the end), new lines are counted and shown in the border;
+    End (or scrolling back to the bottom) resumes following.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("end,G", "follow", "Follow", id="log-follow", show=False),
+        Binding("home,g", "scroll_home", "Top", id="log-top", show=False),
+    ]
+
+    follow: reactive[bool] = reactive(True, init=False)
+    """Keep the newest line in view."""
+
+    paused_lines: reactive[int] = reactive(0, init=False)
+    """Lines that arrived while not following."""
+
+    def __init__(self, *, id: str | None = None, max_lines: int = MAX_LINES) -> None:
+        super().__init__(highlight=False, max_lines=max_lines, auto_scroll=True, id=id)
+        self.run_label = ""
+        """What the border says is shown (function name and attempt)."""
+        self.written = 0
+        """Lines written since the last reset (for tests and benchmarks)."""
+
+    def show(self, label: str, lines: Iterable[str]) -> None:
+        """Replace the content with ``lines`` of the run called ``label``; follow the tail."""
+        self.clear()
+        self.run_label = label
+        self.written = 0
+        self.follow = True
+        self.paused_lines = 0
+        batch = list(lines)
+        if batch:
+            self.append(batch)
+        self._update_subtitle()
+
+    def append(self, lines: list[str]) -> None:
+        """Write a batch of new lines (already cleaned for the screen)."""
+        if not lines:
+            return
+        self.written += len(lines)
+        self.write_lines(lines, scroll_end=self.follow)
+        if not self.follow:
+            self.paused_lines += len(lines)
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        """Stop following when the user scrolls up; resume at the bottom."""
+        super().watch_scroll_y(old, new)
+        if new >= self.max_scroll_y:
+            self.follow = True
+        elif new < old:
+            self.follow = False
+
+    def watch_follow(self, follow: bool) -> None:
+        """Reset the paused count when following again."""
+        if follow:
+            self.paused_lines = 0
+        self._update_subtitle()
+
+    def watch_paused_lines(self) -> None:
+        """Show how many lines arrived while paused."""
+        self._update_subtitle()
+
+    def _update_subtitle(self) -> None:
+        if not self.follow and self.paused_lines:
+            self.border_subtitle = f"paused · {self.paused_lines} new lines · End follows"
+        elif not self.follow:
+            self.border_subtitle = "paused · End follows"
+        else:
+            self.border_subtitle = "p: full log in $PAGER" if self.run_label else ""
+
+    def action_follow(self) -> None:
+        """Jump to the newest line and follow again."""
+        self.scroll_end(animate=False, immediate=True)
+        self.follow = True

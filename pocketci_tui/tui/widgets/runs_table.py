@@ -1,0 +1,128 @@
+"""The Functions pane: every function considered for the selected event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from rich.text import Text
+from textual.message import Message
+from textual.widgets import DataTable
+
+from pocketci_tui.model import Run, RunState
+
+from ..text import format_duration, literal
+from .status import state_label
+
+
+def run_duration(run: Run, now: datetime) -> float | None:
+    """Seconds a run took, or has been running, or None when it never started."""
+    if run.started_at is None:
+        return None
+    end = run.finished_at or (now if run.state is RunState.RUNNING else None)
+    if end is None:
+        return None
+    return (end - run.started_at).total_seconds()
+
+
+class RunsTable(DataTable[Text | str]):
+    """Functions of the selected event: name, state, duration and, when skipped, the reason."""
+
+    DEFAULT_CSS = """
+    RunsTable { height: 1fr; }
+    """
+
+    class RunSelected(Message):
+        """The highlighted run changed.
+
+        Attributes:
+            run_id: The newly highlighted run, or None when there is none.
+        """
+
+        def __init__(self, run_id: str | None) -> None:
+            super().__init__()
+            self.run_id = run_id
+
+    def __init__(self, clock: Callable[[], datetime], *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row")
+        self._clock = clock
+        self._runs: list[Run] = []
+        self._index: dict[str, int] = {}
+
+    def on_mount(self) -> None:
+        """Create the columns."""
+        self.add_column("function", key="function")
+        self.add_column("state", key="state")
+        self.add_column("time", key="time")
+        self.add_column("reason", key="reason")
+
+    @property
+    def runs(self) -> list[Run]:
+        """The runs shown."""
+        return list(self._runs)
+
+    @property
+    def selected(self) -> Run | None:
+        """The highlighted run."""
+        if not self._runs or not 0 <= self.cursor_row < len(self._runs):
+            return None
+        return self._runs[self.cursor_row]
+
+    def _cells(self, run: Run) -> tuple[Text | str, ...]:
+        name = run.function or "(event)"
+        if run.attempt > 1:
+            name = f"{name} #{run.attempt}"
+        reason = run.reason.strip().splitlines()[-1] if run.reason.strip() else ""
+        if run.state is RunState.FAILED and run.exit_code is not None and not reason:
+            reason = f"exit {run.exit_code}"
+        return (
+            literal(name, limit=32),
+            state_label(str(run.state)),
+            format_duration(run_duration(run, self._clock())),
+            literal(reason, style="dim", limit=60),
+        )
+
+    def set_runs(self, runs: Iterable[Run], *, select: str | None = None) -> None:
+        """Replace every row; keep the cursor on ``select`` or the same run when possible."""
+        keep = select or (self.selected.id if self.selected else None)
+        self._runs = sorted(runs, key=_run_order)
+        self.clear()
+        self._index = {}
+        for position, run in enumerate(self._runs):
+            self._index[run.id] = position
+            self.add_row(*self._cells(run), key=run.id)
+        if keep is not None and keep in self._index:
+            self.move_cursor(row=self._index[keep], animate=False)
+        elif self._runs:
+            self.move_cursor(row=0, animate=False)
+        if not self._runs:
+            self.post_message(self.RunSelected(None))
+
+    def update_run(self, run: Run) -> bool:
+        """Refresh a shown run; return False when it is not shown (the caller re-sets rows)."""
+        index = self._index.get(run.id)
+        if index is None:
+            return False
+        self._runs[index] = run
+        for key, value in zip(
+            ("function", "state", "time", "reason"), self._cells(run), strict=True
+        ):
+            self.update_cell(run.id, key, value)
+        return True
+
+    def tick(self) -> None:
+        """Refresh the durations of running runs."""
+        for run in self._runs:
+            if run.state is RunState.RUNNING:
+                self.update_cell(run.id, "time", format_duration(run_duration(run, self._clock())))
+
+    def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        """Tell the screen which run is highlighted."""
+        message.stop()
+        selected = self.selected
+        self.post_message(self.RunSelected(selected.id if selected else None))
+
+
+def _run_order(run: Run) -> tuple[int, str, int]:
+    skipped = 1 if run.state is RunState.SKIPPED else 0
+    return (skipped, run.function, run.attempt)

@@ -1,0 +1,74 @@
+"""How to show event and run states: labels, styles and the overall state of an event."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from rich.text import Text
+
+from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
+
+STATE_STYLES: dict[str, str] = {
+    "queued": "dim",
+    "running": "bold yellow",
+    "passed": "green",
+    "failed": "bold red",
+    "cancelled": "magenta",
+    "interrupted": "magenta",
+    "skipped": "dim",
+    "received": "cyan",
+    "dispatching": "cyan",
+    "waiting": "bold magenta",
+    "ignored": "dim",
+    "error": "bold red",
+    "nothing ran": "dim",
+}
+
+STATE_ICONS: dict[str, str] = {
+    "queued": "·",
+    "running": "▶",
+    "passed": "✓",
+    "failed": "✗",
+    "cancelled": "■",
+    "interrupted": "■",
+    "skipped": "-",
+    "received": "·",
+    "dispatching": "…",
+    "waiting": "?",
+    "ignored": "-",
+    "error": "!",
+    "nothing ran": "-",
+}
+
+
+def state_label(state: str) -> Text:
+    """Return a short coloured label for a run or event state (trusted text only)."""
+    return Text(f"{STATE_ICONS.get(state, ' ')} {state}", style=STATE_STYLES.get(state, ""))
+
+
+def overall_state(stored: StoredEvent, runs: Iterable[Run] | None) -> str:
+    """Summarize an event: its own status, or the state of its runs once dispatched.
+
+    Args:
+        stored: The stored event.
+        runs: Its runs if known (None when not loaded yet).
+
+    Returns:
+        One of the keys of :data:`STATE_STYLES`.
+    """
+    status = stored.status
+    if status is not EventStatus.DISPATCHED or runs is None:
+        return str(status)
+    states = {run.state for run in runs if run.state is not RunState.SKIPPED}
+    for state in (
+        RunState.RUNNING,
+        RunState.QUEUED,
+        RunState.FAILED,
+        RunState.INTERRUPTED,
+        RunState.CANCELLED,
+    ):
+        if state in states:
+            return str(state)
+    if RunState.PASSED in states:
+        return "passed"
+    return "nothing ran"

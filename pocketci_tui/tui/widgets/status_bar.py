@@ -1,0 +1,53 @@
+"""The status bar: listener URL, queued and running builds, problems."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from ..text import clean
+
+
+class StatusBar(Static):
+    """One line at the top: where webhooks go, how busy the engine is, what is wrong."""
+
+    DEFAULT_CSS = """
+    StatusBar {
+        dock: top;
+        height: 1;
+        background: $panel;
+        color: $foreground;
+        padding: 0 1;
+    }
+    """
+
+    url: reactive[str] = reactive("")
+    """The listener's webhook URL, or empty while starting."""
+    queued: reactive[int] = reactive(0)
+    """Builds waiting for a slot."""
+    running: reactive[int] = reactive(0)
+    """Builds running."""
+    problems: reactive[tuple[str, ...]] = reactive(())
+    """Problems to show (keyring unavailable, dagger not found, port in use)."""
+    starting: reactive[bool] = reactive(True)
+    """True until the services have started."""
+
+    def render(self) -> Text:
+        """Build the line."""
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append("pocketci ", style="bold")
+        if self.starting:
+            text.append("starting…", style="dim")
+        elif self.url:
+            text.append(clean(self.url), style="underline")
+        else:
+            text.append("listener down", style="bold red")
+        text.append("  ")
+        text.append(f"{self.running} running", style="bold yellow" if self.running else "dim")
+        text.append(" · ")
+        text.append(f"{self.queued} queued", style="bold" if self.queued else "dim")
+        for problem in self.problems:
+            text.append("  ⚠ ", style="bold red")
+            text.append(clean(problem), style="red")
+        return text
