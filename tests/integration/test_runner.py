@@ -589,3 +589,105 @@ async def test_cli_that_is_not_executable_is_a_clean_failure(h: Harness) -> None
     assert outcome.state is RunState.FAILED
     assert "not executable" in outcome.reason
     assert "dagger.cli" in outcome.reason
+
+
+# -- with the shared stand-in dagger --------------------------------------------------------------
+
+
+def fake_module(h: Harness, call: dict[str, Any]) -> None:
+    from daggerstub import arg, fn, write_module
+
+    write_module(
+        h.module,
+        "ci",
+        functions=[
+            fn(
+                "onGithubPushMain",
+                arg("src", "Directory"),
+                arg("eventTrigger", "File"),
+                arg("filter", "String", default="main,dev"),
+                arg("onChanges", "[String]", default="**/*.go"),
+                arg("ghPassword", "Secret"),
+                call=call,
+            )
+        ],
+    )
+
+
+async def test_fake_dagger_receives_the_call_as_specified(h: Harness) -> None:
+    from daggerstub import install_fake_dagger, read_calls
+
+    bin_dir = install_fake_dagger(h.tmp)
+    record_dir = h.tmp / "calls"
+    record_dir.mkdir()
+    fake_module(
+        h,
+        {
+            "output": ["result {secret:ghPassword}", "b64 {secret_b64:ghPassword}"],
+            "stderr": ["1   : [0.1s] | progress"],
+            "exit": 0,
+        },
+    )
+    runner = h.runner(
+        bin_dir / "dagger",
+        base_env={"PATH": os.defpath, "FAKE_DAGGER_RECORD_DIR": str(record_dir)},
+    )
+    call = FunctionCall(
+        "onGithubPushMain",
+        args=(("filter", "main"), ("onChanges", "**/*.go")),
+        secrets=("ghPassword",),
+    )
+    req = h.request(call, secrets={"ghPassword": SECRET}, changes=["x.go", "y,z.go"])
+    outcome = await h.run(runner, req)
+
+    assert outcome.state is RunState.PASSED, outcome.reason
+    assert h.lines == ["result ***", "b64 ***", "1   : [0.1s] | progress"]
+    assert h.log_lines == h.lines
+    [record] = read_calls(record_dir)
+    assert record["pid"] == h.started[0][1]
+    assert record["argv"][1:] == list(outcome.argv[1:])
+    assert record["function"] == "onGithubPushMain"
+    assert record["args"]["filter"] == "main"
+    assert record["args"]["onChanges"] == 'x.go,"y,z.go"'
+    assert record["secrets"] == {"ghPassword": SECRET}
+    assert record["env"]["POCKETCI_SECRET_GH_PASSWORD"] == SECRET
+    assert record["env"]["CI"] == "pocketci"
+    assert record["event_trigger"]["run_id"] == "run-1"
+    assert record["event_trigger"]["changes"] == ["x.go", "y,z.go"]
+    assert record["event_trigger"]["payload"] == PAYLOAD
+    assert Path(record["cwd"]).is_relative_to(h.work)
+    assert SECRET not in " ".join(record["argv"])
+
+
+async def test_fake_dagger_failure_and_cancel_of_its_child(h: Harness) -> None:
+    from daggerstub import install_fake_dagger, read_calls
+
+    bin_dir = install_fake_dagger(h.tmp)
+    record_dir = h.tmp / "calls"
+    record_dir.mkdir()
+    fake_module(h, {"stderr": ["Error: tests failed"], "exit": 3})
+    base = {"PATH": os.defpath, "FAKE_DAGGER_RECORD_DIR": str(record_dir)}
+    call = FunctionCall("onGithubPushMain", secrets=("ghPassword",))
+    req = h.request(call, secrets={"ghPassword": SECRET})
+
+    outcome = await h.run(h.runner(bin_dir / "dagger", base_env=base), req)
+    assert (outcome.state, outcome.exit_code) == (RunState.FAILED, 3)
+    assert outcome.reason == "exit code 3: Error: tests failed"
+
+    base["FAKE_DAGGER_CALL_ON_GITHUB_PUSH_MAIN"] = json.dumps(
+        {"spawn_child": True, "output": ["working"], "sleep": 60}
+    )
+    task = asyncio.create_task(
+        h.run(h.runner(bin_dir / "dagger", base_env=base, kill_grace=0.3), req)
+    )
+    for _ in range(500):
+        if "working" in h.lines:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    record = read_calls(record_dir)[-1]
+    assert record["child_pid"] is not None
+    assert await wait_gone(record["pid"])
+    assert await wait_gone(record["child_pid"])
