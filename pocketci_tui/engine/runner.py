@@ -19,6 +19,11 @@ Decisions worth knowing:
   recorded with the run.
 * The log file is written from the event loop: a batch is one buffered write, and the buffer is
   flushed every ~100 ms and at the end, never fsynced per line.
+* Output is masked line by line after the lines are reassembled from the pipe's chunks, so a
+  secret split across two writes is still caught. A line longer than
+  :data:`~pocketci_tui.engine.proc.MAX_LINE` is split, preferably at a blank; a secret inside a
+  run of more than 1 KiB without blanks that straddles such a split is not masked (a known
+  limit, like the ones the masker documents).
 * A timeout stops the whole process tree and returns a FAILED outcome. A cancel (the task
   running :meth:`Runner.run` is cancelled) stops the tree, flushes the log, removes the
   temporary files and then re-raises ``CancelledError``: the caller records CANCELLED.
