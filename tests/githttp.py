@@ -96,7 +96,9 @@ class GitHttpServer:
         httpd = ThreadingHTTPServer((self.host, 0), handler)
         httpd.daemon_threads = True
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name="githttp", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever, args=(0.02,), name="githttp", daemon=True
+        )
         self._thread.start()
         return self
 

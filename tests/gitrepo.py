@@ -127,7 +127,8 @@ class BareRepo:
             files: Path -> new content (``None`` deletes the path, a :class:`Gitlink` adds a
                 submodule entry). Unlisted paths keep the parent's content.
             branch: The branch (short name) to move to the commit; its tip is the default
-                parent. None leaves every branch alone.
+                parent (the default branch's tip for a new branch). None leaves every branch
+                alone (and the default parent is the default branch's tip).
             parents: Explicit parents (an empty list makes a root commit).
             message: The commit message.
 
@@ -136,11 +137,11 @@ class BareRepo:
         """
         self._counter += 1
         if parents is None:
-            parents = (
-                [self.rev(f"refs/heads/{branch}")]
-                if branch and self.has(f"refs/heads/{branch}")
-                else []
-            )
+            # Continue the branch; a new branch starts from the default branch's tip.
+            start = f"refs/heads/{branch}" if branch else "HEAD"
+            if not self.has(start):
+                start = "HEAD"
+            parents = [self.rev(start)] if self.has(start) else []
         with tempfile.TemporaryDirectory() as tmp:
             index_env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
             if parents:

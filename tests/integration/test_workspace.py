@@ -1,0 +1,521 @@
+"""The git workspace against real repositories served by ``git http-backend`` with basic auth."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pocketci_tui.engine.workspace import (
+    Checkout,
+    GitError,
+    GitInputError,
+    Workspace,
+    default_clone_url,
+    repo_dir_name,
+    validate_ref,
+    validate_sha,
+)
+from pocketci_tui.model import ZERO_SHA
+from tests.githttp import GitHttpServer
+from tests.gitrepo import BareRepo, git_env, pr_event, push_event, tag_event
+
+TOKEN = "ghs_integrationTOKEN_0123456789abcdef"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> BareRepo:
+    return BareRepo(tmp_path / "served" / "repo.git")
+
+
+@pytest.fixture
+def server(tmp_path: Path, repo: BareRepo) -> Iterator[GitHttpServer]:
+    with GitHttpServer(tmp_path / "served", password=TOKEN) as srv:
+        yield srv
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws", timeout=30)
+
+
+def _git(path: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(path), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=git_env(),
+        stdin=subprocess.DEVNULL,
+    ).stdout
+
+
+def _git_cmdlines_without_token(url: str) -> list[str]:
+    """Command lines of all processes mentioning ``url``; fails if any holds the token."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        assert TOKEN.encode() not in cmdline
+        if url.encode() in cmdline:
+            found.append(cmdline.decode(errors="replace"))
+    return found
+
+
+def _all_bytes_under(root: Path) -> Iterator[tuple[Path, bytes]]:
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            if not path.is_symlink():
+                yield path, path.read_bytes()
+
+
+# -- plain checkouts -------------------------------------------------------------------------
+
+
+async def test_private_repository_checks_out_over_http_with_basic_auth(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    first = repo.commit({"README.md": "hello\n", "ci/main.go": "package main\n"})
+    head = repo.commit({"README.md": "hello again\n"})
+    co = await ws.checkout(
+        "owner/repo", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head, first)
+    )
+    assert co.sha == head
+    assert _git(co.path, "rev-parse", "HEAD").strip() == head
+    assert (co.path / "README.md").read_text() == "hello again\n"
+    # The catalog hashes module directories this way: it must work in the checkout.
+    assert _git(co.path, "rev-parse", "HEAD:ci").strip() == repo.rev(f"{head}:ci")
+    assert _git(co.path, "status", "--porcelain") == ""
+    assert co.path.is_relative_to(ws.root / "checkouts")
+    assert co.mirror == ws.mirror_path("owner/repo")
+    # Only correctly authenticated requests got an answer other than 401.
+    seen = server.seen()
+    assert any(r.status == 200 for r in seen)
+    assert all(r.authorization == server.expected_authorization() for r in seen if r.status == 200)
+    # Protocol v2 was spoken.
+    assert all(r.git_protocol == "version=2" for r in seen)
+
+
+async def test_wrong_or_missing_token_fails_with_a_clear_masked_message(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    head = repo.commit({"a": "1"})
+    wrong = "ghs_WRONGwrongWRONG_98765"
+    with pytest.raises(GitError) as info:
+        await ws.checkout("r", server.url("repo.git"), wrong, push_event("refs/heads/main", head))
+    message = str(info.value)
+    assert "Authentication failed" in message
+    assert wrong not in message
+    assert TOKEN not in message
+    with pytest.raises(GitError) as info:
+        await ws.checkout("r", server.url("repo.git"), None, push_event("refs/heads/main", head))
+    assert "could not read Username" in str(info.value) or "Authentication" in str(info.value)
+    # Nothing of the token was written anywhere in the workspace.
+    for path, data in _all_bytes_under(ws.root):
+        assert wrong.encode() not in data, path
+
+
+async def test_token_is_never_in_a_file_of_the_workspace(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    head = repo.commit({"a": "1"})
+    co = await ws.checkout("r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head))
+    assert co.sha == head
+    files = list(_all_bytes_under(ws.root))
+    assert len(files) > 10
+    for path, data in files:
+        assert TOKEN.encode() not in data, path
+
+
+async def test_token_is_never_in_the_argv_of_git_processes(
+    tmp_path: Path, repo: BareRepo, server: GitHttpServer
+) -> None:
+    head = repo.commit({"a": "1"})
+    ws = Workspace(tmp_path / "ws-hang", timeout=3)
+    server.mode = "hang"
+    url = server.url("repo.git")
+    task = asyncio.create_task(ws.checkout("r", url, TOKEN, push_event("refs/heads/main", head)))
+    seen_git: list[str] = []
+    while not task.done():
+        seen_git += _git_cmdlines_without_token(url)
+        await asyncio.sleep(0.05)
+    with pytest.raises(GitError):
+        task.result()
+    # We did watch the git processes of this fetch while they waited on the server.
+    assert any("fetch" in c or "remote-http" in c for c in seen_git)
+
+
+async def test_mirror_is_cloned_once_and_then_fetched_into(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    url = server.url("repo.git")
+    one = repo.commit({"a": "1"})
+    await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", one))
+    mirror = ws.mirror_path("r")
+    marker = mirror / "kept-across-fetches"
+    marker.write_text("x")
+    server.clear()
+    two = repo.commit({"b": "2"})
+    co = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", two, one))
+    assert co.sha == two
+    assert marker.exists()
+    refs = set(_git(mirror, "for-each-ref", "--format=%(refname)").split())
+    assert {f"refs/pocketci/commits/{one}", f"refs/pocketci/commits/{two}"} <= refs
+    assert [r.path for r in server.seen() if r.method == "POST"] == ["/repo.git/git-upload-pack"]
+    # A re-fired event whose commits are already mirrored needs no network at all.
+    server.clear()
+    again = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", two, one))
+    assert again.sha == two
+    assert again.path != co.path
+    assert server.seen() == []
+
+
+async def test_concurrent_checkouts_of_one_repository(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    shas = [repo.commit({f"f{i}": str(i)}) for i in range(6)]
+    url = server.url("repo.git")
+    results = await asyncio.gather(
+        *(ws.checkout("r", url, TOKEN, push_event("refs/heads/main", s)) for s in shas)
+    )
+    assert [c.sha for c in results] == shas
+    assert len({c.path for c in results}) == len(shas)
+    for i, co in enumerate(results):
+        assert (co.path / f"f{i}").read_text() == str(i)
+        assert not (co.path / f"f{i + 1}").exists()
+
+
+async def test_fallback_to_refs_when_the_server_refuses_commit_ids(
+    tmp_path: Path, ws: Workspace
+) -> None:
+    strict = BareRepo(tmp_path / "strict" / "repo.git", allow_any_sha=False)
+    old = strict.commit({"a": "1"})
+    strict.commit({"a": "2"})  # main moved on: ``old`` is no longer a tip
+    with GitHttpServer(tmp_path / "strict", password=TOKEN, protocol_v2=False) as srv:
+        co = await ws.checkout("s", srv.url("repo.git"), TOKEN, push_event("refs/heads/main", old))
+        assert co.sha == old
+        assert (co.path / "a").read_text() == "1"
+        # A commit the remote does not have at all is reported as such.
+        with pytest.raises(GitError, match="not on the remote"):
+            await ws.checkout(
+                "s", srv.url("repo.git"), TOKEN, push_event("refs/heads/main", "1" * 40)
+            )
+
+
+async def test_pull_request_head_is_fetched_from_its_pull_ref(
+    tmp_path: Path, ws: Workspace
+) -> None:
+    strict = BareRepo(tmp_path / "strict" / "repo.git", allow_any_sha=False)
+    base = strict.commit({"a": "1"})
+    head = strict.commit({"b": "1"}, branch=None, parents=[base])
+    strict.set_ref("refs/pull/7/head", head)
+    strict.commit({"a": "2"})
+    with GitHttpServer(tmp_path / "strict", password=TOKEN, protocol_v2=False) as srv:
+        event = pr_event(7, head, base)
+        co = await ws.checkout("s", srv.url("repo.git"), TOKEN, event)
+        assert co.sha == head
+        assert await ws.changed_files(co, event) == ["b"]
+
+
+async def test_event_without_sha_resolves_its_ref(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    head = repo.commit({"a": "1"})
+    repo.tag("v1.0", head, annotated=True)
+    event = replace(tag_event("v1.0", ""), event_type="release", sha="")
+    co = await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+    assert co.sha == head
+    assert await ws.changed_files(co, event) is None
+
+
+async def test_annotated_tag_checks_out_its_commit(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    head = repo.commit({"a": "1", "b/c": "2"})
+    tag_object = repo.tag("v2", head, annotated=True)
+    assert tag_object != head
+    event = tag_event("v2", tag_object)
+    co = await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+    assert co.sha == head
+    assert _git(co.path, "rev-parse", "HEAD").strip() == head
+    # A new tag: every file of the tagged commit counts as changed.
+    assert await ws.changed_files(co, event) == ["a", "b/c"]
+
+
+async def test_deletion_events_are_refused(ws: Workspace, server: GitHttpServer) -> None:
+    event = replace(push_event("refs/heads/gone", ZERO_SHA, "a" * 40), sha="", deleted=True)
+    with pytest.raises(GitInputError):
+        await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+    assert server.seen() == []
+
+
+async def test_remove_and_prune(ws: Workspace, repo: BareRepo, server: GitHttpServer) -> None:
+    url = server.url("repo.git")
+    shas = [repo.commit({"a": str(i)}) for i in range(4)]
+    checkouts: list[Checkout] = []
+    for sha in shas:
+        checkouts.append(await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", sha)))
+        os.utime(checkouts[-1].path, (1_000_000 + len(checkouts), 1_000_000 + len(checkouts)))
+    await ws.remove(checkouts[0])
+    assert not checkouts[0].path.exists()
+    assert await ws.prune(keep=1) == 2
+    assert [c.path.exists() for c in checkouts] == [False, False, False, True]
+    assert ws.mirror_path("r").exists()
+    with pytest.raises(GitInputError):
+        await ws.remove(replace(checkouts[3], path=ws.root / "mirrors"))
+
+
+# -- changed files ---------------------------------------------------------------------------
+
+
+async def _changed(ws: Workspace, server: GitHttpServer, event: object) -> list[str] | None:
+    from pocketci_tui.model import Event
+
+    assert isinstance(event, Event)
+    co = await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+    return await ws.changed_files(co, event)
+
+
+async def test_pull_request_uses_the_merge_base_three_dot(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    root = repo.commit({"shared.txt": "1", "other.txt": "1"})
+    head = repo.commit({"feature.txt": "new", "shared.txt": "2"}, branch="feature")
+    # The base branch moves on after the branch was made: its changes must not count.
+    base = repo.commit({"other.txt": "2", "base-only.txt": "x"})
+    assert repo.rev("refs/heads/feature^") == root
+    event = pr_event(1, head, base)
+    assert await _changed(ws, server, event) == ["feature.txt", "shared.txt"]
+
+
+async def test_pull_request_with_base_branch_only(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    repo.commit({"a": "1"})
+    head = repo.commit({"b": "1"}, branch="feature")
+    repo.commit({"c": "1"})
+    # No base sha in the event (an odd payload): nothing to compare with.
+    event = replace(pr_event(2, head, ""), base_sha="")
+    assert await _changed(ws, server, event) is None
+
+
+async def test_push_diffs_before_and_after(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    before = repo.commit({"a": "1", "b": "1", "c": "1"})
+    repo.commit({"a": "2"})
+    after = repo.commit({"b": None, "d": "1"})
+    assert await _changed(ws, server, push_event("refs/heads/main", after, before)) == [
+        "a",
+        "b",
+        "d",
+    ]
+
+
+async def test_renames_count_both_paths(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    content = "same content, long enough to be detected as a rename\n" * 20
+    before = repo.commit({"old/name.txt": content, "keep": "k"})
+    after = repo.commit({"old/name.txt": None, "new/name.txt": content})
+    assert await _changed(ws, server, push_event("refs/heads/main", after, before)) == [
+        "new/name.txt",
+        "old/name.txt",
+    ]
+
+
+async def test_odd_file_names_come_back_exactly(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    before = repo.commit({"plain": "1"})
+    names = [
+        "with space.txt",
+        "ünïcødé/файл.txt",
+        "line\nbreak",
+        "tab\there",
+        '"quoted"',
+        "-rf",
+        "back\\slash",
+        "$(touch pwned)",
+    ]
+    after = repo.commit(dict.fromkeys(names, "x"))
+    assert await _changed(ws, server, push_event("refs/heads/main", after, before)) == sorted(names)
+    assert not list(Path.cwd().glob("pwned"))
+
+
+async def test_force_push_compares_the_old_and_new_tips(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    root = repo.commit({"a": "1", "b": "1"})
+    before = repo.commit({"a": "2", "gone.txt": "x"})
+    # History rewritten: the new tip does not contain ``before``.
+    after = repo.commit({"b": "2"}, parents=[root])
+    repo.set_ref("refs/heads/old-tip", before)  # the server still has it
+    assert await _changed(ws, server, push_event("refs/heads/main", after, before)) == [
+        "a",
+        "b",
+        "gone.txt",
+    ]
+
+
+async def test_unreachable_before_gives_none(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    head = repo.commit({"a": "1"})
+    missing = "e" * 40
+    assert await _changed(ws, server, push_event("refs/heads/main", head, missing)) is None
+
+
+async def test_new_branch_diffs_against_the_default_branch(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    repo.commit({"a": "1", "b": "1"})
+    repo.commit({"b": "2"}, branch="feature")
+    head = repo.commit({"c": "1"}, branch="feature")
+    repo.commit({"a": "3"})  # main moves on; not a change of the branch
+    event = push_event("refs/heads/feature", head)
+    co = await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+    assert co.default_ref == "refs/heads/main"
+    assert await ws.changed_files(co, event) == ["b", "c"]
+
+
+async def test_new_branch_without_common_history_lists_its_files(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    repo.commit({"a": "1"})
+    head = repo.commit({"x": "1", "y/z": "2"}, branch="orphan", parents=[])
+    assert await _changed(ws, server, push_event("refs/heads/orphan", head)) == ["x", "y/z"]
+
+
+async def test_first_push_of_the_default_branch_lists_its_files(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    repo.commit({"a": "1"})
+    head = repo.commit({"b": "1"})
+    assert await _changed(ws, server, push_event("refs/heads/main", head)) == ["a", "b"]
+
+
+async def test_moved_tag_diffs_like_a_push(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    before = repo.commit({"a": "1"})
+    after = repo.commit({"b": "1"})
+    repo.tag("latest", after)
+    assert await _changed(ws, server, tag_event("latest", after, before)) == ["b"]
+
+
+async def test_local_path_remote(tmp_path: Path) -> None:
+    local = BareRepo(tmp_path / "local.git")
+    before = local.commit({"a": "1"})
+    after = local.commit({"b": "1"})
+    ws = Workspace(tmp_path / "ws", timeout=30)
+    event = push_event("refs/heads/main", after, before)
+    co = await ws.checkout("local", str(local.path), None, event)
+    assert await ws.changed_files(co, event) == ["b"]
+
+
+# -- validators ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "refs/heads/main",
+        "refs/heads/feature/login",
+        "refs/tags/v1.2.3",
+        "refs/pull/12/head",
+        "refs/heads/ünïcødé",
+        "refs/heads/a;b",
+        "refs/heads/a|b",
+        "refs/heads/$(id)",
+    ],
+)
+def test_validate_ref_accepts(ref: str) -> None:
+    validate_ref(ref)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "",
+        "main",
+        "refs/heads",
+        "refs/heads/",
+        "/refs/heads/x",
+        "refs/heads//x",
+        "refs/heads/a..b",
+        "refs/heads/a@{1}",
+        "refs/heads/a b",
+        "refs/heads/a\tb",
+        "refs/heads/a\nb",
+        "refs/heads/a\x7fb",
+        "refs/heads/a~1",
+        "refs/heads/a^",
+        "refs/heads/a:b",
+        "refs/heads/a?",
+        "refs/heads/a*",
+        "refs/heads/a[b",
+        "refs/heads/a\\b",
+        "refs/heads/.hidden",
+        "refs/heads/x/.y",
+        "refs/heads/x.lock",
+        "refs/heads/x.lock/y",
+        "refs/heads/x.",
+        "refs/heads/-x",
+        "refs/heads/ok/--upload-pack=x",
+        "refs/heads/" + "a" * 250,
+    ],
+)
+def test_validate_ref_rejects(ref: str) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011
+        validate_ref(ref)
+
+
+def test_validate_sha() -> None:
+    validate_sha("a" * 40)
+    validate_sha("0123456789abcdef" * 4)
+    for bad in ["", "a" * 39, "a" * 41, "A" * 40, "g" * 40, "0" * 40, "0" * 64, " " + "a" * 39]:
+        with pytest.raises(ValueError):  # noqa: PT011
+            validate_sha(bad)
+
+
+def test_default_clone_url() -> None:
+    assert default_clone_url("github", "octo-org/hello.world") == (
+        "https://github.com/octo-org/hello.world.git"
+    )
+    for bad in [
+        "octo",
+        "a/b/c",
+        "../x",
+        "-x/y",
+        "x/..",
+        "x/.",
+        "o/n?x",
+        "o/n#x",
+        "o/ n",
+        "o/r.git",
+    ]:
+        with pytest.raises(ValueError):  # noqa: PT011
+            default_clone_url("github", bad)
+    with pytest.raises(ValueError):  # noqa: PT011
+        default_clone_url("gitlab", "o/r")
+
+
+def test_repo_dir_names_are_distinct_and_flat() -> None:
+    keys = ["o/r", "o_r", "../../etc", "/abs/path", "..", ".", "", "a/../b", "ü/ñ"]
+    names = [repo_dir_name(k) for k in keys]
+    assert len(set(names)) == len(keys)
+    for name in names:
+        assert "/" not in name
+        assert not name.startswith(".")
+        assert name
