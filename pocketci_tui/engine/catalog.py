@@ -48,6 +48,9 @@ CACHE_FORMAT = 1
 SESSION_CLOSE_GRACE = 10.0
 """Seconds a session gets to exit after its stdin is closed before it is killed."""
 
+ABORT_GRACE = 0.5
+"""The same, after a failure, a timeout or a cancel: nothing is worth waiting for then."""
+
 GIT_TIMEOUT = 30.0
 """Seconds one ``git rev-parse`` may take."""
 
@@ -620,18 +623,19 @@ class Catalog:
                     "is the configured CLI really dagger?"
                 ) from None
         except BaseException:
-            await self._stop_session(session)
+            await self._stop_session(session, grace=ABORT_GRACE)
             raise
         return session
 
-    async def _stop_session(self, session: _Session) -> None:
+    async def _stop_session(self, session: _Session, *, grace: float) -> None:
+        """Close the session's stdin (its signal to end), wait ``grace`` s, then kill it."""
         proc = session.proc
         if proc.stdin is not None and not proc.stdin.is_closing():
             proc.stdin.close()
             with suppress(OSError, ConnectionError):
                 await proc.stdin.wait_closed()
         try:
-            await asyncio.wait_for(asyncio.shield(proc.wait()), SESSION_CLOSE_GRACE)
+            await asyncio.wait_for(asyncio.shield(proc.wait()), grace)
         except TimeoutError:
             pass
         finally:
@@ -654,8 +658,10 @@ class Catalog:
             session = await self._start_session(cli, log)
             try:
                 data = await self._query(session, catalog_query(str(module_dir)), module_dir)
-            finally:
-                await self._stop_session(session)
+            except BaseException:
+                await self._stop_session(session, grace=ABORT_GRACE)
+                raise
+            await self._stop_session(session, grace=SESSION_CLOSE_GRACE)
         finally:
             if log is not None:
                 log.close()
