@@ -84,8 +84,8 @@ class PocketCIApp(App[int]):
     ]
     COMMANDS = App.COMMANDS | {EventCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "secrets", "Secrets", id="secrets-show"),
-        Binding("w", "webhook", "Webhook", id="webhook-show"),
+        Binding("s", "secrets", "Secrets", id="secrets-show", show=False),
+        Binding("w", "webhook", "Webhook", id="webhook-show", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
@@ -146,14 +146,13 @@ class PocketCIApp(App[int]):
         assert self.main_screen is not None
         url, error = "", ""
         try:
-            self._bridge.attach(self.services.engine)
             result = await self.services.start()
             url = result if isinstance(result, str) else _find_url(self.services)
-        except OSError as exc:
-            error = _start_error(exc, self.settings)
         except Exception as exc:
             log.exception("services failed to start")
-            error = f"start failed: {exc}"
+            error = _start_error(exc, self.settings)
+        if getattr(self.services, "engine", None) is not None:
+            self._bridge.attach(self.services.engine)
         if error:
             self.problems.append(error)
         self.listener_url = url or ""
@@ -340,10 +339,12 @@ def _find_url(services: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _start_error(exc: OSError, settings: Settings) -> str:
-    if exc.errno in (98, 48) or "address already in use" in str(exc).lower():
+def _start_error(exc: BaseException, settings: Settings) -> str:
+    text = str(exc)
+    if getattr(exc, "errno", None) in (98, 48) or "in use" in text.lower():
         return f"port {settings.port} in use"
-    return f"listener: {exc.strerror or exc}"
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return f"start failed: {first[:100]}"
 
 
 def make_app(

@@ -29,9 +29,6 @@ class EngineActivity(Message):
     output: dict[str, list[str]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
 
 @dataclass
 class ServicesStarted(Message):
@@ -45,15 +42,9 @@ class ServicesStarted(Message):
     url: str = ""
     error: str = ""
 
-    def __post_init__(self) -> None:
-        super().__init__()
-
 
 @dataclass
 class SetupFinished(Message):
     """The first-start setup wrote the config and stored the webhook secret."""
 
     config_written: bool = True
-
-    def __post_init__(self) -> None:
-        super().__init__()

@@ -36,6 +36,8 @@ STATUS_PRELOAD = 40
 """Newest events whose runs are loaded in the background to show their overall state."""
 FILTER_DELAY = 0.15
 """Seconds of typing quiet before the filter queries the store."""
+NARROW_WIDTH = 110
+"""Below this many columns, the Functions pane shows states as icons."""
 
 
 def read_log_tail(path: Path, lines: int = MAX_LINES) -> list[str] | None:
@@ -52,7 +54,7 @@ class MainScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f", "fire", "Fire", id="event-fire"),
-        Binding("r", "rerun", "Re-run", id="run-rerun"),
+        Binding("r", "rerun", "Rerun", id="run-rerun"),
         Binding("c", "cancel", "Cancel", id="run-cancel"),
         Binding("a", "approve", "Approve", id="event-approve"),
         Binding("slash", "filter", "Filter", id="events-filter"),
@@ -100,7 +102,7 @@ class MainScreen(Screen[None]):
                 log.border_title = "Output"
                 yield Label("", id="run-reason", markup=False)
                 yield RunLog(id="log")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         """Start the clock tick; show the empty state."""
@@ -108,6 +110,22 @@ class MainScreen(Screen[None]):
         self.query_one(EventsTable).focus()
         self.set_interval(1.0, self._tick)
         self._show_placeholder()
+
+    def on_resize(self) -> None:
+        """Icons instead of state words in the Functions pane on narrow screens."""
+        narrow = self.size.width < NARROW_WIDTH
+        self.query_one(RunsTable).set_compact(narrow)
+        self.query_one(Footer).show_command_palette = not narrow
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer approve only for a waiting fork pull request, the pager only for a run's log."""
+        if action == "approve":
+            stored = self._selected_event()
+            return stored is not None and stored.status is EventStatus.WAITING
+        if action == "pager":
+            run = self._selected_run()
+            return run is not None and bool(run.log_path)
+        return True
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -120,7 +138,7 @@ class MainScreen(Screen[None]):
     async def load_page(self) -> None:
         """Show the newest page of events (filtered when a filter is set)."""
         store = self.pocketci.services.store
-        text = self.filter_text or None
+        text = self.filter_text
         events: list[StoredEvent] = await store.list_events(limit=PAGE_SIZE, text=text)
         self._more = len(events) >= PAGE_SIZE
         table = self.query_one(EventsTable)
@@ -155,7 +173,7 @@ class MainScreen(Screen[None]):
         if not shown or shown[-1].event.id is None:
             return
         events = await self.pocketci.services.store.list_events(
-            limit=PAGE_SIZE, before_id=shown[-1].event.id, text=self.filter_text or None
+            limit=PAGE_SIZE, before_id=shown[-1].event.id, text=self.filter_text
         )
         self._more = len(events) >= PAGE_SIZE
         table.append_events(events, self._runs_lists())
@@ -180,6 +198,7 @@ class MainScreen(Screen[None]):
 
     def watch_event_id(self, event_id: int | None) -> None:
         """Load the selected event's runs."""
+        self.refresh_bindings()
         if event_id is None:
             self.query_one(RunsTable).set_runs([])
             self._show_placeholder()
@@ -216,6 +235,7 @@ class MainScreen(Screen[None]):
 
     def watch_run_id(self, run_id: str | None) -> None:
         """Show the selected run's output."""
+        self.refresh_bindings()
         if run_id is not None:
             self.show_run(run_id)
 

@@ -46,6 +46,8 @@ class RunsTable(DataTable[Text | str]):
     def __init__(self, clock: Callable[[], datetime], *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row")
         self._clock = clock
+        self.compact = False
+        """Show states as icons only (narrow screens)."""
         self._runs: list[Run] = []
         self._index: dict[str, int] = {}
 
@@ -76,11 +78,17 @@ class RunsTable(DataTable[Text | str]):
         if run.state is RunState.FAILED and run.exit_code is not None and not reason:
             reason = f"exit {run.exit_code}"
         return (
-            literal(name, limit=32),
-            state_label(str(run.state)),
+            literal(name, limit=20 if self.compact else 32),
+            state_label(str(run.state), icon_only=self.compact),
             format_duration(run_duration(run, self._clock())),
             literal(reason, style="dim", limit=60),
         )
+
+    def set_compact(self, compact: bool) -> None:
+        """Switch between icon-only and worded states, redrawing the rows."""
+        if compact != self.compact:
+            self.compact = compact
+            self.set_runs(list(self._runs))
 
     def set_runs(self, runs: Iterable[Run], *, select: str | None = None) -> None:
         """Replace every row; keep the cursor on ``select`` or the same run when possible."""
@@ -91,10 +99,10 @@ class RunsTable(DataTable[Text | str]):
         for position, run in enumerate(self._runs):
             self._index[run.id] = position
             self.add_row(*self._cells(run), key=run.id)
-        if keep is not None and keep in self._index:
+        if keep is None or keep not in self._index:
+            keep = _most_interesting(self._runs)
+        if keep is not None:
             self.move_cursor(row=self._index[keep], animate=False)
-        elif self._runs:
-            self.move_cursor(row=0, animate=False)
         if not self._runs:
             self.post_message(self.RunSelected(None))
 
@@ -126,3 +134,12 @@ class RunsTable(DataTable[Text | str]):
 def _run_order(run: Run) -> tuple[int, str, int]:
     skipped = 1 if run.state is RunState.SKIPPED else 0
     return (skipped, run.function, run.attempt)
+
+
+def _most_interesting(runs: list[Run]) -> str | None:
+    """The run to show first: a running one, else a failed one, else the first."""
+    for state in (RunState.RUNNING, RunState.FAILED):
+        for run in runs:
+            if run.state is state:
+                return run.id
+    return runs[0].id if runs else None

@@ -41,9 +41,10 @@ STATE_ICONS: dict[str, str] = {
 }
 
 
-def state_label(state: str) -> Text:
+def state_label(state: str, *, icon_only: bool = False) -> Text:
     """Return a short coloured label for a run or event state (trusted text only)."""
-    return Text(f"{STATE_ICONS.get(state, ' ')} {state}", style=STATE_STYLES.get(state, ""))
+    icon = STATE_ICONS.get(state, " ")
+    return Text(icon if icon_only else f"{icon} {state}", style=STATE_STYLES.get(state, ""))
 
 
 def overall_state(stored: StoredEvent, runs: Iterable[Run] | None) -> str:

@@ -1,0 +1,318 @@
+"""A scripted engine over a real store, for snapshots (fixed ids, fixed times) and for the
+binding tests that only need to see which engine call an action makes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pocketci_tui.model import (
+    Event,
+    EventStatus,
+    MatchResult,
+    Notice,
+    Run,
+    RunState,
+    StoredEvent,
+)
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.secrets import MemorySecretStore, SecretStore
+from pocketci_tui.store import Store
+
+from .harness import FIXED_NOW
+
+
+@dataclass
+class ScriptedEngine:
+    """Answers like the engine, records every call, and publishes what tests tell it to."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    tails: dict[str, list[str]] = field(default_factory=dict)
+    queued: int = 0
+    running: int = 0
+    problem_list: list[str] = field(default_factory=list)
+    preview_result: MatchResult | None = None
+    subscribers: list[Callable[[Notice], None]] = field(default_factory=list)
+    shut_down: bool = False
+
+    def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
+        """Add a subscriber."""
+        self.subscribers.append(callback)
+        return lambda: self.subscribers.remove(callback)
+
+    def publish(self, notice: Notice) -> None:
+        """Send a notice to every subscriber."""
+        for callback in list(self.subscribers):
+            callback(notice)
+
+    async def start(self) -> None:
+        """Nothing to start."""
+
+    async def shutdown(self) -> None:
+        """Record the shutdown."""
+        self.shut_down = True
+
+    async def fire(self, event_id: int) -> None:
+        """Record."""
+        self.calls.append(("fire", event_id))
+
+    async def rerun(self, run_id: str) -> None:
+        """Record."""
+        self.calls.append(("rerun", run_id))
+
+    async def cancel(self, run_id: str) -> bool:
+        """Record."""
+        self.calls.append(("cancel", run_id))
+        return True
+
+    async def cancel_event(self, event_id: int) -> int:
+        """Record."""
+        self.calls.append(("cancel_event", event_id))
+        return 1
+
+    async def approve(self, event_id: int) -> None:
+        """Record."""
+        self.calls.append(("approve", event_id))
+
+    def tail(self, run_id: str) -> list[str]:
+        """The scripted tail."""
+        return list(self.tails.get(run_id, []))
+
+    def counts(self) -> tuple[int, int]:
+        """The scripted counts."""
+        return self.queued, self.running
+
+    def problems(self) -> list[str]:
+        """The scripted problems."""
+        return list(self.problem_list)
+
+    def preview(self, event_id: int) -> MatchResult | None:
+        """The scripted preview."""
+        return self.preview_result
+
+
+class ScriptedServices:
+    """A real store plus the scripted engine and a memory secret store."""
+
+    def __init__(
+        self,
+        paths: AppPaths,
+        engine: ScriptedEngine | None = None,
+        secrets: SecretStore | None = None,
+        url: str = "http://127.0.0.1:8080",
+    ) -> None:
+        self.paths = paths
+        self.engine = engine or ScriptedEngine()
+        self.secrets: SecretStore = secrets or MemorySecretStore(
+            {"webhook-secret": "0f" * 32, "github-token": "ghp_example_token_value"}
+        )
+        self.store: Store | None = None
+        self.url = url
+        self.stopped = False
+
+    async def start(self) -> str:
+        """Open the store."""
+        self.store = await Store.open(self.paths.db_file)
+        return self.url
+
+    async def stop(self) -> None:
+        """Close the store."""
+        self.stopped = True
+        await self.engine.shutdown()
+        if self.store is not None:
+            await self.store.close()
+
+
+def at(minutes_ago: float) -> datetime:
+    """A time relative to the fixed clock."""
+    return FIXED_NOW - timedelta(minutes=minutes_ago)
+
+
+def push(
+    delivery: str, repository: str, branch: str, sha: str, minutes_ago: float, title: str = ""
+) -> Event:
+    """A push event with fixed fields."""
+    body = json.dumps(
+        {"ref": f"refs/heads/{branch}", "after": sha, "repository": {"full_name": repository}}
+    ).encode()
+    return Event(
+        vendor="github",
+        event_type="push",
+        filter=branch,
+        repository=repository,
+        ref=f"refs/heads/{branch}",
+        sha=sha,
+        base_ref="",
+        base_sha="0" * 40,
+        pr_number=None,
+        is_fork=False,
+        delivery_id=delivery,
+        received_at=at(minutes_ago),
+        body=body,
+        title=title,
+        event_name="push",
+    )
+
+
+def run(
+    run_id: str,
+    event_id: int,
+    function: str,
+    state: RunState,
+    *,
+    started: float | None = None,
+    seconds: float | None = None,
+    reason: str = "",
+    exit_code: int | None = None,
+) -> Run:
+    """A run with fixed times (minutes ago started, seconds taken)."""
+    started_at = at(started) if started is not None else None
+    finished_at = (
+        started_at + timedelta(seconds=seconds)
+        if started_at is not None and seconds is not None
+        else None
+    )
+    return Run(
+        id=run_id,
+        event_id=event_id,
+        function=function,
+        state=state,
+        reason=reason,
+        exit_code=exit_code,
+        created_at=started_at,
+        started_at=started_at,
+        finished_at=finished_at,
+        log_path=f"{event_id}/{run_id}.log" if state is not RunState.SKIPPED else "",
+    )
+
+
+BUILD_LOG = [
+    "dagger call -m ci on-github-push-main --src . --event-trigger event.json",
+    "▶ connect 0.2s",
+    "▶ load module: ci 1.1s",
+    "▶ Ci.onGithubPushMain(src: Directory, eventTrigger: File): Void",
+    "  go build ./...",
+    "  ok   acme/api/internal/store   0.412s",
+    "  ok   acme/api/internal/http    0.233s",
+    "build ok",
+]
+
+TEST_LOG = [
+    "dagger call -m ci test-on-github-push-main --src . --event-trigger event.json",
+    "▶ connect 0.2s",
+    "▶ load module: ci 1.0s",
+    "running 42 tests",
+    "--- FAIL: TestLogin (0.03s)",
+    "    login_test.go:41: expected 200, got 500",
+    "FAIL acme/api/internal/http 0.233s",
+    "Error: exit status 1",
+]
+
+RUNNING_LOG = [f"step {i:03d}: compiling package {i}" for i in range(1, 41)]
+
+
+async def seed_history(store: Store, paths: AppPaths, engine: ScriptedEngine) -> dict[str, int]:
+    """Store a small, fixed history: passed, failed, running, waiting and hostile events.
+
+    Returns:
+        Event ids by name.
+    """
+    ids: dict[str, int] = {}
+
+    async def add(name: str, event: Event, status: EventStatus, detail: str = "") -> int:
+        stored, _ = await store.record_event(event, status, detail)
+        assert stored.event.id is not None
+        ids[name] = stored.event.id
+        return stored.event.id
+
+    ping = Event(
+        vendor="github",
+        event_type="ping",
+        filter="",
+        repository="acme/api",
+        ref="",
+        sha="",
+        base_ref="",
+        base_sha="",
+        pr_number=None,
+        is_fork=False,
+        delivery_id="d-ping",
+        received_at=at(180),
+        body=b"{}",
+        event_name="ping",
+    )
+    await add("ping", ping, EventStatus.IGNORED, "ping: the webhook is set up")
+    failed = await add(
+        "failed",
+        push("d-1", "acme/api", "main", "9f1c2e7d" + "0" * 32, 42, "Fix login"),
+        EventStatus.DISPATCHED,
+    )
+    await add(
+        "hostile",
+        push("d-2", "acme/web", "$(touch /tmp/x)\x1b[31m[bold]x", "a1b2c3d4" + "0" * 32, 30),
+        EventStatus.SKIPPED,
+        "no function matched: branch [bold]$(touch /tmp/x)\x1b[2J",
+    )
+    fork = Event(
+        vendor="github",
+        event_type="pull_request",
+        filter="opened",
+        repository="acme/web",
+        ref="refs/pull/17/head",
+        sha="77aa0c1d" + "0" * 32,
+        base_ref="main",
+        base_sha="1" * 40,
+        pr_number=17,
+        is_fork=True,
+        delivery_id="d-3",
+        received_at=at(12),
+        body=b"{}",
+        title="Add dark mode",
+        event_name="pull_request",
+    )
+    await add("waiting", fork, EventStatus.WAITING, "pull request from a fork: approve to build")
+    running = await add(
+        "running",
+        push("d-4", "acme/api", "release/2.0", "c0ffee12" + "0" * 32, 1),
+        EventStatus.DISPATCHED,
+    )
+    runs = [
+        run("run-main-build", failed, "onGithubPushMain", RunState.PASSED, started=42, seconds=3.2),
+        run(
+            "run-main-test",
+            failed,
+            "testOnGithubPushMain",
+            RunState.FAILED,
+            started=42,
+            seconds=7.9,
+            reason="FAIL acme/api/internal/http 0.233s\nError: exit status 1",
+            exit_code=1,
+        ),
+        run(
+            "run-main-skip",
+            failed,
+            "deployOnGithubPushRelease",
+            RunState.SKIPPED,
+            reason="filter: main is not in release/**",
+        ),
+        run("run-rel-build", running, "onGithubPush", RunState.RUNNING, started=0.75),
+        run("run-rel-lint", running, "lintOnGithubPush", RunState.QUEUED),
+    ]
+    await store.add_runs(runs)
+    for name, lines in (("run-main-build", BUILD_LOG), ("run-main-test", TEST_LOG)):
+        path = paths.logs_dir / f"{failed}" / f"{name}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    engine.tails["run-rel-build"] = RUNNING_LOG
+    engine.queued, engine.running = 1, 1
+    return ids
+
+
+def stored_copy(stored: StoredEvent, **changes: Any) -> StoredEvent:
+    """A changed copy of a stored event."""
+    from dataclasses import replace
+
+    return replace(stored, **changes)

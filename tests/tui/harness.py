@@ -1,0 +1,229 @@
+"""A real pocketci instance for UI tests: store, engine, intake listener, the stand-in dagger
+and a git repository to clone, plus helpers that post signed deliveries to the listener."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from daggerstub import arg, fn, install_fake_dagger, write_module
+from gitrepo import BareRepo
+from signing import Reply, send_signed
+
+from pocketci_tui.config import DaggerSettings, RepoConfig, Settings
+from pocketci_tui.intake.app import make_intake_app
+from pocketci_tui.intake.listener import Listener
+from pocketci_tui.model import ZERO_SHA, RunState
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.secrets import MemorySecretStore, SecretStore
+from pocketci_tui.store import Store
+
+WEBHOOK_SECRET = "ui-test-webhook-secret-0123456789"
+FIXED_NOW = datetime(2026, 11, 27, 14, 30, 0, tzinfo=UTC)
+"""The clock snapshot tests run with."""
+
+
+def fixed_clock() -> datetime:
+    """The frozen clock of snapshot tests."""
+    return FIXED_NOW
+
+
+class LocalServices:
+    """Store, engine, secret store and listener, started and stopped together.
+
+    Args:
+        settings: The configuration.
+        paths: Where data lives.
+        secrets: The secret store.
+    """
+
+    def __init__(self, settings: Settings, paths: AppPaths, secrets: SecretStore) -> None:
+        self.settings = settings
+        self.paths = paths
+        self.secrets = secrets
+        self.store: Store | None = None
+        self.engine: Any = None
+        self.listener: Listener | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        """Open the store, start the engine, then the listener; return the listener URL."""
+        from pocketci_tui.engine.dispatcher import Engine
+
+        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = await Store.open(self.paths.db_file)
+        self.engine = Engine(
+            settings=self.settings, paths=self.paths, store=self.store, secrets=self.secrets
+        )
+        await self.engine.start()
+        intake = make_intake_app(
+            settings=self.settings, store=self.store, secrets=self.secrets, sink=self.engine
+        )
+        self.listener = Listener(intake, self.settings.host, self.settings.port)
+        self.url = await self.listener.start()
+        return self.url
+
+    async def stop(self) -> None:
+        """Stop the listener, the engine (killing children) and close the store."""
+        if self.listener is not None:
+            await self.listener.stop()
+        if self.engine is not None:
+            await self.engine.shutdown()
+        if self.store is not None:
+            await self.store.close()
+
+
+def _args(filter_default: str) -> tuple[dict[str, Any], ...]:
+    return (
+        arg("src", "Directory"),
+        arg("eventTrigger", "File"),
+        arg("filter", "String", optional=True, default=filter_default),
+    )
+
+
+FUNCTIONS = [
+    fn(
+        "onGithubPushMain",
+        *_args("main"),
+        call={"output": ["building acme/api", "compiling 12 packages", "build ok"], "exit": 0},
+    ),
+    fn(
+        "testOnGithubPushMain",
+        *_args("main"),
+        call={
+            "output": ["running 42 tests", "FAIL test_login: expected 200, got 500"],
+            "exit": 1,
+        },
+    ),
+    fn(
+        "onGithubPushSlow",
+        *_args("slow"),
+        call={"output": ["working on it..."], "sleep": 120, "spawn_child": True},
+    ),
+    fn("onGithubPushFlood", *_args("flood"), call={"lines": 200_000, "exit": 0}),
+    fn("onGithubPush", *_args("release/**"), call={"output": ["release"], "exit": 0}),
+]
+
+
+@dataclass
+class Rig:
+    """A configured instance with a repository and the stand-in dagger.
+
+    Attributes:
+        settings: The configuration (listener on an ephemeral port).
+        paths: Config and data folders.
+        secrets: The memory secret store holding the webhook secret.
+        repo: The bare repository the engine clones.
+        shas: Commit id per branch pushed so far.
+    """
+
+    settings: Settings
+    paths: AppPaths
+    secrets: MemorySecretStore
+    repo: BareRepo
+    shas: dict[str, str] = field(default_factory=dict)
+    services: LocalServices | None = None
+
+    def make_services(self) -> LocalServices:
+        """Fresh services for one app."""
+        self.services = LocalServices(self.settings, self.paths, self.secrets)
+        return self.services
+
+    def commit(self, branch: str) -> str:
+        """Push a commit to ``branch`` (the module is the same everywhere)."""
+        sha = self.repo.commit({"README.md": f"{branch} {uuid.uuid4()}\n"}, branch=branch)
+        self.shas[branch] = sha
+        return sha
+
+    async def post_push(
+        self, branch: str, *, title: str = "", repository: str = "acme/api"
+    ) -> Reply:
+        """Commit to ``branch`` and post a signed push delivery to the running listener."""
+        assert self.services is not None
+        assert self.services.url
+        before = self.shas.get(branch) or self.shas.get("main") or ZERO_SHA
+        sha = await asyncio.to_thread(self.commit, branch)
+        payload = {
+            "ref": f"refs/heads/{branch}",
+            "before": before,
+            "after": sha,
+            "created": before == ZERO_SHA,
+            "deleted": False,
+            "forced": False,
+            "repository": {
+                "full_name": repository,
+                "name": repository.split("/")[1],
+                "owner": {"login": repository.split("/")[0]},
+                "clone_url": f"https://github.com/{repository}.git",
+                "default_branch": "main",
+            },
+            "head_commit": {"id": sha, "message": title or f"change on {branch}"},
+            "commits": [{"id": sha, "added": [], "removed": [], "modified": ["README.md"]}],
+            "sender": {"login": "octocat"},
+        }
+        body = json.dumps(payload).encode()
+        async with aiohttp.ClientSession() as session:
+            return await send_signed(
+                session,
+                f"{self.services.url}/webhooks/github",
+                WEBHOOK_SECRET,
+                body,
+                event="push",
+            )
+
+
+def make_rig(tmp_path: Path) -> Rig:
+    """Build a rig under ``tmp_path``: repository with pocketci.yaml and a module, dagger."""
+    bin_dir = install_fake_dagger(tmp_path)
+    repo = BareRepo(tmp_path / "remote" / "api.git")
+    work = tmp_path / "module-src"
+    write_module(work / "ci", "ci", functions=FUNCTIONS)
+    files = {
+        "pocketci.yaml": "module-path: ./ci\n",
+        "ci/dagger.json": (work / "ci" / "dagger.json").read_text(),
+        "ci/pocketci-fake.json": (work / "ci" / "pocketci-fake.json").read_text(),
+        "README.md": "hello\n",
+    }
+    home = Path(os.environ.get("POCKETCI_TUI_HOME", tmp_path / "home"))
+    paths = AppPaths(config_file=home / "config.yaml", data_dir=home / "data")
+    settings = Settings(
+        host="127.0.0.1",
+        port=0,
+        webhook_secret="webhook-secret",
+        concurrency=2,
+        repos=(RepoConfig(name="acme/api", clone_url=f"file://{repo.path}"),),
+        dagger=DaggerSettings(cli=str(bin_dir / "dagger")),
+    )
+    rig = Rig(
+        settings=settings,
+        paths=paths,
+        secrets=MemorySecretStore({"webhook-secret": WEBHOOK_SECRET}),
+        repo=repo,
+    )
+    rig.shas["main"] = repo.commit(files, branch="main")
+    return rig
+
+
+async def wait_for(
+    condition: Callable[[], bool], pilot: Any, limit: float = 30.0, step: float = 0.05
+) -> None:
+    """Let the app run until ``condition()`` holds (fails the test after ``limit`` seconds)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await pilot.pause(step)
+
+
+def finished(state: RunState) -> bool:
+    """True for a final state."""
+    return state.finished
