@@ -542,8 +542,15 @@ class Runner:
                 log flushed and the temporary files removed first.
         """
         started_at = utcnow()
+        preparing = asyncio.ensure_future(asyncio.to_thread(self._prepare, req))
         try:
-            tmp, event_file, cwd = await asyncio.to_thread(self._prepare, req)
+            tmp, event_file, cwd = await asyncio.shield(preparing)
+        except asyncio.CancelledError:
+            # The thread finishes anyway: remove what it created before giving up.
+            with contextlib.suppress(Exception):
+                created = (await _finish_shielded(preparing))[0]
+                shutil.rmtree(created, ignore_errors=True)
+            raise
         except OSError as exc:
             return CallOutcome(
                 RunState.FAILED,

@@ -80,6 +80,13 @@ def proc_file(pid: int, name: str) -> bytes:
     return Path(f"/proc/{pid}/{name}").read_bytes()
 
 
+def read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
 def exists(path: str) -> bool:
     return Path(path).exists()
 
@@ -552,6 +559,31 @@ async def test_cancel_kills_the_tree_flushes_the_log_and_reraises(h: Harness) ->
     assert await wait_gone(gpid)
     assert h.log_lines[-1] == f"grandchild {gpid}"
     assert list(h.work.iterdir()) == []
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.001, 0.005, 0.02, 0.05])
+async def test_cancel_at_any_moment_leaves_nothing_behind(h: Harness, delay: float) -> None:
+    pid_file = h.tmp / "pid"
+    cli = script(
+        h.tmp / "bin" / "dagger",
+        f"""
+        import os, time
+        open({str(pid_file)!r}, "w").write(str(os.getpid()))
+        time.sleep(300)
+        """,
+    )
+    task = asyncio.create_task(h.run(h.runner(cli, kill_grace=0.3), h.request()))
+    await asyncio.sleep(delay)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not h.work.exists() or list(h.work.iterdir()) == []
+    if h.started:
+        assert await wait_gone(h.started[0][1])
+    await asyncio.sleep(0.3)  # a child that was about to start would have written its pid
+    pid = read_pid(pid_file)
+    if pid is not None:
+        assert await wait_gone(pid)
 
 
 async def test_a_leftover_holding_the_pipe_is_swept_when_the_call_exits(h: Harness) -> None:
