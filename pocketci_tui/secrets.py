@@ -80,7 +80,7 @@ PLAINTEXT_WARNING = (
 _HINT_HEADLESS = (
     "on a server without a desktop session, use the encrypted file: set `secrets: {backend: "
     "file}` in config.yaml and give its passphrase (typed into the UI, a systemd credential "
-    f"named {PASSPHRASE_CREDENTIAL}, or the prompt of `pocketci-tui serve`)"
+    f"named {PASSPHRASE_CREDENTIAL}, or a hidden prompt when run in a terminal)"
 )
 
 
@@ -639,8 +639,8 @@ class EncryptedFileSecretStore(KeyringSecretStore):
         if not passphrase or not passphrase.strip():
             raise PassphraseRequired(
                 f"the encrypted secrets file {path} needs its passphrase: type it into the UI, "
-                f"provide the systemd credential {PASSPHRASE_CREDENTIAL}, or run "
-                "`pocketci-tui serve` in a terminal to be prompted"
+                f"provide the systemd credential {PASSPHRASE_CREDENTIAL}, or run the command in "
+                "a terminal to be prompted"
             )
         self.path = path
         self._passphrase: str | None = passphrase
@@ -824,8 +824,8 @@ async def open_secret_store(
         if backend == "auto" and encrypted.exists():
             raise PassphraseRequired(
                 f"{exc}; the encrypted secrets file {encrypted} exists: give its passphrase "
-                f"(typed into the UI, systemd credential {PASSPHRASE_CREDENTIAL}, or the prompt "
-                "of `pocketci-tui serve`)"
+                f"(typed into the UI, systemd credential {PASSPHRASE_CREDENTIAL}, or a hidden "
+                "prompt when run in a terminal)"
             ) from None
         raise
     store = KeyringSecretStore(

@@ -1,0 +1,1 @@
+"""One-shot subcommands of ``pocketci-tui`` (each module offers ``register(subparsers)``)."""
