@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import pytest
 from daggerstub import (
@@ -42,7 +42,7 @@ def dagger_bin(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def sdk_log(tmp_path: Path) -> Iterator[Callable[[], IO[str]]]:
+def sdk_log(tmp_path: Path) -> Iterator[Callable[[], TextIO]]:
     """A file for the SDK's log output, opened outside the event loop."""
     with (tmp_path / "sdk.log").open("w") as f:
         yield lambda: f
@@ -359,7 +359,7 @@ async def test_the_sdk_typed_api_introspects_through_node_ids(
     dagger_bin: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    sdk_log: Callable[[], IO[str]],
+    sdk_log: Callable[[], TextIO],
 ) -> None:
     """The SDK's own typed calls (ids, then ``node(id:)``) work against the session."""
     import dagger
