@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+from pocketci_tui.config import RepoConfig, Settings  # noqa: E402
+from pocketci_tui.intake import IntakeLimits, Listener, make_intake_app  # noqa: E402
+from pocketci_tui.model import StoredEvent  # noqa: E402
 from pocketci_tui.paths import AppPaths  # noqa: E402
-from pocketci_tui.secrets import MemorySecretStore  # noqa: E402
+from pocketci_tui.secrets import MemorySecretStore, SecretStore  # noqa: E402
 from pocketci_tui.store import Store  # noqa: E402
 
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
@@ -69,3 +74,84 @@ def memory_secrets() -> MemorySecretStore:
 def payloads_dir() -> Path:
     """The folder of realistic GitHub payload fixtures."""
     return PAYLOADS_DIR
+
+
+class RecordingSink:
+    """An EventSink that remembers what it was told."""
+
+    def __init__(self) -> None:
+        self.submitted: list[tuple[StoredEvent, bool]] = []
+
+    async def submit(self, stored: StoredEvent, duplicate: bool) -> None:
+        """Remember the stored event."""
+        self.submitted.append((stored, duplicate))
+
+
+@dataclass
+class RunningIntake:
+    """An intake listener on a loopback port, with its store and sink."""
+
+    url: str
+    store: Store
+    sink: RecordingSink
+    listener: Listener
+    secrets: SecretStore
+    settings: Settings
+
+    @property
+    def hook_url(self) -> str:
+        """The GitHub webhook URL."""
+        return self.url + "/webhooks/github"
+
+
+IntakeFactory = Callable[..., Awaitable[RunningIntake]]
+
+
+@pytest.fixture
+async def intake_factory(tmp_path: Path) -> AsyncIterator[IntakeFactory]:
+    """Start real intake listeners on 127.0.0.1 (port 0); all are stopped after the test.
+
+    Keyword arguments: ``repos`` (names), ``secrets`` (a SecretStore), ``limits``
+    (IntakeLimits), ``db`` (path), ``busy_timeout``, ``store`` (an open Store to reuse).
+    """
+    started: list[tuple[Listener, Store, bool]] = []
+
+    async def start(
+        *,
+        repos: tuple[str, ...] = ("acme/api",),
+        secrets: SecretStore | None = None,
+        limits: IntakeLimits | None = None,
+        db: Path | None = None,
+        busy_timeout: float = 5.0,
+        store: Store | None = None,
+    ) -> RunningIntake:
+        owns = store is None
+        if store is None:
+            store = await Store.open(
+                db or tmp_path / f"intake{len(started)}" / "pocketci.db", busy_timeout=busy_timeout
+            )
+        settings = Settings(repos=tuple(RepoConfig(name=r) for r in repos))
+        sink = RecordingSink()
+        secret_store = secrets or MemorySecretStore({"webhook-secret": WEBHOOK_SECRET})
+        app = make_intake_app(
+            settings=settings, store=store, secrets=secret_store, sink=sink, limits=limits
+        )
+        listener = Listener(app, "127.0.0.1", 0)
+        url = await listener.start()
+        started.append((listener, store, owns))
+        return RunningIntake(url, store, sink, listener, secret_store, settings)
+
+    yield start
+    for listener, store, owns in reversed(started):
+        await listener.stop()
+        if owns:
+            await store.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An aiohttp client session for loopback requests."""
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=200), auto_decompress=False
+    ) as session:
+        yield session

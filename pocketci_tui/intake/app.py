@@ -1,0 +1,300 @@
+"""The webhook intake: an aiohttp application that verifies, stores, then acknowledges.
+
+Order of work for ``POST /webhooks/github`` (SPEC 4.4):
+
+1. cheap header checks: encoding (415), content type (415), declared size (413), signature
+   header present (401);
+2. the body, read with a size bound (413) and a deadline (408);
+3. the HMAC over the raw bytes, constant-time (401), before any parsing;
+4. the event headers (400) and the strict JSON decode (400);
+5. normalization, then one durable commit (503 when it fails: never a 2xx for what is not on
+   disk), then the sink is told, then the reply: 202 stored, 200 stored-but-ignored, 202
+   duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from pocketci_tui import __version__
+from pocketci_tui.config import Settings
+from pocketci_tui.forges import github
+from pocketci_tui.intake import keys
+from pocketci_tui.model import Event, EventStatus, StoredEvent, utcnow
+from pocketci_tui.secrets import SecretStore, SecretStoreError
+from pocketci_tui.store import Store, StoreError
+
+log = logging.getLogger("pocketci_tui.intake")
+
+MAX_BODY = 25 * 1024 * 1024
+"""The largest body accepted: GitHub's own cap of 25 MiB."""
+
+_CHUNK = 64 * 1024
+_SIGNATURE_ERROR = "missing or invalid signature"
+
+
+class EventSink(Protocol):
+    """What the intake tells about each stored delivery (the dispatcher)."""
+
+    async def submit(self, stored: StoredEvent, duplicate: bool) -> None:
+        """Take note of a stored delivery; called after the commit, before the reply.
+
+        It must return quickly: it only wakes the dispatcher.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeLimits:
+    """Size and time limits of the intake.
+
+    Attributes:
+        max_body: The largest body accepted, in bytes.
+        body_timeout: Seconds a client has to send the whole body.
+        header_timeout: Seconds a connection has to start a request (headers included);
+            enforced by :class:`~pocketci_tui.intake.listener.Listener`.
+        secret_ttl: Seconds the webhook secret is cached after a successful read.
+        secret_timeout: Seconds to wait for the secret store.
+    """
+
+    max_body: int = MAX_BODY
+    body_timeout: float = 30.0
+    header_timeout: float = 30.0
+    secret_ttl: float = 30.0
+    secret_timeout: float = 5.0
+
+
+class SecretUnavailable(Exception):
+    """The webhook secret cannot be read now (the intake answers 503)."""
+
+
+class SecretCache:
+    """Reads the webhook secret from the secret store, caching it for a short time.
+
+    Args:
+        secrets: The secret store.
+        name: The entry holding the webhook secret.
+        ttl: Seconds a value read is reused.
+        timeout: Seconds to wait for the store.
+    """
+
+    def __init__(self, secrets: SecretStore, name: str, ttl: float, timeout: float) -> None:
+        self._secrets = secrets
+        self._name = name
+        self._ttl = ttl
+        self._timeout = timeout
+        self._value = ""
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> str:
+        """Return the webhook secret.
+
+        Raises:
+            SecretUnavailable: The store failed, timed out or has no such entry.
+        """
+        if self._value and time.monotonic() < self._expires:
+            return self._value
+        async with self._lock:
+            if self._value and time.monotonic() < self._expires:
+                return self._value
+            try:
+                value = await asyncio.wait_for(self._secrets.get(self._name), self._timeout)
+            except TimeoutError as exc:
+                raise SecretUnavailable("the secret store did not answer in time") from exc
+            except SecretStoreError as exc:
+                raise SecretUnavailable(f"the secret store failed: {exc}") from exc
+            if not value:
+                raise SecretUnavailable(
+                    f"the webhook secret {self._name!r} is not set; "
+                    f"run `pocketci-tui secrets set {self._name}`"
+                )
+            self._value = value
+            self._expires = time.monotonic() + self._ttl
+            return value
+
+    def forget(self) -> None:
+        """Drop the cached value (after a rotation)."""
+        self._value = ""
+        self._expires = 0.0
+
+
+def _error(status: int, message: str, *, close: bool = False) -> web.Response:
+    response = web.json_response({"error": message}, status=status)
+    if close:
+        response.force_close()
+    return response
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """Read the whole body, never holding more than ``limit`` bytes plus one chunk."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _decide(settings: Settings, event: Event) -> tuple[EventStatus, str]:
+    """Return the status and detail to store a verified event with."""
+    if event.event_name == "ping":
+        return EventStatus.IGNORED, "ping: hook verified"
+    if not event.repository:
+        return EventStatus.IGNORED, "no repository in the payload"
+    if settings.repo_for(event.vendor, event.repository) is None:
+        return EventStatus.IGNORED, f"repository {event.repository} is not in the config"
+    reason = github.ignore_reason(event)
+    if reason:
+        return EventStatus.IGNORED, reason
+    return EventStatus.RECEIVED, ""
+
+
+async def handle_github(request: web.Request) -> web.Response:
+    """Verify, store and acknowledge one GitHub delivery."""
+    app = request.app
+    limits = app[keys.LIMITS]
+    headers = request.headers
+
+    encoding = headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        return _error(415, f"Content-Encoding {encoding[:40]!r} is not accepted", close=True)
+    if request.content_type != "application/json":
+        return _error(415, "the content type must be application/json", close=True)
+    if request.content_length is not None and request.content_length > limits.max_body:
+        return _error(413, f"the body is larger than {limits.max_body} bytes", close=True)
+    signature = headers.get(github.SIGNATURE_HEADER)
+    if signature is None:
+        return _error(401, _SIGNATURE_ERROR, close=True)
+
+    try:
+        async with asyncio.timeout(limits.body_timeout):
+            body = await _read_body(request, limits.max_body)
+    except _BodyTooLarge:
+        return _error(413, f"the body is larger than {limits.max_body} bytes", close=True)
+    except TimeoutError:
+        log.warning("body not received within %.0f s from %s", limits.body_timeout, request.remote)
+        return _error(408, "the body was not received in time", close=True)
+
+    try:
+        secret = await app[keys.SECRET].get()
+    except SecretUnavailable as exc:
+        log.error("cannot verify deliveries: %s", exc)
+        return _error(503, f"cannot verify deliveries now: {exc}")
+    if not github.verify(secret, body, signature):
+        log.warning("refused a delivery with a bad signature from %s", request.remote)
+        return _error(401, _SIGNATURE_ERROR)
+
+    event_name = headers.get(github.EVENT_HEADER, "")
+    delivery_id = headers.get(github.DELIVERY_HEADER, "")
+    if not github.valid_event_name(event_name):
+        return _error(400, f"missing or invalid {github.EVENT_HEADER} header")
+    if not github.valid_delivery_id(delivery_id):
+        return _error(400, f"missing or invalid {github.DELIVERY_HEADER} header")
+    try:
+        payload = github.parse_payload(body)
+    except github.PayloadError as exc:
+        return _error(400, str(exc))
+
+    event = github.normalize(
+        event_name,
+        delivery_id,
+        payload,
+        body,
+        received_at=utcnow(),
+        hook_id=github.clean_hook_id(headers.get(github.HOOK_ID_HEADER)),
+    )
+    status, detail = _decide(app[keys.SETTINGS], event)
+    if status is EventStatus.IGNORED:
+        log.info(
+            "delivery %s (%s %s) stored as ignored: %s",
+            delivery_id,
+            event_name,
+            event.repository or "-",
+            detail,
+        )
+    try:
+        stored, duplicate = await asyncio.shield(_store_and_submit(app, event, status, detail))
+    except StoreError as exc:
+        log.error("delivery %s NOT stored: %s", delivery_id, exc)
+        return _error(503, "the delivery could not be stored; redeliver it later")
+
+    reply: dict[str, Any] = {"delivery_id": delivery_id, "event_id": stored.event.id}
+    if duplicate:
+        reply.update(status="duplicate", redeliveries=stored.redeliveries)
+        return web.json_response(reply, status=202)
+    if stored.status is EventStatus.IGNORED:
+        reply.update(status="ignored", detail=stored.detail)
+        return web.json_response(reply, status=200)
+    reply.update(status="stored")
+    return web.json_response(reply, status=202)
+
+
+async def _store_and_submit(
+    app: web.Application, event: Event, status: EventStatus, detail: str
+) -> tuple[StoredEvent, bool]:
+    stored, duplicate = await app[keys.STORE].record_event(event, status, detail)
+    try:
+        await app[keys.SINK].submit(stored, duplicate)
+    except Exception:  # the delivery is stored; a restart picks it up again
+        log.exception("the dispatcher failed to take event %s", stored.event.id)
+    return stored, duplicate
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    """Answer that the listener is up."""
+    return web.json_response({"status": "ok", "version": __version__})
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def make_intake_app(
+    *,
+    settings: Settings,
+    store: Store,
+    secrets: SecretStore,
+    sink: EventSink,
+    limits: IntakeLimits | None = None,
+) -> web.Application:
+    """Build the intake application.
+
+    Args:
+        settings: The user configuration (configured repositories, webhook secret name).
+        store: Where deliveries are committed before the reply.
+        secrets: The secret store holding the webhook secret.
+        sink: Told about every stored delivery.
+        limits: Size and time limits (defaults: 25 MiB, 30 s).
+
+    Returns:
+        The application; serve it with :class:`~pocketci_tui.intake.listener.Listener`.
+    """
+    limits = limits or IntakeLimits()
+    # The body is read by the handler with its own bound; client_max_size guards any other read.
+    app = web.Application(client_max_size=limits.max_body)
+    app[keys.SETTINGS] = settings
+    app[keys.STORE] = store
+    app[keys.SINK] = sink
+    app[keys.LIMITS] = limits
+    app[keys.SECRET] = SecretCache(
+        secrets, settings.webhook_secret, limits.secret_ttl, limits.secret_timeout
+    )
+    app.router.add_post("/webhooks/github", handle_github)
+    app.router.add_get("/healthz", handle_healthz)
+    return app

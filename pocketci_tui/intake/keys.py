@@ -1,0 +1,23 @@
+"""Typed keys for the state of the intake application (``web.AppKey``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from pocketci_tui.config import Settings
+    from pocketci_tui.intake.app import EventSink, IntakeLimits, SecretCache
+    from pocketci_tui.store import Store
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
+"""The user configuration (repositories, webhook secret name)."""
+STORE: web.AppKey[Store] = web.AppKey("store")
+"""Where deliveries are stored before the reply."""
+SINK: web.AppKey[EventSink] = web.AppKey("sink")
+"""Told about every stored delivery (the dispatcher)."""
+SECRET: web.AppKey[SecretCache] = web.AppKey("secret")
+"""The webhook secret, read from the secret store and cached briefly."""
+LIMITS: web.AppKey[IntakeLimits] = web.AppKey("limits")
+"""Body size and time limits."""
