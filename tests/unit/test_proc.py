@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pocketci_tui.engine.proc import (
@@ -142,6 +142,25 @@ async def test_multibyte_character_at_the_split_is_not_broken() -> None:
     lines = flat(await collect([line[i : i + 777] for i in range(0, len(line), 777)]))
     assert "".join(lines) == line.decode()
     assert "\ufffd" not in "".join(lines)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.text(alphabet="ab é🚀\n\r\t\x1b[]0;m\x07\\", max_size=300),
+    st.lists(st.integers(min_value=1, max_value=40), max_size=30),
+)
+async def test_any_chunking_gives_the_same_lines(text: str, cuts: list[int]) -> None:
+    data = text.encode("utf-8")
+    chunks, pos = [], 0
+    for size in cuts:
+        chunks.append(data[pos : pos + size])
+        pos += size
+    chunks.append(data[pos:])
+    raw = text.split("\n")
+    if raw[-1] == "":
+        raw.pop()
+    expected = [strip_ansi(line) for line in raw]
+    assert flat(await collect([c for c in chunks if c])) == expected
 
 
 async def test_max_line_must_leave_room_for_the_blank_search() -> None:
