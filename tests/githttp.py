@@ -7,7 +7,8 @@ header it carried), and can be switched into modes that misbehave:
 
 * ``"serve"``: check basic auth (when a password is set), then run the backend;
 * ``"hang"``: accept the request and never answer (until the server stops);
-* ``"redirect"``: answer ``302`` to the same path on ``redirect_to`` (another server).
+* ``"redirect"``: answer ``302`` to the same path on ``redirect_to`` (another server); with
+  ``redirect_requires_auth`` only once the client has authenticated (``401`` before).
 
 Protocol v2 is passed through (the ``Git-Protocol`` header becomes ``GIT_PROTOCOL``) unless
 ``protocol_v2=False``, which makes the backend speak v0 (where unadvertised commits are refused
@@ -81,6 +82,7 @@ class GitHttpServer:
         self.protocol_v2 = protocol_v2
         self.mode = "serve"
         self.redirect_to: str | None = None
+        self.redirect_requires_auth = False
         self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -230,13 +232,14 @@ def _make_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 server.wait_for_stop(120)
                 self.close_connection = True
                 return
-            if server.mode == "redirect":
+            expected = server.expected_authorization()
+            authorized = expected is None or self.headers.get("Authorization") == expected
+            if server.mode == "redirect" and (authorized or not server.redirect_requires_auth):
                 assert server.redirect_to is not None
                 self._record(302)
                 self._send(302, [("Location", server.redirect_to + self.path)], b"")
                 return
-            expected = server.expected_authorization()
-            if expected is not None and self.headers.get("Authorization") != expected:
+            if not authorized:
                 self._record(401)
                 self._send(
                     401,
