@@ -1,0 +1,218 @@
+"""``pocketci-tui check``: a doctor for the config, secret store, git, dagger, database and port.
+
+Prints one line per check (``ok``, ``WARN`` or ``FAIL``) with a hint for each problem. Exit code:
+0 when nothing failed, 1 when a check failed, 2 when the configuration itself is invalid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+
+from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """The result of one check."""
+
+    level: str  # "ok", "WARN", "FAIL"
+    topic: str
+    message: str
+    fix: str = ""
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add the ``check`` subcommand."""
+    parser = sub.add_parser(
+        "check", parents=[common], help="check config, secret store, git, dagger, db and port"
+    )
+    parser.set_defaults(func=cmd_check)
+
+
+def _print(f: Finding) -> None:
+    from pocketci_tui.logging_setup import safe_text
+
+    print(f"{f.level:<4}  {f.topic:<14} {safe_text(f.message, 1000)}")
+    if f.fix:
+        print(f"{'':<4}  {'':<14} fix: {f.fix}")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run every check and print the findings."""
+
+    def body() -> int:
+        try:
+            settings, paths = settings_from_args(args)
+        except CommandFailed as exc:
+            _print(Finding("FAIL", "config", str(exc), "correct the key named above"))
+            return 2
+        where = (
+            str(paths.config_file) if settings.source else f"{paths.config_file} (absent: defaults)"
+        )
+        findings = [Finding("ok", "config", f"{where}, {len(settings.repos)} repositories")]
+        if not settings.repos:
+            findings.append(
+                Finding(
+                    "WARN",
+                    "repos",
+                    "no repositories configured: deliveries are ignored",
+                    f"add `repos: [{{name: owner/name}}]` to {paths.config_file}",
+                )
+            )
+        try:
+            passphrase = passphrase_for(settings, paths, prompt=False)
+        except CommandFailed as exc:
+            passphrase = None
+            findings.append(Finding("FAIL", "secret store", str(exc)))
+        findings.extend(asyncio.run(_secret_checks(settings, paths, passphrase)))
+        findings.append(_git())
+        findings.append(_dagger(settings.dagger.cli))
+        findings.append(asyncio.run(_database(paths.db_file)))
+        findings.append(_port(settings.host, settings.port))
+        for f in findings:
+            _print(f)
+        return 1 if any(f.level == "FAIL" for f in findings) else 0
+
+    return run_command(body)
+
+
+async def _secret_checks(settings: object, paths: object, passphrase: str | None) -> list[Finding]:
+    from pocketci_tui import secrets as secrets_mod
+    from pocketci_tui.config import Settings
+    from pocketci_tui.paths import AppPaths
+    from pocketci_tui.services import open_secrets
+
+    assert isinstance(settings, Settings)
+    assert isinstance(paths, AppPaths)
+    out: list[Finding] = []
+    try:
+        store = await open_secrets(settings, paths, passphrase=passphrase)
+    except secrets_mod.SecretStoreError as exc:
+        return [
+            Finding(
+                "FAIL",
+                "secret store",
+                str(exc),
+                "see the README section on secrets (keyring, encrypted file)",
+            )
+        ]
+    health = await secrets_mod.probe(store)
+    if not health.ok:
+        return [Finding("FAIL", "secret store", health.message)]
+    out.append(Finding("ok", "secret store", health.message))
+    if health.warning:
+        out.append(Finding("WARN", "secret store", health.warning))
+    names = [(settings.webhook_secret, "webhook secret", True)]
+    names += [(r.token, f"token of {r.name}", False) for r in settings.repos if r.token]
+    if settings.dagger.cloud_token:
+        names.append((settings.dagger.cloud_token, "dagger cloud token", False))
+    for name, what, required in names:
+        try:
+            value = await asyncio.wait_for(store.get(name), 10)
+        except (secrets_mod.SecretStoreError, TimeoutError) as exc:
+            out.append(Finding("FAIL", "secrets", f"cannot read {name!r}: {exc or 'timed out'}"))
+            continue
+        if value:
+            out.append(Finding("ok", "secrets", f"{what} {name!r} is set"))
+        else:
+            out.append(
+                Finding(
+                    "FAIL" if required else "WARN",
+                    "secrets",
+                    f"{what} {name!r} is not set",
+                    f"pocketci-tui secrets set {name}",
+                )
+            )
+    return out
+
+
+def _run(argv: list[str], timeout: float) -> tuple[int, str]:
+    """Run a program (no shell, stdin closed); return its exit code and first output line."""
+    proc = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = (proc.stdout or proc.stderr or "").strip().splitlines()
+    return proc.returncode, lines[0] if lines else ""
+
+
+def _git() -> Finding:
+    git = shutil.which("git")
+    if git is None:
+        return Finding("FAIL", "git", "git is not on PATH", "install git (apt install git)")
+    try:
+        code, out = _run([git, "--version"], 10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Finding("FAIL", "git", f"{git} does not run: {exc}")
+    if code != 0:
+        return Finding("FAIL", "git", f"{git} --version exited with {code}")
+    return Finding("ok", "git", f"{out} ({git})")
+
+
+def _dagger(configured: str) -> Finding:
+    cli = configured or shutil.which("dagger")
+    if not cli:
+        return Finding(
+            "WARN",
+            "dagger",
+            "no dagger CLI on PATH: the dagger-io SDK will download it on first use",
+            "install dagger, or set dagger.cli in config.yaml",
+        )
+    try:
+        code, out = _run([cli, "version"], 20)
+    except FileNotFoundError:
+        return Finding("FAIL", "dagger", f"{cli} does not exist", "fix dagger.cli in config.yaml")
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Finding("FAIL", "dagger", f"{cli} version did not answer: {exc}")
+    if code != 0:
+        return Finding("FAIL", "dagger", f"{cli} version exited with {code}: {out}")
+    return Finding("ok", "dagger", f"{out} ({cli})")
+
+
+async def _database(db: object) -> Finding:
+    from pathlib import Path
+
+    from pocketci_tui.store import Store, StoreError
+
+    assert isinstance(db, Path)
+    try:
+        store = await Store.open(db)
+    except StoreError as exc:
+        return Finding(
+            "FAIL", "database", str(exc), "check the data folder's permissions and space"
+        )
+    try:
+        count = await store.count_events()
+    finally:
+        await store.close()
+    return Finding("ok", "database", f"{db} ({count} events)")
+
+
+def _port(host: str, port: int) -> Finding:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return Finding(
+                    "FAIL",
+                    "port",
+                    f"{host}:{port} is in use (is pocketci-tui already running?)",
+                    "stop the other program, or set listen.port / --port",
+                )
+            return Finding("FAIL", "port", f"cannot listen on {host}:{port}: {exc.strerror}")
+    return Finding("ok", "port", f"{host}:{port} is free")

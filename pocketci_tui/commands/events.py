@@ -1,0 +1,98 @@
+"""``pocketci-tui events``: list stored events, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from pocketci_tui.services import CommandFailed, run_command, settings_from_args
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add the ``events`` subcommand."""
+    parser = sub.add_parser("events", parents=[common], help="list stored events, newest first")
+    parser.add_argument("--limit", type=int, default=20, metavar="N", help="how many (20)")
+    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.set_defaults(func=cmd_events)
+
+
+def cmd_events(args: argparse.Namespace) -> int:
+    """Print the newest stored events."""
+
+    def body() -> int:
+        if args.limit < 1:
+            raise CommandFailed("--limit must be at least 1", 2)
+        _, paths = settings_from_args(args)
+        rows = asyncio.run(_load(paths.db_file, args.limit))
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            print(render_table(rows))
+        return 0
+
+    return run_command(body)
+
+
+async def _load(db: Any, limit: int) -> list[dict[str, Any]]:
+    from pocketci_tui.store import Store, StoreError
+
+    try:
+        store = await Store.open(db)
+    except StoreError as exc:
+        raise CommandFailed(str(exc), 1) from exc
+    try:
+        events = await store.list_events(limit=limit)
+    finally:
+        await store.close()
+    return [
+        {
+            "id": s.event.id,
+            "delivery_id": s.event.delivery_id,
+            "vendor": s.event.vendor,
+            "event_type": s.event.event_type,
+            "event_name": s.event.event_name,
+            "filter": s.event.filter,
+            "repository": s.event.repository,
+            "ref": s.event.ref,
+            "sha": s.event.sha,
+            "pr_number": s.event.pr_number,
+            "is_fork": s.event.is_fork,
+            "title": s.event.title,
+            "status": s.status.value,
+            "detail": s.detail,
+            "redeliveries": s.redeliveries,
+            "received_at": s.event.received_at.isoformat(),
+        }
+        for s in events
+    ]
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    """Render events as a plain text table; untrusted text has its control characters escaped."""
+    from pocketci_tui.logging_setup import safe_text
+
+    if not rows:
+        return "no events stored yet"
+    header = ("ID", "RECEIVED", "EVENT", "REPOSITORY", "FILTER", "SHA", "STATUS", "DETAIL")
+    table = [header]
+    for r in rows:
+        table.append(
+            (
+                str(r["id"]),
+                r["received_at"][:19].replace("T", " "),
+                safe_text(r["event_type"], 20),
+                safe_text(r["repository"], 40),
+                safe_text(r["filter"], 30),
+                safe_text(r["sha"][:12], 12),
+                r["status"],
+                safe_text(r["detail"], 60),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in table
+    )

@@ -1,0 +1,144 @@
+"""``pocketci-tui fire``: send a stored event or a payload file to a running listener, signed.
+
+Each fire uses a NEW delivery id (a random UUID), so the listener stores it as a new event and
+runs it again; re-sending with the original id would only be recorded as a redelivery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import uuid
+from pathlib import Path
+
+from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add the ``fire`` subcommand."""
+    parser = sub.add_parser(
+        "fire",
+        parents=[common],
+        help="send a stored event or a payload file to a running listener, signed",
+        description="Send a stored event (by id) or a JSON payload file to a running listener, "
+        "signed with the webhook secret like GitHub would. Every fire gets a new delivery id, so "
+        "it is processed again.",
+    )
+    parser.add_argument("event_id", nargs="?", type=int, metavar="EVENT_ID")
+    parser.add_argument("--file", type=Path, metavar="PAYLOAD.json", help="a payload file")
+    parser.add_argument("--event", metavar="NAME", help="the GitHub event name (push, ...)")
+    parser.add_argument(
+        "--url", metavar="URL", help="where to send it (default: the configured listener)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="seconds to wait (30)"
+    )
+    parser.set_defaults(func=cmd_fire)
+
+
+def cmd_fire(args: argparse.Namespace) -> int:
+    """Send the delivery; exit 0 on a 2xx answer, 1 otherwise."""
+
+    def body() -> int:
+        if (args.event_id is None) == (args.file is None):
+            raise CommandFailed("give either EVENT_ID or --file PAYLOAD.json --event NAME", 2)
+        if args.file is not None and not args.event:
+            raise CommandFailed("--file needs --event NAME (push, pull_request, ...)", 2)
+        settings, paths = settings_from_args(args)
+        url = args.url or _default_url(settings.host, settings.port)
+        passphrase = passphrase_for(settings, paths)
+        return asyncio.run(_fire(args, settings, paths, url, passphrase))
+
+    return run_command(body)
+
+
+def _default_url(host: str, port: int) -> str:
+    if host in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/webhooks/github"
+
+
+async def _fire(
+    args: argparse.Namespace, settings: object, paths: object, url: str, passphrase: str | None
+) -> int:
+    import aiohttp
+
+    from pocketci_tui import __version__
+    from pocketci_tui.config import Settings
+    from pocketci_tui.forges.github import sign
+    from pocketci_tui.paths import AppPaths
+    from pocketci_tui.secrets import SecretStoreError
+    from pocketci_tui.services import open_secrets
+
+    assert isinstance(settings, Settings)
+    assert isinstance(paths, AppPaths)
+    if args.file is not None:
+        try:
+            body = args.file.read_bytes()
+        except OSError as exc:
+            raise CommandFailed(f"cannot read {args.file}: {exc.strerror}", 2) from exc
+        event_name = str(args.event)
+    else:
+        body, event_name = await _stored(paths, args.event_id)
+    try:
+        secrets = await open_secrets(settings, paths, passphrase=passphrase)
+        secret = await asyncio.wait_for(secrets.get(settings.webhook_secret), 30)
+    except (SecretStoreError, TimeoutError) as exc:
+        raise CommandFailed(f"cannot read the webhook secret: {exc or 'timed out'}", 1) from exc
+    if not secret:
+        raise CommandFailed(
+            f"the webhook secret {settings.webhook_secret!r} is not set; "
+            f"run `pocketci-tui secrets set {settings.webhook_secret}`",
+            2,
+        )
+    delivery = str(uuid.uuid4())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"pocketci-tui-fire/{__version__}",
+        "X-GitHub-Event": event_name,
+        "X-GitHub-Delivery": delivery,
+        "X-Hub-Signature-256": sign(secret, body),
+    }
+    timeout = aiohttp.ClientTimeout(total=args.timeout)
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(url, data=body, headers=headers) as resp,
+        ):
+            status = resp.status
+            text = (await resp.read()).decode("utf-8", "replace")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise CommandFailed(f"cannot reach {url}: {exc or 'timed out'}", 1) from exc
+    from pocketci_tui.logging_setup import safe_text
+
+    print(f"{status} delivery={delivery} event={event_name}")
+    print(safe_text(text.strip(), 4000))
+    if not 200 <= status < 300:
+        print(f"pocketci-tui: error: the listener answered {status}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def _stored(paths: object, event_id: int) -> tuple[bytes, str]:
+    from pocketci_tui.paths import AppPaths
+    from pocketci_tui.store import Store, StoreError
+
+    assert isinstance(paths, AppPaths)
+    try:
+        store = await Store.open(paths.db_file)
+    except StoreError as exc:
+        raise CommandFailed(str(exc), 1) from exc
+    try:
+        stored = await store.get_event(event_id)
+    finally:
+        await store.close()
+    if stored is None:
+        raise CommandFailed(f"no stored event with id {event_id}", 2)
+    return stored.event.body, stored.event.event_name or stored.event.event_type

@@ -1,0 +1,98 @@
+"""``pocketci-tui serve``: the listener and engine without a UI, logging to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
+
+log = logging.getLogger("pocketci_tui.serve")
+
+
+def register(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add the ``serve`` subcommand."""
+    parser = sub.add_parser(
+        "serve",
+        parents=[common],
+        help="run the webhook listener and engine headless (for systemd), logging to stdout",
+        description="Run the webhook listener and engine without the terminal UI. Logs one "
+        "line per event and run to stdout. SIGTERM or SIGINT stops it gracefully.",
+    )
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="also print run output, prefixed by run id"
+    )
+    parser.set_defaults(func=cmd_serve)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run until SIGTERM or SIGINT; exit 0 after a graceful stop."""
+
+    def body() -> int:
+        from pocketci_tui import logging_setup
+
+        settings, paths = settings_from_args(args)
+        logging_setup.configure(sys.stdout)
+        passphrase = passphrase_for(settings, paths)
+        return asyncio.run(_serve(settings, paths, passphrase, verbose=args.verbose))
+
+    return run_command(body)
+
+
+async def _serve(settings: object, paths: object, passphrase: str | None, *, verbose: bool) -> int:
+    from pocketci_tui import __version__, logging_setup
+    from pocketci_tui.config import Settings
+    from pocketci_tui.model import Notice, RunOutput
+    from pocketci_tui.paths import AppPaths
+    from pocketci_tui.services import Services, ServicesError
+
+    assert isinstance(settings, Settings)
+    assert isinstance(paths, AppPaths)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    def on_notice(notice: Notice) -> None:
+        if isinstance(notice, RunOutput):
+            if verbose:
+                for out in logging_setup.output_lines(notice):
+                    print(out, flush=True)
+            return
+        text = logging_setup.describe_notice(notice)
+        if text:
+            log.info("%s", text)
+
+    services = Services(settings, paths, passphrase=passphrase)
+    log.info(
+        "pocketci-tui %s starting (config %s, data %s)",
+        __version__,
+        paths.config_file,
+        paths.data_dir,
+    )
+    try:
+        await services.start()
+    except ServicesError as exc:
+        raise CommandFailed(f"cannot start: {exc}", 1) from exc
+    assert services.engine is not None
+    unsubscribe = services.engine.subscribe(on_notice)
+    try:
+        log.info("listening on %s", services.url)
+        log.info("webhook URL: %s", services.webhook_url)
+        problem = await services.webhook_secret_problem()
+        if problem:
+            log.warning("%s", problem)
+        if not settings.repos:
+            log.warning("no repositories are configured: every delivery is stored and ignored")
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        unsubscribe()
+        await services.stop()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,100 @@
+"""Headless logging: one timestamped line per notice, with untrusted text made inert."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from typing import TextIO
+
+from pocketci_tui.model import (
+    EventMatched,
+    EventStored,
+    EventUpdated,
+    Notice,
+    RunOutput,
+    RunUpdated,
+)
+
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_text(text: str, limit: int = 200) -> str:
+    """Return ``text`` with control characters escaped (``\\x1b``), shortened to ``limit``.
+
+    Payload text (branch names, titles) and run output may carry terminal escape sequences;
+    escaped, they are shown as literal text and never drive the terminal.
+    """
+
+    def esc(m: re.Match[str]) -> str:
+        code = ord(m.group())
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    out = _UNSAFE.sub(esc, text)
+    if len(out) > limit:
+        out = out[: max(0, limit - 1)] + "…"
+    return out
+
+
+def describe_notice(notice: Notice) -> str | None:
+    """Return one log line for an engine notice, or None for output lines (see ``verbose``)."""
+    if isinstance(notice, EventStored):
+        e = notice.stored.event
+        what = f"{e.event_type} {e.repository or '-'}"
+        if e.filter:
+            what += f" {e.filter}"
+        if e.sha:
+            what += f" {e.sha[:12]}"
+        if notice.duplicate:
+            return (
+                f"event {e.id} redelivered ({notice.stored.redeliveries}x): "
+                f"{safe_text(what)} delivery={safe_text(e.delivery_id, 80)}"
+            )
+        line = (
+            f"event {e.id} stored: {safe_text(what)} delivery={safe_text(e.delivery_id, 80)} "
+            f"status={notice.stored.status.value}"
+        )
+        if notice.stored.detail:
+            line += f" ({safe_text(notice.stored.detail)})"
+        return line
+    if isinstance(notice, EventUpdated):
+        line = f"event {notice.event_id} {notice.status.value}"
+        return line + (f": {safe_text(notice.detail)}" if notice.detail else "")
+    if isinstance(notice, EventMatched):
+        calls = [d.function for d in notice.result.decisions if d.matched]
+        if not calls:
+            return f"event {notice.event_id} matched no function"
+        return (
+            f"event {notice.event_id} matched {len(calls)} function(s) in tier "
+            f"{notice.result.tier}: {safe_text(', '.join(calls))}"
+        )
+    if isinstance(notice, RunUpdated):
+        r = notice.run
+        line = (
+            f"run {r.id[:12]} {safe_text(r.function) or '-'} (event {r.event_id}, "
+            f"attempt {r.attempt}): {r.state.value}"
+        )
+        if r.exit_code is not None:
+            line += f" exit={r.exit_code}"
+        if r.reason and r.state.finished:
+            line += f" ({safe_text(r.reason.splitlines()[-1] if r.reason else '')})"
+        return line
+    return None
+
+
+def output_lines(notice: RunOutput) -> list[str]:
+    """Return the output lines of a run, each prefixed with the run id and made inert."""
+    prefix = notice.run_id[:12]
+    return [f"[{prefix}] {safe_text(line, 2000)}" for line in notice.lines]
+
+
+def configure(stream: TextIO | None = None, *, level: int = logging.INFO) -> None:
+    """Send pocketci-tui's log records to ``stream`` (stdout), one timestamped line each."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

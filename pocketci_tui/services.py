@@ -1,0 +1,323 @@
+"""The running parts of one pocketci-tui instance: store, secret store, engine and listener.
+
+Both ``pocketci-tui serve`` and the terminal UI start them through :class:`Services`, so they
+share one wiring: the store opens first (and fails loudly on a read-only or broken database), the
+engine resumes queued work, and the listener starts last, so no delivery is accepted before the
+parts that must take it are up. :meth:`Services.stop` undoes it in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from pocketci_tui.config import Settings
+from pocketci_tui.model import Notice, StoredEvent
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.secrets import SecretStore, SecretStoreError
+from pocketci_tui.store import Store, StoreError
+
+log = logging.getLogger("pocketci_tui.services")
+
+RETENTION_INTERVAL = 3600.0
+"""Seconds between two retention passes while running."""
+
+
+class EngineLike(Protocol):
+    """What :class:`Services` needs of the engine (``engine.dispatcher.Engine``)."""
+
+    def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
+        """Call ``callback`` with every notice; return a function that unsubscribes."""
+        ...
+
+    async def start(self) -> None:
+        """Resume queued work and start dispatching."""
+        ...
+
+    async def shutdown(self) -> None:
+        """Stop dispatching and cancel running calls."""
+        ...
+
+    async def submit(self, stored: StoredEvent, duplicate: bool) -> None:
+        """Take a stored delivery (the intake's EventSink)."""
+        ...
+
+
+EngineFactory = Callable[..., EngineLike]
+"""Builds the engine from ``settings=, paths=, store=, secrets=`` keyword arguments."""
+
+
+class ServicesError(Exception):
+    """A part could not start; the message says which and why."""
+
+
+def default_engine_factory(**kwargs: Any) -> EngineLike:
+    """Build the real engine (imported here, so importing this module stays light)."""
+    from pocketci_tui.engine.dispatcher import Engine
+
+    engine: EngineLike = Engine(**kwargs)
+    return engine
+
+
+async def open_secrets(
+    settings: Settings, paths: AppPaths, *, passphrase: str | None = None
+) -> SecretStore:
+    """Open the secret store that the configuration selects.
+
+    Args:
+        settings: The user configuration (``secrets.backend``).
+        paths: Where the config folder is (it holds the index and file backends).
+        passphrase: The encrypted file's passphrase, when that backend is used.
+
+    Returns:
+        The store.
+
+    Raises:
+        SecretStoreError: No usable backend; the message says what to do.
+    """
+    from pocketci_tui import secrets as secrets_mod
+
+    return await secrets_mod.open_secret_store(
+        paths.config_dir, backend=settings.secrets_backend, passphrase=passphrase
+    )
+
+
+class Services:
+    """Owns the store, secret store, engine and listener of one running instance.
+
+    Args:
+        settings: The user configuration.
+        paths: Where the database, logs and work folders are.
+        secrets: A secret store to use; None opens the configured one at start.
+        engine_factory: Builds the engine; the real dispatcher by default.
+        limits: Intake limits (``intake.IntakeLimits``); None for the defaults.
+        busy_timeout: Seconds a database write waits for another writer.
+        passphrase: The encrypted secrets file's passphrase, if that backend is used.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        paths: AppPaths,
+        *,
+        secrets: SecretStore | None = None,
+        engine_factory: EngineFactory | None = None,
+        limits: Any = None,
+        busy_timeout: float = 5.0,
+        passphrase: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.paths = paths
+        self._given_secrets = secrets
+        self._engine_factory = engine_factory or default_engine_factory
+        self._limits = limits
+        self._busy_timeout = busy_timeout
+        self._passphrase = passphrase
+        self.store: Store | None = None
+        self.secrets: SecretStore | None = secrets
+        self.engine: EngineLike | None = None
+        self.listener: Any = None
+        self.url = ""
+        self._retention: asyncio.Task[None] | None = None
+
+    @property
+    def webhook_url(self) -> str:
+        """The URL the forge should post to (empty before start)."""
+        return f"{self.url}/webhooks/github" if self.url else ""
+
+    async def start(self, *, host: str | None = None, port: int | None = None) -> str:
+        """Open the store and secrets, start the engine, then the listener.
+
+        Args:
+            host: Overrides ``listen.host``.
+            port: Overrides ``listen.port`` (0 picks a free port).
+
+        Returns:
+            The listener's base URL.
+
+        Raises:
+            ServicesError: A part could not start (database, secret store, port...).
+        """
+        from pocketci_tui.intake import Listener, ListenerError, make_intake_app
+
+        if host is not None or port is not None:
+            self.settings = replace(
+                self.settings,
+                host=host if host is not None else self.settings.host,
+                port=port if port is not None else self.settings.port,
+            )
+        try:
+            self.store = await Store.open(self.paths.db_file, busy_timeout=self._busy_timeout)
+            if self.secrets is None:
+                self.secrets = await open_secrets(
+                    self.settings, self.paths, passphrase=self._passphrase
+                )
+            self.engine = self._engine_factory(
+                settings=self.settings, paths=self.paths, store=self.store, secrets=self.secrets
+            )
+            await self.engine.start()
+            app = make_intake_app(
+                settings=self.settings,
+                store=self.store,
+                secrets=self.secrets,
+                sink=self.engine,
+                limits=self._limits,
+            )
+            self.listener = Listener(app, self.settings.host, self.settings.port)
+            self.url = await self.listener.start()
+        except (StoreError, SecretStoreError, ListenerError) as exc:
+            await self.stop()
+            raise ServicesError(str(exc)) from exc
+        except BaseException:
+            await self.stop()
+            raise
+        self._retention = asyncio.create_task(self._retain(), name="pocketci-retention")
+        return self.url
+
+    async def _retain(self) -> None:
+        while True:
+            store = self.store
+            if store is None:
+                return
+            try:
+                removed = await store.apply_retention(
+                    max_events=self.settings.retention_events,
+                    max_days=self.settings.retention_days,
+                    logs_dir=self.paths.logs_dir,
+                )
+                if removed:
+                    log.info("retention removed %d old event(s)", removed)
+            except StoreError as exc:
+                log.warning("retention failed: %s", exc)
+            await asyncio.sleep(RETENTION_INTERVAL)
+
+    async def webhook_secret_problem(self) -> str:
+        """Return why deliveries cannot be verified now (secret missing...), or ``""``."""
+        if self.secrets is None:
+            return "the secret store is not open"
+        name = self.settings.webhook_secret
+        try:
+            value = await asyncio.wait_for(self.secrets.get(name), 10)
+        except (SecretStoreError, TimeoutError) as exc:
+            return f"the secret store cannot be read: {exc or 'timed out'}"
+        if not value:
+            return (
+                f"the webhook secret {name!r} is not set: every delivery will be refused with "
+                f"503 until you run `pocketci-tui secrets set {name}`"
+            )
+        return ""
+
+    async def stop(self) -> None:
+        """Stop the listener (no new deliveries), then the engine, then close the store."""
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+            self._retention = None
+        listener, self.listener = self.listener, None
+        if listener is not None:
+            try:
+                await listener.stop()
+            except Exception:
+                log.exception("stopping the listener failed")
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            try:
+                await engine.shutdown()
+            except Exception:
+                log.exception("stopping the engine failed")
+        store, self.store = self.store, None
+        if store is not None:
+            await store.close()
+        self.url = ""
+
+
+# -- helpers shared by the one-shot commands ---------------------------------------------------
+
+
+class CommandFailed(Exception):
+    """A command failed; ``code`` is its exit code (1 runtime, 2 usage or configuration)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def settings_from_args(args: Any) -> tuple[Settings, AppPaths]:
+    """Resolve paths and load the configuration for parsed command-line options.
+
+    ``--host`` and ``--port`` override ``listen``.
+
+    Args:
+        args: The parsed options (``config``, ``data_dir``, ``host``, ``port``).
+
+    Returns:
+        The settings and paths.
+
+    Raises:
+        CommandFailed: The configuration is invalid (exit code 2).
+    """
+    from pocketci_tui.config import ConfigError, load_settings
+    from pocketci_tui.paths import resolve_paths
+
+    paths = resolve_paths(getattr(args, "config", None), getattr(args, "data_dir", None))
+    try:
+        settings = load_settings(paths.config_file)
+    except ConfigError as exc:
+        raise CommandFailed(str(exc), 2) from exc
+    host = getattr(args, "host", None)
+    port = getattr(args, "port", None)
+    if host is not None or port is not None:
+        settings = replace(
+            settings,
+            host=host if host is not None else settings.host,
+            port=port if port is not None else settings.port,
+        )
+    return settings, paths
+
+
+def run_command(body: Callable[[], int]) -> int:
+    """Run a command body; turn :class:`CommandFailed` into one line on stderr and its code."""
+    import sys
+
+    try:
+        return body()
+    except CommandFailed as exc:
+        print(f"pocketci-tui: error: {exc}", file=sys.stderr)
+        return exc.code
+
+
+def passphrase_for(
+    settings: Settings, paths: AppPaths, *, prompt: bool | None = None
+) -> str | None:
+    """Find the encrypted secrets file's passphrase when that backend may be used.
+
+    Args:
+        settings: The configuration (``secrets.backend``).
+        paths: Where the config folder is.
+        prompt: Allow a hidden prompt; None allows it when stdin is a terminal.
+
+    Returns:
+        The passphrase (systemd credential or prompt), or None.
+
+    Raises:
+        CommandFailed: The credential file is unusable (exit code 2).
+    """
+    import sys
+
+    from pocketci_tui import secrets as secrets_mod
+
+    encrypted = paths.config_dir / secrets_mod.ENCRYPTED_FILE
+    backend = settings.secrets_backend
+    if backend == "file" or (backend == "auto" and encrypted.exists()):
+        if prompt is None:
+            prompt = sys.stdin is not None and sys.stdin.isatty()
+        try:
+            return secrets_mod.read_passphrase(prompt=prompt)
+        except SecretStoreError as exc:
+            raise CommandFailed(str(exc), 2) from exc
+    return None
