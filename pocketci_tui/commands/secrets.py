@@ -188,20 +188,24 @@ def cmd_set(args: argparse.Namespace) -> int:
 
     def body() -> int:
         name = validate_name(args.name)
+        if not args.stdin and (sys.stdin is None or not sys.stdin.isatty()):
+            raise _Fail(
+                "stdin is not a terminal: pass --stdin to read the value from it "
+                "(values never go on the command line)",
+                2,
+            )
         config_dir, backend = _config_dir_and_backend(args)
-
         store = asyncio.run(_open(config_dir, backend))
-        warning = getattr(store, "warning", None)
-        if warning:
-            print(f"{PROG}: warning: {warning}", file=sys.stderr)
         # The store is known to be there before anyone types a value into it.
         value = _read_value(args.stdin)
         short = check_value(value, allow_short=args.allow_short)
         if short:
             print(f"{PROG}: {short}", file=sys.stderr)
         asyncio.run(store.set(name, value))
-        where = store.backend_name
-        print(f"stored {name} in {where}")
+        print(f"stored {name} in {store.backend_name}")
+        warning = getattr(store, "warning", None)
+        if warning:
+            print(f"{PROG}: warning: {warning}", file=sys.stderr)
         return 0
 
     return _run(body)

@@ -27,7 +27,7 @@ from pocketci_tui.secrets import (
     open_secret_store,
     probe,
 )
-from tests.keyringenv import PrivateBus, session_secret_service
+from keyringenv import PrivateBus, session_secret_service
 
 pytestmark = pytest.mark.keyring
 
