@@ -110,7 +110,10 @@ FUNCTIONS = [
     ),
     fn("onGithubPushFlood", *_args("flood"), call={"lines": 200_000, "exit": 0}),
     fn("onGithubPush", *_args("release/**"), call={"output": ["release"], "exit": 0}),
+    fn("onGithubPullRequest", *_args(""), call={"output": ["pr checks ok"], "exit": 0}),
 ]
+
+PAYLOADS = Path(__file__).resolve().parent.parent / "fixtures" / "payloads"
 
 
 @dataclass
@@ -179,6 +182,27 @@ class Rig:
                 event="push",
             )
 
+    async def post_fork_pr(self, number: int = 42) -> Reply:
+        """Post a signed ``pull_request`` from a fork whose head is a real commit."""
+        assert self.services is not None
+        head = await asyncio.to_thread(self.commit, f"fork-{number}")
+        await asyncio.to_thread(self.repo.git, "update-ref", f"refs/pull/{number}/head", head)
+        payload = json.loads((PAYLOADS / "pull_request_synchronize_fork.json").read_text())
+        payload["number"] = number
+        payload["pull_request"]["number"] = number
+        payload["pull_request"]["head"]["sha"] = head
+        payload["pull_request"]["base"]["sha"] = self.shas["main"]
+        payload["after"] = head
+        body = json.dumps(payload).encode()
+        async with aiohttp.ClientSession() as session:
+            return await send_signed(
+                session,
+                f"{self.services.url}/webhooks/github",
+                WEBHOOK_SECRET,
+                body,
+                event="pull_request",
+            )
+
 
 def make_rig(tmp_path: Path) -> Rig:
     """Build a rig under ``tmp_path``: repository with pocketci.yaml and a module, dagger."""
@@ -227,3 +251,36 @@ async def wait_for(
 def finished(state: RunState) -> bool:
     """True for a final state."""
     return state.finished
+
+
+def dagger_call_groups(cli: str) -> set[int]:
+    """Process groups of the running ``dagger call`` processes of the stand-in at ``cli``."""
+    groups: set[int] = set()
+    needle = cli.encode() + b"\0call\0"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                cmdline = handle.read()
+            if needle in cmdline:
+                groups.add(os.getpgid(int(entry)))
+        except (OSError, ProcessLookupError):
+            continue
+    return groups
+
+
+def live_in_groups(groups: set[int]) -> list[int]:
+    """Pids (not zombies) still alive in any of ``groups``."""
+    alive: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) in groups:
+            alive.append(int(entry))
+    return alive

@@ -26,7 +26,7 @@ def describe_event(stored: StoredEvent) -> Text:
     event = stored.event
     text = Text(no_wrap=False)
     rows = [
-        ("repository", event.repository),
+        ("repo", event.repository),
         ("event", f"{event.event_type} {event.filter}".strip()),
         ("ref", event.ref),
         ("sha", event.sha[:12]),
@@ -34,11 +34,11 @@ def describe_event(stored: StoredEvent) -> Text:
         ("status", f"{stored.status} {stored.detail}".strip()),
     ]
     if event.pr_number is not None:
-        rows.insert(2, ("pull request", f"#{event.pr_number}{' (fork)' if event.is_fork else ''}"))
+        rows.insert(2, ("PR", f"#{event.pr_number}{' (fork)' if event.is_fork else ''}"))
     if event.title:
         rows.append(("title", event.title.splitlines()[0] if event.title else ""))
     for label, value in rows:
-        text.append(f"{label:>12} ", style="dim")
+        text.append(f"{label:>8} ", style="dim")
         text.append(clean(value)[:200])
         text.append("\n")
     return text
@@ -145,7 +145,7 @@ class FireDialog(ModalScreen[int | None]):
         text.append("\n")
         result = await _preview(self._services.engine, event_id)
         if isinstance(result, MatchResult):
-            text.append("would run\n", style="bold")
+            text.append("would match\n", style="bold")
             for decision in result.decisions:
                 text.append(
                     "  ✓ " if decision.matched else "  - ",
@@ -161,7 +161,7 @@ class FireDialog(ModalScreen[int | None]):
                 text.append("matched last time\n", style="bold")
                 for run in runs:
                     text.append("  ")
-                    text.append_text(state_label(str(run.state)))
+                    text.append_text(state_label(str(run.state), icon_only=True))
                     text.append(f" {clean(run.function)}")
                     if run.reason:
                         text.append(f"  {clean(run.reason.splitlines()[-1])[:60]}", style="dim")

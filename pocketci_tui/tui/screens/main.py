@@ -217,7 +217,7 @@ class MainScreen(Screen[None]):
         if self.event_id != event_id:
             return
         table = self.query_one(RunsTable)
-        table.set_runs(known.values())
+        table.set_runs(known.values(), new_event=True)
         self.query_one(EventsTable).refresh_event(event_id, self._runs_lists())
         if not known:
             self.run_id = None
@@ -355,6 +355,8 @@ class MainScreen(Screen[None]):
                 self._show_reason(run)
         if refresh_runs and self.event_id is not None:
             runs_table.set_runs(self.runs[self.event_id].values())
+        if any(run.event_id == self.event_id for run in activity.runs.values()):
+            runs_table.follow_interesting()
         if self.event_id in activity.matched and not self.runs.get(self.event_id):
             self.load_runs(self.event_id)
         if self.run_id is not None and self.run_id in activity.output:

@@ -50,6 +50,8 @@ class RunsTable(DataTable[Text | str]):
         """Show states as icons only (narrow screens)."""
         self._runs: list[Run] = []
         self._index: dict[str, int] = {}
+        self.pinned = False
+        """True once the user moved the cursor: then it stays where they put it."""
 
     def on_mount(self) -> None:
         """Create the columns."""
@@ -90,9 +92,17 @@ class RunsTable(DataTable[Text | str]):
             self.compact = compact
             self.set_runs(list(self._runs))
 
-    def set_runs(self, runs: Iterable[Run], *, select: str | None = None) -> None:
-        """Replace every row; keep the cursor on ``select`` or the same run when possible."""
-        keep = select or (self.selected.id if self.selected else None)
+    def set_runs(
+        self, runs: Iterable[Run], *, select: str | None = None, new_event: bool = False
+    ) -> None:
+        """Replace every row; keep the cursor on ``select`` or the same run when possible.
+
+        Until the user moves the cursor, it goes to the most interesting run (running, else
+        failed, else the first).
+        """
+        if new_event:
+            self.pinned = False
+        keep = select or (self.selected.id if self.selected and self.pinned else None)
         self._runs = sorted(runs, key=_run_order)
         self.clear()
         self._index = {}
@@ -117,6 +127,47 @@ class RunsTable(DataTable[Text | str]):
         ):
             self.update_cell(run.id, key, value)
         return True
+
+    def follow_interesting(self) -> None:
+        """Unless the user chose a run, move to the most interesting one."""
+        if self.pinned:
+            return
+        target = _most_interesting(self._runs)
+        if target is not None and (self.selected is None or self.selected.id != target):
+            self.move_cursor(row=self._index[target], animate=False)
+
+    def _pin(self) -> None:
+        self.pinned = True
+
+    def action_cursor_up(self) -> None:
+        """Move up (the user chose)."""
+        self._pin()
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        """Move down (the user chose)."""
+        self._pin()
+        super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        """Page up (the user chose)."""
+        self._pin()
+        super().action_page_up()
+
+    def action_page_down(self) -> None:
+        """Page down (the user chose)."""
+        self._pin()
+        super().action_page_down()
+
+    def action_scroll_top(self) -> None:
+        """First row (the user chose)."""
+        self._pin()
+        super().action_scroll_top()
+
+    def action_scroll_bottom(self) -> None:
+        """Last row (the user chose)."""
+        self._pin()
+        super().action_scroll_bottom()
 
     def tick(self) -> None:
         """Refresh the durations of running runs."""

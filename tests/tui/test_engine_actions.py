@@ -1,0 +1,229 @@
+"""Every action against the real engine: signed deliveries posted to the embedded listener,
+the stand-in ``dagger`` doing the calls, a real git repository being cloned."""
+
+from __future__ import annotations
+
+import socket
+
+from textual.pilot import Pilot
+
+from pocketci_tui.model import EventStatus, RunState
+from pocketci_tui.tui.app import PocketCIApp, make_app
+from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
+from pocketci_tui.tui.dialogs.fire import FireDialog
+from pocketci_tui.tui.screens.main import MainScreen
+from pocketci_tui.tui.widgets.events_table import EventsTable
+from pocketci_tui.tui.widgets.run_log import RunLog
+from pocketci_tui.tui.widgets.runs_table import RunsTable
+
+from .harness import Rig, dagger_call_groups, live_in_groups, wait_for
+
+
+def start_app(rig: Rig, **kw: object) -> tuple[PocketCIApp, list[list[str]]]:
+    """An app over fresh real services; pager calls are recorded, not run."""
+    pager_calls: list[list[str]] = []
+    app = make_app(
+        rig.settings,
+        paths=rig.paths,
+        services=rig.make_services(),
+        first_start=False,
+        pager=pager_calls.append,
+        **kw,  # type: ignore[arg-type]
+    )
+    return app, pager_calls
+
+
+def main(app: PocketCIApp) -> MainScreen:
+    assert app.main_screen is not None
+    return app.main_screen
+
+
+def runs(app: PocketCIApp) -> RunsTable:
+    return main(app).query_one(RunsTable)
+
+
+async def started(rig: Rig, pilot: Pilot[int]) -> None:
+    await wait_for(lambda: bool(rig.services and rig.services.url), pilot)
+
+
+async def push_and_finish(rig: Rig, app: PocketCIApp, pilot: Pilot[int], branch: str) -> None:
+    """Post a push and wait until the event's matched runs are finished."""
+    reply = await rig.post_push(branch)
+    assert reply.status == 202
+    table = runs(app)
+    await wait_for(
+        lambda: (
+            any(r.state is not RunState.SKIPPED for r in table.runs)
+            and all(r.state.finished for r in table.runs)
+        ),
+        pilot,
+    )
+
+
+async def test_fire_picker_fires_the_stored_event_again(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        await push_and_finish(rig, app, pilot, "main")
+        before = len(runs(app).runs)
+        await pilot.press("f")
+        await wait_for(lambda: isinstance(app.screen, FireDialog), pilot)
+        await pilot.press(*"acme")
+        await pilot.pause(0.3)
+        picker = app.screen
+        assert isinstance(picker, FireDialog)
+        await wait_for(lambda: picker.highlighted is not None, pilot)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+        await wait_for(
+            lambda: len(runs(app).runs) > before and all(r.state.finished for r in runs(app).runs),
+            pilot,
+        )
+        attempts = {r.attempt for r in runs(app).runs if r.function == "onGithubPushMain"}
+        assert len(attempts) == 2 or len(runs(app).runs) >= 2 * before - 1
+
+
+async def test_rerun_selected_run(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        await push_and_finish(rig, app, pilot, "main")
+        await pilot.press("tab")
+        assert isinstance(app.focused, RunsTable)
+        selected = runs(app).selected
+        assert selected is not None
+        assert selected.function == "testOnGithubPushMain"  # the failed one is shown first
+        await pilot.press("r")
+        await wait_for(
+            lambda: any(
+                r.function == "testOnGithubPushMain" and r.attempt == 2 and r.state.finished
+                for r in runs(app).runs
+            ),
+            pilot,
+        )
+        rerun = next(r for r in runs(app).runs if r.attempt == 2)
+        assert rerun.state is RunState.FAILED
+        assert rerun.parent_id == selected.id
+
+
+async def test_rerun_with_events_focused_refires_the_event(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        await push_and_finish(rig, app, pilot, "main")
+        assert isinstance(app.focused, EventsTable)
+        before = len(runs(app).runs)
+        await pilot.press("r")
+        await wait_for(
+            lambda: len(runs(app).runs) > before and all(r.state.finished for r in runs(app).runs),
+            pilot,
+        )
+
+
+async def test_cancel_selected_run_kills_its_processes(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        assert (await rig.post_push("slow")).status == 202
+        await wait_for(
+            lambda: (
+                any(r.state is RunState.RUNNING for r in runs(app).runs)
+                and bool(dagger_call_groups(rig.settings.dagger.cli))
+            ),
+            pilot,
+        )
+        groups = dagger_call_groups(rig.settings.dagger.cli)
+        await wait_for(lambda: "working on it..." in main(app).query_one(RunLog).lines, pilot)
+        await pilot.press("tab", "c")
+        await wait_for(lambda: any(r.state is RunState.CANCELLED for r in runs(app).runs), pilot)
+        await wait_for(lambda: not live_in_groups(groups), pilot)
+
+
+async def test_cancel_with_events_focused_cancels_the_event(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        assert (await rig.post_push("slow")).status == 202
+        await wait_for(lambda: any(r.state is RunState.RUNNING for r in runs(app).runs), pilot)
+        assert isinstance(app.focused, EventsTable)
+        await pilot.press("c")
+        await wait_for(
+            lambda: all(
+                r.state is RunState.CANCELLED
+                for r in runs(app).runs
+                if r.state is not RunState.SKIPPED
+            ),
+            pilot,
+        )
+        assert main(app).query_one(EventsTable).states[main(app).event_id or 0] == "cancelled"
+
+
+async def test_approve_waiting_fork_pull_request(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        assert (await rig.post_fork_pr()).status == 202
+        table = main(app).query_one(EventsTable)
+        await wait_for(
+            lambda: bool(table.events) and table.events[0].status is EventStatus.WAITING, pilot
+        )
+        assert "approve" in str(main(app).query_one(RunLog).lines)
+        await pilot.press("a")
+        await wait_for(
+            lambda: any(
+                r.function == "onGithubPullRequest" and r.state is RunState.PASSED
+                for r in runs(app).runs
+            ),
+            pilot,
+        )
+
+
+async def test_pager_opens_the_full_log(rig: Rig) -> None:
+    app, pager_calls = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        await push_and_finish(rig, app, pilot, "main")
+        await pilot.press("tab", "p")
+        await wait_for(lambda: bool(pager_calls), pilot)
+        path = pager_calls[0][-1]
+        assert path.startswith(str(rig.paths.logs_dir))
+        with open(path, encoding="utf-8") as handle:
+            assert "FAIL test_login" in handle.read()
+
+
+async def test_flood_is_batched_and_bounded(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        await push_and_finish(rig, app, pilot, "flood")
+        log = main(app).query_one(RunLog)
+        await wait_for(lambda: bool(log.lines) and log.lines[-1] == "line 200000", pilot)
+        assert log.line_count <= 10_000
+        bridge = app._bridge
+        assert bridge is not None
+        assert bridge.flushes < bridge.notices  # notices were coalesced into fewer messages
+
+
+async def test_quit_asks_while_building_and_stops_cleanly(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(rig, pilot)
+        assert rig.services is not None
+        url = rig.services.url
+        assert (await rig.post_push("slow")).status == 202
+        await wait_for(lambda: bool(dagger_call_groups(rig.settings.dagger.cli)), pilot)
+        groups = dagger_call_groups(rig.settings.dagger.cli)
+        await pilot.press("q")
+        await wait_for(lambda: isinstance(app.screen, ConfirmDialog), pilot)
+        await pilot.press("n")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+        assert app.is_running
+        await pilot.press("q")
+        await wait_for(lambda: isinstance(app.screen, ConfirmDialog), pilot)
+        await pilot.press("y")
+    # After the app is gone: no dagger process (nor its grandchild), no listening socket.
+    assert not live_in_groups(groups)
+    port = int(url.rsplit(":", 1)[1])
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
