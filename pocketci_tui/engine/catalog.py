@@ -45,6 +45,12 @@ from pocketci_tui.model import ArgSpec, FunctionSpec, ModuleCatalog
 CACHE_FORMAT = 1
 """Bump when the cache files' shape or meaning changes: old files are then ignored."""
 
+MEMORY_ENTRIES = 256
+"""Catalogs kept in memory (least recently used dropped first)."""
+
+DISK_ENTRIES = 1000
+"""Cache files kept on disk (oldest removed first); a hit reads one small file."""
+
 SESSION_CLOSE_GRACE = 10.0
 """Seconds a session gets to exit after its stdin is closed before it is killed."""
 
@@ -510,19 +516,37 @@ class Catalog:
         cache_key = "\n".join(
             (str(CACHE_FORMAT), _cli_fingerprint(cli), self.runner_host, content_key)
         )
-        if (hit := self._memory.get(cache_key)) is not None:
+        if (hit := self._remember(cache_key)) is not None:
             return hit
         lock = self._locks.setdefault(cache_key, asyncio.Lock())
-        async with lock:
-            if (hit := self._memory.get(cache_key)) is not None:
-                return hit
-            path = self._cache_file(cache_key)
-            stored = await asyncio.to_thread(self._read_cache, path, cache_key)
-            if stored is None:
-                stored = await self._introspect(module_dir, cli)
-                await asyncio.to_thread(self._write_cache, path, cache_key, stored)
-            self._memory[cache_key] = stored
-            return stored
+        try:
+            async with lock:
+                if (hit := self._remember(cache_key)) is not None:
+                    return hit
+                path = self._cache_file(cache_key)
+                stored = await asyncio.to_thread(self._read_cache, path, cache_key)
+                if stored is None:
+                    stored = await self._introspect(module_dir, cli)
+                    await asyncio.to_thread(self._write_cache, path, cache_key, stored)
+                self._remember(cache_key, stored)
+                return stored
+        finally:
+            if not lock.locked() and self._locks.get(cache_key) is lock:
+                del self._locks[cache_key]
+
+    def _remember(
+        self, cache_key: str, catalog: ModuleCatalog | None = None
+    ) -> ModuleCatalog | None:
+        """Look ``cache_key`` up in memory (most recently used last), or store ``catalog``."""
+        if catalog is None:
+            hit = self._memory.pop(cache_key, None)
+            if hit is not None:
+                self._memory[cache_key] = hit
+            return hit
+        self._memory[cache_key] = catalog
+        while len(self._memory) > MEMORY_ENTRIES:
+            del self._memory[next(iter(self._memory))]
+        return catalog
 
     @staticmethod
     def _read_cache(path: Path, cache_key: str) -> ModuleCatalog | None:
@@ -530,7 +554,9 @@ class Catalog:
             data = json.loads(path.read_text(encoding="utf-8"))
             if data.get("key") != cache_key:
                 return None
-            return catalog_from_json(data["catalog"])
+            catalog = catalog_from_json(data["catalog"])
+            os.utime(path)  # recently used: pruned last
+            return catalog
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -542,6 +568,12 @@ class Catalog:
             encoding="utf-8",
         )
         os.replace(tmp, path)
+        files = list(path.parent.glob("*.json"))
+        if len(files) > DISK_ENTRIES:
+            by_age = sorted(files, key=lambda f: f.stat().st_mtime_ns)
+            for old in by_age[: len(files) - DISK_ENTRIES]:
+                with suppress(OSError):
+                    old.unlink()
 
     async def _introspect(self, module_dir: Path, cli: str | None) -> ModuleCatalog:
         try:

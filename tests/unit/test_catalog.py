@@ -272,3 +272,24 @@ def test_resolve_dagger_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("PATH", str(fake.parent))
     assert resolve_dagger_cli("") == str(fake)
     assert resolve_dagger_cli("dagger") == str(fake)
+
+
+async def test_cache_files_are_pruned_oldest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pocketci_tui.engine import catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "DISK_ENTRIES", 2)
+    monkeypatch.setattr(catalog_module, "MEMORY_ENTRIES", 1)
+    cache = catalog_module.Catalog(tmp_path / "cache", dagger_cli="")
+    for i in range(3):
+        key = f"key-{i}"
+        cache._write_cache(cache._cache_file(key), key, ModuleCatalog(f"m{i}", ()))
+        os.utime(cache._cache_file(key), ns=(i * 10**9, i * 10**9))
+    assert sorted(p.name for p in (tmp_path / "cache").glob("*.json")) == sorted(
+        cache._cache_file(k).name for k in ("key-1", "key-2")
+    )
+    cache._remember("a", ModuleCatalog("a", ()))
+    cache._remember("b", ModuleCatalog("b", ()))
+    assert cache._remember("a") is None
+    assert cache._remember("b") == ModuleCatalog("b", ())
