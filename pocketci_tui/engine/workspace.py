@@ -33,7 +33,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,6 +220,7 @@ class Workspace:
         self._git_exe = git
         self._git: GitCommand | None = None
         self._locks: dict[str, asyncio.Lock] = {}
+        self._templates: dict[str, bytes] = {}
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -421,108 +422,68 @@ class Workspace:
         )
         tmp.rename(mirror)
 
-    async def _present(self, mirror: Path, shas: Iterable[str]) -> bool:
-        wanted = [s for s in shas if s]
+    async def _resolve(self, mirror: Path, shas: Sequence[str]) -> dict[str, str] | None:
+        """Peel object ids to commits in one git call; None when any of them is missing."""
+        wanted = list(dict.fromkeys(s for s in shas if s))
         if not wanted:
-            return True
+            return {}
+        # The ids were validated as hex, so none of them can read as an option.
         res = await self.git.run(
-            ["rev-list", "--no-walk", "--end-of-options", *wanted],
+            ["rev-parse", "--quiet", *(f"{s}^{{commit}}" for s in wanted)],
             git_dir=mirror,
             check=False,
         )
-        return res.ok
+        out = res.stdout.decode().split()
+        if not res.ok or len(out) != len(wanted) or not all(_SHA_RE.match(o) for o in out):
+            return None
+        return dict(zip(wanted, out, strict=True))
 
-    async def _peel(self, mirror: Path, sha: str) -> str | None:
-        res = await self.git.run(
-            ["rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}"],
-            git_dir=mirror,
-            check=False,
-        )
-        out = res.stdout.decode().strip()
-        return out if res.ok and _SHA_RE.match(out) else None
-
-    async def _pin(self, mirror: Path, sha: str) -> None:
-        await self.git.run(
-            ["update-ref", "--no-deref", f"{_PIN_PREFIX}commits/{sha}", sha],
-            git_dir=mirror,
-            check=False,
-        )
+    async def _resolve_each(self, mirror: Path, shas: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for sha in shas:
+            one = await self._resolve(mirror, [sha])
+            if one:
+                found.update(one)
+        return found
 
     async def _fetch_for_event(
         self, mirror: Path, remote: _Remote, event: Event
     ) -> tuple[str, str, str, str]:
         """Fetch what the event needs; return (head commit, base, default ref, default sha)."""
-        head = event.sha
-        if not head:
-            head = await remote.resolve_ref(event.ref)
-        compare = ""
-        if event.event_type == "pull_request":
-            compare = event.base_sha if not _is_zero_or_empty(event.base_sha) else ""
-        elif not _is_zero_or_empty(event.base_sha):
-            compare = event.base_sha
+        head = event.sha or await remote.resolve_ref(event.ref)
+        compare = "" if _is_zero_or_empty(event.base_sha) else event.base_sha
         default_ref = default_sha = ""
-        new_push = event.event_type in ("push", "tag") and _is_zero_or_empty(event.base_sha)
-        if new_push and event.event_type == "push" and not await self._present(mirror, [head]):
-            default_ref, default_sha = await remote.default_branch()
-        elif new_push and event.event_type == "push":
-            # A warm re-fire: the default branch as we fetched it last time is good enough.
-            default_ref, default_sha = await self._pinned_default(mirror)
-            if not default_sha:
+        if event.event_type == "push" and not compare:
+            # A new branch is compared with the default branch. A re-fired event whose commit
+            # is mirrored reuses what the remote said last time; otherwise ask it.
+            stored = _read_default(mirror)
+            if stored and await self._resolve(mirror, [head, stored[1]]) is not None:
+                default_ref, default_sha = stored
+            else:
                 default_ref, default_sha = await remote.default_branch()
-
-        wanted = [s for s in (head, compare, default_sha) if s]
-        if not await self._present(mirror, wanted):
-            await self._fetch(mirror, remote, event, head, [s for s in wanted if s != head])
-        if not await self._present(mirror, [head]):
+        wanted = list(dict.fromkeys(s for s in (head, compare, default_sha) if s))
+        resolved = await self._resolve(mirror, wanted)
+        if resolved is None:
+            await self._fetch(mirror, remote, event, wanted)
+            resolved = await self._resolve(mirror, wanted)
+            if resolved is None:
+                resolved = await self._resolve_each(mirror, wanted)
+        if head not in resolved:
             raise GitError(f"commit {_short(head)} is not on the remote {remote.display}")
-        peeled = await self._peel(mirror, head)
-        if peeled is None:
-            raise GitError(f"{_short(head)} does not name a commit")
-        base = ""
-        if compare and await self._present(mirror, [compare]):
-            base = await self._peel(mirror, compare) or ""
-        if default_sha and await self._present(mirror, [default_sha]):
-            await self.git.run(
-                ["update-ref", "--no-deref", f"{_PIN_PREFIX}default", default_sha],
-                git_dir=mirror,
-                check=False,
-            )
-            await self.git.run(
-                ["symbolic-ref", f"{_PIN_PREFIX}default-branch", default_ref],
-                git_dir=mirror,
-                check=False,
-            )
+        if default_sha in resolved:
+            _write_default(mirror, default_ref, default_sha)
         else:
-            default_sha = ""
-        return peeled, base, default_ref, default_sha
-
-    async def _pinned_default(self, mirror: Path) -> tuple[str, str]:
-        res = await self.git.run(
-            ["for-each-ref", "--format=%(objectname) %(refname)", f"{_PIN_PREFIX}default"],
-            git_dir=mirror,
-            check=False,
-        )
-        sha = res.stdout.decode().split(" ")[0].strip() if res.ok else ""
-        ref_res = await self.git.run(
-            ["symbolic-ref", "--quiet", f"{_PIN_PREFIX}default-branch"],
-            git_dir=mirror,
-            check=False,
-        )
-        ref = ref_res.stdout.decode().strip() if ref_res.ok else ""
-        if not sha or not ref:
-            return "", ""
-        return ref, sha
+            default_ref = default_sha = ""
+        return resolved[head], resolved.get(compare, ""), default_ref, default_sha
 
     async def _fetch(
         self,
         mirror: Path,
         remote: _Remote,
         event: Event,
-        head: str,
-        extra: list[str],
+        shas: list[str],
     ) -> None:
         """Fetch commits by id; fall back to refs when the server refuses ids."""
-        shas = [head, *extra]
         try:
             await remote.fetch(mirror, [f"+{s}:{_PIN_PREFIX}commits/{s}" for s in shas])
             return
@@ -555,26 +516,45 @@ class Workspace:
                 last_error = exc
         if not fetched_any:
             raise last_error
-        for sha in shas:
-            if await self._present(mirror, [sha]):
-                await self._pin(mirror, sha)
+        # Pin what arrived, so it stays and later fetches negotiate from it.
+        for sha, commit in (await self._resolve_each(mirror, shas)).items():
+            await self.git.run(
+                ["update-ref", "--no-deref", f"{_PIN_PREFIX}commits/{sha}", commit],
+                git_dir=mirror,
+                check=False,
+            )
+
+    async def _repo_template(self, fmt: str) -> bytes:
+        """The ``config`` of a fresh repository, made once by ``git init`` on this filesystem
+        (so ``core.symlinks``, ``core.ignorecase``... fit it) and reused for every checkout."""
+        config = self._templates.get(fmt)
+        if config is None:
+            probe = self.root / "home" / f"template-{fmt}"
+            if not (probe / ".git" / "config").exists():
+                tmp = probe.with_name(f".{probe.name}.{uuid.uuid4().hex[:8]}")
+                await self.git.run(
+                    ["init", "--quiet", "--template=", f"--object-format={fmt}", str(tmp)],
+                    what="create a repository template",
+                )
+                with contextlib.suppress(OSError):
+                    tmp.rename(probe)
+                if tmp.exists():
+                    await asyncio.to_thread(_rmtree, tmp)
+            config = await asyncio.to_thread((probe / ".git" / "config").read_bytes)
+            self._templates[fmt] = config
+        return config
 
     async def _make_checkout(self, repo_key: str, mirror: Path, sha: str, event: Event) -> Path:
+        """A new repository whose objects are the mirror's, HEAD detached at ``sha``."""
+        fmt = "sha256" if len(sha) == 64 else "sha1"
+        config = await self._repo_template(fmt)
         parent = self.checkouts_dir(repo_key)
-        parent.mkdir(parents=True, exist_ok=True)
         label = f"{event.id}-" if event.id is not None else ""
         path = parent / f"{label}{_short(sha)}-{uuid.uuid4().hex[:8]}"
-        fmt = "sha256" if len(sha) == 64 else "sha1"
-        await self.git.run(
-            ["init", "--quiet", "--template=", f"--object-format={fmt}", str(path)],
-            what="create the checkout",
-        )
         try:
-            alternates = path / ".git" / "objects" / "info" / "alternates"
-            alternates.parent.mkdir(parents=True, exist_ok=True)
-            alternates.write_text(str(mirror / "objects") + "\n")
+            await asyncio.to_thread(_write_repo, path / ".git", config, mirror, sha)
             await self.git.run(
-                ["checkout", "--quiet", "--force", "--detach", sha],
+                ["read-tree", "--reset", "-u", sha],
                 cwd=path,
                 what=f"check out {_short(sha)}",
             )
@@ -602,14 +582,27 @@ class Workspace:
 
     async def _diff_merge_base(self, mirror: Path, base: str, head: str) -> list[str]:
         res = await self.git.run(
-            ["merge-base", "--end-of-options", base, head], git_dir=mirror, check=False
+            [
+                "diff",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--name-only",
+                "-z",
+                "--no-renames",
+                "--merge-base",
+                "--end-of-options",
+                base,
+                head,
+                "--",
+            ],
+            git_dir=mirror,
+            check=False,
         )
-        if res.returncode == 1 and not res.stdout.strip():
+        if res.ok:
+            return sorted(set(_decode_paths(res.stdout)))
+        if b"no merge base" in res.stderr:
             return await self._all_files(mirror, head)
-        if not res.ok:
-            raise GitError("cannot compute the merge base")
-        merge_base = res.stdout.decode().split()[0]
-        return await self._diff(mirror, merge_base, head)
+        raise GitError("cannot compute the changed files against the merge base")
 
 
 class _Remote:
@@ -693,6 +686,36 @@ class _Remote:
             elif right == "HEAD" and _SHA_RE.match(left):
                 sha = left
         return (ref, sha) if ref and sha else ("", "")
+
+
+_DEFAULT_FILE = "pocketci-default-branch"
+
+
+def _read_default(mirror: Path) -> tuple[str, str] | None:
+    """The default branch (ref, sha) the remote named last time, if recorded."""
+    try:
+        ref, sha = (mirror / _DEFAULT_FILE).read_text().split()
+        validate_ref(ref)
+        validate_sha(sha)
+    except (OSError, ValueError):
+        return None
+    return ref, sha
+
+
+def _write_default(mirror: Path, ref: str, sha: str) -> None:
+    tmp = mirror / f".{_DEFAULT_FILE}.{uuid.uuid4().hex[:8]}"
+    tmp.write_text(f"{ref} {sha}\n")
+    tmp.replace(mirror / _DEFAULT_FILE)
+
+
+def _write_repo(git_dir: Path, config: bytes, mirror: Path, sha: str) -> None:
+    """Lay out a minimal repository: git's own config, alternates, a detached HEAD."""
+    (git_dir / "objects" / "info").mkdir(parents=True)
+    (git_dir / "refs" / "heads").mkdir(parents=True)
+    (git_dir / "refs" / "tags").mkdir()
+    (git_dir / "config").write_bytes(config)
+    (git_dir / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
+    (git_dir / "HEAD").write_text(sha + "\n")
 
 
 def _rmtree(path: Path) -> None:
