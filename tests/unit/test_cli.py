@@ -1,0 +1,321 @@
+"""The command line: options, exit codes, events, locate, check, and import hygiene."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pocketci_tui import __version__
+from pocketci_tui.cli import main
+from pocketci_tui.logging_setup import safe_text
+from pocketci_tui.model import Event, EventStatus, utcnow
+from pocketci_tui.store import Store
+
+CORE_MODULES = [
+    "pocketci_tui",
+    "pocketci_tui.model",
+    "pocketci_tui.config",
+    "pocketci_tui.paths",
+    "pocketci_tui.secrets",
+    "pocketci_tui.store",
+    "pocketci_tui.forges.github",
+    "pocketci_tui.intake",
+    "pocketci_tui.services",
+    "pocketci_tui.logging_setup",
+    "pocketci_tui.engine.dispatcher",
+    "pocketci_tui.commands.serve",
+    "pocketci_tui.commands.events",
+    "pocketci_tui.commands.fire",
+    "pocketci_tui.commands.check",
+    "pocketci_tui.commands.locate",
+]
+
+
+def _imports(module: str) -> set[str]:
+    code = f"import sys, {module}; print(' '.join(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout
+    return set(out.split())
+
+
+def test_package_root_imports_neither_aiohttp_nor_textual() -> None:
+    mods = _imports("pocketci_tui")
+    assert "aiohttp" not in mods
+    assert "textual" not in mods
+
+
+@pytest.mark.parametrize("module", CORE_MODULES)
+def test_core_modules_never_import_textual(module: str) -> None:
+    mods = _imports(module)
+    assert "textual" not in mods
+    assert "rich" not in mods
+
+
+def test_cli_module_imports_no_ui() -> None:
+    mods = _imports("pocketci_tui.cli")
+    assert "textual" not in mods
+    assert "aiohttp" not in mods
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"pocketci-tui {__version__}"
+
+
+def test_version_via_module_subprocess() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pocketci_tui", "--version"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"pocketci-tui {__version__}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--config", "{c}", "--data-dir", "{d}", "locate", "{what}"],
+        ["locate", "{what}", "--config", "{c}", "--data-dir", "{d}"],
+        ["--config", "{c}", "locate", "{what}", "--data-dir", "{d}"],
+    ],
+)
+@pytest.mark.parametrize("what", ["config", "data", "db", "logs"])
+def test_options_before_or_after_the_subcommand(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], what: str
+) -> None:
+    c, d = tmp_path / "x" / "c.yaml", tmp_path / "data"
+    args = [a.format(c=c, d=d, what=what) for a in argv]
+    assert main(args) == 0
+    expected = {"config": c, "data": d, "db": d / "pocketci.db", "logs": d / "logs"}[what]
+    assert capsys.readouterr().out.strip() == str(expected)
+
+
+def test_locate_uses_home_env(hermetic_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["locate", "config"]) == 0
+    assert capsys.readouterr().out.strip() == str(hermetic_home / "config.yaml")
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["nonsense"],
+        ["locate", "x"],
+        ["--port", "99999", "serve"],
+        ["events", "--limit"],
+    ):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2
+
+
+def test_config_error_one_line_exit_2(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (hermetic_home / "config.yaml").write_text("concurrency: lots\n")
+    for argv in (["events"], ["serve"], ["fire", "1"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1
+        assert "concurrency" in err
+        assert str(hermetic_home / "config.yaml") in err
+
+
+def test_check_with_bad_config_exits_2(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (hermetic_home / "config.yaml").write_text("listen: {port: -1}\n")
+    assert main(["check"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL")
+    assert "listen.port" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _plaintext_config(home: Path, port: int, extra: str = "") -> None:
+    (home / "config.yaml").write_text(
+        f"listen: {{host: 127.0.0.1, port: {port}}}\nsecrets: {{backend: plaintext}}\n"
+        f"repos: [{{name: acme/api}}]\n{extra}"
+    )
+
+
+def _set_secret(home: Path, name: str, value: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pocketci_tui", "secrets", "set", name, "--stdin"],
+        input=value,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_check_all_good(hermetic_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _plaintext_config(hermetic_home, _free_port())
+    _set_secret(hermetic_home, "webhook-secret", "a-long-webhook-secret")
+    code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "ok    config" in out
+    assert "webhook secret 'webhook-secret' is set" in out
+    assert "ok    git" in out
+    assert "ok    database" in out
+    assert "is free" in out
+
+
+def test_check_reports_missing_secret_and_busy_port(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        _plaintext_config(hermetic_home, busy.getsockname()[1])
+        code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL  secrets" in out
+    assert "pocketci-tui secrets set webhook-secret" in out
+    assert "FAIL  port" in out
+
+
+def test_check_finds_dagger(
+    hermetic_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = tmp_path / "dagger"
+    fake.write_text("#!/bin/sh\necho 'dagger v0.21.11 (fake) linux/amd64'\n")
+    fake.chmod(0o755)
+    _plaintext_config(hermetic_home, _free_port(), f"dagger: {{cli: {fake}}}\n")
+    main(["check"])
+    assert (
+        f"ok    dagger         dagger v0.21.11 (fake) linux/amd64 ({fake})"
+        in capsys.readouterr().out
+    )
+
+
+def _store_events(db: Path, events: list[Event]) -> None:
+    async def go() -> None:
+        store = await Store.open(db)
+        for e in events:
+            await store.record_event(e, EventStatus.RECEIVED)
+        await store.close()
+
+    asyncio.run(go())
+
+
+def _event(n: int, **kw: object) -> Event:
+    base: dict[str, object] = dict(
+        vendor="github",
+        event_type="push",
+        filter="main",
+        repository="acme/api",
+        ref="refs/heads/main",
+        sha=f"{n:040x}",
+        base_ref="",
+        base_sha="",
+        pr_number=None,
+        is_fork=False,
+        delivery_id=f"d{n}",
+        received_at=utcnow(),
+        body=b"{}",
+        event_name="push",
+    )
+    base.update(kw)
+    return Event(**base)  # type: ignore[arg-type]
+
+
+def test_events_json_and_limit(hermetic_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    _store_events(hermetic_home / "data" / "pocketci.db", [_event(i) for i in range(5)])
+    assert main(["events", "--json", "--limit", "3"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["delivery_id"] for r in rows] == ["d4", "d3", "d2"]
+    keys = {
+        "id",
+        "delivery_id",
+        "vendor",
+        "event_type",
+        "filter",
+        "repository",
+        "ref",
+        "sha",
+        "status",
+        "detail",
+        "received_at",
+    }
+    assert keys <= set(rows[0])
+    assert rows[0]["status"] == "received"
+
+
+def test_events_table_escapes_control_characters(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    evil = "\x1b]0;owned\x07\x1b[2J[bold]x[/bold]"
+    _store_events(hermetic_home / "data" / "pocketci.db", [_event(1, filter=evil)])
+    assert main(["events"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "\\x1b]0;owned\\x07" in out
+    assert "[bold]" in out  # literal text, no markup processing
+    assert out.splitlines()[0].split()[:3] == ["ID", "RECEIVED", "EVENT"]
+
+
+def test_events_limit_must_be_positive(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["events", "--limit", "0"]) == 2
+
+
+def test_safe_text() -> None:
+    assert safe_text("a\x1b[31mb\r\nc\u202ed") == "a\\x1b[31mb\\x0d\\x0ac\\u202ed"
+    assert safe_text("x" * 10, limit=5) == "xxxx…"
+
+
+def test_fire_argument_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["fire"]) == 2
+    assert main(["fire", "1", "--file", str(tmp_path / "p.json"), "--event", "push"]) == 2
+    assert main(["fire", "--file", str(tmp_path / "p.json")]) == 2
+
+
+def test_fire_unknown_event_id(hermetic_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _plaintext_config(hermetic_home, _free_port())
+    assert main(["fire", "42"]) == 2
+    assert "no stored event with id 42" in capsys.readouterr().err
+
+
+def test_fire_without_secret_or_listener(
+    hermetic_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = _free_port()
+    _plaintext_config(hermetic_home, port)
+    payload = tmp_path / "p.json"
+    payload.write_text("{}")
+    assert main(["fire", "--file", str(payload), "--event", "push"]) == 2
+    assert "is not set" in capsys.readouterr().err
+    _set_secret(hermetic_home, "webhook-secret", "a-long-webhook-secret")
+    assert main(["fire", "--file", str(payload), "--event", "push"]) == 1
+    assert f"cannot reach http://127.0.0.1:{port}/webhooks/github" in capsys.readouterr().err
+
+
+def test_no_subcommand_without_ui_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "pocketci_tui.tui.app", None)
+    assert main([]) == 2
+    assert "use `pocketci-tui serve`" in capsys.readouterr().err
