@@ -28,8 +28,8 @@ from pocketci_tui.secrets import (
     open_secret_store,
 )
 
-ENTRY = [sys.executable, "-m", "pocketci_tui.commands.secrets", "secrets"]
-"""The secrets command; ``python -m pocketci_tui secrets`` once the CLI routes to it."""
+ENTRY = [sys.executable, "-m", "pocketci_tui", "secrets"]
+"""The command as users run it (``pocketci-tui`` is ``python -m pocketci_tui``)."""
 
 TOKEN = "ghp_cliTestToken0123456789abcdef"
 PASSPHRASE = "correct horse battery staple"
