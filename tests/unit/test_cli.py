@@ -220,22 +220,22 @@ def _store_events(db: Path, events: list[Event]) -> None:
 
 
 def _event(n: int, **kw: object) -> Event:
-    base: dict[str, object] = dict(
-        vendor="github",
-        event_type="push",
-        filter="main",
-        repository="acme/api",
-        ref="refs/heads/main",
-        sha=f"{n:040x}",
-        base_ref="",
-        base_sha="",
-        pr_number=None,
-        is_fork=False,
-        delivery_id=f"d{n}",
-        received_at=utcnow(),
-        body=b"{}",
-        event_name="push",
-    )
+    base: dict[str, object] = {
+        "vendor": "github",
+        "event_type": "push",
+        "filter": "main",
+        "repository": "acme/api",
+        "ref": "refs/heads/main",
+        "sha": f"{n:040x}",
+        "base_ref": "",
+        "base_sha": "",
+        "pr_number": None,
+        "is_fork": False,
+        "delivery_id": f"d{n}",
+        "received_at": utcnow(),
+        "body": b"{}",
+        "event_name": "push",
+    }
     base.update(kw)
     return Event(**base)  # type: ignore[arg-type]
 
