@@ -212,9 +212,9 @@ class EngineKit:
         async with asyncio.timeout(timeout):
             while True:
                 runs = await self.store.list_runs(event_id)
-                if runs and all(r.state.finished for r in runs):
-                    if count is None or len(runs) >= count:
-                        return runs
+                finished = runs and all(r.state.finished for r in runs)
+                if finished and (count is None or len(runs) >= count):
+                    return runs
                 self._changed.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._changed.wait(), 0.5)

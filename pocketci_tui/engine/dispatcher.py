@@ -15,9 +15,11 @@ import logging
 import os
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from pocketci_tui.config import (
     ConfigError,
@@ -642,16 +644,16 @@ class Engine:
         exit_code: int | None,
         reason: str,
         *,
-        started_at: object = None,
-        finished_at: object = None,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
     ) -> None:
         done = replace(
             live.run,
             state=state,
             exit_code=exit_code,
             reason=reason,
-            started_at=started_at or live.run.started_at,  # type: ignore[arg-type]
-            finished_at=finished_at or utcnow(),  # type: ignore[arg-type]
+            started_at=started_at or live.run.started_at,
+            finished_at=finished_at or utcnow(),
         )
         live.run = done
         await self.store.update_run(done)
@@ -697,9 +699,8 @@ class Engine:
                 log.exception("retention failed")
             await asyncio.sleep(3600)
 
-    def _spawn(self, coro: object, name: str) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
-        task.set_name(name)
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
