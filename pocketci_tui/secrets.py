@@ -304,6 +304,9 @@ class _Worker:
         self._start_lock = threading.Lock()
         self.busy_since: float | None = None
 
+    IDLE_EXIT = 10.0
+    """An idle thread ends after this many seconds; the next call starts a new one."""
+
     def _ensure_thread(self) -> None:
         with self._start_lock:
             if self._thread is None:
@@ -312,7 +315,14 @@ class _Worker:
 
     def _loop(self) -> None:
         while True:
-            fn, fut, loop = self._queue.get()
+            try:
+                fn, fut, loop = self._queue.get(timeout=self.IDLE_EXIT)
+            except queue.Empty:
+                with self._start_lock:
+                    if self._queue.empty():
+                        self._thread = None
+                        return
+                continue
             if fut.cancelled():
                 continue
             self.busy_since = time.monotonic()
@@ -331,10 +341,10 @@ class _Worker:
         Raises:
             TimeoutError: ``fn`` did not return in time (it keeps running in the background).
         """
-        self._ensure_thread()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
         self._queue.put((fn, fut, loop))
+        self._ensure_thread()  # after the put: an idle thread never exits with work queued
         return await asyncio.wait_for(fut, limit)
 
 

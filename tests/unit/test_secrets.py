@@ -430,3 +430,17 @@ def test_passphrase_prompt_only_with_a_terminal(
     assert read_passphrase(credentials_dir=tmp_path, getpass_fn=fake_getpass) == "typed"
     assert len(asked) == 1
     assert "PASS" not in os.environ.get("CREDENTIALS_DIRECTORY", "")
+
+
+async def test_idle_worker_thread_ends_and_restarts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sec._Worker, "IDLE_EXIT", 0.05)
+    backend = DictKeyring()
+    store = KeyringSecretStore(backend)
+    await store.set("a-name", VALUE)
+    worker = store._worker
+    for _ in range(100):
+        if worker._thread is None:
+            break
+        await asyncio.sleep(0.02)
+    assert worker._thread is None  # no thread left behind by an idle store
+    assert await store.get("a-name") == VALUE
