@@ -526,7 +526,8 @@ class Catalog:
                 path = self._cache_file(cache_key)
                 stored = await asyncio.to_thread(self._read_cache, path, cache_key)
                 if stored is None:
-                    stored = await self._introspect(module_dir, cli)
+                    absolute = await asyncio.to_thread(module_dir.absolute)
+                    stored = await self._introspect(absolute, cli)
                     await asyncio.to_thread(self._write_cache, path, cache_key, stored)
                 self._remember(cache_key, stored)
                 return stored
@@ -633,7 +634,13 @@ class Catalog:
         stderr_task = asyncio.create_task(_pump_stderr(proc.stderr, log, tail))
         session = _Session(proc, 0, "", stderr_task, tail)
         try:
-            first = await proc.stdout.readline()
+            try:
+                first = await proc.stdout.readline()
+            except ValueError:  # a first line longer than the stream limit
+                raise CatalogError(
+                    "`dagger session` printed an over-long first line instead of its "
+                    "connection parameters; is the configured CLI really dagger?"
+                ) from None
             if not first:
                 await asyncio.wait({stderr_task}, timeout=2.0)
                 code = await proc.wait()

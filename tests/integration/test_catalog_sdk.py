@@ -227,3 +227,12 @@ async def test_a_hanging_session_times_out_and_is_killed(tmp_path: Path, module:
     pid = int(await asyncio.to_thread(pid_file.read_text))
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+async def test_an_over_long_first_line_is_reported(tmp_path: Path, module: Path) -> None:
+    chatty = _script(
+        tmp_path / "dagger-chatty",
+        "import sys\nsys.stdout.write('x' * 200000)\nsys.stdout.flush()\nsys.stdin.read()\n",
+    )
+    with pytest.raises(CatalogError, match="over-long first line"):
+        await make_catalog(tmp_path, chatty).load(module, "k")
