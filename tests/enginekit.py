@@ -72,6 +72,8 @@ class EngineKit:
         functions: The fixture module's functions (default :func:`standard_functions`).
         spec: The repository's ``pocketci.yaml`` as a mapping (None: the file is absent).
         secrets: Initial secret-store values.
+        dagger_env: Environment the stand-in dagger sets for itself (behaviour overrides that
+            must not live in the repository, such as output holding secret values).
         settings: Changes to the default test settings.
     """
 
@@ -82,6 +84,7 @@ class EngineKit:
         functions: list[dict[str, Any]] | None = None,
         spec: Mapping[str, Any] | None = None,
         secrets: Mapping[str, str] | None = None,
+        dagger_env: Mapping[str, str] | None = None,
         **settings: Any,
     ) -> None:
         self.tmp = tmp
@@ -92,10 +95,8 @@ class EngineKit:
         # where to record from its own wrapper rather than from the app's environment.
         wrapper = self.bin_dir / "dagger"
         lines = wrapper.read_text().splitlines(keepends=True)
-        lines.insert(
-            1,
-            f"import os; os.environ['FAKE_DAGGER_RECORD_DIR'] = {str(self.record_dir)!r}\n",
-        )
+        own_env = {"FAKE_DAGGER_RECORD_DIR": str(self.record_dir), **(dagger_env or {})}
+        lines.insert(1, f"import os; os.environ.update({own_env!r})\n")
         wrapper.write_text("".join(lines))
         self.remote = BareRepo(tmp / "remote.git")
         module_src = write_module(tmp / "module-src", "ci", functions or standard_functions())
