@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections import deque
@@ -41,6 +42,8 @@ from typing import IO, Any
 
 from pocketci_tui.engine.proc import kill_tree
 from pocketci_tui.model import ArgSpec, FunctionSpec, ModuleCatalog
+
+_log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1
 """Bump when the cache files' shape or meaning changes: old files are then ignored."""
@@ -528,7 +531,10 @@ class Catalog:
                 if stored is None:
                     absolute = await asyncio.to_thread(module_dir.absolute)
                     stored = await self._introspect(absolute, cli)
-                    await asyncio.to_thread(self._write_cache, path, cache_key, stored)
+                    try:
+                        await asyncio.to_thread(self._write_cache, path, cache_key, stored)
+                    except OSError as exc:
+                        _log.warning("cannot write the catalog cache file %s: %s", path, exc)
                 self._remember(cache_key, stored)
                 return stored
         finally:
@@ -611,8 +617,8 @@ class Catalog:
             "--label",
             f"dagger.io/sdk.version:{_sdk_version()}",
         ]
-        await asyncio.to_thread(self.cache_dir.mkdir, parents=True, exist_ok=True)
         try:
+            await asyncio.to_thread(self.cache_dir.mkdir, parents=True, exist_ok=True)
             proc = await asyncio.create_subprocess_exec(
                 *argv,
                 stdin=asyncio.subprocess.PIPE,
@@ -624,7 +630,7 @@ class Catalog:
             )
         except OSError as exc:
             raise CatalogError(
-                f"cannot run the dagger CLI {cli!r}: {exc}; "
+                f"cannot start `dagger session` with {cli!r}: {exc}; "
                 "install dagger or set dagger.cli in the config"
             ) from exc
         self.sessions_started += 1
