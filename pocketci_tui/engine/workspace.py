@@ -4,9 +4,9 @@ Layout under the workspace root::
 
     home/                       private HOME of every git process, with the helper programs
     mirrors/<key>.git           a bare repository per configured repository (fetched into)
-    checkouts/<key>/<id>/       a checkout per event: a real git repository whose objects come
-                                from the mirror (``objects/info/alternates``), HEAD detached at
-                                the event's commit
+    checkouts/<key>/<id>/       a checkout per event: a real git repository whose object packs
+                                are hard links to the mirror's (``objects/info/alternates`` when
+                                links are impossible), HEAD detached at the event's commit
 
 ``<key>`` comes from the configured repository id, never from the payload: a sanitized name plus a
 hash, so ``..`` or ``/`` cannot lead outside the root.
@@ -253,6 +253,10 @@ class Workspace:
             raise GitInputError(f"unusable clone URL {clone_url!r}")
         if any(ord(c) < 0x20 or ord(c) == 0x7F for c in clone_url):
             raise GitInputError("the clone URL contains control characters")
+        if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@", clone_url):
+            raise GitInputError(
+                "the clone URL contains a password; keep tokens in the secret store"
+            )
         proto = url_protocol(clone_url)
         if proto in FORBIDDEN_PROTOCOLS or proto not in self.allowed_protocols:
             raise GitInputError(f"clone URL transport {proto!r} is not allowed")
@@ -452,6 +456,10 @@ class Workspace:
         """Fetch what the event needs; return (head commit, base, default ref, default sha)."""
         head = event.sha or await remote.resolve_ref(event.ref)
         compare = "" if _is_zero_or_empty(event.base_sha) else event.base_sha
+        if event.event_type == "pull_request" and not compare and event.base_ref:
+            # No base commit in the payload: the base branch's tip is the next best thing.
+            with contextlib.suppress(GitInputError):
+                compare = await remote.resolve_ref(self._base_ref(event), missing_ok=True)
         default_ref = default_sha = ""
         if event.event_type == "push" and not compare:
             # A new branch is compared with the default branch. A re-fired event whose commit
@@ -660,10 +668,13 @@ class _Remote:
             rows.append((left, right))
         return rows
 
-    async def resolve_ref(self, ref: str) -> str:
+    async def resolve_ref(self, ref: str, *, missing_ok: bool = False) -> str:
+        """The object id a remote ref points at ("" if missing and ``missing_ok``)."""
         for value, name in await self.ls_remote(ref):
             if name == ref and _SHA_RE.match(value):
                 return value
+        if missing_ok:
+            return ""
         raise GitError(f"{ref} is not on the remote {self.display}")
 
     async def default_branch(self) -> tuple[str, str]:
@@ -714,8 +725,41 @@ def _write_repo(git_dir: Path, config: bytes, mirror: Path, sha: str) -> None:
     (git_dir / "refs" / "heads").mkdir(parents=True)
     (git_dir / "refs" / "tags").mkdir()
     (git_dir / "config").write_bytes(config)
-    (git_dir / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
     (git_dir / "HEAD").write_text(sha + "\n")
+    try:
+        _link_objects(mirror / "objects", git_dir / "objects")
+    except OSError:
+        # Another filesystem (or no hard links): borrow the mirror's objects instead. The
+        # checkout then needs the mirror to stay where it is.
+        (git_dir / "objects" / "info" / "alternates").write_text(str(mirror / "objects") + "\n")
+
+
+def _link_objects(src: Path, dst: Path) -> None:
+    """Hard-link the mirror's complete packs (and any loose objects) into a checkout.
+
+    Packs never change once written, so sharing them by link is safe, costs no space, and
+    leaves a checkout that works on its own (also inside a container, where the mirror's path
+    means nothing).
+    """
+    pack_src = src / "pack"
+    names = set(os.listdir(pack_src)) if pack_src.is_dir() else set()
+    if names:
+        (dst / "pack").mkdir(exist_ok=True)
+    for name in sorted(names):
+        if not name.endswith(".pack") or name.startswith("tmp_"):
+            continue
+        stem = name.removesuffix(".pack")
+        if stem + ".idx" not in names:
+            continue  # still being written by a concurrent fetch
+        for ext in (".pack", ".rev", ".idx"):
+            if stem + ext in names:
+                os.link(pack_src / (stem + ext), dst / "pack" / (stem + ext))
+    for entry in os.scandir(src):
+        if len(entry.name) == 2 and entry.is_dir(follow_symlinks=False):
+            (dst / entry.name).mkdir(exist_ok=True)
+            for obj in os.scandir(entry.path):
+                if not obj.name.startswith("tmp_"):
+                    os.link(obj.path, dst / entry.name / obj.name)
 
 
 def _rmtree(path: Path) -> None:

@@ -106,6 +106,27 @@ async def test_private_repository_checks_out_over_http_with_basic_auth(
     assert all(r.git_protocol == "version=2" for r in seen)
 
 
+async def test_checkout_works_without_the_mirror(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    """A checkout is self-contained (its packs are links), e.g. for git inside a container."""
+    repo.commit({"a": "1"})
+    head = repo.commit({"b": "1"})
+    co = await ws.checkout("r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head))
+    assert not (co.path / ".git" / "objects" / "info" / "alternates").exists()
+    co.mirror.rename(co.mirror.with_name("moved-away"))
+    assert _git(co.path, "rev-parse", "HEAD:b").strip() == repo.rev(f"{head}:b")
+    assert _git(co.path, "log", "--format=%H").split() == [head, repo.rev(f"{head}^")]
+    _git(co.path, "fsck", "--no-dangling")
+
+
+def test_clone_urls_with_passwords_are_refused(ws: Workspace) -> None:
+    for url in ("https://user:ghp_x@github.com/o/r.git", "http://:tok@127.0.0.1/r.git"):
+        with pytest.raises(GitInputError, match="password"):
+            ws.check_clone_url(url)
+    assert ws.check_clone_url("ssh://git@github.com/o/r.git") == "ssh"
+
+
 async def test_wrong_or_missing_token_fails_with_a_clear_masked_message(
     ws: Workspace, repo: BareRepo, server: GitHttpServer
 ) -> None:
@@ -304,8 +325,11 @@ async def test_pull_request_with_base_branch_only(
     repo.commit({"a": "1"})
     head = repo.commit({"b": "1"}, branch="feature")
     repo.commit({"c": "1"})
-    # No base sha in the event (an odd payload): nothing to compare with.
+    # No base sha in the event (an odd payload): the base branch's tip stands in.
     event = replace(pr_event(2, head, ""), base_sha="")
+    assert await _changed(ws, server, event) == ["b"]
+    # And when the base branch is gone too, nothing can be compared.
+    event = replace(pr_event(3, head, ""), base_sha="", base_ref="gone")
     assert await _changed(ws, server, event) is None
 
 
