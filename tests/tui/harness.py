@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,14 @@ class LocalServices:
         secrets: The secret store.
     """
 
-    def __init__(self, settings: Settings, paths: AppPaths, secrets: SecretStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        paths: AppPaths,
+        secrets: SecretStore,
+        catalog_seed: Path | None = None,
+    ) -> None:
+        self.catalog_seed = catalog_seed
         self.settings = settings
         self.paths = paths
         self.secrets = secrets
@@ -59,6 +67,8 @@ class LocalServices:
         from pocketci_tui.engine.dispatcher import Engine
 
         self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.catalog_seed is not None:
+            _copy_json(self.catalog_seed, self.paths.cache_dir / "catalog")
         self.store = await Store.open(self.paths.db_file)
         self.engine = Engine(
             settings=self.settings, paths=self.paths, store=self.store, secrets=self.secrets
@@ -79,6 +89,18 @@ class LocalServices:
             await self.engine.shutdown()
         if self.store is not None:
             await self.store.close()
+        if self.catalog_seed is not None:
+            _copy_json(self.paths.cache_dir / "catalog", self.catalog_seed)
+
+
+def _copy_json(source: Path, target: Path) -> None:
+    """Copy cached catalogs (``*.json``) between folders, so tests share introspection."""
+    if not source.is_dir():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    for item in source.glob("*.json"):
+        if not (target / item.name).exists():
+            shutil.copyfile(item, target / item.name)
 
 
 def _args(filter_default: str) -> tuple[dict[str, Any], ...]:
@@ -134,10 +156,11 @@ class Rig:
     repo: BareRepo
     shas: dict[str, str] = field(default_factory=dict)
     services: LocalServices | None = None
+    catalog_seed: Path | None = None
 
     def make_services(self) -> LocalServices:
         """Fresh services for one app."""
-        self.services = LocalServices(self.settings, self.paths, self.secrets)
+        self.services = LocalServices(self.settings, self.paths, self.secrets, self.catalog_seed)
         return self.services
 
     def commit(self, branch: str) -> str:
@@ -204,9 +227,15 @@ class Rig:
             )
 
 
-def make_rig(tmp_path: Path) -> Rig:
-    """Build a rig under ``tmp_path``: repository with pocketci.yaml and a module, dagger."""
-    bin_dir = install_fake_dagger(tmp_path)
+def make_rig(tmp_path: Path, bin_dir: Path | None = None, catalog_seed: Path | None = None) -> Rig:
+    """Build a rig under ``tmp_path``: repository with pocketci.yaml and a module, dagger.
+
+    Args:
+        tmp_path: The test's folder.
+        bin_dir: A folder holding the stand-in ``dagger`` (installed here when None).
+        catalog_seed: A folder of cached catalogs shared between tests (same CLI, same module).
+    """
+    bin_dir = bin_dir or install_fake_dagger(tmp_path)
     repo = BareRepo(tmp_path / "remote" / "api.git")
     work = tmp_path / "module-src"
     write_module(work / "ci", "ci", functions=FUNCTIONS)
@@ -231,6 +260,7 @@ def make_rig(tmp_path: Path) -> Rig:
         paths=paths,
         secrets=MemorySecretStore({"webhook-secret": WEBHOOK_SECRET}),
         repo=repo,
+        catalog_seed=catalog_seed,
     )
     rig.shas["main"] = repo.commit(files, branch="main")
     return rig

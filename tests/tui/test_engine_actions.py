@@ -4,6 +4,7 @@ the stand-in ``dagger`` doing the calls, a real git repository being cloned."""
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from textual.pilot import Pilot
 
@@ -187,8 +188,7 @@ async def test_pager_opens_the_full_log(rig: Rig) -> None:
         await wait_for(lambda: bool(pager_calls), pilot)
         path = pager_calls[0][-1]
         assert path.startswith(str(rig.paths.logs_dir))
-        with open(path, encoding="utf-8") as handle:
-            assert "FAIL test_login" in handle.read()
+        assert "FAIL test_login" in Path(path).read_text(encoding="utf-8")  # noqa: ASYNC240
 
 
 async def test_flood_is_batched_and_bounded(rig: Rig) -> None:

@@ -156,8 +156,7 @@ class EventsTable(DataTable[Text | str]):
             self.move_cursor(row=self._index[keep], animate=False)
         elif self._events:
             self.move_cursor(row=0, animate=False)
-        else:
-            self.post_message(self.EventSelected(None))
+        self.post_message(self.EventSelected(self.selected_id))
 
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
         """Tell the screen which event is highlighted."""

@@ -55,7 +55,8 @@ class RunLog(Log):
         if not lines:
             return
         self.written += len(lines)
-        self.write_lines(lines, scroll_end=self.follow)
+        # Log drops empty strings; keep blank lines as blank lines.
+        self.write_lines([line or " " for line in lines], scroll_end=self.follow)
         if not self.follow:
             self.paused_lines += len(lines)
 
