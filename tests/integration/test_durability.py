@@ -220,7 +220,8 @@ class ThreadedIntake:
         self.port = self.listener.port
 
     async def _stop(self) -> None:
-        assert self.listener is not None and self.store is not None
+        assert self.listener is not None
+        assert self.store is not None
         await self.listener.stop()
         await self.store.close()
 
