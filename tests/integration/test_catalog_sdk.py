@@ -236,3 +236,11 @@ async def test_an_over_long_first_line_is_reported(tmp_path: Path, module: Path)
     )
     with pytest.raises(CatalogError, match="over-long first line"):
         await make_catalog(tmp_path, chatty).load(module, "k")
+
+
+async def test_a_cli_that_cannot_be_executed_is_reported(tmp_path: Path, module: Path) -> None:
+    broken = tmp_path / "dagger-broken"
+    broken.write_text("#!/nonexistent/interpreter\n")
+    broken.chmod(0o755)
+    with pytest.raises(CatalogError, match="cannot start `dagger session`"):
+        await make_catalog(tmp_path, str(broken)).load(module, "k")
