@@ -65,6 +65,17 @@ _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 _GITHUB_OWNER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}\Z")
 _GITHUB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,100}\Z")
 _PIN_PREFIX = "refs/pocketci/"
+_HOPELESS = (
+    "Authentication failed",
+    "could not read Username",
+    "could not read Password",
+    "not allowed",
+    "Could not resolve host",
+    "Failed to connect",
+    "Connection refused",
+    "does not appear to be a git repository",
+)
+"""Fetch failures that asking for refs instead of commit ids cannot fix."""
 
 
 class GitInputError(GitError, ValueError):
@@ -424,7 +435,12 @@ class Workspace:
             ["init", "--quiet", "--bare", "--template=", f"--object-format={fmt}", str(tmp)],
             what="create the mirror",
         )
-        tmp.rename(mirror)
+        try:
+            tmp.rename(mirror)
+        except OSError:
+            await asyncio.to_thread(_rmtree, tmp)
+            if not (mirror / "HEAD").exists():
+                raise GitError(f"cannot create the mirror {mirror}") from None
 
     async def _resolve(self, mirror: Path, shas: Sequence[str]) -> dict[str, str] | None:
         """Peel object ids to commits in one git call; None when any of them is missing."""
@@ -458,8 +474,7 @@ class Workspace:
         compare = "" if _is_zero_or_empty(event.base_sha) else event.base_sha
         if event.event_type == "pull_request" and not compare and event.base_ref:
             # No base commit in the payload: the base branch's tip is the next best thing.
-            with contextlib.suppress(GitInputError):
-                compare = await remote.resolve_ref(self._base_ref(event), missing_ok=True)
+            compare = await remote.resolve_ref(self._base_ref(event), missing_ok=True)
         default_ref = default_sha = ""
         if event.event_type == "push" and not compare:
             # A new branch is compared with the default branch. A re-fired event whose commit
@@ -499,6 +514,8 @@ class Workspace:
             raise
         except GitError as exc:
             first_error = exc
+        if any(sign in str(first_error) for sign in _HOPELESS):
+            raise first_error
         # The server may refuse unadvertised commits: ask for the refs that should hold them.
         refs: list[str] = []
         if event.ref:
@@ -508,7 +525,9 @@ class Workspace:
         base_ref = self._base_ref(event)
         if base_ref:
             refs.append(base_ref)
-        refspecs = [f"+{r}:{_PIN_PREFIX}remote/{r.removeprefix('refs/')}" for r in refs]
+        refspecs = [
+            f"+{r}:{_PIN_PREFIX}remote/{r.removeprefix('refs/')}" for r in dict.fromkeys(refs)
+        ]
         if not refspecs:
             raise first_error
         # Fetch each ref on its own; a missing refs/pull/... must not fail the others.

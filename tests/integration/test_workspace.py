@@ -130,16 +130,20 @@ def test_clone_urls_with_passwords_are_refused(ws: Workspace) -> None:
 async def test_wrong_or_missing_token_fails_with_a_clear_masked_message(
     ws: Workspace, repo: BareRepo, server: GitHttpServer
 ) -> None:
-    head = repo.commit({"a": "1"})
+    first = repo.commit({"a": "1"})
+    head = repo.commit({"a": "2"})
+    event = push_event("refs/heads/main", head, first)
     wrong = "ghs_WRONGwrongWRONG_98765"
     with pytest.raises(GitError) as info:
-        await ws.checkout("r", server.url("repo.git"), wrong, push_event("refs/heads/main", head))
+        await ws.checkout("r", server.url("repo.git"), wrong, event)
     message = str(info.value)
     assert "Authentication failed" in message
     assert wrong not in message
     assert TOKEN not in message
+    # One authenticated attempt: a rejected token is not retried (no ref fallback).
+    assert len([r for r in server.seen() if r.authorization]) == 1
     with pytest.raises(GitError) as info:
-        await ws.checkout("r", server.url("repo.git"), None, push_event("refs/heads/main", head))
+        await ws.checkout("r", server.url("repo.git"), None, event)
     assert "could not read Username" in str(info.value) or "Authentication" in str(info.value)
     # Nothing of the token was written anywhere in the workspace.
     for path, data in _all_bytes_under(ws.root):
