@@ -3,7 +3,8 @@
 A :class:`Masker` is built once per run from the secret values that run can see. It hides the
 raw value and the forms a program commonly prints it in:
 
-* each line of a multi-line value (a PEM key echoed unquoted, lines joined with spaces);
+* each line of a multi-line value (a PEM key echoed unquoted, lines joined with spaces), raw,
+  JSON-escaped or in ``repr``;
 * base64, standard and URL-safe, with and without padding, and the stable inner part of the
   three byte alignments, so ``base64("user:" + secret)`` is caught too (the prefix shifts the
   secret by 0, 1 or 2 bytes; the characters that depend only on the secret are masked);
@@ -17,10 +18,10 @@ Masking is a safety net, not a sandbox: a program that wants to leak a secret ca
 :data:`~pocketci_tui.secrets.MIN_SECRET_LENGTH` are not masked at all, because masking them would
 shred ordinary output; the secret store refuses such values unless forced.
 
-All needles go into one compiled regular expression, built as a trie so that the engine checks
-one branch per character and a line without any secret costs a single scan in C. At every
-position the longest needle wins, so masking is the same whether the text arrives at once or in
-chunks through :class:`StreamMasker`.
+All needles go into one compiled regular expression, shaped as a trie (needles sharing a
+prefix share its branch), so a line without any secret costs one scan in C. At every position
+the longest needle wins, so masking is the same whether the text arrives at once or in chunks
+through :class:`StreamMasker`.
 """
 
 from __future__ import annotations
@@ -75,27 +76,27 @@ def encoded_forms(value: str) -> set[str]:
     """
     if len(value) < MIN_SECRET_LENGTH:
         return set()
-    texts = {value}
-    for line in value.splitlines():
-        for candidate in (line, line.strip()):
-            if len(candidate) >= MIN_SECRET_LENGTH:
-                texts.add(candidate)
     forms: set[str] = set()
-    for text in texts:
-        raw = text.encode("utf-8", "surrogatepass")
-        forms.add(text)
-        forms.add(json.dumps(text)[1:-1])
-        forms.add(json.dumps(text, ensure_ascii=False)[1:-1])
-        forms.add(repr(text)[1:-1])
-        forms.add(quote(text, safe=""))
-        forms.add(quote(text))
-        forms.add(quote_plus(text))
-        forms.add(binascii.hexlify(raw).decode("ascii"))
-        forms.add(binascii.hexlify(raw).decode("ascii").upper())
-        std = base64.b64encode(raw).decode("ascii")
-        url = base64.urlsafe_b64encode(raw).decode("ascii")
-        forms.update({std, url, std.rstrip("="), url.rstrip("=")})
-        forms.update(_b64_stable_parts(raw))
+    # Each line of a multi-line value, as printed raw or escaped. (Encoding a single line on
+    # its own is rare; the encoded forms of the whole value follow.)
+    for line in value.splitlines():
+        for text in (line, line.strip()):
+            if len(text) >= MIN_SECRET_LENGTH:
+                forms.update((text, json.dumps(text)[1:-1], repr(text)[1:-1]))
+    raw = value.encode("utf-8", "surrogatepass")
+    forms.add(value)
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(repr(value)[1:-1])
+    forms.add(quote(value, safe=""))
+    forms.add(quote(value))
+    forms.add(quote_plus(value))
+    forms.add(binascii.hexlify(raw).decode("ascii"))
+    forms.add(binascii.hexlify(raw).decode("ascii").upper())
+    std = base64.b64encode(raw).decode("ascii")
+    url = base64.urlsafe_b64encode(raw).decode("ascii")
+    forms.update({std, url, std.rstrip("="), url.rstrip("=")})
+    forms.update(_b64_stable_parts(raw))
     return {f for f in forms if len(f) >= _MIN_ENCODED_LENGTH}
 
 
