@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shlex
 import signal
 import stat
@@ -381,7 +382,7 @@ class GitCommand:
             _kill_group(proc)
             await asyncio.shield(proc.wait())
             raise GitTimeoutError(
-                _mask(f"{label}: timed out after {limit:g} s and was stopped", secrets)
+                _mask(f"{label}: timed out after {limit:.1f} s and was stopped", secrets)
             ) from None
         except BaseException:
             _kill_group(proc)
@@ -401,6 +402,11 @@ def describe_failure(result: GitResult) -> str:
     important = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
     chosen = (important or lines)[-3:]
     summary = " / ".join(chosen) if chosen else f"exit status {result.returncode}"
+    if re.search(r"returned error: 30[1278]", text):
+        summary += (
+            " (the remote redirects; redirects are not followed so the token stays with the"
+            " configured host: set the clone URL to the new address)"
+        )
     return summary[:600]
 
 

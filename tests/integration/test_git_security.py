@@ -309,6 +309,7 @@ async def test_g6_redirects_to_another_host_are_not_followed(
     with pytest.raises(GitError) as info:
         await ws.checkout("r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head))
     assert TOKEN not in str(info.value)
+    assert "redirects are not followed" in str(info.value)
     assert other_host.seen() == []
 
 
