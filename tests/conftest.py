@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -155,3 +157,93 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         connector=aiohttp.TCPConnector(limit=200), auto_decompress=False
     ) as session:
         yield session
+
+
+# -- a real `pocketci-tui serve` process ------------------------------------------------------
+
+
+def write_serve_config(home: Path, repos: str = "[{name: acme/api}]", extra: str = "") -> Path:
+    """Write a config.yaml for a `serve` subprocess: port 0, plaintext secrets, given repos."""
+    config = home / "config.yaml"
+    config.write_text(
+        "listen: {host: 127.0.0.1, port: 0}\nsecrets: {backend: plaintext}\n"
+        f"repos: {repos}\n{extra}"
+    )
+    return config
+
+
+def set_secret_cli(name: str, value: str) -> None:
+    """Store a secret through `pocketci-tui secrets set NAME --stdin` (the configured backend)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pocketci_tui", "secrets", "set", name, "--stdin"],
+        input=value,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+class ServeProcess:
+    """A `pocketci-tui serve` child process; its output is drained and kept in ``lines``."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+        self.url = ""
+        self._listening = asyncio.Event()
+        self._drain = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            raw = await self.proc.stdout.readline()
+            if not raw:
+                return
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            if " listening on " in line and not self.url:
+                self.url = line.rsplit(" ", 1)[-1]
+                self._listening.set()
+
+    @property
+    def hook_url(self) -> str:
+        """The webhook URL of the running process."""
+        return self.url + "/webhooks/github"
+
+    @classmethod
+    async def start(cls, *args: str, timeout: float = 60) -> ServeProcess:
+        """Start `python -m pocketci_tui serve ARGS` and wait until it listens."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "pocketci_tui",
+            "serve",
+            *args,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        serve = cls(proc)
+        waiter = asyncio.create_task(serve._listening.wait())
+        await asyncio.wait([waiter, serve._drain], timeout=timeout, return_when="FIRST_COMPLETED")
+        if not serve.url:
+            waiter.cancel()
+            await serve.kill()
+            raise AssertionError("serve did not start:\n" + "\n".join(serve.lines))
+        return serve
+
+    async def kill(self) -> None:
+        """SIGKILL it and wait."""
+        if self.proc.returncode is None:
+            self.proc.kill()
+        await self.proc.wait()
+        await self._drain
+
+    async def terminate(self, timeout: float = 30) -> int:
+        """SIGTERM it and return its exit code."""
+        if self.proc.returncode is None:
+            self.proc.terminate()
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        await self._drain
+        return code
