@@ -941,6 +941,7 @@ def read_passphrase(
     credentials_dir: str | os.PathLike[str] | None = None,
     prompt: bool = True,
     getpass_fn: Callable[[str], str] | None = None,
+    confirm: bool = False,
 ) -> str | None:
     """Find the encrypted file's passphrase without ever reading it from the environment.
 
@@ -952,12 +953,14 @@ def read_passphrase(
         credentials_dir: Overrides ``$CREDENTIALS_DIRECTORY``.
         prompt: Allow the hidden prompt (false while the UI owns the terminal).
         getpass_fn: The prompt function (``getpass.getpass``).
+        confirm: Ask twice when prompting (the passphrase creates a new file).
 
     Returns:
         The passphrase, or None when there is no source.
 
     Raises:
-        SecretStoreError: The credential file has the wrong mode, or is empty.
+        SecretStoreError: The credential file has the wrong mode, or is empty; or the two
+            prompted passphrases differ.
     """
     directory = credentials_dir or os.environ.get("CREDENTIALS_DIRECTORY")
     if directory:
@@ -980,5 +983,7 @@ def read_passphrase(
 
             getpass_fn = getpass.getpass
         value = getpass_fn("Passphrase of the encrypted secrets file: ")
+        if value and confirm and getpass_fn("Repeat the passphrase: ") != value:
+            raise SecretStoreError("the two passphrases differ; nothing was changed")
         return value or None
     return None

@@ -15,6 +15,7 @@ from pathlib import Path
 from pocketci_tui.secrets import (
     BACKENDS,
     DEFAULT_TIMEOUT,
+    ENCRYPTED_FILE,
     MIN_SECRET_LENGTH,
     PassphraseRequired,
     SecretStore,
@@ -128,7 +129,8 @@ async def _open(config_dir: Path, backend: str) -> SecretStore:
     """Open the store, asking for the encrypted file's passphrase only when it is needed."""
     passphrase: str | None = None
     if backend == "file":
-        passphrase = _passphrase()
+        # A new file is created with the first passphrase given: ask twice when prompting.
+        passphrase = _passphrase(confirm=not (config_dir / ENCRYPTED_FILE).exists())
     try:
         return await open_secret_store(
             config_dir, backend=backend, passphrase=passphrase, timeout=DEFAULT_TIMEOUT
@@ -142,10 +144,10 @@ async def _open(config_dir: Path, backend: str) -> SecretStore:
     )
 
 
-def _passphrase() -> str | None:
+def _passphrase(*, confirm: bool = False) -> str | None:
     """The encrypted file's passphrase: systemd credential, else a hidden prompt on a tty."""
     try:
-        return read_passphrase(prompt=True)
+        return read_passphrase(prompt=True, confirm=confirm)
     except SecretStoreError as exc:
         raise _Fail(str(exc), 2) from exc
 

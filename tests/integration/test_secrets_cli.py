@@ -286,3 +286,76 @@ def test_set_list_delete_in_gnome_keyring(home: Path, bus_address: str, tmp_path
     with open_dbus_connection(bus_address) as conn:
         assert list(secretstorage.search_items(conn, {"service": SERVICE, "username": name})) == []
     assert run_cli(home, "list", env=env).stdout == ""
+
+
+# --- hidden prompts on a real terminal -------------------------------------------------------
+
+
+def run_on_pty(home: Path, args: list[str], answers: list[tuple[str, str]]) -> tuple[int, str]:
+    """Run the command on a pseudo-terminal, typing each answer after its prompt appears.
+
+    Returns the exit code and everything the terminal showed.
+    """
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    env["POCKETCI_TUI_HOME"] = str(home)
+    proc = subprocess.Popen(
+        [*ENTRY, *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    shown = ""
+    pending = list(answers)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096).decode(errors="replace")
+                except OSError:  # the child closed the terminal
+                    break
+                shown += chunk
+            if pending and pending[0][0] in shown:
+                prompt, answer = pending.pop(0)
+                shown = shown.replace(prompt, f"<{prompt}>", 1)
+                os.write(master, answer.encode() + b"\n")
+            elif proc.poll() is not None and not ready:
+                break
+        code = proc.wait(10)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return code, shown
+
+
+def test_hidden_prompts_for_passphrase_and_value(home: Path) -> None:
+    use_file_backend(home)
+    code, shown = run_on_pty(
+        home,
+        ["set", "a-token"],
+        [
+            ("Passphrase of the encrypted secrets file:", PASSPHRASE),
+            ("Repeat the passphrase:", PASSPHRASE),
+            ("Value (input hidden):", TOKEN),
+        ],
+    )
+    assert code == 0, shown
+    assert "stored a-token in encrypted file" in shown
+    assert TOKEN not in shown  # nothing typed was echoed
+    assert PASSPHRASE not in shown
+
+    async def read_back() -> str | None:
+        store = await open_secret_store(home, backend="file", passphrase=PASSPHRASE)
+        return await store.get("a-token")
+
+    assert asyncio.run(read_back()) == TOKEN

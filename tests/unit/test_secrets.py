@@ -444,3 +444,15 @@ async def test_idle_worker_thread_ends_and_restarts(monkeypatch: pytest.MonkeyPa
         await asyncio.sleep(0.02)
     assert worker._thread is None  # no thread left behind by an idle store
     assert await store.get("a-name") == VALUE
+
+
+def test_a_new_passphrase_is_asked_twice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    answers = iter(["first", "other"])
+    monkeypatch.setattr(sec, "_can_prompt", lambda: True)
+    with pytest.raises(SecretStoreError, match="differ"):
+        read_passphrase(credentials_dir=tmp_path, confirm=True, getpass_fn=lambda _: next(answers))
+    same = iter(["same", "same"])
+    assert (
+        read_passphrase(credentials_dir=tmp_path, confirm=True, getpass_fn=lambda _: next(same))
+        == "same"
+    )
