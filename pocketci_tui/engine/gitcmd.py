@@ -38,6 +38,7 @@ from urllib.parse import quote, urlsplit
 
 __all__ = [
     "FORBIDDEN_PROTOCOLS",
+    "MIN_GIT_VERSION",
     "Credentials",
     "GitCommand",
     "GitError",
@@ -286,6 +287,23 @@ class GitCommand:
         self.git = git
         self.helper, self.askpass = install_helpers(home / "bin")
 
+    async def check_version(self) -> tuple[int, ...]:
+        """Make sure git is installed and recent enough.
+
+        Returns:
+            The version, e.g. ``(2, 39, 5)``.
+
+        Raises:
+            GitError: git is missing, or older than :data:`MIN_GIT_VERSION`.
+        """
+        res = await self.run(["--version"], time_limit=30, what="git --version")
+        version = parse_git_version(res.stdout.decode("utf-8", "replace"))
+        if version[:2] < MIN_GIT_VERSION:
+            found = ".".join(map(str, version)) or res.stdout.decode(errors="replace").strip()
+            need = ".".join(map(str, MIN_GIT_VERSION))
+            raise GitError(f"git {need} or newer is needed; found {found or 'nothing usable'}")
+        return version
+
     def environment(self, credentials: Credentials | None = None) -> dict[str, str]:
         """The environment of a git process (see the module documentation)."""
         env = {k: os.environ[k] for k in PASSTHROUGH_ENV if k in os.environ}
@@ -393,6 +411,19 @@ class GitCommand:
         if check and not result.ok:
             raise GitError(_mask(f"{label} failed: {describe_failure(result)}", secrets))
         return result
+
+
+MIN_GIT_VERSION = (2, 32)
+"""Oldest git with every option relied on (``GIT_CONFIG_GLOBAL`` is the newest of them; an
+older git would silently read the user's global config)."""
+
+
+def parse_git_version(text: str) -> tuple[int, ...]:
+    """``git version 2.39.5`` (or ``2.39.5.windows.1``...) -> ``(2, 39, 5)``; () if unknown."""
+    match = re.search(r"git version (\d+)\.(\d+)(?:\.(\d+))?", text)
+    if not match:
+        return ()
+    return tuple(int(g) for g in match.groups() if g is not None)
 
 
 def describe_failure(result: GitResult) -> str:

@@ -232,6 +232,7 @@ class Workspace:
         self._git: GitCommand | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._templates: dict[str, bytes] = {}
+        self._git_checked = False
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -323,6 +324,9 @@ class Workspace:
         """
         self._check_event(event)
         proto = self.check_clone_url(clone_url)
+        if not self._git_checked:
+            await self.git.check_version()
+            self._git_checked = True
         creds = (
             Credentials.for_url(clone_url, token) if token and proto in ("http", "https") else None
         )

@@ -17,6 +17,7 @@ from pocketci_tui.engine.gitcmd import (
     GitTimeoutError,
     env_keys_for_tests,
     hardening_config,
+    parse_git_version,
     url_protocol,
 )
 
@@ -247,3 +248,28 @@ async def test_cancellation_kills_the_whole_process_group(tmp_path: Path) -> Non
         await task
     assert _wait_dead(pid)
     assert _wait_dead(child)
+
+
+@pytest.mark.parametrize(
+    ("text", "version"),
+    [
+        ("git version 2.39.5\n", (2, 39, 5)),
+        ("git version 2.45.2.windows.1", (2, 45, 2)),
+        ("git version 2.32", (2, 32)),
+        ("something else", ()),
+    ],
+)
+def test_parse_git_version(text: str, version: tuple[int, ...]) -> None:
+    assert parse_git_version(text) == version
+
+
+async def test_the_installed_git_is_accepted(tmp_path: Path) -> None:
+    assert (await GitCommand(tmp_path / "home").check_version())[:2] >= (2, 32)
+
+
+async def test_an_old_git_is_refused(tmp_path: Path) -> None:
+    old = tmp_path / "old-git"
+    old.write_text("#!/bin/sh\necho 'git version 2.20.1'\n")
+    old.chmod(0o755)
+    with pytest.raises(GitError, match=r"2\.32 or newer is needed; found 2\.20\.1"):
+        await GitCommand(tmp_path / "home", git=str(old)).check_version()
