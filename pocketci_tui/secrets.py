@@ -385,9 +385,10 @@ def _check_usable(backend: object, origin: str = "") -> None:
         backend, "pocketci_no_prompt", False
     ):
         raise SecretStoreUnavailable(
-            f"{origin or 'the keyring configuration'} selects a file keyring ({module}) that "
-            "would ask for its password on the terminal; use `secrets: {backend: file}` "
-            "instead, which takes the passphrase without a prompt"
+            f"{origin or 'the keyring configuration'} selects a file keyring ({module}), which "
+            "asks for its password on the terminal or stores values unencrypted; use "
+            "`secrets: {backend: file}` instead (encrypted, the passphrase given without a "
+            "prompt), or `plaintext` if you accept unencrypted values"
         )
 
 
@@ -799,6 +800,7 @@ async def open_secret_store(
 
     Raises:
         SecretStoreUnavailable: Nothing usable; the message explains the options.
+        SecretStoreTimeout: Looking for the OS keyring took longer than ``timeout``.
         PassphraseRequired: The encrypted file is the store to use but no passphrase was given.
         SecretValueError: ``backend`` is not one of :data:`BACKENDS`.
     """
@@ -826,7 +828,7 @@ async def open_secret_store(
     try:
         os_backend = await worker.run(_select_os_backend, timeout)
     except TimeoutError:
-        raise SecretStoreUnavailable(
+        raise SecretStoreTimeout(
             f"the OS keyring did not answer within {timeout:g} s (D-Bus or the keyring daemon "
             f"is unresponsive); {_HINT_HEADLESS}"
         ) from None

@@ -211,7 +211,7 @@ async def test_k5_file_keyring_as_os_keyring_is_refused_it_would_prompt(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, no_getpass: None
 ) -> None:
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.cryptfile.cryptfile.CryptFileKeyring")
-    with pytest.raises(SecretStoreUnavailable, match="ask for its password on the terminal"):
+    with pytest.raises(SecretStoreUnavailable, match="asks for its password on the terminal"):
         await open_secret_store(tmp_path, backend="auto")
 
 
