@@ -456,3 +456,20 @@ def test_a_new_passphrase_is_asked_twice(monkeypatch: pytest.MonkeyPatch, tmp_pa
         read_passphrase(credentials_dir=tmp_path, confirm=True, getpass_fn=lambda _: next(same))
         == "same"
     )
+
+
+async def test_a_bus_that_never_answers_times_out_the_keyring_lookup(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import socket
+
+    path = tmp_path / "silent-bus"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(5)  # accepts connections (in the backlog) and never says a word
+    try:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={path}")
+        with pytest.raises(SecretStoreTimeout, match=r"did not answer within 0\.5 s"):
+            await open_secret_store(tmp_path, backend="keyring", timeout=0.5)
+    finally:
+        server.close()
