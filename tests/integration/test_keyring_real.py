@@ -17,6 +17,7 @@ import pytest
 import secretstorage
 from aiohttp import web
 from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
+from keyringenv import PrivateBus, session_secret_service
 
 from pocketci_tui.secrets import (
     INDEX_FILE,
@@ -27,7 +28,6 @@ from pocketci_tui.secrets import (
     open_secret_store,
     probe,
 )
-from keyringenv import PrivateBus, session_secret_service
 
 pytestmark = pytest.mark.keyring
 
