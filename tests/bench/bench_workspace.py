@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "tests"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from githttp import GitHttpServer  # noqa: E402
+from gitrepo import BareRepo, git_env, push_event  # noqa: E402
 
 from pocketci_tui.engine.workspace import Workspace  # noqa: E402
-from tests.githttp import GitHttpServer  # noqa: E402
-from tests.gitrepo import BareRepo, git_env, push_event  # noqa: E402
 
 ROUNDS = 10
 TARGET_MS = 1000.0

@@ -15,6 +15,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from githttp import GitHttpServer
+from gitrepo import BareRepo, Gitlink, push_event
 
 from pocketci_tui.engine.gitcmd import Credentials, GitCommand, GitError, GitTimeoutError
 from pocketci_tui.engine.workspace import (
@@ -24,8 +26,6 @@ from pocketci_tui.engine.workspace import (
     repo_dir_name,
     validate_ref,
 )
-from tests.githttp import GitHttpServer
-from tests.gitrepo import BareRepo, Gitlink, push_event
 
 TOKEN = "ghs_securityTOKEN_abcdef0123456789"
 

@@ -10,6 +10,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from githttp import GitHttpServer
+from gitrepo import BareRepo, git_env, pr_event, push_event, tag_event
 
 from pocketci_tui.engine.workspace import (
     Checkout,
@@ -22,8 +24,6 @@ from pocketci_tui.engine.workspace import (
     validate_sha,
 )
 from pocketci_tui.model import ZERO_SHA
-from tests.githttp import GitHttpServer
-from tests.gitrepo import BareRepo, git_env, pr_event, push_event, tag_event
 
 TOKEN = "ghs_integrationTOKEN_0123456789abcdef"
 
