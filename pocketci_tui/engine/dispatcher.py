@@ -208,7 +208,6 @@ class Engine:
                     await self.store.update_run(done)
                     self._publish(RunUpdated(done))
             self._queue.put_nowait((event_id, frozenset(functions), None))
-        self._spawn(self._retention_loop(), "retention")
 
     async def shutdown(self) -> None:
         """Stop dispatching, stop every running ``dagger call`` and wait for them."""
@@ -684,20 +683,6 @@ class Engine:
             self._problems["cloud-token"] = (
                 f"Dagger Cloud token {name!r} is not in the secret store"
             )
-
-    async def _retention_loop(self) -> None:
-        while True:
-            try:
-                removed = await self.store.apply_retention(
-                    max_events=self.settings.retention_events,
-                    max_days=self.settings.retention_days,
-                    logs_dir=self.paths.logs_dir,
-                )
-                if removed:
-                    log.info("retention removed %d old events", removed)
-            except Exception:
-                log.exception("retention failed")
-            await asyncio.sleep(3600)
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
