@@ -661,7 +661,13 @@ class Engine:
     # -- helpers --------------------------------------------------------------------------------
 
     def _dagger_cli(self) -> str:
-        return _resolve_cli(self.settings.dagger.cli) or self.settings.dagger.cli or "dagger"
+        """The CLI for ``dagger call``: the one introspection used (it may have downloaded it)."""
+        return (
+            self.catalog.cli_used
+            or _resolve_cli(self.settings.dagger.cli)
+            or self.settings.dagger.cli
+            or "dagger"
+        )
 
     def _check_dagger(self) -> None:
         if _resolve_cli(self.settings.dagger.cli) is None:

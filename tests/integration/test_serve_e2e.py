@@ -124,7 +124,6 @@ async def test_push_delivery_runs_and_refire_makes_new_runs(
             timeout=60,
         )
         assert fired.returncode == 0, fired.stderr
-        await asyncio.sleep(0)
         async with asyncio.timeout(60):
             while len(kit.calls()) < 2:
                 await asyncio.sleep(0.1)
