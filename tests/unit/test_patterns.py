@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pocketci_tui.engine.patterns import (
+    PathBatch,
     PathFilter,
     PatternError,
     RefFilter,
@@ -336,6 +337,65 @@ def test_path_filter_agrees_with_the_reference(patterns: list[str], paths: list[
     assert [f.matches(p) for p in paths] == expected
     assert f.any_match(paths) == any(expected)
     assert f.matching(paths) == [p for p, e in zip(paths, expected, strict=True) if e]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(glob_st, min_size=1, max_size=6),
+    st.lists(st.text(alphabet=PATH_ALPHABET + "\n", max_size=12), max_size=20),
+)
+def test_scanning_a_batch_agrees_with_the_reference(patterns: list[str], paths: list[str]) -> None:
+    assume(_compiles(patterns))
+    f = PathFilter(patterns)
+    batch = PathBatch(paths)
+    verdict = {p: ref_filter(patterns, p) for p in set(paths)}
+    expected = [p for p in paths if verdict[p]]
+    assert f.matching(batch) == expected
+    assert f.any_match(batch) == bool(expected)
+    assert f.count(batch) == len(expected)
+    # Long lists take the batch path on their own.
+    long_paths = paths * (70 // max(1, len(paths)) + 1) if paths else []
+    assert f.matching(long_paths) == [p for p in long_paths if verdict[p]]
+    assert f.any_match(long_paths) == bool(expected)
+
+
+def test_one_batch_serves_many_filters_small_and_large() -> None:
+    paths = [f"d{i % 5}/e{i % 4}/f{i}.{('go', 'md', 'txt')[i % 3]}" for i in range(600)]
+    batch = PathBatch(paths)
+    small = ["d1/**", "!**/*.md", "**/e2/*.txt"]
+    large = [f"d{i % 5}/e{i % 4}/f{i}.*" for i in range(0, 600, 7)] + ["!d3/**", "**/f1?.go"]
+    for pats in (small, large, ["!d2/**"], ["d0/**", "d1/**"]):
+        f = PathFilter(pats)
+        expected = [p for p in paths if ref_filter(pats, p)]
+        assert f.matching(batch) == expected, pats
+        assert f.count(batch) == len(expected)
+        assert f.any_match(batch) == bool(expected)
+    assert not PathFilter(["nothing/**"]).any_match(batch)
+    assert not PathFilter(["nothing/**", "!d1/**"]).any_match(batch)
+
+
+def test_batches_with_newlines_fall_back_to_one_path_at_a_time() -> None:
+    paths = [f"src/f{i}.go" for i in range(100)] + ["docs/a\nb.md", "x.md"]
+    batch = PathBatch(paths)
+    assert not batch.scannable
+    f = PathFilter(["**.md"])
+    assert f.matching(batch) == ["docs/a\nb.md", "x.md"]
+    g = PathFilter(["a\nb", "src/**"])
+    assert g.count(PathBatch(["a\nb", *paths[:80]])) == 81
+    assert PathBatch(paths[:80]).scannable
+
+
+def test_a_large_batch_with_negations() -> None:
+    paths = [f"pkg{i % 7}/sub{i % 3}/file{i}.{('go', 'md', 'png')[i % 3]}" for i in range(1000)]
+    pats = ["pkg1/**", "!**/*.png", "pkg2/**/*.go", "!pkg1/sub1/**", "**/file1*.md"]
+    f = PathFilter(pats)
+    expected = [p for p in paths if ref_filter(pats, p)]
+    assert expected
+    assert f.matching(paths) == expected
+    assert f.matching(PathBatch(paths)) == expected
+    assert f.count(paths) == len(expected)
+    assert f.any_match(paths)
+    assert not f.any_match([p for p in paths if p not in set(expected)])
 
 
 @settings(max_examples=300, deadline=None)
