@@ -55,7 +55,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pocketci_tui.engine.naming import belongs_to, tier_names
-from pocketci_tui.engine.patterns import PathFilter, PatternError, RefFilter
+from pocketci_tui.engine.patterns import PathBatch, PathFilter, PatternError, RefFilter
 from pocketci_tui.model import (
     ArgSpec,
     Decision,
@@ -133,6 +133,29 @@ def paths_allow(patterns: Sequence[str], changes: Sequence[str] | None) -> bool:
     return path_filter.any_match(changes)
 
 
+class _Changes:
+    """The changed files of one event, prepared once for every function that looks at them."""
+
+    __slots__ = ("_batch", "_joined", "paths")
+
+    def __init__(self, paths: Sequence[str]) -> None:
+        self.paths = tuple(paths)
+        self._batch: PathBatch | None = None
+        self._joined: str | None = None
+
+    @property
+    def batch(self) -> PathBatch:
+        if self._batch is None:
+            self._batch = PathBatch(self.paths)
+        return self._batch
+
+    @property
+    def joined(self) -> str:
+        if self._joined is None:
+            self._joined = ",".join(self.paths)
+        return self._joined
+
+
 @dataclass(frozen=True, slots=True)
 class _Outcome:
     accepted: bool
@@ -188,7 +211,7 @@ def _evaluate(
     tier: int,
     tier_name: str,
     event: Event,
-    changes: Sequence[str] | None,
+    changes: _Changes | None,
     secret_names: Collection[str],
 ) -> _Outcome:
     args = {a.name: a for a in fn.args}
@@ -243,17 +266,17 @@ def _evaluate(
         if not path_filter.empty:
             if changes is None:
                 changes_note = "; changed files unknown, onChanges counts as matched"
-            elif not changes:
+            elif not changes.paths:
                 return _Outcome(False, f"no file changed, onChanges {_describe(default)} needs one")
             else:
-                selected = sum(map(path_filter.matches, changes))
+                total = len(changes.paths)
+                selected = path_filter.count(changes.batch)
                 if not selected:
                     return _Outcome(
                         False,
-                        f"none of the {len(changes)} changed files matches onChanges "
-                        f"{_describe(default)}",
+                        f"none of the {total} changed files matches onChanges {_describe(default)}",
                     )
-                changes_note = f"; {selected} of {len(changes)} changed files match onChanges"
+                changes_note = f"; {selected} of {total} changed files match onChanges"
 
     # Accepted: build the call.
     call_args: list[tuple[str, str]] = []
@@ -262,7 +285,7 @@ def _evaluate(
         if arg is not None and (name in TIER_ARGS[tier] or arg.required):
             call_args.append((name, values[name]))
     if on_changes is not None:
-        call_args.append((ON_CHANGES, "" if changes is None else ",".join(changes)))
+        call_args.append((ON_CHANGES, "" if changes is None else changes.joined))
     secrets = tuple(
         a.name for a in fn.args if a.name in secret_names and a.name not in RESERVED_ARGS
     )
@@ -300,12 +323,13 @@ def match(
     outcomes: dict[int, _Outcome] = {}
     winner: int | None = None
     secrets = frozenset(secret_names)
+    prepared = None if changes is None else _Changes(changes)
     for tier in sorted(by_tier):
         tier_name = names[tier - 1]
         assert tier_name is not None
         for index in by_tier[tier]:
             fn = catalog.functions[index]
-            outcomes[index] = _evaluate(fn, tier, tier_name, event, changes, secrets)
+            outcomes[index] = _evaluate(fn, tier, tier_name, event, prepared, secrets)
         if any(outcomes[index].accepted for index in by_tier[tier]):
             winner = tier
             break
