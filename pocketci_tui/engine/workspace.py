@@ -663,6 +663,7 @@ class _Remote:
                 "--no-write-fetch-head",
                 "--no-recurse-submodules",
                 "--no-auto-gc",
+                "--no-show-forced-updates",
                 "--end-of-options",
                 self.url,
                 *refspecs,
