@@ -446,8 +446,8 @@ def deadline_left(deadline: float) -> float:
     return max(0.0, deadline - time.monotonic())
 
 
-def env_keys_for_tests() -> Mapping[str, str]:
-    """Names of the variables the credential helper reads (for tests and documentation)."""
+def credential_env_names() -> Mapping[str, str]:
+    """Names of the environment variables the credential helper reads."""
     return {
         "username": _ENV_USERNAME,
         "password": _ENV_PASSWORD,

@@ -15,7 +15,7 @@ from pocketci_tui.engine.gitcmd import (
     GitCommand,
     GitError,
     GitTimeoutError,
-    env_keys_for_tests,
+    credential_env_names,
     hardening_config,
     parse_git_version,
     url_protocol,
@@ -76,7 +76,7 @@ def test_environment_is_clean_and_private(tmp_path: Path, monkeypatch: pytest.Mo
     assert env["GIT_CONFIG_GLOBAL"] == os.devnull
     assert env["HOME"] == str(tmp_path / "home")
     assert Path(env["GIT_ASKPASS"]).is_file()
-    assert env_keys_for_tests()["password"] not in env
+    assert credential_env_names()["password"] not in env
 
 
 def test_credentials_go_to_the_environment_not_the_argv(tmp_path: Path) -> None:
@@ -84,8 +84,8 @@ def test_credentials_go_to_the_environment_not_the_argv(tmp_path: Path) -> None:
     creds = Credentials.for_url("https://example.invalid:8443/o/r.git", "tok-SECRET-123456")
     argv = git.argv(["fetch", "https://example.invalid:8443/o/r.git"], credentials=creds)
     assert not any("tok-SECRET-123456" in a for a in argv)
-    assert git.environment(creds)[env_keys_for_tests()["password"]] == "tok-SECRET-123456"
-    assert git.environment(creds)[env_keys_for_tests()["host"]] == "example.invalid:8443"
+    assert git.environment(creds)[credential_env_names()["password"]] == "tok-SECRET-123456"
+    assert git.environment(creds)[credential_env_names()["host"]] == "example.invalid:8443"
     helper_text = git.helper.read_text()
     assert "tok-SECRET" not in helper_text
     assert "tok-SECRET" not in repr(creds)
