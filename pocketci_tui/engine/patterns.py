@@ -422,6 +422,12 @@ class _Compiled:
         return None
 
 
+@lru_cache(maxsize=1024)
+def _compiled(raw_patterns: tuple[str, ...]) -> _Compiled:
+    # The same module is matched against every event: reuse its filters.
+    return _Compiled(raw_patterns)
+
+
 class PathFilter:
     """An ordered list of GitHub ``paths`` patterns (SPEC 4.6.5).
 
@@ -440,7 +446,7 @@ class PathFilter:
     def __init__(self, patterns: Iterable[str]) -> None:
         self.raw: tuple[str, ...] = tuple(s for s in (p.strip() for p in patterns) if s)
         """The patterns as given (stripped, empty ones dropped)."""
-        self._compiled = _Compiled(self.raw)
+        self._compiled = _compiled(self.raw)
 
     @classmethod
     def from_csv(cls, text: str) -> PathFilter:
@@ -558,7 +564,7 @@ class RefFilter:
     def __init__(self, csv: str) -> None:
         self.entries: tuple[str, ...] = tuple(split_csv(csv))
         """The stripped, non-empty entries."""
-        self._compiled = _Compiled(self.entries)
+        self._compiled = _compiled(self.entries)
 
     @classmethod
     def from_entries(cls, entries: Iterable[str]) -> RefFilter:
@@ -572,7 +578,7 @@ class RefFilter:
         """
         self = cls("")
         self.entries = tuple(s for s in (e.strip() for e in entries) if s)
-        self._compiled = _Compiled(self.entries)
+        self._compiled = _compiled(self.entries)
         return self
 
     @property
