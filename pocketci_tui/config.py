@@ -198,7 +198,7 @@ class _Reader:
 
     def secret_name(self, key: str, default: str) -> str:
         value = self.text(key, default)
-        if value and not SECRET_NAME_RE.match(value):
+        if value and not SECRET_NAME_RE.fullmatch(value):
             raise ConfigError(
                 f"{self.where(key)}: a secret NAME (letters, digits, . _ -), not a value; "
                 f"store the value with `pocketci-tui secrets set NAME`"
@@ -282,9 +282,13 @@ def _parse_repo(source: str, index: int, item: Any) -> RepoConfig:
     r = _Reader(source, item, f"repos[{index}].")
     r.check_keys(("name", "vendor", "clone-url", "token"))
     name = r.text("name", "")
-    if not name or not _REPO_PATTERN_RE.match(name) or ".." in name:
+    if not name or not _REPO_PATTERN_RE.fullmatch(name) or ".." in name:
         raise ConfigError(f"{r.where('name')}: expected owner/name (globs allowed), got {name!r}")
     clone_url = r.text("clone-url", "")
+    if clone_url and any(c in name for c in "*?["):
+        raise ConfigError(
+            f"{r.where('clone-url')}: a clone URL fits one repository, not the pattern {name!r}"
+        )
     if clone_url and ("@" in clone_url.split("://", 1)[-1].split("/", 1)[0]):
         raise ConfigError(
             f"{r.where('clone-url')}: must not carry credentials; name a secret in `token`"
@@ -423,7 +427,7 @@ def parse_repo_spec(text: str, source: str = SPEC_FILE) -> RepoSpec:
         s = _Reader(source, item, f"secrets[{i}].")
         s.check_keys(("name", "from-keyring", "from-env"))
         name = s.text("name", "")
-        if not _ARG_NAME_RE.match(name):
+        if not _ARG_NAME_RE.fullmatch(name):
             raise ConfigError(
                 f"{s.where('name')}: expected the function argument name in camelCase "
                 f"(like ghPassword), got {name!r}"
@@ -432,7 +436,7 @@ def parse_repo_spec(text: str, source: str = SPEC_FILE) -> RepoSpec:
         from_env = s.text("from-env", "")
         if bool(from_keyring) == bool(from_env):
             raise ConfigError(f"{s.where('')}: give exactly one of from-keyring or from-env")
-        if from_env and not _ENV_NAME_RE.match(from_env):
+        if from_env and not _ENV_NAME_RE.fullmatch(from_env):
             raise ConfigError(f"{s.where('from-env')}: not an environment variable name")
         if any(x.name == name for x in secrets):
             raise ConfigError(f"{s.where('name')}: {name} is listed twice")

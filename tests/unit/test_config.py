@@ -221,3 +221,19 @@ def test_relative_paths_become_absolute(tmp_path: Path, monkeypatch: pytest.Monk
     p = resolve_paths(Path("c.yaml"), Path("d"))
     assert p.config_file.is_absolute()
     assert p.data_dir == tmp_path / "d"
+
+
+def test_names_with_a_newline_inside_are_refused() -> None:
+    from pocketci_tui.config import ConfigError, parse_settings
+
+    with pytest.raises(ConfigError, match="webhook-secret"):
+        parse_settings({"webhook-secret": "to\nk"}, "c.yaml")
+    with pytest.raises(ConfigError, match=r"repos\[0\]\.name"):
+        parse_settings({"repos": [{"name": "acme/api\nx"}]}, "c.yaml")
+
+
+def test_clone_url_needs_one_repository_not_a_pattern() -> None:
+    from pocketci_tui.config import ConfigError, parse_settings
+
+    with pytest.raises(ConfigError, match=r"repos\[0\]\.clone-url"):
+        parse_settings({"repos": [{"name": "acme/*", "clone-url": "https://x/y.git"}]}, "c.yaml")
