@@ -244,6 +244,11 @@ class ServeProcess:
         """SIGTERM it and return its exit code."""
         if self.proc.returncode is None:
             self.proc.terminate()
-        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), timeout)
+        except TimeoutError:
+            await self.kill()
+            tail = "\n".join(self.lines[-40:])
+            raise AssertionError(f"serve did not stop within {timeout} s:\n{tail}") from None
         await self._drain
         return code
