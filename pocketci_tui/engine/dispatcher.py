@@ -425,7 +425,12 @@ class Engine:
             await self._set_status(event_id, EventStatus.ERROR, str(exc))
             return False
         changes = await self.workspace.changed_files(checkout, event)
-        if spec.paths and not paths_allow(spec.paths, changes):
+        try:
+            allowed = not spec.paths or paths_allow(spec.paths, changes)
+        except ValueError as exc:
+            await self._set_status(event_id, EventStatus.ERROR, f"pocketci.yaml: paths: {exc}")
+            return False
+        if not allowed:
             await self._set_status(
                 event_id,
                 EventStatus.SKIPPED,
@@ -442,7 +447,12 @@ class Engine:
             return False
         self._problems.pop("dagger", None)
         no_secrets = event.is_fork and self.settings.fork_pull_requests == "no-secrets"
-        result = match(catalog, event, changes, () if no_secrets else spec.secret_names)
+        secret_names = () if no_secrets else spec.secret_names
+        if changes is not None and len(changes) > 500:
+            # Thousands of changed files against many patterns take a while: off the loop.
+            result = await asyncio.to_thread(match, catalog, event, changes, secret_names)
+        else:
+            result = match(catalog, event, changes, secret_names)
         if only is not None:
             result = MatchResult(
                 result.tier, tuple(d for d in result.decisions if d.function in only)

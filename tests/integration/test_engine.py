@@ -245,3 +245,22 @@ async def _wait_gone(pid: int) -> None:
             except ProcessLookupError:
                 return
             await asyncio.sleep(0.05)
+
+
+async def test_a_bad_paths_pattern_is_reported_on_the_event(tmp_path: Path) -> None:
+    async with EngineKit(tmp_path, spec={"paths": ["src/[z-a]"]}) as kit:
+        stored = await kit.deliver(kit.push({"src/a.go": "x\n"}))
+        assert stored.event.id is not None
+        final = await kit.wait_status(stored.event.id, EventStatus.ERROR, EventStatus.SKIPPED)
+        assert final.status is EventStatus.ERROR
+        assert "paths" in final.detail
+        assert kit.calls() == []
+
+
+async def test_module_path_outside_the_repository_is_refused(tmp_path: Path) -> None:
+    async with EngineKit(tmp_path, spec={"module-path": "../../etc"}) as kit:
+        stored = await kit.deliver(kit.push({"main.go": "x\n"}))
+        assert stored.event.id is not None
+        final = await kit.wait_status(stored.event.id, EventStatus.ERROR)
+        assert "outside the repository" in final.detail
+        assert kit.calls() == []
