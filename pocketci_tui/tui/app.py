@@ -44,18 +44,25 @@ Clock = Callable[[], datetime]
 PagerRunner = Callable[[list[str]], object]
 
 KEY_HELP: list[tuple[str, str]] = [
-    ("event-fire", "fire a stored event again (picker)"),
-    ("run-rerun", "re-run the selected run, or the event"),
-    ("run-cancel", "cancel the selected run, or the event's runs"),
+    ("event-fire", "fire a stored event (picker)"),
+    ("run-rerun", "re-run the run, or the event"),
+    ("run-cancel", "cancel the run, or the event"),
     ("event-approve", "approve a fork's pull request"),
     ("events-filter", "filter events"),
-    ("log-pager", "open the full log in $PAGER"),
+    ("log-pager", "full log in $PAGER"),
     ("log-follow", "follow the output again"),
     ("secrets-show", "manage secrets"),
     ("webhook-show", "webhook URL and secret"),
     ("help", "this help"),
     ("quit", "quit (asks while builds run)"),
 ]
+
+KEY_NAMES = {"slash": "/", "question_mark": "?", "end": "End", "home": "Home"}
+
+
+def key_display(keys: str) -> str:
+    """``slash,question_mark`` -> ``/ ?``."""
+    return " ".join(KEY_NAMES.get(key.strip(), key.strip()) for key in keys.split(","))
 
 
 def local_now() -> datetime:
@@ -226,9 +233,9 @@ class PocketCIApp(App[int]):
                     defaults[binding.id] = binding.key
         defaults["log-follow"] = "end,G"
         keymap = dict(self.settings.keymap)
-        rows = [(keymap.get(i, defaults.get(i, "")), text, i) for i, text in KEY_HELP]
-        rows.append(("tab / shift+tab", "move between panes", ""))
-        rows.append(("↑↓ / j k", "move within a pane", ""))
+        rows = [(key_display(keymap.get(i, defaults.get(i, ""))), text, i) for i, text in KEY_HELP]
+        rows.append(("tab shift+tab", "move between panes", ""))
+        rows.append(("↑ ↓ j k", "move within a pane", ""))
         rows.append(("ctrl+p", "command palette", ""))
         return rows
 

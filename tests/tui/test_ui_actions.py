@@ -346,7 +346,7 @@ async def test_help_lists_binding_ids_with_remapped_keys(app_paths: AppPaths) ->
         await pilot.press("question_mark")
         await wait_for(lambda: isinstance(app.screen, HelpDialog), pilot)
         rows = app.key_rows()
-        assert ("ctrl+r", "re-run the selected run, or the event", "run-rerun") in rows
+        assert ("ctrl+r", "re-run the run, or the event", "run-rerun") in rows
         ids_shown = {row[2] for row in rows}
         for binding_id in (
             "event-fire",
@@ -494,7 +494,8 @@ async def test_live_output_follows_pauses_and_counts(app_paths: AppPaths) -> Non
         await wait_for(lambda: not log.follow, pilot)
         services.engine.publish(RunOutput("run-rel-build", tuple(f"x{i}" for i in range(7))))
         await wait_for(lambda: log.paused_lines == 7, pilot)
-        assert "7 new lines" in str(log.border_subtitle)
+        assert "7 new lines" in log.status_line
+        assert "7 new lines" in str(screen(app).query_one("#log-pane").border_subtitle)
         assert not log.is_vertical_scroll_end
         await pilot.press("end")
         await wait_for(lambda: log.follow and log.paused_lines == 0, pilot)

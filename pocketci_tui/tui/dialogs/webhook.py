@@ -23,7 +23,8 @@ def paste_instructions(url: str, secret: str) -> str:
     return (
         f"Payload URL   {url}\n"
         "Content type  application/json\n"
-        f"Secret        {secret}\n"
+        "Secret\n"
+        f"  {secret}\n"
         "Events        push, pull requests (or: send me everything)"
     )
 

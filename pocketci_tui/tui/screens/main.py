@@ -109,6 +109,12 @@ class MainScreen(Screen[None]):
         self.query_one("#events-filter", Input).cursor_blink = not self.app.is_headless
         self.query_one(EventsTable).focus()
         self.set_interval(1.0, self._tick)
+        pane = self.query_one("#log-pane")
+
+        def show_log_state(text: str) -> None:
+            pane.border_subtitle = text
+
+        self.watch(self.query_one(RunLog), "status_line", show_log_state)
         self._show_placeholder()
 
     def on_resize(self) -> None:
@@ -265,11 +271,14 @@ class MainScreen(Screen[None]):
                 [
                     "No events yet.",
                     "",
-                    f"Point a GitHub webhook at {clean(url)}",
-                    "(w shows the URL and secret; s manages secrets).",
+                    "Point a GitHub webhook at",
+                    f"  {clean(url)}",
+                    "w shows the URL and secret,",
+                    "s manages secrets, ? lists the keys.",
                     "",
                     "Test it from another terminal:",
-                    "  pocketci-tui fire --file payload.json --event push",
+                    "  pocketci-tui fire --file \\",
+                    "    payload.json --event push",
                 ],
             )
             return

@@ -31,6 +31,9 @@ class RunLog(Log):
     paused_lines: reactive[int] = reactive(0, init=False)
     """Lines that arrived while not following."""
 
+    status_line: reactive[str] = reactive("", init=False)
+    """A short state for the pane's border: following, or paused with N new lines."""
+
     def __init__(self, *, id: str | None = None, max_lines: int = MAX_LINES) -> None:
         super().__init__(highlight=False, max_lines=max_lines, auto_scroll=True, id=id)
         self.run_label = ""
@@ -80,11 +83,11 @@ class RunLog(Log):
 
     def _update_subtitle(self) -> None:
         if not self.follow and self.paused_lines:
-            self.border_subtitle = f"paused · {self.paused_lines} new lines · End follows"
+            self.status_line = f"paused · {self.paused_lines} new lines · End follows"
         elif not self.follow:
-            self.border_subtitle = "paused · End follows"
+            self.status_line = "paused · End follows"
         else:
-            self.border_subtitle = "p: full log in $PAGER" if self.run_label else ""
+            self.status_line = "following · p: full log" if self.run_label else ""
 
     def action_follow(self) -> None:
         """Jump to the newest line and follow again."""

@@ -1,0 +1,237 @@
+"""The main states of the UI, built the same way for snapshots and for the README screenshots.
+
+Every scene uses a real store seeded with a fixed history, a scripted engine, a fixed clock and
+fixed run ids, so that two renderings are identical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from pocketci_tui.config import Settings
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.secrets import MemorySecretStore
+from pocketci_tui.store import Store
+from pocketci_tui.tui.app import PocketCIApp, make_app
+from pocketci_tui.tui.dialogs.fire import FireDialog
+from pocketci_tui.tui.dialogs.help import HelpDialog
+from pocketci_tui.tui.dialogs.setup import SetupDialog
+from pocketci_tui.tui.dialogs.webhook import WebhookDialog
+from pocketci_tui.tui.widgets.events_table import EventsTable
+from pocketci_tui.tui.widgets.run_log import RunLog
+from pocketci_tui.tui.widgets.runs_table import RunsTable
+from pocketci_tui.tui.widgets.status_bar import StatusBar
+
+from .fakes import ScriptedEngine, ScriptedServices, seed_history
+from .harness import fixed_clock, wait_for
+
+RunBefore = Callable[[Pilot[int]], Awaitable[None]]
+
+
+@dataclass
+class Scene:
+    """An app in a given state: build it, then run ``run_before`` in the pilot."""
+
+    app: PocketCIApp
+    run_before: RunBefore
+
+
+def _paths(folder: Path) -> AppPaths:
+    return AppPaths(config_file=folder / "config.yaml", data_dir=folder / "data")
+
+
+def _seed(paths: AppPaths, engine: ScriptedEngine) -> dict[str, int]:
+    async def seed() -> dict[str, int]:
+        paths.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await Store.open(paths.db_file)
+        try:
+            return await seed_history(store, paths, engine)
+        finally:
+            await store.close()
+
+    return asyncio.run(seed())
+
+
+async def _settle(app: PocketCIApp, pilot: Pilot[int], events: int) -> None:
+    assert app.main_screen is not None
+    main = app.main_screen
+    status = main.query_one(StatusBar)
+    await wait_for(lambda: not status.starting, pilot)
+    table = main.query_one(EventsTable)
+    await wait_for(lambda: len(table.events) == events, pilot)
+    await wait_for(lambda: "dispatched" not in table.states.values(), pilot)
+    if events:
+        log = main.query_one(RunLog)
+        await wait_for(lambda: main.run_id is not None and log.line_count > 0, pilot)
+    await pilot.pause(0.1)
+
+
+def _app(paths: AppPaths, services: ScriptedServices, *, first_start: bool = False) -> PocketCIApp:
+    return make_app(
+        Settings(), paths=paths, services=services, clock=fixed_clock, first_start=first_start
+    )
+
+
+def empty(folder: Path) -> Scene:
+    """First start with nothing stored; setup skipped."""
+    paths = _paths(folder)
+    app = _app(paths, ScriptedServices(paths))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 0)
+        assert app.main_screen is not None
+        log = app.main_screen.query_one(RunLog)
+        await wait_for(lambda: any("No events yet" in line for line in log.lines), pilot)
+
+    return Scene(app, run_before)
+
+
+def setup(folder: Path) -> Scene:
+    """First start: the setup dialog, after Enter, showing what to paste into GitHub."""
+    paths = _paths(folder)
+    secrets = MemorySecretStore()
+    services = ScriptedServices(paths, secrets=secrets)
+    app = _app(paths, services, first_start=True)
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 0)
+        await wait_for(lambda: isinstance(app.screen, SetupDialog), pilot)
+        dialog = app.screen
+        assert isinstance(dialog, SetupDialog)
+        # A fixed secret, so that the picture does not change between runs.
+        await secrets.set("webhook-secret", "placeholder")
+        dialog._run = _fixed_setup(dialog)  # type: ignore[method-assign]
+        await pilot.press("enter")
+        await wait_for(lambda: dialog.step == 2, pilot)
+
+    return Scene(app, run_before)
+
+
+def _fixed_setup(dialog: SetupDialog) -> Callable[[], None]:
+    from textual.widgets import Label, Static
+
+    from pocketci_tui.tui.dialogs.webhook import paste_instructions
+
+    def run() -> None:
+        dialog.query_one("#setup-text", Static).update(
+            "Config written to ~/.config/pocketci-tui/config.yaml\n\n"
+            "In GitHub: repository → Settings → Webhooks → Add webhook\n\n"
+            + paste_instructions(
+                "http://127.0.0.1:8080/webhooks/github",
+                "5f2b9c0e7a4d1e8f3b6a9c2d5e8f1a4b7c0d3e6f9a2b5c8d1e4f7a0b3c6d9e2f",
+            )
+            + "\n\nThe listener is on loopback: expose it through a tunnel or reverse proxy.\n"
+            "Add repositories under `repos:` in the config. Press w to see this again."
+        )
+        dialog.query_one("#setup-keys", Label).update("Enter: done")
+        dialog.step = 2
+
+    return run
+
+
+def running(folder: Path) -> Scene:
+    """A build running: the newest event selected, its live output following."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    _seed(paths, engine)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 5)
+        assert app.main_screen is not None
+        main = app.main_screen
+        await wait_for(lambda: main.run_id == "run-rel-build", pilot)
+        log = main.query_one(RunLog)
+        await wait_for(lambda: log.line_count == 40, pilot)
+
+    return Scene(app, run_before)
+
+
+def failed(folder: Path) -> Scene:
+    """A failed build: its reason above the output, the Functions pane focused."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 5)
+        assert app.main_screen is not None
+        main = app.main_screen
+        table = main.query_one(EventsTable)
+        table.move_cursor(row=[e.event.id for e in table.events].index(ids["failed"]))
+        await wait_for(lambda: main.run_id == "run-main-test", pilot)
+        log = main.query_one(RunLog)
+        await wait_for(lambda: "Error: exit status 1" in log.lines, pilot)
+        await pilot.press("tab")
+        await wait_for(lambda: isinstance(app.focused, RunsTable), pilot)
+
+    return Scene(app, run_before)
+
+
+def fire(folder: Path) -> Scene:
+    """The fire picker on the failed event, with its preview."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 5)
+        assert app.main_screen is not None
+        main = app.main_screen
+        table = main.query_one(EventsTable)
+        table.move_cursor(row=[e.event.id for e in table.events].index(ids["failed"]))
+        await wait_for(lambda: main.event_id == ids["failed"], pilot)
+        await pilot.press("f")
+        await wait_for(lambda: isinstance(app.screen, FireDialog), pilot)
+        preview = app.screen.query_one("#fire-preview")
+        await wait_for(lambda: "deployOnGithubPushRelease" in str(preview.render()), pilot)
+
+    return Scene(app, run_before)
+
+
+def webhook(folder: Path) -> Scene:
+    """The webhook dialog, secret hidden."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    _seed(paths, engine)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 5)
+        await pilot.press("w")
+        await wait_for(lambda: isinstance(app.screen, WebhookDialog), pilot)
+
+    return Scene(app, run_before)
+
+
+def keys(folder: Path) -> Scene:
+    """The help dialog: keys and binding ids."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    _seed(paths, engine)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 5)
+        await pilot.press("question_mark")
+        await wait_for(lambda: isinstance(app.screen, HelpDialog), pilot)
+
+    return Scene(app, run_before)
+
+
+SCENES: dict[str, Callable[[Path], Scene]] = {
+    "empty": empty,
+    "setup": setup,
+    "running": running,
+    "failed": failed,
+    "fire": fire,
+    "webhook": webhook,
+    "keys": keys,
+}

@@ -1,0 +1,25 @@
+"""Snapshots of the main states at 80x24 and 120x40 (fixed clock, fixed ids).
+
+Update only after reading the report: ``pytest tests/tui/test_snapshots.py --snapshot-update``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .scenes import SCENES
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x40"])
+@pytest.mark.parametrize("name", list(SCENES))
+def test_scene(name: str, size: tuple[int, int], tmp_path: Path, snap_compare: Any) -> None:
+    """You should see the named state: empty first start, setup showing the URL and secret,
+    a running build following its output, a failed build with its reason, the fire picker with
+    its preview, the webhook dialog with the secret hidden, and the keys."""
+    scene = SCENES[name](tmp_path)
+    assert snap_compare(scene.app, terminal_size=size, run_before=scene.run_before)
