@@ -1,8 +1,9 @@
 """Dispatch latency: from a delivery committed to SQLite to the first ``dagger call`` spawned.
 
-Real parts: a small repository served by git's own http-backend on loopback (basic auth, token
-from the secret store), the real workspace mirror, the real catalog (dagger-io SDK against the
-stand-in ``dagger session``), the real store and engine, and the stand-in ``dagger call``.
+Real parts: a small repository served by git's own http-backend on loopback from a process of
+its own (basic auth, token from the secret store), the real workspace mirror, the real catalog
+(dagger-io SDK against the stand-in ``dagger session``), the real store and engine, and the
+stand-in ``dagger call``.
 
 Four cases, each a median of several deliveries (a new commit each time):
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +31,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from enginekit import EngineKit
-from githttp import GitHttpServer
+from gitrepo import BareRepo, git_env
 
 from pocketci_tui.engine.catalog import Catalog
 from pocketci_tui.model import EventStatus, RunState, RunUpdated
@@ -64,15 +66,38 @@ async def _one(kit: EngineKit, n: int) -> float:
     return (t1 - t0) * 1000.0
 
 
+SERVER = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from githttp import GitHttpServer
+server = GitHttpServer(sys.argv[2], password=sys.argv[3]).start()
+print(server.base_url, flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+def _start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
+    """Serve ``root`` with git http-backend from a process of its own, as a forge would be."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(Path(__file__).resolve().parents[1]), str(root), TOKEN],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
 async def _case(name: str, *, http: bool, reps: int, before: str = "") -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     server = None
     try:
         kit = EngineKit(tmp, secrets={"gh-token": TOKEN})
         if http:
-            server = GitHttpServer(tmp, password=TOKEN).start()
+            server, base_url = _start_server(tmp)
             repo = replace(
-                kit.settings.repos[0], clone_url=server.url("remote.git"), token="gh-token"
+                kit.settings.repos[0], clone_url=f"{base_url}/remote.git", token="gh-token"
             )
             kit.settings = replace(kit.settings, repos=(repo,))
         async with kit:
@@ -88,7 +113,7 @@ async def _case(name: str, *, http: bool, reps: int, before: str = "") -> dict[s
                 samples.append(await _one(kit, n))
     finally:
         if server is not None:
-            server.stop()
+            server.communicate("", timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
     median = statistics.median(samples)
     return {
@@ -102,9 +127,52 @@ async def _case(name: str, *, http: bool, reps: int, before: str = "") -> dict[s
     }
 
 
+def _fetch_floor(reps: int = 10) -> list[float]:
+    """ms of a bare ``git fetch`` of one new commit over the same server, helper-authenticated.
+
+    This is the transport's share of the dispatch latency, measured in the same run: the
+    engine cannot be faster than git fetching the commit it must build.
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="bench-fetch-"))
+    server = None
+    try:
+        remote = BareRepo(tmp / "remote.git")
+        remote.commit({"a": "0"}, branch="main")
+        server, base_url = _start_server(tmp)
+        helper = tmp / "helper.sh"
+        helper.write_text(f"#!/bin/sh\necho username=x-access-token\necho password={TOKEN}\n")
+        helper.chmod(0o700)
+        mirror = tmp / "mirror.git"
+        git = ["git", "-c", f"credential.helper={helper}", "--git-dir", str(mirror)]
+        subprocess.run(["git", "init", "-q", "--bare", str(mirror)], check=True)
+        url = f"{base_url}/remote.git"
+        subprocess.run([*git, "fetch", "-q", url, "main"], check=True, env=git_env())
+        samples = []
+        for n in range(reps):
+            sha = remote.commit({"a": str(n + 1)}, branch="main")
+            started = time.perf_counter()
+            subprocess.run([*git, "fetch", "-q", "--no-tags", url, sha], check=True, env=git_env())
+            samples.append((time.perf_counter() - started) * 1000.0)
+        return samples
+    finally:
+        if server is not None:
+            server.communicate("", timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 async def _all() -> list[dict[str, Any]]:
+    warm = await _case("stored -> spawned, warm mirror, cached catalog", http=True, reps=15)
+    floor = statistics.median(_fetch_floor())
     return [
-        await _case("stored -> spawned, warm mirror, cached catalog", http=True, reps=15),
+        warm,
+        {
+            "name": "  of which: git fetch alone over the same server",
+            "target": "(transport)",
+            "value": round(floor, 1),
+            "unit": "ms median",
+            "comparison": f"engine's own share {warm['value'] - floor:.0f} ms",
+            "ok": True,
+        },
         await _case("same, clone URL is a local path", http=False, reps=15),
         await _case("cold mirror, cached catalog", http=True, reps=5, before="cold-mirror"),
         await _case("warm mirror, uncached catalog", http=True, reps=5, before="no-catalog"),
