@@ -71,6 +71,10 @@ SECRET_RETRY_SECONDS = 30.0
 """How long an event that needs an unreachable secret store waits before trying again."""
 
 
+HELD = "held:"
+"""How the detail of an event held for an unreachable secret store starts."""
+
+
 class EngineError(Exception):
     """An engine action cannot be done; the message says why."""
 
@@ -183,9 +187,11 @@ class Engine:
         ]
         resumed: set[int] = set()
         for stored in await self.store.events_with_status(
-            EventStatus.RECEIVED, EventStatus.DISPATCHING
+            EventStatus.RECEIVED, EventStatus.DISPATCHING, EventStatus.WAITING
         ):
             assert stored.event.id is not None
+            if stored.status is EventStatus.WAITING and not stored.detail.startswith(HELD):
+                continue  # a fork pull request waits for a person, not for a restart
             resumed.add(stored.event.id)
             self._queue.put_nowait((stored.event.id, None, None))
         queued = await self.store.runs_with_state(RunState.QUEUED)
@@ -389,7 +395,7 @@ class Engine:
         await self._set_status(
             event_id,
             EventStatus.WAITING,
-            f"held: the secret store did not answer ({exc}); trying again in "
+            f"{HELD} the secret store did not answer ({exc}); trying again in "
             f"{SECRET_RETRY_SECONDS:.0f}s",
         )
 
