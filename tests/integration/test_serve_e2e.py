@@ -12,8 +12,9 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import pytest
@@ -21,10 +22,11 @@ from conftest import PAYLOADS_DIR, WEBHOOK_SECRET, ServeProcess, set_secret_cli,
 from enginekit import REPOSITORY, EngineKit, standard_functions
 from signing import send_signed
 
-from pocketci_tui.model import ZERO_SHA, EventStatus, Run, RunState
+from pocketci_tui.model import ZERO_SHA, EventStatus, Run, RunState, StoredEvent
 from pocketci_tui.store import Store
 
 pytestmark = pytest.mark.timeout(180)
+T = TypeVar("T")
 
 
 def _setup(home: Path, tmp: Path, call: dict[str, Any] | None = None) -> EngineKit:
@@ -54,35 +56,43 @@ def _push_payload(before: str, after: str) -> bytes:
     ).encode()
 
 
-async def _runs(home: Path, delivery: str, count: int, timeout: float = 60) -> list[Run]:
-    """Wait until the event of ``delivery`` has ``count`` finished runs (read from the db)."""
-    store = await Store.open(home / "data" / "pocketci.db")
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                for stored in await store.list_events(limit=50):
-                    if stored.event.delivery_id == delivery:
-                        assert stored.event.id is not None
-                        runs = await store.list_runs(stored.event.id)
-                        if len(runs) >= count and all(r.state.finished for r in runs):
-                            return runs
-                await asyncio.sleep(0.1)
-    finally:
-        await store.close()
-
-
-async def _status(home: Path, delivery: str, *wanted: EventStatus) -> tuple[int, str]:
+async def _poll(
+    home: Path, delivery: str, found: Callable[[Store, StoredEvent], Awaitable[T | None]]
+) -> T:
+    """Poll serve's database until ``found`` returns something for the event of ``delivery``."""
     store = await Store.open(home / "data" / "pocketci.db")
     try:
         async with asyncio.timeout(60):
             while True:
                 for stored in await store.list_events(limit=50):
-                    if stored.event.delivery_id == delivery and stored.status in wanted:
-                        assert stored.event.id is not None
-                        return stored.event.id, stored.detail
+                    if stored.event.delivery_id == delivery:
+                        result = await found(store, stored)
+                        if result is not None:
+                            return result
                 await asyncio.sleep(0.1)
     finally:
         await store.close()
+
+
+async def _runs(home: Path, delivery: str, count: int) -> list[Run]:
+    """Wait until the event of ``delivery`` has ``count`` finished runs."""
+
+    async def finished(store: Store, stored: StoredEvent) -> list[Run] | None:
+        assert stored.event.id is not None
+        runs = await store.list_runs(stored.event.id)
+        return runs if len(runs) >= count and all(r.state.finished for r in runs) else None
+
+    return await _poll(home, delivery, finished)
+
+
+async def _status(home: Path, delivery: str, *wanted: EventStatus) -> tuple[int, str]:
+    """Wait until the event of ``delivery`` has one of the ``wanted`` statuses."""
+
+    async def reached(store: Store, stored: StoredEvent) -> tuple[int, str] | None:
+        assert stored.event.id is not None
+        return (stored.event.id, stored.detail) if stored.status in wanted else None
+
+    return await _poll(home, delivery, reached)
 
 
 async def test_push_delivery_runs_and_refire_makes_new_runs(
