@@ -32,11 +32,12 @@ from .commands import EventCommands, pocketci_commands
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.fire import FireDialog
 from .dialogs.help import HelpDialog
-from .dialogs.secrets import SecretsDialog, Unlock
+from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
 from .dialogs.webhook import WebhookDialog
 from .messages import ServicesStarted
 from .screens.main import MainScreen
+from .widgets.status_bar import StatusBar
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class PocketCIApp(App[int]):
         pager: Runs a pager argv (tests replace it; default: suspend and run it).
         first_start: Offer the setup flow (no config file yet).
         unlock_secrets: Opens the encrypted-file secret store with a passphrase.
+        services_with_passphrase: Builds new services given the encrypted file's passphrase.
     """
 
     CSS_PATH = "app.tcss"
@@ -108,6 +110,7 @@ class PocketCIApp(App[int]):
         pager: PagerRunner | None = None,
         first_start: bool = False,
         unlock_secrets: Unlock | None = None,
+        services_with_passphrase: Callable[[str], Any] | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -127,6 +130,7 @@ class PocketCIApp(App[int]):
         self._pager = pager
         self._first_start = first_start
         self._unlock = unlock_secrets
+        self._with_passphrase = services_with_passphrase
         self._bridge: EngineBridge | None = None
         self._start_task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -152,26 +156,33 @@ class PocketCIApp(App[int]):
         assert self._bridge is not None
         assert self.main_screen is not None
         url, error = "", ""
-        try:
-            result = await self.services.start()
-            url = result if isinstance(result, str) else _find_url(self.services)
-        except Exception as exc:
-            log.exception("services failed to start")
-            error = _start_error(exc, self.settings)
-        if getattr(self.services, "engine", None) is not None:
-            self._bridge.attach(self.services.engine)
+        while True:
+            try:
+                result = await self.services.start()
+                url = result if isinstance(result, str) else _find_url(self.services)
+                error = ""
+                break
+            except Exception as exc:
+                log.exception("services failed to start")
+                error = _start_error(exc, self.settings)
+                if self._with_passphrase is None or not _needs_passphrase(exc):
+                    break
+                passphrase = await self._ask_passphrase(str(exc))
+                if passphrase is None:
+                    break
+                self.services = self._with_passphrase(passphrase)
         if error:
             self.problems.append(error)
+        if getattr(self.services, "engine", None) is not None:
+            self._bridge.attach(self.services.engine)
         self.listener_url = url or ""
         await self._probe_secrets()
         screen = self.main_screen
-        from .widgets.status_bar import StatusBar
-
         status = screen.query_one(StatusBar)
         status.starting = False
         status.url = f"{url.rstrip('/')}/webhooks/github" if url else ""
         screen.post_message(ServicesStarted(url=url or "", error=error))
-        if self._first_start:
+        if self._first_start and self.services.secrets is not None:
             self._first_start = False
             self.push_screen(
                 SetupDialog(
@@ -180,17 +191,45 @@ class PocketCIApp(App[int]):
                     self.webhook_url,
                     self.settings.webhook_secret,
                     self.services.secrets,
-                )
+                ),
+                self._setup_done,
             )
 
+    async def _ask_passphrase(self, why: str) -> str | None:
+        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self.push_screen(PassphraseDialog(why), answer.set_result)
+        return await answer
+
+    def _setup_done(self, done: bool | None) -> None:
+        self.recheck_problems()
+
+    @work(group="problems", exclusive=True)
+    async def recheck_problems(self) -> None:
+        """Look at the secret store and the webhook secret again (after setup or a change)."""
+        self.problems = [p for p in self.problems if not p.startswith(_SECRET_PROBLEMS)]
+        await self._probe_secrets()
+        if self.main_screen is not None:
+            self.main_screen.refresh_status()
+
     async def _probe_secrets(self) -> None:
-        store: SecretStore = self.services.secrets
+        store: SecretStore | None = getattr(self.services, "secrets", None)
+        if store is None:
+            return
         try:
             await asyncio.wait_for(store.names(), 5.0)
         except TimeoutError:
             self.problems.append("secret store not answering")
+            return
         except SecretStoreError as exc:
             self.problems.append(f"keyring unavailable: {str(exc).splitlines()[0][:80]}")
+            return
+        check = getattr(self.services, "webhook_secret_problem", None)
+        if check is not None:
+            problem = await check()
+            if problem and "not set" in problem:
+                self.problems.append("webhook secret not set (w)")
+            elif problem:
+                self.problems.append(f"webhook secret: {problem[:80]}")
 
     async def on_unmount(self) -> None:
         """Stop the services and wait for them (children killed, socket closed)."""
@@ -201,10 +240,15 @@ class PocketCIApp(App[int]):
         if self._stopped:
             return
         self._stopped = True
-        if self._start_task is not None:
+        task = self._start_task
+        if task is not None:
+            if not task.done():
+                task.cancel()
             try:
-                await self._start_task
-            except BaseException:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
                 log.exception("start task failed")
         if self._bridge is not None:
             self._bridge.detach()
@@ -245,13 +289,22 @@ class PocketCIApp(App[int]):
 
     def action_webhook(self) -> None:
         """Show the webhook URL and (on request) the secret."""
+        if self.services.secrets is None:
+            self.notify("The secret store is not open", severity="error")
+            return
         self.push_screen(
             WebhookDialog(self.webhook_url, self.settings.webhook_secret, self.services.secrets)
         )
 
     def action_secrets(self) -> None:
         """Manage secrets."""
-        self.push_screen(SecretsDialog(self.services.secrets, self._unlock))
+        if self.services.secrets is None:
+            self.notify("The secret store is not open", severity="error")
+            return
+        self.push_screen(SecretsDialog(self.services.secrets, self._unlock), self._secrets_done)
+
+    def _secrets_done(self, result: None) -> None:
+        self.recheck_problems()
 
     async def action_quit(self) -> None:
         """Quit; while builds run or wait, ask first (y or Enter confirms)."""
@@ -277,6 +330,9 @@ class PocketCIApp(App[int]):
 
     def open_fire_picker(self, event_id: int | None) -> None:
         """Open the fire picker; Enter fires the chosen event."""
+        if getattr(self.services, "engine", None) is None:
+            self.notify("The engine is not running", severity="error")
+            return
 
         def chosen(picked: int | None) -> None:
             if picked is not None:
@@ -286,25 +342,34 @@ class PocketCIApp(App[int]):
 
     def fire_event(self, event_id: int) -> None:
         """Dispatch a stored event again."""
-        self._engine_call(self.services.engine.fire(event_id), f"Fired event #{event_id}")
+        if (engine := self._engine()) is not None:
+            self._engine_call(engine.fire(event_id), f"Fired event #{event_id}")
 
     def rerun_run(self, run_id: str) -> None:
         """Re-run one run."""
-        self._engine_call(self.services.engine.rerun(run_id), "Re-run queued")
+        if (engine := self._engine()) is not None:
+            self._engine_call(engine.rerun(run_id), "Re-run queued")
 
     def cancel_run(self, run_id: str) -> None:
         """Cancel one run."""
-        self._engine_call(self.services.engine.cancel(run_id), "Cancelling", "Already finished")
+        if (engine := self._engine()) is not None:
+            self._engine_call(engine.cancel(run_id), "Cancelling", "Already finished")
 
     def cancel_event(self, event_id: int) -> None:
         """Cancel every unfinished run of an event."""
-        self._engine_call(
-            self.services.engine.cancel_event(event_id), "Cancelling", "Nothing to cancel"
-        )
+        if (engine := self._engine()) is not None:
+            self._engine_call(engine.cancel_event(event_id), "Cancelling", "Nothing to cancel")
 
     def approve_event(self, event_id: int) -> None:
         """Approve a waiting fork pull request."""
-        self._engine_call(self.services.engine.approve(event_id), f"Approved event #{event_id}")
+        if (engine := self._engine()) is not None:
+            self._engine_call(engine.approve(event_id), f"Approved event #{event_id}")
+
+    def _engine(self) -> Any:
+        engine = getattr(self.services, "engine", None)
+        if engine is None:
+            self.notify("The engine is not running", severity="error")
+        return engine
 
     @work(group="engine", exit_on_error=False)
     async def _engine_call(
@@ -346,11 +411,31 @@ def _find_url(services: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
+_SECRET_PROBLEMS = ("keyring", "secret store", "webhook secret")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _needs_passphrase(exc: BaseException) -> bool:
+    from pocketci_tui.secrets import PassphraseRequired, WrongPassphrase
+
+    return any(isinstance(e, PassphraseRequired | WrongPassphrase) for e in _causes(exc))
+
+
 def _start_error(exc: BaseException, settings: Settings) -> str:
     text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
     if getattr(exc, "errno", None) in (98, 48) or "in use" in text.lower():
         return f"port {settings.port} in use"
-    first = text.splitlines()[0] if text else type(exc).__name__
+    if any(isinstance(e, SecretStoreError) for e in _causes(exc)):
+        return f"keyring unavailable: {first[:80]}"
     return f"start failed: {first[:100]}"
 
 
@@ -363,6 +448,7 @@ def make_app(
     pager: PagerRunner | None = None,
     first_start: bool | None = None,
     unlock_secrets: Unlock | None = None,
+    services_with_passphrase: Callable[[str], Any] | None = None,
 ) -> PocketCIApp:
     """Build the app; the CLI, tests and the screenshot script all use this.
 
@@ -374,6 +460,8 @@ def make_app(
         pager: Runs a pager argv (tests replace it).
         first_start: Offer the setup flow; default: when the config file does not exist.
         unlock_secrets: Opens the encrypted-file secret store with a passphrase.
+        services_with_passphrase: Builds new services given the encrypted file's passphrase,
+            used when starting fails for the lack of it.
 
     Returns:
         The app, ready to ``run()``.
@@ -388,6 +476,7 @@ def make_app(
         pager=pager,
         first_start=first_start,
         unlock_secrets=unlock_secrets,
+        services_with_passphrase=services_with_passphrase,
     )
 
 
@@ -400,36 +489,28 @@ def run_app(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
-    import dataclasses
+    from pocketci_tui.services import CommandFailed, Services, settings_from_args
 
-    from pocketci_tui.config import ConfigError, load_settings
-    from pocketci_tui.paths import resolve_paths
-
-    paths = resolve_paths(
-        Path(args.config) if getattr(args, "config", None) else None,
-        Path(args.data_dir) if getattr(args, "data_dir", None) else None,
-    )
     try:
-        settings = load_settings(paths.config_file)
-    except ConfigError as exc:
+        settings, paths = settings_from_args(args)
+    except CommandFailed as exc:
         print(f"pocketci-tui: {exc}", file=sys.stderr)
-        return 2
-    overrides: dict[str, Any] = {}
-    if getattr(args, "host", None):
-        overrides["host"] = args.host
-    if getattr(args, "port", None) is not None:
-        overrides["port"] = int(args.port)
-    if overrides:
-        settings = dataclasses.replace(settings, **overrides)
+        return exc.code
     paths.data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
         filename=str(paths.app_log),
         level=logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from pocketci_tui.services import Services  # type: ignore[import-not-found,import-untyped,unused-ignore]
 
-    services = Services(settings=settings, paths=paths)
-    app = make_app(settings, paths=paths, services=services)
+    def with_passphrase(passphrase: str) -> Services:
+        return Services(settings, paths, passphrase=passphrase)
+
+    app = make_app(
+        settings,
+        paths=paths,
+        services=Services(settings, paths),
+        services_with_passphrase=with_passphrase,
+    )
     result = app.run()
     return int(result or 0)

@@ -20,12 +20,10 @@ from gitrepo import BareRepo
 from signing import Reply, send_signed
 
 from pocketci_tui.config import DaggerSettings, RepoConfig, Settings
-from pocketci_tui.intake.app import make_intake_app
-from pocketci_tui.intake.listener import Listener
 from pocketci_tui.model import ZERO_SHA, RunState
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import MemorySecretStore, SecretStore
-from pocketci_tui.store import Store
+from pocketci_tui.services import Services
 
 WEBHOOK_SECRET = "ui-test-webhook-secret-0123456789"
 FIXED_NOW = datetime(2026, 11, 27, 14, 30, 0, tzinfo=UTC)
@@ -37,13 +35,14 @@ def fixed_clock() -> datetime:
     return FIXED_NOW
 
 
-class LocalServices:
-    """Store, engine, secret store and listener, started and stopped together.
+class LocalServices(Services):
+    """The real services, sharing introspection results between tests through a seed folder.
 
     Args:
         settings: The configuration.
         paths: Where data lives.
         secrets: The secret store.
+        catalog_seed: A folder of cached catalogs (same stand-in CLI, same module).
     """
 
     def __init__(
@@ -53,44 +52,20 @@ class LocalServices:
         secrets: SecretStore,
         catalog_seed: Path | None = None,
     ) -> None:
+        super().__init__(settings, paths, secrets=secrets)
         self.catalog_seed = catalog_seed
-        self.settings = settings
-        self.paths = paths
-        self.secrets = secrets
-        self.store: Store | None = None
-        self.engine: Any = None
-        self.listener: Listener | None = None
-        self.url = ""
 
-    async def start(self) -> str:
-        """Open the store, start the engine, then the listener; return the listener URL."""
-        from pocketci_tui.engine.dispatcher import Engine
-
-        self.paths.data_dir.mkdir(parents=True, exist_ok=True)
+    async def start(self, *, host: str | None = None, port: int | None = None) -> str:
+        """Seed the catalog cache, then start as usual."""
         if self.catalog_seed is not None:
-            _copy_json(self.catalog_seed, self.paths.cache_dir / "catalog")
-        self.store = await Store.open(self.paths.db_file)
-        self.engine = Engine(
-            settings=self.settings, paths=self.paths, store=self.store, secrets=self.secrets
-        )
-        await self.engine.start()
-        intake = make_intake_app(
-            settings=self.settings, store=self.store, secrets=self.secrets, sink=self.engine
-        )
-        self.listener = Listener(intake, self.settings.host, self.settings.port)
-        self.url = await self.listener.start()
-        return self.url
+            await asyncio.to_thread(_copy_json, self.catalog_seed, self.paths.cache_dir / "catalog")
+        return await super().start(host=host, port=port)
 
     async def stop(self) -> None:
-        """Stop the listener, the engine (killing children) and close the store."""
-        if self.listener is not None:
-            await self.listener.stop()
-        if self.engine is not None:
-            await self.engine.shutdown()
-        if self.store is not None:
-            await self.store.close()
+        """Stop as usual, then keep new catalogs for the next tests."""
+        await super().stop()
         if self.catalog_seed is not None:
-            _copy_json(self.paths.cache_dir / "catalog", self.catalog_seed)
+            await asyncio.to_thread(_copy_json, self.paths.cache_dir / "catalog", self.catalog_seed)
 
 
 def _copy_json(source: Path, target: Path) -> None:

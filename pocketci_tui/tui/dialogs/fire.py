@@ -104,6 +104,9 @@ class FireDialog(ModalScreen[int | None]):
     async def load(self, text: str) -> None:
         """Search stored events (latest search wins)."""
         store = self._services.store
+        if store is None:
+            self.query_one("#fire-preview", Static).update(Text("The store is not open."))
+            return
         events = await store.list_events(limit=PICKER_LIMIT, text=text)
         self._events = [e for e in events if e.event.id is not None]
         table = self.query_one("#fire-events", DataTable)

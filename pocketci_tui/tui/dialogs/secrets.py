@@ -106,7 +106,15 @@ class SecretValueDialog(ModalScreen[tuple[str, str] | None]):
 
 
 class PassphraseDialog(ModalScreen[str | None]):
-    """Ask for the passphrase of the encrypted secrets file."""
+    """Ask for the passphrase of the encrypted secrets file.
+
+    Args:
+        why: What needs it (shown above the input).
+    """
+
+    def __init__(self, why: str = "") -> None:
+        super().__init__()
+        self._why = why
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog-close")
@@ -116,6 +124,8 @@ class PassphraseDialog(ModalScreen[str | None]):
         """Lay out a masked input."""
         with Vertical(classes="dialog", id="passphrase") as box:
             box.border_title = "Unlock the encrypted secrets file"
+            if self._why:
+                yield Label(self._why, markup=False, id="passphrase-why")
             yield Input(placeholder="passphrase (hidden)", password=True, id="passphrase-input")
             yield Label("Enter: unlock    Esc: cancel", classes="dialog-keys")
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -117,9 +117,9 @@ class MainScreen(Screen[None]):
         self.watch(self.query_one(RunLog), "status_line", show_log_state)
         self._show_placeholder()
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         """Icons instead of state words in the Functions pane on narrow screens."""
-        narrow = self.size.width < NARROW_WIDTH
+        narrow = event.size.width < NARROW_WIDTH
         self.query_one(RunsTable).set_compact(narrow)
         self.query_one(Footer).show_command_palette = not narrow
 
@@ -144,6 +144,8 @@ class MainScreen(Screen[None]):
     async def load_page(self) -> None:
         """Show the newest page of events (filtered when a filter is set)."""
         store = self.pocketci.services.store
+        if store is None:
+            return
         text = self.filter_text
         events: list[StoredEvent] = await store.list_events(limit=PAGE_SIZE, text=text)
         self._more = len(events) >= PAGE_SIZE
@@ -159,6 +161,8 @@ class MainScreen(Screen[None]):
         """Load the runs of the newest events so their overall state shows."""
         store = self.pocketci.services.store
         table = self.query_one(EventsTable)
+        if store is None:
+            return
         for event_id in ids:
             if event_id in self.runs:
                 continue
@@ -176,7 +180,7 @@ class MainScreen(Screen[None]):
         """Append the next older page."""
         table = self.query_one(EventsTable)
         shown = table.events
-        if not shown or shown[-1].event.id is None:
+        if not shown or shown[-1].event.id is None or self.pocketci.services.store is None:
             return
         events = await self.pocketci.services.store.list_events(
             limit=PAGE_SIZE, before_id=shown[-1].event.id, text=self.filter_text
@@ -214,7 +218,10 @@ class MainScreen(Screen[None]):
     @work(group="runs-load", exclusive=True)
     async def load_runs(self, event_id: int) -> None:
         """Fetch an event's runs and show them."""
-        runs: list[Run] = await self.pocketci.services.store.list_runs(event_id)
+        store = self.pocketci.services.store
+        if store is None:
+            return
+        runs: list[Run] = await store.list_runs(event_id)
         known = self.runs.setdefault(event_id, {})
         for run in runs:
             current = known.get(run.id)
@@ -383,6 +390,10 @@ class MainScreen(Screen[None]):
             (event.repository, event.event_type, event.filter, event.ref, event.sha, event.title)
         ).lower()
         return needle in haystack
+
+    def refresh_status(self) -> None:
+        """Redraw the status bar now (counts and problems)."""
+        self._tick()
 
     def _tick(self) -> None:
         status = self.query_one(StatusBar)
