@@ -1,0 +1,72 @@
+"""Regenerate the README screenshots in screenshots/ from the same scenes the snapshot tests use.
+
+Usage (from the repository root)::
+
+    .venv/bin/python tests/make_screenshots.py
+
+Each scene is rendered headless at 120x36 (and the main ones at 80x24) with a fixed clock and
+fixed ids, saved as SVG with ``App.save_screenshot`` and converted to PNG with ``rsvg-convert``
+(Debian/Ubuntu package ``librsvg2-bin``; Homebrew ``librsvg``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
+OUT = ROOT / "screenshots"
+
+SHOTS: list[tuple[str, str, tuple[int, int]]] = [
+    ("empty", "first-start", (120, 36)),
+    ("setup", "setup", (120, 36)),
+    ("running", "running-build", (120, 36)),
+    ("failed", "failed-build", (120, 36)),
+    ("fire", "fire-picker", (120, 36)),
+    ("running", "running-build-80x24", (80, 24)),
+    ("failed", "failed-build-80x24", (80, 24)),
+]
+
+
+def render(scene_name: str, size: tuple[int, int], svg: Path) -> None:
+    """Render one scene to an SVG file."""
+    from tui.scenes import SCENES
+
+    with tempfile.TemporaryDirectory() as folder:
+        scene = SCENES[scene_name](Path(folder))  # seeds its store outside the app's loop
+
+        async def run() -> None:
+            async with scene.app.run_test(size=size) as pilot:
+                await scene.run_before(pilot)
+                await pilot.pause(0.2)
+                scene.app.save_screenshot(svg.name, path=str(svg.parent))
+
+        asyncio.run(run())
+
+
+def main() -> int:
+    """Render every shot and convert it to PNG."""
+    if str(TESTS) not in sys.path:
+        sys.path.insert(0, str(TESTS))
+    converter = shutil.which("rsvg-convert")
+    if converter is None:
+        print("rsvg-convert not found: install librsvg2-bin (or librsvg)", file=sys.stderr)
+        return 1
+    OUT.mkdir(exist_ok=True)
+    for scene_name, file_name, size in SHOTS:
+        svg = OUT / f"{file_name}.svg"
+        render(scene_name, size, svg)
+        png = OUT / f"{file_name}.png"
+        subprocess.run([converter, "-o", str(png), str(svg)], check=True)
+        svg.unlink()
+        print(f"wrote {png.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
