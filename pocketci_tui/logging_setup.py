@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import sys
+import time
 from typing import TextIO
 
 from pocketci_tui.model import (
@@ -98,3 +100,56 @@ def configure(stream: TextIO | None = None, *, level: int = logging.INFO) -> Non
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+class LineWriter:
+    """Writes timestamped lines to a stream in batches, flushed every ``interval`` seconds.
+
+    Headless mode prints one line per notice; at a thousand deliveries a second, writing and
+    flushing each line through ``logging`` would cost more than storing the delivery. Lines keep
+    their order and the format of the log records (``2026-01-02T03:04:05+0000 INFO    ...``).
+
+    Args:
+        stream: Where to write (stdout).
+        interval: Seconds between flushes.
+    """
+
+    def __init__(self, stream: TextIO, interval: float = 0.05) -> None:
+        self._stream = stream
+        self._interval = interval
+        self._pending: list[str] = []
+        self._handle: asyncio.TimerHandle | None = None
+        self._second = -1
+        self._stamp = ""
+
+    def _now(self) -> str:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now))
+        return self._stamp
+
+    def info(self, text: str) -> None:
+        """Queue one INFO line."""
+        self.raw(f"{self._now()} INFO    {text}")
+
+    def raw(self, line: str) -> None:
+        """Queue one line as is."""
+        self._pending.append(line)
+        if self._handle is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._handle = loop.call_later(self._interval, self.flush)
+
+    def flush(self) -> None:
+        """Write every queued line now."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self._stream.write("\n".join(lines) + "\n")
+            self._stream.flush()

@@ -26,6 +26,9 @@ log = logging.getLogger("pocketci_tui.services")
 RETENTION_INTERVAL = 3600.0
 """Seconds between two retention passes while running."""
 
+ENGINE_STOP_TIMEOUT = 20.0
+"""Seconds the engine gets to stop its runs before the store is closed anyway."""
+
 
 class EngineLike(Protocol):
     """What :class:`Services` needs of the engine (``engine.dispatcher.Engine``)."""
@@ -226,14 +229,44 @@ class Services:
                 log.exception("stopping the listener failed")
         engine, self.engine = self.engine, None
         if engine is not None:
+            stopping = asyncio.ensure_future(engine.shutdown())
             try:
-                await engine.shutdown()
+                done, _ = await asyncio.wait({stopping}, timeout=ENGINE_STOP_TIMEOUT)
+                if not done:
+                    log.error(
+                        "the engine did not stop within %.0f s; closing anyway. Still waiting: %s",
+                        ENGINE_STOP_TIMEOUT,
+                        _pending_tasks(exclude=stopping),
+                    )
+                    stopping.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await stopping
+                else:
+                    stopping.result()
             except Exception:
                 log.exception("stopping the engine failed")
         store, self.store = self.store, None
         if store is not None:
             await store.close()
         self.url = ""
+
+
+def _pending_tasks(exclude: asyncio.Future[Any] | None = None) -> str:
+    """Describe the tasks still pending (name and innermost frame), for a stuck shutdown."""
+    parts: list[str] = []
+    current = asyncio.current_task()
+    for task in asyncio.all_tasks():
+        if task is current or task is exclude or task.done():
+            continue
+        frames = task.get_stack()
+        where = ""
+        if frames:
+            code = frames[-1].f_code
+            where = (
+                f" at {code.co_filename.rsplit('/', 1)[-1]}:{frames[-1].f_lineno} {code.co_name}"
+            )
+        parts.append(f"{task.get_name()}{where}")
+    return "; ".join(parts[:20]) or "nothing"
 
 
 # -- helpers shared by the one-shot commands ---------------------------------------------------

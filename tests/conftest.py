@@ -240,7 +240,7 @@ class ServeProcess:
         await self.proc.wait()
         await self._drain
 
-    async def terminate(self, timeout: float = 30) -> int:
+    async def terminate(self, timeout: float = 60) -> int:
         """SIGTERM it and return its exit code."""
         if self.proc.returncode is None:
             self.proc.terminate()

@@ -58,15 +58,17 @@ async def _serve(settings: object, paths: object, passphrase: str | None, *, ver
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
 
+    out = logging_setup.LineWriter(sys.stdout)
+
     def on_notice(notice: Notice) -> None:
         if isinstance(notice, RunOutput):
             if verbose:
-                for out in logging_setup.output_lines(notice):
-                    print(out, flush=True)
+                for line in logging_setup.output_lines(notice):
+                    out.raw(line)
             return
         text = logging_setup.describe_notice(notice)
         if text:
-            log.info("%s", text)
+            out.info(text)
 
     services = Services(settings, paths, passphrase=passphrase)
     log.info(
@@ -93,6 +95,7 @@ async def _serve(settings: object, paths: object, passphrase: str | None, *, ver
         log.info("stopping")
     finally:
         unsubscribe()
+        out.flush()
         await services.stop()
     log.info("stopped")
     return 0

@@ -15,6 +15,7 @@ Order of work for ``POST /webhooks/github`` (SPEC 4.4):
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -36,8 +37,8 @@ log = logging.getLogger("pocketci_tui.intake")
 MAX_BODY = 25 * 1024 * 1024
 """The largest body accepted: GitHub's own cap of 25 MiB."""
 
-_CHUNK = 64 * 1024
 _SIGNATURE_ERROR = "missing or invalid signature"
+_JSON = "application/json"
 
 
 class EventSink(Protocol):
@@ -133,32 +134,37 @@ def _error(status: int, message: str, *, close: bool = False) -> web.Response:
     return response
 
 
-class _BodyTooLarge(Exception):
-    pass
+class RepoFilter:
+    """Tells whether a repository is configured, remembering recent answers.
+
+    ``Settings.repo_for`` tries every configured glob; the answers are cached (bounded), since
+    deliveries come from a handful of repositories.
+    """
+
+    def __init__(self, settings: Settings, size: int = 4096) -> None:
+        self._settings = settings
+        self._size = size
+        self._known: dict[tuple[str, str], bool] = {}
+
+    def configured(self, vendor: str, repository: str) -> bool:
+        """True when the configuration lists this repository (globs included)."""
+        key = (vendor, repository)
+        known = self._known.get(key)
+        if known is None:
+            known = self._settings.repo_for(vendor, repository) is not None
+            if len(self._known) >= self._size:
+                self._known.clear()
+            self._known[key] = known
+        return known
 
 
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    """Read the whole body, never holding more than ``limit`` bytes plus one chunk."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        chunk = await request.content.read(_CHUNK)
-        if not chunk:
-            break
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _decide(settings: Settings, event: Event) -> tuple[EventStatus, str]:
+def _decide(repos: RepoFilter, event: Event) -> tuple[EventStatus, str]:
     """Return the status and detail to store a verified event with."""
     if event.event_name == "ping":
         return EventStatus.IGNORED, "ping: hook verified"
     if not event.repository:
         return EventStatus.IGNORED, "no repository in the payload"
-    if settings.repo_for(event.vendor, event.repository) is None:
+    if not repos.configured(event.vendor, event.repository):
         return EventStatus.IGNORED, f"repository {event.repository} is not in the config"
     reason = github.ignore_reason(event)
     if reason:
@@ -184,9 +190,13 @@ async def handle_github(request: web.Request) -> web.Response:
         return _error(401, _SIGNATURE_ERROR, close=True)
 
     try:
-        async with asyncio.timeout(limits.body_timeout):
-            body = await _read_body(request, limits.max_body)
-    except _BodyTooLarge:
+        # Bounded: aiohttp stops reading past client_max_size (the 25 MiB limit) and raises.
+        if request.content.is_eof():  # the whole body came with the head: no wait at all
+            body = await request.read()
+        else:
+            async with asyncio.timeout(limits.body_timeout):
+                body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
         return _error(413, f"the body is larger than {limits.max_body} bytes", close=True)
     except TimeoutError:
         log.warning("body not received within %.0f s from %s", limits.body_timeout, request.remote)
@@ -220,9 +230,10 @@ async def handle_github(request: web.Request) -> web.Response:
         received_at=utcnow(),
         hook_id=github.clean_hook_id(headers.get(github.HOOK_ID_HEADER)),
     )
-    status, detail = _decide(app[keys.SETTINGS], event)
-    if status is EventStatus.IGNORED:
-        log.info(
+    status, detail = _decide(app[keys.REPOS], event)
+    if status is EventStatus.IGNORED and log.isEnabledFor(logging.DEBUG):
+        # Headless mode logs every stored event through the engine's notices already.
+        log.debug(
             "delivery %s (%s %s) stored as ignored: %s",
             delivery_id,
             event_name,
@@ -230,7 +241,9 @@ async def handle_github(request: web.Request) -> web.Response:
             detail,
         )
     try:
-        stored, duplicate = await asyncio.shield(_store_and_submit(app, event, status, detail))
+        # Not shielded: aiohttp does not cancel handlers when a client goes away, and a write
+        # already queued is committed anyway (the engine resumes received events at start).
+        stored, duplicate = await _store_and_submit(app, event, status, detail)
     except StoreError as exc:
         log.error("delivery %s NOT stored: %s", delivery_id, exc)
         return _error(503, "the delivery could not be stored; redeliver it later")
@@ -238,12 +251,16 @@ async def handle_github(request: web.Request) -> web.Response:
     reply: dict[str, Any] = {"delivery_id": delivery_id, "event_id": stored.event.id}
     if duplicate:
         reply.update(status="duplicate", redeliveries=stored.redeliveries)
-        return web.json_response(reply, status=202)
+        return _json(reply, 202)
     if stored.status is EventStatus.IGNORED:
         reply.update(status="ignored", detail=stored.detail)
-        return web.json_response(reply, status=200)
+        return _json(reply, 200)
     reply.update(status="stored")
-    return web.json_response(reply, status=202)
+    return _json(reply, 202)
+
+
+def _json(data: dict[str, Any], status: int) -> web.Response:
+    return web.Response(body=json.dumps(data).encode(), status=status, content_type=_JSON)
 
 
 async def _store_and_submit(
@@ -289,6 +306,7 @@ def make_intake_app(
     # The body is read by the handler with its own bound; client_max_size guards any other read.
     app = web.Application(client_max_size=limits.max_body)
     app[keys.SETTINGS] = settings
+    app[keys.REPOS] = RepoFilter(settings)
     app[keys.STORE] = store
     app[keys.SINK] = sink
     app[keys.LIMITS] = limits

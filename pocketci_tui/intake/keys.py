@@ -8,11 +8,13 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from pocketci_tui.config import Settings
-    from pocketci_tui.intake.app import EventSink, IntakeLimits, SecretCache
+    from pocketci_tui.intake.app import EventSink, IntakeLimits, RepoFilter, SecretCache
     from pocketci_tui.store import Store
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 """The user configuration (repositories, webhook secret name)."""
+REPOS: web.AppKey[RepoFilter] = web.AppKey("repos")
+"""Which repositories are configured (cached answers)."""
 STORE: web.AppKey[Store] = web.AppKey("store")
 """Where deliveries are stored before the reply."""
 SINK: web.AppKey[EventSink] = web.AppKey("sink")

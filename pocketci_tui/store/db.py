@@ -1,11 +1,11 @@
 """The SQLite store of events and runs.
 
 One dedicated writer thread owns the only writing connection. Every write is a job queued to it;
-the thread drains every job that is waiting, runs them in one transaction (each job inside its own
-savepoint, so one failing job does not undo the others) and commits once. With ``synchronous=FULL``
-the commit is the fsync, so many concurrent deliveries share one fsync (group commit). A job's
-caller is only answered after that commit returned, so nothing is reported stored before it is on
-disk.
+the thread drains every job that is waiting, runs them in one transaction and commits once (when
+a job fails, the batch is rolled back and its jobs run again one by one, so only that job fails).
+With ``synchronous=FULL`` the commit is the fsync, so many concurrent deliveries share one fsync
+(group commit). A job's caller is only answered after that commit returned, so nothing is reported
+stored before it is on disk.
 
 Reads run on a second thread with its own read-only-by-use connection (WAL lets it read while the
 writer writes). Nothing here blocks the event loop.
@@ -139,6 +139,164 @@ def _connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     return conn
 
 
+_INSERT_EVENT_COLUMNS = (
+    "vendor, delivery_id, event_name, event_type, filter, repository, ref, sha, base_ref, "
+    "base_sha, pr_number, is_fork, deleted, title, hook_id, hook_ids, received_at, status, detail"
+)
+_INSERT_EVENT_MARKS = "(" + ", ".join("?" * 19) + ")"
+_MULTI_INSERT_ROWS = 500
+"""Rows per multi-row INSERT (19 parameters each, under SQLite's 32766 limit)."""
+
+
+def _event_params(event: Event, status: EventStatus, detail: str) -> tuple[Any, ...]:
+    return (
+        event.vendor,
+        event.delivery_id,
+        event.event_name,
+        event.event_type,
+        event.filter,
+        event.repository,
+        event.ref,
+        event.sha,
+        event.base_ref,
+        event.base_sha,
+        event.pr_number,
+        int(event.is_fork),
+        int(event.deleted),
+        event.title,
+        event.hook_id,
+        event.hook_id,
+        _ts(event.received_at),
+        status.value,
+        detail,
+    )
+
+
+def _with_id(event: Event, event_id: int) -> Event:
+    return replace(event, id=event_id)
+
+
+def _record_redelivery(conn: sqlite3.Connection, event: Event) -> tuple[StoredEvent, bool]:
+    """Count a redelivery of an event already stored; return the original."""
+    row = conn.execute(
+        f"SELECT {_EVENT_COLUMNS}, hook_ids FROM events WHERE vendor = ? AND delivery_id = ?",
+        (event.vendor, event.delivery_id),
+    ).fetchone()
+    hook_ids = [h for h in row["hook_ids"].split(",") if h]
+    if event.hook_id and event.hook_id not in hook_ids:
+        hook_ids.append(event.hook_id)
+    conn.execute(
+        "UPDATE events SET redeliveries = redeliveries + 1, hook_ids = ?, "
+        "last_redelivery_at = ? WHERE id = ?",
+        (",".join(hook_ids), _ts(utcnow()), row["id"]),
+    )
+    body = conn.execute("SELECT body FROM event_bodies WHERE event_id = ?", (row["id"],)).fetchone()
+    original = _event_from_row(row, bytes(body[0]) if body else b"")
+    return replace(original, redeliveries=original.redeliveries + 1), True
+
+
+class _RecordJob:
+    """``record_event`` as a job: runs alone, or merged with others into multi-row INSERTs."""
+
+    __slots__ = ("detail", "event", "status")
+
+    def __init__(self, event: Event, status: EventStatus, detail: str) -> None:
+        self.event = event
+        self.status = status
+        self.detail = detail
+
+    def __call__(self, conn: sqlite3.Connection) -> tuple[StoredEvent, bool]:
+        e = self.event
+        cur = conn.execute(
+            f"INSERT INTO events ({_INSERT_EVENT_COLUMNS}) VALUES {_INSERT_EVENT_MARKS} "
+            "ON CONFLICT (vendor, delivery_id) DO NOTHING",
+            _event_params(e, self.status, self.detail),
+        )
+        if cur.rowcount != 1:
+            return _record_redelivery(conn, e)
+        event_id = cur.lastrowid
+        assert event_id is not None
+        conn.execute("INSERT INTO event_bodies (event_id, body) VALUES (?, ?)", (event_id, e.body))
+        return StoredEvent(_with_id(e, event_id), self.status, self.detail), False
+
+
+def _record_many(
+    conn: sqlite3.Connection, jobs: list[_RecordJob]
+) -> list[tuple[StoredEvent, bool]]:
+    """Store many deliveries with a handful of statements, whatever their number.
+
+    Each statement costs the writer thread a round trip for the GIL, so a batch is stored with
+    one lookup of the ids already stored, one multi-row INSERT of the new events (their row ids
+    are consecutive: this thread is the only writer and gives no explicit ids) and one of their
+    bodies. The order of the jobs decides which of two deliveries with one id is the original.
+    """
+    existing: set[tuple[str, str]] = set()
+    by_vendor: dict[str, list[str]] = {}
+    for job in jobs:
+        by_vendor.setdefault(job.event.vendor, []).append(job.event.delivery_id)
+    for vendor, delivery_ids in by_vendor.items():
+        for start in range(0, len(delivery_ids), _MULTI_INSERT_ROWS):
+            wanted = delivery_ids[start : start + _MULTI_INSERT_ROWS]
+            marks = ", ".join("?" * len(wanted))
+            existing.update(
+                (vendor, row[0])
+                for row in conn.execute(
+                    f"SELECT delivery_id FROM events WHERE vendor = ? AND delivery_id IN ({marks})",
+                    [vendor, *wanted],
+                )
+            )
+    fresh: list[_RecordJob] = []
+    for job in jobs:
+        key = (job.event.vendor, job.event.delivery_id)
+        if key not in existing:
+            existing.add(key)  # a second delivery with this id in the batch is a redelivery
+            fresh.append(job)
+    new_ids: dict[int, int] = {}  # id(job) -> row id
+    for start in range(0, len(fresh), _MULTI_INSERT_ROWS):
+        chunk = fresh[start : start + _MULTI_INSERT_ROWS]
+        params: list[Any] = []
+        for job in chunk:
+            params.extend(_event_params(job.event, job.status, job.detail))
+        cur = conn.execute(
+            f"INSERT INTO events ({_INSERT_EVENT_COLUMNS}) VALUES "
+            + ", ".join([_INSERT_EVENT_MARKS] * len(chunk)),
+            params,
+        )
+        last = cur.lastrowid
+        assert last is not None
+        if cur.rowcount != len(chunk):
+            raise sqlite3.IntegrityError("a multi-row insert stored fewer rows than asked")
+        first = last - len(chunk) + 1
+        # Row ids are consecutive here; check both ends anyway (a mismatch redoes the batch
+        # job by job).
+        ends = conn.execute(
+            "SELECT delivery_id FROM events WHERE id IN (?, ?) ORDER BY id", (first, last)
+        ).fetchall()
+        expected = [chunk[0].event.delivery_id, chunk[-1].event.delivery_id][: len(ends)]
+        if len(ends) != min(2, len(chunk)) or [r[0] for r in ends] != expected[: len(ends)]:
+            raise sqlite3.IntegrityError("row ids of a multi-row insert are not consecutive")
+        for offset, job in enumerate(chunk):
+            new_ids[id(job)] = first + offset
+        bodies: list[Any] = []
+        for job in chunk:
+            bodies.extend((new_ids[id(job)], job.event.body))
+        conn.execute(
+            "INSERT INTO event_bodies (event_id, body) VALUES "
+            + ", ".join(["(?, ?)"] * len(chunk)),
+            bodies,
+        )
+    results: list[tuple[StoredEvent, bool]] = []
+    for job in jobs:
+        event_id = new_ids.get(id(job))
+        if event_id is None:
+            results.append(_record_redelivery(conn, job.event))
+        else:
+            results.append(
+                (StoredEvent(_with_id(job.event, event_id), job.status, job.detail), False)
+            )
+    return results
+
+
 class _Job:
     """One write waiting for the writer thread."""
 
@@ -162,6 +320,21 @@ def _resolve(future: asyncio.Future[Any], result: Any, error: BaseException | No
         future.set_exception(error)
     else:
         future.set_result(result)
+
+
+def _resolve_many(items: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in items:
+        _resolve(future, result, error)
+
+
+_STORAGE_ERRORS = ("locked", "full", "readonly", "read-only", "disk i/o", "busy")
+
+
+def _is_storage_error(exc: BaseException) -> bool:
+    """True when the database itself refused (retrying job by job cannot help)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(
+        word in str(exc).lower() for word in _STORAGE_ERRORS
+    )
 
 
 class Store:
@@ -269,41 +442,57 @@ class Store:
             self._run_batch(conn, batch)
 
     def _run_batch(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        outcomes: list[tuple[Any, BaseException | None]] = []
+        """Run a batch in one transaction; on any job failure, redo the jobs one by one.
+
+        The common case (every job succeeds) costs one BEGIN and one COMMIT (one fsync) for the
+        whole batch. A failing job (a constraint, a bug) makes the batch roll back and each job
+        run again in its own transaction, so only that job fails.
+        """
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             self._fail_all(batch, exc)
             return
+        results: list[Any] = []
         try:
-            for job in batch:
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = job.fn(conn)
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    error: BaseException = exc
-                    if isinstance(exc, sqlite3.Error):
-                        error = StoreError(f"the database refused a write: {exc}")
-                    outcomes.append((None, error))
-                else:
-                    conn.execute("RELEASE job")
-                    outcomes.append((result, None))
+            records = [job.fn for job in batch if isinstance(job.fn, _RecordJob)]
+            if len(records) > 1:
+                merged = iter(_record_many(conn, records))
+                results = [
+                    next(merged) if isinstance(job.fn, _RecordJob) else job.fn(conn)
+                    for job in batch
+                ]
+            else:
+                results = [job.fn(conn) for job in batch]
             conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except Exception as exc:
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            self._fail_all(batch, exc)
+            if len(batch) > 1 and not _is_storage_error(exc):
+                for job in batch:
+                    self._run_batch(conn, [job])
+                return
+            if isinstance(exc, sqlite3.Error):
+                self._fail_all(batch, exc)
+            else:
+                self._settle(batch, [(None, exc)] * len(batch))
             return
-        for job, (result, err) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_resolve, job.future, result, err)
+        self._settle(batch, [(r, None) for r in results])
 
     @staticmethod
-    def _fail_all(batch: list[_Job], exc: sqlite3.Error) -> None:
-        for job in batch:
-            error = StoreError(f"could not store durably: {exc}")
-            job.loop.call_soon_threadsafe(_resolve, job.future, None, error)
+    def _settle(batch: list[_Job], outcomes: list[tuple[Any, BaseException | None]]) -> None:
+        """Hand the outcomes to their loops: one wake-up per loop, not one per job."""
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, Any]]] = {}
+        for job, (result, error) in zip(batch, outcomes, strict=True):
+            by_loop.setdefault(job.loop, []).append((job.future, result, error))
+        for loop, items in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_resolve_many, items)
+
+    @classmethod
+    def _fail_all(cls, batch: list[_Job], exc: sqlite3.Error) -> None:
+        error = StoreError(f"could not store durably: {exc}")
+        cls._settle(batch, [(None, error)] * len(batch))
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
@@ -363,66 +552,7 @@ class Store:
             StoreError: It could not be stored durably.
         """
 
-        def job(conn: sqlite3.Connection) -> tuple[StoredEvent, bool]:
-            cur = conn.execute(
-                "INSERT INTO events (vendor, delivery_id, event_name, event_type, filter, "
-                "repository, ref, sha, base_ref, base_sha, pr_number, is_fork, deleted, title, "
-                "hook_id, hook_ids, received_at, status, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (vendor, delivery_id) DO NOTHING",
-                (
-                    event.vendor,
-                    event.delivery_id,
-                    event.event_name,
-                    event.event_type,
-                    event.filter,
-                    event.repository,
-                    event.ref,
-                    event.sha,
-                    event.base_ref,
-                    event.base_sha,
-                    event.pr_number,
-                    int(event.is_fork),
-                    int(event.deleted),
-                    event.title,
-                    event.hook_id,
-                    event.hook_id,
-                    _ts(event.received_at),
-                    status.value,
-                    detail,
-                ),
-            )
-            if cur.rowcount == 1:
-                event_id = cur.lastrowid
-                assert event_id is not None
-                conn.execute(
-                    "INSERT INTO event_bodies (event_id, body) VALUES (?, ?)",
-                    (event_id, event.body),
-                )
-                stored = StoredEvent(
-                    event=replace(event, id=event_id), status=status, detail=detail
-                )
-                return stored, False
-            row = conn.execute(
-                f"SELECT {_EVENT_COLUMNS}, hook_ids FROM events "
-                "WHERE vendor = ? AND delivery_id = ?",
-                (event.vendor, event.delivery_id),
-            ).fetchone()
-            hook_ids = [h for h in row["hook_ids"].split(",") if h]
-            if event.hook_id and event.hook_id not in hook_ids:
-                hook_ids.append(event.hook_id)
-            conn.execute(
-                "UPDATE events SET redeliveries = redeliveries + 1, hook_ids = ?, "
-                "last_redelivery_at = ? WHERE id = ?",
-                (",".join(hook_ids), _ts(utcnow()), row["id"]),
-            )
-            body = conn.execute(
-                "SELECT body FROM event_bodies WHERE event_id = ?", (row["id"],)
-            ).fetchone()
-            original = _event_from_row(row, bytes(body[0]) if body else b"")
-            return replace(original, redeliveries=original.redeliveries + 1), True
-
-        return await self._write(job)
+        return await self._write(_RecordJob(event, status, detail))
 
     async def hook_ids(self, event_id: int) -> list[str]:
         """Return every hook id that delivered this event (repository and organization hooks)."""

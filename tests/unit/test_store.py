@@ -319,3 +319,31 @@ async def test_list_events_fast_path_on_many_rows(tmp_path: Path) -> None:
     ids = [e.event.id for e in page]
     assert ids == list(range(2000, 1900, -1))
     await s.close()
+
+
+async def test_merged_batch_maps_ids_bodies_and_redeliveries(store: Store) -> None:
+    """Concurrent records are merged into multi-row inserts: every id maps to its own body."""
+    await store.record_event(make_event("old-1", body=b'{"n": "old"}'), EventStatus.RECEIVED)
+    names = [f"m{i % 40}" for i in range(120)] + ["old-1"] * 3
+    results = await asyncio.gather(
+        *(
+            store.record_event(make_event(n, body=f'{{"n": "{n}"}}'.encode()), EventStatus.RECEIVED)
+            for n in names
+        ),
+        store.set_event_status(1, EventStatus.IGNORED, "changed in the same batch"),
+    )
+    records = results[:-1]
+    assert sum(1 for _, dup in records if not dup) == 40
+    for name, (stored, _) in zip(names, records, strict=True):
+        assert stored.event.id is not None
+        got = await store.get_event(stored.event.id)
+        assert got is not None
+        assert got.event.delivery_id == name
+        assert got.event.body == (
+            b'{"n": "old"}' if name == "old-1" else f'{{"n": "{name}"}}'.encode()
+        )
+    old = await store.get_event(1)
+    assert old is not None
+    assert old.redeliveries == 3
+    assert old.status is EventStatus.IGNORED
+    assert await store.count_events() == 41
