@@ -293,12 +293,35 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
 
 
+def _children(pid: int) -> int:
+    """How many child processes ``pid`` has right now (Linux /proc), 0 if unknown."""
+    count = 0
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                count += len(f.read().split())
+    except OSError:
+        return 0
+    return count
+
+
+async def _settle(server: Server, limit: float = 30.0) -> None:
+    """Wait until the server has no child processes left (webhook runs one per delivery,
+    after answering), so its backlog does not slow the next server measured."""
+    deadline = time.monotonic() + limit
+    while _children(server.proc.pid) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)
+
+
 async def _rounds(servers: list[Server], requests: int, rounds: int, stats: dict[str, Any]) -> None:
     for s in servers:  # warm up: imports, connections, first pages of the database
         await measure(s.url, min(500, requests), s.repository)
+        await _settle(s)
     for _ in range(rounds):
         for s in servers:
             rate, latencies, failures = await measure(s.url, requests, s.repository)
+            await _settle(s)
             stats["rates"].setdefault(s.name, []).append(rate)
             stats["lats"].setdefault(s.name, []).extend(latencies)
             stats["fails"][s.name] = stats["fails"].get(s.name, 0) + failures
