@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -157,14 +158,7 @@ async def test_runs_roundtrip(store: Store) -> None:
     assert [r.id for r in listed] == ["ff01", "0a02"]
     assert listed[0] == runs[0]
     assert listed[1].created_at is not None
-    running = runs[0].__class__(
-        **{
-            **_asdict(runs[0]),
-            "state": RunState.RUNNING,
-            "started_at": now,
-            "log_path": "1/ff01.log",
-        }
-    )
+    running = replace(runs[0], state=RunState.RUNNING, started_at=now, log_path="1/ff01.log")
     await store.update_run(running)
     assert await store.get_run("ff01") == running
     assert await store.get_run("nope") is None
@@ -177,10 +171,6 @@ async def test_runs_roundtrip(store: Store) -> None:
     assert interrupted[0].finished_at is not None
     assert await store.runs_with_state(RunState.RUNNING) == []
     assert await store.mark_interrupted() == []
-
-
-def _asdict(run: Run) -> dict[str, object]:
-    return {f: getattr(run, f) for f in run.__slots__}  # type: ignore[attr-defined]
 
 
 async def test_duplicate_run_id_fails_alone(store: Store) -> None:
@@ -325,14 +315,14 @@ async def test_merged_batch_maps_ids_bodies_and_redeliveries(store: Store) -> No
     """Concurrent records are merged into multi-row inserts: every id maps to its own body."""
     await store.record_event(make_event("old-1", body=b'{"n": "old"}'), EventStatus.RECEIVED)
     names = [f"m{i % 40}" for i in range(120)] + ["old-1"] * 3
-    results = await asyncio.gather(
-        *(
+    pending = [
+        asyncio.ensure_future(
             store.record_event(make_event(n, body=f'{{"n": "{n}"}}'.encode()), EventStatus.RECEIVED)
-            for n in names
-        ),
-        store.set_event_status(1, EventStatus.IGNORED, "changed in the same batch"),
-    )
-    records = results[:-1]
+        )
+        for n in names
+    ]
+    await store.set_event_status(1, EventStatus.IGNORED, "changed meanwhile")
+    records = await asyncio.gather(*pending)
     assert sum(1 for _, dup in records if not dup) == 40
     for name, (stored, _) in zip(names, records, strict=True):
         assert stored.event.id is not None
