@@ -337,3 +337,12 @@ async def test_merged_batch_maps_ids_bodies_and_redeliveries(store: Store) -> No
     assert old.redeliveries == 3
     assert old.status is EventStatus.IGNORED
     assert await store.count_events() == 41
+
+
+def test_with_id_equals_replace() -> None:
+    from pocketci_tui.store.db import _with_id
+
+    e = make_event("x", pr_number=3, is_fork=True, title="t")
+    assert _with_id(e, 9) == replace(e, id=9)
+    assert _with_id(e, 9) is not e
+    assert e.id is None
