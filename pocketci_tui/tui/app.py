@@ -284,8 +284,10 @@ class PocketCIApp(App[int]):
         return rows
 
     def action_help(self) -> None:
-        """Show the keys."""
-        self.push_screen(HelpDialog(self.key_rows()))
+        """Show the keys (built once, then reused: it opens at once even under load)."""
+        if not self.is_screen_installed("help"):
+            self.install_screen(HelpDialog(self.key_rows()), "help")
+        self.push_screen("help")
 
     def action_webhook(self) -> None:
         """Show the webhook URL and (on request) the secret."""

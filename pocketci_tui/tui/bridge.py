@@ -29,8 +29,10 @@ from .text import clean_lines
 DEFAULT_INTERVAL = 0.05
 """Seconds between flushes."""
 
-MAX_PENDING_LINES = 10_000
-"""Output lines kept per run between two flushes; older ones are dropped (they stay on disk)."""
+MAX_PENDING_LINES = 2_000
+"""Output lines kept per run between two flushes (at most 40,000 lines/s reach the screen, far
+more than anyone reads); older ones are replaced by one marker line. The full log stays on disk
+and opens in the pager."""
 
 
 class EngineBridge:
@@ -111,6 +113,10 @@ class EngineBridge:
         if not (batch.stored or batch.updated or batch.matched or batch.runs or batch.output):
             return
         for run_id, lines in batch.output.items():
-            batch.output[run_id] = clean_lines(lines)
+            cleaned = clean_lines(lines)
+            dropped = batch.dropped.get(run_id, 0)
+            if dropped:
+                cleaned.insert(0, f"··· {dropped:,} lines not shown here (p: full log) ···")
+            batch.output[run_id] = cleaned
         self.flushes += 1
         self._target.post_message(batch)
