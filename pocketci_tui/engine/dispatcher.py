@@ -67,6 +67,8 @@ TAIL_LINES = 2000
 """Lines of output kept in memory per run for the UI; the full log is on disk."""
 DISPATCH_WORKERS = 4
 """Events checked out and matched at once (runs are limited by ``concurrency``)."""
+SHUTDOWN_SECONDS = 15.0
+"""How long shutdown waits for dispatches and runs to stop (their process trees are killed)."""
 SECRET_RETRY_SECONDS = 30.0
 """How long an event that needs an unreachable secret store waits before trying again."""
 
@@ -225,7 +227,11 @@ class Engine:
             task.cancel("shutdown")
         for task in list(self._background):
             task.cancel()
-        await asyncio.gather(*self._workers, *tasks, *self._background, return_exceptions=True)
+        pending = {*self._workers, *tasks, *self._background}
+        if pending:
+            _, stuck = await asyncio.wait(pending, timeout=SHUTDOWN_SECONDS)
+            for task in stuck:
+                log.error("still running after shutdown: %s", task.get_name())
         self._workers.clear()
 
     # -- public actions -------------------------------------------------------------------------

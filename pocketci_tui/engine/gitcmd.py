@@ -36,6 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from pocketci_tui.engine.proc import close_pipes
+
 __all__ = [
     "FORBIDDEN_PROTOCOLS",
     "MIN_GIT_VERSION",
@@ -267,9 +269,26 @@ def _mask(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+REAP_SECONDS = 5.0
+"""How long a killed git gets to be reaped before its pipes are closed by hand."""
+
+
 def _kill_group(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """Kill git's process group and reap it, without hanging on pipes a stray may hold.
+
+    On Python 3.11 ``Process.wait()`` also waits for the pipes to close, so the wait is bounded
+    and the pipes are closed by hand when it runs out.
+    """
+    _kill_group(proc)
+    try:
+        await asyncio.wait_for(asyncio.shield(proc.wait()), REAP_SECONDS)
+    except TimeoutError:
+        close_pipes(proc)
 
 
 class GitCommand:
@@ -397,15 +416,13 @@ class GitCommand:
         try:
             stdout, stderr = await asyncio.wait_for(proc.communicate(), limit)
         except TimeoutError:
-            _kill_group(proc)
-            await asyncio.shield(proc.wait())
+            await _stop(proc)
             raise GitTimeoutError(
                 _mask(f"{label}: timed out after {limit:.1f} s and was stopped", secrets)
             ) from None
         except BaseException:
-            _kill_group(proc)
             with contextlib.suppress(BaseException):
-                await asyncio.shield(proc.wait())
+                await _stop(proc)
             raise
         result = GitResult(tuple(args), proc.returncode or 0, stdout, stderr)
         if check and not result.ok:
