@@ -37,6 +37,7 @@ from .dialogs.setup import SetupDialog
 from .dialogs.webhook import WebhookDialog
 from .messages import ServicesStarted
 from .screens.main import MainScreen
+from .widgets.runs_table import RunsTable
 from .widgets.status_bar import StatusBar
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class PocketCIApp(App[int]):
         pager: PagerRunner | None = None,
         first_start: bool = False,
         unlock_secrets: Unlock | None = None,
-        services_with_passphrase: Callable[[str], Any] | None = None,
+        services_with_passphrase: Callable[[str, bool], Any] | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -122,7 +123,11 @@ class PocketCIApp(App[int]):
         self.clock = clock
         """The current time."""
         self.problems: list[str] = []
-        """Problems found while starting (port in use, keyring unavailable)."""
+        """Problems found while starting (port in use, keyring unavailable), short."""
+        self.problem_details: list[str] = []
+        """The same problems in full sentences, shown in the Output pane."""
+        self.secrets_backend = settings.secrets_backend
+        """The secret backend in use (``file`` once the user chose the encrypted file)."""
         self.listener_url = ""
         """The listener's base URL once started."""
         self.main_screen: MainScreen | None = None
@@ -156,21 +161,44 @@ class PocketCIApp(App[int]):
         assert self._bridge is not None
         assert self.main_screen is not None
         url, error = "", ""
+        use_file = False
         while True:
             try:
                 result = await self.services.start()
                 url = result if isinstance(result, str) else _find_url(self.services)
                 error = ""
-                break
-            except Exception as exc:
-                log.exception("services failed to start")
-                error = _start_error(exc, self.settings)
-                if self._with_passphrase is None or not _needs_passphrase(exc):
+                wrong = await self._wrong_passphrase()
+                if not wrong or self._with_passphrase is None:
                     break
-                passphrase = await self._ask_passphrase(str(exc))
+                passphrase = await self._ask_passphrase(wrong)
                 if passphrase is None:
                     break
-                self.services = self._with_passphrase(passphrase)
+                await self.services.stop()
+                url = ""
+                self.services = self._with_passphrase(passphrase, use_file)
+                continue
+            except Exception as exc:
+                log.exception("services failed to start")
+                error, detail = _start_error(exc, self.settings)
+                self.problem_details.append(detail)
+                if self._with_passphrase is None:
+                    break
+                title = "Unlock the encrypted secrets file"
+                if _needs_passphrase(exc):
+                    why = detail
+                elif _no_keyring(exc) and self.settings.secrets_backend == "auto":
+                    use_file = True
+                    why = NO_KEYRING_HELP
+                    title = "Choose a passphrase for the encrypted secrets file"
+                else:
+                    break
+                passphrase = await self._ask_passphrase(why, title)
+                if passphrase is None:
+                    break
+                self.problem_details.clear()
+                self.services = self._with_passphrase(passphrase, use_file)
+        if use_file and not error:
+            self.secrets_backend = "file"
         if error:
             self.problems.append(error)
         if getattr(self.services, "engine", None) is not None:
@@ -180,7 +208,7 @@ class PocketCIApp(App[int]):
         screen = self.main_screen
         status = screen.query_one(StatusBar)
         status.starting = False
-        status.url = f"{url.rstrip('/')}/webhooks/github" if url else ""
+        status.url = url.rstrip("/") if url else ""
         screen.post_message(ServicesStarted(url=url or "", error=error))
         if self._first_start and self.services.secrets is not None:
             self._first_start = False
@@ -191,13 +219,29 @@ class PocketCIApp(App[int]):
                     self.webhook_url,
                     self.settings.webhook_secret,
                     self.services.secrets,
+                    secrets_backend=self.secrets_backend,
                 ),
                 self._setup_done,
             )
 
-    async def _ask_passphrase(self, why: str) -> str | None:
+    async def _wrong_passphrase(self) -> str:
+        """After a start with the encrypted file: why its passphrase is wrong, or ``""``."""
+        from pocketci_tui.secrets import probe
+
+        store = getattr(self.services, "secrets", None)
+        if store is None or getattr(store, "path", None) is None:
+            return ""
+        try:
+            health = await probe(store)
+        except Exception:
+            return ""
+        return health.message if health.state == "locked" else ""
+
+    async def _ask_passphrase(
+        self, why: str, title: str = "Unlock the encrypted secrets file"
+    ) -> str | None:
         answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self.push_screen(PassphraseDialog(why), answer.set_result)
+        self.push_screen(PassphraseDialog(why, title), answer.set_result)
         return await answer
 
     def _setup_done(self, done: bool | None) -> None:
@@ -207,6 +251,9 @@ class PocketCIApp(App[int]):
     async def recheck_problems(self) -> None:
         """Look at the secret store and the webhook secret again (after setup or a change)."""
         self.problems = [p for p in self.problems if not p.startswith(_SECRET_PROBLEMS)]
+        self.problem_details = [
+            d for d in self.problem_details if "secret" not in d and "keyring" not in d
+        ]
         await self._probe_secrets()
         if self.main_screen is not None:
             self.main_screen.refresh_status()
@@ -221,15 +268,18 @@ class PocketCIApp(App[int]):
             self.problems.append("secret store not answering")
             return
         except SecretStoreError as exc:
-            self.problems.append(f"keyring unavailable: {str(exc).splitlines()[0][:80]}")
+            self.problems.append("keyring unavailable")
+            self.problem_details.append(str(exc).splitlines()[0])
             return
         check = getattr(self.services, "webhook_secret_problem", None)
         if check is not None:
             problem = await check()
             if problem and "not set" in problem:
-                self.problems.append("webhook secret not set (w)")
+                self.problems.append("webhook secret not set")
             elif problem:
-                self.problems.append(f"webhook secret: {problem[:80]}")
+                self.problems.append("webhook secret unreadable")
+            if problem:
+                self.problem_details.append(problem)
 
     async def on_unmount(self) -> None:
         """Stop the services and wait for them (children killed, socket closed)."""
@@ -342,13 +392,20 @@ class PocketCIApp(App[int]):
 
         self.push_screen(FireDialog(self.services, event_id, self.clock), chosen)
 
+    def _show_new_runs(self) -> None:
+        """After fire or re-run, let the Functions pane follow the new runs again."""
+        if self.main_screen is not None:
+            self.main_screen.query_one(RunsTable).pinned = False
+
     def fire_event(self, event_id: int) -> None:
         """Dispatch a stored event again."""
+        self._show_new_runs()
         if (engine := self._engine()) is not None:
             self._engine_call(engine.fire(event_id), f"Fired event #{event_id}")
 
     def rerun_run(self, run_id: str) -> None:
         """Re-run one run."""
+        self._show_new_runs()
         if (engine := self._engine()) is not None:
             self._engine_call(engine.rerun(run_id), "Re-run queued")
 
@@ -431,14 +488,28 @@ def _needs_passphrase(exc: BaseException) -> bool:
     return any(isinstance(e, PassphraseRequired | WrongPassphrase) for e in _causes(exc))
 
 
-def _start_error(exc: BaseException, settings: Settings) -> str:
+NO_KEYRING_HELP = (
+    "No OS keyring answers here (no D-Bus session, as usual over SSH). pocketci can keep its "
+    "secrets in an encrypted file instead: choose a passphrase. You will type it at each start "
+    "(or give it as the systemd credential pocketci-passphrase for `serve`)."
+)
+
+
+def _no_keyring(exc: BaseException) -> bool:
+    from pocketci_tui.secrets import SecretStoreUnavailable
+
+    return any(isinstance(e, SecretStoreUnavailable) for e in _causes(exc))
+
+
+def _start_error(exc: BaseException, settings: Settings) -> tuple[str, str]:
+    """A short problem for the status bar and the full sentence for the Output pane."""
     text = str(exc)
     first = text.splitlines()[0] if text else type(exc).__name__
     if getattr(exc, "errno", None) in (98, 48) or "in use" in text.lower():
-        return f"port {settings.port} in use"
+        return f"port {settings.port} in use", first
     if any(isinstance(e, SecretStoreError) for e in _causes(exc)):
-        return f"keyring unavailable: {first[:80]}"
-    return f"start failed: {first[:100]}"
+        return "keyring unavailable", first
+    return "start failed", first
 
 
 def make_app(
@@ -450,7 +521,7 @@ def make_app(
     pager: PagerRunner | None = None,
     first_start: bool | None = None,
     unlock_secrets: Unlock | None = None,
-    services_with_passphrase: Callable[[str], Any] | None = None,
+    services_with_passphrase: Callable[[str, bool], Any] | None = None,
 ) -> PocketCIApp:
     """Build the app; the CLI, tests and the screenshot script all use this.
 
@@ -462,8 +533,9 @@ def make_app(
         pager: Runs a pager argv (tests replace it).
         first_start: Offer the setup flow; default: when the config file does not exist.
         unlock_secrets: Opens the encrypted-file secret store with a passphrase.
-        services_with_passphrase: Builds new services given the encrypted file's passphrase,
-            used when starting fails for the lack of it.
+        services_with_passphrase: Builds new services given the encrypted file's passphrase
+            (and True to switch to the encrypted file because no OS keyring answers), used
+            when starting fails for the lack of it.
 
     Returns:
         The app, ready to ``run()``.
@@ -491,6 +563,8 @@ def run_app(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
+    import dataclasses
+
     from pocketci_tui.services import CommandFailed, Services, settings_from_args
 
     try:
@@ -505,8 +579,9 @@ def run_app(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
-    def with_passphrase(passphrase: str) -> Services:
-        return Services(settings, paths, passphrase=passphrase)
+    def with_passphrase(passphrase: str, use_file: bool) -> Services:
+        chosen = dataclasses.replace(settings, secrets_backend="file") if use_file else settings
+        return Services(chosen, paths, passphrase=passphrase)
 
     app = make_app(
         settings,

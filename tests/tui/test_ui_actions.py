@@ -94,7 +94,7 @@ async def test_status_bar_shows_url_counts_and_problems(app_paths: AppPaths) -> 
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(app, pilot, 5)
         text = str(screen(app).query_one(StatusBar).render())
-        assert "http://127.0.0.1:8080/webhooks/github" in text
+        assert "http://127.0.0.1:8080" in text
         assert "1 running" in text
         assert "1 queued" in text
         assert "dagger not found" in text

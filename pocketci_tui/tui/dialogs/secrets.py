@@ -110,11 +110,13 @@ class PassphraseDialog(ModalScreen[str | None]):
 
     Args:
         why: What needs it (shown above the input).
+        title: The dialog's title.
     """
 
-    def __init__(self, why: str = "") -> None:
+    def __init__(self, why: str = "", title: str = "Unlock the encrypted secrets file") -> None:
         super().__init__()
         self._why = why
+        self._title = title
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog-close")
@@ -123,7 +125,7 @@ class PassphraseDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         """Lay out a masked input."""
         with Vertical(classes="dialog", id="passphrase") as box:
-            box.border_title = "Unlock the encrypted secrets file"
+            box.border_title = self._title
             if self._why:
                 yield Label(self._why, markup=False, id="passphrase-why")
             yield Input(placeholder="passphrase (hidden)", password=True, id="passphrase-input")

@@ -21,11 +21,14 @@ from .secrets import SECRET_TIMEOUT, describe_error
 from .webhook import paste_instructions
 
 
-def write_config(path: Path, port: int) -> None:
+def write_config(path: Path, port: int, secrets_backend: str = "auto") -> None:
     """Write a starter config (never over an existing file)."""
+    text = default_config_text(port)
+    if secrets_backend != "auto":
+        text = text.replace("backend: auto ", f"backend: {secrets_backend} ")
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("x", encoding="utf-8") as handle:
-        handle.write(default_config_text(port))
+        handle.write(text)
 
 
 class SetupDialog(ModalScreen[bool]):
@@ -37,6 +40,8 @@ class SetupDialog(ModalScreen[bool]):
         url: The webhook URL.
         secret_name: The secret-store entry for the webhook secret.
         secrets: The secret store.
+        secrets_backend: The backend to write into the config (``file`` after choosing the
+            encrypted file).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -45,9 +50,17 @@ class SetupDialog(ModalScreen[bool]):
     ]
 
     def __init__(
-        self, config_file: Path, port: int, url: str, secret_name: str, secrets: SecretStore
+        self,
+        config_file: Path,
+        port: int,
+        url: str,
+        secret_name: str,
+        secrets: SecretStore,
+        *,
+        secrets_backend: str = "auto",
     ) -> None:
         super().__init__()
+        self._backend = secrets_backend
         self._config_file = config_file
         self._port = port
         self._url = url
@@ -89,7 +102,7 @@ class SetupDialog(ModalScreen[bool]):
     async def _run(self) -> None:
         error = self.query_one("#setup-error", Label)
         try:
-            await asyncio.to_thread(write_config, self._config_file, self._port)
+            await asyncio.to_thread(write_config, self._config_file, self._port, self._backend)
         except FileExistsError:
             pass
         except OSError as exc:

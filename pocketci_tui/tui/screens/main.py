@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import textwrap
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -270,12 +271,25 @@ class MainScreen(Screen[None]):
         pane = self.query_one("#log-pane")
         pane.border_title = "Output"
         if stored is None:
-            url = self.query_one(StatusBar).url or "the webhook URL"
+            listening = self.pocketci.listener_url
+            url = self.pocketci.webhook_url if listening else "the webhook URL (once it listens)"
             reason.update("")
             reason.display = False
+            width = max(24, log.scrollable_content_region.width - 2)
+            try:
+                engine_problems = list(self.pocketci.services.engine.problems())
+            except Exception:
+                engine_problems = []
+            problems = [
+                line
+                for detail in [*self.pocketci.problem_details, *engine_problems]
+                for line in textwrap.wrap(f"⚠ {clean(detail)}", width, subsequent_indent="  ")
+            ]
             log.show(
                 "",
                 [
+                    *problems,
+                    *([" "] if problems else []),
                     "No events yet.",
                     "",
                     "Point a GitHub webhook at",
@@ -314,9 +328,7 @@ class MainScreen(Screen[None]):
         pane.border_title = f"Output · {clean(label)}"
         self._show_reason(run)
         if run.state is RunState.SKIPPED:
-            log.show(
-                label, [f"skipped: {line}" for line in clean_lines(run.reason.splitlines() or [""])]
-            )
+            log.show("", ["This function did not run (the reason is above)."])
             return
         lines: list[str] | None = None
         if run.state.finished and run.log_path:
@@ -326,7 +338,7 @@ class MainScreen(Screen[None]):
             lines = list(self.pocketci.services.engine.tail(run_id))
         if self.run_id != run_id:
             return
-        log.show(label, clean_lines(lines))
+        log.show(label if run.log_path else "", clean_lines(lines))
 
     def _show_reason(self, run: Run) -> None:
         reason = self.query_one("#run-reason", Label)

@@ -73,14 +73,15 @@ class RunsTable(DataTable[Text | str]):
         return self._runs[self.cursor_row]
 
     def _cells(self, run: Run) -> tuple[Text | str, ...]:
-        name = run.function or "(event)"
-        if run.attempt > 1:
-            name = f"{name} #{run.attempt}"
+        suffix = f" #{run.attempt}" if run.attempt > 1 else ""
+        width = (20 if self.compact else 32) - len(suffix)
+        name = literal(run.function or "(event)", limit=width)
+        name.append(suffix)
         reason = run.reason.strip().splitlines()[-1] if run.reason.strip() else ""
         if run.state is RunState.FAILED and run.exit_code is not None and not reason:
             reason = f"exit {run.exit_code}"
         return (
-            literal(name, limit=20 if self.compact else 32),
+            name,
             state_label(str(run.state), icon_only=self.compact),
             format_duration(run_duration(run, self._clock())),
             literal(reason, style="dim", limit=60),

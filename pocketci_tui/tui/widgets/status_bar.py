@@ -34,9 +34,13 @@ class StatusBar(Static):
     """True until the services have started."""
 
     def render(self) -> Text:
-        """Build the line."""
+        """Build the line: problems first (short), then the listener and the counts."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("pocketci ", style="bold")
+        for problem in self.problems:
+            text.append("⚠ ", style="bold red")
+            text.append(short_problem(problem), style="red")
+            text.append("  ")
         if self.starting:
             text.append("starting…", style="dim")
         elif self.url:
@@ -47,7 +51,10 @@ class StatusBar(Static):
         text.append(f"{self.running} running", style="bold yellow" if self.running else "dim")
         text.append(" · ")
         text.append(f"{self.queued} queued", style="bold" if self.queued else "dim")
-        for problem in self.problems:
-            text.append("  ⚠ ", style="bold red")
-            text.append(clean(problem), style="red")
         return text
+
+
+def short_problem(problem: str) -> str:
+    """The head of a problem sentence (the Output pane shows it in full)."""
+    head = clean(problem).split(";")[0].split(" (")[0].split(": ")[0]
+    return head if len(head) <= 32 else head[:31] + "…"

@@ -1,0 +1,106 @@
+"""Starting without a usable OS keyring: the encrypted file, its passphrase typed into the UI
+(never on the terminal Textual owns), a wrong passphrase asked again."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import yaml
+
+from pocketci_tui.config import Settings
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.secrets import SecretStoreUnavailable, open_secret_store
+from pocketci_tui.services import Services, ServicesError
+from pocketci_tui.tui.app import make_app
+from pocketci_tui.tui.dialogs.secrets import PassphraseDialog
+from pocketci_tui.tui.dialogs.setup import SetupDialog
+from pocketci_tui.tui.widgets.status_bar import StatusBar
+
+from .harness import wait_for
+
+PASSPHRASE = "correct horse battery staple"
+
+
+class NoKeyringServices(Services):
+    """Services whose secret store cannot open, as on a server without D-Bus."""
+
+    async def start(self, *, host: str | None = None, port: int | None = None) -> str:
+        try:
+            raise SecretStoreUnavailable("no OS keyring (no D-Bus session)")
+        except SecretStoreUnavailable as exc:
+            raise ServicesError(str(exc)) from exc
+
+
+async def test_no_keyring_offers_the_encrypted_file_then_setup(app_paths: AppPaths) -> None:
+    settings = Settings(port=0)
+    made: list[tuple[str, bool]] = []
+
+    def with_passphrase(passphrase: str, use_file: bool) -> Services:
+        made.append((passphrase, use_file))
+        chosen = dataclasses.replace(settings, secrets_backend="file") if use_file else settings
+        return Services(chosen, app_paths, passphrase=passphrase)
+
+    app = make_app(
+        settings,
+        paths=app_paths,
+        services=NoKeyringServices(settings, app_paths),
+        services_with_passphrase=with_passphrase,
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, PassphraseDialog), pilot)
+        assert "No OS keyring" in str(app.screen.query_one("#passphrase-why").render())
+        await pilot.press(*PASSPHRASE, "enter")
+        await wait_for(lambda: isinstance(app.screen, SetupDialog), pilot)
+        assert made == [(PASSPHRASE, True)]
+        dialog = app.screen
+        assert isinstance(dialog, SetupDialog)
+        await pilot.press("enter")
+        await wait_for(lambda: dialog.step == 2, pilot)
+        await pilot.press("enter")
+        status = app.screen.query_one(StatusBar)
+        await wait_for(
+            lambda: (
+                bool(status.url)
+                and not any("keyring" in p or "secret" in p for p in status.problems)
+            ),
+            pilot,
+        )
+    config = yaml.safe_load(app_paths.config_file.read_text())
+    assert config["secrets"]["backend"] == "file"
+    store = await open_secret_store(app_paths.config_dir, backend="file", passphrase=PASSPHRASE)
+    secret = await store.get("webhook-secret")
+    assert secret is not None
+    assert len(secret) == 64
+
+
+async def test_wrong_passphrase_is_asked_again(app_paths: AppPaths) -> None:
+    app_paths.config_dir.mkdir(parents=True, exist_ok=True)
+    store = await open_secret_store(app_paths.config_dir, backend="file", passphrase=PASSPHRASE)
+    await store.set("webhook-secret", "w" * 40)
+    settings = Settings(port=0, secrets_backend="file")
+
+    def with_passphrase(passphrase: str, use_file: bool) -> Services:
+        return Services(settings, app_paths, passphrase=passphrase)
+
+    app = make_app(
+        settings,
+        paths=app_paths,
+        services=Services(settings, app_paths),
+        first_start=False,
+        services_with_passphrase=with_passphrase,
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, PassphraseDialog), pilot)
+        assert "needs its passphrase" in str(app.screen.query_one("#passphrase-why").render())
+        await pilot.press(*"not it at all", "enter")
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, PassphraseDialog)
+                and "wrong passphrase" in str(app.screen.query_one("#passphrase-why").render())
+            ),
+            pilot,
+        )
+        await pilot.press(*PASSPHRASE, "enter")
+        status = app.screen.query_one(StatusBar)
+        await wait_for(lambda: bool(status.url), pilot, limit=60)
+        assert not [p for p in app.problems if "secret" in p or "keyring" in p]
