@@ -21,6 +21,11 @@ from pocketci_tui.model import (
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
+def _escape(m: re.Match[str]) -> str:
+    code = ord(m.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def safe_text(text: str, limit: int = 200) -> str:
     """Return ``text`` with control characters escaped (``\\x1b``), shortened to ``limit``.
 
@@ -28,11 +33,9 @@ def safe_text(text: str, limit: int = 200) -> str:
     escaped, they are shown as literal text and never drive the terminal.
     """
 
-    def esc(m: re.Match[str]) -> str:
-        code = ord(m.group())
-        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-    out = _UNSAFE.sub(esc, text)
+    if len(text) <= limit and _UNSAFE.search(text) is None:
+        return text  # the common case: nothing to escape or cut
+    out = _UNSAFE.sub(_escape, text)
     if len(out) > limit:
         out = out[: max(0, limit - 1)] + "…"
     return out
@@ -90,6 +93,11 @@ def output_lines(notice: RunOutput) -> list[str]:
     return [f"[{prefix}] {safe_text(line, 2000)}" for line in notice.lines]
 
 
+QUIET_LOGGERS = ("aiohttp.access", "httpx", "httpcore", "gql", "dagger")
+"""Libraries whose INFO lines (one per HTTP request to the Dagger engine...) are not for users:
+only their warnings and errors reach the log."""
+
+
 def configure(stream: TextIO | None = None, *, level: int = logging.INFO) -> None:
     """Send pocketci-tui's log records to ``stream`` (stdout), one timestamped line each."""
     handler = logging.StreamHandler(stream or sys.stdout)
@@ -99,7 +107,8 @@ def configure(stream: TextIO | None = None, *, level: int = logging.INFO) -> Non
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class LineWriter:

@@ -66,9 +66,35 @@ def verify(secret: str | bytes, body: bytes, header: str | None) -> bool:
     Returns:
         True when the signature matches.
     """
-    if not header or not secret or not _SIGNATURE_RE.fullmatch(header):
+    if not secret:
         return False
-    return hmac.compare_digest(sign(secret, body), header)
+    return Verifier(secret).verify(body, header)
+
+
+class Verifier:
+    """Checks ``X-Hub-Signature-256`` headers under one secret (what :func:`verify` does).
+
+    The HMAC key schedule is computed once, and each body is hashed on a copy of it: cheaper
+    per delivery, and (for bodies under 2 KiB) without letting go of the GIL for a few
+    microseconds of hashing, which on a busy server costs a thread switch each time.
+
+    Args:
+        secret: The webhook secret; an empty secret never verifies.
+    """
+
+    __slots__ = ("_keyed",)
+
+    def __init__(self, secret: str | bytes) -> None:
+        key = secret.encode() if isinstance(secret, str) else secret
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256) if key else None
+
+    def verify(self, body: bytes, header: str | None) -> bool:
+        """Tell whether ``header`` is the exact signature of ``body`` (see :func:`verify`)."""
+        if self._keyed is None or not header or not _SIGNATURE_RE.fullmatch(header):
+            return False
+        mac = self._keyed.copy()
+        mac.update(body)
+        return hmac.compare_digest("sha256=" + mac.hexdigest(), header)
 
 
 # -- headers ------------------------------------------------------------------------------------
@@ -97,12 +123,19 @@ def _no_constants(name: str) -> Any:
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise PayloadError(f"duplicate key {key!r} in the JSON body")
-        result[key] = value
+    # dict() in C, then one length check: a key seen twice leaves fewer entries than pairs.
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise PayloadError(f"duplicate key {key!r} in the JSON body")
+            seen.add(key)
     return result
+
+
+# One decoder for every body (json.loads with hooks would build a new one per call).
+_DECODER = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_no_duplicate_keys)
 
 
 def parse_payload(body: bytes) -> dict[str, Any]:
@@ -125,7 +158,7 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise PayloadError("the body is not valid UTF-8") from exc
     try:
-        data = json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicate_keys)
+        data = _DECODER.decode(text)
     except RecursionError as exc:
         raise PayloadError("the JSON body is nested too deeply") from exc
     except json.JSONDecodeError as exc:

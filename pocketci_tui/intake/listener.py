@@ -16,6 +16,14 @@ from pocketci_tui.intake import keys
 
 log = logging.getLogger("pocketci_tui.intake")
 
+# The sweeper learns from each connection's own state whether a request is in progress and how
+# many it has served, instead of a middleware in every request's path. With an aiohttp that
+# lacks these attributes, a middleware tracks requests instead.
+_CAN_PEEK = all(
+    name in getattr(RequestHandler, "__slots__", ())
+    for name in ("_request_in_progress", "_request_count")
+)
+
 
 class ListenerError(Exception):
     """The listener could not start (port in use, address not available...)."""
@@ -50,9 +58,11 @@ class Listener:
         self._site: web.TCPSite | None = None
         self._deadlines: dict[RequestHandler, float] = {}
         self._busy: set[RequestHandler] = set()
+        self._seen: dict[RequestHandler, int] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self.url = ""
-        app.middlewares.append(self._track_requests)
+        if not _CAN_PEEK:  # pragma: no cover - depends on the aiohttp version
+            app.middlewares.append(self._track_requests)
 
     @web.middleware
     async def _track_requests(
@@ -121,12 +131,24 @@ class Listener:
             for proto in list(self._deadlines):
                 if proto not in live:
                     del self._deadlines[proto]
+                    self._seen.pop(proto, None)
             for proto in live:
+                if _CAN_PEEK:
+                    count = proto._request_count
+                    if proto._request_in_progress or self._seen.get(proto, 0) != count:
+                        # Busy now, or served a request since the last look: the deadline
+                        # counts from the end of that request at the earliest.
+                        self._seen[proto] = count
+                        self._deadlines[proto] = now + self.header_timeout + interval
+                        continue
+                elif proto in self._busy:
+                    continue
                 deadline = self._deadlines.setdefault(proto, now + self.header_timeout)
-                if proto not in self._busy and now > deadline:
+                if now > deadline:
                     log.warning("closing a connection that sent no request in time")
                     proto.force_close()
                     self._deadlines.pop(proto, None)
+                    self._seen.pop(proto, None)
 
     async def stop(self) -> None:
         """Close the socket, finish the requests in flight and release everything."""
@@ -141,3 +163,4 @@ class Listener:
         self._site = None
         self._deadlines.clear()
         self._busy.clear()
+        self._seen.clear()

@@ -361,6 +361,7 @@ class Store:
         self.busy_timeout = busy_timeout
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
+        self._writer_running = False  # set by the writer thread itself (cheaper than is_alive)
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pocketci-db-read")
         self._read_local = threading.local()
         self._closed = False
@@ -429,10 +430,12 @@ class Store:
             error = StoreError(f"cannot open the database {self.path} for writing: {exc}")
             loop.call_soon_threadsafe(_resolve, ready, None, error)
             return
+        self._writer_running = True
         loop.call_soon_threadsafe(_resolve, ready, None, None)
         try:
             self._writer_loop(conn)
         finally:
+            self._writer_running = False
             conn.close()
 
     def _writer_loop(self, conn: sqlite3.Connection) -> None:
@@ -509,8 +512,7 @@ class Store:
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("the store is closed")
-        writer = self._writer
-        if writer is None or not writer.is_alive():
+        if not self._writer_running:
             raise StoreError("the database writer has stopped")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
