@@ -155,7 +155,12 @@ class PocketCIApp(App[int]):
         self.main_screen = MainScreen(self.clock)
         self.push_screen(self.main_screen)
         self._bridge = EngineBridge(self.main_screen)
-        self._start_task = asyncio.create_task(self._start_services())
+        # Paint the first frame before importing and starting the services.
+        self.call_after_refresh(self._begin_start)
+
+    def _begin_start(self) -> None:
+        if self._start_task is None and not self._stopped:
+            self._start_task = asyncio.create_task(self._start_services())
 
     async def _start_services(self) -> None:
         assert self._bridge is not None

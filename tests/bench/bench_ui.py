@@ -158,28 +158,46 @@ class Terminal:
         os.close(self.master)
 
 
-def read_frames(path: Path) -> list[tuple[float, str, int, int]]:
-    """Parse the frame records written by the child."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        parts = line.split()
-        if len(parts) == 4:
-            rows.append((float(parts[0]), parts[1], int(parts[2]), int(parts[3])))
-    return rows
+class Frames:
+    """The frame records the child appends to a file, read incrementally."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: list[tuple[float, str, int, int]] = []
+        self._offset = 0
+        self._partial = ""
 
-def wait_frame(path: Path, since: float, screen: str, timeout: float = 10.0) -> float | None:
-    """The time of the first frame after ``since`` showing ``screen`` (a class name, with
-    ``:F`` or ``:P`` for the Output pane following or paused), or None."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for stamp, name, _, _ in read_frames(path):
-            if stamp > since and (name == screen or name.split(":")[0] == screen):
-                return stamp
-        time.sleep(0.002)
-    return None
+    def read(self) -> list[tuple[float, str, int, int]]:
+        """Read what was appended since the last call; return every record so far."""
+        try:
+            with self.path.open("r", encoding="utf-8") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+                self._offset = handle.tell()
+        except FileNotFoundError:
+            return self.rows
+        data = self._partial + data
+        lines = data.split("\n")
+        self._partial = lines.pop()
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 4:
+                self.rows.append((float(parts[0]), parts[1], int(parts[2]), int(parts[3])))
+        return self.rows
+
+    def wait(self, since: float, screen: str, timeout: float = 10.0) -> float | None:
+        """The time of the first frame after ``since`` showing ``screen`` (a class name, with
+        ``:F`` or ``:P`` for the Output pane following or paused), or None."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            rows = self.read()
+            for stamp, name, _, _ in rows[seen:]:
+                if stamp > since and (name == screen or name.split(":")[0] == screen):
+                    return stamp
+            seen = max(0, len(rows) - 1)
+            time.sleep(0.005)
+        return None
 
 
 def make_home(base: Path, lines: int) -> tuple[Path, dict[str, str], str]:
@@ -196,15 +214,22 @@ def make_home(base: Path, lines: int) -> tuple[Path, dict[str, str], str]:
         "ci",
         functions=[
             fn(
+                "onGithubPushMain",
+                arg("src", "Directory"),
+                arg("eventTrigger", "File"),
+                arg("filter", "String", optional=True, default="main"),
+                call={"output": ["warm-up: catalog loaded, SDK imported"], "exit": 0},
+            ),
+            fn(
                 "onGithubPushFlood",
                 arg("src", "Directory"),
                 arg("eventTrigger", "File"),
                 arg("filter", "String", optional=True, default="flood"),
                 call={"lines": lines, "exit": 0},
-            )
+            ),
         ],
     )
-    repo.commit(
+    main_sha = repo.commit(
         {
             "pocketci.yaml": "module-path: ./ci\n",
             "ci/dagger.json": (module / "dagger.json").read_text(),
@@ -235,22 +260,22 @@ def make_home(base: Path, lines: int) -> tuple[Path, dict[str, str], str]:
         check=True,
         capture_output=True,
     )
-    return home, env, f"http://127.0.0.1:{port}|{sha}"
+    return home, env, f"http://127.0.0.1:{port}|{sha}|{main_sha}"
 
 
-async def post_push(url: str, sha: str) -> int:
-    """Post a signed push to ``flood``."""
+async def post_push(url: str, sha: str, branch: str = "flood") -> int:
+    """Post a signed push to ``branch``."""
     import aiohttp
     from signing import send_signed
 
     payload = {
-        "ref": "refs/heads/flood",
+        "ref": f"refs/heads/{branch}",
         "before": "0" * 40,
         "after": sha,
         "created": True,
         "deleted": False,
         "repository": {"full_name": "acme/api", "default_branch": "main"},
-        "head_commit": {"id": sha, "message": "flood"},
+        "head_commit": {"id": sha, "message": branch},
         "sender": {"login": "bench"},
     }
     async with aiohttp.ClientSession() as session:
@@ -277,41 +302,48 @@ def flood(lines: int = FLOOD_LINES, probes: int = PROBES) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
         _home, env, where = make_home(base, lines)
-        url, sha = where.split("|")
-        frames = base / "frames.txt"
-        env["BENCH_FRAMES"] = str(frames)
+        url, sha, main_sha = where.split("|")
+        frames_file = base / "frames.txt"
+        env["BENCH_FRAMES"] = str(frames_file)
+        frames = Frames(frames_file)
         term = Terminal([sys.executable, "-c", CHILD], env, SIZE)
         try:
-            if wait_frame(frames, 0, "MainScreen", 30) is None or not wait_port(url):
+            if frames.wait(0, "MainScreen", 30) is None or not wait_port(url):
                 raise RuntimeError("pocketci-tui did not start")
             time.sleep(1.0)
+            # Warm up: a first build loads the module catalog and imports the SDK once, so the
+            # memory figure is the flood's own.
+            if asyncio.run(post_push(url, main_sha, "main")) != 202:
+                raise RuntimeError("the delivery was refused")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and not any(r[2] > 0 for r in frames.read()):
+                time.sleep(0.05)
+            time.sleep(3.0)
             term.write(b"\t\t")  # focus the Output pane
             time.sleep(0.5)
-            rss_before = read_frames(frames)[-1][3]
+            rss_before = frames.read()[-1][3]
             if asyncio.run(post_push(url, sha)) != 202:
                 raise RuntimeError("the delivery was refused")
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                if any(written > 0 for _, _, written, _ in read_frames(frames)):
+                if any(written > 1000 for _, _, written, _ in frames.read()):
                     break
                 time.sleep(0.01)
             latencies = probe(term, frames, probes)
-            flooding = [r for r in read_frames(frames) if r[2] > 0]
             # The flood is over when the Output pane stops receiving lines.
             previous, still = -1, 0
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and still < 20:
-                records = read_frames(frames)
+                records = frames.read()
                 current = records[-1][2] if records else 0
                 still = still + 1 if current == previous else 0
                 previous = current
                 time.sleep(0.1)
             time.sleep(1.5)  # let the last frames and the Log's width worker settle
-            records = read_frames(frames)
+            records = frames.read()
             shown_lines = records[-1][2]
             rss_after = records[-1][3]
             idle = probe(term, frames, probes // 2)  # the same keys once the flood is over
-            del flooding
         finally:
             term.close()
     figures: dict[str, Any] = {"shown": shown_lines, "rss_mb": (rss_after - rss_before) / 1024}
@@ -333,7 +365,7 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-def probe(term: Terminal, frames: Path, count: int) -> dict[str, list[float]]:
+def probe(term: Terminal, frames: Frames, count: int) -> dict[str, list[float]]:
     """Key presses, ``count`` of each kind; return latencies in ms by kind.
 
     ``scroll``: with the Output pane focused, ``k`` scrolls up one line (following stops)
@@ -350,7 +382,7 @@ def probe(term: Terminal, frames: Path, count: int) -> dict[str, list[float]]:
     for _ in range(count):
         for kind, key, screen in steps:
             sent = term.write(key)
-            shown = wait_frame(frames, sent, screen)
+            shown = frames.wait(sent, screen)
             if shown is not None:
                 latencies[kind].append((shown - sent) * 1000)
             time.sleep(0.02)
@@ -370,15 +402,15 @@ def first_frame(starts: int = STARTS) -> dict[str, float]:
                 f"listen: {{host: 127.0.0.1, port: {_free_port()}}}\n"
                 "secrets: {backend: plaintext}\n"
             )
-            frames = base / "frames.txt"
+            frames_file = base / "frames.txt"
             env = {
                 **os.environ,
                 "POCKETCI_TUI_HOME": str(home),
                 "TERM": "xterm-256color",
-                "BENCH_FRAMES": str(frames),
+                "BENCH_FRAMES": str(frames_file),
             }
             term = Terminal([sys.executable, "-c", CHILD], env, SIZE)
-            shown = wait_frame(frames, 0, "MainScreen", 30)
+            shown = Frames(frames_file).wait(0, "MainScreen", 30)
             if shown is not None:
                 ours.append(shown - term.started)
             term.close()

@@ -391,7 +391,8 @@ class MainScreen(Screen[None]):
             self.query_one(RunLog).append(activity.output[self.run_id])
         if was_empty and table.events:
             self._update_events_title(len(table.events))
-        self._tick()
+        if activity.runs or activity.stored or activity.updated:
+            self._update_status()
 
     def _passes_filter(self, stored: StoredEvent) -> bool:
         needle = self.filter_text.lower()
@@ -408,6 +409,10 @@ class MainScreen(Screen[None]):
         self._tick()
 
     def _tick(self) -> None:
+        self._update_status()
+        self.query_one(RunsTable).tick()
+
+    def _update_status(self) -> None:
         status = self.query_one(StatusBar)
         app = self.pocketci
         engine = app.services.engine
@@ -417,7 +422,6 @@ class MainScreen(Screen[None]):
         except Exception:  # the engine may not be started yet
             engine_problems = []
         status.problems = tuple(app.problems + engine_problems)
-        self.query_one(RunsTable).tick()
 
     # -- actions -----------------------------------------------------------------------------
 

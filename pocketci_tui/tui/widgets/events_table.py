@@ -108,7 +108,11 @@ class EventsTable(DataTable[Text | str]):
             self.add_row(*self._cells(stored, state), key=str(stored.event.id))
 
     def upsert(self, stored: StoredEvent, runs: dict[int, list[Run]]) -> None:
-        """Show a new event at the top, or refresh one already shown."""
+        """Show a new event at the top, or refresh one already shown.
+
+        With the cursor on the newest event, the cursor moves to the new one (following the
+        head, as the user watching live expects); anywhere else it stays on its event.
+        """
         event_id = stored.event.id
         if event_id is None:
             return
@@ -117,8 +121,10 @@ class EventsTable(DataTable[Text | str]):
             self.refresh_event(event_id, runs)
             return
         keep = self.selected_id
+        at_head = bool(self._events) and self.cursor_row == 0
         self._events.insert(0, stored)
-        self._rebuild(runs, keep)
+        # Like ``tail -f``: on the newest row, follow the newest; elsewhere, stay put.
+        self._rebuild(runs, None if at_head else keep)
 
     def refresh_event(self, event_id: int, runs: dict[int, list[Run]]) -> None:
         """Redraw one event's row (status changes)."""
