@@ -94,10 +94,10 @@ class PocketCIApp(App[int]):
     ]
     COMMANDS = App.COMMANDS | {EventCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "secrets", "Secrets", id="secrets-show", show=False),
-        Binding("w", "webhook", "Webhook", id="webhook-show", show=False),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("q", "quit", "Quit", id="quit"),
+        Binding("s", "secrets", "Secrets", id="secrets-show"),
+        Binding("w", "webhook", "Webhook", id="webhook-show"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
     ]
 
