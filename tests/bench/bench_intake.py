@@ -1,20 +1,36 @@
 """Intake throughput: signed deliveries stored durably per second by ``pocketci-tui serve``.
 
-Side by side, in one run, against three servers started as separate processes on loopback:
+Side by side, in one run, against servers started as separate processes on loopback:
 
 * ``pocketci-tui serve`` (the real command: HMAC check, strict JSON, normalization, SQLite WAL
-  with ``synchronous=FULL``, group commit, reply after the commit), with deliveries of a
-  repository that is not configured (stored and marked ignored: the intake alone), and again
-  with a configured repository (the engine dispatching every event in the same process);
+  with ``synchronous=FULL``, group commit, reply after the commit), sent deliveries of a
+  repository that is *not* in its config (each one stored and marked ignored: the intake alone);
+  and again, alone, sent deliveries of a configured repository (the engine dispatching every
+  event in the same process);
 * a bare aiohttp hello-world handler (reads the body, answers "hello"), SPEC 6 target >= 0.5x;
-* adnanh/webhook (``/usr/bin/webhook``) with a ``payload-hmac-sha256`` rule on
-  ``X-Hub-Signature-256`` running ``/bin/true``, SPEC 6 target: serve >= 1.5x its rate.
+* adnanh/webhook (``/usr/bin/webhook``, Debian package ``webhook``), SPEC 6 target: serve
+  >= 1.5x its rate. It is configured as a user would to run something on a signed GitHub
+  delivery: one hook whose trigger rule is ``payload-hmac-sha256`` on ``X-Hub-Signature-256``
+  with the same secret (GitHub's documented signature), and ``/bin/true`` as the command: the
+  cheapest command there is, so the figure is webhook's own intake (it answers before the
+  command ends, and stores nothing). Before measuring, one signed request must get the hook's
+  "ok" and one badly signed request an error status (webhook answers 500 "Error occurred while
+  evaluating hook rules"), which proves the rule really checks the HMAC;
+* the terminal UI (``pocketci-tui`` with no subcommand) running in a detached tmux session of
+  120x40 (the UI has no headless switch), with the same config and deliveries as the intake row,
+  measured in its own phase interleaved with a headless ``serve`` ("under a burst with the UI
+  running and without it").
 
-The client is one asyncio process (a minimal HTTP/1.1 client, 64 keep-alive connections) sending
-a small signed push payload with a new delivery id each time. Each server is measured in
-interleaved rounds; the figures are medians of the rounds. Latency is per request, client side.
+Every server gets the same client, concurrency (64 keep-alive HTTP/1.1 connections), body (a
+small signed push payload; the body and its signature are fixed, each request has a new
+``X-GitHub-Delivery`` id) and duration per round. The client is ``wrk`` (Debian package
+``wrk``: C, epoll, one thread; a Lua hook gives each request its delivery id) when installed,
+else a minimal asyncio HTTP/1.1 client; either way it costs the two shared cores far less than
+the servers do, and its CPU per request is printed. Rounds are interleaved; figures are medians
+of the rounds (p50/p99: medians of the per-round percentiles). CPU per request is the server
+process's user+system time (its children included) over the requests answered.
 
-Usage: ``.venv/bin/python tests/bench/bench_intake.py [--requests N] [--rounds R]``
+Usage: ``.venv/bin/python tests/bench/bench_intake.py [--seconds S] [--rounds R] [--client C]``
 """
 
 from __future__ import annotations
@@ -24,6 +40,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -32,7 +49,10 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.error
+import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,6 +67,17 @@ from pocketci_tui.forges.github import sign
 SECRET = "bench-webhook-secret-0123456789"
 CONCURRENCY = 64
 WEBHOOK_BIN = "/usr/bin/webhook"
+WRK_BIN = "wrk"
+CONFIGURED_REPO = "acme/api"
+OTHER_REPO = "someone/else"
+"""Deliveries of this repository are stored and marked ignored: it is not in any config."""
+
+INTAKE = "serve, headless (repository not configured: stored, ignored)"
+ENGINE = "serve, headless (configured repository, engine dispatching)"
+HELLO = "aiohttp hello-world"
+WEBHOOK = "adnanh/webhook (HMAC rule, /bin/true)"
+UI = "pocketci-tui UI in tmux (repository not configured)"
+UI_BASE = "serve, headless, interleaved with the UI rounds"
 
 HELLO_SERVER = textwrap.dedent(
     """
@@ -60,6 +91,26 @@ HELLO_SERVER = textwrap.dedent(
     app = web.Application()
     app.router.add_post("/webhooks/github", hello)
     web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+    """
+)
+
+# wrk: the body and signature are fixed; each request gets a delivery id of its own.
+WRK_SCRIPT = textwrap.dedent(
+    """
+    local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+    wrk.method = "POST"
+    wrk.body = f:read("*a")
+    f:close()
+    wrk.headers["Content-Type"] = "application/json"
+    wrk.headers["X-GitHub-Event"] = "push"
+    wrk.headers["X-Hub-Signature-256"] = os.getenv("BENCH_SIGNATURE")
+    local prefix = os.getenv("BENCH_PREFIX")
+    local counter = 0
+    request = function()
+        counter = counter + 1
+        wrk.headers["X-GitHub-Delivery"] = prefix .. "-" .. counter
+        return wrk.format()
+    end
     """
 )
 
@@ -85,29 +136,62 @@ async def _wait_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of ``pid`` and its reaped children (Linux /proc), 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    ticks = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Round:
+    """One measurement of one server."""
+
+    rate: float
+    p50: float
+    p99: float
+    failures: int
+    server_cpu_us: float
+    client_cpu_us: float
+
+
 @dataclass
 class Server:
-    """A server under test, as a child process."""
+    """A server under test: its URL, the process to watch and how to stop it."""
 
     name: str
     url: str
-    proc: asyncio.subprocess.Process
-    drain: asyncio.Task[None] | None = None
-    repository: str = "someone/else"
-    results: list[tuple[float, list[float]]] = field(default_factory=list)
+    pid: int
+    stopper: Callable[[], Awaitable[None]]
+    repository: str = OTHER_REPO
+    rounds: list[Round] = field(default_factory=list)
 
     async def stop(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.terminate()
+        await self.stopper()
+
+
+def _proc_stopper(
+    proc: asyncio.subprocess.Process, drain: asyncio.Task[None] | None = None
+) -> Callable[[], Awaitable[None]]:
+    async def stop() -> None:
+        if proc.returncode is None:
+            proc.terminate()
             try:
-                await asyncio.wait_for(self.proc.wait(), 30)
+                await asyncio.wait_for(proc.wait(), 30)
             except TimeoutError:
-                self.proc.kill()
-                await self.proc.wait()
-        if self.drain is not None:
-            self.drain.cancel()
+                proc.kill()
+                await proc.wait()
+        if drain is not None:
+            drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self.drain
+                await drain
+
+    return stop
 
 
 async def _drain(stream: asyncio.StreamReader | None) -> None:
@@ -117,17 +201,16 @@ async def _drain(stream: asyncio.StreamReader | None) -> None:
         pass
 
 
-async def start_serve(home: Path, *, configured: bool) -> Server:
-    """Start `pocketci-tui serve` with its own home, config and plaintext secret."""
-    home.mkdir(parents=True)  # noqa: ASYNC240 - set-up before measuring
-    port = _free_port()
-    repos = "[{name: acme/api, clone-url: 'https://127.0.0.1:9/acme/api.git'}]"
+def _prepare_home(home: Path, port: int) -> dict[str, str]:
+    """Write a config listing CONFIGURED_REPO and store the webhook secret (plaintext)."""
+    home.mkdir(parents=True)
+    repos = f"[{{name: {CONFIGURED_REPO}, clone-url: 'https://127.0.0.1:9/acme/api.git'}}]"
     (home / "config.yaml").write_text(
         f"listen: {{host: 127.0.0.1, port: {port}}}\nsecrets: {{backend: plaintext}}\n"
-        f"repos: {repos if configured else '[{name: someone/else}]'}\n"
+        f"repos: {repos}\n"
     )
     env = {**os.environ, "POCKETCI_TUI_HOME": str(home)}
-    subprocess.run(  # noqa: ASYNC221 - set-up before measuring
+    subprocess.run(
         [sys.executable, "-m", "pocketci_tui", "secrets", "set", "webhook-secret", "--stdin"],
         input=SECRET,
         text=True,
@@ -135,6 +218,13 @@ async def start_serve(home: Path, *, configured: bool) -> Server:
         check=True,
         capture_output=True,
     )
+    return env
+
+
+async def start_serve(home: Path, *, name: str, repository: str) -> Server:
+    """Start `pocketci-tui serve` with its own home, config and plaintext secret."""
+    port = _free_port()
+    env = _prepare_home(home, port)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -145,17 +235,53 @@ async def start_serve(home: Path, *, configured: bool) -> Server:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    server = Server(
-        "serve (configured repo, engine dispatching)"
-        if configured
-        else "serve (stored, marked ignored: intake only)",
-        f"http://127.0.0.1:{port}/webhooks/github",
-        proc,
-        asyncio.create_task(_drain(proc.stdout)),
-        "acme/api" if configured else "someone/else",
-    )
+    drain = asyncio.create_task(_drain(proc.stdout))
     await _wait_port(port)
-    return server
+    url = f"http://127.0.0.1:{port}/webhooks/github"
+    return Server(name, url, proc.pid, _proc_stopper(proc, drain), repository)
+
+
+def _tmux(*argv: str, check: bool = True) -> str:
+    done = subprocess.run(
+        argv, check=check, stdin=subprocess.DEVNULL, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def _alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+async def start_ui(home: Path) -> Server | None:
+    """Start the terminal UI in a detached tmux session (it has no headless switch)."""
+    tmux = shutil.which("tmux")
+    if tmux is None:
+        return None
+    port = _free_port()
+    env = _prepare_home(home, port)
+    session = f"pocketci-bench-{uuid.uuid4().hex[:8]}"
+    home_var = f"POCKETCI_TUI_HOME={env['POCKETCI_TUI_HOME']}"
+    # With the command given as separate words tmux runs it without a shell, and env execs
+    # the UI: the pane's pid is the UI's.
+    _tmux(
+        tmux,
+        *("new-session", "-d", "-s", session, "-x", "120", "-y", "40"),
+        *("env", home_var, sys.executable, "-m", "pocketci_tui"),
+    )
+    pid = int(_tmux(tmux, "list-panes", "-t", session, "-F", "#{pane_pid}").split()[0])
+
+    async def stop() -> None:
+        _tmux(tmux, "kill-session", "-t", session, check=False)
+        deadline = time.monotonic() + 20
+        while _alive(pid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+
+    try:
+        await _wait_port(port)
+    except RuntimeError:
+        await stop()
+        raise
+    return Server(UI, f"http://127.0.0.1:{port}/webhooks/github", pid, stop)
 
 
 async def start_hello() -> Server:
@@ -170,10 +296,31 @@ async def start_hello() -> Server:
         stderr=asyncio.subprocess.DEVNULL,
     )
     await _wait_port(port)
-    return Server("aiohttp hello-world", f"http://127.0.0.1:{port}/webhooks/github", proc)
+    url = f"http://127.0.0.1:{port}/webhooks/github"
+    return Server(HELLO, url, proc.pid, _proc_stopper(proc))
+
+
+def _post(url: str, body: bytes, signature: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": uuid.uuid4().hex,
+            "X-Hub-Signature-256": signature,
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 async def start_webhook(work: Path) -> Server | None:
+    """Start adnanh/webhook with an HMAC rule; prove the rule refuses a bad signature."""
     if shutil.which(WEBHOOK_BIN) is None:
         return None
     port = _free_port()
@@ -207,7 +354,64 @@ async def start_webhook(work: Path) -> Server | None:
         stderr=asyncio.subprocess.DEVNULL,
     )
     await _wait_port(port)
-    return Server("adnanh/webhook (HMAC rule)", f"http://127.0.0.1:{port}/hooks/github", proc)
+    server = Server(WEBHOOK, f"http://127.0.0.1:{port}/hooks/github", proc.pid, _proc_stopper(proc))
+    body = push_body(repository=OTHER_REPO)
+    good = await asyncio.to_thread(_post, server.url, body, sign(SECRET, body))
+    bad = await asyncio.to_thread(_post, server.url, body, sign(SECRET + "x", body))
+    if good != (200, b"ok") or bad[0] < 400 or bad[1] == b"ok":
+        await server.stop()
+        raise RuntimeError(f"adnanh/webhook's HMAC rule does not behave: {good} / {bad}")
+    return server
+
+
+# -- clients --------------------------------------------------------------------------------
+
+
+_WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+async def measure_wrk(url: str, body_file: Path, signature: str, seconds: float) -> Round:
+    """Run wrk for ``seconds``: one thread, CONCURRENCY keep-alive connections."""
+    script = body_file.with_suffix(".lua")
+    if not script.exists():
+        script.write_text(WRK_SCRIPT)
+    env = {
+        **os.environ,
+        "BENCH_BODY": str(body_file),
+        "BENCH_SIGNATURE": signature,
+        "BENCH_PREFIX": uuid.uuid4().hex,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        WRK_BIN,
+        "-t1",
+        f"-c{CONCURRENCY}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "60s",
+        "--latency",
+        "-s",
+        str(script),
+        url,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out_bytes, _ = await proc.communicate()
+    out = out_bytes.decode(errors="replace")
+    done = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+    if proc.returncode != 0 or done is None:
+        raise RuntimeError(f"wrk failed: {out}")
+    requests = int(done.group(1))
+    elapsed = float(done.group(2)) * (60.0 if done.group(3) == "m" else 1.0)
+    lat = {q: float(v) * _WRK_UNITS[u] for q, v, u in _WRK_LATENCY.findall(out)}
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    failures = (int(non2xx.group(1)) if non2xx else 0) + (
+        sum(int(g) for g in errors.groups()) if errors else 0
+    )
+    return Round(requests / elapsed, lat.get("50", 0.0), lat.get("99", 0.0), failures, 0.0, 0.0)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
@@ -242,17 +446,8 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, close
 
 
-async def measure(url: str, requests: int, repository: str) -> tuple[float, list[float], int]:
-    """Send ``requests`` signed deliveries over CONCURRENCY keep-alive connections.
-
-    A minimal HTTP/1.1 client on asyncio streams, so the client costs far less CPU than the
-    servers it measures (the aiohttp client would be the bottleneck on a small machine).
-
-    Returns:
-        (requests per second, latencies in seconds, count of non-2xx answers).
-    """
-    body = push_body(repository=repository)
-    signature = sign(SECRET, body)
+async def measure_asyncio(url: str, body: bytes, signature: str, seconds: float) -> Round:
+    """The fallback client: a minimal HTTP/1.1 client on asyncio streams, in this process."""
     rest = url.removeprefix("http://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.rpartition(":")
@@ -261,17 +456,20 @@ async def measure(url: str, requests: int, repository: str) -> tuple[float, list
         f"Content-Length: {len(body)}\r\nX-GitHub-Event: push\r\n"
         f"X-Hub-Signature-256: {signature}\r\nX-GitHub-Delivery: "
     ).encode()
+    run_id = uuid.uuid4().hex.encode()
     latencies: list[float] = []
     failures = 0
-    todo = iter(range(requests))
+    counter = 0
+    deadline = time.perf_counter() + seconds
 
     async def worker() -> None:
-        nonlocal failures
+        nonlocal failures, counter
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
-            for _ in todo:
+            while time.perf_counter() < deadline:
+                counter += 1
                 t0 = time.perf_counter()
-                writer.write(prefix + uuid.uuid4().hex.encode() + b"\r\n\r\n" + body)
+                writer.write(prefix + run_id + b"-%d\r\n\r\n" % counter + body)
                 status, close = await _read_response(reader)
                 latencies.append(time.perf_counter() - t0)
                 if not 200 <= status < 300:
@@ -285,12 +483,49 @@ async def measure(url: str, requests: int, repository: str) -> tuple[float, list
     start = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - start
-    return requests / elapsed, latencies, failures
+    return Round(
+        len(latencies) / elapsed, _pct(latencies, 0.5), _pct(latencies, 0.99), failures, 0.0, 0.0
+    )
 
 
 def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
+
+
+@dataclass
+class Client:
+    """Sends the burst: wrk when installed, else the asyncio client."""
+
+    kind: str
+    work: Path
+    body_files: dict[str, Path] = field(default_factory=dict)
+
+    async def measure(self, server: Server, seconds: float) -> Round:
+        body = push_body(repository=server.repository)
+        signature = sign(SECRET, body)
+        cpu0, client0 = _cpu_seconds(server.pid), _client_cpu()
+        if self.kind == "wrk":
+            body_file = self.body_files.get(server.repository)
+            if body_file is None:
+                body_file = self.work / f"body-{len(self.body_files)}.json"
+                body_file.write_bytes(body)
+                self.body_files[server.repository] = body_file
+            result = await measure_wrk(server.url, body_file, signature, seconds)
+        else:
+            result = await measure_asyncio(server.url, body, signature, seconds)
+        answered = max(1.0, result.rate * seconds)
+        result.server_cpu_us = (_cpu_seconds(server.pid) - cpu0) / answered * 1e6
+        result.client_cpu_us = (_client_cpu() - client0) / answered * 1e6
+        return result
+
+
+def _client_cpu() -> float:
+    """CPU of this process and its reaped children (wrk runs as one)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _children(pid: int) -> int:
@@ -305,95 +540,130 @@ def _children(pid: int) -> int:
     return count
 
 
-async def _settle(server: Server, limit: float = 30.0) -> None:
+async def _settle(server: Server, limit: float = 60.0) -> None:
     """Wait until the server has no child processes left (webhook runs one per delivery,
     after answering), so its backlog does not slow the next server measured."""
     deadline = time.monotonic() + limit
-    while _children(server.proc.pid) and time.monotonic() < deadline:
+    while _children(server.pid) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.3)
 
 
-async def _rounds(servers: list[Server], requests: int, rounds: int, stats: dict[str, Any]) -> None:
+async def _rounds(client: Client, servers: list[Server], seconds: float, rounds: int) -> None:
     for s in servers:  # warm up: imports, connections, first pages of the database
-        await measure(s.url, min(500, requests), s.repository)
+        await client.measure(s, min(1.0, seconds))
         await _settle(s)
     for _ in range(rounds):
         for s in servers:
-            rate, latencies, failures = await measure(s.url, requests, s.repository)
+            s.rounds.append(await client.measure(s, seconds))
             await _settle(s)
-            stats["rates"].setdefault(s.name, []).append(rate)
-            stats["lats"].setdefault(s.name, []).extend(latencies)
-            stats["fails"][s.name] = stats["fails"].get(s.name, 0) + failures
-            stats["names"].append(s.name) if s.name not in stats["names"] else None
 
 
-async def _run(requests: int, rounds: int) -> list[dict[str, Any]]:
+@dataclass
+class Summary:
+    """Medians over the rounds of one server."""
+
+    rate: float
+    p50: float
+    p99: float
+    failures: int
+    server_cpu_us: float
+    client_cpu_us: float
+
+
+def _summary(server: Server) -> Summary:
+    r = server.rounds
+    return Summary(
+        statistics.median(x.rate for x in r),
+        statistics.median(x.p50 for x in r),
+        statistics.median(x.p99 for x in r),
+        sum(x.failures for x in r),
+        statistics.median(x.server_cpu_us for x in r),
+        statistics.median(x.client_cpu_us for x in r),
+    )
+
+
+async def _run(seconds: float, rounds: int, client_kind: str) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix="pocketci-bench-intake-"))
-    stats: dict[str, Any] = {"rates": {}, "lats": {}, "fails": {}, "names": []}
+    client = Client(client_kind, work)
+    measured: dict[str, Summary] = {}
     servers: list[Server] = []
     try:
         # Phase 1, interleaved: the intake alone, the hello-world, adnanh/webhook.
-        servers.append(await start_serve(work / "serve-intake", configured=False))
+        servers.append(await start_serve(work / "serve-intake", name=INTAKE, repository=OTHER_REPO))
         servers.append(await start_hello())
         webhook_server = await start_webhook(work)
         if webhook_server is not None:
             servers.append(webhook_server)
-        await _rounds(servers, requests, rounds, stats)
+        await _rounds(client, servers, seconds, rounds)
         for s in servers:
+            measured[s.name] = _summary(s)
             await s.stop()
         # Phase 2, alone (its engine keeps cloning in the background, which would slow the
         # others): serve with a configured repository, every event dispatched.
-        servers = [await start_serve(work / "serve-engine", configured=True)]
-        await _rounds(servers, requests, rounds, stats)
+        servers = [
+            await start_serve(work / "serve-engine", name=ENGINE, repository=CONFIGURED_REPO)
+        ]
+        await _rounds(client, servers, seconds, rounds)
+        measured[ENGINE] = _summary(servers[0])
+        await servers[0].stop()
+        # Phase 3, interleaved: the UI (in tmux) and a headless serve, same deliveries.
+        servers = []
+        ui = await start_ui(work / "ui")
+        if ui is not None:
+            servers.append(ui)
+            servers.append(
+                await start_serve(work / "serve-ui-base", name=UI_BASE, repository=OTHER_REPO)
+            )
+            await _rounds(client, servers, seconds, rounds)
+            for s in servers:
+                measured[s.name] = _summary(s)
     finally:
         for s in servers:
             await s.stop()
         shutil.rmtree(work, ignore_errors=True)
-    rates, lats, fails, names = stats["rates"], stats["lats"], stats["fails"], stats["names"]
+    return _rows(measured, client_kind)
 
-    med = {n: statistics.median(rates[n]) for n in names}
-    p50 = {n: _pct(lats[n], 0.50) for n in names}
-    p99 = {n: _pct(lats[n], 0.99) for n in names}
-    intake = "serve (stored, marked ignored: intake only)"
-    engine = "serve (configured repo, engine dispatching)"
-    hello = "aiohttp hello-world"
-    webhook = "adnanh/webhook (HMAC rule)"
+
+def _rows(m: dict[str, Summary], client_kind: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    for n in names:
+    for name, s in m.items():
         rows.append(
             {
-                "name": f"intake: {n}",
+                "name": f"intake: {name}",
                 "target": "",
-                "value": round(med[n]),
+                "value": round(s.rate),
                 "unit": "req/s",
-                "comparison": f"p50 {p50[n]:.1f} ms, p99 {p99[n]:.1f} ms, non-2xx {fails[n]}",
-                "ok": fails[n] == 0,
+                "comparison": f"p50 {s.p50:.1f} ms, p99 {s.p99:.1f} ms, non-2xx/errors "
+                f"{s.failures}, server CPU {s.server_cpu_us:.0f} us/req, client ({client_kind}) "
+                f"{s.client_cpu_us:.0f} us/req",
+                "ok": s.failures == 0,
             }
         )
-    ratio_hello = med[intake] / med[hello]
+    intake, engine = m[INTAKE], m[ENGINE]
+    ratio_hello = intake.rate / m[HELLO].rate
     rows.append(
         {
             "name": "intake: serve / aiohttp hello-world",
             "target": ">= 0.5x",
             "value": round(ratio_hello, 2),
             "unit": "x",
-            "comparison": f"{med[intake]:,.0f} vs {med[hello]:,.0f} req/s "
-            f"(with the engine dispatching: {med[engine] / med[hello]:.2f}x)",
-            "ok": ratio_hello >= 0.5 and fails[intake] == 0,
+            "comparison": f"{intake.rate:,.0f} vs {m[HELLO].rate:,.0f} req/s "
+            f"(with the engine dispatching: {engine.rate / m[HELLO].rate:.2f}x)",
+            "ok": ratio_hello >= 0.5 and intake.failures == 0,
         }
     )
-    if webhook in med:
-        ratio_webhook = med[intake] / med[webhook]
+    if WEBHOOK in m:
+        ratio_webhook = intake.rate / m[WEBHOOK].rate
         rows.append(
             {
                 "name": "intake: serve / adnanh/webhook (HMAC)",
                 "target": ">= 1.5x",
                 "value": round(ratio_webhook, 2),
                 "unit": "x",
-                "comparison": f"{med[intake]:,.0f} vs {med[webhook]:,.0f} req/s "
-                f"(with the engine dispatching: {med[engine] / med[webhook]:.2f}x)",
-                "ok": ratio_webhook >= 1.5 and fails[intake] == 0,
+                "comparison": f"{intake.rate:,.0f} vs {m[WEBHOOK].rate:,.0f} req/s "
+                f"(with the engine dispatching: {engine.rate / m[WEBHOOK].rate:.2f}x)",
+                "ok": ratio_webhook >= 1.5 and intake.failures == 0,
             }
         )
     else:
@@ -407,34 +677,62 @@ async def _run(requests: int, rounds: int) -> list[dict[str, Any]]:
                 "ok": False,
             }
         )
+    if UI in m:
+        ui, base = m[UI], m[UI_BASE]
+        rows.append(
+            {
+                "name": "intake: with the UI running / headless",
+                "target": "",
+                "value": round(ui.rate / base.rate, 2),
+                "unit": "x",
+                "comparison": f"{ui.rate:,.0f} vs {base.rate:,.0f} req/s; p99 "
+                f"{ui.p99:.1f} vs {base.p99:.1f} ms",
+                "ok": ui.failures == 0,
+            }
+        )
+    else:
+        rows.append(
+            {
+                "name": "intake: with the UI running / headless",
+                "target": "",
+                "value": "n/a",
+                "unit": "x",
+                "comparison": "tmux is not installed",
+                "ok": False,
+            }
+        )
     return rows
 
 
-def run(requests: int = 3000, rounds: int = 3) -> list[dict[str, Any]]:
+def run(seconds: float = 4.0, rounds: int = 3, client: str = "auto") -> list[dict[str, Any]]:
     """Run the benchmark; return one row per figure for the suite runner.
 
     Args:
-        requests: Deliveries per measurement.
+        seconds: Duration of one round against one server.
         rounds: Interleaved rounds per server (the median is reported).
+        client: ``wrk``, ``asyncio``, or ``auto`` (wrk when installed).
 
     Returns:
         Rows with ``name``, ``target``, ``value``, ``unit``, ``comparison`` and ``ok``.
     """
-    return asyncio.run(_run(requests, rounds))
+    if client == "auto":
+        client = "wrk" if shutil.which(WRK_BIN) else "asyncio"
+    return asyncio.run(_run(seconds, rounds, client))
 
 
 def main() -> None:
     """Print the figures as a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
-    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--seconds", type=float, default=4.0, help="duration of one round")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--client", choices=("auto", "wrk", "asyncio"), default="auto")
     args = parser.parse_args()
-    rows = run(args.requests, args.rounds)
-    print(f"{'benchmark':<58} {'value':>9} {'unit':<6} {'target':<8} ok   details")
+    rows = run(args.seconds, args.rounds, args.client)
+    print(f"{'benchmark':<72} {'value':>9} {'unit':<6} {'target':<8} ok   details")
     for r in rows:
         value = f"{r['value']:,}" if isinstance(r["value"], int | float) else str(r["value"])
         print(
-            f"{r['name']:<58} {value:>9} {r['unit']:<6} {r['target']:<8} "
+            f"{r['name']:<72} {value:>9} {r['unit']:<6} {r['target']:<8} "
             f"{'yes' if r['ok'] else 'NO ':<4} {r['comparison']}"
         )
 
