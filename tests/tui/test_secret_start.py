@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import yaml
+from textual.widgets import Input
 
 from pocketci_tui.config import Settings
 from pocketci_tui.paths import AppPaths
@@ -47,7 +48,10 @@ async def test_no_keyring_offers_the_encrypted_file_then_setup(app_paths: AppPat
         services_with_passphrase=with_passphrase,
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(lambda: isinstance(app.screen, PassphraseDialog), pilot)
+        await wait_for(
+            lambda: isinstance(app.screen, PassphraseDialog) and isinstance(app.focused, Input),
+            pilot,
+        )
         assert "No OS keyring" in str(app.screen.query_one("#passphrase-why").render())
         await pilot.press(*PASSPHRASE, "enter")
         await wait_for(lambda: isinstance(app.screen, SetupDialog), pilot)
@@ -90,7 +94,10 @@ async def test_wrong_passphrase_is_asked_again(app_paths: AppPaths) -> None:
         services_with_passphrase=with_passphrase,
     )
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(lambda: isinstance(app.screen, PassphraseDialog), pilot)
+        await wait_for(
+            lambda: isinstance(app.screen, PassphraseDialog) and isinstance(app.focused, Input),
+            pilot,
+        )
         assert "needs its passphrase" in str(app.screen.query_one("#passphrase-why").render())
         await pilot.press(*"not it at all", "enter")
         await wait_for(
