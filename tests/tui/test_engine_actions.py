@@ -7,6 +7,7 @@ import socket
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from pocketci_tui.model import EventStatus, RunState
 from pocketci_tui.tui.app import PocketCIApp, make_app
@@ -68,7 +69,9 @@ async def test_fire_picker_fires_the_stored_event_again(rig: Rig) -> None:
         await push_and_finish(rig, app, pilot, "main")
         before = len(runs(app).runs)
         await pilot.press("f")
-        await wait_for(lambda: isinstance(app.screen, FireDialog), pilot)
+        await wait_for(
+            lambda: isinstance(app.screen, FireDialog) and isinstance(app.focused, Input), pilot
+        )
         await pilot.press(*"acme")
         await pilot.pause(0.3)
         picker = app.screen

@@ -213,6 +213,7 @@ async def test_fire_picker_searches_previews_and_fires(app_paths: AppPaths) -> N
         )
         preview = picker.query_one("#fire-preview")
         await wait_for(lambda: "testOnGithubPushMain" in str(preview.render()), pilot)
+        await wait_for(lambda: isinstance(app.focused, Input), pilot)
         await pilot.press(*"release")
         await wait_for(
             lambda: (
@@ -278,7 +279,10 @@ async def test_secrets_list_set_masked_and_delete(app_paths: AppPaths) -> None:
         assert isinstance(dialog, SecretsDialog)
         await wait_for(lambda: dialog.names == ["github-token", "webhook-secret"], pilot)
         await pilot.press("n")
-        await wait_for(lambda: isinstance(app.screen, SecretValueDialog), pilot)
+        await wait_for(
+            lambda: isinstance(app.screen, SecretValueDialog) and isinstance(app.focused, Input),
+            pilot,
+        )
         await pilot.press(*"cloud-token", "enter")
         value_input = app.screen.query_one("#secret-input", Input)
         assert value_input.password
@@ -321,7 +325,7 @@ async def test_secrets_unavailable_offers_passphrase(app_paths: AppPaths) -> Non
         error = dialog.query_one("#secrets-error")
         await wait_for(lambda: "Press u" in str(error.render()), pilot)
         await pilot.press("u")
-        await pilot.pause(0.1)
+        await wait_for(lambda: isinstance(app.focused, Input), pilot)
         field = app.screen.query_one(Input)
         assert field.password
         await pilot.press(*"hunter2hunter2", "enter")
