@@ -405,8 +405,10 @@ class MainScreen(Screen[None]):
         return needle in haystack
 
     def refresh_status(self) -> None:
-        """Redraw the status bar now (counts and problems)."""
+        """Redraw the status bar now (counts and problems), and the problems' details."""
         self._tick()
+        if self.event_id is None:
+            self._show_placeholder()
 
     def _tick(self) -> None:
         self._update_status()
