@@ -28,7 +28,9 @@ Nothing here writes to the terminal: the session's stderr goes to a log file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -713,6 +715,10 @@ class Catalog:
         return parse_catalog(data, module_dir)
 
     async def _query(self, session: _Session, query: str, module_dir: Path) -> dict[str, Any]:
+        # Importing the SDK takes about a second: do it off the event loop, once, so neither
+        # the UI nor the listener stalls on the first introspection.
+        with contextlib.suppress(ImportError):
+            await asyncio.to_thread(importlib.import_module, "dagger.client._session")
         try:
             import dagger
             from dagger.client._session import ConnectParams, SingleConnection

@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import shlex
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -456,9 +455,14 @@ class PocketCIApp(App[int]):
         if self._pager is not None:
             self._pager(argv)
             return
+        self.run_worker(self._page(argv), group="pager", exclusive=True)
+
+    async def _page(self, argv: list[str]) -> None:
+        """Run the pager on the terminal while the loop goes on (the listener keeps answering)."""
         try:
             with self.suspend():
-                subprocess.run(argv, check=False)
+                proc = await asyncio.create_subprocess_exec(*argv)
+                await proc.wait()
         except FileNotFoundError:
             self.notify(f"Pager not found: {argv[0]}", severity="error", markup=False)
         except Exception as exc:
