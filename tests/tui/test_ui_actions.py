@@ -555,3 +555,37 @@ async def test_every_dialog_fits(app_paths: AppPaths, size: tuple[int, int]) -> 
             await pilot.press("escape")
             await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
         await asyncio.sleep(0)
+
+
+async def test_a_burst_of_deliveries_is_shown_newest_first_and_bounded(
+    app_paths: AppPaths,
+) -> None:
+    """A burst far larger than the pane keeps the newest events on top, at most MAX_ROWS rows,
+    with the cursor following the head (regression: one full redraw per delivery)."""
+    from dataclasses import replace
+
+    from pocketci_tui.model import EventStored, StoredEvent
+    from pocketci_tui.tui.widgets.events_table import MAX_ROWS
+
+    from .fakes import push
+
+    services, _ = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        table = screen(app).query_one(EventsTable)
+        table.focus()
+        table.move_cursor(row=0)
+        total = MAX_ROWS + 300
+        for n in range(total):
+            event = replace(push(f"burst-{n}", "acme/api", "main", f"{n:040x}", 1), id=1000 + n)
+            services.engine.publish(EventStored(StoredEvent(event, EventStatus.RECEIVED)))
+            if n % 250 == 0:
+                await pilot.pause()
+        newest = 1000 + total - 1
+        await wait_for(lambda: bool(table.events) and table.events[0].event.id == newest, pilot)
+        ids = [e.event.id for e in table.events]
+        assert len(ids) == MAX_ROWS
+        assert ids == sorted(ids, reverse=True)
+        assert table.selected_id == newest
+        assert table.row_count == MAX_ROWS

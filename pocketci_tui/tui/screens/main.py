@@ -362,21 +362,23 @@ class MainScreen(Screen[None]):
         table = self.query_one(EventsTable)
         runs_table = self.query_one(RunsTable)
         was_empty = not table.events
-        for notice in activity.stored:
-            if self._passes_filter(notice.stored):
-                table.upsert(notice.stored, self._runs_lists())
+        for run in activity.runs.values():
+            self.runs.setdefault(run.event_id, {})[run.id] = run
+        lists = self._runs_lists()  # once per batch: a burst must not cost per notice
+        new = [n.stored for n in activity.stored if self._passes_filter(n.stored)]
+        if new:
+            table.upsert_many(new, lists)
         for event_id, update in activity.updated.items():
             stored = table.event(event_id)
             if stored is not None:
                 changed = dataclasses.replace(stored, status=update.status, detail=update.detail)
-                table.replace_event(changed, self._runs_lists())
+                table.replace_event(changed, lists)
                 if event_id == self.event_id and not self.runs.get(event_id):
                     self._show_placeholder()
+        for event_id in {run.event_id for run in activity.runs.values()}:
+            table.refresh_event(event_id, lists)
         refresh_runs = False
         for run in activity.runs.values():
-            known = self.runs.setdefault(run.event_id, {})
-            known[run.id] = run
-            table.refresh_event(run.event_id, self._runs_lists())
             if run.event_id == self.event_id and not runs_table.update_run(run):
                 refresh_runs = True
             if run.id == self.run_id:

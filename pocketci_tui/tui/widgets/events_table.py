@@ -15,6 +15,8 @@ from ..text import format_time, literal, short_sha
 from .status import overall_state, state_label
 
 VENDOR_LABELS = {"github": "gh"}
+MAX_ROWS = 1000
+"""Rows kept when new events arrive; older events page in from the store when scrolled to."""
 
 
 class EventsTable(DataTable[Text | str]):
@@ -108,23 +110,38 @@ class EventsTable(DataTable[Text | str]):
             self.add_row(*self._cells(stored, state), key=str(stored.event.id))
 
     def upsert(self, stored: StoredEvent, runs: dict[int, list[Run]]) -> None:
-        """Show a new event at the top, or refresh one already shown.
+        """Show a new event at the top, or refresh one already shown."""
+        self.upsert_many([stored], runs)
 
-        With the cursor on the newest event, the cursor moves to the new one (following the
-        head, as the user watching live expects); anywhere else it stays on its event.
+    def upsert_many(self, items: Iterable[StoredEvent], runs: dict[int, list[Run]]) -> None:
+        """Show new events at the top (one redraw for the whole batch), refresh known ones.
+
+        With the cursor on the newest event, the cursor moves to the newest (following the
+        head, as the user watching live expects); anywhere else it stays on its event. Only the
+        newest :data:`MAX_ROWS` rows are kept (older ones page in again from the store), so a
+        burst of deliveries costs one bounded redraw per batch, not one per delivery.
         """
-        event_id = stored.event.id
-        if event_id is None:
-            return
-        if event_id in self._index:
-            self._events[self._index[event_id]] = stored
+        fresh: dict[int, StoredEvent] = {}
+        known: list[int] = []
+        for stored in items:
+            event_id = stored.event.id
+            if event_id is None:
+                continue
+            if event_id in self._index:
+                self._events[self._index[event_id]] = stored
+                known.append(event_id)
+            else:
+                fresh[event_id] = stored
+        if fresh:
+            keep = self.selected_id
+            at_head = bool(self._events) and self.cursor_row == 0
+            newest = sorted(fresh.values(), key=lambda s: s.event.id or 0, reverse=True)
+            self._events[:0] = newest
+            del self._events[max(MAX_ROWS, self.cursor_row + len(newest) + 1) :]
+            # Like ``tail -f``: on the newest row, follow the newest; elsewhere, stay put.
+            self._rebuild(runs, None if at_head else keep)
+        for event_id in known:
             self.refresh_event(event_id, runs)
-            return
-        keep = self.selected_id
-        at_head = bool(self._events) and self.cursor_row == 0
-        self._events.insert(0, stored)
-        # Like ``tail -f``: on the newest row, follow the newest; elsewhere, stay put.
-        self._rebuild(runs, None if at_head else keep)
 
     def refresh_event(self, event_id: int, runs: dict[int, list[Run]]) -> None:
         """Redraw one event's row (status changes)."""
