@@ -35,6 +35,12 @@ more than anyone reads); older ones are replaced by one marker line. The full lo
 and opens in the pager."""
 
 
+BURST_EVENTS = 10
+"""New events in one flush from which the next flush waits :data:`BURST_INTERVAL`."""
+BURST_INTERVAL = 0.25
+"""Seconds between flushes while deliveries pour in."""
+
+
 class EngineBridge:
     """Subscribes to an engine and posts batched :class:`EngineActivity` messages.
 
@@ -59,6 +65,7 @@ class EngineBridge:
         self._thread = 0
         self._handle: asyncio.TimerHandle | None = None
         self._batch = EngineActivity()
+        self._burst_stored = 0
         self._lines = 0
         self.flushes = 0
         """How many messages were posted (for tests and benchmarks)."""
@@ -104,12 +111,17 @@ class EngineBridge:
         elif isinstance(notice, EventMatched):
             batch.matched[notice.event_id] = notice
         if self._handle is None and self._loop is not None:
-            self._handle = self._loop.call_later(self._interval, self.flush)
+            # A burst of deliveries redraws the Events pane at a calmer pace: every redraw
+            # costs the same whatever it shows, and the listener shares this loop.
+            burst = self._burst_stored >= BURST_EVENTS
+            delay = BURST_INTERVAL if burst else self._interval
+            self._handle = self._loop.call_later(delay, self.flush)
 
     def flush(self) -> None:
         """Post what was collected as one message."""
         self._handle = None
         batch, self._batch = self._batch, EngineActivity()
+        self._burst_stored = len(batch.stored)
         if not (batch.stored or batch.updated or batch.matched or batch.runs or batch.output):
             return
         for run_id, lines in batch.output.items():

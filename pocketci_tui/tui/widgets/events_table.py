@@ -15,8 +15,8 @@ from ..text import format_time, literal, short_sha
 from .status import overall_state, state_label
 
 VENDOR_LABELS = {"github": "gh"}
-MAX_ROWS = 1000
-"""Rows kept when new events arrive; older events page in from the store when scrolled to."""
+MAX_ROWS = 200
+"""Rows kept when new events arrive (one page); older events page in from the store."""
 
 
 class EventsTable(DataTable[Text | str]):
