@@ -137,7 +137,9 @@ class EventsTable(DataTable[Text | str]):
             at_head = bool(self._events) and self.cursor_row == 0
             newest = sorted(fresh.values(), key=lambda s: s.event.id or 0, reverse=True)
             self._events[:0] = newest
-            del self._events[max(MAX_ROWS, self.cursor_row + len(newest) + 1) :]
+            # Keep the row under the cursor unless the cursor follows the head anyway.
+            keep_to = MAX_ROWS if at_head else max(MAX_ROWS, self.cursor_row + len(newest) + 1)
+            del self._events[keep_to:]
             # Like ``tail -f``: on the newest row, follow the newest; elsewhere, stay put.
             self._rebuild(runs, None if at_head else keep)
         for event_id in known:
