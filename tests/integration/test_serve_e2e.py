@@ -95,6 +95,12 @@ async def _status(home: Path, delivery: str, *wanted: EventStatus) -> tuple[int,
     return await _poll(home, delivery, reached)
 
 
+async def _send(serve: ServeProcess, body: bytes, **headers: Any) -> Any:
+    """Post a delivery to the running serve, signed like GitHub."""
+    async with aiohttp.ClientSession() as session:
+        return await send_signed(session, serve.hook_url, WEBHOOK_SECRET, body, **headers)
+
+
 async def test_push_delivery_runs_and_refire_makes_new_runs(
     hermetic_home: Path, tmp_path: Path
 ) -> None:
@@ -103,14 +109,7 @@ async def test_push_delivery_runs_and_refire_makes_new_runs(
     after = kit.remote.commit({"main.go": "package main // e2e\n"}, branch="main")
     serve = await ServeProcess.start()
     try:
-        async with aiohttp.ClientSession() as session:
-            reply = await send_signed(
-                session,
-                serve.hook_url,
-                WEBHOOK_SECRET,
-                _push_payload(before, after),
-                delivery="e2e-push-1",
-            )
+        reply = await _send(serve, _push_payload(before, after), delivery="e2e-push-1")
         assert reply.status == 202, reply.body
         try:
             runs = await _runs(hermetic_home, "e2e-push-1", count=2)
@@ -160,15 +159,9 @@ async def test_fork_pull_request_waits_for_approval(hermetic_home: Path, tmp_pat
     payload["after"] = head
     serve = await ServeProcess.start()
     try:
-        async with aiohttp.ClientSession() as session:
-            reply = await send_signed(
-                session,
-                serve.hook_url,
-                WEBHOOK_SECRET,
-                json.dumps(payload).encode(),
-                event="pull_request",
-                delivery="e2e-fork-1",
-            )
+        reply = await _send(
+            serve, json.dumps(payload).encode(), event="pull_request", delivery="e2e-fork-1"
+        )
         assert reply.status == 202, reply.body
         _, detail = await _status(hermetic_home, "e2e-fork-1", EventStatus.WAITING)
         assert "approval" in detail
@@ -190,14 +183,7 @@ async def test_stopping_serve_stops_the_call_process_tree(
     after = kit.remote.commit({"main.go": "package main // slow\n"}, branch="main")
     serve = await ServeProcess.start()
     try:
-        async with aiohttp.ClientSession() as session:
-            reply = await send_signed(
-                session,
-                serve.hook_url,
-                WEBHOOK_SECRET,
-                _push_payload(before, after),
-                delivery="e2e-slow-1",
-            )
+        reply = await _send(serve, _push_payload(before, after), delivery="e2e-slow-1")
         assert reply.status == 202
         async with asyncio.timeout(60):
             while not (kit.calls() and kit.calls()[0]["child_pid"]):
