@@ -320,6 +320,15 @@ class Engine:
                 log.exception("dispatch of event %s failed", event_id)
                 await self._set_status(event_id, EventStatus.ERROR, f"internal error: {exc}")
 
+    def _progress(self, event_id: int, detail: str) -> None:
+        """Publish a step of a dispatch without writing it.
+
+        Steps are transient: a restart dispatches a RECEIVED event again from the start, so
+        only outcomes are committed, and the first ``dagger call`` is not held up by a commit
+        per step.
+        """
+        self._publish(EventUpdated(event_id, EventStatus.DISPATCHING, detail))
+
     async def _set_status(self, event_id: int, status: EventStatus, detail: str = "") -> None:
         await self.store.set_event_status(event_id, status, detail)
         self._publish(EventUpdated(event_id, status, detail))
@@ -363,7 +372,7 @@ class Engine:
             await self._set_status(event_id, EventStatus.ERROR, f"refused: {exc}")
             return
 
-        await self._set_status(event_id, EventStatus.DISPATCHING, "checking out")
+        self._progress(event_id, "checking out")
         token = None
         if repo.token:
             try:
@@ -449,7 +458,7 @@ class Engine:
                 "no changed file matches the paths of pocketci.yaml",
             )
             return False
-        await self._set_status(event_id, EventStatus.DISPATCHING, "loading the Dagger module")
+        self._progress(event_id, "loading the Dagger module")
         try:
             key = await module_content_key(checkout.path, module_dir)
             catalog = await self.catalog.load(module_dir, key)
