@@ -589,3 +589,27 @@ async def test_a_burst_of_deliveries_is_shown_newest_first_and_bounded(
         assert ids == sorted(ids, reverse=True)
         assert table.selected_id == newest
         assert table.row_count == MAX_ROWS
+
+
+async def test_a_failing_load_is_reported_and_the_app_keeps_running(
+    app_paths: AppPaths,
+) -> None:
+    """A data worker that fails (the database went away) shows a notification; nothing exits."""
+    services, _ = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        store = services.store
+        assert store is not None
+
+        async def broken(event_id: int) -> list[object]:
+            raise RuntimeError("the database went away")
+
+        store.list_runs = broken  # type: ignore[method-assign]
+        table = screen(app).query_one(EventsTable)
+        table.focus()
+        table.move_cursor(row=1)
+        await wait_for(
+            lambda: any("went away" in str(n.message) for n in app._notifications), pilot
+        )
+        assert app.is_running

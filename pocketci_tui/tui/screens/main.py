@@ -15,9 +15,11 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label
+from textual.worker import Worker, WorkerState
 
 from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
 
@@ -141,7 +143,7 @@ class MainScreen(Screen[None]):
         self.load_page()
         self._tick()
 
-    @work(group="db", exclusive=True)
+    @work(group="db", exclusive=True, exit_on_error=False)
     async def load_page(self) -> None:
         """Show the newest page of events (filtered when a filter is set)."""
         store = self.pocketci.services.store
@@ -157,7 +159,7 @@ class MainScreen(Screen[None]):
             self._show_placeholder()
         self.preload_states([e.event.id for e in events[:STATUS_PRELOAD] if e.event.id is not None])
 
-    @work(group="preload", exclusive=True)
+    @work(group="preload", exclusive=True, exit_on_error=False)
     async def preload_states(self, ids: list[int]) -> None:
         """Load the runs of the newest events so their overall state shows."""
         store = self.pocketci.services.store
@@ -176,7 +178,7 @@ class MainScreen(Screen[None]):
         if self._more:
             self.load_older()
 
-    @work(group="db-older", exclusive=True)
+    @work(group="db-older", exclusive=True, exit_on_error=False)
     async def load_older(self) -> None:
         """Append the next older page."""
         table = self.query_one(EventsTable)
@@ -216,7 +218,7 @@ class MainScreen(Screen[None]):
             return
         self.load_runs(event_id)
 
-    @work(group="runs-load", exclusive=True)
+    @work(group="runs-load", exclusive=True, exit_on_error=False)
     async def load_runs(self, event_id: int) -> None:
         """Fetch an event's runs and show them."""
         store = self.pocketci.services.store
@@ -236,6 +238,21 @@ class MainScreen(Screen[None]):
         if not known:
             self.run_id = None
             self._show_placeholder()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place for failures of this screen's data workers: say so, keep running.
+
+        A worker that finishes while the app tears the screen down finds its panes gone;
+        that is not worth a word.
+        """
+        if event.state is not WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if isinstance(error, NoMatches) or not self.is_attached:
+            return
+        self.notify(
+            f"{event.worker.group}: {error}", title="Could not load", severity="error", markup=False
+        )
 
     @on(RunsTable.RunSelected)
     def _run_selected(self, message: RunsTable.RunSelected) -> None:
@@ -316,7 +333,7 @@ class MainScreen(Screen[None]):
         reason.display = False
         log.show("", lines)
 
-    @work(group="log", exclusive=True)
+    @work(group="log", exclusive=True, exit_on_error=False)
     async def show_run(self, run_id: str) -> None:
         """Fill the Output pane with a run's output: live tail, or the log file's end."""
         run = self._selected_run()
@@ -458,7 +475,7 @@ class MainScreen(Screen[None]):
         """Re-query the store shortly after typing stops."""
         self._filter_later()
 
-    @work(group="db", exclusive=True)
+    @work(group="db", exclusive=True, exit_on_error=False)
     async def _filter_later(self) -> None:
         await asyncio.sleep(FILTER_DELAY)
         self.load_page()
