@@ -15,6 +15,7 @@ Order of work for ``POST /webhooks/github`` (SPEC 4.4):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -93,35 +94,76 @@ class SecretCache:
         self._timeout = timeout
         self._value = ""
         self._expires = 0.0
+        self._refresh_at = 0.0
+        self._generation = 0
         self._lock = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
         self._verifier: github.Verifier | None = None
         self._verifier_secret = ""
 
     async def get(self) -> str:
         """Return the webhook secret.
 
+        A value is never used past its time to live. While deliveries keep coming it is read
+        again in the background during the last fifth of that time, so that no delivery waits
+        for the secret store (a hung store would otherwise stall every connection at once).
+
         Raises:
             SecretUnavailable: The store failed, timed out or has no such entry.
         """
-        if self._value and time.monotonic() < self._expires:
+        now = time.monotonic()
+        if self._value and now < self._expires:
+            if now >= self._refresh_at and self._refresh is None:
+                self._refresh = asyncio.create_task(
+                    self._read_ahead(), name="pocketci-webhook-secret-refresh"
+                )
             return self._value
         async with self._lock:
             if self._value and time.monotonic() < self._expires:
                 return self._value
-            try:
-                value = await asyncio.wait_for(self._secrets.get(self._name), self._timeout)
-            except TimeoutError as exc:
-                raise SecretUnavailable("the secret store did not answer in time") from exc
-            except SecretStoreError as exc:
-                raise SecretUnavailable(f"the secret store failed: {exc}") from exc
-            if not value:
-                raise SecretUnavailable(
-                    f"the webhook secret {self._name!r} is not set; "
-                    f"run `pocketci-tui secrets set {self._name}`"
-                )
+            return await self._read()
+
+    async def _read(self) -> str:
+        """Read the secret from the store and cache it; the caller holds the lock."""
+        generation = self._generation
+        try:
+            value = await asyncio.wait_for(self._secrets.get(self._name), self._timeout)
+        except TimeoutError as exc:
+            raise SecretUnavailable("the secret store did not answer in time") from exc
+        except SecretStoreError as exc:
+            raise SecretUnavailable(f"the secret store failed: {exc}") from exc
+        if not value:
+            raise SecretUnavailable(
+                f"the webhook secret {self._name!r} is not set; "
+                f"run `pocketci-tui secrets set {self._name}`"
+            )
+        if generation == self._generation:  # not forgotten while the store was read
+            now = time.monotonic()
             self._value = value
-            self._expires = time.monotonic() + self._ttl
-            return value
+            self._expires = now + self._ttl
+            self._refresh_at = now + self._ttl * 0.8
+        return value
+
+    async def _read_ahead(self) -> None:
+        try:
+            async with self._lock:
+                if time.monotonic() >= self._refresh_at:
+                    await self._read()
+        except SecretUnavailable as exc:
+            # The cached value stays valid until it expires; then a delivery reads the store
+            # itself and is answered 503 if it still fails.
+            log.warning("could not read the webhook secret ahead of time: %s", exc)
+            self._refresh_at = self._expires
+        finally:
+            self._refresh = None
+
+    async def close(self) -> None:
+        """Stop a background read, if one is running."""
+        task, self._refresh = self._refresh, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def verifier(self) -> github.Verifier:
         """Return a signature verifier keyed with the current webhook secret.
@@ -139,6 +181,8 @@ class SecretCache:
         """Drop the cached value (after a rotation)."""
         self._value = ""
         self._expires = 0.0
+        self._refresh_at = 0.0
+        self._generation += 1
         self._verifier = None
         self._verifier_secret = ""
 
@@ -293,6 +337,10 @@ async def handle_healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__})
 
 
+async def _close_secret_cache(app: web.Application) -> None:
+    await app[keys.SECRET].close()
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -327,6 +375,7 @@ def make_intake_app(
     app[keys.SECRET] = SecretCache(
         secrets, settings.webhook_secret, limits.secret_ttl, limits.secret_timeout
     )
+    app.on_cleanup.append(_close_secret_cache)
     app.router.add_post("/webhooks/github", handle_github)
     app.router.add_get("/healthz", handle_healthz)
     return app

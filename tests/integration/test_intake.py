@@ -557,3 +557,61 @@ async def test_sink_failure_still_acknowledges_stored_delivery(
     reply = await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body())
     assert reply.status == 202
     assert await it.store.count_events() == 1
+
+
+class _SlowSecrets(MemorySecretStore):
+    """A store whose reads can be made to hang, counting every read."""
+
+    def __init__(self, values: dict[str, str]) -> None:
+        super().__init__(values)
+        self.reads = 0
+        self.hang = False
+
+    async def get(self, name: str) -> str | None:
+        self.reads += 1
+        if self.hang:
+            await asyncio.sleep(60)
+        return await super().get(name)
+
+
+async def test_secret_is_read_ahead_before_it_expires(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    """In the last fifth of its time to live the secret is read again in the background."""
+    secrets = _SlowSecrets({"webhook-secret": WEBHOOK_SECRET})
+    it = await intake_factory(secrets=secrets, limits=IntakeLimits(secret_ttl=1.0))
+    assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=1))).status == 202
+    assert secrets.reads == 1
+    await secrets.set("webhook-secret", "rotated-secret-value")
+    await asyncio.sleep(0.85)
+    # Still within the time to live: the cached secret answers, and a read starts behind it.
+    assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=2))).status == 202
+    for _ in range(100):
+        if secrets.reads == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert secrets.reads == 2
+    reply = await send_signed(http, it.hook_url, "rotated-secret-value", push_body(n=3))
+    assert reply.status == 202
+    assert secrets.reads == 2
+
+
+async def test_hung_secret_store_does_not_stall_deliveries_before_expiry(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    """A read ahead that hangs holds no delivery; after expiry the store's failure is a 503."""
+    secrets = _SlowSecrets({"webhook-secret": WEBHOOK_SECRET})
+    limits = IntakeLimits(secret_ttl=1.0, secret_timeout=0.5)
+    it = await intake_factory(secrets=secrets, limits=limits)
+    assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=1))).status == 202
+    secrets.hang = True
+    await asyncio.sleep(0.82)
+    for n in range(2, 6):
+        # Waiting for the hung store would end in its timeout, a 503.
+        reply = await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=n))
+        assert reply.status == 202
+    assert secrets.reads == 2  # one read ahead, not one per delivery
+    await asyncio.sleep(0.3)  # past the time to live: the delivery itself reads, and fails
+    reply = await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=9))
+    assert reply.status == 503
+    assert await it.store.count_events() == 5
