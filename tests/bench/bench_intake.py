@@ -28,7 +28,10 @@ small signed push payload; the body and its signature are fixed, each request ha
 else a minimal asyncio HTTP/1.1 client; either way it costs the two shared cores far less than
 the servers do, and its CPU per request is printed. Rounds are interleaved; figures are medians
 of the rounds (p50/p99: medians of the per-round percentiles). CPU per request is the server
-process's user+system time (its children included) over the requests answered.
+process's user+system time (its children included) over the requests answered; beside it, the
+cores the server used and the busiest thread's share of one core. A server whose busiest thread
+is near 100% is limited by that thread: one Python process with one event loop (SPEC 3) cannot
+go faster however many cores there are, while adnanh/webhook spreads over all of them.
 
 Usage: ``.venv/bin/python tests/bench/bench_intake.py [--seconds S] [--rounds R] [--client C]``
 """
@@ -158,6 +161,29 @@ class Round:
     failures: int
     server_cpu_us: float
     client_cpu_us: float
+    cores: float = 0.0
+    """CPU the server used, in cores (its CPU time over the round's duration)."""
+    busiest: float = 0.0
+    """The busiest thread's share of one core: near 1.0, that thread is the limit."""
+
+
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """User+system CPU seconds of each thread of ``pid`` (Linux /proc), empty if gone."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[task] = (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 @dataclass
@@ -507,6 +533,7 @@ class Client:
         body = push_body(repository=server.repository)
         signature = sign(SECRET, body)
         cpu0, client0 = _cpu_seconds(server.pid), _client_cpu()
+        threads0, started = _thread_cpu(server.pid), time.perf_counter()
         if self.kind == "wrk":
             body_file = self.body_files.get(server.repository)
             if body_file is None:
@@ -516,7 +543,13 @@ class Client:
             result = await measure_wrk(server.url, body_file, signature, seconds)
         else:
             result = await measure_asyncio(server.url, body, signature, seconds)
+        elapsed = time.perf_counter() - started
+        threads = _thread_cpu(server.pid)
         answered = max(1.0, result.rate * seconds)
+        result.cores = (_cpu_seconds(server.pid) - cpu0) / elapsed
+        result.busiest = (
+            max((t - threads0.get(tid, 0.0) for tid, t in threads.items()), default=0.0) / elapsed
+        )
         result.server_cpu_us = (_cpu_seconds(server.pid) - cpu0) / answered * 1e6
         result.client_cpu_us = (_client_cpu() - client0) / answered * 1e6
         return result
@@ -575,6 +608,8 @@ class Summary:
     failures: int
     server_cpu_us: float
     client_cpu_us: float
+    cores: float
+    busiest: float
 
 
 def _summary(server: Server) -> Summary:
@@ -586,6 +621,8 @@ def _summary(server: Server) -> Summary:
         sum(x.failures for x in r),
         statistics.median(x.server_cpu_us for x in r),
         statistics.median(x.client_cpu_us for x in r),
+        statistics.median(x.cores for x in r),
+        statistics.median(x.busiest for x in r),
     )
 
 
@@ -641,7 +678,8 @@ def _rows(m: dict[str, Summary], client_kind: str) -> list[dict[str, Any]]:
                 "value": round(s.rate),
                 "unit": "req/s",
                 "comparison": f"p50 {s.p50:.1f} ms, p99 {s.p99:.1f} ms, non-2xx/errors "
-                f"{s.failures}, server CPU {s.server_cpu_us:.0f} us/req, client ({client_kind}) "
+                f"{s.failures}, server CPU {s.server_cpu_us:.0f} us/req on {s.cores:.2f} "
+                f"cores (busiest thread {s.busiest:.0%} of a core), client ({client_kind}) "
                 f"{s.client_cpu_us:.0f} us/req",
                 "ok": s.failures == 0 and s.rate > 0,
             }
