@@ -15,15 +15,29 @@ Every git process started here:
   (``protocol.allow=never``; ``ext`` is never allowed), disable hooks, submodule recursion,
   redirects, automatic garbage collection and every credential helper but ours.
 
-Credentials reach git only through a host-scoped credential helper script (it holds no secret;
-it answers with the password found in the environment of the git process, and only for the
-exact protocol and host the token was configured for). The token is never in a URL, an argument
-or a file, and every message this module produces has it masked.
+Credentials reach git through the environment of the git process only, in one of two ways:
+
+* by default, a host-scoped credential helper script (it holds no secret; it answers with the
+  password found in the environment, and only for the exact protocol and host the token was
+  configured for). git asks it after the server's first ``401``, so every fetch starts with an
+  anonymous round trip;
+* pre-emptively (:attr:`Credentials.preemptive`): the ``Authorization: Basic`` header, given as
+  ``http.<origin>/.extraHeader`` through ``GIT_CONFIG_COUNT``/``GIT_CONFIG_KEY_n``/
+  ``GIT_CONFIG_VALUE_n`` (environment, never argv), sent from the first request on, which saves
+  that round trip. No helper is configured then, so a refused token is sent exactly once and
+  git fails at the ``401`` (reported as "Authentication failed"); and
+  ``http.<origin>/.followRedirects=false`` is set for the same origin, which outranks any
+  generic ``http.followRedirects`` (git picks the most specific URL match), so the header can
+  never be carried to another host by a redirect.
+
+The token is never in a URL, an argument or a file, and every message this module produces has
+it masked (also in its base64 form).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import re
@@ -112,28 +126,40 @@ class GitTimeoutError(GitError):
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """A token for one origin (protocol + host[:port]), handed to git by the helper.
+    """A token for one origin (protocol + host[:port]), handed to git through its environment.
 
     Attributes:
         protocol: ``https`` or ``http``, as git names it.
         host: The host, with the port when the URL names one (exactly as in the URL).
         username: The user name to send (``x-access-token`` for GitHub tokens).
         password: The token.
+        preemptive: Send the token as a basic-auth header from the first request on (saves the
+            anonymous ``401`` round trip; see the module documentation) instead of through the
+            credential helper after a ``401``.
     """
 
     protocol: str
     host: str
     username: str
     password: str = field(repr=False)
+    preemptive: bool = False
 
     @classmethod
-    def for_url(cls, url: str, token: str, username: str = "x-access-token") -> Credentials:
+    def for_url(
+        cls,
+        url: str,
+        token: str,
+        username: str = "x-access-token",
+        *,
+        preemptive: bool = False,
+    ) -> Credentials:
         """Scope a token to the origin of an http(s) clone URL.
 
         Args:
             url: The configured clone URL (``https://host[:port]/path``), without user info.
             token: The token.
             username: The user name to send with it.
+            preemptive: See :attr:`preemptive`.
 
         Returns:
             The credentials.
@@ -148,18 +174,45 @@ class Credentials:
             raise GitError("the clone URL must not contain a user name or password")
         if not token or any(ord(c) < 0x20 or ord(c) == 0x7F for c in token):
             raise GitError("the clone token is empty or contains control characters")
-        if any(ord(c) < 0x21 or ord(c) == 0x7F for c in username):
-            raise GitError("the clone user name contains spaces or control characters")
-        return cls(protocol=parts.scheme, host=parts.netloc, username=username, password=token)
+        if any(ord(c) < 0x21 or ord(c) == 0x7F or c == ":" for c in username):
+            raise GitError("the clone user name contains spaces, colons or control characters")
+        return cls(
+            protocol=parts.scheme,
+            host=parts.netloc,
+            username=username,
+            password=token,
+            preemptive=preemptive,
+        )
+
+    @property
+    def origin(self) -> str:
+        """``protocol://host[:port]/``: the URL prefix the pre-emptive header is scoped to."""
+        return f"{self.protocol}://{self.host}/"
+
+    def basic(self) -> str:
+        """The base64 ``user:token`` of a basic-auth header."""
+        return base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
 
     def env(self) -> dict[str, str]:
-        """The environment variables the credential helper reads."""
+        """The environment variables that hand the token to git (see the module docs)."""
+        if self.preemptive:
+            return {
+                "GIT_CONFIG_COUNT": "2",
+                "GIT_CONFIG_KEY_0": f"http.{self.origin}.extraHeader",
+                "GIT_CONFIG_VALUE_0": f"Authorization: Basic {self.basic()}",
+                "GIT_CONFIG_KEY_1": f"http.{self.origin}.followRedirects",
+                "GIT_CONFIG_VALUE_1": "false",
+            }
         return {
             _ENV_USERNAME: self.username,
             _ENV_PASSWORD: self.password,
             _ENV_PROTOCOL: self.protocol,
             _ENV_HOST: self.host,
         }
+
+    def masked_forms(self) -> list[str]:
+        """Every form of the token an error message could carry (raw, basic-auth base64)."""
+        return [self.password, self.basic()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +411,7 @@ class GitCommand:
     ) -> list[str]:
         """Build the full argument list of a command (exposed for tests)."""
         argv = [self.git, *hardening_config(protocols)]
-        if credentials is not None:
+        if credentials is not None and not credentials.preemptive:
             argv += ["-c", "credential.helper=!" + shlex.quote(str(self.helper))]
         if git_dir is not None:
             argv += ["--git-dir", str(git_dir)]
@@ -397,7 +450,7 @@ class GitCommand:
         """
         limit = self.timeout if time_limit is None else time_limit
         argv = self.argv(args, git_dir=git_dir, protocols=protocols, credentials=credentials)
-        secrets = [credentials.password] if credentials is not None else []
+        secrets = credentials.masked_forms() if credentials is not None else []
         label = what or f"git {args[0] if args else ''}".strip()
         if limit <= 0:
             raise GitTimeoutError(_mask(f"{label}: no time left", secrets))
@@ -426,8 +479,22 @@ class GitCommand:
             raise
         result = GitResult(tuple(args), proc.returncode or 0, stdout, stderr)
         if check and not result.ok:
-            raise GitError(_mask(f"{label} failed: {describe_failure(result)}", secrets))
+            summary = describe_failure(result)
+            if credentials is not None and credentials.preemptive and _refused(result):
+                # The header was sent and answered 401; with no helper git then fails asking
+                # for a user name. Say what happened instead.
+                summary = (
+                    f"Authentication failed: {credentials.origin} refused the token (HTTP 401);"
+                    " check the token and its access to this repository"
+                )
+            raise GitError(_mask(f"{label} failed: {summary}", secrets))
         return result
+
+
+def _refused(result: GitResult) -> bool:
+    """Whether git stopped at a 401 (it wanted credentials it has no way to get)."""
+    text = result.stderr.decode("utf-8", "replace")
+    return "could not read Username" in text or "could not read Password" in text
 
 
 MIN_GIT_VERSION = (2, 32)

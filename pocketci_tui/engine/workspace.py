@@ -78,6 +78,11 @@ _HOPELESS = (
 """Fetch failures that asking for refs instead of commit ids cannot fix."""
 
 
+def _hopeless(exc: GitError) -> bool:
+    """Whether no other request to the remote can succeed (and none should be made)."""
+    return any(sign in str(exc) for sign in _HOPELESS)
+
+
 class GitInputError(GitError, ValueError):
     """A value (ref, sha, URL) was refused before any git command ran."""
 
@@ -328,7 +333,9 @@ class Workspace:
             await self.git.check_version()
             self._git_checked = True
         creds = (
-            Credentials.for_url(clone_url, token) if token and proto in ("http", "https") else None
+            Credentials.for_url(clone_url, token, preemptive=True)
+            if token and proto in ("http", "https")
+            else None
         )
         deadline = time.monotonic() + self.timeout
         mirror = self.mirror_path(repo_key)
@@ -518,7 +525,7 @@ class Workspace:
             raise
         except GitError as exc:
             first_error = exc
-        if any(sign in str(first_error) for sign in _HOPELESS):
+        if _hopeless(first_error):
             raise first_error
         # The server may refuse unadvertised commits: ask for the refs that should hold them.
         refs: list[str] = []
@@ -707,7 +714,10 @@ class _Remote:
             rows = await self.ls_remote("HEAD", symref=True)
         except GitTimeoutError:
             raise
-        except GitError:
+        except GitError as exc:
+            if _hopeless(exc):
+                # A refused token must not be sent again by the fetch that would follow.
+                raise
             return "", ""
         ref = sha = ""
         for left, right in rows:

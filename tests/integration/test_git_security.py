@@ -342,6 +342,39 @@ async def test_g6_token_is_host_scoped_even_when_redirects_are_followed(
         assert any(r.authorization == server.expected_authorization() for r in server.seen())
 
 
+@pytest.mark.parametrize("other_needs_auth", [False, True])
+async def test_g6_preemptive_token_never_leaves_its_host_even_if_redirects_are_switched_on(
+    tmp_path: Path,
+    repo: BareRepo,
+    server: GitHttpServer,
+    other_needs_auth: bool,
+) -> None:
+    """The header mode: the origin's own followRedirects=false beats a generic override.
+
+    With an anonymous other host, a followed redirect would have carried the header to it
+    (git keeps sending its extra headers to the new base URL), so the redirect must not be
+    followed at all.
+    """
+    repo.commit({"a": "1"})
+    with GitHttpServer(
+        tmp_path / "served", host="127.0.0.2", password=TOKEN if other_needs_auth else None
+    ) as other:
+        server.mode = "redirect"
+        server.redirect_to = other.base_url
+        ws = Workspace(tmp_path / "ws-g6")
+        url = server.url("repo.git")
+        with pytest.raises(GitError) as info:
+            await ws.git.run(
+                ["-c", "http.followRedirects=true", "ls-remote", "--end-of-options", url],
+                protocols=["http"],
+                credentials=Credentials.for_url(url, TOKEN, preemptive=True),
+            )
+        assert TOKEN not in str(info.value)
+        assert "redirects are not followed" in str(info.value)
+        assert other.seen() == []
+        assert [r.status for r in server.seen()] == [302]
+
+
 # -- G7: what the checkout does with links pointing outside ----------------------------------
 
 

@@ -150,6 +150,50 @@ async def test_wrong_or_missing_token_fails_with_a_clear_masked_message(
         assert wrong.encode() not in data, path
 
 
+async def test_one_event_makes_two_http_requests_and_no_anonymous_one(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    """Warm mirror, one push: the capability advertisement and one fetch, both authenticated.
+
+    The token goes with the first request, so there is no anonymous ``401`` round trip, and
+    the commit is fetched by id, so there is no ``ls-refs`` request either.
+    """
+    url = server.url("repo.git")
+    one = repo.commit({"a": "1"})
+    await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", one))
+    for n in range(2):
+        server.clear()
+        before = repo.rev("main")
+        head = repo.commit({"a": f"{n + 2}"})
+        co = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", head, before))
+        assert co.sha == head
+        assert co.base == before
+        seen = server.seen()
+        assert [(r.method, r.path, r.status) for r in seen] == [
+            ("GET", "/repo.git/info/refs", 200),
+            ("POST", "/repo.git/git-upload-pack", 200),
+        ]
+        assert all(r.authorization == server.expected_authorization() for r in seen)
+
+
+async def test_a_refused_token_is_sent_once_in_one_request(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    """Also for a new branch, where the default branch is looked up before the fetch."""
+    head = repo.commit({"a": "1"})
+    wrong = "ghs_WRONGwrongWRONG_98765"
+    with pytest.raises(GitError) as info:
+        await ws.checkout("r", server.url("repo.git"), wrong, push_event("refs/heads/new", head))
+    message = str(info.value)
+    assert "Authentication failed" in message
+    assert "refused the token" in message
+    assert wrong not in message
+    seen = server.seen()
+    assert [(r.method, r.status) for r in seen] == [("GET", 401)]
+    assert seen[0].authorization is not None
+    assert seen[0].authorization != server.expected_authorization()
+
+
 async def test_token_is_never_in_a_file_of_the_workspace(
     ws: Workspace, repo: BareRepo, server: GitHttpServer
 ) -> None:

@@ -91,6 +91,79 @@ def test_credentials_go_to_the_environment_not_the_argv(tmp_path: Path) -> None:
     assert "tok-SECRET" not in repr(creds)
 
 
+def test_preemptive_credentials_are_an_origin_scoped_header_in_the_environment(
+    tmp_path: Path,
+) -> None:
+    git = GitCommand(tmp_path / "home")
+    url = "https://example.invalid:8443/o/r.git"
+    creds = Credentials.for_url(url, "tok-SECRET-123456", preemptive=True)
+    argv = git.argv(["fetch", url], credentials=creds)
+    assert not any("tok-SECRET-123456" in a or creds.basic() in a for a in argv)
+    # No credential helper: after a refused header git has nothing to send again.
+    assert not any(a.startswith("credential.helper=!") for a in argv)
+    env = git.environment(creds)
+    names = credential_env_names()
+    assert names["password"] not in env
+    assert names["username"] not in env
+    assert env["GIT_CONFIG_COUNT"] == "2"
+    pairs = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(2)}
+    assert pairs == {
+        "http.https://example.invalid:8443/.extraHeader": (
+            "Authorization: Basic eC1hY2Nlc3MtdG9rZW46dG9rLVNFQ1JFVC0xMjM0NTY="
+        ),
+        "http.https://example.invalid:8443/.followRedirects": "false",
+    }
+    assert "tok-SECRET" not in repr(creds)
+
+
+async def test_git_reads_the_preemptive_header_only_for_its_origin(tmp_path: Path) -> None:
+    """git itself resolves the environment config to this origin, and to no other."""
+    git = GitCommand(tmp_path / "home")
+    creds = Credentials.for_url("http://127.0.0.1:8080/r.git", "the-token-value", preemptive=True)
+    expected = f"Authorization: Basic {creds.basic()}"
+    for url, header in (
+        ("http://127.0.0.1:8080/r.git", expected),
+        ("http://127.0.0.1:8080/other/path.git", expected),
+        ("http://127.0.0.2:8080/r.git", ""),
+        ("http://127.0.0.1:8081/r.git", ""),
+        ("https://127.0.0.1:8080/r.git", ""),
+    ):
+        res = await git.run(
+            ["config", "--get-urlmatch", "http.extraHeader", url], credentials=creds, check=False
+        )
+        assert res.stdout.decode().strip() == header, url
+    # The origin's own followRedirects=false outranks a generic one set later on the command
+    # line (git picks the most specific URL match), so no redirect can carry the header away.
+    res = await git.run(
+        [
+            "-c",
+            "http.followRedirects=true",
+            "config",
+            "--get-urlmatch",
+            "http.followRedirects",
+            "http://127.0.0.1:8080/r.git",
+        ],
+        credentials=creds,
+    )
+    assert res.stdout.decode().strip() == "false"
+
+
+async def test_failure_message_masks_the_basic_auth_form_of_the_token(tmp_path: Path) -> None:
+    git = GitCommand(tmp_path / "home")
+    creds = Credentials.for_url("http://127.0.0.1:9/r.git", "very-secret-token-42", preemptive=True)
+    (tmp_path / "repo").mkdir()
+    await git.run(["init", "--quiet", str(tmp_path / "repo")])
+    with pytest.raises(GitError) as info:
+        await git.run(["log", "-1", creds.basic()], cwd=tmp_path / "repo", credentials=creds)
+    assert creds.basic() not in str(info.value)
+    assert "***" in str(info.value)
+
+
+def test_user_names_with_colons_are_refused() -> None:
+    with pytest.raises(GitError, match="colons"):
+        Credentials.for_url("https://host/r.git", "token-value-1", username="a:b")
+
+
 @pytest.mark.parametrize(
     ("url", "token"),
     [
