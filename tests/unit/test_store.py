@@ -340,7 +340,7 @@ async def test_merged_batch_maps_ids_bodies_and_redeliveries(store: Store) -> No
 
 
 def test_with_id_equals_replace() -> None:
-    from pocketci_tui.store.db import _with_id
+    from pocketci_tui.store.rows import _with_id
 
     e = make_event("x", pr_number=3, is_fork=True, title="t")
     assert _with_id(e, 9) == replace(e, id=9)

@@ -1,0 +1,146 @@
+"""Recording deliveries: ``record_event`` as a writer job, alone or merged into a batch.
+
+A delivery is one INSERT when it runs alone. When the writer thread finds several waiting in one
+batch, :func:`_record_many` stores them all with a handful of multi-row statements instead, which
+is what keeps a burst of deliveries cheap. A delivery whose id is already stored is counted as a
+redelivery of the original.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from typing import Any
+
+from pocketci_tui.model import Event, EventStatus, StoredEvent, utcnow
+from pocketci_tui.store.rows import (
+    _EVENT_COLUMNS,
+    _INSERT_EVENT_COLUMNS,
+    _INSERT_EVENT_MARKS,
+    _MULTI_INSERT_ROWS,
+    _event_from_row,
+    _event_params,
+    _ts,
+    _with_id,
+)
+
+
+def _record_redelivery(conn: sqlite3.Connection, event: Event) -> tuple[StoredEvent, bool]:
+    """Count a redelivery of an event already stored; return the original."""
+    row = conn.execute(
+        f"SELECT {_EVENT_COLUMNS}, hook_ids FROM events WHERE vendor = ? AND delivery_id = ?",
+        (event.vendor, event.delivery_id),
+    ).fetchone()
+    hook_ids = [h for h in row["hook_ids"].split(",") if h]
+    if event.hook_id and event.hook_id not in hook_ids:
+        hook_ids.append(event.hook_id)
+    conn.execute(
+        "UPDATE events SET redeliveries = redeliveries + 1, hook_ids = ?, "
+        "last_redelivery_at = ? WHERE id = ?",
+        (",".join(hook_ids), _ts(utcnow()), row["id"]),
+    )
+    body = conn.execute("SELECT body FROM event_bodies WHERE event_id = ?", (row["id"],)).fetchone()
+    original = _event_from_row(row, bytes(body[0]) if body else b"")
+    return replace(original, redeliveries=original.redeliveries + 1), True
+
+
+class _RecordJob:
+    """``record_event`` as a job: runs alone, or merged with others into multi-row INSERTs."""
+
+    __slots__ = ("detail", "event", "status")
+
+    def __init__(self, event: Event, status: EventStatus, detail: str) -> None:
+        self.event = event
+        self.status = status
+        self.detail = detail
+
+    def __call__(self, conn: sqlite3.Connection) -> tuple[StoredEvent, bool]:
+        e = self.event
+        cur = conn.execute(
+            f"INSERT INTO events ({_INSERT_EVENT_COLUMNS}) VALUES {_INSERT_EVENT_MARKS} "
+            "ON CONFLICT (vendor, delivery_id) DO NOTHING",
+            _event_params(e, self.status, self.detail),
+        )
+        if cur.rowcount != 1:
+            return _record_redelivery(conn, e)
+        event_id = cur.lastrowid
+        assert event_id is not None
+        conn.execute("INSERT INTO event_bodies (event_id, body) VALUES (?, ?)", (event_id, e.body))
+        return StoredEvent(_with_id(e, event_id), self.status, self.detail), False
+
+
+def _record_many(
+    conn: sqlite3.Connection, jobs: list[_RecordJob]
+) -> list[tuple[StoredEvent, bool]]:
+    """Store many deliveries with a handful of statements, whatever their number.
+
+    Each statement costs the writer thread a round trip for the GIL, so a batch is stored with
+    one lookup of the ids already stored, one multi-row INSERT of the new events (their row ids
+    are consecutive: this thread is the only writer and gives no explicit ids) and one of their
+    bodies. The order of the jobs decides which of two deliveries with one id is the original.
+    """
+    existing: set[tuple[str, str]] = set()
+    by_vendor: dict[str, list[str]] = {}
+    for job in jobs:
+        by_vendor.setdefault(job.event.vendor, []).append(job.event.delivery_id)
+    for vendor, delivery_ids in by_vendor.items():
+        for start in range(0, len(delivery_ids), _MULTI_INSERT_ROWS):
+            wanted = delivery_ids[start : start + _MULTI_INSERT_ROWS]
+            marks = ", ".join("?" * len(wanted))
+            existing.update(
+                (vendor, row[0])
+                for row in conn.execute(
+                    f"SELECT delivery_id FROM events WHERE vendor = ? AND delivery_id IN ({marks})",
+                    [vendor, *wanted],
+                )
+            )
+    fresh: list[_RecordJob] = []
+    for job in jobs:
+        key = (job.event.vendor, job.event.delivery_id)
+        if key not in existing:
+            existing.add(key)  # a second delivery with this id in the batch is a redelivery
+            fresh.append(job)
+    new_ids: dict[int, int] = {}  # id(job) -> row id
+    for start in range(0, len(fresh), _MULTI_INSERT_ROWS):
+        chunk = fresh[start : start + _MULTI_INSERT_ROWS]
+        params: list[Any] = []
+        for job in chunk:
+            params.extend(_event_params(job.event, job.status, job.detail))
+        cur = conn.execute(
+            f"INSERT INTO events ({_INSERT_EVENT_COLUMNS}) VALUES "
+            + ", ".join([_INSERT_EVENT_MARKS] * len(chunk)),
+            params,
+        )
+        last = cur.lastrowid
+        assert last is not None
+        if cur.rowcount != len(chunk):
+            raise sqlite3.IntegrityError("a multi-row insert stored fewer rows than asked")
+        first = last - len(chunk) + 1
+        # Row ids are consecutive here; check both ends anyway (a mismatch redoes the batch
+        # job by job).
+        ends = conn.execute(
+            "SELECT delivery_id FROM events WHERE id IN (?, ?) ORDER BY id", (first, last)
+        ).fetchall()
+        expected = [chunk[0].event.delivery_id, chunk[-1].event.delivery_id][: len(ends)]
+        if len(ends) != min(2, len(chunk)) or [r[0] for r in ends] != expected[: len(ends)]:
+            raise sqlite3.IntegrityError("row ids of a multi-row insert are not consecutive")
+        for offset, job in enumerate(chunk):
+            new_ids[id(job)] = first + offset
+        bodies: list[Any] = []
+        for job in chunk:
+            bodies.extend((new_ids[id(job)], job.event.body))
+        conn.execute(
+            "INSERT INTO event_bodies (event_id, body) VALUES "
+            + ", ".join(["(?, ?)"] * len(chunk)),
+            bodies,
+        )
+    results: list[tuple[StoredEvent, bool]] = []
+    for job in jobs:
+        event_id = new_ids.get(id(job))
+        if event_id is None:
+            results.append(_record_redelivery(conn, job.event))
+        else:
+            results.append(
+                (StoredEvent(_with_id(job.event, event_id), job.status, job.detail), False)
+            )
+    return results
