@@ -237,6 +237,7 @@ class Workspace:
         self._git: GitCommand | None = None
         self._locks: dict[str, asyncio.Lock] = {}
         self._templates: dict[str, bytes] = {}
+        self._changes: dict[Path, tuple[tuple[str, ...], asyncio.Task[list[str] | None]]] = {}
         self._git_checked = False
 
     # -- paths -------------------------------------------------------------------------------
@@ -346,15 +347,27 @@ class Workspace:
             head, base, default_ref, default_sha = await self._fetch_for_event(
                 mirror, remote, event
             )
-        path = await self._make_checkout(repo_key, mirror, head, event)
-        return Checkout(
-            path=path,
+        checkout = Checkout(
+            path=self._new_checkout_path(repo_key, head, event),
             sha=head,
             mirror=mirror,
             base=base,
             default_ref=default_ref,
             default_sha=default_sha,
         )
+        # The changed files come from the mirror alone: work them out while the checkout is
+        # being written, for the changed_files() call that follows.
+        changes = asyncio.create_task(
+            self._changed_files(checkout, event), name=f"changed-files-{_short(head)}"
+        )
+        changes.add_done_callback(_retrieve)
+        try:
+            await self._make_checkout(checkout.path, mirror, head)
+        except BaseException:
+            changes.cancel()
+            raise
+        self._remember_changes(checkout.path, _event_key(event), changes)
+        return checkout
 
     async def changed_files(self, checkout: Checkout, event: Event) -> list[str] | None:
         """The files an event changed (SPEC 4.6), or None when that cannot be computed.
@@ -377,6 +390,24 @@ class Workspace:
         Returns:
             Sorted, de-duplicated paths relative to the repository root, or None.
         """
+        pending = self._changes.pop(checkout.path, None)
+        if pending is not None:
+            key, task = pending
+            if key == _event_key(event) and not task.cancelled():
+                return await task
+            task.cancel()
+        return await self._changed_files(checkout, event)
+
+    def _remember_changes(
+        self, path: Path, key: tuple[str, ...], task: asyncio.Task[list[str] | None]
+    ) -> None:
+        while len(self._changes) >= _MAX_PENDING_CHANGES:
+            _old_key, (_k, old) = next(iter(self._changes.items()))
+            old.cancel()
+            del self._changes[_old_key]
+        self._changes[path] = (key, task)
+
+    async def _changed_files(self, checkout: Checkout, event: Event) -> list[str] | None:
         mirror, head = checkout.mirror, checkout.sha
         kind = event.event_type
         try:
@@ -400,6 +431,9 @@ class Workspace:
 
     async def remove(self, checkout: Checkout) -> None:
         """Delete a checkout directory (the mirror stays)."""
+        pending = self._changes.pop(Path(checkout.path), None)
+        if pending is not None:
+            pending[1].cancel()
         await asyncio.to_thread(self._remove_sync, Path(checkout.path))
 
     def _remove_sync(self, path: Path) -> None:
@@ -496,7 +530,12 @@ class Workspace:
             else:
                 default_ref, default_sha = await remote.default_branch()
         wanted = list(dict.fromkeys(s for s in (head, compare, default_sha) if s))
-        resolved = await self._resolve(mirror, wanted)
+        # Commits pinned by an earlier fetch are in the mirror, so a re-fired event needs no
+        # network. Anything else is fetched without looking it up first: a new commit is the
+        # usual case, and git itself skips the transfer when the objects turn out to be there.
+        resolved = None
+        if all(_pinned(mirror, s) for s in wanted):
+            resolved = await self._resolve(mirror, wanted)
         if resolved is None:
             await self._fetch(mirror, remote, event, wanted)
             resolved = await self._resolve(mirror, wanted)
@@ -582,13 +621,14 @@ class Workspace:
             self._templates[fmt] = config
         return config
 
-    async def _make_checkout(self, repo_key: str, mirror: Path, sha: str, event: Event) -> Path:
+    def _new_checkout_path(self, repo_key: str, sha: str, event: Event) -> Path:
+        label = f"{event.id}-" if event.id is not None else ""
+        return self.checkouts_dir(repo_key) / f"{label}{_short(sha)}-{uuid.uuid4().hex[:8]}"
+
+    async def _make_checkout(self, path: Path, mirror: Path, sha: str) -> None:
         """A new repository whose objects are the mirror's, HEAD detached at ``sha``."""
         fmt = "sha256" if len(sha) == 64 else "sha1"
         config = await self._repo_template(fmt)
-        parent = self.checkouts_dir(repo_key)
-        label = f"{event.id}-" if event.id is not None else ""
-        path = parent / f"{label}{_short(sha)}-{uuid.uuid4().hex[:8]}"
         try:
             await asyncio.to_thread(_write_repo, path / ".git", config, mirror, sha)
             await self.git.run(
@@ -600,7 +640,6 @@ class Workspace:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(_rmtree, path)
             raise
-        return path
 
     async def _diff(self, mirror: Path, old: str, new: str) -> list[str]:
         res = await self.git.run(
@@ -734,6 +773,24 @@ class _Remote:
 
 
 _DEFAULT_FILE = "pocketci-default-branch"
+_MAX_PENDING_CHANGES = 256
+"""Changed-file lists kept for checkouts whose changed_files() has not been asked yet."""
+
+
+def _pinned(mirror: Path, sha: str) -> bool:
+    """Whether an earlier fetch pinned this (validated, hex) id in the mirror."""
+    return os.path.isfile(mirror / _PIN_PREFIX / "commits" / sha)
+
+
+def _event_key(event: Event) -> tuple[str, ...]:
+    """What the changed files of an event depend on, besides its checkout."""
+    return (event.event_type, event.sha, event.base_sha, event.ref, event.base_ref)
+
+
+def _retrieve(task: asyncio.Task[list[str] | None]) -> None:
+    """Mark a background task's outcome as seen, so an unawaited failure is not logged."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _read_default(mirror: Path) -> tuple[str, str] | None:
