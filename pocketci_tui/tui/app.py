@@ -27,6 +27,7 @@ from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 
 from .bridge import EngineBridge
+from .collector import QuietCollector
 from .commands import EventCommands, pocketci_commands
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.fire import FireDialog
@@ -58,6 +59,9 @@ KEY_HELP: list[tuple[str, str]] = [
     ("quit", "quit (asks while builds run)"),
 ]
 
+COLLECTOR_CHECK_SECONDS = 2.0
+"""How often the collector looks for new long-lived objects to freeze."""
+
 KEY_NAMES = {"slash": "/", "question_mark": "?", "end": "End", "home": "Home"}
 
 
@@ -83,6 +87,8 @@ class PocketCIApp(App[int]):
         first_start: Offer the setup flow (no config file yet).
         unlock_secrets: Opens the encrypted-file secret store with a passphrase.
         services_with_passphrase: Builds new services given the encrypted file's passphrase.
+        quiet_gc: Keep full garbage collections short by freezing the long-lived objects
+            once the services are up (the CLI does; it affects the whole process).
     """
 
     CSS_PATH = "app.tcss"
@@ -111,6 +117,7 @@ class PocketCIApp(App[int]):
         first_start: bool = False,
         unlock_secrets: Unlock | None = None,
         services_with_passphrase: Callable[[str, bool], Any] | None = None,
+        quiet_gc: bool = False,
     ) -> None:
         super().__init__()
         self.settings = settings
@@ -138,6 +145,8 @@ class PocketCIApp(App[int]):
         self._bridge: EngineBridge | None = None
         self._start_task: asyncio.Task[None] | None = None
         self._stopped = False
+        self.collector: QuietCollector | None = QuietCollector() if quiet_gc else None
+        """Freezes long-lived objects so full collections stay short (None: not used)."""
 
     @property
     def webhook_url(self) -> str:
@@ -214,6 +223,8 @@ class PocketCIApp(App[int]):
         status.starting = False
         status.url = url.rstrip("/") if url else ""
         screen.post_message(ServicesStarted(url=url or "", error=error))
+        if self.collector is not None and not self.collector.freezes:
+            self.call_after_refresh(self._quiet_collector)
         if self._first_start and self.services.secrets is not None:
             self._first_start = False
             self.push_screen(
@@ -227,6 +238,21 @@ class PocketCIApp(App[int]):
                 ),
                 self._setup_done,
             )
+
+    def _quiet_collector(self) -> None:
+        """Freeze what start-up made, then look again now and then (see :mod:`.collector`)."""
+        collector = self.collector
+        if collector is None or self._stopped:
+            return
+        first = collector.freeze()
+        log.info("froze %d objects in %.0f ms", first.frozen, first.seconds * 1000)
+
+        def check() -> None:
+            again = collector.check()
+            if again is not None:
+                log.info("froze %d objects in %.0f ms", again.frozen, again.seconds * 1000)
+
+        self.set_interval(COLLECTOR_CHECK_SECONDS, check, name="collector")
 
     async def _wrong_passphrase(self) -> str:
         """After a start with the encrypted file: why its passphrase is wrong, or ``""``."""
@@ -531,6 +557,7 @@ def make_app(
     first_start: bool | None = None,
     unlock_secrets: Unlock | None = None,
     services_with_passphrase: Callable[[str, bool], Any] | None = None,
+    quiet_gc: bool = False,
 ) -> PocketCIApp:
     """Build the app; the CLI, tests and the screenshot script all use this.
 
@@ -545,6 +572,8 @@ def make_app(
         services_with_passphrase: Builds new services given the encrypted file's passphrase
             (and True to switch to the encrypted file because no OS keyring answers), used
             when starting fails for the lack of it.
+        quiet_gc: Freeze the long-lived objects once the services are up, so that full
+            garbage collections stay short (see :mod:`.collector`); for the real process.
 
     Returns:
         The app, ready to ``run()``.
@@ -560,6 +589,7 @@ def make_app(
         first_start=first_start,
         unlock_secrets=unlock_secrets,
         services_with_passphrase=services_with_passphrase,
+        quiet_gc=quiet_gc,
     )
 
 
@@ -597,6 +627,7 @@ def run_app(args: argparse.Namespace) -> int:
         paths=paths,
         services=Services(settings, paths),
         services_with_passphrase=with_passphrase,
+        quiet_gc=True,
     )
     result = app.run()
     return int(result or 0)

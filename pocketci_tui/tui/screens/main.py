@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label
+from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
 from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
@@ -26,6 +26,7 @@ from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
 from ..messages import EngineActivity, ServicesStarted
 from ..text import clean, clean_lines, literal
 from ..widgets.events_table import EventsTable
+from ..widgets.footer import KeysFooter
 from ..widgets.run_log import MAX_LINES, RunLog
 from ..widgets.runs_table import RunsTable
 from ..widgets.status_bar import StatusBar
@@ -105,7 +106,7 @@ class MainScreen(Screen[None]):
                 log.border_title = "Output"
                 yield Label("", id="run-reason", markup=False)
                 yield RunLog(id="log")
-        yield Footer(compact=True)
+        yield KeysFooter(compact=True)
 
     def on_mount(self) -> None:
         """Start the clock tick; show the empty state."""
@@ -124,7 +125,7 @@ class MainScreen(Screen[None]):
         """Icons instead of state words in the Functions pane on narrow screens."""
         narrow = event.size.width < NARROW_WIDTH
         self.query_one(RunsTable).set_compact(narrow)
-        self.query_one(Footer).show_command_palette = not narrow
+        self.query_one(KeysFooter).show_command_palette = not narrow
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer approve only for a waiting fork pull request, the pager only for a run's log."""
