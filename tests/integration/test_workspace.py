@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from githttp import GitHttpServer
 from gitrepo import BareRepo, git_env, pr_event, push_event, tag_event
 
+from pocketci_tui.engine.gitcmd import GitCommand
 from pocketci_tui.engine.workspace import (
     Checkout,
     GitError,
@@ -392,6 +394,52 @@ async def test_push_diffs_before_and_after(
         "b",
         "d",
     ]
+
+
+async def test_one_push_runs_four_git_commands_and_its_changes_are_ready(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Warm mirror, new commit: fetch, peel, read-tree and the diff (run alongside read-tree)."""
+    url = server.url("repo.git")
+    before = repo.commit({"a": "1", "b": "1"})
+    await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", before))
+    after = repo.commit({"b": "2", "c": "1"})
+    event = push_event("refs/heads/main", after, before)
+    commands: list[str] = []
+    run = GitCommand.run
+
+    async def counting(self: GitCommand, args: Sequence[str], **kw: Any) -> Any:
+        commands.append(args[0])
+        return await run(self, args, **kw)
+
+    monkeypatch.setattr(GitCommand, "run", counting)
+    co = await ws.checkout("r", url, TOKEN, event)
+    assert sorted(commands) == ["diff-tree", "fetch", "read-tree", "rev-parse"]
+    assert await ws.changed_files(co, event) == ["b", "c"]
+    assert len(commands) == 4  # the answer was the one worked out during the checkout
+    # Asked about another event (or again), it works the answer out itself.
+    other = replace(event, ref="refs/heads/x")
+    assert await ws.changed_files(co, other) == ["b", "c"]
+    assert await ws.changed_files(co, event) == ["b", "c"]
+    assert len(commands) == 6
+
+
+async def test_removing_a_checkout_drops_its_pending_changes(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer
+) -> None:
+    url = server.url("repo.git")
+    before = repo.commit({"a": "1"})
+    after = repo.commit({"a": "2"})
+    event = push_event("refs/heads/main", after, before)
+    co = await ws.checkout("r", url, TOKEN, event)
+    assert ws._changes
+    await ws.remove(co)
+    assert not ws._changes
+    assert not co.path.exists()
+    # The mirror still answers for a new checkout of the same event.
+    again = await ws.checkout("r", url, TOKEN, event)
+    assert await ws.changed_files(again, event) == ["a"]
+    assert not ws._changes
 
 
 async def test_renames_count_both_paths(
