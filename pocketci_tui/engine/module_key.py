@@ -1,0 +1,157 @@
+"""Content keys of Dagger modules: what the catalog cache is keyed by.
+
+A key changes exactly when the module's committed content changes: it combines git tree hashes
+of the module directory and of the local directories its ``dagger.json`` points at, read with
+``git rev-parse`` at HEAD.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from pocketci_tui.engine.catalog_query import CatalogError
+from pocketci_tui.engine.proc import kill_tree
+
+GIT_TIMEOUT = 30.0
+"""Seconds one ``git rev-parse`` may take."""
+
+
+async def _git_tree(checkout: Path, rel: str) -> str | None:
+    """Return the tree hash of ``rel`` (a directory) at HEAD, or None when it has none."""
+    spec = f"HEAD:{rel}" if rel else "HEAD^{tree}"
+    env = dict(os.environ)
+    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "git",
+            "-C",
+            str(checkout),
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "--end-of-options",
+            spec,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise CatalogError(f"cannot run git: {exc}; install git") from exc
+    try:
+        async with asyncio.timeout(GIT_TIMEOUT):
+            out, _err = await proc.communicate()
+    except TimeoutError:
+        await kill_tree(proc, grace=1.0)
+        raise CatalogError(
+            f"git rev-parse timed out after {GIT_TIMEOUT:.0f}s in {checkout}"
+        ) from None
+    except asyncio.CancelledError:
+        await kill_tree(proc, grace=1.0)
+        raise
+    if proc.returncode != 0:
+        return None
+    return out.decode().strip() or None
+
+
+def _relative(root: Path, path: Path) -> str | None:
+    """``path`` relative to ``root`` in git's spelling ('' for root), None when outside."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return None
+    text = rel.as_posix()
+    return "" if text == "." else text
+
+
+def _is_remote_ref(source: str) -> bool:
+    return "://" in source or "@" in source or source.startswith(("git@", "github.com/"))
+
+
+def _local_paths(module_dir: Path) -> list[Path]:
+    """Local paths a module's ``dagger.json`` points at: local dependencies, its source dir."""
+    try:
+        config = json.loads((module_dir / "dagger.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(config, dict):
+        return []
+    found: list[Path] = []
+    source = config.get("source")
+    if isinstance(source, str) and source and not _is_remote_ref(source):
+        found.append(module_dir / source)
+    deps = config.get("dependencies")
+    for dep in deps if isinstance(deps, list) else []:
+        ref = dep.get("source") if isinstance(dep, dict) else dep
+        if isinstance(ref, str) and ref and not _is_remote_ref(ref):
+            candidate = module_dir / ref
+            if candidate.is_dir():
+                found.append(candidate)
+    return found
+
+
+def _collect_paths(module_dir: Path) -> list[Path]:
+    """Every local directory the module depends on, followed transitively (resolved)."""
+    seen: set[Path] = {module_dir}
+    queue = [module_dir]
+    out: list[Path] = []
+    while queue:
+        current = queue.pop()
+        for extra in _local_paths(current):
+            resolved = extra.resolve()
+            if resolved in seen:
+                continue
+            seen.add(resolved)
+            out.append(resolved)
+            if (resolved / "dagger.json").is_file():
+                queue.append(resolved)
+    return out
+
+
+async def module_content_key(checkout: Path, module_dir: Path) -> str:
+    """Return a key that changes exactly when the module's content at HEAD changes.
+
+    The key combines the git tree hash of the module directory at HEAD with those of the
+    local directories its ``dagger.json`` points at (local dependencies, transitively, and a
+    ``source`` directory outside the module), so a change anywhere else in the repository
+    keeps the key.
+
+    Args:
+        checkout: The git work tree.
+        module_dir: The module directory (holding ``dagger.json``), inside ``checkout``.
+
+    Returns:
+        An opaque key (``git-`` and a hex digest).
+
+    Raises:
+        CatalogError: The module is outside the checkout, or not committed at HEAD, or git
+            failed.
+    """
+    root = await asyncio.to_thread(checkout.resolve)
+    module = await asyncio.to_thread(module_dir.resolve)
+    rel = _relative(root, module)
+    if rel is None:
+        raise CatalogError(f"module directory {module_dir} is outside the checkout {checkout}")
+    tree = await _git_tree(root, rel)
+    if tree is None:
+        raise CatalogError(
+            f"module directory {rel or '.'} is not committed at HEAD of {checkout}; "
+            "commit it (pocketci-tui builds committed content only)"
+        )
+    parts = [f"module {tree}"]
+    for extra in await asyncio.to_thread(_collect_paths, module):
+        if _relative(module, extra) is not None:
+            continue  # inside the module: already covered by its tree
+        extra_rel = _relative(root, extra)
+        if extra_rel is None:
+            parts.append(f"outside {extra}")
+            continue
+        extra_tree = await _git_tree(root, extra_rel)
+        parts.append(f"dep {extra_rel} {extra_tree or 'absent'}")
+    digest = hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
+    return f"git-{digest}"
