@@ -83,6 +83,18 @@ def _hopeless(exc: GitError) -> bool:
     return any(sign in str(exc) for sign in _HOPELESS)
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What one event needs from the mirror, once fetched."""
+
+    head: str
+    compare: str
+    default_ref: str
+    default_sha: str
+    wanted: tuple[str, ...]
+    resolved: dict[str, str] | None
+
+
 class GitInputError(GitError, ValueError):
     """A value (ref, sha, URL) was refused before any git command ran."""
 
@@ -344,30 +356,65 @@ class Workspace:
         lock = self._locks.setdefault(str(mirror), asyncio.Lock())
         async with lock:
             await self._ensure_mirror(mirror, event)
-            head, base, default_ref, default_sha = await self._fetch_for_event(
-                mirror, remote, event
+            plan = await self._fetch_for_event(mirror, remote, event)
+        path = self._new_checkout_path(repo_key, plan.head, event)
+        config = await self._repo_template("sha256" if len(plan.head) == 64 else "sha1")
+        # The new checkout's repository (its packs are links to the mirror's) is laid out
+        # while git peels what was fetched.
+        layout = asyncio.ensure_future(
+            asyncio.to_thread(_write_repo, path / ".git", config, mirror)
+        )
+        changes: asyncio.Task[list[str] | None] | None = None
+        try:
+            if plan.resolved is None:
+                resolving = self._resolve_fetched(mirror, plan.wanted)
+                resolved, _ = await asyncio.gather(resolving, layout)
+            else:
+                resolved = plan.resolved
+                await layout
+            checkout = self._settle(path, mirror, remote, plan, resolved)
+            # The changed files come from the mirror alone: work them out while the files
+            # are written, for the changed_files() call that follows.
+            changes = asyncio.create_task(
+                self._changed_files(checkout, event), name=f"changed-files-{path.name}"
             )
-        checkout = Checkout(
-            path=self._new_checkout_path(repo_key, head, event),
-            sha=head,
+            changes.add_done_callback(_retrieve)
+            await self._check_out(path, checkout.sha)
+        except BaseException:
+            if changes is not None:
+                changes.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(layout)  # never remove what a thread is still writing
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(_rmtree, path)
+            raise
+        self._remember_changes(path, _event_key(event), changes)
+        return checkout
+
+    def _settle(
+        self,
+        path: Path,
+        mirror: Path,
+        remote: _Remote,
+        plan: _Plan,
+        resolved: dict[str, str],
+    ) -> Checkout:
+        """The checkout of a fetched plan, once its ids are peeled to commits."""
+        if plan.head not in resolved:
+            raise GitError(f"commit {_short(plan.head)} is not on the remote {remote.display}")
+        default_ref, default_sha = plan.default_ref, plan.default_sha
+        if default_sha in resolved:
+            _write_default(mirror, default_ref, default_sha)
+        else:
+            default_ref = default_sha = ""
+        return Checkout(
+            path=path,
+            sha=resolved[plan.head],
             mirror=mirror,
-            base=base,
+            base=resolved.get(plan.compare, ""),
             default_ref=default_ref,
             default_sha=default_sha,
         )
-        # The changed files come from the mirror alone: work them out while the checkout is
-        # being written, for the changed_files() call that follows.
-        changes = asyncio.create_task(
-            self._changed_files(checkout, event), name=f"changed-files-{_short(head)}"
-        )
-        changes.add_done_callback(_retrieve)
-        try:
-            await self._make_checkout(checkout.path, mirror, head)
-        except BaseException:
-            changes.cancel()
-            raise
-        self._remember_changes(checkout.path, _event_key(event), changes)
-        return checkout
 
     async def changed_files(self, checkout: Checkout, event: Event) -> list[str] | None:
         """The files an event changed (SPEC 4.6), or None when that cannot be computed.
@@ -399,8 +446,10 @@ class Workspace:
         return await self._changed_files(checkout, event)
 
     def _remember_changes(
-        self, path: Path, key: tuple[str, ...], task: asyncio.Task[list[str] | None]
+        self, path: Path, key: tuple[str, ...], task: asyncio.Task[list[str] | None] | None
     ) -> None:
+        if task is None:
+            return
         while len(self._changes) >= _MAX_PENDING_CHANGES:
             _old_key, (_k, old) = next(iter(self._changes.items()))
             old.cancel()
@@ -511,10 +560,13 @@ class Workspace:
                 found.update(one)
         return found
 
-    async def _fetch_for_event(
-        self, mirror: Path, remote: _Remote, event: Event
-    ) -> tuple[str, str, str, str]:
-        """Fetch what the event needs; return (head commit, base, default ref, default sha)."""
+    async def _fetch_for_event(self, mirror: Path, remote: _Remote, event: Event) -> _Plan:
+        """Fetch what the event needs into the mirror.
+
+        Returns:
+            The ids, and their commits when they were looked up (re-fired events); None
+            there after a fetch, for :meth:`_resolve_fetched`.
+        """
         head = event.sha or await remote.resolve_ref(event.ref)
         compare = "" if _is_zero_or_empty(event.base_sha) else event.base_sha
         if event.event_type == "pull_request" and not compare and event.base_ref:
@@ -538,16 +590,14 @@ class Workspace:
             resolved = await self._resolve(mirror, wanted)
         if resolved is None:
             await self._fetch(mirror, remote, event, wanted)
-            resolved = await self._resolve(mirror, wanted)
-            if resolved is None:
-                resolved = await self._resolve_each(mirror, wanted)
-        if head not in resolved:
-            raise GitError(f"commit {_short(head)} is not on the remote {remote.display}")
-        if default_sha in resolved:
-            _write_default(mirror, default_ref, default_sha)
-        else:
-            default_ref = default_sha = ""
-        return resolved[head], resolved.get(compare, ""), default_ref, default_sha
+        return _Plan(head, compare, default_ref, default_sha, tuple(wanted), resolved)
+
+    async def _resolve_fetched(self, mirror: Path, wanted: Sequence[str]) -> dict[str, str]:
+        """Peel fetched ids to commits; those that did not arrive are left out."""
+        resolved = await self._resolve(mirror, wanted)
+        if resolved is None:
+            resolved = await self._resolve_each(mirror, wanted)
+        return resolved
 
     async def _fetch(
         self,
@@ -625,21 +675,14 @@ class Workspace:
         label = f"{event.id}-" if event.id is not None else ""
         return self.checkouts_dir(repo_key) / f"{label}{_short(sha)}-{uuid.uuid4().hex[:8]}"
 
-    async def _make_checkout(self, path: Path, mirror: Path, sha: str) -> None:
-        """A new repository whose objects are the mirror's, HEAD detached at ``sha``."""
-        fmt = "sha256" if len(sha) == 64 else "sha1"
-        config = await self._repo_template(fmt)
-        try:
-            await asyncio.to_thread(_write_repo, path / ".git", config, mirror, sha)
-            await self.git.run(
-                ["read-tree", "--reset", "-u", sha],
-                cwd=path,
-                what=f"check out {_short(sha)}",
-            )
-        except BaseException:
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(_rmtree, path)
-            raise
+    async def _check_out(self, path: Path, sha: str) -> None:
+        """Detach the laid-out repository's HEAD at ``sha`` and write its files."""
+        (path / ".git" / "HEAD").write_text(sha + "\n")
+        await self.git.run(
+            ["read-tree", "--reset", "-u", sha],
+            cwd=path,
+            what=f"check out {_short(sha)}",
+        )
 
     async def _diff(self, mirror: Path, old: str, new: str) -> list[str]:
         res = await self.git.run(
@@ -810,13 +853,13 @@ def _write_default(mirror: Path, ref: str, sha: str) -> None:
     tmp.replace(mirror / _DEFAULT_FILE)
 
 
-def _write_repo(git_dir: Path, config: bytes, mirror: Path, sha: str) -> None:
-    """Lay out a minimal repository: git's own config, alternates, a detached HEAD."""
+def _write_repo(git_dir: Path, config: bytes, mirror: Path) -> None:
+    """Lay out a minimal repository: git's own config and the mirror's objects (HEAD comes
+    once the commit is known)."""
     (git_dir / "objects" / "info").mkdir(parents=True)
     (git_dir / "refs" / "heads").mkdir(parents=True)
     (git_dir / "refs" / "tags").mkdir()
     (git_dir / "config").write_bytes(config)
-    (git_dir / "HEAD").write_text(sha + "\n")
     try:
         _link_objects(mirror / "objects", git_dir / "objects")
     except OSError:
