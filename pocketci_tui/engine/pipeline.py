@@ -1,0 +1,321 @@
+"""The dispatch pipeline: from one stored event to its runs.
+
+For each event a dispatch worker takes from the queue, the pipeline checks what the
+configuration allows (repository, deletions, fork pull requests, ref and sha), checks the
+repository out, reads its ``pocketci.yaml``, loads the module's catalog, matches its functions
+against the event, stores one run per function and starts a task for each matched one
+(:mod:`~pocketci_tui.engine.runs`). Every step and outcome is published as a notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Sequence
+
+from pocketci_tui.config import (
+    ConfigError,
+    RepoConfig,
+    RepoSpec,
+    load_repo_spec,
+    resolve_module_dir,
+)
+from pocketci_tui.engine.catalog import CatalogError, module_content_key
+from pocketci_tui.engine.engine_base import _EventWork, _Live
+from pocketci_tui.engine.matching import match, paths_allow
+from pocketci_tui.engine.runs import RunExecution
+from pocketci_tui.engine.workspace import (
+    Checkout,
+    GitError,
+    default_clone_url,
+    validate_ref,
+    validate_sha,
+)
+from pocketci_tui.model import (
+    Decision,
+    EventMatched,
+    EventStatus,
+    FunctionCall,
+    MatchResult,
+    Run,
+    RunState,
+    RunUpdated,
+    StoredEvent,
+    utcnow,
+)
+from pocketci_tui.secrets import SecretStoreError
+
+SECRET_RETRY_SECONDS = 30.0
+"""How long an event that needs an unreachable secret store waits before trying again."""
+
+
+HELD = "held:"
+"""How the detail of an event held for an unreachable secret store starts."""
+
+
+class EventPipeline(RunExecution):
+    """The part of the engine that dispatches one event (see :class:`EngineBase` for its state)."""
+
+    async def _dispatch(
+        self, event_id: int, only: frozenset[str] | None, parent_id: str | None
+    ) -> None:
+        stored = await self.store.get_event(event_id)
+        if stored is None:
+            return
+        event = stored.event
+        repo = self.settings.repo_for(event.vendor, event.repository)
+        if repo is None:
+            await self._set_status(
+                event_id, EventStatus.IGNORED, f"{event.repository} is not in the config"
+            )
+            return
+        if event.deleted:
+            await self._set_status(event_id, EventStatus.IGNORED, "deleted: nothing to build")
+            return
+        fork_mode = self.settings.fork_pull_requests
+        if event.is_fork:
+            if fork_mode == "skip":
+                await self._set_status(
+                    event_id,
+                    EventStatus.SKIPPED,
+                    "fork pull request: not built (fork-pull-requests: skip)",
+                )
+                return
+            if fork_mode == "approve" and stored.approved_sha != event.sha:
+                why = "fork pull request: waiting for approval of " + event.sha[:12]
+                if stored.approved_sha:
+                    why += f" (approved {stored.approved_sha[:12]}, a newer commit came)"
+                await self._set_status(event_id, EventStatus.WAITING, why)
+                return
+        try:
+            if event.ref:
+                validate_ref(event.ref)
+            validate_sha(event.sha)
+        except ValueError as exc:
+            await self._set_status(event_id, EventStatus.ERROR, f"refused: {exc}")
+            return
+
+        self._progress(event_id, "checking out")
+        token = None
+        if repo.token:
+            try:
+                token = await self.secrets.get(repo.token)
+            except SecretStoreError as exc:
+                await self._hold(event_id, only, parent_id, exc)
+                return
+            if token is None:
+                await self._set_status(
+                    event_id,
+                    EventStatus.ERROR,
+                    f"the clone token {repo.token!r} is not in the secret store; "
+                    f"run `pocketci-tui secrets set {repo.token}`",
+                )
+                return
+        try:
+            checkout = await self.workspace.checkout(
+                _repo_key(repo, event.repository), _clone_url(repo, event.repository), token, event
+            )
+        except (GitError, ValueError) as exc:
+            await self._set_status(event_id, EventStatus.ERROR, f"checkout failed: {exc}")
+            return
+        keep = False
+        try:
+            keep = await self._match_and_start(stored, repo, checkout, only, parent_id, token)
+        finally:
+            if not keep:
+                await self.workspace.remove(checkout)
+
+    async def _hold(
+        self, event_id: int, only: frozenset[str] | None, parent_id: str | None, exc: Exception
+    ) -> None:
+        """Hold an event whose secrets cannot be read, and try it again later."""
+        self._problems["secrets"] = f"secret store: {exc}"
+        await self._set_status(
+            event_id,
+            EventStatus.WAITING,
+            f"{HELD} the secret store did not answer ({exc}); trying again in "
+            f"{SECRET_RETRY_SECONDS:.0f}s",
+        )
+
+        async def retry() -> None:
+            await asyncio.sleep(SECRET_RETRY_SECONDS)
+            self._queue.put_nowait((event_id, only, parent_id))
+
+        self._spawn(retry(), f"retry-{event_id}")
+
+    async def _match_and_start(
+        self,
+        stored: StoredEvent,
+        repo: RepoConfig,
+        checkout: Checkout,
+        only: frozenset[str] | None,
+        parent_id: str | None,
+        token: str | None,
+    ) -> bool:
+        """Match the checkout's module against the event and start the runs.
+
+        Returns:
+            True when runs were started (they remove the checkout when the last one ends).
+        """
+        event = stored.event
+        event_id = stored.event.id
+        assert event_id is not None
+        try:
+            spec = await asyncio.to_thread(load_repo_spec, checkout.path)
+            module_dir = await asyncio.to_thread(
+                resolve_module_dir, checkout.path, spec.module_path
+            )
+        except ConfigError as exc:
+            await self._set_status(event_id, EventStatus.ERROR, str(exc))
+            return False
+        changes = await self.workspace.changed_files(checkout, event)
+        try:
+            allowed = not spec.paths or paths_allow(spec.paths, changes)
+        except ValueError as exc:
+            await self._set_status(event_id, EventStatus.ERROR, f"pocketci.yaml: paths: {exc}")
+            return False
+        if not allowed:
+            await self._set_status(
+                event_id,
+                EventStatus.SKIPPED,
+                "no changed file matches the paths of pocketci.yaml",
+            )
+            return False
+        self._progress(event_id, "loading the Dagger module")
+        try:
+            key = await module_content_key(checkout.path, module_dir)
+            catalog = await self.catalog.load(module_dir, key)
+        except CatalogError as exc:
+            self._problems["dagger"] = f"dagger: {exc}"
+            await self._set_status(event_id, EventStatus.ERROR, f"module: {exc}")
+            return False
+        self._problems.pop("dagger", None)
+        no_secrets = event.is_fork and self.settings.fork_pull_requests == "no-secrets"
+        secret_names = () if no_secrets else spec.secret_names
+        if changes is not None and len(changes) > 500:
+            # Thousands of changed files against many patterns take a while: off the loop.
+            result = await asyncio.to_thread(match, catalog, event, changes, secret_names)
+        else:
+            result = match(catalog, event, changes, secret_names)
+        if only is not None:
+            result = MatchResult(
+                result.tier, tuple(d for d in result.decisions if d.function in only)
+            )
+            if not result.calls:
+                why = "; ".join(f"{d.function}: {d.reason}" for d in result.decisions)
+                await self._set_status(
+                    event_id,
+                    EventStatus.ERROR,
+                    "re-run refused: the function no longer matches" + (f" ({why})" if why else ""),
+                )
+                return False
+        self._publish(EventMatched(event_id, result))
+
+        attempt = await self.store.max_attempt(event_id) + 1
+        runs, calls = self._new_runs(event_id, result.decisions, attempt, parent_id)
+        await self.store.add_runs(runs)
+        for run in runs:
+            self._publish(RunUpdated(run))
+        if not calls:
+            if result.decisions:
+                detail = "no function matched (see the reasons of each)"
+            else:
+                detail = f"no function of the module {catalog.module_name!r} is a trigger"
+            await self._set_status(event_id, EventStatus.SKIPPED, detail)
+            return False
+
+        values, missing = await self._secret_values(spec, no_secrets)
+        work = _EventWork(
+            stored=stored,
+            checkout=checkout,
+            module_dir=module_dir,
+            changes=changes,
+            secrets=values,
+            missing_secrets=missing,
+            pending=len(calls),
+        )
+        extra_mask = [token] if token else []
+        await self._set_status(
+            event_id, EventStatus.DISPATCHED, f"{len(calls)} of {len(runs)} functions matched"
+        )
+        for run, call in calls:
+            live = _Live(run)
+            self._live[run.id] = live
+            live.task = asyncio.create_task(
+                self._execute(live, call, work, extra_mask), name=f"run-{run.id}"
+            )
+        return True
+
+    def _new_runs(
+        self,
+        event_id: int,
+        decisions: Sequence[Decision],
+        attempt: int,
+        parent_id: str | None,
+    ) -> tuple[list[Run], list[tuple[Run, FunctionCall]]]:
+        now = utcnow()
+        runs: list[Run] = []
+        calls: list[tuple[Run, FunctionCall]] = []
+        for decision in decisions:
+            run_id = uuid.uuid4().hex
+            args: tuple[tuple[str, str], ...] = ()
+            if decision.call is not None:
+                args = decision.call.args + tuple(("secret", s) for s in decision.call.secrets)
+            run = Run(
+                id=run_id,
+                event_id=event_id,
+                function=decision.function,
+                state=RunState.QUEUED if decision.matched else RunState.SKIPPED,
+                attempt=attempt,
+                args=args,
+                reason="" if decision.matched else decision.reason,
+                created_at=now,
+                log_path=f"{event_id}/{run_id}.log" if decision.matched else "",
+                parent_id=parent_id,
+            )
+            runs.append(run)
+            if decision.matched and decision.call is not None:
+                calls.append((run, decision.call))
+        return runs, calls
+
+    async def _secret_values(
+        self, spec: RepoSpec, no_secrets: bool
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Read the spec's secrets: values by argument name, and why the missing ones are."""
+        values: dict[str, str] = {}
+        missing: dict[str, str] = {}
+        if no_secrets:
+            return values, missing
+        for ref in spec.secrets:
+            if ref.from_env:
+                value = os.environ.get(ref.from_env)
+                if value:
+                    values[ref.name] = value
+                else:
+                    missing[ref.name] = f"environment variable {ref.from_env} is not set"
+                continue
+            try:
+                secret = await self.secrets.get(ref.from_keyring)
+            except SecretStoreError as exc:
+                missing[ref.name] = f"secret store: {exc}"
+                continue
+            if secret:
+                values[ref.name] = secret
+            else:
+                missing[ref.name] = (
+                    f"{ref.from_keyring!r} is not in the secret store; "
+                    f"run `pocketci-tui secrets set {ref.from_keyring}`"
+                )
+        return values, missing
+
+
+def _repo_key(repo: RepoConfig, repository: str) -> str:
+    """The workspace key of a repository: its own name (config globs can cover several)."""
+    return f"{repo.vendor}/{repository.lower()}"
+
+
+def _clone_url(repo: RepoConfig, repository: str) -> str:
+    if repo.clone_url:
+        return repo.clone_url
+    return default_clone_url(repo.vendor, repository)
