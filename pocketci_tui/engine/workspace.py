@@ -250,6 +250,7 @@ class Workspace:
         self._locks: dict[str, asyncio.Lock] = {}
         self._templates: dict[str, bytes] = {}
         self._changes: dict[Path, tuple[tuple[str, ...], asyncio.Task[list[str] | None]]] = {}
+        self._upkeep: dict[str, asyncio.Task[None]] = {}
         self._git_checked = False
 
     # -- paths -------------------------------------------------------------------------------
@@ -354,24 +355,28 @@ class Workspace:
         mirror = self.mirror_path(repo_key)
         remote = _Remote(self.git, clone_url, proto, creds, deadline)
         lock = self._locks.setdefault(str(mirror), asyncio.Lock())
-        async with lock:
-            await self._ensure_mirror(mirror, event)
-            plan = await self._fetch_for_event(mirror, remote, event)
-        path = self._new_checkout_path(repo_key, plan.head, event)
-        config = await self._repo_template("sha256" if len(plan.head) == 64 else "sha1")
-        # The new checkout's repository (its packs are links to the mirror's) is laid out
-        # while git peels what was fetched.
-        layout = asyncio.ensure_future(
-            asyncio.to_thread(_write_repo, path / ".git", config, mirror)
-        )
         changes: asyncio.Task[list[str] | None] | None = None
+        layout: asyncio.Future[None] | None = None
+        path = Path()
         try:
-            if plan.resolved is None:
-                resolving = self._resolve_fetched(mirror, plan.wanted)
-                resolved, _ = await asyncio.gather(resolving, layout)
-            else:
-                resolved = plan.resolved
-                await layout
+            async with lock:
+                await self._ensure_mirror(mirror, event)
+                plan = await self._fetch_for_event(mirror, remote, event)
+                path = self._new_checkout_path(repo_key, plan.head, event)
+                fmt = "sha256" if len(plan.head) == 64 else "sha1"
+                config = await self._repo_template(fmt)
+                # The new checkout's repository (its packs are links to the mirror's) is laid
+                # out while git peels what was fetched; under the lock, so that no repack of
+                # the mirror removes a pack while it is being linked.
+                layout = asyncio.ensure_future(
+                    asyncio.to_thread(_write_repo, path / ".git", config, mirror)
+                )
+                if plan.resolved is None:
+                    resolving = self._resolve_fetched(mirror, plan.wanted)
+                    resolved, _ = await asyncio.gather(resolving, layout)
+                else:
+                    resolved = plan.resolved
+                    await layout
             checkout = self._settle(path, mirror, remote, plan, resolved)
             # The changed files come from the mirror alone: work them out while the files
             # are written, for the changed_files() call that follows.
@@ -383,13 +388,44 @@ class Workspace:
         except BaseException:
             if changes is not None:
                 changes.cancel()
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(layout)  # never remove what a thread is still writing
-            with contextlib.suppress(OSError):
-                await asyncio.to_thread(_rmtree, path)
+            if layout is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(layout)  # never remove what a thread still writes
+                with contextlib.suppress(OSError):
+                    await asyncio.to_thread(_rmtree, path)
             raise
         self._remember_changes(path, _event_key(event), changes)
+        self._schedule_upkeep(mirror, lock)
         return checkout
+
+    def _schedule_upkeep(self, mirror: Path, lock: asyncio.Lock) -> None:
+        """Keep the mirror compact, after the event that made it grow has its checkout."""
+        if _upkeep_due(mirror) and str(mirror) not in self._upkeep:
+            task = asyncio.create_task(self._keep_compact(mirror, lock), name="mirror-upkeep")
+            self._upkeep[str(mirror)] = task
+            task.add_done_callback(lambda _t: self._upkeep.pop(str(mirror), None))
+            task.add_done_callback(_retrieve)
+
+    async def _keep_compact(self, mirror: Path, lock: asyncio.Lock) -> None:
+        """Bound the mirror's packs and pins, which every later git command would pay for.
+
+        Every fetch adds a pack and a pin. Hundreds of them make each fetch, peel and
+        checkout slower (a fetch reads every ref; a checkout links every pack), so: the packs
+        are rolled up geometrically (a few packs whose sizes at least double; no object is
+        dropped), and only the newest pins are kept (an older commit stays in the mirror, and a
+        re-fired event that needs it is served from there without a transfer).
+        """
+        async with lock:
+            packs, pins = await asyncio.to_thread(_mirror_counts, mirror)
+            if packs > _MAX_PACKS:
+                await self.git.run(
+                    ["repack", "-d", "-q", "--geometric=2"],
+                    git_dir=mirror,
+                    what="repack the mirror",
+                    check=False,
+                )
+            if pins > _MAX_PINS:
+                await asyncio.to_thread(_drop_old_pins, mirror, _KEEP_PINS)
 
     def _settle(
         self,
@@ -818,6 +854,46 @@ class _Remote:
 _DEFAULT_FILE = "pocketci-default-branch"
 _MAX_PENDING_CHANGES = 256
 """Changed-file lists kept for checkouts whose changed_files() has not been asked yet."""
+
+
+_MAX_PACKS = 16
+"""Packs a mirror may hold before they are rolled up (each fetch adds one)."""
+_MAX_PINS = 256
+_KEEP_PINS = 128
+"""Pins a mirror may hold, and how many of the newest stay when there are more."""
+
+
+def _mirror_counts(mirror: Path) -> tuple[int, int]:
+    """(packs, pins) of a mirror."""
+    try:
+        packs = sum(1 for n in os.listdir(mirror / "objects" / "pack") if n.endswith(".pack"))
+    except OSError:
+        packs = 0
+    try:
+        pins = len(os.listdir(mirror / _PIN_PREFIX / "commits"))
+    except OSError:
+        pins = 0
+    return packs, pins
+
+
+def _upkeep_due(mirror: Path) -> bool:
+    packs, pins = _mirror_counts(mirror)
+    return packs > _MAX_PACKS or pins > _MAX_PINS
+
+
+def _drop_old_pins(mirror: Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest pins (loose ref files; the mirror never packs refs).
+
+    The commits stay in the mirror; they are only no longer advertised as "have" in every
+    fetch nor read by every command that lists refs.
+    """
+    pins = mirror / _PIN_PREFIX / "commits"
+    entries = [e for e in os.scandir(pins) if e.is_file(follow_symlinks=False)]
+    entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
+    for entry in entries[keep:]:
+        if _SHA_RE.match(entry.name):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
 
 
 def _pinned(mirror: Path, sha: str) -> bool:

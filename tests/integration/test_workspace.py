@@ -251,6 +251,47 @@ async def test_mirror_is_cloned_once_and_then_fetched_into(
     assert server.seen() == []
 
 
+async def test_the_mirror_stays_compact_and_keeps_every_commit(
+    ws: Workspace, repo: BareRepo, server: GitHttpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Packs are rolled up and old pins dropped; no commit is lost, none is fetched again."""
+    import pocketci_tui.engine.workspace as workspace
+
+    monkeypatch.setattr(workspace, "_MAX_PACKS", 4)
+    monkeypatch.setattr(workspace, "_MAX_PINS", 6)
+    monkeypatch.setattr(workspace, "_KEEP_PINS", 3)
+    url = server.url("repo.git")
+    mirror = ws.mirror_path("r")
+    shas = [repo.commit({"a": "0"})]
+    await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", shas[0]))
+    for n in range(1, 14):
+        shas.append(repo.commit({"a": str(n), f"f{n}": "x"}))
+        co = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", shas[-1], shas[-2]))
+        await ws.remove(co)
+        await asyncio.gather(*ws._upkeep.values())
+        packs = list((mirror / "objects" / "pack").glob("*.pack"))
+        pins = list((mirror / "refs" / "pocketci" / "commits").iterdir())
+        assert len(packs) <= 4
+        assert len(pins) <= 6
+    # The newest pins are the ones kept.
+    kept = {p.name for p in (mirror / "refs" / "pocketci" / "commits").iterdir()}
+    assert shas[-1] in kept
+    _git(mirror, "fsck", "--no-dangling", "--connectivity-only", *shas)
+    # An old commit whose pin was dropped checks out again from the mirror alone.
+    assert shas[1] not in kept
+    server.clear()
+    co = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", shas[1], shas[0]))
+    assert (co.path / "f1").read_text() == "x"
+    assert await ws.changed_files(co, push_event("refs/heads/main", shas[1], shas[0])) == [
+        "a",
+        "f1",
+    ]
+    assert server.seen() == []
+    # A checkout made after a repack is complete on its own.
+    co.mirror.rename(co.mirror.with_name("moved-away"))
+    _git(co.path, "fsck", "--no-dangling")
+
+
 async def test_concurrent_checkouts_of_one_repository(
     ws: Workspace, repo: BareRepo, server: GitHttpServer
 ) -> None:
