@@ -58,10 +58,22 @@ class RunLog(Log):
         if not lines:
             return
         self.written += len(lines)
-        # Log drops empty strings; keep blank lines as blank lines.
-        self.write_lines([line or " " for line in lines], scroll_end=self.follow)
-        if not self.follow:
+        # Log drops empty strings; keep blank lines as blank lines. Log scrolls only when the
+        # view was at the end already, which it is not once a wide line brought the horizontal
+        # scrollbar (one row less of view): following scrolls here.
+        self.write_lines([line or " " for line in lines], scroll_end=False)
+        if self.follow:
+            self._keep_end()
+        else:
             self.paused_lines += len(lines)
+
+    def _keep_end(self) -> None:
+        self.scroll_end(animate=False, immediate=True, x_axis=False)
+
+    def on_resize(self) -> None:
+        """Keep the newest line in view when the view changes size (a scrollbar came or went)."""
+        if self.follow:
+            self._keep_end()
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         """Stop following when the user scrolls up; resume at the bottom."""
