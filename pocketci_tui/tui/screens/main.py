@@ -25,7 +25,7 @@ from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
 
 from ..messages import EngineActivity, ServicesStarted
 from ..text import clean, clean_lines, literal
-from ..widgets.events_table import EventsTable
+from ..widgets.events_table import MAX_ROWS, EventsTable
 from ..widgets.footer import KeysFooter
 from ..widgets.run_log import MAX_LINES, RunLog
 from ..widgets.runs_table import RunsTable
@@ -386,6 +386,8 @@ class MainScreen(Screen[None]):
         new = [n.stored for n in activity.stored if self._passes_filter(n.stored)]
         if new:
             table.upsert_many(new, lists)
+            if len(table.events) >= MAX_ROWS:
+                self._more = True  # the oldest rows left the pane; they page in again
         for event_id, update in activity.updated.items():
             stored = table.event(event_id)
             if stored is not None:
@@ -409,7 +411,7 @@ class MainScreen(Screen[None]):
             self.load_runs(self.event_id)
         if self.run_id is not None and self.run_id in activity.output:
             self.query_one(RunLog).append(activity.output[self.run_id])
-        if was_empty and table.events:
+        if new or (was_empty and table.events):
             self._update_events_title(len(table.events))
         if activity.runs or activity.stored or activity.updated:
             self._update_status()
