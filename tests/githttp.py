@@ -13,6 +13,11 @@ header it carried), and can be switched into modes that misbehave:
 Protocol v2 is passed through (the ``Git-Protocol`` header becomes ``GIT_PROTOCOL``) unless
 ``protocol_v2=False``, which makes the backend speak v0 (where unadvertised commits are refused
 unless the repository allows them).
+
+A response's headers and body go out in two writes. Without ``nodelay=True`` (``TCP_NODELAY``,
+which production web servers set) Nagle's algorithm holds the body back until the client ACKs
+the headers, which on loopback costs up to ~40 ms (delayed ACK) for most responses after the
+first of a connection.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class GitHttpServer:
         username: The user name basic auth expects.
         password: The password (token) basic auth expects; None serves without auth.
         protocol_v2: Pass the client's ``Git-Protocol`` header to the backend.
+        nodelay: Set ``TCP_NODELAY`` on accepted connections.
     """
 
     def __init__(
@@ -74,12 +80,14 @@ class GitHttpServer:
         username: str = "x-access-token",
         password: str | None = None,
         protocol_v2: bool = True,
+        nodelay: bool = False,
     ) -> None:
         self.project_root = Path(project_root)
         self.host = host
         self.username = username
         self.password = password
         self.protocol_v2 = protocol_v2
+        self.nodelay = nodelay
         self.mode = "serve"
         self.redirect_to: str | None = None
         self.redirect_requires_auth = False
@@ -178,6 +186,7 @@ class GitHttpServer:
 def _make_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = server.nodelay
 
         def log_message(self, format: str, *args: object) -> None:
             """Keep test output quiet."""

@@ -19,7 +19,9 @@ requests the server answered per delivery.
 
 The test server writes a response's headers and body with two ``send()`` calls and does not set
 ``TCP_NODELAY``, so on loopback most responses after a connection's first wait ~40 ms for the
-client's delayed ACK (Nagle). That is part of every figure here, as it is of the target.
+client's delayed ACK (Nagle). That is part of every figure here, as it is of the target; one
+more row, reported only, shows the same case with ``TCP_NODELAY`` set on the server, as
+production web servers do.
 
 Usage: ``.venv/bin/python tests/bench/bench_dispatch.py``
 """
@@ -80,7 +82,7 @@ SERVER = """
 import sys
 sys.path.insert(0, sys.argv[1])
 from githttp import GitHttpServer
-server = GitHttpServer(sys.argv[2], password=sys.argv[3]).start()
+server = GitHttpServer(sys.argv[2], password=sys.argv[3], nodelay=sys.argv[4] == "1").start()
 print(server.base_url, flush=True)
 for line in sys.stdin:
     if line.strip() == "count":
@@ -89,10 +91,11 @@ server.stop()
 """
 
 
-def _start_server(root: Path) -> tuple[subprocess.Popen[str], str]:
+def _start_server(root: Path, *, nodelay: bool = False) -> tuple[subprocess.Popen[str], str]:
     """Serve ``root`` with git http-backend from a process of its own, as a forge would be."""
+    tests = str(Path(__file__).resolve().parents[1])
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(Path(__file__).resolve().parents[1]), str(root), TOKEN],
+        [sys.executable, "-c", SERVER, tests, str(root), TOKEN, "1" if nodelay else "0"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -110,14 +113,16 @@ def _served(server: subprocess.Popen[str]) -> int:
     return int(server.stdout.readline())
 
 
-async def _case(name: str, *, http: bool, reps: int, before: str = "") -> dict[str, Any]:
+async def _case(
+    name: str, *, http: bool, reps: int, before: str = "", nodelay: bool = False
+) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-dispatch-"))
     server = None
     per_delivery = 0.0
     try:
         kit = EngineKit(tmp, secrets={"gh-token": TOKEN})
         if http:
-            server, base_url = _start_server(tmp)
+            server, base_url = _start_server(tmp, nodelay=nodelay)
             repo = replace(
                 kit.settings.repos[0], clone_url=f"{base_url}/remote.git", token="gh-token"
             )
@@ -141,15 +146,16 @@ async def _case(name: str, *, http: bool, reps: int, before: str = "") -> dict[s
             server.communicate("", timeout=30)
         shutil.rmtree(tmp, ignore_errors=True)
     median = statistics.median(samples)
+    target = before == "" and http and not nodelay
     requests = f", {per_delivery:.1f} HTTP requests each" if http else ""
     return {
         "name": name,
-        "target": f"<= {TARGET_MS:.0f} ms" if before == "" and http else "(reported)",
+        "target": f"<= {TARGET_MS:.0f} ms" if target else "(reported)",
         "value": round(median, 1),
         "unit": "ms median",
         "comparison": f"p90 {sorted(samples)[int(0.9 * (len(samples) - 1))]:.0f} ms, "
         f"min {min(samples):.0f} ms, n={len(samples)}{requests}",
-        "ok": median <= TARGET_MS if before == "" and http else True,
+        "ok": median <= TARGET_MS if target else True,
     }
 
 
@@ -225,6 +231,7 @@ async def _all() -> list[dict[str, Any]]:
             "ok": True,
         },
         await _case("same, clone URL is a local path", http=False, reps=15),
+        await _case("same, test server with TCP_NODELAY", http=True, reps=15, nodelay=True),
         await _case("cold mirror, cached catalog", http=True, reps=5, before="cold-mirror"),
         await _case("warm mirror, uncached catalog", http=True, reps=5, before="no-catalog"),
     ]
