@@ -19,6 +19,13 @@ are fetched by id first (GitHub allows it); a server that refuses is asked for t
 what came back. Fetched commits are pinned under ``refs/pocketci/`` so they survive and so the next
 fetch negotiates from them. A commit already in the mirror (a re-fired event) needs no network.
 
+One event on the hot path (warm mirror, a push with a ``before``) costs one ``git fetch`` of all
+its ids (over smart HTTP: the capability advertisement and one fetch request, with the token
+sent from the first one), then a ``rev-parse`` to peel them while the checkout's repository is
+laid out, then ``read-tree`` while the changed files are worked out on the mirror. After that, a
+background task keeps the mirror compact (geometric repack, only the newest pins), since every
+fetch adds a pack and a pin that each later command would otherwise pay for.
+
 Every payload value is validated before any git command sees it (:func:`validate_ref`,
 :func:`validate_sha`), and the commands put ``--end-of-options`` before them anyway.
 """
