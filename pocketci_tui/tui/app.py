@@ -59,7 +59,7 @@ KEY_HELP: list[tuple[str, str]] = [
     ("quit", "quit (asks while builds run)"),
 ]
 
-COLLECTOR_CHECK_SECONDS = 2.0
+COLLECTOR_CHECK_SECONDS = 1.0
 """How often the collector looks for new long-lived objects to freeze."""
 
 KEY_NAMES = {"slash": "/", "question_mark": "?", "end": "End", "home": "Home"}
@@ -245,6 +245,7 @@ class PocketCIApp(App[int]):
         if collector is None or self._stopped:
             return
         first = collector.freeze()
+        collector.watch()
         log.info("froze %d objects in %.0f ms", first.frozen, first.seconds * 1000)
 
         def check() -> None:
@@ -320,6 +321,8 @@ class PocketCIApp(App[int]):
         if self._stopped:
             return
         self._stopped = True
+        if self.collector is not None:
+            self.collector.unwatch()
         task = self._start_task
         if task is not None:
             if not task.done():

@@ -10,9 +10,10 @@ busy machine. A key press arriving meanwhile waited for it.
 :class:`QuietCollector` moves the objects that exist once the UI is up into the permanent
 generation (``gc.freeze()``), so a full pass only walks what was made since (about 20,000
 objects while a build floods the Output pane: 10-20 ms). When many long-lived objects
-appeared later (the Dagger SDK is imported at the first build), they are frozen as well.
-Objects frozen while part of a cycle are never freed, so freezing is rare and bounded: only
-when the young heap has grown by :data:`REFREEZE_OBJECTS`.
+appeared later (the Dagger SDK is imported and the module's catalog read at the first
+build), they are frozen as well. Objects frozen while part of a cycle are never freed, so
+freezing is rare and bounded: only when :data:`REFREEZE_OBJECTS` objects survived a full
+collection, and at most :data:`MAX_FREEZES` times.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import gc
 import time
 from dataclasses import dataclass, field
 
-REFREEZE_OBJECTS = 50_000
-"""Objects in the oldest collected generation from which they are frozen too."""
+REFREEZE_OBJECTS = 40_000
+"""Objects surviving a full collection (outside the frozen ones) from which they are frozen
+too. While a build floods the Output pane some 15,000-25,000 survive."""
 
 MAX_FREEZES = 8
 """Freezes after start-up at most (a bound on what freezing may keep alive)."""
@@ -44,8 +46,11 @@ class FreezeRecord:
 class QuietCollector:
     """Freezes long-lived objects so that full collections stay short.
 
+    After :meth:`watch`, every full collection counts its survivors (the objects it will
+    walk again next time); :meth:`check` freezes them when they are many.
+
     Args:
-        refreeze_objects: Young long-lived objects from which :meth:`check` freezes again.
+        refreeze_objects: Survivors of a full collection from which :meth:`check` freezes.
         max_freezes: Freezes after the first at most.
     """
 
@@ -53,23 +58,39 @@ class QuietCollector:
     max_freezes: int = MAX_FREEZES
     freezes: list[FreezeRecord] = field(default_factory=list)
     """Every freeze so far (for tests and diagnostics)."""
+    survivors: int = 0
+    """Objects that survived the last full collection, outside the permanent generation."""
 
     def freeze(self) -> FreezeRecord:
         """Collect what is garbage now, then freeze every surviving object."""
         started = time.monotonic()
         gc.collect()
         gc.freeze()
+        self.survivors = 0
         record = FreezeRecord(started, time.monotonic() - started, gc.get_freeze_count())
         self.freezes.append(record)
         return record
 
-    def check(self) -> FreezeRecord | None:
-        """Freeze again when many long-lived objects appeared since the last freeze.
+    def watch(self) -> None:
+        """Count the survivors of every full collection from now on."""
+        if self._on_collection not in gc.callbacks:
+            gc.callbacks.append(self._on_collection)
 
-        Cheap (counts one generation); call it every few seconds.
+    def unwatch(self) -> None:
+        """Stop counting."""
+        if self._on_collection in gc.callbacks:
+            gc.callbacks.remove(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and info.get("generation") == 2:
+            # Right after a full collection the oldest generation holds survivors only.
+            self.survivors = len(gc.get_objects(generation=2))
+
+    def check(self) -> FreezeRecord | None:
+        """Freeze again when many objects survived the last full collection.
+
+        Cheap (reads a number); call it every second or so, on the event loop.
         """
-        if len(self.freezes) > self.max_freezes:
-            return None
-        if len(gc.get_objects(generation=2)) < self.refreeze_objects:
+        if len(self.freezes) > self.max_freezes or self.survivors < self.refreeze_objects:
             return None
         return self.freeze()

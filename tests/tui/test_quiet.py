@@ -87,18 +87,27 @@ class Node:
 
 def test_freeze_moves_survivors_out_of_full_collections(thawed: None) -> None:
     collector = QuietCollector(refreeze_objects=20_000)
-    kept = [Node() for _ in range(1000)]
-    record = collector.freeze()
-    assert record.frozen == gc.get_freeze_count() >= len(kept)
-    assert not any(o is kept[0] for o in gc.get_objects(generation=2))
-    assert collector.check() is None  # nothing much appeared since
+    collector.watch()
+    try:
+        kept = [Node() for _ in range(1000)]
+        record = collector.freeze()
+        assert record.frozen == gc.get_freeze_count() >= len(kept)
+        assert not any(o is kept[0] for o in gc.get_objects(generation=2))
+        gc.collect()
+        assert collector.survivors < 20_000
+        assert collector.check() is None  # nothing much appeared since
 
-    more = [{"n": [i]} for i in range(30_000)]
-    gc.collect()  # promotes them to the oldest generation
-    again = collector.check()
-    assert again is not None
-    assert again.frozen >= record.frozen + len(more)
-    assert len(collector.freezes) == 2
+        more = [{"n": [i]} for i in range(30_000)]
+        gc.collect()  # a full collection: they survive it
+        assert collector.survivors >= len(more)
+        again = collector.check()
+        assert again is not None
+        assert again.frozen >= record.frozen + len(more)
+        assert collector.survivors == 0
+        assert len(collector.freezes) == 2
+    finally:
+        collector.unwatch()
+    assert collector._on_collection not in gc.callbacks
 
 
 def test_freeze_does_not_keep_garbage(thawed: None) -> None:
@@ -127,5 +136,7 @@ async def test_the_app_freezes_once_the_services_are_up(app_paths: AppPaths, tha
         await wait_for(lambda: bool(app.collector and app.collector.freezes), pilot)
         assert gc.get_freeze_count() > 0
         assert len(app.collector.freezes) == 1
+        assert app.collector._on_collection in gc.callbacks
+    assert app.collector._on_collection not in gc.callbacks  # stopped with the app
     plain, _ = build(services, app_paths)
     assert plain.collector is None
