@@ -255,11 +255,11 @@ async def test_the_mirror_stays_compact_and_keeps_every_commit(
     ws: Workspace, repo: BareRepo, server: GitHttpServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Packs are rolled up and old pins dropped; no commit is lost, none is fetched again."""
-    import pocketci_tui.engine.workspace as workspace
+    import pocketci_tui.engine.workspace_mirror as workspace_mirror
 
-    monkeypatch.setattr(workspace, "_MAX_PACKS", 4)
-    monkeypatch.setattr(workspace, "_MAX_PINS", 6)
-    monkeypatch.setattr(workspace, "_KEEP_PINS", 3)
+    monkeypatch.setattr(workspace_mirror, "_MAX_PACKS", 4)
+    monkeypatch.setattr(workspace_mirror, "_MAX_PINS", 6)
+    monkeypatch.setattr(workspace_mirror, "_KEEP_PINS", 3)
     url = server.url("repo.git")
     mirror = ws.mirror_path("r")
     shas = [repo.commit({"a": "0"})]
