@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +16,12 @@ TESTS_DIR = Path(__file__).resolve().parent
 if str(TESTS_DIR) not in sys.path:
     sys.path.insert(0, str(TESTS_DIR))
 
+from githttp import TEST_TOKEN, GitHttpServer  # noqa: E402
+from gitrepo import BareRepo  # noqa: E402
+
 from pocketci_tui.config import RepoConfig, Settings  # noqa: E402
+from pocketci_tui.engine.gitcmd import GitCommand  # noqa: E402
+from pocketci_tui.engine.workspace import Workspace  # noqa: E402
 from pocketci_tui.intake import IntakeLimits, Listener, make_intake_app  # noqa: E402
 from pocketci_tui.model import StoredEvent  # noqa: E402
 from pocketci_tui.paths import AppPaths  # noqa: E402
@@ -157,6 +162,54 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         connector=aiohttp.TCPConnector(limit=200), auto_decompress=False
     ) as session:
         yield session
+
+
+# -- git: served repositories, the git runner, a workspace ------------------------------------
+
+
+@pytest.fixture
+def served_repo(tmp_path: Path) -> BareRepo:
+    """A bare repository (``repo.git``) in the folder ``git_server`` serves."""
+    return BareRepo(tmp_path / "served" / "repo.git")
+
+
+@pytest.fixture
+def git_server(tmp_path: Path, served_repo: BareRepo) -> Iterator[GitHttpServer]:
+    """``git http-backend`` on 127.0.0.1 serving ``served_repo`` with basic auth (TEST_TOKEN)."""
+    with GitHttpServer(tmp_path / "served", password=TEST_TOKEN) as srv:
+        yield srv
+
+
+@pytest.fixture
+def strict_repo(tmp_path: Path) -> BareRepo:
+    """A bare repository (``repo.git``) that refuses to serve commits by id, only refs."""
+    return BareRepo(tmp_path / "strict" / "repo.git", allow_any_sha=False)
+
+
+@pytest.fixture
+def strict_server(tmp_path: Path, strict_repo: BareRepo) -> Iterator[GitHttpServer]:
+    """Serves ``strict_repo`` with basic auth (TEST_TOKEN), speaking protocol v0 only, so
+    unadvertised commits are refused and clients must ask for refs."""
+    with GitHttpServer(tmp_path / "strict", password=TEST_TOKEN, protocol_v2=False) as srv:
+        yield srv
+
+
+@pytest.fixture
+def local_repo(tmp_path: Path) -> BareRepo:
+    """A bare repository reached by its path (the ``file`` transport), not served."""
+    return BareRepo(tmp_path / "local.git")
+
+
+@pytest.fixture
+def git_runner(tmp_path: Path) -> GitCommand:
+    """The hardened git runner, with its private home in ``tmp_path / "home"``."""
+    return GitCommand(tmp_path / "home")
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    """A git workspace in ``tmp_path / "ws"`` with a 30 s network time limit."""
+    return Workspace(tmp_path / "ws", timeout=30)
 
 
 # -- a real `pocketci-tui serve` process ------------------------------------------------------

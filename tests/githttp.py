@@ -32,7 +32,10 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
 
-__all__ = ["GitHttpServer", "SeenRequest", "http_backend_path"]
+__all__ = ["TEST_TOKEN", "GitHttpServer", "SeenRequest", "http_backend_path"]
+
+TEST_TOKEN = "ghs_testTOKEN_0123456789abcdef"
+"""The token the servers of the shared fixtures (``git_server``, ``strict_server``) expect."""
 
 
 def http_backend_path() -> str:

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from githttp import TEST_TOKEN as TOKEN
 from githttp import GitHttpServer
 from gitrepo import BareRepo, Gitlink, push_event
 
@@ -27,24 +28,6 @@ from pocketci_tui.engine.workspace import (
     validate_ref,
 )
 
-TOKEN = "ghs_securityTOKEN_abcdef0123456789"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> BareRepo:
-    return BareRepo(tmp_path / "served" / "repo.git")
-
-
-@pytest.fixture
-def server(tmp_path: Path, repo: BareRepo) -> Iterator[GitHttpServer]:
-    with GitHttpServer(tmp_path / "served", password=TOKEN) as srv:
-        yield srv
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws", timeout=30)
-
 
 def _markers(*roots: Path, prefix: str) -> list[Path]:
     found: list[Path] = []
@@ -54,10 +37,11 @@ def _markers(*roots: Path, prefix: str) -> list[Path]:
     return found
 
 
-async def _new_mirror(ws: Workspace, key: str = "m") -> Path:
-    mirror = ws.mirror_path(key)
+@pytest.fixture
+async def empty_mirror(workspace: Workspace) -> Path:
+    mirror = workspace.mirror_path("m")
     mirror.parent.mkdir(parents=True, exist_ok=True)
-    await ws.git.run(["init", "--quiet", "--bare", str(mirror)])
+    await workspace.git.run(["init", "--quiet", "--bare", str(mirror)])
     return mirror
 
 
@@ -75,30 +59,29 @@ async def _new_mirror(ws: Workspace, key: str = "m") -> Path:
     ],
 )
 async def test_g1_g2_option_refs_are_refused_before_any_git_call(
-    tmp_path: Path, ws: Workspace, repo: BareRepo, server: GitHttpServer, ref: str
+    tmp_path: Path, workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer, ref: str
 ) -> None:
     marker = tmp_path / "g1-marker"
     ref = ref.replace("MARKER", str(marker).lstrip("/"))
-    head = repo.commit({"a": "1"})
+    head = served_repo.commit({"a": "1"})
     with pytest.raises(ValueError, match="starts with"):
         validate_ref(ref)
     with pytest.raises(GitInputError, match="refusing event"):
-        await ws.checkout("r", server.url("repo.git"), TOKEN, push_event(ref, head))
-    assert server.seen() == []
-    assert not ws.mirror_path("r").exists()
+        await workspace.checkout("r", git_server.url("repo.git"), TOKEN, push_event(ref, head))
+    assert git_server.seen() == []
+    assert not workspace.mirror_path("r").exists()
     assert not marker.exists()
 
 
 async def test_g1_upload_pack_injection_is_real_without_end_of_options(
-    tmp_path: Path, ws: Workspace, repo: BareRepo
+    tmp_path: Path, workspace: Workspace, local_repo: BareRepo, empty_mirror: Path
 ) -> None:
     """The control experiment: git runs ``--upload-pack`` given after the URL."""
-    repo.commit({"a": "1"})
+    local_repo.commit({"a": "1"})
     marker = tmp_path / "g1-control"
-    mirror = await _new_mirror(ws)
-    res = await ws.git.run(
-        ["fetch", f"file://{repo.path}", f"--upload-pack=touch${{IFS}}{marker}"],
-        git_dir=mirror,
+    res = await workspace.git.run(
+        ["fetch", f"file://{local_repo.path}", f"--upload-pack=touch${{IFS}}{marker}"],
+        git_dir=empty_mirror,
         protocols=["file"],
         check=False,
     )
@@ -107,13 +90,14 @@ async def test_g1_upload_pack_injection_is_real_without_end_of_options(
 
 
 async def test_g1_end_of_options_stops_the_injection_in_the_lower_layer(
-    tmp_path: Path, ws: Workspace, repo: BareRepo
+    tmp_path: Path, workspace: Workspace, local_repo: BareRepo, empty_mirror: Path
 ) -> None:
     """Even if a caller bypassed validation, the fetch treats the ref as a ref, not an option."""
-    repo.commit({"a": "1"})
+    local_repo.commit({"a": "1"})
     marker = tmp_path / "g1-lower"
-    mirror = await _new_mirror(ws)
-    remote = _Remote(ws.git, f"file://{repo.path}", "file", None, time.monotonic() + 30)
+    remote = _Remote(
+        workspace.git, f"file://{local_repo.path}", "file", None, time.monotonic() + 30
+    )
     for hostile in (
         f"--upload-pack=touch${{IFS}}{marker}",
         f"refs/heads/--upload-pack=touch${{IFS}}{marker}",
@@ -122,7 +106,7 @@ async def test_g1_end_of_options_stops_the_injection_in_the_lower_layer(
         "-c",
     ):
         with pytest.raises(GitError):
-            await remote.fetch(mirror, [hostile])
+            await remote.fetch(empty_mirror, [hostile])
         # As a pattern it matches no ref; it is not an option either.
         assert await remote.ls_remote(hostile) == []
     assert not marker.exists()
@@ -142,36 +126,36 @@ G3_NAMES = [
 ]
 
 
-async def test_g3_shell_syntax_in_branch_names_never_runs(tmp_path: Path, ws: Workspace) -> None:
+async def test_g3_shell_syntax_in_branch_names_never_runs(
+    tmp_path: Path, workspace: Workspace, strict_repo: BareRepo, strict_server: GitHttpServer
+) -> None:
     # A server that refuses commit ids, so the branch name itself goes to git fetch.
-    strict = BareRepo(tmp_path / "strict" / "repo.git", allow_any_sha=False)
-    strict.commit({"base": "1"})
+    strict_repo.commit({"base": "1"})
     events = []
     for i, name in enumerate(G3_NAMES):
         ref = f"refs/heads/{name}"
         validate_ref(ref)
-        target = strict.commit({f"file{i}": name}, branch=name)
-        strict.commit({f"later{i}": "x"}, branch=name)  # the event's commit is not a tip
+        target = strict_repo.commit({f"file{i}": name}, branch=name)
+        strict_repo.commit({f"later{i}": "x"}, branch=name)  # the event's commit is not a tip
         events.append(push_event(ref, target))
-    with GitHttpServer(tmp_path / "strict", password=TOKEN, protocol_v2=False) as srv:
-        for i, event in enumerate(events):
-            co = await ws.checkout("strict", srv.url("repo.git"), TOKEN, event)
-            assert (co.path / f"file{i}").read_text() == G3_NAMES[i]
-        paths = {r.path for r in srv.seen()}
-        assert paths <= {"/repo.git/info/refs", "/repo.git/git-upload-pack"}
+    for i, event in enumerate(events):
+        co = await workspace.checkout("strict", strict_server.url("repo.git"), TOKEN, event)
+        assert (co.path / f"file{i}").read_text() == G3_NAMES[i]
+    paths = {r.path for r in strict_server.seen()}
+    assert paths <= {"/repo.git/info/refs", "/repo.git/git-upload-pack"}
     # The commit ids were refused, so the names themselves went through git fetch.
-    listed = await ws.git.run(
+    listed = await workspace.git.run(
         ["for-each-ref", "--format=%(refname)", "refs/pocketci/remote/heads/"],
-        git_dir=ws.mirror_path("strict"),
+        git_dir=workspace.mirror_path("strict"),
     )
     fetched = listed.stdout.decode().splitlines()
     assert sorted(fetched) == sorted(f"refs/pocketci/remote/heads/{n}" for n in G3_NAMES)
-    assert _markers(tmp_path, ws.git.home, Path.cwd(), prefix="g3-") == []
+    assert _markers(tmp_path, workspace.git.home, Path.cwd(), prefix="g3-") == []
     # With a space the name is not a valid ref at all.
     with pytest.raises(GitInputError):
-        await ws.checkout(
+        await workspace.checkout(
             "strict",
-            f"file://{strict.path}",
+            f"file://{strict_repo.path}",
             None,
             push_event("refs/heads/$(touch g3-space)", "a" * 40),
         )
@@ -196,22 +180,24 @@ async def test_g3_shell_syntax_in_branch_names_never_runs(tmp_path: Path, ws: Wo
     ],
 )
 async def test_g4_bad_commit_ids_are_refused(
-    ws: Workspace, server: GitHttpServer, sha: str
+    workspace: Workspace, git_server: GitHttpServer, sha: str
 ) -> None:
     with pytest.raises(GitInputError, match="refusing event"):
-        await ws.checkout("r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", sha))
+        await workspace.checkout(
+            "r", git_server.url("repo.git"), TOKEN, push_event("refs/heads/main", sha)
+        )
     before_bad = push_event("refs/heads/main", "a" * 40, before=sha)
     if sha.strip("0"):
         with pytest.raises(GitInputError, match="refusing event"):
-            await ws.checkout("r", server.url("repo.git"), TOKEN, before_bad)
-    assert server.seen() == []
+            await workspace.checkout("r", git_server.url("repo.git"), TOKEN, before_bad)
+    assert git_server.seen() == []
 
 
-async def test_g4_deletions_are_not_built(ws: Workspace, server: GitHttpServer) -> None:
+async def test_g4_deletions_are_not_built(workspace: Workspace, git_server: GitHttpServer) -> None:
     event = replace(push_event("refs/heads/x", "0" * 40, "a" * 40), deleted=True)
     with pytest.raises(GitInputError):
-        await ws.checkout("r", server.url("repo.git"), TOKEN, event)
-    assert server.seen() == []
+        await workspace.checkout("r", git_server.url("repo.git"), TOKEN, event)
+    assert git_server.seen() == []
 
 
 # -- G5: clone URLs --------------------------------------------------------------------------
@@ -230,9 +216,9 @@ async def test_g4_deletions_are_not_built(ws: Workspace, server: GitHttpServer) 
     ],
 )
 async def test_g5_only_configured_transports_are_used(
-    tmp_path: Path, server: GitHttpServer, repo: BareRepo, url: str
+    tmp_path: Path, git_server: GitHttpServer, served_repo: BareRepo, url: str
 ) -> None:
-    head = repo.commit({"a": "1"})
+    head = served_repo.commit({"a": "1"})
     https_only = Workspace(tmp_path / "ws5", allowed_protocols=("https",))
     with pytest.raises(GitInputError):
         await https_only.checkout("r", url, None, push_event("refs/heads/main", head))
@@ -251,18 +237,18 @@ async def test_g5_ext_is_refused_even_when_configured(tmp_path: Path) -> None:
     assert not (tmp_path / "g5-ext").exists()
 
 
-async def test_g5_git_itself_refuses_transports_not_allowed(tmp_path: Path) -> None:
+async def test_g5_git_itself_refuses_transports_not_allowed(
+    tmp_path: Path, git_runner: GitCommand, local_repo: BareRepo
+) -> None:
     """The second line of defence: protocol.allow=never in every git command."""
-    git = GitCommand(tmp_path / "home")
     marker = tmp_path / "g5-git-ext"
-    local = BareRepo(tmp_path / "local.git")
-    local.commit({"a": "1"})
-    for url in (f"ext::sh -c touch% {marker}", f"file://{local.path}", str(local.path)):
+    local_repo.commit({"a": "1"})
+    for url in (f"ext::sh -c touch% {marker}", f"file://{local_repo.path}", str(local_repo.path)):
         with pytest.raises(GitError, match="not allowed"):
-            await git.run(["ls-remote", "--end-of-options", url], protocols=["https"])
+            await git_runner.run(["ls-remote", "--end-of-options", url], protocols=["https"])
     # ext stays forbidden even when a caller asks for it.
     with pytest.raises(GitError, match="not allowed"):
-        await git.run(
+        await git_runner.run(
             ["ls-remote", "--end-of-options", f"ext::sh -c touch% {marker}"],
             protocols=["ext"],
         )
@@ -270,12 +256,12 @@ async def test_g5_git_itself_refuses_transports_not_allowed(tmp_path: Path) -> N
 
 
 async def test_g5_payload_clone_url_is_ignored(
-    tmp_path: Path, ws: Workspace, repo: BareRepo, server: GitHttpServer
+    tmp_path: Path, workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
     other_root = tmp_path / "other"
     BareRepo(other_root / "repo.git").commit({"evil": "1"})
     with GitHttpServer(other_root, password=TOKEN) as other:
-        head = repo.commit({"good": "1"})
+        head = served_repo.commit({"good": "1"})
         payload = {
             "repository": {
                 "clone_url": other.url("repo.git"),
@@ -284,7 +270,7 @@ async def test_g5_payload_clone_url_is_ignored(
         }
         body = json.dumps(payload).encode()
         event = replace(push_event("refs/heads/main", head), body=body)
-        co = await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+        co = await workspace.checkout("r", git_server.url("repo.git"), TOKEN, event)
         assert (co.path / "good").exists()
         assert other.seen() == []
     assert _markers(tmp_path, Path.cwd(), prefix="g5-") == []
@@ -294,59 +280,72 @@ async def test_g5_payload_clone_url_is_ignored(
 
 
 @pytest.fixture
-def other_host(tmp_path: Path, repo: BareRepo) -> Iterator[GitHttpServer]:
+def other_host(tmp_path: Path, served_repo: BareRepo) -> Iterator[GitHttpServer]:
     # Another host (127.0.0.2) that would accept the token if it ever got it.
     with GitHttpServer(tmp_path / "served", host="127.0.0.2", password=TOKEN) as srv:
         yield srv
 
 
 async def test_g6_redirects_to_another_host_are_not_followed(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer, other_host: GitHttpServer
+    workspace: Workspace,
+    served_repo: BareRepo,
+    git_server: GitHttpServer,
+    other_host: GitHttpServer,
 ) -> None:
-    head = repo.commit({"a": "1"})
-    server.mode = "redirect"
-    server.redirect_to = other_host.base_url
+    head = served_repo.commit({"a": "1"})
+    git_server.mode = "redirect"
+    git_server.redirect_to = other_host.base_url
     with pytest.raises(GitError) as info:
-        await ws.checkout("r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head))
+        await workspace.checkout(
+            "r", git_server.url("repo.git"), TOKEN, push_event("refs/heads/main", head)
+        )
     assert TOKEN not in str(info.value)
     assert "redirects are not followed" in str(info.value)
     assert other_host.seen() == []
 
 
+async def _ls_remote_following_redirects(git: GitCommand, url: str, creds: Credentials) -> None:
+    """``git ls-remote`` over http with redirects switched on for this one command."""
+    await git.run(
+        ["-c", "http.followRedirects=true", "ls-remote", "--end-of-options", url],
+        protocols=["http"],
+        credentials=creds,
+    )
+
+
 @pytest.mark.parametrize("requires_auth", [False, True])
 async def test_g6_token_is_host_scoped_even_when_redirects_are_followed(
-    ws: Workspace,
-    repo: BareRepo,
-    server: GitHttpServer,
+    workspace: Workspace,
+    served_repo: BareRepo,
+    git_server: GitHttpServer,
     other_host: GitHttpServer,
     requires_auth: bool,
 ) -> None:
     """With redirects switched on, the credential helper still answers only for its host."""
-    repo.commit({"a": "1"})
-    server.mode = "redirect"
-    server.redirect_to = other_host.base_url
-    server.redirect_requires_auth = requires_auth
-    url = server.url("repo.git")
+    served_repo.commit({"a": "1"})
+    git_server.mode = "redirect"
+    git_server.redirect_to = other_host.base_url
+    git_server.redirect_requires_auth = requires_auth
+    url = git_server.url("repo.git")
     with pytest.raises(GitError) as info:
-        await ws.git.run(
-            ["-c", "http.followRedirects=true", "ls-remote", "--end-of-options", url],
-            protocols=["http"],
-            credentials=Credentials.for_url(url, TOKEN),
-        )
+        await _ls_remote_following_redirects(workspace.git, url, Credentials.for_url(url, TOKEN))
     assert TOKEN not in str(info.value)
     # The redirect was followed to the other host, which never saw any credentials...
     assert other_host.seen()
     assert all(r.authorization is None for r in other_host.seen())
     # ...while the configured host did get them when it asked.
     if requires_auth:
-        assert any(r.authorization == server.expected_authorization() for r in server.seen())
+        assert any(
+            r.authorization == git_server.expected_authorization() for r in git_server.seen()
+        )
 
 
 @pytest.mark.parametrize("other_needs_auth", [False, True])
 async def test_g6_preemptive_token_never_leaves_its_host_even_if_redirects_are_switched_on(
     tmp_path: Path,
-    repo: BareRepo,
-    server: GitHttpServer,
+    git_runner: GitCommand,
+    served_repo: BareRepo,
+    git_server: GitHttpServer,
     other_needs_auth: bool,
 ) -> None:
     """The header mode: the origin's own followRedirects=false beats a generic override.
@@ -355,45 +354,44 @@ async def test_g6_preemptive_token_never_leaves_its_host_even_if_redirects_are_s
     (git keeps sending its extra headers to the new base URL), so the redirect must not be
     followed at all.
     """
-    repo.commit({"a": "1"})
+    served_repo.commit({"a": "1"})
     with GitHttpServer(
         tmp_path / "served", host="127.0.0.2", password=TOKEN if other_needs_auth else None
     ) as other:
-        server.mode = "redirect"
-        server.redirect_to = other.base_url
-        ws = Workspace(tmp_path / "ws-g6")
-        url = server.url("repo.git")
+        git_server.mode = "redirect"
+        git_server.redirect_to = other.base_url
+        url = git_server.url("repo.git")
         with pytest.raises(GitError) as info:
-            await ws.git.run(
-                ["-c", "http.followRedirects=true", "ls-remote", "--end-of-options", url],
-                protocols=["http"],
-                credentials=Credentials.for_url(url, TOKEN, preemptive=True),
+            await _ls_remote_following_redirects(
+                git_runner, url, Credentials.for_url(url, TOKEN, preemptive=True)
             )
         assert TOKEN not in str(info.value)
         assert "redirects are not followed" in str(info.value)
         assert other.seen() == []
-        assert [r.status for r in server.seen()] == [302]
+        assert [r.status for r in git_server.seen()] == [302]
 
 
 # -- G7: what the checkout does with links pointing outside ----------------------------------
 
 
 async def test_g7_symlinks_stay_links_and_nothing_outside_is_touched(
-    tmp_path: Path, ws: Workspace, repo: BareRepo, server: GitHttpServer
+    tmp_path: Path, workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
     """The workspace checks out links as links; resolving ``module`` inside the checkout is the
     catalog's job (it must resolve symlinks); here we show the link is not followed on write."""
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "file").write_text("untouched")
-    blob = repo.git("hash-object", "-w", "--stdin", input=str(outside).encode()).strip()
-    head = repo.commit({"ci/dagger.json": "{}"})
+    blob = served_repo.git("hash-object", "-w", "--stdin", input=str(outside).encode()).strip()
+    head = served_repo.commit({"ci/dagger.json": "{}"})
     # Add a symlink entry (mode 120000) named "module" pointing outside.
-    tree = repo.git("mktree", input=_tree_with_link(repo, head, "module", blob)).strip()
-    linked = repo.git("commit-tree", tree, "-p", head, "-m", "link").strip()
-    repo.set_ref("refs/heads/main", linked)
-    co = await ws.checkout(
-        "r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", linked)
+    tree = served_repo.git(
+        "mktree", input=_tree_with_link(served_repo, head, "module", blob)
+    ).strip()
+    linked = served_repo.git("commit-tree", tree, "-p", head, "-m", "link").strip()
+    served_repo.set_ref("refs/heads/main", linked)
+    co = await workspace.checkout(
+        "r", git_server.url("repo.git"), TOKEN, push_event("refs/heads/main", linked)
     )
     link = co.path / "module"
     assert link.is_symlink()
@@ -412,7 +410,7 @@ def _tree_with_link(repo: BareRepo, commit: str, name: str, blob: str) -> bytes:
 
 
 async def test_g8_submodules_are_never_fetched(
-    tmp_path: Path, ws: Workspace, repo: BareRepo, server: GitHttpServer
+    tmp_path: Path, workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
     marker = tmp_path / "g8-marker"
     secret = BareRepo(tmp_path / "secret.git")
@@ -425,7 +423,7 @@ async def test_g8_submodules_are_never_fetched(
         "\tpath = local\n"
         f"\turl = file://{secret.path}\n"
     )
-    head = repo.commit(
+    head = served_repo.commit(
         {
             ".gitmodules": gitmodules,
             "evil": Gitlink(secret_sha),
@@ -433,15 +431,22 @@ async def test_g8_submodules_are_never_fetched(
             "main.txt": "x",
         }
     )
-    co = await ws.checkout("r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head))
+    co = await workspace.checkout(
+        "r", git_server.url("repo.git"), TOKEN, push_event("refs/heads/main", head)
+    )
     assert (co.path / "main.txt").exists()
     for sub in ("evil", "local"):
         path = co.path / sub
         assert not path.exists() or list(path.iterdir()) == []
     assert not marker.exists()
-    present = await ws.git.run(["cat-file", "-e", secret_sha], git_dir=co.mirror, check=False)
+    present = await workspace.git.run(
+        ["cat-file", "-e", secret_sha], git_dir=co.mirror, check=False
+    )
     assert not present.ok
-    assert {r.path for r in server.seen()} <= {"/repo.git/info/refs", "/repo.git/git-upload-pack"}
+    assert {r.path for r in git_server.seen()} <= {
+        "/repo.git/info/refs",
+        "/repo.git/git-upload-pack",
+    }
 
 
 # -- G9: directory names ---------------------------------------------------------------------
@@ -451,12 +456,12 @@ async def test_g8_submodules_are_never_fetched(
     "key", ["../../escape", "/abs/escape", "a/../../escape", "..", ".", "", "o/r\n../x"]
 )
 async def test_g9_repository_keys_cannot_escape_the_root(
-    tmp_path: Path, repo: BareRepo, server: GitHttpServer, key: str
+    tmp_path: Path, served_repo: BareRepo, git_server: GitHttpServer, key: str
 ) -> None:
     ws = Workspace(tmp_path / "deep" / "ws", timeout=30)
-    head = repo.commit({"a": "1"})
+    head = served_repo.commit({"a": "1"})
     event = replace(push_event("refs/heads/main", head), repository="../../../etc")
-    co = await ws.checkout(key, server.url("repo.git"), TOKEN, event)
+    co = await ws.checkout(key, git_server.url("repo.git"), TOKEN, event)
     assert co.path.resolve().is_relative_to((ws.root / "checkouts").resolve())
     assert co.mirror.resolve().parent == (ws.root / "mirrors").resolve()
     assert co.mirror.name == repo_dir_name(key) + ".git"
@@ -483,23 +488,25 @@ def _processes_mentioning(text: str) -> list[int]:
 
 
 async def test_g10_a_hung_remote_times_out_and_leaves_no_process(
-    tmp_path: Path, repo: BareRepo, server: GitHttpServer
+    tmp_path: Path, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    head = repo.commit({"a": "1"})
-    server.mode = "hang"
+    head = served_repo.commit({"a": "1"})
+    git_server.mode = "hang"
     ws = Workspace(tmp_path / "ws10", timeout=1.5)
-    url = server.url("repo.git")
+    url = git_server.url("repo.git")
     with pytest.raises(GitTimeoutError, match="timed out"):
         await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", head))
-    assert server.seen()  # it really did reach the server and wait
+    assert git_server.seen()  # it really did reach the server and wait
     assert _processes_mentioning(url) == []
 
 
 async def test_g10_missing_credentials_fail_instead_of_prompting(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    head = repo.commit({"a": "1"})
+    head = served_repo.commit({"a": "1"})
     with pytest.raises(GitError) as info:
-        await ws.checkout("r", server.url("repo.git"), None, push_event("refs/heads/main", head))
+        await workspace.checkout(
+            "r", git_server.url("repo.git"), None, push_event("refs/heads/main", head)
+        )
     assert not isinstance(info.value, GitTimeoutError)
     assert "could not read Username" in str(info.value)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from githttp import TEST_TOKEN as TOKEN
 from githttp import GitHttpServer
 from gitrepo import BareRepo, git_env, pr_event, push_event, tag_event
 
@@ -26,24 +27,6 @@ from pocketci_tui.engine.workspace import (
     validate_sha,
 )
 from pocketci_tui.model import ZERO_SHA
-
-TOKEN = "ghs_integrationTOKEN_0123456789abcdef"
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> BareRepo:
-    return BareRepo(tmp_path / "served" / "repo.git")
-
-
-@pytest.fixture
-def server(tmp_path: Path, repo: BareRepo) -> Iterator[GitHttpServer]:
-    with GitHttpServer(tmp_path / "served", password=TOKEN) as srv:
-        yield srv
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> Workspace:
-    return Workspace(tmp_path / "ws", timeout=30)
 
 
 def _git(path: Path, *args: str) -> str:
@@ -85,136 +68,144 @@ def _all_bytes_under(root: Path) -> Iterator[tuple[Path, bytes]]:
 
 
 async def test_private_repository_checks_out_over_http_with_basic_auth(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    first = repo.commit({"README.md": "hello\n", "ci/main.go": "package main\n"})
-    head = repo.commit({"README.md": "hello again\n"})
-    co = await ws.checkout(
-        "owner/repo", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head, first)
+    first = served_repo.commit({"README.md": "hello\n", "ci/main.go": "package main\n"})
+    head = served_repo.commit({"README.md": "hello again\n"})
+    co = await workspace.checkout(
+        "owner/repo", git_server.url("repo.git"), TOKEN, push_event("refs/heads/main", head, first)
     )
     assert co.sha == head
     assert _git(co.path, "rev-parse", "HEAD").strip() == head
     assert (co.path / "README.md").read_text() == "hello again\n"
     # The catalog hashes module directories this way: it must work in the checkout.
-    assert _git(co.path, "rev-parse", "HEAD:ci").strip() == repo.rev(f"{head}:ci")
+    assert _git(co.path, "rev-parse", "HEAD:ci").strip() == served_repo.rev(f"{head}:ci")
     assert _git(co.path, "status", "--porcelain") == ""
-    assert co.path.is_relative_to(ws.root / "checkouts")
-    assert co.mirror == ws.mirror_path("owner/repo")
+    assert co.path.is_relative_to(workspace.root / "checkouts")
+    assert co.mirror == workspace.mirror_path("owner/repo")
     # Only correctly authenticated requests got an answer other than 401.
-    seen = server.seen()
+    seen = git_server.seen()
     assert any(r.status == 200 for r in seen)
-    assert all(r.authorization == server.expected_authorization() for r in seen if r.status == 200)
+    assert all(
+        r.authorization == git_server.expected_authorization() for r in seen if r.status == 200
+    )
     # Protocol v2 was spoken.
     assert all(r.git_protocol == "version=2" for r in seen)
 
 
 async def test_checkout_works_without_the_mirror(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
     """A checkout is self-contained (its packs are links), e.g. for git inside a container."""
-    repo.commit({"a": "1"})
-    head = repo.commit({"b": "1"})
-    co = await ws.checkout("r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head))
+    served_repo.commit({"a": "1"})
+    head = served_repo.commit({"b": "1"})
+    co = await workspace.checkout(
+        "r", git_server.url("repo.git"), TOKEN, push_event("refs/heads/main", head)
+    )
     assert not (co.path / ".git" / "objects" / "info" / "alternates").exists()
     co.mirror.rename(co.mirror.with_name("moved-away"))
-    assert _git(co.path, "rev-parse", "HEAD:b").strip() == repo.rev(f"{head}:b")
-    assert _git(co.path, "log", "--format=%H").split() == [head, repo.rev(f"{head}^")]
+    assert _git(co.path, "rev-parse", "HEAD:b").strip() == served_repo.rev(f"{head}:b")
+    assert _git(co.path, "log", "--format=%H").split() == [head, served_repo.rev(f"{head}^")]
     _git(co.path, "fsck", "--no-dangling")
 
 
-def test_clone_urls_with_passwords_are_refused(ws: Workspace) -> None:
+def test_clone_urls_with_passwords_are_refused(workspace: Workspace) -> None:
     for url in ("https://user:ghp_x@github.com/o/r.git", "http://:tok@127.0.0.1/r.git"):
         with pytest.raises(GitInputError, match="password"):
-            ws.check_clone_url(url)
-    assert ws.check_clone_url("ssh://git@github.com/o/r.git") == "ssh"
+            workspace.check_clone_url(url)
+    assert workspace.check_clone_url("ssh://git@github.com/o/r.git") == "ssh"
 
 
 async def test_wrong_or_missing_token_fails_with_a_clear_masked_message(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    first = repo.commit({"a": "1"})
-    head = repo.commit({"a": "2"})
+    first = served_repo.commit({"a": "1"})
+    head = served_repo.commit({"a": "2"})
     event = push_event("refs/heads/main", head, first)
     wrong = "ghs_WRONGwrongWRONG_98765"
     with pytest.raises(GitError) as info:
-        await ws.checkout("r", server.url("repo.git"), wrong, event)
+        await workspace.checkout("r", git_server.url("repo.git"), wrong, event)
     message = str(info.value)
     assert "Authentication failed" in message
     assert wrong not in message
     assert TOKEN not in message
     # One authenticated attempt: a rejected token is not retried (no ref fallback).
-    assert len([r for r in server.seen() if r.authorization]) == 1
+    assert len([r for r in git_server.seen() if r.authorization]) == 1
     with pytest.raises(GitError) as info:
-        await ws.checkout("r", server.url("repo.git"), None, event)
+        await workspace.checkout("r", git_server.url("repo.git"), None, event)
     assert "could not read Username" in str(info.value) or "Authentication" in str(info.value)
     # Nothing of the token was written anywhere in the workspace.
-    for path, data in _all_bytes_under(ws.root):
+    for path, data in _all_bytes_under(workspace.root):
         assert wrong.encode() not in data, path
 
 
 async def test_one_event_makes_two_http_requests_and_no_anonymous_one(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
     """Warm mirror, one push: the capability advertisement and one fetch, both authenticated.
 
     The token goes with the first request, so there is no anonymous ``401`` round trip, and
     the commit is fetched by id, so there is no ``ls-refs`` request either.
     """
-    url = server.url("repo.git")
-    one = repo.commit({"a": "1"})
-    await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", one))
+    url = git_server.url("repo.git")
+    one = served_repo.commit({"a": "1"})
+    await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", one))
     for n in range(2):
-        server.clear()
-        before = repo.rev("main")
-        head = repo.commit({"a": f"{n + 2}"})
-        co = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", head, before))
+        git_server.clear()
+        before = served_repo.rev("main")
+        head = served_repo.commit({"a": f"{n + 2}"})
+        co = await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", head, before))
         assert co.sha == head
         assert co.base == before
-        seen = server.seen()
+        seen = git_server.seen()
         assert [(r.method, r.path, r.status) for r in seen] == [
             ("GET", "/repo.git/info/refs", 200),
             ("POST", "/repo.git/git-upload-pack", 200),
         ]
-        assert all(r.authorization == server.expected_authorization() for r in seen)
+        assert all(r.authorization == git_server.expected_authorization() for r in seen)
 
 
 async def test_a_refused_token_is_sent_once_in_one_request(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
     """Also for a new branch, where the default branch is looked up before the fetch."""
-    head = repo.commit({"a": "1"})
+    head = served_repo.commit({"a": "1"})
     wrong = "ghs_WRONGwrongWRONG_98765"
     with pytest.raises(GitError) as info:
-        await ws.checkout("r", server.url("repo.git"), wrong, push_event("refs/heads/new", head))
+        await workspace.checkout(
+            "r", git_server.url("repo.git"), wrong, push_event("refs/heads/new", head)
+        )
     message = str(info.value)
     assert "Authentication failed" in message
     assert "refused the token" in message
     assert wrong not in message
-    seen = server.seen()
+    seen = git_server.seen()
     assert [(r.method, r.status) for r in seen] == [("GET", 401)]
     assert seen[0].authorization is not None
-    assert seen[0].authorization != server.expected_authorization()
+    assert seen[0].authorization != git_server.expected_authorization()
 
 
 async def test_token_is_never_in_a_file_of_the_workspace(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    head = repo.commit({"a": "1"})
-    co = await ws.checkout("r", server.url("repo.git"), TOKEN, push_event("refs/heads/main", head))
+    head = served_repo.commit({"a": "1"})
+    co = await workspace.checkout(
+        "r", git_server.url("repo.git"), TOKEN, push_event("refs/heads/main", head)
+    )
     assert co.sha == head
-    files = list(_all_bytes_under(ws.root))
+    files = list(_all_bytes_under(workspace.root))
     assert len(files) > 10
     for path, data in files:
         assert TOKEN.encode() not in data, path
 
 
 async def test_token_is_never_in_the_argv_of_git_processes(
-    tmp_path: Path, repo: BareRepo, server: GitHttpServer
+    tmp_path: Path, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    head = repo.commit({"a": "1"})
+    head = served_repo.commit({"a": "1"})
     ws = Workspace(tmp_path / "ws-hang", timeout=3)
-    server.mode = "hang"
-    url = server.url("repo.git")
+    git_server.mode = "hang"
+    url = git_server.url("repo.git")
     task = asyncio.create_task(ws.checkout("r", url, TOKEN, push_event("refs/heads/main", head)))
     seen_git: list[str] = []
     while not task.done():
@@ -227,32 +218,37 @@ async def test_token_is_never_in_the_argv_of_git_processes(
 
 
 async def test_mirror_is_cloned_once_and_then_fetched_into(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    url = server.url("repo.git")
-    one = repo.commit({"a": "1"})
-    await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", one))
-    mirror = ws.mirror_path("r")
+    url = git_server.url("repo.git")
+    one = served_repo.commit({"a": "1"})
+    await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", one))
+    mirror = workspace.mirror_path("r")
     marker = mirror / "kept-across-fetches"
     marker.write_text("x")
-    server.clear()
-    two = repo.commit({"b": "2"})
-    co = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", two, one))
+    git_server.clear()
+    two = served_repo.commit({"b": "2"})
+    co = await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", two, one))
     assert co.sha == two
     assert marker.exists()
     refs = set(_git(mirror, "for-each-ref", "--format=%(refname)").split())
     assert {f"refs/pocketci/commits/{one}", f"refs/pocketci/commits/{two}"} <= refs
-    assert [r.path for r in server.seen() if r.method == "POST"] == ["/repo.git/git-upload-pack"]
+    assert [r.path for r in git_server.seen() if r.method == "POST"] == [
+        "/repo.git/git-upload-pack"
+    ]
     # A re-fired event whose commits are already mirrored needs no network at all.
-    server.clear()
-    again = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", two, one))
+    git_server.clear()
+    again = await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", two, one))
     assert again.sha == two
     assert again.path != co.path
-    assert server.seen() == []
+    assert git_server.seen() == []
 
 
 async def test_the_mirror_stays_compact_and_keeps_every_commit(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace,
+    served_repo: BareRepo,
+    git_server: GitHttpServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Packs are rolled up and old pins dropped; no commit is lost, none is fetched again."""
     import pocketci_tui.engine.workspace_mirror as workspace_mirror
@@ -260,15 +256,17 @@ async def test_the_mirror_stays_compact_and_keeps_every_commit(
     monkeypatch.setattr(workspace_mirror, "_MAX_PACKS", 4)
     monkeypatch.setattr(workspace_mirror, "_MAX_PINS", 6)
     monkeypatch.setattr(workspace_mirror, "_KEEP_PINS", 3)
-    url = server.url("repo.git")
-    mirror = ws.mirror_path("r")
-    shas = [repo.commit({"a": "0"})]
-    await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", shas[0]))
+    url = git_server.url("repo.git")
+    mirror = workspace.mirror_path("r")
+    shas = [served_repo.commit({"a": "0"})]
+    await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", shas[0]))
     for n in range(1, 14):
-        shas.append(repo.commit({"a": str(n), f"f{n}": "x"}))
-        co = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", shas[-1], shas[-2]))
-        await ws.remove(co)
-        await asyncio.gather(*ws._upkeep.values())
+        shas.append(served_repo.commit({"a": str(n), f"f{n}": "x"}))
+        co = await workspace.checkout(
+            "r", url, TOKEN, push_event("refs/heads/main", shas[-1], shas[-2])
+        )
+        await workspace.remove(co)
+        await asyncio.gather(*workspace._upkeep.values())
         packs = list((mirror / "objects" / "pack").glob("*.pack"))
         pins = list((mirror / "refs" / "pocketci" / "commits").iterdir())
         assert len(packs) <= 4
@@ -279,26 +277,26 @@ async def test_the_mirror_stays_compact_and_keeps_every_commit(
     _git(mirror, "fsck", "--no-dangling", "--connectivity-only", *shas)
     # An old commit whose pin was dropped checks out again from the mirror alone.
     assert shas[1] not in kept
-    server.clear()
-    co = await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", shas[1], shas[0]))
+    git_server.clear()
+    co = await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", shas[1], shas[0]))
     assert (co.path / "f1").read_text() == "x"
-    assert await ws.changed_files(co, push_event("refs/heads/main", shas[1], shas[0])) == [
+    assert await workspace.changed_files(co, push_event("refs/heads/main", shas[1], shas[0])) == [
         "a",
         "f1",
     ]
-    assert server.seen() == []
+    assert git_server.seen() == []
     # A checkout made after a repack is complete on its own.
     co.mirror.rename(co.mirror.with_name("moved-away"))
     _git(co.path, "fsck", "--no-dangling")
 
 
 async def test_concurrent_checkouts_of_one_repository(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    shas = [repo.commit({f"f{i}": str(i)}) for i in range(6)]
-    url = server.url("repo.git")
+    shas = [served_repo.commit({f"f{i}": str(i)}) for i in range(6)]
+    url = git_server.url("repo.git")
     results = await asyncio.gather(
-        *(ws.checkout("r", url, TOKEN, push_event("refs/heads/main", s)) for s in shas)
+        *(workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", s)) for s in shas)
     )
     assert [c.sha for c in results] == shas
     assert len({c.path for c in results}) == len(shas)
@@ -308,83 +306,82 @@ async def test_concurrent_checkouts_of_one_repository(
 
 
 async def test_fallback_to_refs_when_the_server_refuses_commit_ids(
-    tmp_path: Path, ws: Workspace
+    workspace: Workspace, strict_repo: BareRepo, strict_server: GitHttpServer
 ) -> None:
-    strict = BareRepo(tmp_path / "strict" / "repo.git", allow_any_sha=False)
-    old = strict.commit({"a": "1"})
-    strict.commit({"a": "2"})  # main moved on: ``old`` is no longer a tip
-    with GitHttpServer(tmp_path / "strict", password=TOKEN, protocol_v2=False) as srv:
-        co = await ws.checkout("s", srv.url("repo.git"), TOKEN, push_event("refs/heads/main", old))
-        assert co.sha == old
-        assert (co.path / "a").read_text() == "1"
-        # A commit the remote does not have at all is reported as such.
-        with pytest.raises(GitError, match="not on the remote"):
-            await ws.checkout(
-                "s", srv.url("repo.git"), TOKEN, push_event("refs/heads/main", "1" * 40)
-            )
+    old = strict_repo.commit({"a": "1"})
+    strict_repo.commit({"a": "2"})  # main moved on: ``old`` is no longer a tip
+    url = strict_server.url("repo.git")
+    co = await workspace.checkout("s", url, TOKEN, push_event("refs/heads/main", old))
+    assert co.sha == old
+    assert (co.path / "a").read_text() == "1"
+    # A commit the remote does not have at all is reported as such.
+    with pytest.raises(GitError, match="not on the remote"):
+        await workspace.checkout("s", url, TOKEN, push_event("refs/heads/main", "1" * 40))
 
 
 async def test_pull_request_head_is_fetched_from_its_pull_ref(
-    tmp_path: Path, ws: Workspace
+    workspace: Workspace, strict_repo: BareRepo, strict_server: GitHttpServer
 ) -> None:
-    strict = BareRepo(tmp_path / "strict" / "repo.git", allow_any_sha=False)
-    base = strict.commit({"a": "1"})
-    head = strict.commit({"b": "1"}, branch=None, parents=[base])
-    strict.set_ref("refs/pull/7/head", head)
-    strict.commit({"a": "2"})
-    with GitHttpServer(tmp_path / "strict", password=TOKEN, protocol_v2=False) as srv:
-        event = pr_event(7, head, base)
-        co = await ws.checkout("s", srv.url("repo.git"), TOKEN, event)
-        assert co.sha == head
-        assert await ws.changed_files(co, event) == ["b"]
+    base = strict_repo.commit({"a": "1"})
+    head = strict_repo.commit({"b": "1"}, branch=None, parents=[base])
+    strict_repo.set_ref("refs/pull/7/head", head)
+    strict_repo.commit({"a": "2"})
+    event = pr_event(7, head, base)
+    co = await workspace.checkout("s", strict_server.url("repo.git"), TOKEN, event)
+    assert co.sha == head
+    assert await workspace.changed_files(co, event) == ["b"]
 
 
 async def test_event_without_sha_resolves_its_ref(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    head = repo.commit({"a": "1"})
-    repo.tag("v1.0", head, annotated=True)
+    head = served_repo.commit({"a": "1"})
+    served_repo.tag("v1.0", head, annotated=True)
     event = replace(tag_event("v1.0", ""), event_type="release", sha="")
-    co = await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+    co = await workspace.checkout("r", git_server.url("repo.git"), TOKEN, event)
     assert co.sha == head
-    assert await ws.changed_files(co, event) is None
+    assert await workspace.changed_files(co, event) is None
 
 
 async def test_annotated_tag_checks_out_its_commit(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    head = repo.commit({"a": "1", "b/c": "2"})
-    tag_object = repo.tag("v2", head, annotated=True)
+    head = served_repo.commit({"a": "1", "b/c": "2"})
+    tag_object = served_repo.tag("v2", head, annotated=True)
     assert tag_object != head
     event = tag_event("v2", tag_object)
-    co = await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+    co = await workspace.checkout("r", git_server.url("repo.git"), TOKEN, event)
     assert co.sha == head
     assert _git(co.path, "rev-parse", "HEAD").strip() == head
     # A new tag: every file of the tagged commit counts as changed.
-    assert await ws.changed_files(co, event) == ["a", "b/c"]
+    assert await workspace.changed_files(co, event) == ["a", "b/c"]
 
 
-async def test_deletion_events_are_refused(ws: Workspace, server: GitHttpServer) -> None:
+async def test_deletion_events_are_refused(workspace: Workspace, git_server: GitHttpServer) -> None:
     event = replace(push_event("refs/heads/gone", ZERO_SHA, "a" * 40), sha="", deleted=True)
     with pytest.raises(GitInputError):
-        await ws.checkout("r", server.url("repo.git"), TOKEN, event)
-    assert server.seen() == []
+        await workspace.checkout("r", git_server.url("repo.git"), TOKEN, event)
+    assert git_server.seen() == []
 
 
-async def test_remove_and_prune(ws: Workspace, repo: BareRepo, server: GitHttpServer) -> None:
-    url = server.url("repo.git")
-    shas = [repo.commit({"a": str(i)}) for i in range(4)]
+async def test_remove_and_prune(
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
+) -> None:
+    url = git_server.url("repo.git")
+    shas = [served_repo.commit({"a": str(i)}) for i in range(4)]
     checkouts: list[Checkout] = []
     for sha in shas:
-        checkouts.append(await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", sha)))
+        checkouts.append(
+            await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", sha))
+        )
         os.utime(checkouts[-1].path, (1_000_000 + len(checkouts), 1_000_000 + len(checkouts)))
-    await ws.remove(checkouts[0])
+    await workspace.remove(checkouts[0])
     assert not checkouts[0].path.exists()
-    assert await ws.prune(keep=1) == 2
+    assert await workspace.prune(keep=1) == 2
     assert [c.path.exists() for c in checkouts] == [False, False, False, True]
-    assert ws.mirror_path("r").exists()
+    assert workspace.mirror_path("r").exists()
     with pytest.raises(GitInputError):
-        await ws.remove(replace(checkouts[3], path=ws.root / "mirrors"))
+        await workspace.remove(replace(checkouts[3], path=workspace.root / "mirrors"))
 
 
 # -- changed files ---------------------------------------------------------------------------
@@ -399,38 +396,38 @@ async def _changed(ws: Workspace, server: GitHttpServer, event: object) -> list[
 
 
 async def test_pull_request_uses_the_merge_base_three_dot(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    root = repo.commit({"shared.txt": "1", "other.txt": "1"})
-    head = repo.commit({"feature.txt": "new", "shared.txt": "2"}, branch="feature")
+    root = served_repo.commit({"shared.txt": "1", "other.txt": "1"})
+    head = served_repo.commit({"feature.txt": "new", "shared.txt": "2"}, branch="feature")
     # The base branch moves on after the branch was made: its changes must not count.
-    base = repo.commit({"other.txt": "2", "base-only.txt": "x"})
-    assert repo.rev("refs/heads/feature^") == root
+    base = served_repo.commit({"other.txt": "2", "base-only.txt": "x"})
+    assert served_repo.rev("refs/heads/feature^") == root
     event = pr_event(1, head, base)
-    assert await _changed(ws, server, event) == ["feature.txt", "shared.txt"]
+    assert await _changed(workspace, git_server, event) == ["feature.txt", "shared.txt"]
 
 
 async def test_pull_request_with_base_branch_only(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    repo.commit({"a": "1"})
-    head = repo.commit({"b": "1"}, branch="feature")
-    repo.commit({"c": "1"})
+    served_repo.commit({"a": "1"})
+    head = served_repo.commit({"b": "1"}, branch="feature")
+    served_repo.commit({"c": "1"})
     # No base sha in the event (an odd payload): the base branch's tip stands in.
     event = replace(pr_event(2, head, ""), base_sha="")
-    assert await _changed(ws, server, event) == ["b"]
+    assert await _changed(workspace, git_server, event) == ["b"]
     # And when the base branch is gone too, nothing can be compared.
     event = replace(pr_event(3, head, ""), base_sha="", base_ref="gone")
-    assert await _changed(ws, server, event) is None
+    assert await _changed(workspace, git_server, event) is None
 
 
 async def test_push_diffs_before_and_after(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    before = repo.commit({"a": "1", "b": "1", "c": "1"})
-    repo.commit({"a": "2"})
-    after = repo.commit({"b": None, "d": "1"})
-    assert await _changed(ws, server, push_event("refs/heads/main", after, before)) == [
+    before = served_repo.commit({"a": "1", "b": "1", "c": "1"})
+    served_repo.commit({"a": "2"})
+    after = served_repo.commit({"b": None, "d": "1"})
+    assert await _changed(workspace, git_server, push_event("refs/heads/main", after, before)) == [
         "a",
         "b",
         "d",
@@ -438,13 +435,16 @@ async def test_push_diffs_before_and_after(
 
 
 async def test_one_push_runs_four_git_commands_and_its_changes_are_ready(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer, monkeypatch: pytest.MonkeyPatch
+    workspace: Workspace,
+    served_repo: BareRepo,
+    git_server: GitHttpServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Warm mirror, new commit: fetch, peel, read-tree and the diff (run alongside read-tree)."""
-    url = server.url("repo.git")
-    before = repo.commit({"a": "1", "b": "1"})
-    await ws.checkout("r", url, TOKEN, push_event("refs/heads/main", before))
-    after = repo.commit({"b": "2", "c": "1"})
+    url = git_server.url("repo.git")
+    before = served_repo.commit({"a": "1", "b": "1"})
+    await workspace.checkout("r", url, TOKEN, push_event("refs/heads/main", before))
+    after = served_repo.commit({"b": "2", "c": "1"})
     event = push_event("refs/heads/main", after, before)
     commands: list[str] = []
     run = GitCommand.run
@@ -454,51 +454,51 @@ async def test_one_push_runs_four_git_commands_and_its_changes_are_ready(
         return await run(self, args, **kw)
 
     monkeypatch.setattr(GitCommand, "run", counting)
-    co = await ws.checkout("r", url, TOKEN, event)
+    co = await workspace.checkout("r", url, TOKEN, event)
     assert sorted(commands) == ["diff-tree", "fetch", "read-tree", "rev-parse"]
-    assert await ws.changed_files(co, event) == ["b", "c"]
+    assert await workspace.changed_files(co, event) == ["b", "c"]
     assert len(commands) == 4  # the answer was the one worked out during the checkout
     # Asked about another event (or again), it works the answer out itself.
     other = replace(event, ref="refs/heads/x")
-    assert await ws.changed_files(co, other) == ["b", "c"]
-    assert await ws.changed_files(co, event) == ["b", "c"]
+    assert await workspace.changed_files(co, other) == ["b", "c"]
+    assert await workspace.changed_files(co, event) == ["b", "c"]
     assert len(commands) == 6
 
 
 async def test_removing_a_checkout_drops_its_pending_changes(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    url = server.url("repo.git")
-    before = repo.commit({"a": "1"})
-    after = repo.commit({"a": "2"})
+    url = git_server.url("repo.git")
+    before = served_repo.commit({"a": "1"})
+    after = served_repo.commit({"a": "2"})
     event = push_event("refs/heads/main", after, before)
-    co = await ws.checkout("r", url, TOKEN, event)
-    assert ws._changes
-    await ws.remove(co)
-    assert not ws._changes
+    co = await workspace.checkout("r", url, TOKEN, event)
+    assert workspace._changes
+    await workspace.remove(co)
+    assert not workspace._changes
     assert not co.path.exists()
     # The mirror still answers for a new checkout of the same event.
-    again = await ws.checkout("r", url, TOKEN, event)
-    assert await ws.changed_files(again, event) == ["a"]
-    assert not ws._changes
+    again = await workspace.checkout("r", url, TOKEN, event)
+    assert await workspace.changed_files(again, event) == ["a"]
+    assert not workspace._changes
 
 
 async def test_renames_count_both_paths(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
     content = "same content, long enough to be detected as a rename\n" * 20
-    before = repo.commit({"old/name.txt": content, "keep": "k"})
-    after = repo.commit({"old/name.txt": None, "new/name.txt": content})
-    assert await _changed(ws, server, push_event("refs/heads/main", after, before)) == [
+    before = served_repo.commit({"old/name.txt": content, "keep": "k"})
+    after = served_repo.commit({"old/name.txt": None, "new/name.txt": content})
+    assert await _changed(workspace, git_server, push_event("refs/heads/main", after, before)) == [
         "new/name.txt",
         "old/name.txt",
     ]
 
 
 async def test_odd_file_names_come_back_exactly(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    before = repo.commit({"plain": "1"})
+    before = served_repo.commit({"plain": "1"})
     names = [
         "with space.txt",
         "ünïcødé/файл.txt",
@@ -509,20 +509,22 @@ async def test_odd_file_names_come_back_exactly(
         "back\\slash",
         "$(touch pwned)",
     ]
-    after = repo.commit(dict.fromkeys(names, "x"))
-    assert await _changed(ws, server, push_event("refs/heads/main", after, before)) == sorted(names)
+    after = served_repo.commit(dict.fromkeys(names, "x"))
+    assert await _changed(
+        workspace, git_server, push_event("refs/heads/main", after, before)
+    ) == sorted(names)
     assert not list(Path.cwd().glob("pwned"))
 
 
 async def test_force_push_compares_the_old_and_new_tips(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    root = repo.commit({"a": "1", "b": "1"})
-    before = repo.commit({"a": "2", "gone.txt": "x"})
+    root = served_repo.commit({"a": "1", "b": "1"})
+    before = served_repo.commit({"a": "2", "gone.txt": "x"})
     # History rewritten: the new tip does not contain ``before``.
-    after = repo.commit({"b": "2"}, parents=[root])
-    repo.set_ref("refs/heads/old-tip", before)  # the server still has it
-    assert await _changed(ws, server, push_event("refs/heads/main", after, before)) == [
+    after = served_repo.commit({"b": "2"}, parents=[root])
+    served_repo.set_ref("refs/heads/old-tip", before)  # the server still has it
+    assert await _changed(workspace, git_server, push_event("refs/heads/main", after, before)) == [
         "a",
         "b",
         "gone.txt",
@@ -530,59 +532,62 @@ async def test_force_push_compares_the_old_and_new_tips(
 
 
 async def test_unreachable_before_gives_none(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    head = repo.commit({"a": "1"})
+    head = served_repo.commit({"a": "1"})
     missing = "e" * 40
-    assert await _changed(ws, server, push_event("refs/heads/main", head, missing)) is None
+    assert (
+        await _changed(workspace, git_server, push_event("refs/heads/main", head, missing)) is None
+    )
 
 
 async def test_new_branch_diffs_against_the_default_branch(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    repo.commit({"a": "1", "b": "1"})
-    repo.commit({"b": "2"}, branch="feature")
-    head = repo.commit({"c": "1"}, branch="feature")
-    repo.commit({"a": "3"})  # main moves on; not a change of the branch
+    served_repo.commit({"a": "1", "b": "1"})
+    served_repo.commit({"b": "2"}, branch="feature")
+    head = served_repo.commit({"c": "1"}, branch="feature")
+    served_repo.commit({"a": "3"})  # main moves on; not a change of the branch
     event = push_event("refs/heads/feature", head)
-    co = await ws.checkout("r", server.url("repo.git"), TOKEN, event)
+    co = await workspace.checkout("r", git_server.url("repo.git"), TOKEN, event)
     assert co.default_ref == "refs/heads/main"
-    assert await ws.changed_files(co, event) == ["b", "c"]
+    assert await workspace.changed_files(co, event) == ["b", "c"]
 
 
 async def test_new_branch_without_common_history_lists_its_files(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    repo.commit({"a": "1"})
-    head = repo.commit({"x": "1", "y/z": "2"}, branch="orphan", parents=[])
-    assert await _changed(ws, server, push_event("refs/heads/orphan", head)) == ["x", "y/z"]
+    served_repo.commit({"a": "1"})
+    head = served_repo.commit({"x": "1", "y/z": "2"}, branch="orphan", parents=[])
+    assert await _changed(workspace, git_server, push_event("refs/heads/orphan", head)) == [
+        "x",
+        "y/z",
+    ]
 
 
 async def test_first_push_of_the_default_branch_lists_its_files(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    repo.commit({"a": "1"})
-    head = repo.commit({"b": "1"})
-    assert await _changed(ws, server, push_event("refs/heads/main", head)) == ["a", "b"]
+    served_repo.commit({"a": "1"})
+    head = served_repo.commit({"b": "1"})
+    assert await _changed(workspace, git_server, push_event("refs/heads/main", head)) == ["a", "b"]
 
 
 async def test_moved_tag_diffs_like_a_push(
-    ws: Workspace, repo: BareRepo, server: GitHttpServer
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
-    before = repo.commit({"a": "1"})
-    after = repo.commit({"b": "1"})
-    repo.tag("latest", after)
-    assert await _changed(ws, server, tag_event("latest", after, before)) == ["b"]
+    before = served_repo.commit({"a": "1"})
+    after = served_repo.commit({"b": "1"})
+    served_repo.tag("latest", after)
+    assert await _changed(workspace, git_server, tag_event("latest", after, before)) == ["b"]
 
 
-async def test_local_path_remote(tmp_path: Path) -> None:
-    local = BareRepo(tmp_path / "local.git")
-    before = local.commit({"a": "1"})
-    after = local.commit({"b": "1"})
-    ws = Workspace(tmp_path / "ws", timeout=30)
+async def test_local_path_remote(workspace: Workspace, local_repo: BareRepo) -> None:
+    before = local_repo.commit({"a": "1"})
+    after = local_repo.commit({"b": "1"})
     event = push_event("refs/heads/main", after, before)
-    co = await ws.checkout("local", str(local.path), None, event)
-    assert await ws.changed_files(co, event) == ["b"]
+    co = await workspace.checkout("local", str(local_repo.path), None, event)
+    assert await workspace.changed_files(co, event) == ["b"]
 
 
 # -- validators ------------------------------------------------------------------------------

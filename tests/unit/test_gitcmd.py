@@ -62,12 +62,13 @@ def test_hardening_allows_only_the_given_protocols_and_never_ext() -> None:
         assert expected in pairs
 
 
-def test_environment_is_clean_and_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_is_clean_and_private(
+    tmp_path: Path, git_runner: GitCommand, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GIT_DIR", "/somewhere/else")
     monkeypatch.setenv("GIT_CONFIG_PARAMETERS", "'core.hooksPath'='/evil'")
     monkeypatch.setenv("GITHUB_TOKEN", "ghp_should_not_leak_000000")
-    git = GitCommand(tmp_path / "home")
-    env = git.environment()
+    env = git_runner.environment()
     assert "GIT_DIR" not in env
     assert "GIT_CONFIG_PARAMETERS" not in env
     assert "GITHUB_TOKEN" not in env
@@ -79,29 +80,27 @@ def test_environment_is_clean_and_private(tmp_path: Path, monkeypatch: pytest.Mo
     assert credential_env_names()["password"] not in env
 
 
-def test_credentials_go_to_the_environment_not_the_argv(tmp_path: Path) -> None:
-    git = GitCommand(tmp_path / "home")
+def test_credentials_go_to_the_environment_not_the_argv(git_runner: GitCommand) -> None:
     creds = Credentials.for_url("https://example.invalid:8443/o/r.git", "tok-SECRET-123456")
-    argv = git.argv(["fetch", "https://example.invalid:8443/o/r.git"], credentials=creds)
+    argv = git_runner.argv(["fetch", "https://example.invalid:8443/o/r.git"], credentials=creds)
     assert not any("tok-SECRET-123456" in a for a in argv)
-    assert git.environment(creds)[credential_env_names()["password"]] == "tok-SECRET-123456"
-    assert git.environment(creds)[credential_env_names()["host"]] == "example.invalid:8443"
-    helper_text = git.helper.read_text()
+    assert git_runner.environment(creds)[credential_env_names()["password"]] == "tok-SECRET-123456"
+    assert git_runner.environment(creds)[credential_env_names()["host"]] == "example.invalid:8443"
+    helper_text = git_runner.helper.read_text()
     assert "tok-SECRET" not in helper_text
     assert "tok-SECRET" not in repr(creds)
 
 
 def test_preemptive_credentials_are_an_origin_scoped_header_in_the_environment(
-    tmp_path: Path,
+    git_runner: GitCommand,
 ) -> None:
-    git = GitCommand(tmp_path / "home")
     url = "https://example.invalid:8443/o/r.git"
     creds = Credentials.for_url(url, "tok-SECRET-123456", preemptive=True)
-    argv = git.argv(["fetch", url], credentials=creds)
+    argv = git_runner.argv(["fetch", url], credentials=creds)
     assert not any("tok-SECRET-123456" in a or creds.basic() in a for a in argv)
     # No credential helper: after a refused header git has nothing to send again.
     assert not any(a.startswith("credential.helper=!") for a in argv)
-    env = git.environment(creds)
+    env = git_runner.environment(creds)
     names = credential_env_names()
     assert names["password"] not in env
     assert names["username"] not in env
@@ -116,9 +115,8 @@ def test_preemptive_credentials_are_an_origin_scoped_header_in_the_environment(
     assert "tok-SECRET" not in repr(creds)
 
 
-async def test_git_reads_the_preemptive_header_only_for_its_origin(tmp_path: Path) -> None:
+async def test_git_reads_the_preemptive_header_only_for_its_origin(git_runner: GitCommand) -> None:
     """git itself resolves the environment config to this origin, and to no other."""
-    git = GitCommand(tmp_path / "home")
     creds = Credentials.for_url("http://127.0.0.1:8080/r.git", "the-token-value", preemptive=True)
     expected = f"Authorization: Basic {creds.basic()}"
     for url, header in (
@@ -128,13 +126,13 @@ async def test_git_reads_the_preemptive_header_only_for_its_origin(tmp_path: Pat
         ("http://127.0.0.1:8081/r.git", ""),
         ("https://127.0.0.1:8080/r.git", ""),
     ):
-        res = await git.run(
+        res = await git_runner.run(
             ["config", "--get-urlmatch", "http.extraHeader", url], credentials=creds, check=False
         )
         assert res.stdout.decode().strip() == header, url
     # The origin's own followRedirects=false outranks a generic one set later on the command
     # line (git picks the most specific URL match), so no redirect can carry the header away.
-    res = await git.run(
+    res = await git_runner.run(
         [
             "-c",
             "http.followRedirects=true",
@@ -148,15 +146,22 @@ async def test_git_reads_the_preemptive_header_only_for_its_origin(tmp_path: Pat
     assert res.stdout.decode().strip() == "false"
 
 
-async def test_failure_message_masks_the_basic_auth_form_of_the_token(tmp_path: Path) -> None:
-    git = GitCommand(tmp_path / "home")
-    creds = Credentials.for_url("http://127.0.0.1:9/r.git", "very-secret-token-42", preemptive=True)
-    (tmp_path / "repo").mkdir()
-    await git.run(["init", "--quiet", str(tmp_path / "repo")])
+async def _failure_echoing(git: GitCommand, repo: Path, echoed: str, creds: Credentials) -> str:
+    """The message of a git command, given ``creds``, that fails and echoes ``echoed``."""
+    await git.run(["init", "--quiet", str(repo)])  # creates the directory
     with pytest.raises(GitError) as info:
-        await git.run(["log", "-1", creds.basic()], cwd=tmp_path / "repo", credentials=creds)
-    assert creds.basic() not in str(info.value)
-    assert "***" in str(info.value)
+        # git echoes the unknown revision in its error message.
+        await git.run(["log", "-1", echoed], cwd=repo, credentials=creds)
+    return str(info.value)
+
+
+async def test_failure_message_masks_the_basic_auth_form_of_the_token(
+    tmp_path: Path, git_runner: GitCommand
+) -> None:
+    creds = Credentials.for_url("http://127.0.0.1:9/r.git", "very-secret-token-42", preemptive=True)
+    message = await _failure_echoing(git_runner, tmp_path / "repo", creds.basic(), creds)
+    assert creds.basic() not in message
+    assert "***" in message
 
 
 def test_user_names_with_colons_are_refused() -> None:
@@ -191,10 +196,9 @@ def _ask_helper(git: GitCommand, creds: Credentials, request: str) -> str:
     return res.stdout.decode()
 
 
-def test_credential_helper_answers_only_its_own_origin(tmp_path: Path) -> None:
-    git = GitCommand(tmp_path / "home")
+def test_credential_helper_answers_only_its_own_origin(git_runner: GitCommand) -> None:
     creds = Credentials.for_url("http://127.0.0.1:8080/r.git", "the-token-value")
-    ok = _ask_helper(git, creds, "protocol=http\nhost=127.0.0.1:8080\npath=r.git\n\n")
+    ok = _ask_helper(git_runner, creds, "protocol=http\nhost=127.0.0.1:8080\npath=r.git\n\n")
     assert ok == "username=x-access-token\npassword=the-token-value\n"
     for other in (
         "protocol=http\nhost=127.0.0.2:8080\n\n",
@@ -202,41 +206,32 @@ def test_credential_helper_answers_only_its_own_origin(tmp_path: Path) -> None:
         "protocol=http\nhost=127.0.0.1:8081\n\n",
         "protocol=http\nhost=127.0.0.1\n\n",
     ):
-        assert _ask_helper(git, creds, other) == ""
+        assert _ask_helper(git_runner, creds, other) == ""
 
 
-def test_credential_helper_does_not_expand_shell_syntax_in_the_token(tmp_path: Path) -> None:
-    git = GitCommand(tmp_path / "home")
+def test_credential_helper_does_not_expand_shell_syntax_in_the_token(
+    tmp_path: Path, git_runner: GitCommand
+) -> None:
     token = "$(touch pwned)`touch pwned2`;'\"x"
     creds = Credentials.for_url("http://h/r.git", token)
-    out = _ask_helper(git, creds, "protocol=http\nhost=h\n\n")
+    out = _ask_helper(git_runner, creds, "protocol=http\nhost=h\n\n")
     assert out == f"username=x-access-token\npassword={token}\n"
     assert not (tmp_path / "home" / "pwned").exists()
     assert not (tmp_path / "home" / "pwned2").exists()
 
 
-async def test_run_returns_output(tmp_path: Path) -> None:
-    git = GitCommand(tmp_path / "home")
-    res = await git.run(["--version"])
+async def test_run_returns_output(git_runner: GitCommand) -> None:
+    res = await git_runner.run(["--version"])
     assert res.ok
     assert res.stdout.startswith(b"git version")
 
 
-async def test_failure_message_masks_the_token(tmp_path: Path) -> None:
-    git = GitCommand(tmp_path / "home")
+async def test_failure_message_masks_the_token(tmp_path: Path, git_runner: GitCommand) -> None:
     token = "very-secret-token-42"
     creds = Credentials.for_url("http://127.0.0.1:9/r.git", token)
-    (tmp_path / "repo").mkdir()
-    await git.run(["init", "--quiet", str(tmp_path / "repo")])
-    with pytest.raises(GitError) as info:
-        # git echoes the unknown revision in its error message.
-        await git.run(
-            ["log", "-1", token],
-            cwd=tmp_path / "repo",
-            credentials=creds,
-        )
-    assert token not in str(info.value)
-    assert "***" in str(info.value)
+    message = await _failure_echoing(git_runner, tmp_path / "repo", token, creds)
+    assert token not in message
+    assert "***" in message
 
 
 async def test_missing_executable_is_a_git_error(tmp_path: Path) -> None:
