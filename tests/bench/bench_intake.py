@@ -8,6 +8,9 @@ Side by side, in one run, against servers started as separate processes on loopb
   and again, alone, sent deliveries of a configured repository (the engine dispatching every
   event in the same process);
 * a bare aiohttp hello-world handler (reads the body, answers "hello"), SPEC 6 target >= 0.5x;
+* for analysis only, ``serve`` with the durable commit replaced by a no-op (NOT the product:
+  nothing is stored): how fast the request path alone (verify, parse, normalize, decide, notify
+  the engine, reply) can go in one Python process, beside the hello-world;
 * adnanh/webhook (``/usr/bin/webhook``, Debian package ``webhook``), SPEC 6 target: serve
   >= 1.5x its rate. It is configured as a user would to run something on a signed GitHub
   delivery: one hook whose trigger rule is ``payload-hmac-sha256`` on ``X-Hub-Signature-256``
@@ -81,6 +84,27 @@ HELLO = "aiohttp hello-world"
 WEBHOOK = "adnanh/webhook (HMAC rule, /bin/true)"
 UI = "pocketci-tui UI in tmux (repository not configured)"
 UI_BASE = "serve, headless, interleaved with the UI rounds"
+NO_COMMIT = "analysis: serve with the commit replaced by a no-op (NOT the product)"
+
+# The analysis server: the real `serve`, except that storing a delivery returns at once. It shows
+# how much of the gap to hello-world is the request path itself (verify, parse, normalize, decide,
+# notify, reply) rather than SQLite.
+NO_COMMIT_SERVER = textwrap.dedent(
+    """
+    import dataclasses, itertools, sys
+    from pocketci_tui.model import StoredEvent
+    from pocketci_tui.store import Store
+
+    ids = itertools.count(1)
+
+    async def record_event(self, event, status, detail=""):
+        return StoredEvent(dataclasses.replace(event, id=next(ids)), status, detail), False
+
+    Store.record_event = record_event
+    from pocketci_tui.cli import main
+    sys.exit(main(["serve"]))
+    """
+)
 
 HELLO_SERVER = textwrap.dedent(
     """
@@ -247,15 +271,17 @@ def _prepare_home(home: Path, port: int) -> dict[str, str]:
     return env
 
 
-async def start_serve(home: Path, *, name: str, repository: str) -> Server:
-    """Start `pocketci-tui serve` with its own home, config and plaintext secret."""
+async def start_serve(home: Path, *, name: str, repository: str, no_commit: bool = False) -> Server:
+    """Start `pocketci-tui serve` with its own home, config and plaintext secret.
+
+    With ``no_commit`` it is the analysis server (see NO_COMMIT_SERVER), not the product.
+    """
     port = _free_port()
     env = _prepare_home(home, port)
+    command = ("-c", NO_COMMIT_SERVER) if no_commit else ("-m", "pocketci_tui", "serve")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "pocketci_tui",
-        "serve",
+        *command,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -635,6 +661,11 @@ async def _run(seconds: float, rounds: int, client_kind: str) -> list[dict[str, 
         # Phase 1, interleaved: the intake alone, the hello-world, adnanh/webhook.
         servers.append(await start_serve(work / "serve-intake", name=INTAKE, repository=OTHER_REPO))
         servers.append(await start_hello())
+        servers.append(
+            await start_serve(
+                work / "serve-no-commit", name=NO_COMMIT, repository=OTHER_REPO, no_commit=True
+            )
+        )
         webhook_server = await start_webhook(work)
         if webhook_server is not None:
             servers.append(webhook_server)
@@ -693,7 +724,8 @@ def _rows(m: dict[str, Summary], client_kind: str) -> list[dict[str, Any]]:
             "value": round(ratio_hello, 2),
             "unit": "x",
             "comparison": f"{intake.rate:,.0f} vs {m[HELLO].rate:,.0f} req/s "
-            f"(with the engine dispatching: {engine.rate / m[HELLO].rate:.2f}x)",
+            f"(with the engine dispatching: {engine.rate / m[HELLO].rate:.2f}x; "
+            f"analysis, with no commit at all: {m[NO_COMMIT].rate / m[HELLO].rate:.2f}x)",
             "ok": ratio_hello >= 0.5 and intake.failures == 0,
         }
     )
