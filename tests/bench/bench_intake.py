@@ -66,6 +66,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from apphome import write_home
 from signing import push_body
 
 from pocketci_tui.forges.github import sign
@@ -253,22 +254,8 @@ async def _drain(stream: asyncio.StreamReader | None) -> None:
 
 def _prepare_home(home: Path, port: int) -> dict[str, str]:
     """Write a config listing CONFIGURED_REPO and store the webhook secret (plaintext)."""
-    home.mkdir(parents=True)
     repos = f"[{{name: {CONFIGURED_REPO}, clone-url: 'https://127.0.0.1:9/acme/api.git'}}]"
-    (home / "config.yaml").write_text(
-        f"listen: {{host: 127.0.0.1, port: {port}}}\nsecrets: {{backend: plaintext}}\n"
-        f"repos: {repos}\n"
-    )
-    env = {**os.environ, "POCKETCI_TUI_HOME": str(home)}
-    subprocess.run(
-        [sys.executable, "-m", "pocketci_tui", "secrets", "set", "webhook-secret", "--stdin"],
-        input=SECRET,
-        text=True,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    return env
+    return write_home(home, port=port, secret=SECRET, repos=repos)
 
 
 async def start_serve(home: Path, *, name: str, repository: str, no_commit: bool = False) -> Server:

@@ -219,6 +219,7 @@ class Frames:
 
 def make_home(base: Path, lines: int) -> tuple[Path, dict[str, str], str]:
     """A home with config, plaintext webhook secret, a repository and the stand-in dagger."""
+    from apphome import write_home
     from daggerstub import arg, fn, install_fake_dagger, write_module
     from gitrepo import BareRepo
 
@@ -256,27 +257,15 @@ def make_home(base: Path, lines: int) -> tuple[Path, dict[str, str], str]:
     )
     sha = repo.commit({"README.md": "flood\n"}, branch="flood")
     port = _free_port()
-    (home / "config.yaml").write_text(
-        f"listen: {{host: 127.0.0.1, port: {port}}}\n"
-        "secrets: {backend: plaintext}\n"
-        f"repos: [{{name: acme/api, clone-url: 'file://{repo.path}'}}]\n"
-        f"dagger: {{cli: '{bin_dir / 'dagger'}'}}\n"
+    env = write_home(
+        home,
+        port=port,
+        secret=SECRET,
+        repos=f"[{{name: acme/api, clone-url: 'file://{repo.path}'}}]",
+        extra=f"dagger: {{cli: '{bin_dir / 'dagger'}'}}\n",
     )
-    env = {
-        **os.environ,
-        "POCKETCI_TUI_HOME": str(home),
-        "TERM": "xterm-256color",
-        "COLORTERM": "truecolor",
-    }
+    env.update(TERM="xterm-256color", COLORTERM="truecolor")
     env.pop("TEXTUAL", None)
-    subprocess.run(
-        [sys.executable, "-m", "pocketci_tui", "secrets", "set", "webhook-secret", "--stdin"],
-        input=SECRET,
-        text=True,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
     return home, env, f"http://127.0.0.1:{port}|{sha}|{main_sha}"
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from apphome import write_home
 from signing import push_body
 
 from pocketci_tui.forges.github import sign
@@ -114,22 +115,9 @@ def ui(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
     """The UI in tmux (120x40) over a seeded home; yields (session, base URL, work folder)."""
     assert TMUX is not None
     home = tmp_path / "pager-home"
-    home.mkdir()
     port = _free_port()
-    (home / "config.yaml").write_text(
-        f"listen: {{host: 127.0.0.1, port: {port}}}\nsecrets: {{backend: plaintext}}\n"
-        "repos: [{name: acme/api, clone-url: 'https://127.0.0.1:9/acme/api.git'}]\n",
-        encoding="utf-8",
-    )
-    env = {**os.environ, HOME_ENV: str(home)}
-    subprocess.run(
-        [sys.executable, "-m", "pocketci_tui", "secrets", "set", "webhook-secret", "--stdin"],
-        input=SECRET,
-        text=True,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    repos = "[{name: acme/api, clone-url: 'https://127.0.0.1:9/acme/api.git'}]"
+    write_home(home, port=port, secret=SECRET, repos=repos)
     _seed(home)
     # The pager marks that it has the terminal, then holds it until the test releases it.
     pager = tmp_path / "pager.sh"
