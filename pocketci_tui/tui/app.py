@@ -37,6 +37,14 @@ from .dialogs.setup import SetupDialog
 from .dialogs.webhook import WebhookDialog
 from .messages import ServicesStarted
 from .screens.main import MainScreen
+from .start_errors import (
+    NO_KEYRING_HELP,
+    SECRET_PROBLEMS,
+    find_url,
+    needs_passphrase,
+    no_keyring,
+    start_error,
+)
 from .widgets.runs_table import RunsTable
 from .widgets.status_bar import StatusBar
 
@@ -178,7 +186,7 @@ class PocketCIApp(App[int]):
         while True:
             try:
                 result = await self.services.start()
-                url = result if isinstance(result, str) else _find_url(self.services)
+                url = result if isinstance(result, str) else find_url(self.services)
                 error = ""
                 wrong = await self._wrong_passphrase()
                 if not wrong or self._with_passphrase is None:
@@ -192,14 +200,14 @@ class PocketCIApp(App[int]):
                 continue
             except Exception as exc:
                 log.exception("services failed to start")
-                error, detail = _start_error(exc, self.settings)
+                error, detail = start_error(exc, self.settings)
                 self.problem_details.append(detail)
                 if self._with_passphrase is None:
                     break
                 title = "Unlock the encrypted secrets file"
-                if _needs_passphrase(exc):
+                if needs_passphrase(exc):
                     why = detail
-                elif _no_keyring(exc) and self.settings.secrets_backend == "auto":
+                elif no_keyring(exc) and self.settings.secrets_backend == "auto":
                     use_file = True
                     why = NO_KEYRING_HELP
                     title = "Choose a passphrase for the encrypted secrets file"
@@ -281,7 +289,7 @@ class PocketCIApp(App[int]):
     @work(group="problems", exclusive=True)
     async def recheck_problems(self) -> None:
         """Look at the secret store and the webhook secret again (after setup or a change)."""
-        self.problems = [p for p in self.problems if not p.startswith(_SECRET_PROBLEMS)]
+        self.problems = [p for p in self.problems if not p.startswith(SECRET_PROBLEMS)]
         self.problem_details = [
             d for d in self.problem_details if "secret" not in d and "keyring" not in d
         ]
@@ -496,58 +504,6 @@ class PocketCIApp(App[int]):
             self.notify(f"Pager not found: {argv[0]}", severity="error", markup=False)
         except Exception as exc:
             self.notify(f"Cannot open the pager: {exc}", severity="error", markup=False)
-
-
-def _find_url(services: Any) -> str:
-    for name in ("url", "listener_url"):
-        value = getattr(services, name, None)
-        if isinstance(value, str) and value:
-            return value
-    listener = getattr(services, "listener", None)
-    value = getattr(listener, "url", None)
-    return value if isinstance(value, str) else ""
-
-
-_SECRET_PROBLEMS = ("keyring", "secret store", "webhook secret")
-
-
-def _causes(exc: BaseException) -> list[BaseException]:
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
-def _needs_passphrase(exc: BaseException) -> bool:
-    from pocketci_tui.secrets import PassphraseRequired, WrongPassphrase
-
-    return any(isinstance(e, PassphraseRequired | WrongPassphrase) for e in _causes(exc))
-
-
-NO_KEYRING_HELP = (
-    "No OS keyring answers here (no D-Bus session, as usual over SSH). pocketci can keep its "
-    "secrets in an encrypted file instead: choose a passphrase. You will type it at each start "
-    "(or give it as the systemd credential pocketci-passphrase for `serve`)."
-)
-
-
-def _no_keyring(exc: BaseException) -> bool:
-    from pocketci_tui.secrets import SecretStoreUnavailable
-
-    return any(isinstance(e, SecretStoreUnavailable) for e in _causes(exc))
-
-
-def _start_error(exc: BaseException, settings: Settings) -> tuple[str, str]:
-    """A short problem for the status bar and the full sentence for the Output pane."""
-    text = str(exc)
-    first = text.splitlines()[0] if text else type(exc).__name__
-    if getattr(exc, "errno", None) in (98, 48) or "in use" in text.lower():
-        return f"port {settings.port} in use", first
-    if any(isinstance(e, SecretStoreError) for e in _causes(exc)):
-        return "keyring unavailable", first
-    return "start failed", first
 
 
 def make_app(

@@ -1,0 +1,72 @@
+"""Why the UI's services did not start: the failure classified for the status bar and dialogs.
+
+The services fail as one exception chain (a port in use, a secret store that needs a
+passphrase, no OS keyring over SSH...). These functions read that chain so the app can show a
+short problem, the full sentence, and offer the right way out (the passphrase prompt, or the
+encrypted file where no keyring answers).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pocketci_tui.config import Settings
+from pocketci_tui.secrets import (
+    PassphraseRequired,
+    SecretStoreError,
+    SecretStoreUnavailable,
+    WrongPassphrase,
+)
+
+
+def find_url(services: Any) -> str:
+    """The listener URL of started services, whatever they call it (empty if none)."""
+    for name in ("url", "listener_url"):
+        value = getattr(services, name, None)
+        if isinstance(value, str) and value:
+            return value
+    listener = getattr(services, "listener", None)
+    value = getattr(listener, "url", None)
+    return value if isinstance(value, str) else ""
+
+
+SECRET_PROBLEMS = ("keyring", "secret store", "webhook secret")
+"""Status-bar problems that a working secret store clears."""
+
+
+def causes(exc: BaseException) -> list[BaseException]:
+    """The exception and every cause or context behind it, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def needs_passphrase(exc: BaseException) -> bool:
+    """True when the encrypted file asked for its passphrase, or was given a wrong one."""
+    return any(isinstance(e, PassphraseRequired | WrongPassphrase) for e in causes(exc))
+
+
+NO_KEYRING_HELP = (
+    "No OS keyring answers here (no D-Bus session, as usual over SSH). pocketci can keep its "
+    "secrets in an encrypted file instead: choose a passphrase. You will type it at each start "
+    "(or give it as the systemd credential pocketci-passphrase for `serve`)."
+)
+
+
+def no_keyring(exc: BaseException) -> bool:
+    """True when no OS keyring answered (no D-Bus session, as usual over SSH)."""
+    return any(isinstance(e, SecretStoreUnavailable) for e in causes(exc))
+
+
+def start_error(exc: BaseException, settings: Settings) -> tuple[str, str]:
+    """A short problem for the status bar and the full sentence for the Output pane."""
+    text = str(exc)
+    first = text.splitlines()[0] if text else type(exc).__name__
+    if getattr(exc, "errno", None) in (98, 48) or "in use" in text.lower():
+        return f"port {settings.port} in use", first
+    if any(isinstance(e, SecretStoreError) for e in causes(exc)):
+        return "keyring unavailable", first
+    return "start failed", first
