@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -242,15 +242,48 @@ def make_rig(tmp_path: Path, bin_dir: Path | None = None, catalog_seed: Path | N
 
 
 async def wait_for(
-    condition: Callable[[], bool], pilot: Any, limit: float = 30.0, step: float = 0.05
+    condition: Callable[[], bool],
+    pilot: Any,
+    limit: float = 30.0,
+    step: float = 0.05,
+    *,
+    explain: Callable[[], Awaitable[str]] | None = None,
 ) -> None:
-    """Let the app run until ``condition()`` holds (fails the test after ``limit`` seconds)."""
+    """Let the app run until ``condition()`` holds (fails the test after ``limit`` seconds).
+
+    ``explain`` describes the state when the time is up (see :func:`describe`), so that a rare
+    timeout says where things stood.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
     while not condition():
         if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
+            detail = f"\n{await explain()}" if explain is not None else ""
+            raise AssertionError(f"condition not reached in time{detail}")
         await pilot.pause(step)
+
+
+async def describe(rig: Rig) -> str:
+    """The stored events and runs of a rig's services, and where every task is waiting."""
+    lines: list[str] = []
+    store = rig.services.store if rig.services is not None else None
+    if store is not None:
+        for stored in await store.list_events(limit=5):
+            event = stored.event
+            lines.append(
+                f"event {event.id} {event.event_type}/{event.filter}: "
+                f"{stored.status.value} {stored.detail}"
+            )
+            for run in await store.list_runs(event.id or 0):
+                lines.append(f"  run {run.function}: {run.state.value} {run.reason[:120]!r}")
+    for task in sorted(asyncio.all_tasks(), key=lambda t: t.get_name()):
+        if task.get_name().startswith("message pump"):
+            continue  # one per widget, always waiting for messages
+        where = " <- ".join(
+            f"{frame.f_code.co_name}:{frame.f_lineno}" for frame in task.get_stack(limit=4)
+        )
+        lines.append(f"task {task.get_name()}: {where}")
+    return "\n".join(lines)
 
 
 def finished(state: RunState) -> bool:

@@ -18,7 +18,7 @@ from pocketci_tui.tui.widgets.events_table import EventsTable
 from pocketci_tui.tui.widgets.run_log import RunLog
 from pocketci_tui.tui.widgets.runs_table import RunsTable
 
-from .harness import Rig, dagger_call_groups, live_in_groups, wait_for
+from .harness import Rig, dagger_call_groups, describe, live_in_groups, wait_for
 
 
 def start_app(rig: Rig, **kw: object) -> tuple[PocketCIApp, list[list[str]]]:
@@ -135,6 +135,7 @@ async def test_cancel_selected_run_kills_its_processes(rig: Rig) -> None:
                 and bool(dagger_call_groups(rig.settings.dagger.cli))
             ),
             pilot,
+            explain=lambda: describe(rig),
         )
         groups = dagger_call_groups(rig.settings.dagger.cli)
         await wait_for(lambda: "working on it..." in main(app).query_one(RunLog).lines, pilot)
