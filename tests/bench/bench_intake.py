@@ -164,16 +164,21 @@ async def _wait_port(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User+system CPU of ``pid`` and its reaped children (Linux /proc), 0 if gone."""
+def _stat_seconds(stat_file: str, fields: slice) -> float | None:
+    """CPU seconds summed over ``fields`` of a /proc ``stat`` file (after the command name,
+    counted from ``state``: 11 utime, 12 stime, 13 cutime, 14 cstime); None if it is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
+        with open(stat_file) as f:
             stat = f.read()
     except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    ticks = sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+        return None
+    ticks = sum(int(v) for v in stat[stat.rindex(")") + 2 :].split()[fields])
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User+system CPU of ``pid`` and its reaped children (Linux /proc), 0 if gone."""
+    return _stat_seconds(f"/proc/{pid}/stat", slice(11, 15)) or 0.0
 
 
 @dataclass
@@ -195,19 +200,14 @@ class Round:
 def _thread_cpu(pid: int) -> dict[str, float]:
     """User+system CPU seconds of each thread of ``pid`` (Linux /proc), empty if gone."""
     out: dict[str, float] = {}
-    tick = os.sysconf("SC_CLK_TCK")
     try:
         tasks = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return out
     for task in tasks:
-        try:
-            with open(f"/proc/{pid}/task/{task}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        out[task] = (int(fields[11]) + int(fields[12])) / tick
+        seconds = _stat_seconds(f"/proc/{pid}/task/{task}/stat", slice(11, 13))
+        if seconds is not None:
+            out[task] = seconds
     return out
 
 
@@ -611,23 +611,10 @@ async def _rounds(client: Client, servers: list[Server], seconds: float, rounds:
             await _settle(s)
 
 
-@dataclass
-class Summary:
-    """Medians over the rounds of one server."""
-
-    rate: float
-    p50: float
-    p99: float
-    failures: int
-    server_cpu_us: float
-    client_cpu_us: float
-    cores: float
-    busiest: float
-
-
-def _summary(server: Server) -> Summary:
+def _summary(server: Server) -> Round:
+    """Medians over the rounds of one server (failures: the sum)."""
     r = server.rounds
-    return Summary(
+    return Round(
         statistics.median(x.rate for x in r),
         statistics.median(x.p50 for x in r),
         statistics.median(x.p99 for x in r),
@@ -642,7 +629,7 @@ def _summary(server: Server) -> Summary:
 async def _run(seconds: float, rounds: int, client_kind: str) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix="pocketci-bench-intake-"))
     client = Client(client_kind, work)
-    measured: dict[str, Summary] = {}
+    measured: dict[str, Round] = {}
     servers: list[Server] = []
     try:
         # Phase 1, interleaved: the intake alone, the hello-world, adnanh/webhook.
@@ -686,7 +673,7 @@ async def _run(seconds: float, rounds: int, client_kind: str) -> list[dict[str, 
     return _rows(measured, client_kind)
 
 
-def _rows(m: dict[str, Summary], client_kind: str) -> list[dict[str, Any]]:
+def _rows(m: dict[str, Round], client_kind: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name, s in m.items():
         rows.append(
