@@ -162,17 +162,8 @@ class Runner:
         return build_argv(self.cli, req, event_file)
 
     def build_env(self, req: CallRequest, event_file: Path) -> dict[str, str]:
-        """Return the complete environment of the child.
-
-        Args:
-            req: The call.
-            event_file: The event trigger file (``GITHUB_EVENT_PATH``).
-
-        Returns:
-            Allow-listed parent variables (or ``base_env``) without credential-looking names,
-            plus ``CI``, ``GITHUB_*``, Dagger's quiet switches, ``NO_COLOR``, the configured
-            engine and cloud token, and ``POCKETCI_SECRET_*`` for this call's secrets only.
-        """
+        """Return the complete environment of the child: :func:`.call_spec.build_env` with
+        this runner's Dagger settings and base environment."""
         return build_env(self.dagger, self.base_env, req, event_file)
 
     def event_trigger(self, req: CallRequest) -> dict[str, object]:

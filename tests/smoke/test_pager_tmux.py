@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -42,8 +42,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(check: object, what: str, timeout: float = 20.0) -> None:
-    assert callable(check)
+def _wait(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
