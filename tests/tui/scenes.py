@@ -22,6 +22,7 @@ from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
 from pocketci_tui.tui.dialogs.setup import SetupDialog
 from pocketci_tui.tui.dialogs.webhook import WebhookDialog
+from pocketci_tui.tui.screens.main import MainScreen
 from pocketci_tui.tui.widgets.events_table import EventsTable
 from pocketci_tui.tui.widgets.run_log import RunLog
 from pocketci_tui.tui.widgets.runs_table import RunsTable
@@ -57,7 +58,9 @@ def _seed(paths: AppPaths, engine: ScriptedEngine) -> dict[str, int]:
     return asyncio.run(seed())
 
 
-async def _settle(app: PocketCIApp, pilot: Pilot[int], events: int) -> None:
+async def _settle(app: PocketCIApp, pilot: Pilot[int], events: int) -> MainScreen:
+    """Wait until the seeded history is shown and the first run's output is in; return the
+    main screen."""
     assert app.main_screen is not None
     main = app.main_screen
     status = main.query_one(StatusBar)
@@ -69,6 +72,12 @@ async def _settle(app: PocketCIApp, pilot: Pilot[int], events: int) -> None:
         log = main.query_one(RunLog)
         await wait_for(lambda: main.run_id is not None and log.line_count > 0, pilot)
     await pilot.pause(0.1)
+    return main
+
+
+def _select_event(main: MainScreen, event_id: int) -> None:
+    table = main.query_one(EventsTable)
+    table.move_cursor(row=[e.event.id for e in table.events].index(event_id))
 
 
 def _app(paths: AppPaths, services: ScriptedServices, *, first_start: bool = False) -> PocketCIApp:
@@ -142,9 +151,7 @@ def running(folder: Path) -> Scene:
     app = _app(paths, ScriptedServices(paths, engine))
 
     async def run_before(pilot: Pilot[int]) -> None:
-        await _settle(app, pilot, 5)
-        assert app.main_screen is not None
-        main = app.main_screen
+        main = await _settle(app, pilot, 5)
         await wait_for(lambda: main.run_id == "run-rel-build", pilot)
         log = main.query_one(RunLog)
         await wait_for(lambda: log.line_count == 40, pilot)
@@ -160,11 +167,8 @@ def failed(folder: Path) -> Scene:
     app = _app(paths, ScriptedServices(paths, engine))
 
     async def run_before(pilot: Pilot[int]) -> None:
-        await _settle(app, pilot, 5)
-        assert app.main_screen is not None
-        main = app.main_screen
-        table = main.query_one(EventsTable)
-        table.move_cursor(row=[e.event.id for e in table.events].index(ids["failed"]))
+        main = await _settle(app, pilot, 5)
+        _select_event(main, ids["failed"])
         await wait_for(lambda: main.run_id == "run-main-test", pilot)
         log = main.query_one(RunLog)
         await wait_for(lambda: "Error: exit status 1" in log.lines, pilot)
@@ -182,11 +186,8 @@ def fire(folder: Path) -> Scene:
     app = _app(paths, ScriptedServices(paths, engine))
 
     async def run_before(pilot: Pilot[int]) -> None:
-        await _settle(app, pilot, 5)
-        assert app.main_screen is not None
-        main = app.main_screen
-        table = main.query_one(EventsTable)
-        table.move_cursor(row=[e.event.id for e in table.events].index(ids["failed"]))
+        main = await _settle(app, pilot, 5)
+        _select_event(main, ids["failed"])
         await wait_for(lambda: main.event_id == ids["failed"], pilot)
         await pilot.press("f")
         await wait_for(lambda: isinstance(app.screen, FireDialog), pilot)
