@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketci_tui.engine.naming import kebab
+from pocketci_tui.forges.github import commit_source
 from pocketci_tui.model import Event, FunctionCall
 
 SECRET_ENV_PREFIX = "POCKETCI_SECRET_"
@@ -267,7 +268,10 @@ def event_trigger(req: CallRequest) -> dict[str, object]:
     """Return the content of the event trigger file (SPEC 4.7).
 
     ``changes`` is null when the changed files could not be computed; ``payload`` is the
-    raw payload decoded (null if it is not JSON).
+    raw payload decoded (null if it is not JSON). ``ref`` and ``sha`` are what was checked out;
+    ``commit_source`` says where they came from: ``payload``, or, for events whose payload
+    names no commit, ``release tag``, ``release target branch``, ``created branch``, ``created
+    tag`` or ``default branch`` (repository-level events such as ``issues``).
     """
     event = req.event
     payload: Any
@@ -283,6 +287,7 @@ def event_trigger(req: CallRequest) -> dict[str, object]:
         "repository_name": event.repository,
         "ref": event.ref,
         "sha": event.sha,
+        "commit_source": commit_source(event) if event.vendor == "github" else "payload",
         "base_ref": event.base_ref,
         "base_sha": event.base_sha,
         "changes": None if req.changes is None else list(req.changes),

@@ -13,6 +13,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pocketci_tui.config import (
     ConfigError,
@@ -32,6 +33,7 @@ from pocketci_tui.engine.workspace import (
     validate_ref,
     validate_sha,
 )
+from pocketci_tui.forges import github
 from pocketci_tui.model import (
     Decision,
     EventMatched,
@@ -49,6 +51,9 @@ from pocketci_tui.secrets import SecretStoreError
 SECRET_RETRY_SECONDS = 30.0
 """How long an event that needs an unreachable secret store waits before trying again."""
 
+
+_COMMIT_IN_PAYLOAD = frozenset({"push", "tag", "pull_request"})
+"""Event types whose payload must name the commit; the others are resolved on the remote."""
 
 HELD = "held:"
 """How the detail of an event held for an unreachable secret store starts."""
@@ -91,7 +96,8 @@ class EventPipeline(RunExecution):
         try:
             if event.ref:
                 validate_ref(event.ref)
-            validate_sha(event.sha)
+            if event.sha or event.event_type in _COMMIT_IN_PAYLOAD:
+                validate_sha(event.sha)
         except ValueError as exc:
             await self._set_status(event_id, EventStatus.ERROR, f"refused: {exc}")
             return
@@ -112,6 +118,21 @@ class EventPipeline(RunExecution):
                     f"run `pocketci-tui secrets set {repo.token}`",
                 )
                 return
+        if not event.sha:
+            # A release, a created branch or tag, or a repository-level event (issues...):
+            # the remote says which commit it refers to.
+            try:
+                ref, sha = await self.workspace.resolve_commit(
+                    _clone_url(repo, event.repository), token, github.commit_refs(event)
+                )
+            except (GitError, ValueError) as exc:
+                await self._set_status(
+                    event_id, EventStatus.ERROR, f"cannot tell which commit to build: {exc}"
+                )
+                return
+            event = replace(event, ref=ref, sha=sha)
+            stored = replace(stored, event=event)
+            await self.store.set_event_commit(event_id, ref, sha)
         try:
             checkout = await self.workspace.checkout(
                 _repo_key(repo, event.repository), _clone_url(repo, event.repository), token, event

@@ -255,6 +255,58 @@ class Workspace(_CheckoutOps, _FetchOps):
         self._schedule_upkeep(mirror, lock)
         return checkout
 
+    async def resolve_commit(
+        self, clone_url: str, token: str | None, refs: Sequence[str]
+    ) -> tuple[str, str]:
+        """Ask the configured remote which commit an event without a commit id refers to.
+
+        Used for events whose payload names a ref but no commit (a release whose target is a
+        branch, a ``create`` event) or nothing at all (``issues`` and other repository-level
+        events). Only the configured clone URL is asked, through the same hardened git runner
+        as fetches; the refs are validated first.
+
+        Args:
+            clone_url: The configured clone URL (never a payload value).
+            token: The clone token, or None.
+            refs: Full refs to try in order; empty for the remote's default branch.
+
+        Returns:
+            (ref, commit id) of the first ref the remote has, or of its default branch.
+
+        Raises:
+            GitInputError: A ref or the URL was refused (no git command ran).
+            GitError: The remote has none of the refs (or no default branch), or could not be
+                asked.
+        """
+        for ref in refs:
+            try:
+                validate_ref(ref)
+            except ValueError as exc:
+                raise GitInputError(f"refusing event: {exc}") from None
+        proto = self.check_clone_url(clone_url)
+        if not self._git_checked:
+            await self.git.check_version()
+            self._git_checked = True
+        creds = (
+            Credentials.for_url(clone_url, token, preemptive=True)
+            if token and proto in ("http", "https")
+            else None
+        )
+        remote = _Remote(self.git, clone_url, proto, creds, time.monotonic() + self.timeout)
+        if refs:
+            ref, sha = await remote.first_commit(refs)
+            if not sha:
+                raise GitError(f"{' or '.join(refs)} is not on the remote {remote.display}")
+        else:
+            ref, sha = await remote.default_branch()
+            if not sha:
+                raise GitError(f"the remote {remote.display} has no default branch")
+        try:
+            validate_sha(sha)
+        except ValueError as exc:
+            raise GitError(f"{ref or 'HEAD'} on {remote.display}: {exc}") from None
+        return ref, sha
+
     async def changed_files(self, checkout: Checkout, event: Event) -> list[str] | None:
         """The files an event changed (SPEC 4.6), or None when that cannot be computed.
 

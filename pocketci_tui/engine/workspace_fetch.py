@@ -229,6 +229,26 @@ class _Remote:
             return ""
         raise GitError(f"{ref} is not on the remote {self.display}")
 
+    async def first_commit(self, refs: Sequence[str]) -> tuple[str, str]:
+        """The first of ``refs`` the remote has, and the commit it names (tags peeled).
+
+        One ``ls-remote`` asks for all of them; an annotated tag's own id is replaced by the
+        commit it points at (the ``^{}`` line, listed only when asked for by name).
+
+        Returns:
+            (ref, commit id), or ("", "") when the remote has none of them.
+        """
+        found: dict[str, str] = {}
+        patterns = [p for ref in refs for p in (ref, ref + "^{}")]
+        for value, name in await self.ls_remote(*patterns):
+            if _SHA_RE.match(value):
+                found[name] = value
+        for ref in refs:
+            sha = found.get(ref + "^{}") or found.get(ref)
+            if sha:
+                return ref, sha
+        return "", ""
+
     async def default_branch(self) -> tuple[str, str]:
         """The remote's default branch (ref, sha), or ("", "") when it has none."""
         try:

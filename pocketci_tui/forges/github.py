@@ -279,6 +279,12 @@ def normalize(
             sha=commitish if _SHA_RE.fullmatch(commitish) else "",
             title=_title(_str(release, "name") or tag),
         )
+    elif event_name == "create":
+        name = _str(payload, "ref")
+        kind = _str(payload, "ref_type")
+        if name and kind in ("branch", "tag"):
+            prefix = "refs/heads/" if kind == "branch" else "refs/tags/"
+            fields.update(ref=prefix + name.removeprefix(prefix))
     elif event_name == "ping":
         fields.update(filter="", title=_title(_str(payload, "zen")))
     return Event(
@@ -331,8 +337,73 @@ def ignore_reason(event: Event) -> str:
             return f"refused: {reason}"
         if not _SHA_RE.fullmatch(event.sha):
             return f"refused: {event.sha[:80]!r} is not a commit sha"
-    if event.event_type == "release":
-        reason = unsafe_ref_reason(event.ref)
-        if reason:
-            return f"refused: {reason}"
+    reason = unsafe_ref_reason(event.ref)
+    if reason:
+        return f"refused: {reason}"
     return ""
+
+
+_BRANCH_RE = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+
+COMMIT_FROM_PAYLOAD = "payload"
+"""Where the commit of a push, tag or pull request comes from: the payload names it."""
+
+
+def commit_refs(event: Event) -> tuple[str, ...]:
+    """The refs that name the commit of an event whose payload carries no commit id.
+
+    A release is built at its tag, or at its target branch while the tag does not exist yet (a
+    draft); a ``create`` event at the branch or tag it created. Every other event (``issues``,
+    ``delete``, ``workflow_dispatch``...) concerns the repository as a whole: an empty tuple,
+    meaning the remote's default branch. The refs are still untrusted payload values: the
+    workspace validates them before asking the remote, and only the configured remote is asked.
+
+    Args:
+        event: A normalized event with an empty ``sha``.
+
+    Returns:
+        Full ref names to try in order; empty for the default branch.
+    """
+    refs: list[str] = []
+    if event.ref:
+        refs.append(event.ref)
+    if event.event_type == "release":
+        try:
+            target = _str(_obj(event.payload(), "release"), "target_commitish")
+        except ValueError:
+            target = ""
+        if target and not _SHA_RE.fullmatch(target) and _BRANCH_RE.fullmatch(target):
+            branch = target if target.startswith("refs/") else "refs/heads/" + target
+            if not unsafe_ref_reason(branch):
+                refs.append(branch)
+    return tuple(dict.fromkeys(refs))
+
+
+def commit_source(event: Event) -> str:
+    """Say where the commit an event is built at came from, for the event trigger file.
+
+    Args:
+        event: The event as dispatched (its ``ref`` and ``sha`` resolved when the payload
+            carried no commit id).
+
+    Returns:
+        ``payload`` when the payload named the commit (pushes, tags, pull requests, releases
+        that target a commit id), else ``release tag``, ``release target branch``, ``created
+        branch``, ``created tag`` or ``default branch``.
+    """
+    kind = event.event_type
+    if kind in ("push", "tag", "pull_request"):
+        return COMMIT_FROM_PAYLOAD
+    if kind == "release":
+        try:
+            target = _str(_obj(event.payload(), "release"), "target_commitish")
+        except ValueError:
+            target = ""
+        if target and _SHA_RE.fullmatch(target) and target == event.sha:
+            return COMMIT_FROM_PAYLOAD
+        if event.ref.startswith("refs/tags/"):
+            return "release tag"
+        return "release target branch"
+    if kind == "create" and event.ref.startswith(("refs/heads/", "refs/tags/")):
+        return "created branch" if event.ref.startswith("refs/heads/") else "created tag"
+    return "default branch"

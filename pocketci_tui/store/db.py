@@ -223,6 +223,17 @@ class Store:
 
         await self._write(job)
 
+    async def set_event_commit(self, event_id: int, ref: str, sha: str) -> None:
+        """Record the ref and commit an event without a commit id was resolved to.
+
+        Re-runs of the event then build the same commit, and lists show which one it was.
+        """
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE events SET ref = ?, sha = ? WHERE id = ?", (ref, sha, event_id))
+
+        await self._write(job)
+
     async def set_approved_sha(self, event_id: int, sha: str) -> None:
         """Record the head commit a user approved for a fork's pull request."""
 

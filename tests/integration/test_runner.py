@@ -374,6 +374,7 @@ async def test_child_sees_its_env_argv_and_event_file_while_running(h: Harness) 
         "repository_name": "acme/api",
         "ref": "refs/heads/main",
         "sha": "a" * 40,
+        "commit_source": "payload",
         "base_ref": "",
         "base_sha": "b" * 40,
         "changes": ["a.go", "b/c.go"],

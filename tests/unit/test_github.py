@@ -172,6 +172,47 @@ def test_generic_events_use_their_own_name_and_action(payloads_dir: Path) -> Non
     assert (c.event_type, c.filter) == ("create", "")
 
 
+def test_events_without_a_commit_id_name_the_refs_to_resolve(payloads_dir: Path) -> None:
+    """Issue 10: releases, created refs and repository-level events carry no commit id; the
+    refs to ask the remote for (empty: its default branch) come from the payload."""
+    release = load(payloads_dir, "release_published", "release")
+    assert github.commit_refs(release) == ("refs/tags/v1.4.0", "refs/heads/main")
+    created = load(payloads_dir, "create_branch", "create")
+    assert created.ref == "refs/heads/feature/login"
+    assert github.commit_refs(created) == ("refs/heads/feature/login",)
+    assert github.commit_refs(load(payloads_dir, "issues_opened", "issues")) == ()
+    body = json.dumps({"ref": "v2", "ref_type": "tag", "repository": {"full_name": "a/b"}})
+    tag = github.normalize("create", "d", json.loads(body), body.encode(), received_at=utcnow())
+    assert github.commit_refs(tag) == ("refs/tags/v2",)
+
+
+def test_unsafe_refs_of_create_and_release_targets_are_refused() -> None:
+    payload = {"ref": "-x", "ref_type": "branch", "repository": {"full_name": "a/b"}}
+    e = github.normalize("create", "d", payload, b"{}", received_at=utcnow())
+    assert "unsafe component" in github.ignore_reason(e)
+    body = json.dumps(
+        {"release": {"tag_name": "v1", "target_commitish": "--upload-pack=x"}}
+    ).encode()
+    r = github.normalize("release", "d", json.loads(body), body, received_at=utcnow())
+    assert github.commit_refs(r) == ("refs/tags/v1",)
+
+
+def test_commit_source_says_where_the_commit_came_from(payloads_dir: Path) -> None:
+    from dataclasses import replace
+
+    release = load(payloads_dir, "release_published", "release")
+    assert github.commit_source(replace(release, sha=HEAD)) == "release tag"
+    on_branch = replace(release, ref="refs/heads/main", sha=HEAD)
+    assert github.commit_source(on_branch) == "release target branch"
+    issues = load(payloads_dir, "issues_opened", "issues")
+    assert github.commit_source(replace(issues, ref="refs/heads/main", sha=HEAD)) == (
+        "default branch"
+    )
+    created = load(payloads_dir, "create_branch", "create")
+    assert github.commit_source(replace(created, sha=HEAD)) == "created branch"
+    assert github.commit_source(load(payloads_dir, "push_branch", "push")) == "payload"
+
+
 def test_repository_name_validated() -> None:
     for bad in ["a/../b", "../x", "noslash", "a/b/c", "a b/c", 5, None]:
         assert github.repository_name({"repository": {"full_name": bad}}) == ""
