@@ -64,12 +64,18 @@ class RepoConfig:
         vendor: The forge (``github``).
         clone_url: Where to clone from; empty means derived from the vendor.
         token: The NAME of the secret-store entry used for cloning, or empty for public repos.
+        secrets: The secret-store entries its ``pocketci.yaml`` may hand to functions
+            (``from-keyring``); any other name is refused.
+        env: The runner's environment variables its ``pocketci.yaml`` may hand to functions
+            (``from-env``); any other variable is refused.
     """
 
     name: str
     vendor: str = "github"
     clone_url: str = ""
     token: str = ""
+    secrets: tuple[str, ...] = ()
+    env: tuple[str, ...] = ()
 
     def matches(self, vendor: str, repository: str) -> bool:
         """Tell whether an event's repository is this entry (case-insensitive, like GitHub)."""
@@ -124,6 +130,21 @@ class Settings:
     secrets_backend: str = "auto"
     keymap: Mapping[str, str] = field(default_factory=dict)
     source: Path | None = None
+
+    def own_secrets(self) -> dict[str, str]:
+        """pocketci-tui's own secret-store entries, by name, with what each one is.
+
+        The webhook secret, every clone token and the Dagger Cloud token: a repository's
+        ``pocketci.yaml`` gets one of them only when the user grants it explicitly, and
+        ``check`` warns about such a grant.
+        """
+        own = {self.webhook_secret: "the webhook secret (anyone holding it can sign deliveries)"}
+        for repo in self.repos:
+            if repo.token:
+                own.setdefault(repo.token, f"the clone token of {repo.name}")
+        if self.dagger.cloud_token:
+            own.setdefault(self.dagger.cloud_token, "the Dagger Cloud token")
+        return own
 
     def repo_for(self, vendor: str, repository: str) -> RepoConfig | None:
         """Return the first configured repository matching an event, or None."""
@@ -280,7 +301,7 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
 
 def _parse_repo(source: str, index: int, item: Any) -> RepoConfig:
     r = _Reader(source, item, f"repos[{index}].")
-    r.check_keys(("name", "vendor", "clone-url", "token"))
+    r.check_keys(("name", "vendor", "clone-url", "token", "secrets", "env"))
     name = r.text("name", "")
     if not name or not _REPO_PATTERN_RE.fullmatch(name) or ".." in name:
         raise ConfigError(f"{r.where('name')}: expected owner/name (globs allowed), got {name!r}")
@@ -300,7 +321,30 @@ def _parse_repo(source: str, index: int, item: Any) -> RepoConfig:
         vendor=r.choice("vendor", "github", VENDORS),
         clone_url=clone_url,
         token=r.secret_name("token", ""),
+        secrets=_name_list(
+            r,
+            "secrets",
+            SECRET_NAME_RE,
+            "secret-store entry NAMES (letters, digits, . _ -), like [gh-password]",
+        ),
+        env=_name_list(r, "env", _ENV_NAME_RE, "environment variable names, like [GITHUB_TOKEN]"),
     )
+
+
+def _name_list(r: _Reader, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    """Read a grant list (``repos[].secrets`` or ``repos[].env``): names, each once."""
+    raw = r.data.get(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{r.where(key)}: expected a list of {what}")
+    names: list[str] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, str) or not pattern.fullmatch(item.strip()):
+            raise ConfigError(f"{r.where(f'{key}[{i}]')}: expected one of {what}, got {item!r}")
+        if item.strip() not in names:
+            names.append(item.strip())
+    return tuple(names)
 
 
 def load_settings(path: Path) -> Settings:
@@ -340,6 +384,8 @@ fork-pull-requests: approve      # approve | no-secrets | skip
 repos: []
 #  - name: acme/api               # owner/name; globs allowed: acme/*
 #    token: github-token          # secret-store entry used for cloning
+#    secrets: [gh-password]       # secret-store entries its pocketci.yaml may use
+#    env: []                      # runner environment variables its pocketci.yaml may use
 dagger:
   cli: ""                # empty: dagger on PATH, else the SDK's own download
   runner-host: ""

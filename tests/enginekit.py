@@ -74,6 +74,8 @@ class EngineKit:
         secrets: Initial secret-store values.
         dagger_env: Environment the stand-in dagger sets for itself (behaviour overrides that
             must not live in the repository, such as output holding secret values).
+        grant_secrets: Secret-store entries the repository is granted (``repos[].secrets``).
+        grant_env: Environment variables the repository is granted (``repos[].env``).
         settings: Changes to the default test settings.
     """
 
@@ -85,6 +87,8 @@ class EngineKit:
         spec: Mapping[str, Any] | None = None,
         secrets: Mapping[str, str] | None = None,
         dagger_env: Mapping[str, str] | None = None,
+        grant_secrets: Sequence[str] = (),
+        grant_env: Sequence[str] = (),
         **settings: Any,
     ) -> None:
         self.tmp = tmp
@@ -111,7 +115,15 @@ class EngineKit:
         self.main_sha = self.remote.commit(files, branch="main", message="first")
         self.paths = AppPaths(config_file=tmp / "config.yaml", data_dir=tmp / "data")
         self.settings = Settings(
-            repos=(RepoConfig(name=REPOSITORY, clone_url=str(self.remote.path), token=""),),
+            repos=(
+                RepoConfig(
+                    name=REPOSITORY,
+                    clone_url=str(self.remote.path),
+                    token="",
+                    secrets=tuple(grant_secrets),
+                    env=tuple(grant_env),
+                ),
+            ),
             dagger=DaggerSettings(cli=str(self.bin_dir / "dagger")),
             timeout=60.0,
         )

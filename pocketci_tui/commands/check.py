@@ -67,6 +67,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                     f"add `repos: [{{name: owner/name}}]` to {paths.config_file}",
                 )
             )
+        findings.extend(_grant_findings(settings))
         try:
             passphrase = passphrase_for(settings, paths, prompt=False)
         except CommandFailed as exc:
@@ -82,6 +83,42 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1 if any(f.level == "FAIL" for f in findings) else 0
 
     return run_command(body)
+
+
+def _grant_findings(settings: object) -> list[Finding]:
+    """What each repository's ``pocketci.yaml`` may receive, and grants of pocketci's own."""
+    from pocketci_tui.config import Settings
+
+    assert isinstance(settings, Settings)
+    out: list[Finding] = []
+    own = settings.own_secrets()
+    for repo in settings.repos:
+        given = [f"secret-store entries {', '.join(repo.secrets)}"] if repo.secrets else []
+        given += [f"environment variables {', '.join(repo.env)}"] if repo.env else []
+        text = "; ".join(given) or "no secrets (its pocketci.yaml gets none)"
+        out.append(Finding("ok", "grants", f"{repo.name}: {text}"))
+        for name in repo.secrets:
+            if name in own:
+                out.append(
+                    Finding(
+                        "WARN",
+                        "grants",
+                        f"{repo.name} is granted {name!r}, {own[name]}: anyone who can push to "
+                        f"it, or a fork you approve, can read it",
+                        f"remove {name} from `secrets:` of {repo.name} unless you mean it",
+                    )
+                )
+        for var in repo.env:
+            if var.upper().startswith("POCKETCI_"):
+                out.append(
+                    Finding(
+                        "WARN",
+                        "grants",
+                        f"{repo.name} is granted {var}, a variable of pocketci-tui itself",
+                        f"remove {var} from `env:` of {repo.name} unless you mean it",
+                    )
+                )
+    return out
 
 
 async def _secret_checks(settings: object, paths: object, passphrase: str | None) -> list[Finding]:
@@ -114,7 +151,12 @@ async def _secret_checks(settings: object, paths: object, passphrase: str | None
     names += [(r.token, f"token of {r.name}", False) for r in settings.repos if r.token]
     if settings.dagger.cloud_token:
         names.append((settings.dagger.cloud_token, "dagger cloud token", False))
+    for repo in settings.repos:
+        names += [(name, f"secret granted to {repo.name}", False) for name in repo.secrets]
+    unique: dict[str, tuple[str, str, bool]] = {}
     for name, what, required in names:
+        unique.setdefault(name, (name, what, required))
+    for name, what, required in unique.values():
         try:
             value = await asyncio.wait_for(store.get(name), 10)
         except (secrets_mod.SecretStoreError, TimeoutError) as exc:

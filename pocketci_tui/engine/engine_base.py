@@ -48,7 +48,11 @@ Subscriber = Callable[[Notice], None]
 
 @dataclass(slots=True)
 class _EventWork:
-    """What the runs of one dispatched event share: its checkout and inputs."""
+    """What the runs of one dispatched event share: its checkout and inputs.
+
+    ``refused_secrets`` are the ones ``pocketci.yaml`` asked for without a grant (a run that
+    declares one gets nothing and fails with the reason).
+    """
 
     stored: StoredEvent
     checkout: Checkout
@@ -56,6 +60,7 @@ class _EventWork:
     changes: list[str] | None
     secrets: dict[str, str]
     missing_secrets: dict[str, str]
+    refused_secrets: dict[str, str] = field(default_factory=dict)
     pending: int = 0
 
 

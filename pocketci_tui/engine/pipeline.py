@@ -18,14 +18,15 @@ from dataclasses import replace
 from pocketci_tui.config import (
     ConfigError,
     RepoConfig,
-    RepoSpec,
     load_repo_spec,
     resolve_module_dir,
 )
+from pocketci_tui.engine import secret_grants
 from pocketci_tui.engine.catalog import CatalogError, module_content_key
 from pocketci_tui.engine.engine_base import _EventWork, _Live
 from pocketci_tui.engine.matching import match, paths_allow
 from pocketci_tui.engine.runs import RunExecution
+from pocketci_tui.engine.secret_grants import RunSecrets
 from pocketci_tui.engine.workspace import (
     Checkout,
     GitError,
@@ -246,20 +247,24 @@ class EventPipeline(RunExecution):
             await self._set_status(event_id, EventStatus.SKIPPED, detail)
             return False
 
-        values, missing = await self._secret_values(spec, no_secrets)
+        given = RunSecrets()
+        if not no_secrets:
+            given = await secret_grants.resolve(spec, repo, self.secrets, os.environ)
         work = _EventWork(
             stored=stored,
             checkout=checkout,
             module_dir=module_dir,
             changes=changes,
-            secrets=values,
-            missing_secrets=missing,
+            secrets=given.values,
+            missing_secrets=given.missing,
+            refused_secrets=given.refused,
             pending=len(calls),
         )
         extra_mask = [token] if token else []
-        await self._set_status(
-            event_id, EventStatus.DISPATCHED, f"{len(calls)} of {len(runs)} functions matched"
-        )
+        detail = f"{len(calls)} of {len(runs)} functions matched"
+        if given.refused:
+            detail += "; " + secret_grants.refused_detail(spec, given.refused)
+        await self._set_status(event_id, EventStatus.DISPATCHED, detail)
         for run, call in calls:
             live = _Live(run)
             self._live[run.id] = live
@@ -299,36 +304,6 @@ class EventPipeline(RunExecution):
             if decision.matched and decision.call is not None:
                 calls.append((run, decision.call))
         return runs, calls
-
-    async def _secret_values(
-        self, spec: RepoSpec, no_secrets: bool
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        """Read the spec's secrets: values by argument name, and why the missing ones are."""
-        values: dict[str, str] = {}
-        missing: dict[str, str] = {}
-        if no_secrets:
-            return values, missing
-        for ref in spec.secrets:
-            if ref.from_env:
-                value = os.environ.get(ref.from_env)
-                if value:
-                    values[ref.name] = value
-                else:
-                    missing[ref.name] = f"environment variable {ref.from_env} is not set"
-                continue
-            try:
-                secret = await self.secrets.get(ref.from_keyring)
-            except SecretStoreError as exc:
-                missing[ref.name] = f"secret store: {exc}"
-                continue
-            if secret:
-                values[ref.name] = secret
-            else:
-                missing[ref.name] = (
-                    f"{ref.from_keyring!r} is not in the secret store; "
-                    f"run `pocketci-tui secrets set {ref.from_keyring}`"
-                )
-        return values, missing
 
 
 def _repo_key(repo: RepoConfig, repository: str) -> str:

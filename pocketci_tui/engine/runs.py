@@ -43,6 +43,14 @@ class RunExecution(EngineBase):
     ) -> None:
         run = live.run
         try:
+            refused = [
+                f"{s}: {work.refused_secrets[s]}" for s in call.secrets if s in work.refused_secrets
+            ]
+            if refused:
+                await self._finish(
+                    live, RunState.FAILED, None, "refused secret " + "; ".join(refused)
+                )
+                return
             missing = [
                 f"{s}: {work.missing_secrets[s]}" for s in call.secrets if s not in work.secrets
             ]

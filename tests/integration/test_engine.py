@@ -20,10 +20,13 @@ SPEC = {
     "secrets": [{"name": "ghPassword", "from-keyring": "gh-password"}],
 }
 GH_PASSWORD = "s3cr3t-password-value"
+GRANTED = {"gh-password": GH_PASSWORD}
 
 
 async def test_push_to_main_runs_the_tier_one_function(tmp_path: Path) -> None:
-    async with EngineKit(tmp_path, spec=SPEC, secrets={"gh-password": GH_PASSWORD}) as kit:
+    async with EngineKit(
+        tmp_path, spec=SPEC, secrets=GRANTED, grant_secrets=["gh-password"]
+    ) as kit:
         event = kit.push({"main.go": "package main // 2\n"})
         stored = await kit.deliver(event)
         assert stored.event.id is not None
@@ -62,7 +65,9 @@ async def test_push_to_main_runs_the_tier_one_function(tmp_path: Path) -> None:
 
 
 async def test_pull_request_runs_prefixed_functions_in_parallel(tmp_path: Path) -> None:
-    async with EngineKit(tmp_path, spec=SPEC, secrets={"gh-password": GH_PASSWORD}) as kit:
+    async with EngineKit(
+        tmp_path, spec=SPEC, secrets=GRANTED, grant_secrets=["gh-password"]
+    ) as kit:
         stored = await kit.deliver(kit.pull_request({"pkg/a.go": "package pkg\n"}))
         assert stored.event.id is not None
         runs = await kit.wait_runs_finished(stored.event.id)
@@ -83,7 +88,9 @@ async def test_pull_request_runs_prefixed_functions_in_parallel(tmp_path: Path) 
 
 
 async def test_on_changes_skips_when_no_file_matches(tmp_path: Path) -> None:
-    async with EngineKit(tmp_path, spec=SPEC, secrets={"gh-password": GH_PASSWORD}) as kit:
+    async with EngineKit(
+        tmp_path, spec=SPEC, secrets=GRANTED, grant_secrets=["gh-password"]
+    ) as kit:
         stored = await kit.deliver(kit.pull_request({"docs/readme.md": "docs\n"}))
         assert stored.event.id is not None
         runs = await kit.wait_runs_finished(stored.event.id)
@@ -117,7 +124,9 @@ async def test_failed_function_records_exit_code_and_last_lines(tmp_path: Path) 
 
 
 async def test_fork_pull_request_waits_for_approval_pinned_to_its_head(tmp_path: Path) -> None:
-    async with EngineKit(tmp_path, spec=SPEC, secrets={"gh-password": GH_PASSWORD}) as kit:
+    async with EngineKit(
+        tmp_path, spec=SPEC, secrets=GRANTED, grant_secrets=["gh-password"]
+    ) as kit:
         stored = await kit.deliver(kit.pull_request({"a.go": "x\n"}, fork=True))
         event_id = stored.event.id
         assert event_id is not None
@@ -144,7 +153,8 @@ async def test_fork_pull_request_without_secrets_mode(tmp_path: Path) -> None:
     async with EngineKit(
         tmp_path,
         spec=SPEC,
-        secrets={"gh-password": GH_PASSWORD},
+        secrets=GRANTED,
+        grant_secrets=["gh-password"],
         fork_pull_requests="no-secrets",
     ) as kit:
         stored = await kit.deliver(kit.pull_request({"a.go": "x\n"}, fork=True))

@@ -79,6 +79,7 @@ async def test_no_secret_survives_anywhere(tmp_path: Path) -> None:
         functions=functions,
         spec=spec,
         secrets={"gh-password": PASSWORD, "pem": PEM, "gh-token": TOKEN},
+        grant_secrets=["gh-password", "pem"],
         dagger_env={"FAKE_DAGGER_CALL_ON_GITHUB_PUSH_MAIN": json.dumps(call)},
     ) as kit:
         kit.engine.settings = replace(

@@ -195,6 +195,34 @@ def test_check_reports_missing_secret_and_busy_port(
     assert "FAIL  port" in out
 
 
+def test_check_lists_grants_and_warns_about_own_entries(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (hermetic_home / "config.yaml").write_text(
+        f"listen: {{host: 127.0.0.1, port: {_free_port()}}}\nsecrets: {{backend: plaintext}}\n"
+        "repos:\n"
+        "  - {name: acme/api, token: api-token, secrets: [gh-password], env: [GITHUB_TOKEN]}\n"
+        "  - {name: acme/web, secrets: [webhook-secret, api-token]}\n"
+        "  - {name: acme/docs}\n"
+    )
+    _set_secret(hermetic_home, "webhook-secret", "a-long-webhook-secret")
+    code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.splitlines()
+    assert (
+        "ok    grants         acme/api: secret-store entries gh-password; "
+        "environment variables GITHUB_TOKEN" in lines
+    )
+    assert "ok    grants         acme/docs: no secrets (its pocketci.yaml gets none)" in lines
+    warnings = [line for line in lines if line.startswith("WARN  grants")]
+    assert len(warnings) == 2
+    assert "'webhook-secret', the webhook secret" in warnings[0]
+    assert "'api-token', the clone token of acme/api" in warnings[1]
+    # A granted entry that is not in the store is said so.
+    assert "WARN  secrets        secret granted to acme/api 'gh-password' is not set" in lines
+
+
 def test_check_finds_dagger(
     hermetic_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

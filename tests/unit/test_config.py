@@ -237,3 +237,40 @@ def test_clone_url_needs_one_repository_not_a_pattern() -> None:
 
     with pytest.raises(ConfigError, match=r"repos\[0\]\.clone-url"):
         parse_settings({"repos": [{"name": "acme/*", "clone-url": "https://x/y.git"}]}, "c.yaml")
+
+
+def test_repository_grants_parse_as_names() -> None:
+    s = parse_settings(
+        {
+            "repos": [
+                {
+                    "name": "acme/api",
+                    "token": "gh-token",
+                    "secrets": ["gh-password", "npm-token", "gh-password"],
+                    "env": ["GITHUB_TOKEN"],
+                },
+                {"name": "acme/*"},
+            ]
+        }
+    )
+    assert s.repos[0].secrets == ("gh-password", "npm-token")
+    assert s.repos[0].env == ("GITHUB_TOKEN",)
+    assert (s.repos[1].secrets, s.repos[1].env) == ((), ())
+    # pocketci-tui's own entries, which a repository gets only when granted explicitly.
+    assert set(s.own_secrets()) == {"webhook-secret", "gh-token"}
+
+
+@pytest.mark.parametrize(
+    ("grant", "key"),
+    [
+        ({"secrets": "gh-password"}, "repos[0].secrets"),
+        ({"secrets": ["not a name"]}, "repos[0].secrets[0]"),
+        ({"secrets": [{"from-keyring": "x"}]}, "repos[0].secrets[0]"),
+        ({"env": ["1BAD"]}, "repos[0].env[0]"),
+        ({"env": "GITHUB_TOKEN"}, "repos[0].env"),
+    ],
+)
+def test_bad_grants_name_the_key(grant: dict[str, object], key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_settings({"repos": [{"name": "acme/api", **grant}]}, "config.yaml")
+    assert f"config.yaml: {key}:" in str(err.value)
