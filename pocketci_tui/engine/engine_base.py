@@ -51,7 +51,8 @@ class _EventWork:
     """What the runs of one dispatched event share: its checkout and inputs.
 
     ``refused_secrets`` are the ones ``pocketci.yaml`` asked for without a grant (a run that
-    declares one gets nothing and fails with the reason).
+    declares one gets nothing and fails with the reason); ``no_secrets`` marks an event the
+    fork policy gives no secret of any kind, the Dagger Cloud token included.
     """
 
     stored: StoredEvent
@@ -61,6 +62,7 @@ class _EventWork:
     secrets: dict[str, str]
     missing_secrets: dict[str, str]
     refused_secrets: dict[str, str] = field(default_factory=dict)
+    no_secrets: bool = False
     pending: int = 0
 
 

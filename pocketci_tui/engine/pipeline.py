@@ -258,6 +258,7 @@ class EventPipeline(RunExecution):
             secrets=given.values,
             missing_secrets=given.missing,
             refused_secrets=given.refused,
+            no_secrets=no_secrets,
             pending=len(calls),
         )
         extra_mask = [token] if token else []

@@ -26,12 +26,13 @@ log = logging.getLogger(__name__)
 class RunExecution(EngineBase):
     """The part of the engine that executes runs (see :class:`EngineBase` for its state)."""
 
-    def _runner(self, extra_mask: Iterable[str]) -> Runner:
+    def _runner(self, extra_mask: Iterable[str], *, no_secrets: bool = False) -> Runner:
+        # A run the fork policy gives no secrets gets no Dagger Cloud token either.
         return Runner(
             DaggerEnv(
                 cli=self._dagger_cli(),
                 runner_host=self.settings.dagger.runner_host,
-                cloud_token=self._cloud_token,
+                cloud_token=None if no_secrets else self._cloud_token,
             ),
             work_dir=self.paths.work_dir / "runs",
             timeout=self.settings.timeout,
@@ -104,7 +105,8 @@ class RunExecution(EngineBase):
             self._publish(RunUpdated(started))
             self._spawn(self.store.update_run(started), f"save-{run_id}")
 
-        outcome = await self._runner(extra_mask).run(request, on_lines, on_started)
+        runner = self._runner(extra_mask, no_secrets=work.no_secrets)
+        outcome = await runner.run(request, on_lines, on_started)
         await self._finish(
             live,
             outcome.state,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 from enginekit import EngineKit, function_names
@@ -21,6 +22,7 @@ SPEC = {
 }
 GH_PASSWORD = "s3cr3t-password-value"
 GRANTED = {"gh-password": GH_PASSWORD}
+CLOUD_TOKEN = "dagger-cloud-token-value"
 
 
 async def test_push_to_main_runs_the_tier_one_function(tmp_path: Path) -> None:
@@ -150,19 +152,41 @@ async def test_fork_pull_request_waits_for_approval_pinned_to_its_head(tmp_path:
 
 
 async def test_fork_pull_request_without_secrets_mode(tmp_path: Path) -> None:
-    async with EngineKit(
+    """no-secrets: no secret of any kind, granted ones and the Dagger Cloud token included (R10)."""
+    kit = EngineKit(
         tmp_path,
         spec=SPEC,
-        secrets=GRANTED,
+        secrets={**GRANTED, "dagger-cloud": CLOUD_TOKEN},
         grant_secrets=["gh-password"],
         fork_pull_requests="no-secrets",
-    ) as kit:
+    )
+    kit.settings = replace(
+        kit.settings, dagger=replace(kit.settings.dagger, cloud_token="dagger-cloud")
+    )
+    async with kit:
         stored = await kit.deliver(kit.pull_request({"a.go": "x\n"}, fork=True))
         assert stored.event.id is not None
-        await kit.wait_runs_finished(stored.event.id)
+        runs = await kit.wait_runs_finished(stored.event.id)
+        assert function_names(runs, RunState.PASSED) == {
+            "testOnGithubPullRequest",
+            "lintOnGithubPullRequest",
+        }
+        assert len(kit.calls()) == 2
         for call in kit.calls():
             assert "--gh-password" not in call["argv"]
-            assert GH_PASSWORD not in json.dumps(call["env"])
+            assert "DAGGER_CLOUD_TOKEN" not in call["env"]
+            assert not [k for k in call["env"] if k.startswith("POCKETCI_SECRET_")]
+            recorded = json.dumps(call)
+            assert GH_PASSWORD not in recorded
+            assert CLOUD_TOKEN not in recorded
+
+        # The same repository's own pushes still get the token: only the fork run went without.
+        pushed = await kit.deliver(kit.push({"main.go": "package main // 3\n"}))
+        assert pushed.event.id is not None
+        await kit.wait_runs_finished(pushed.event.id)
+        [push_call] = [c for c in kit.calls() if "on-github-push-main" in c["argv"]]
+        assert push_call["env"]["DAGGER_CLOUD_TOKEN"] == CLOUD_TOKEN
+        assert push_call["secrets"] == {"ghPassword": GH_PASSWORD}
 
 
 async def test_fork_pull_request_skip_mode(tmp_path: Path) -> None:
@@ -212,8 +236,6 @@ async def test_refire_and_rerun_make_new_linked_runs(tmp_path: Path) -> None:
 
 
 async def test_missing_clone_token_is_reported_on_the_event(tmp_path: Path) -> None:
-    from dataclasses import replace
-
     async with EngineKit(tmp_path) as kit:
         kit.engine.settings = replace(
             kit.settings, repos=(replace(kit.settings.repos[0], token="gh-token"),)
