@@ -107,9 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
     func: Callable[[argparse.Namespace], int] | None = args.func
+    # Everything created from here on is private to the user (files 0600, folders 0700),
+    # whatever umask the shell or service manager gave: git and SQLite honour it too.
+    from pocketci_tui.paths import private_umask
+
     try:
-        if func is None:
-            return _run_tui(args)
-        return func(args)
+        with private_umask():
+            if func is None:
+                return _run_tui(args)
+            return func(args)
     except KeyboardInterrupt:
         return 130

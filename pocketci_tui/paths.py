@@ -1,12 +1,21 @@
-"""Where pocketci-tui keeps its configuration and data.
+"""Where pocketci-tui keeps its configuration and data, and how it keeps them private.
 
 Defaults come from platformdirs. ``POCKETCI_TUI_HOME`` puts both under one folder
 (``config.yaml`` at its top, data beside it), and ``--config`` / ``--data-dir`` override either.
+
+Everything pocketci-tui creates is private to its user: the database holds raw payloads of
+private repositories, the mirrors their full source. The command line runs with the umask
+:data:`PRIVATE_UMASK` (inherited by git), and the top folders are created with mode 0700
+whatever the umask. Folders that already exist are never changed: ``check`` reports the ones
+open to other users (:func:`open_to_others`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +23,8 @@ import platformdirs
 
 APP_NAME = "pocketci-tui"
 HOME_ENV = "POCKETCI_TUI_HOME"
+PRIVATE_UMASK = 0o077
+"""The umask pocketci-tui runs with: new files 0600, new folders 0700."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,3 +92,80 @@ def resolve_paths(config: Path | None = None, data_dir: Path | None = None) -> A
         config_file=(config or default_config).expanduser().absolute(),
         data_dir=(data_dir or default_data).expanduser().absolute(),
     )
+
+
+@contextlib.contextmanager
+def private_umask() -> Iterator[None]:
+    """Run the enclosed code with :data:`PRIVATE_UMASK`, then put the old umask back.
+
+    The umask is per process: threads and children started meanwhile (git) inherit it.
+    """
+    old = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create ``path`` and its missing parents with mode 0700, whatever the umask.
+
+    Folders that exist already are left as they are (``check`` reports one open to others).
+
+    Args:
+        path: The folder.
+
+    Returns:
+        ``path``.
+    """
+    missing: list[Path] = []
+    current = path
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue
+        folder.chmod(0o700)
+    return path
+
+
+def create_private_file(path: Path) -> Path:
+    """Create ``path`` empty with mode 0600 if it does not exist (an existing one is kept).
+
+    Args:
+        path: The file; its folder must exist.
+
+    Returns:
+        ``path``.
+    """
+    with contextlib.suppress(FileExistsError):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            os.fchmod(fd, 0o600)
+        finally:
+            os.close(fd)
+    return path
+
+
+def open_to_others(path: Path) -> int | None:
+    """Return the permission bits of ``path`` when group or others have any access to it.
+
+    Args:
+        path: A file or folder (symbolic links are not followed).
+
+    Returns:
+        The mode (``0o755``), or None when it is private or absent.
+    """
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    mode = stat.S_IMODE(st.st_mode)
+    return mode if mode & 0o077 and not stat.S_ISLNK(st.st_mode) else None

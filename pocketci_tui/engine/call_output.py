@@ -109,6 +109,6 @@ class CallOutput:
 
 def open_log(path: Path) -> IO[str]:
     """Open the run's log file for appending (created with mode 0600, buffered)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     return os.fdopen(fd, "w", encoding="utf-8", errors="replace", buffering=1 << 16)

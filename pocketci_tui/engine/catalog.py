@@ -176,7 +176,7 @@ class Catalog:
             return None
 
     def _write_cache(self, path: Path, cache_key: str, catalog: ModuleCatalog) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text(
             json.dumps({"key": cache_key, "catalog": catalog_to_json(catalog)}, indent=1),

@@ -28,6 +28,7 @@ from pocketci_tui.model import (
     StoredEvent,
     utcnow,
 )
+from pocketci_tui.paths import make_private_dir
 
 __all__ = [
     "DISPATCH_WORKERS",
@@ -70,7 +71,7 @@ class Engine(EventPipeline):
             return
         self._started = True
         for directory in (self.paths.logs_dir, self.paths.work_dir, self.paths.cache_dir):
-            await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread(make_private_dir, directory)
         self._check_dagger()
         await self._load_cloud_token()
         for run in await self.store.mark_interrupted():

@@ -51,6 +51,7 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from pocketci_tui.engine.proc import close_pipes
+from pocketci_tui.paths import PRIVATE_UMASK
 
 __all__ = [
     "FORBIDDEN_PROTOCOLS",
@@ -463,6 +464,7 @@ class GitCommand:
                 cwd=str(cwd or self.home),
                 env=self.environment(credentials),
                 start_new_session=True,
+                umask=PRIVATE_UMASK,  # mirrors and checkouts hold private source
             )
         except OSError as exc:
             raise GitError(f"{label}: cannot start git: {exc.strerror or exc}") from None

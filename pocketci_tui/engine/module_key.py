@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pocketci_tui.engine.catalog_query import CatalogError
 from pocketci_tui.engine.proc import kill_tree
+from pocketci_tui.paths import PRIVATE_UMASK
 
 GIT_TIMEOUT = 30.0
 """Seconds one ``git rev-parse`` may take."""
@@ -40,6 +41,7 @@ async def _git_tree(checkout: Path, rel: str) -> str | None:
             stderr=asyncio.subprocess.PIPE,
             env=env,
             start_new_session=True,
+            umask=PRIVATE_UMASK,
         )
     except OSError as exc:
         raise CatalogError(f"cannot run git: {exc}; install git") from exc

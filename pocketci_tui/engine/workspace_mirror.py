@@ -52,7 +52,7 @@ class _MirrorOps:
     async def _ensure_mirror(self, mirror: Path, event: Event) -> None:
         if (mirror / "HEAD").exists():
             return
-        mirror.parent.mkdir(parents=True, exist_ok=True)
+        mirror.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = mirror.with_name(f".{mirror.name}.{uuid.uuid4().hex[:8]}.tmp")
         fmt = "sha256" if len(event.sha or event.base_sha) == 64 else "sha1"
         await self.git.run(

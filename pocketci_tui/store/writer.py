@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pocketci_tui.paths import create_private_file, make_private_dir
 from pocketci_tui.store.connection import StoreError, connect
 from pocketci_tui.store.recording import _record_many, _RecordJob
 from pocketci_tui.store.schema import migrate
@@ -128,7 +129,10 @@ class Writer:
 
     def _writer_main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Raw payloads of private repositories: private folder, private file (SQLite gives
+            # its -wal and -shm files the database's own mode).
+            make_private_dir(self.path.parent)
+            create_private_file(self.path)
             conn = connect(self.path, self.busy_timeout)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":

@@ -23,7 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from pocketci_tui.config import Settings
-from pocketci_tui.paths import AppPaths
+from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 
 from .bridge import EngineBridge
@@ -570,7 +570,8 @@ def run_app(args: argparse.Namespace) -> int:
     except CommandFailed as exc:
         print(f"pocketci-tui: {exc}", file=sys.stderr)
         return exc.code
-    paths.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(paths.data_dir)
+    create_private_file(paths.app_log)
     logging.basicConfig(
         filename=str(paths.app_log),
         level=logging.INFO,

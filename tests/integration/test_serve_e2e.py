@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -196,3 +197,53 @@ async def test_stopping_serve_stops_the_call_process_tree(
             os.kill(pid, 0)
     runs = await _runs(hermetic_home, "e2e-slow-1", count=1)
     assert RunState.INTERRUPTED in {r.state for r in runs}
+
+
+async def test_everything_serve_creates_is_private_under_umask_022(
+    hermetic_home: Path, tmp_path: Path
+) -> None:
+    """Under the common umask 022, a push handled end to end leaves nothing readable by others.
+
+    The data folder holds raw payloads (the database), the full source of the repositories
+    (mirrors, checkouts) and build output (logs): every folder must be 0700 and every file
+    0600 or stricter (R9).
+    """
+    old = os.umask(0o022)
+    try:
+        kit = _setup(hermetic_home, tmp_path / "fixture")
+        before = kit.remote.rev("main")
+        after = kit.remote.commit({"main.go": "package main // private\n"}, branch="main")
+        serve = await ServeProcess.start()
+    finally:
+        os.umask(old)
+    try:
+        reply = await _send(serve, _push_payload(before, after), delivery="e2e-private")
+        assert reply.status == 202, reply.body
+        try:
+            runs = await _runs(hermetic_home, "e2e-private", count=2)
+        except TimeoutError:
+            raise AssertionError("\n".join(serve.lines)) from None
+        assert RunState.PASSED in {r.state for r in runs}
+        assert await serve.terminate() == 0
+    finally:
+        await serve.kill()
+
+    created, opened = _walk(hermetic_home)
+    names = {p.name for p in created}
+    # What a push creates is all there: database, logs, mirror packs, checkouts, catalog cache.
+    assert {"pocketci.db", "logs", "cache", "mirrors", "checkouts"} <= names
+    assert any(p.suffix == ".pack" for p in created), "no mirror pack was written"
+    assert opened == []
+
+
+def _walk(home: Path) -> tuple[list[Path], list[str]]:
+    """Everything under the data folder and the secret files; those open to group or others."""
+    data = home / "data"
+    created = [data, *data.rglob("*")]
+    created += [p for p in home.iterdir() if p.name.startswith("secrets")]
+    opened = [
+        f"{p.relative_to(home)} {stat.S_IMODE(p.lstat().st_mode):04o}"
+        for p in created
+        if not p.is_symlink() and stat.S_IMODE(p.lstat().st_mode) & 0o077
+    ]
+    return created, opened

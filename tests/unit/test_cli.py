@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -221,6 +222,36 @@ def test_check_lists_grants_and_warns_about_own_entries(
     assert "'api-token', the clone token of acme/api" in warnings[1]
     # A granted entry that is not in the store is said so.
     assert "WARN  secrets        secret granted to acme/api 'gh-password' is not set" in lines
+
+
+def test_check_flags_folders_open_to_others_and_changes_nothing(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _plaintext_config(hermetic_home, _free_port())
+    _set_secret(hermetic_home, "webhook-secret", "a-long-webhook-secret")
+    data = hermetic_home / "data"
+    logs = data / "logs"
+    logs.mkdir(parents=True)
+    data.chmod(0o755)
+    logs.chmod(0o750)
+    code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    lines = out.splitlines()
+    flagged = [line for line in lines if line.startswith("WARN  permissions")]
+    assert any(f"{data} (the data folder) is open to other users: 0755" in f for f in flagged)
+    assert any(f"{logs} (run logs) is open to other users: 0750" in f for f in flagged)
+    assert f"fix: chmod -R go-rwx {data}" in out
+    # Reported, not fixed: the modes are as they were.
+    assert stat.S_IMODE(data.stat().st_mode) == 0o755
+    assert stat.S_IMODE(logs.stat().st_mode) == 0o750
+
+    data.chmod(0o700)
+    logs.chmod(0o700)
+    hermetic_home.chmod(0o700)
+    main(["check"])
+    out = capsys.readouterr().out
+    assert "ok    permissions    the config and data folders are private to you" in out, out
 
 
 def test_check_finds_dagger(

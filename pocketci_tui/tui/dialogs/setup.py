@@ -15,6 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from pocketci_tui.config import default_config_text
+from pocketci_tui.paths import make_private_dir
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 
 from .secrets import SECRET_TIMEOUT, describe_error
@@ -26,7 +27,7 @@ def write_config(path: Path, port: int, secrets_backend: str = "auto") -> None:
     text = default_config_text(port)
     if secrets_backend != "auto":
         text = text.replace("backend: auto ", f"backend: {secrets_backend} ")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     with path.open("x", encoding="utf-8") as handle:
         handle.write(text)
 
