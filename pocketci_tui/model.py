@@ -7,6 +7,7 @@ threads and tasks freely.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -254,6 +255,67 @@ class Run:
     finished_at: datetime | None = None
     log_path: str = ""
     parent_id: str | None = None
+
+
+def latest_attempts(runs: Iterable[Run]) -> list[Run]:
+    """Return the newest attempt of each function, in the order functions first appear.
+
+    A re-run or a re-fire adds runs with a higher attempt number; the older attempts stay in
+    the history but no longer say how the function stands. Of two runs with the same attempt
+    (two dispatches that raced), the one created later wins.
+
+    Args:
+        runs: An event's runs, in creation order.
+
+    Returns:
+        One run per function.
+    """
+    latest: dict[str, Run] = {}
+    for run in runs:
+        current = latest.get(run.function)
+        if current is None or run.attempt >= current.attempt:
+            latest[run.function] = run
+    return list(latest.values())
+
+
+OUTCOME_ORDER: tuple[RunState, ...] = (
+    RunState.RUNNING,
+    RunState.QUEUED,
+    RunState.FAILED,
+    RunState.INTERRUPTED,
+    RunState.CANCELLED,
+    RunState.PASSED,
+)
+"""Run states from the one that decides an event's outcome first to the one that decides it
+last: one running function makes the event running, else one failed makes it failed..."""
+
+NOTHING_RAN = "nothing ran"
+"""The outcome of a dispatched event none of whose functions ran."""
+
+
+def event_outcome(status: EventStatus, runs: Iterable[Run] | None) -> str:
+    """Say how an event stands: its own status, or the outcome of its functions once dispatched.
+
+    The outcome is that of the latest attempt of each function (:func:`latest_attempts`), so a
+    function that failed and then passed on a re-run counts as passed. Functions that were
+    skipped in their latest attempt do not count.
+
+    Args:
+        status: The stored event's status.
+        runs: Its runs, in creation order (None when they are not known).
+
+    Returns:
+        A run state (``running``, ``queued``, ``failed``, ``interrupted``, ``cancelled``,
+        ``passed``), :data:`NOTHING_RAN`, or the event's status when it was not dispatched
+        (``received``, ``waiting``, ``error``...) or its runs are not known.
+    """
+    if status is not EventStatus.DISPATCHED or runs is None:
+        return str(status)
+    states = {run.state for run in latest_attempts(runs) if run.state is not RunState.SKIPPED}
+    for state in OUTCOME_ORDER:
+        if state in states:
+            return str(state)
+    return NOTHING_RAN
 
 
 # -- What the engine publishes to its subscribers (the UI, the headless logger) ---------------

@@ -5,18 +5,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pocketci_tui.services import CommandFailed, run_command, settings_from_args
+
+if TYPE_CHECKING:
+    from pocketci_tui.model import Run
 
 
 def register(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     """Add the ``events`` subcommand."""
-    parser = sub.add_parser("events", parents=[common], help="list stored events, newest first")
+    parser = sub.add_parser(
+        "events",
+        parents=[common],
+        help="list stored events and how they turned out, newest first",
+        description="List stored events, newest first. OUTCOME is the event's status, or once "
+        "its functions ran, the outcome of the latest attempt of each function (a failed "
+        "function whose re-run passed counts as passed). --json adds every run: function, "
+        "attempt, state, exit code and duration.",
+    )
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="how many (20)")
-    parser.add_argument("--json", action="store_true", help="print a JSON list")
+    parser.add_argument(
+        "--json", action="store_true", help="print a JSON list, with each event's runs"
+    )
     parser.set_defaults(func=cmd_events)
 
 
@@ -38,6 +51,7 @@ def cmd_events(args: argparse.Namespace) -> int:
 
 
 async def _load(db: Any, limit: int) -> list[dict[str, Any]]:
+    from pocketci_tui.model import event_outcome
     from pocketci_tui.store import Store, StoreError
 
     try:
@@ -46,29 +60,54 @@ async def _load(db: Any, limit: int) -> list[dict[str, Any]]:
         raise CommandFailed(str(exc), 1) from exc
     try:
         events = await store.list_events(limit=limit)
+        runs = await store.runs_by_event([s.event.id for s in events if s.event.id is not None])
     finally:
         await store.close()
-    return [
-        {
-            "id": s.event.id,
-            "delivery_id": s.event.delivery_id,
-            "vendor": s.event.vendor,
-            "event_type": s.event.event_type,
-            "event_name": s.event.event_name,
-            "filter": s.event.filter,
-            "repository": s.event.repository,
-            "ref": s.event.ref,
-            "sha": s.event.sha,
-            "pr_number": s.event.pr_number,
-            "is_fork": s.event.is_fork,
-            "title": s.event.title,
-            "status": s.status.value,
-            "detail": s.detail,
-            "redeliveries": s.redeliveries,
-            "received_at": s.event.received_at.isoformat(),
-        }
-        for s in events
-    ]
+    rows: list[dict[str, Any]] = []
+    for s in events:
+        event_runs = runs.get(s.event.id or 0, [])
+        rows.append(
+            {
+                "id": s.event.id,
+                "delivery_id": s.event.delivery_id,
+                "vendor": s.event.vendor,
+                "event_type": s.event.event_type,
+                "event_name": s.event.event_name,
+                "filter": s.event.filter,
+                "repository": s.event.repository,
+                "ref": s.event.ref,
+                "sha": s.event.sha,
+                "pr_number": s.event.pr_number,
+                "is_fork": s.event.is_fork,
+                "title": s.event.title,
+                "status": s.status.value,
+                "outcome": event_outcome(s.status, event_runs),
+                "detail": s.detail,
+                "redeliveries": s.redeliveries,
+                "received_at": s.event.received_at.isoformat(),
+                "runs": [_run_row(run) for run in event_runs],
+            }
+        )
+    return rows
+
+
+def _run_row(run: Run) -> dict[str, Any]:
+    """One run of an event for ``--json``: what ran, which attempt, how it ended."""
+    duration = None
+    if run.started_at is not None and run.finished_at is not None:
+        duration = round((run.finished_at - run.started_at).total_seconds(), 3)
+    return {
+        "id": run.id,
+        "function": run.function,
+        "attempt": run.attempt,
+        "state": run.state.value,
+        "exit_code": run.exit_code,
+        "duration_seconds": duration,
+        "reason": run.reason,
+        "started_at": run.started_at.isoformat() if run.started_at else None,
+        "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+        "parent_id": run.parent_id,
+    }
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:
@@ -77,7 +116,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
 
     if not rows:
         return "no events stored yet"
-    header = ("ID", "RECEIVED", "EVENT", "REPOSITORY", "FILTER", "SHA", "STATUS", "DETAIL")
+    header = ("ID", "RECEIVED", "EVENT", "REPOSITORY", "FILTER", "SHA", "OUTCOME", "DETAIL")
     table = [header]
     for r in rows:
         table.append(
@@ -88,7 +127,7 @@ def render_table(rows: list[dict[str, Any]]) -> str:
                 safe_text(r["repository"], 40),
                 safe_text(r["filter"], 30),
                 safe_text(r["sha"][:12], 12),
-                r["status"],
+                r["outcome"],
                 safe_text(r["detail"], 60),
             )
         )

@@ -225,12 +225,7 @@ class EventPipeline(RunExecution):
                 result.tier, tuple(d for d in result.decisions if d.function in only)
             )
             if not result.calls:
-                why = "; ".join(f"{d.function}: {d.reason}" for d in result.decisions)
-                await self._set_status(
-                    event_id,
-                    EventStatus.ERROR,
-                    "re-run refused: the function no longer matches" + (f" ({why})" if why else ""),
-                )
+                await self._refuse_rerun(stored, only, result, parent_id)
                 return False
         self._publish(EventMatched(event_id, result))
 
@@ -265,7 +260,9 @@ class EventPipeline(RunExecution):
         detail = f"{len(calls)} of {len(runs)} functions matched"
         if given.refused:
             detail += "; " + secret_grants.refused_detail(spec, given.refused)
-        await self._set_status(event_id, EventStatus.DISPATCHED, detail)
+        await self._set_status(
+            event_id, EventStatus.DISPATCHED, _dispatched_detail(stored, only, detail)
+        )
         for run, call in calls:
             live = _Live(run)
             self._live[run.id] = live
@@ -273,6 +270,43 @@ class EventPipeline(RunExecution):
                 self._execute(live, call, work, extra_mask), name=f"run-{run.id}"
             )
         return True
+
+    async def _refuse_rerun(
+        self,
+        stored: StoredEvent,
+        only: frozenset[str],
+        result: MatchResult,
+        parent_id: str | None,
+    ) -> None:
+        """Record a re-run of functions that no longer match as skipped runs, with the reason.
+
+        The event keeps its status and detail: they say what its dispatch matched, and a
+        refused re-run changes nothing of that.
+        """
+        event_id = stored.event.id
+        assert event_id is not None
+        reasons = {d.function: d.reason for d in result.decisions}
+        attempt = await self.store.max_attempt(event_id) + 1
+        now = utcnow()
+        runs = [
+            Run(
+                id=uuid.uuid4().hex,
+                event_id=event_id,
+                function=function,
+                state=RunState.SKIPPED,
+                attempt=attempt,
+                reason="re-run refused: "
+                + reasons.get(function, "the module no longer has this function"),
+                created_at=now,
+                finished_at=now,
+                parent_id=parent_id,
+            )
+            for function in sorted(only)
+        ]
+        await self.store.add_runs(runs)
+        for run in runs:
+            self._publish(RunUpdated(run))
+        await self._set_status(event_id, stored.status, stored.detail)
 
     def _new_runs(
         self,
@@ -305,6 +339,24 @@ class EventPipeline(RunExecution):
             if decision.matched and decision.call is not None:
                 calls.append((run, decision.call))
         return runs, calls
+
+
+def _dispatched_detail(stored: StoredEvent, only: frozenset[str] | None, matched: str) -> str:
+    """The detail of a dispatched event: what its dispatch matched.
+
+    A re-run of some functions keeps the detail of the dispatch it re-runs ("3 of 5 functions
+    matched"), so the match result is never replaced by the re-run's own, smaller one.
+
+    Args:
+        stored: The event as it was when this dispatch began.
+        only: The functions re-run, or None for a full dispatch.
+        matched: What this dispatch matched ("1 of 1 functions matched").
+    """
+    if only is None:
+        return matched
+    if stored.status is EventStatus.DISPATCHED and stored.detail:
+        return stored.detail
+    return "re-run of " + ", ".join(sorted(only))
 
 
 def _repo_key(repo: RepoConfig, repository: str) -> str:

@@ -310,6 +310,32 @@ class Store:
 
         return await self._read(job)
 
+    async def runs_by_event(self, event_ids: Sequence[int]) -> dict[int, list[Run]]:
+        """Return the runs of several events at once, each event's in creation order.
+
+        Args:
+            event_ids: The events (an event without runs maps to an empty list).
+
+        Returns:
+            The runs per event id, every given id included.
+        """
+        wanted = list(dict.fromkeys(event_ids))
+
+        def job(conn: sqlite3.Connection) -> dict[int, list[Run]]:
+            found: dict[int, list[Run]] = {event_id: [] for event_id in wanted}
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ", ".join("?" for _ in chunk)
+                rows = conn.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE event_id IN ({marks}) ORDER BY rowid",
+                    chunk,
+                )
+                for row in rows:
+                    found[row["event_id"]].append(_run_from_row(row))
+            return found
+
+        return await self._read(job)
+
     async def runs_with_state(self, *states: RunState) -> list[Run]:
         """Return the runs in any of these states, in creation order."""
 

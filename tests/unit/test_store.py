@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketci_tui.model import Event, EventStatus, Run, RunState, utcnow
+from pocketci_tui.model import Event, EventStatus, Run, RunState, event_outcome, utcnow
 from pocketci_tui.store import Store, StoreError
 from pocketci_tui.store.schema import MIGRATIONS
 
@@ -171,6 +171,34 @@ async def test_runs_roundtrip(store: Store) -> None:
     assert interrupted[0].finished_at is not None
     assert await store.runs_with_state(RunState.RUNNING) == []
     assert await store.mark_interrupted() == []
+
+
+async def test_runs_by_event_and_the_outcome_of_latest_attempts(store: Store) -> None:
+    ids = []
+    for n in range(3):
+        stored, _ = await store.record_event(make_event(f"d-{n}"), EventStatus.DISPATCHED)
+        assert stored.event.id is not None
+        ids.append(stored.event.id)
+    first, second, empty = ids
+    await store.add_runs(
+        [
+            Run(id="b1", event_id=first, function="build", state=RunState.PASSED),
+            Run(id="t1", event_id=first, function="test", state=RunState.FAILED),
+            Run(id="x1", event_id=second, function="test", state=RunState.FAILED),
+        ]
+    )
+    await store.add_runs(
+        [Run(id="t2", event_id=first, function="test", state=RunState.PASSED, attempt=2)]
+    )
+    found = await store.runs_by_event([first, second, empty, first])
+    assert {k: [r.id for r in v] for k, v in found.items()} == {
+        first: ["b1", "t1", "t2"],
+        second: ["x1"],
+        empty: [],
+    }
+    events = {s.event.id: s for s in await store.list_events()}
+    outcomes = {i: event_outcome(events[i].status, runs) for i, runs in found.items()}
+    assert outcomes == {first: "passed", second: "failed", empty: "nothing ran"}
 
 
 async def test_duplicate_run_id_fails_alone(store: Store) -> None:

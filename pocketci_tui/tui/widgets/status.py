@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
+from pocketci_tui.model import Run, StoredEvent, event_outcome
 
 STATE_STYLES: dict[str, str] = {
     "queued": "dim",
@@ -48,28 +48,13 @@ def state_label(state: str, *, icon_only: bool = False) -> Text:
 
 
 def overall_state(stored: StoredEvent, runs: Iterable[Run] | None) -> str:
-    """Summarize an event: its own status, or the state of its runs once dispatched.
+    """Summarize an event: its own status, or the outcome of its functions' latest attempts.
 
     Args:
         stored: The stored event.
         runs: Its runs if known (None when not loaded yet).
 
     Returns:
-        One of the keys of :data:`STATE_STYLES`.
+        One of the keys of :data:`STATE_STYLES` (see :func:`~pocketci_tui.model.event_outcome`).
     """
-    status = stored.status
-    if status is not EventStatus.DISPATCHED or runs is None:
-        return str(status)
-    states = {run.state for run in runs if run.state is not RunState.SKIPPED}
-    for state in (
-        RunState.RUNNING,
-        RunState.QUEUED,
-        RunState.FAILED,
-        RunState.INTERRUPTED,
-        RunState.CANCELLED,
-    ):
-        if state in states:
-            return str(state)
-    if RunState.PASSED in states:
-        return "passed"
-    return "nothing ran"
+    return event_outcome(stored.status, runs)
