@@ -45,7 +45,6 @@ from .start_errors import (
     no_keyring,
     start_error,
 )
-from .widgets.runs_table import RunsTable
 from .widgets.status_bar import StatusBar
 
 log = logging.getLogger(__name__)
@@ -433,20 +432,15 @@ class PocketCIApp(App[int]):
 
         self.push_screen(FireDialog(self.services, event_id, self.clock), chosen)
 
-    def _show_new_runs(self) -> None:
-        """After fire or re-run, let the Functions pane follow the new runs again."""
-        if self.main_screen is not None:
-            self.main_screen.query_one(RunsTable).pinned = False
-
     def fire_event(self, event_id: int) -> None:
-        """Dispatch a stored event again."""
-        self._show_new_runs()
+        """Dispatch a stored event again (the Functions pane follows its new runs)."""
+        if self.main_screen is not None:
+            self.main_screen.show_newest_runs(event_id)
         if (engine := self._engine()) is not None:
             self._engine_call(engine.fire(event_id), f"Fired event #{event_id}")
 
     def rerun_run(self, run_id: str) -> None:
         """Re-run one run."""
-        self._show_new_runs()
         if (engine := self._engine()) is not None:
             self._engine_call(engine.rerun(run_id), "Re-run queued")
 

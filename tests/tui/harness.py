@@ -78,6 +78,15 @@ def _copy_json(source: Path, target: Path) -> None:
             shutil.copyfile(item, target / item.name)
 
 
+FLAKY_EXIT = "~/flaky-exit"
+"""``onGithubPushFlaky`` fails until this file holds ``0`` (see :func:`make_flaky_pass`)."""
+
+
+def make_flaky_pass() -> None:
+    """From now on, ``onGithubPushFlaky`` passes (the stand-in reads the file at each call)."""
+    Path(os.path.expanduser(FLAKY_EXIT)).write_text("0\n", encoding="utf-8")
+
+
 def _args(filter_default: str) -> tuple[dict[str, Any], ...]:
     return (
         arg("src", "Directory"),
@@ -106,6 +115,17 @@ FUNCTIONS = [
         call={"output": ["working on it..."], "sleep": 120, "spawn_child": True},
     ),
     fn("onGithubPushFlood", *_args("flood"), call={"lines": 200_000, "exit": 0}),
+    fn(
+        "onGithubPushFlaky",
+        *_args("flaky"),
+        call={"output": ["flaky test"], "exit": 1, "exit_file": FLAKY_EXIT},
+    ),
+    fn(
+        "onGithubPushMixed",
+        *_args("mixed"),
+        call={"output": ["long job"], "sleep": 120, "spawn_child": True},
+    ),
+    fn("checkOnGithubPushMixed", *_args("mixed"), call={"output": ["check failed"], "exit": 3}),
     fn("onGithubPush", *_args("release/**"), call={"output": ["release"], "exit": 0}),
     fn("onGithubPullRequest", *_args(""), call={"output": ["pr checks ok"], "exit": 0}),
 ]

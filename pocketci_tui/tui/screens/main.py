@@ -509,7 +509,10 @@ class MainScreen(Screen[None]):
     def action_rerun(self) -> None:
         """Re-run the selected run (Functions or Output focused) or the whole event."""
         if self._act_on_run():
+            run = self._selected_run()
             assert self.run_id is not None
+            if run is not None:
+                self.query_one(RunsTable).follow_rerun(run.function)
             self.pocketci.rerun_run(self.run_id)
         elif self.event_id is not None:
             self.pocketci.fire_event(self.event_id)
@@ -517,7 +520,11 @@ class MainScreen(Screen[None]):
             self.notify("Nothing selected", severity="warning")
 
     def action_cancel(self) -> None:
-        """Cancel the selected run (Functions or Output focused) or the event's runs."""
+        """Cancel the selected run (Functions or Output focused) or the event's runs.
+
+        The selection stays where it is: the user acted on it.
+        """
+        self.query_one(RunsTable).pin()
         if self._act_on_run():
             assert self.run_id is not None
             self.pocketci.cancel_run(self.run_id)
@@ -544,6 +551,11 @@ class MainScreen(Screen[None]):
             self.notify("No log for the selection", severity="warning")
             return
         self.pocketci.open_in_pager(self.pocketci.paths.logs_dir / run.log_path)
+
+    def show_newest_runs(self, event_id: int) -> None:
+        """The user fired ``event_id`` again: if it is selected, follow its new runs."""
+        if event_id == self.event_id:
+            self.query_one(RunsTable).follow_newest()
 
     def selection(self) -> dict[str, Any]:
         """What is selected (for commands and tests)."""

@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from pocketci_tui.model import Run, RunState
+from pocketci_tui.model import Run, RunState, latest_attempts
 
 from ..text import format_duration, literal
 from .status import state_label
@@ -51,7 +51,10 @@ class RunsTable(DataTable[Text | str]):
         self._runs: list[Run] = []
         self._index: dict[str, int] = {}
         self.pinned = False
-        """True once the user moved the cursor: then it stays where they put it."""
+        """True once the user chose a run (moved the cursor, clicked, cancelled it): then the
+        cursor stays where they put it."""
+        self.following: str | None = None
+        """The function the user re-ran: the cursor shows its newest attempt."""
 
     def on_mount(self) -> None:
         """Create the columns."""
@@ -98,11 +101,12 @@ class RunsTable(DataTable[Text | str]):
     ) -> None:
         """Replace every row; keep the cursor on ``select`` or the same run when possible.
 
-        Until the user moves the cursor, it goes to the most interesting run (running, else
-        failed, else the first).
+        Until the user chooses a run, the cursor goes to the run to show (see
+        :meth:`follow_interesting`).
         """
         if new_event:
             self.pinned = False
+            self.following = None
         keep = select or (self.selected.id if self.selected and self.pinned else None)
         self._runs = sorted(runs, key=_run_order)
         self.clear()
@@ -111,7 +115,7 @@ class RunsTable(DataTable[Text | str]):
             self._index[run.id] = position
             self.add_row(*self._cells(run), key=run.id)
         if keep is None or keep not in self._index:
-            keep = _most_interesting(self._runs)
+            keep = self._target()
         if keep is not None:
             self.move_cursor(row=self._index[keep], animate=False)
         if not self._runs:
@@ -130,15 +134,48 @@ class RunsTable(DataTable[Text | str]):
         return True
 
     def follow_interesting(self) -> None:
-        """Unless the user chose a run, move to the most interesting one."""
+        """Unless the user chose a run, move to the run to show.
+
+        That is the newest attempt of the function the user re-ran, if they did; else, among
+        the latest attempt of each function, a running one, else a failed one, else the first.
+        Older attempts are history: a failure that a re-run has since fixed is never shown
+        first.
+        """
         if self.pinned:
             return
-        target = _most_interesting(self._runs)
+        target = self._target()
         if target is not None and (self.selected is None or self.selected.id != target):
             self.move_cursor(row=self._index[target], animate=False)
 
-    def _pin(self) -> None:
+    def follow_rerun(self, function: str) -> None:
+        """The user re-ran ``function``: show its newest attempt (the new run once it exists)."""
+        self.pinned = False
+        self.following = function
+        self.follow_interesting()
+
+    def follow_newest(self) -> None:
+        """The user fired the event again: show the run to show among the newest attempts."""
+        self.pinned = False
+        self.following = None
+        self.follow_interesting()
+
+    def pin(self) -> None:
+        """Keep the cursor where it is: the user chose this run."""
         self.pinned = True
+
+    def _target(self) -> str | None:
+        if self.following is not None:
+            attempts = [run for run in self._runs if run.function == self.following]
+            if attempts:
+                return max(attempts, key=_newness).id
+        return _most_interesting(self._runs)
+
+    def _pin(self) -> None:
+        self.pin()
+
+    def on_click(self) -> None:
+        """A click chooses a run like the keys do."""
+        self._pin()
 
     def action_cursor_up(self) -> None:
         """Move up (the user chose)."""
@@ -188,10 +225,20 @@ def _run_order(run: Run) -> tuple[int, str, int]:
     return (skipped, run.function, run.attempt)
 
 
+def _newness(run: Run) -> tuple[int, float]:
+    return (run.attempt, run.created_at.timestamp() if run.created_at else 0.0)
+
+
 def _most_interesting(runs: list[Run]) -> str | None:
-    """The run to show first: a running one, else a failed one, else the first."""
+    """The run to show first, among the latest attempt of each function (in display order):
+    a running one, else a failed one, else the first that ran, else the first."""
+    latest = {run.id for run in latest_attempts(sorted(runs, key=_newness))}
+    current = [run for run in runs if run.id in latest]
     for state in (RunState.RUNNING, RunState.FAILED):
-        for run in runs:
+        for run in current:
             if run.state is state:
                 return run.id
+    for run in current:
+        if run.state is not RunState.SKIPPED:
+            return run.id
     return runs[0].id if runs else None
