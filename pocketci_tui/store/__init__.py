@@ -1,5 +1,5 @@
 """The SQLite store of events and runs (the source of truth)."""
 
-from pocketci_tui.store.db import Store, StoreError
+from pocketci_tui.store.db import Replayed, Store, StoreError
 
-__all__ = ["Store", "StoreError"]
+__all__ = ["Replayed", "Store", "StoreError"]

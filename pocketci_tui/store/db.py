@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from pocketci_tui.model import Event, EventStatus, Run, RunState, StoredEvent, utcnow
 from pocketci_tui.store.connection import DEFAULT_BUSY_TIMEOUT, StoreError, connect
-from pocketci_tui.store.recording import _RecordJob
+from pocketci_tui.store.recording import Replayed, _RecordJob
 from pocketci_tui.store.rows import (
     _EVENT_COLUMNS,
     _RUN_COLUMNS,
@@ -32,7 +32,7 @@ from pocketci_tui.store.rows import (
 )
 from pocketci_tui.store.writer import Writer
 
-__all__ = ["DEFAULT_BUSY_TIMEOUT", "Store", "StoreError"]
+__all__ = ["DEFAULT_BUSY_TIMEOUT", "Replayed", "Store", "StoreError"]
 
 T = TypeVar("T")
 
@@ -127,7 +127,13 @@ class Store:
     # -- events ------------------------------------------------------------------------------
 
     async def record_event(
-        self, event: Event, status: EventStatus, detail: str = ""
+        self,
+        event: Event,
+        status: EventStatus,
+        detail: str = "",
+        *,
+        digest: str = "",
+        refire: bool = False,
     ) -> tuple[StoredEvent, bool]:
         """Store a delivery, or record a redelivery of one already stored.
 
@@ -135,16 +141,21 @@ class Store:
             event: The normalized event (its ``id`` is ignored).
             status: The status to store a new event with.
             detail: Why (for ignored events), shown in the UI.
+            digest: The body's signature (hex), remembered to recognise replays; empty for
+                none.
+            refire: Store it even when its body is known under another delivery id (a
+                deliberate re-fire).
 
         Returns:
             The stored event (with its id) and True when it was already stored: then the
             original event is returned, its redelivery count increased and the hook id recorded.
 
         Raises:
+            Replayed: ``digest`` is known under another delivery id (and not ``refire``).
             StoreError: It could not be stored durably.
         """
 
-        return await self._write(_RecordJob(event, status, detail))
+        return await self._write(_RecordJob(event, status, detail, digest, refire))
 
     async def hook_ids(self, event_id: int) -> list[str]:
         """Return every hook id that delivered this event (repository and organization hooks)."""
@@ -437,6 +448,8 @@ class Store:
                     )
                 )
                 conn.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
+            # Body digests outlive their events (count-based retention), within the days.
+            conn.execute("DELETE FROM body_digests WHERE received_at < ?", (cutoff,))
             return len(ids), logs
 
         count, logs = await self._write(job)

@@ -4,6 +4,11 @@ A delivery is one INSERT when it runs alone. When the writer thread finds severa
 batch, :func:`_record_many` stores them all with a handful of multi-row statements instead, which
 is what keeps a burst of deliveries cheap. A delivery whose id is already stored is counted as a
 redelivery of the original.
+
+A delivery may carry its body's digest (the signature): a body already stored under another
+delivery id is a replay and raises :class:`Replayed`, unless the delivery is a deliberate
+re-fire. A batch holding a replay is redone job by job (the writer does that for any failing
+job), so only the replay is refused.
 """
 
 from __future__ import annotations
@@ -23,6 +28,40 @@ from pocketci_tui.store.rows import (
     _ts,
     _with_id,
 )
+
+
+class Replayed(Exception):
+    """A body already stored under another delivery id came again under a new one.
+
+    Attributes:
+        original: The delivery id the body was first stored under.
+    """
+
+    def __init__(self, original: str) -> None:
+        super().__init__(f"the body was already delivered as {original}")
+        self.original = original
+
+
+def _known_digest(conn: sqlite3.Connection, vendor: str, digest: str) -> str | None:
+    """Return the delivery id a body digest was stored under, or None."""
+    row = conn.execute(
+        "SELECT delivery_id FROM body_digests WHERE vendor = ? AND digest = ?", (vendor, digest)
+    ).fetchone()
+    return str(row[0]) if row else None
+
+
+def _remember_digests(conn: sqlite3.Connection, jobs: list[_RecordJob]) -> None:
+    rows = [
+        (job.event.vendor, job.digest, job.event.delivery_id, _ts(job.event.received_at))
+        for job in jobs
+        if job.digest
+    ]
+    if rows:
+        conn.executemany(
+            "INSERT OR IGNORE INTO body_digests (vendor, digest, delivery_id, received_at) "
+            "VALUES (?, ?, ?, ?)",
+            rows,
+        )
 
 
 def _record_redelivery(conn: sqlite3.Connection, event: Event) -> tuple[StoredEvent, bool]:
@@ -47,15 +86,34 @@ def _record_redelivery(conn: sqlite3.Connection, event: Event) -> tuple[StoredEv
 class _RecordJob:
     """``record_event`` as a job: runs alone, or merged with others into multi-row INSERTs."""
 
-    __slots__ = ("detail", "event", "status")
+    __slots__ = ("detail", "digest", "event", "refire", "status")
 
-    def __init__(self, event: Event, status: EventStatus, detail: str) -> None:
+    def __init__(
+        self, event: Event, status: EventStatus, detail: str, digest: str = "", refire: bool = False
+    ) -> None:
         self.event = event
         self.status = status
         self.detail = detail
+        self.digest = digest
+        self.refire = refire
+
+    def replay_of(self, conn: sqlite3.Connection) -> str | None:
+        """The delivery id this job's body was stored under, if this is a replay of it."""
+        if not self.digest or self.refire:
+            return None
+        known = _known_digest(conn, self.event.vendor, self.digest)
+        return known if known is not None and known != self.event.delivery_id else None
 
     def __call__(self, conn: sqlite3.Connection) -> tuple[StoredEvent, bool]:
         e = self.event
+        original = self.replay_of(conn)
+        if original is not None:
+            exists = conn.execute(
+                "SELECT 1 FROM events WHERE vendor = ? AND delivery_id = ?",
+                (e.vendor, e.delivery_id),
+            ).fetchone()
+            if exists is None:  # a redelivery of a stored id stays a redelivery
+                raise Replayed(original)
         cur = conn.execute(
             f"INSERT INTO events ({_INSERT_EVENT_COLUMNS}) VALUES {_INSERT_EVENT_MARKS} "
             "ON CONFLICT (vendor, delivery_id) DO NOTHING",
@@ -66,6 +124,7 @@ class _RecordJob:
         event_id = cur.lastrowid
         assert event_id is not None
         conn.execute("INSERT INTO event_bodies (event_id, body) VALUES (?, ?)", (event_id, e.body))
+        _remember_digests(conn, [self])
         return StoredEvent(_with_id(e, event_id), self.status, self.detail), False
 
 
@@ -100,6 +159,7 @@ def _record_many(
         if key not in existing:
             existing.add(key)  # a second delivery with this id in the batch is a redelivery
             fresh.append(job)
+    _check_replays(conn, fresh)
     new_ids: dict[int, int] = {}  # id(job) -> row id
     for start in range(0, len(fresh), _MULTI_INSERT_ROWS):
         chunk = fresh[start : start + _MULTI_INSERT_ROWS]
@@ -134,6 +194,7 @@ def _record_many(
             + ", ".join(["(?, ?)"] * len(chunk)),
             bodies,
         )
+    _remember_digests(conn, fresh)
     results: list[tuple[StoredEvent, bool]] = []
     for job in jobs:
         event_id = new_ids.get(id(job))
@@ -144,3 +205,36 @@ def _record_many(
                 (StoredEvent(_with_id(job.event, event_id), job.status, job.detail), False)
             )
     return results
+
+
+def _check_replays(conn: sqlite3.Connection, fresh: list[_RecordJob]) -> None:
+    """Raise :class:`Replayed` when a new delivery of the batch repeats a known body.
+
+    Also when two new deliveries of the batch carry one body: the batch is then redone job by
+    job, which stores the first and refuses the second.
+    """
+    seen: dict[tuple[str, str], str] = {}
+    wanted: list[_RecordJob] = []
+    for job in fresh:
+        if not job.digest or job.refire:
+            continue
+        key = (job.event.vendor, job.digest)
+        if key in seen and seen[key] != job.event.delivery_id:
+            raise Replayed(seen[key])
+        seen[key] = job.event.delivery_id
+        wanted.append(job)
+    for start in range(0, len(wanted), _MULTI_INSERT_ROWS):
+        chunk = wanted[start : start + _MULTI_INSERT_ROWS]
+        for vendor in {job.event.vendor for job in chunk}:
+            digests = [job.digest for job in chunk if job.event.vendor == vendor]
+            known = conn.execute(
+                f"SELECT digest, delivery_id FROM body_digests WHERE vendor = ? AND digest IN "
+                f"({', '.join('?' * len(digests))})",
+                [vendor, *digests],
+            ).fetchall()
+            if known:
+                stored = {row[0]: row[1] for row in known}
+                for job in chunk:
+                    original = stored.get(job.digest)
+                    if job.event.vendor == vendor and original not in (None, job.event.delivery_id):
+                        raise Replayed(str(original))

@@ -58,6 +58,19 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX runs_event ON runs (event_id);
     CREATE INDEX runs_state ON runs (state);
     """,
+    # 2: the signature of every stored body (HMAC-SHA256 under the webhook secret, so equal
+    # bodies have equal digests), kept for the retention days even when its event goes, so a
+    # captured body sent again under a new delivery id is recognised as a replay.
+    """
+    CREATE TABLE body_digests (
+        vendor TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        delivery_id TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (vendor, digest)
+    ) WITHOUT ROWID;
+    CREATE INDEX body_digests_received ON body_digests (received_at);
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N."""
 
