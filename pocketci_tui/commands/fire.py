@@ -1,7 +1,10 @@
 """``pocketci-tui fire``: send a stored event or a payload file to a running listener, signed.
 
 Each fire uses a NEW delivery id (a random UUID), so the listener stores it as a new event and
-runs it again; re-sending with the original id would only be recorded as a redelivery.
+runs it again; re-sending with the original id would only be recorded as a redelivery. The
+listener refuses a body it already stored under another delivery id (a replay), so a fire also
+signs the new delivery id (``X-Pocketci-Refire``): only a holder of the secret can run a body
+again.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ async def _fire(
 
     from pocketci_tui import __version__
     from pocketci_tui.config import Settings
-    from pocketci_tui.forges.github import sign
+    from pocketci_tui.forges.github import REFIRE_HEADER, Verifier, sign
     from pocketci_tui.paths import AppPaths
     from pocketci_tui.secrets import SecretStoreError
     from pocketci_tui.services import open_secrets
@@ -99,12 +102,14 @@ async def _fire(
             2,
         )
     delivery = str(uuid.uuid4())
+    signature = sign(secret, body)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"pocketci-tui-fire/{__version__}",
         "X-GitHub-Event": event_name,
         "X-GitHub-Delivery": delivery,
-        "X-Hub-Signature-256": sign(secret, body),
+        "X-Hub-Signature-256": signature,
+        REFIRE_HEADER: Verifier(secret).refire_signature(delivery, signature),
     }
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     try:

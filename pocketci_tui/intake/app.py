@@ -20,8 +20,8 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -29,9 +29,12 @@ from pocketci_tui import __version__
 from pocketci_tui.config import Settings
 from pocketci_tui.forges import github
 from pocketci_tui.intake import keys
+from pocketci_tui.intake.budget import BodyHold, BudgetLimits, ByteBudget
+from pocketci_tui.intake.rejections import RejectionLog
+from pocketci_tui.logging_setup import safe_text
 from pocketci_tui.model import Event, EventStatus, StoredEvent, utcnow
 from pocketci_tui.secrets import SecretStore, SecretStoreError
-from pocketci_tui.store import Store, StoreError
+from pocketci_tui.store import Replayed, Store, StoreError
 
 log = logging.getLogger("pocketci_tui.intake")
 
@@ -60,6 +63,8 @@ class IntakeLimits:
     Attributes:
         max_body: The largest body accepted, in bytes.
         body_timeout: Seconds a client has to send the whole body.
+        body_idle_timeout: Seconds a body may pause between two chunks.
+        budget: How many unverified body bytes may be held at once, across connections.
         header_timeout: Seconds a connection has to start a request (headers included);
             enforced by :class:`~pocketci_tui.intake.listener.Listener`.
         secret_ttl: Seconds the webhook secret is cached after a successful read.
@@ -68,6 +73,8 @@ class IntakeLimits:
 
     max_body: int = MAX_BODY
     body_timeout: float = 30.0
+    body_idle_timeout: float = 10.0
+    budget: BudgetLimits = field(default_factory=BudgetLimits)
     header_timeout: float = 30.0
     secret_ttl: float = 30.0
     secret_timeout: float = 5.0
@@ -232,55 +239,168 @@ def _decide(repos: RepoFilter, event: Event) -> tuple[EventStatus, str]:
     return EventStatus.RECEIVED, ""
 
 
+class _Refused(Exception):
+    """A request is refused: the status, the message answered and the reason recorded."""
+
+    def __init__(self, status: int, message: str, reason: str, *, level: int = logging.WARNING):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.reason = reason
+        self.level = level
+
+
+def _too_large(limits: IntakeLimits) -> _Refused:
+    return _Refused(413, f"the body is larger than {limits.max_body} bytes", "body too large")
+
+
+async def _read_body(
+    request: web.Request, limits: IntakeLimits, budget: ByteBudget, mac: Any
+) -> bytes:
+    """Read the body chunk by chunk, feeding ``mac`` as it arrives, within the byte budget.
+
+    The bytes held wait for the signature check; they come from the budget shared by every
+    connection (refused with 503 when it is full), the body is cut at ``max_body`` (413) and at
+    its deadlines (408): ``body_timeout`` for the whole body, ``body_idle_timeout`` between two
+    chunks.
+
+    Raises:
+        _Refused: The body is too large, does not fit the budget, or is too slow.
+    """
+    content = request.content
+    if content.is_eof():  # the whole body came with the head: it is in memory already
+        body = await content.read()
+        if len(body) > limits.max_body:
+            raise _too_large(limits)
+        mac.update(body)
+        return body
+    hold = BodyHold(budget)
+    declared = request.content_length
+    if declared is not None and not hold.grow(declared):
+        raise _busy()
+    chunks: list[bytes] = []
+    size = 0
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limits.body_timeout
+    try:
+        async with asyncio.timeout(min(deadline, loop.time() + limits.body_idle_timeout)) as cm:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limits.max_body:
+                    raise _too_large(limits)
+                if not hold.grow(size):
+                    raise _busy()
+                mac.update(chunk)
+                chunks.append(chunk)
+                cm.reschedule(min(deadline, loop.time() + limits.body_idle_timeout))
+    except TimeoutError:
+        raise _Refused(408, "the body was not received in time", "body too slow") from None
+    except ConnectionError:  # the client went away mid-body: nobody reads the answer
+        raise _Refused(400, "the connection was lost", "connection lost mid-body") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large(limits) from None
+    finally:
+        hold.release()
+    return b"".join(chunks)
+
+
+def _busy() -> _Refused:
+    return _Refused(
+        503,
+        "too many unverified bodies are arriving at once; send it again later",
+        "unverified bytes over budget",
+    )
+
+
+async def _parse(app: web.Application, body: bytes) -> dict[str, Any]:
+    """Decode a verified body: small ones here, large ones one at a time in a thread.
+
+    The value count is checked before decoding (:func:`github.parse_payload`); decoding a large
+    body still takes tens of milliseconds, which is not spent on the event loop.
+    """
+    if len(body) <= PARSE_IN_THREAD:
+        return github.parse_payload(body)
+    async with app[keys.PARSING]:
+        return await asyncio.to_thread(github.parse_payload, body)
+
+
+PARSE_IN_THREAD = 256 * 1024
+"""Bodies larger than this are decoded in a worker thread, one at a time."""
+
+
 async def handle_github(request: web.Request) -> web.Response:
     """Verify, store and acknowledge one GitHub delivery."""
+    headers = request.headers
+    event_name = headers.get(github.EVENT_HEADER, "")
+    delivery_id = headers.get(github.DELIVERY_HEADER, "")
+    try:
+        return await _handle_github(request, event_name, delivery_id)
+    except _Refused as refused:
+        request.app[keys.REJECTIONS].note(
+            refused.status,
+            refused.reason,
+            remote=request.remote or "",
+            event_name=event_name if github.valid_event_name(event_name) else "",
+            delivery_id=delivery_id if github.valid_delivery_id(delivery_id) else "",
+            level=refused.level,
+        )
+        # Close after a refusal: the rest of an unread body is never read.
+        return _error(refused.status, refused.message, close=True)
+
+
+async def _handle_github(request: web.Request, event_name: str, delivery_id: str) -> web.Response:
     app = request.app
     limits = app[keys.LIMITS]
     headers = request.headers
 
     encoding = headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity"):
-        return _error(415, f"Content-Encoding {encoding[:40]!r} is not accepted", close=True)
+        raise _Refused(
+            415,
+            f"Content-Encoding {encoding[:40]!r} is not accepted",
+            f"compressed body ({safe_text(encoding, 40)})",
+        )
     if request.content_type != "application/json":
-        return _error(415, "the content type must be application/json", close=True)
+        raise _Refused(
+            415,
+            "the content type must be application/json",
+            f"content type {safe_text(request.content_type, 60) or 'missing'}, not JSON",
+        )
     if request.content_length is not None and request.content_length > limits.max_body:
-        return _error(413, f"the body is larger than {limits.max_body} bytes", close=True)
+        raise _too_large(limits)
     signature = headers.get(github.SIGNATURE_HEADER)
     if signature is None:
-        return _error(401, _SIGNATURE_ERROR, close=True)
-
-    try:
-        # Bounded: aiohttp stops reading past client_max_size (the 25 MiB limit) and raises.
-        if request.content.is_eof():  # the whole body came with the head: no wait at all
-            body = await request.read()
-        else:
-            async with asyncio.timeout(limits.body_timeout):
-                body = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        return _error(413, f"the body is larger than {limits.max_body} bytes", close=True)
-    except TimeoutError:
-        log.warning("body not received within %.0f s from %s", limits.body_timeout, request.remote)
-        return _error(408, "the body was not received in time", close=True)
-
+        raise _Refused(401, _SIGNATURE_ERROR, "no X-Hub-Signature-256 header")
+    if not github.valid_event_name(event_name):
+        raise _Refused(400, f"missing or invalid {github.EVENT_HEADER} header", "bad event header")
+    if not github.valid_delivery_id(delivery_id):
+        raise _Refused(
+            400, f"missing or invalid {github.DELIVERY_HEADER} header", "bad delivery header"
+        )
     try:
         verifier = await app[keys.SECRET].verifier()
     except SecretUnavailable as exc:
-        log.error("cannot verify deliveries: %s", exc)
-        return _error(503, f"cannot verify deliveries now: {exc}")
-    if not verifier.verify(body, signature):
-        log.warning("refused a delivery with a bad signature from %s", request.remote)
-        return _error(401, _SIGNATURE_ERROR)
+        raise _Refused(
+            503,
+            f"cannot verify deliveries now: {exc}",
+            f"cannot verify: {exc}",
+            level=logging.ERROR,
+        ) from exc
+    mac = verifier.start()
+    if mac is None:  # pragma: no cover - SecretCache never hands out an empty secret
+        raise _Refused(503, "cannot verify deliveries now", "no webhook secret")
 
-    event_name = headers.get(github.EVENT_HEADER, "")
-    delivery_id = headers.get(github.DELIVERY_HEADER, "")
-    if not github.valid_event_name(event_name):
-        return _error(400, f"missing or invalid {github.EVENT_HEADER} header")
-    if not github.valid_delivery_id(delivery_id):
-        return _error(400, f"missing or invalid {github.DELIVERY_HEADER} header")
+    body = await _read_body(request, limits, app[keys.BUDGET], mac)
+    if not verifier.matches(mac, signature):
+        raise _Refused(401, _SIGNATURE_ERROR, "bad signature (is the webhook secret the same?)")
+
     try:
-        payload = github.parse_payload(body)
+        payload = await _parse(app, body)
     except github.PayloadError as exc:
-        return _error(400, str(exc))
+        raise _Refused(400, str(exc), f"malformed body: {exc}") from exc
 
     event = github.normalize(
         event_name,
@@ -290,6 +410,7 @@ async def handle_github(request: web.Request) -> web.Response:
         received_at=utcnow(),
         hook_id=github.clean_hook_id(headers.get(github.HOOK_ID_HEADER)),
     )
+    del payload
     status, detail = _decide(app[keys.REPOS], event)
     if status is EventStatus.IGNORED and log.isEnabledFor(logging.DEBUG):
         # Headless mode logs every stored event through the engine's notices already.
@@ -300,10 +421,20 @@ async def handle_github(request: web.Request) -> web.Response:
             event.repository or "-",
             detail,
         )
+    refire = verifier.refire_allowed(delivery_id, signature, headers.get(github.REFIRE_HEADER))
     try:
         # Not shielded: aiohttp does not cancel handlers when a client goes away, and a write
         # already queued is committed anyway (the engine resumes received events at start).
-        stored, duplicate = await _store_and_submit(app, event, status, detail)
+        stored, duplicate = await _store_and_submit(
+            app, event, status, detail, digest=signature[7:], refire=refire
+        )
+    except Replayed as exc:
+        raise _Refused(
+            409,
+            f"this body was already delivered as {exc.original}; a body sent again under a new "
+            "delivery id is not run again (fire the stored event from pocketci-tui instead)",
+            f"replayed body of delivery {exc.original}",
+        ) from exc
     except StoreError as exc:
         log.error("delivery %s NOT stored: %s", delivery_id, exc)
         return _error(503, "the delivery could not be stored; redeliver it later")
@@ -322,9 +453,17 @@ async def handle_github(request: web.Request) -> web.Response:
 
 
 async def _store_and_submit(
-    app: web.Application, event: Event, status: EventStatus, detail: str
+    app: web.Application,
+    event: Event,
+    status: EventStatus,
+    detail: str,
+    *,
+    digest: str = "",
+    refire: bool = False,
 ) -> tuple[StoredEvent, bool]:
-    stored, duplicate = await app[keys.STORE].record_event(event, status, detail)
+    stored, duplicate = await app[keys.STORE].record_event(
+        event, status, detail, digest=digest, refire=refire
+    )
     try:
         await app[keys.SINK].submit(stored, duplicate)
     except Exception:  # the delivery is stored; a restart picks it up again
@@ -339,6 +478,7 @@ async def handle_healthz(request: web.Request) -> web.Response:
 
 async def _close_secret_cache(app: web.Application) -> None:
     await app[keys.SECRET].close()
+    app[keys.REJECTIONS].close()
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -351,6 +491,7 @@ def make_intake_app(
     secrets: SecretStore,
     sink: EventSink,
     limits: IntakeLimits | None = None,
+    rejections: RejectionLog | None = None,
 ) -> web.Application:
     """Build the intake application.
 
@@ -360,6 +501,7 @@ def make_intake_app(
         secrets: The secret store holding the webhook secret.
         sink: Told about every stored delivery.
         limits: Size and time limits (defaults: 25 MiB, 30 s).
+        rejections: Where refused requests are counted and logged (a new one if None).
 
     Returns:
         The application; serve it with :class:`~pocketci_tui.intake.listener.Listener`.
@@ -372,6 +514,9 @@ def make_intake_app(
     app[keys.STORE] = store
     app[keys.SINK] = sink
     app[keys.LIMITS] = limits
+    app[keys.BUDGET] = ByteBudget(limits.budget)
+    app[keys.REJECTIONS] = rejections if rejections is not None else RejectionLog()
+    app[keys.PARSING] = asyncio.Semaphore(1)
     app[keys.SECRET] = SecretCache(
         secrets, settings.webhook_secret, limits.secret_ttl, limits.secret_timeout
     )

@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
+    import asyncio
+
     from pocketci_tui.config import Settings
     from pocketci_tui.intake.app import EventSink, IntakeLimits, RepoFilter, SecretCache
+    from pocketci_tui.intake.budget import ByteBudget
+    from pocketci_tui.intake.rejections import RejectionLog
     from pocketci_tui.store import Store
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -23,3 +27,9 @@ SECRET: web.AppKey[SecretCache] = web.AppKey("secret")
 """The webhook secret, read from the secret store and cached briefly."""
 LIMITS: web.AppKey[IntakeLimits] = web.AppKey("limits")
 """Body size and time limits."""
+BUDGET: web.AppKey[ByteBudget] = web.AppKey("budget")
+"""The unverified body bytes held at once, across connections."""
+REJECTIONS: web.AppKey[RejectionLog] = web.AppKey("rejections")
+"""Refused requests: counted, logged at a bounded rate, told to the UI."""
+PARSING: web.AppKey[asyncio.Semaphore] = web.AppKey("parsing")
+"""Lets one large body at a time be decoded (in a worker thread)."""
