@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from pocketci_tui.config import Settings
+from pocketci_tui.intake.rejections import RejectionLog
 from pocketci_tui.model import Notice, StoredEvent
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import SecretStore, SecretStoreError
@@ -126,6 +127,8 @@ class Services:
         self.listener: Any = None
         self.url = ""
         self._retention: asyncio.Task[None] | None = None
+        self.rejections = RejectionLog()
+        """Requests the listener refused: subscribe to be told (the UI's status bar)."""
 
     @property
     def webhook_url(self) -> str:
@@ -146,6 +149,7 @@ class Services:
             ServicesError: A part could not start (database, secret store, port...).
         """
         from pocketci_tui.intake import Listener, ListenerError, make_intake_app
+        from pocketci_tui.intake.listener import raise_open_files_limit
 
         if host is not None or port is not None:
             self.settings = replace(
@@ -153,6 +157,9 @@ class Services:
                 host=host if host is not None else self.settings.host,
                 port=port if port is not None else self.settings.port,
             )
+        # Every connection holds a descriptor: use all the process may have (the listener
+        # keeps its connections below it).
+        raise_open_files_limit()
         try:
             self.store = await Store.open(self.paths.db_file, busy_timeout=self._busy_timeout)
             if self.secrets is None:
@@ -169,6 +176,7 @@ class Services:
                 secrets=self.secrets,
                 sink=self.engine,
                 limits=self._limits,
+                rejections=self.rejections,
             )
             self.listener = Listener(app, self.settings.host, self.settings.port)
             self.url = await self.listener.start()

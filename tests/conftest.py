@@ -265,9 +265,16 @@ class ServeProcess:
         return self.url + "/webhooks/github"
 
     @classmethod
-    async def start(cls, *args: str, timeout: float = 60) -> ServeProcess:
-        """Start `python -m pocketci_tui serve ARGS` and wait until it listens."""
+    async def start(
+        cls, *args: str, timeout: float = 60, prefix: tuple[str, ...] = ()
+    ) -> ServeProcess:
+        """Start `python -m pocketci_tui serve ARGS` and wait until it listens.
+
+        ``prefix`` goes before the interpreter: a program that execs it, such as
+        ``prlimit --nofile=1024:1024 --`` (the pid stays the server's).
+        """
         proc = await asyncio.create_subprocess_exec(
+            *prefix,
             sys.executable,
             "-m",
             "pocketci_tui",

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import resource
 import time
 from collections.abc import Awaitable, Callable
 
@@ -25,8 +26,92 @@ _CAN_PEEK = all(
 )
 
 
+BACKLOG = 128
+"""The listen backlog; also how many connections one wake-up of the loop may accept."""
+
+FD_RESERVE = 128
+"""Descriptors kept for everything but connections (database, logs, git and dagger pipes)."""
+
+ACCEPT_ERROR_INTERVAL = 60.0
+"""Seconds between two log lines about failing accepts (out of descriptors...)."""
+
+
 class ListenerError(Exception):
     """The listener could not start (port in use, address not available...)."""
+
+
+def raise_open_files_limit() -> tuple[int, int]:
+    """Raise this process's soft limit of open files to its hard limit (call it at start).
+
+    The soft limit is often 1,024, far below the hard one; every connection holds a descriptor.
+
+    Returns:
+        The soft and hard limits now in force (``RLIM_INFINITY`` as -1).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open files limit from %d to %d: %s", soft, target, exc)
+    return soft, hard
+
+
+def connection_cap() -> int:
+    """How many connections the listener keeps at once: the open files limit, less a reserve.
+
+    The reserve covers the rest of the process and one loop wake-up's worth of accepts
+    (:data:`BACKLOG`), which happen before a connection over the cap can be closed.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 16
+    return max(16, soft - FD_RESERVE - BACKLOG)
+
+
+class AcceptErrorFilter(logging.Filter):
+    """Lets one line about failing accepts through per interval, without its traceback.
+
+    When the process runs out of descriptors, asyncio logs ``socket.accept() out of system
+    resource`` with a traceback for every attempt (28 MB of log in 25 s under a flood of idle
+    connections). The first line of an interval passes (with how many were held back since the
+    last one), the others are dropped.
+
+    Args:
+        interval: Seconds between two lines.
+    """
+
+    MESSAGES = ("socket.accept() out of system resource",)
+
+    def __init__(self, interval: float = ACCEPT_ERROR_INTERVAL) -> None:
+        super().__init__()
+        self.interval = interval
+        self._last = -interval
+        self.dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Pass, reworded, the first accept error of an interval; drop the rest."""
+        message = str(record.msg)
+        if not message.startswith(self.MESSAGES):
+            return True
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            self.dropped += 1
+            return False
+        self._last = now
+        exc = record.exc_info[1] if record.exc_info else None
+        held = f"; {self.dropped} more since the last line" if self.dropped else ""
+        record.msg = (
+            f"cannot accept connections: {exc or message} (the open files limit is reached; "
+            f"logged once per {self.interval:.0f} s{held})"
+        )
+        record.args = ()
+        record.exc_info = None
+        record.exc_text = None
+        self.dropped = 0
+        return True
 
 
 class Listener:
@@ -42,10 +127,18 @@ class Listener:
         port: The port; 0 picks a free one.
         header_timeout: Seconds a connection has to start each request; defaults to the
             application's limits.
+        max_connections: The most connections kept at once; past it, the oldest idle one is
+            closed for each new one. None: :func:`connection_cap` at start.
     """
 
     def __init__(
-        self, app: web.Application, host: str, port: int, *, header_timeout: float | None = None
+        self,
+        app: web.Application,
+        host: str,
+        port: int,
+        *,
+        header_timeout: float | None = None,
+        max_connections: int | None = None,
     ) -> None:
         self.app = app
         self.host = host
@@ -60,6 +153,10 @@ class Listener:
         self._busy: set[RequestHandler] = set()
         self._seen: dict[RequestHandler, int] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._accept_filter: AcceptErrorFilter | None = None
+        self.max_connections = max_connections
+        self.evicted = 0
+        """Connections closed to make room for newer ones."""
         self.url = ""
         if not _CAN_PEEK:  # pragma: no cover - depends on the aiohttp version
             app.middlewares.append(self._track_requests)
@@ -99,7 +196,12 @@ class Listener:
             lingering_time=1.0,
         )
         await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        if self.max_connections is None:
+            self.max_connections = connection_cap()
+        server = runner.server
+        assert server is not None
+        self._cap_connections(server, self.max_connections)
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=BACKLOG)
         try:
             await site.start()
         except OSError as exc:
@@ -116,7 +218,41 @@ class Listener:
         self.port = site.port
         self.url = f"http://{host}:{self.port}"
         self._sweeper = asyncio.create_task(self._sweep(), name="pocketci-intake-sweeper")
+        self._accept_filter = AcceptErrorFilter()
+        logging.getLogger("asyncio").addFilter(self._accept_filter)
         return self.url
+
+    def _cap_connections(self, server: web.Server, cap: int) -> None:
+        """Close the oldest idle connection whenever a new one would pass ``cap``.
+
+        Idle connections cost a stranger nothing and the process a descriptor each; once the
+        descriptors run out, nothing is accepted any more (real deliveries time out). Each new
+        connection over the cap closes the oldest idle one (no request in progress), or the
+        new one itself when every older one is busy.
+        """
+        made = server.connection_made
+
+        def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
+            made(handler, transport)
+            live = [proto for proto in server.connections if proto.transport is not None]
+            over = len(live) - cap
+            if over <= 0:
+                return
+            for proto in live:  # oldest first
+                if over <= 0:
+                    break
+                if proto is handler:
+                    continue
+                if _CAN_PEEK and proto._request_in_progress:
+                    continue
+                proto.force_close()
+                self.evicted += 1
+                over -= 1
+            if over > 0:
+                handler.force_close()
+                self.evicted += 1
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
 
     async def _sweep(self) -> None:
         interval = max(0.05, min(1.0, self.header_timeout / 4))
@@ -160,6 +296,9 @@ class Listener:
         runner, self._runner = self._runner, None
         if runner is not None:
             await runner.cleanup()
+        if self._accept_filter is not None:
+            logging.getLogger("asyncio").removeFilter(self._accept_filter)
+            self._accept_filter = None
         self._site = None
         self._deadlines.clear()
         self._busy.clear()
