@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from pocketci_tui.keys import keymap_problem
+
 FORK_MODES = ("approve", "no-secrets", "skip")
 SECRET_BACKENDS = ("auto", "keyring", "file", "plaintext", "memory")
 VENDORS = ("github",)
@@ -28,7 +30,47 @@ _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, 
 
 
 class ConfigError(Exception):
-    """A configuration file is missing something or holds a wrong value."""
+    """A configuration file is missing something or holds a wrong value.
+
+    Attributes:
+        fix: What to do about it, when the message alone does not say.
+    """
+
+    def __init__(self, message: str, fix: str = "") -> None:
+        super().__init__(message)
+        self.fix = fix
+
+
+YAML_FIX = (
+    "correct the YAML at that line: indent with spaces (never tabs), close every [ and {, "
+    "and quote values holding ': ' or starting with a special character such as * & ! | > %"
+)
+
+
+def yaml_error(source: str, exc: yaml.YAMLError) -> ConfigError:
+    """One line naming the file, line and column of a YAML syntax error, with a fix.
+
+    PyYAML's own message spans several lines, quotes the source as ``<unicode string>`` and
+    draws a caret; none of that survives being printed on one line.
+
+    Args:
+        source: The file name to show.
+        exc: What ``yaml.safe_load`` raised.
+
+    Returns:
+        The error to raise.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    context = getattr(exc, "context", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    if problem:
+        text = f"{problem} ({context})" if context else problem
+    else:
+        # A reader error (a control character, bad encoding) has no mark, only its message.
+        text = str(exc).replace(' in "<unicode string>"', "").replace("<unicode string>", source)
+    text = " ".join(text.split())
+    return ConfigError(f"{source}{where}: not valid YAML: {text}", YAML_FIX)
 
 
 def parse_duration(value: Any, *, where: str) -> float:
@@ -269,6 +311,9 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
             raise ConfigError(
                 f"{keymap.where(str(key))}: expected keys like 'ctrl+r', got {value!r}"
             )
+    culprit, problem = keymap_problem({str(k): v for k, v in keymap.data.items()})
+    if culprit:
+        raise ConfigError(f"{keymap.where(culprit)}: {problem}")
 
     repos_raw = r.data.get("repos") or []
     if not isinstance(repos_raw, list):
@@ -367,7 +412,7 @@ def load_settings(path: Path) -> Settings:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise yaml_error(str(path), exc) from exc
     settings = parse_settings(data, str(path))
     return settings
 
@@ -454,7 +499,7 @@ def parse_repo_spec(text: str, source: str = SPEC_FILE) -> RepoSpec:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from exc
+        raise yaml_error(source, exc) from exc
     r = _Reader(source, data)
     r.check_keys(("module-path", "paths", "secrets"))
     module_path = r.text("module-path", "./ci") or "./ci"

@@ -53,7 +53,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         try:
             settings, paths = settings_from_args(args)
         except CommandFailed as exc:
-            _print(Finding("FAIL", "config", str(exc), "correct the key named above"))
+            fix = getattr(exc.__cause__, "fix", "") or "correct the key named above"
+            _print(Finding("FAIL", "config", str(exc), fix))
             return 2
         where = (
             str(paths.config_file) if settings.source else f"{paths.config_file} (absent: defaults)"
@@ -70,7 +71,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
         findings.extend(_grant_findings(settings))
         try:
-            passphrase = passphrase_for(settings, paths, prompt=False)
+            # On a terminal, ask for the encrypted file's passphrase like every other command
+            # (without one, the secret store could never be checked on a headless set-up).
+            passphrase = passphrase_for(settings, paths)
         except CommandFailed as exc:
             passphrase = None
             findings.append(Finding("FAIL", "secret store", str(exc)))

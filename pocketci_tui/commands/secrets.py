@@ -237,12 +237,21 @@ def cmd_delete(args: argparse.Namespace) -> int:
         name = validate_name(args.name)
         config_dir, backend = _config_dir_and_backend(args)
 
-        async def delete_it() -> str:
+        async def delete_it() -> tuple[bool, str]:
             store = await _open(config_dir, backend)
+            listed = name in index_entries(config_dir)
+            if not listed and await store.get(name) is None:
+                return False, store.backend_name
             await store.delete(name)
-            return store.backend_name
+            return True, store.backend_name
 
-        where = asyncio.run(delete_it())
+        deleted, where = asyncio.run(delete_it())
+        if not deleted:
+            raise _Fail(
+                f"no secret named {name!r} in {where}; nothing was deleted "
+                f"(`{PROG} secrets list` shows the stored names)",
+                1,
+            )
         print(f"deleted {name} from {where}")
         return 0
 

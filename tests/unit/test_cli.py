@@ -378,3 +378,19 @@ def test_no_subcommand_without_ui_exits_2(
     monkeypatch.setitem(sys.modules, "pocketci_tui.tui.app", None)
     assert main([]) == 2
     assert "use `pocketci-tui serve`" in capsys.readouterr().err
+
+
+def test_check_shows_a_yaml_syntax_error_on_one_line_with_a_yaml_fix(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 10: `\\x0a`, `<unicode string>` and "correct the key named above" for bad YAML."""
+    config = hermetic_home / "config.yaml"
+    config.write_text("listen:\n  host: 127.0.0.1\n port: 8080\n")
+    assert main(["check"]) == 2
+    out = capsys.readouterr().out
+    first, fix = out.rstrip("\n").split("\n")
+    assert first.startswith(f"FAIL  config         {config}, line 3, column 2: not valid YAML:")
+    assert "\\x0a" not in out
+    assert "<unicode string>" not in out
+    assert "key named above" not in fix
+    assert "fix: correct the YAML at that line" in fix

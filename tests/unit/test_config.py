@@ -274,3 +274,59 @@ def test_bad_grants_name_the_key(grant: dict[str, object], key: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_settings({"repos": [{"name": "acme/api", **grant}]}, "config.yaml")
     assert f"config.yaml: {key}:" in str(err.value)
+
+
+# -- keymap (issue 10) ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("keymap", "key", "says"),
+    [
+        ("{run-rerunn: ctrl+r}", "keymap.run-rerunn", "unknown binding id"),
+        ("{run-rerun: f}", "keymap.run-rerun", "'f' is also the key of event-fire"),
+        ("{secrets-show: q}", "keymap.secrets-show", "'q' is also the key of quit"),
+        ("{event-fire: tab}", "keymap.event-fire", "reserved"),
+        ("{event-fire: ''}", "keymap.event-fire", "expected keys"),
+        ("{event-fire: 'ctrl r'}", "keymap.event-fire", "expected keys"),
+        ("{confirm-yes: n}", "keymap.confirm-yes", "'n' is also the key of confirm-no"),
+    ],
+)
+def test_keymap_unknown_ids_and_conflicts_are_errors_naming_the_key(
+    tmp_path: Path, keymap: str, key: str, says: str
+) -> None:
+    path = write(tmp_path, f"keymap: {keymap}\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: {key}:"), message
+    assert says in message
+
+
+def test_keymap_swaps_and_free_keys_are_fine(tmp_path: Path) -> None:
+    text = "keymap: {run-rerun: f, event-fire: r, run-cancel: 'ctrl+k,x', dialog-close: escape}\n"
+    s = load_settings(write(tmp_path, text))
+    assert s.keymap["run-cancel"] == "ctrl+k,x"
+
+
+# -- YAML syntax errors (issue 10) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("listen: {host: [", "line 1, column 17"),
+        ("repos:\n  - name: a/b\n   token: x\n", "line 3, column 4"),
+        ("listen:\n\thost: x\n", "line 2, column 1"),
+    ],
+)
+def test_yaml_syntax_errors_are_one_line_with_file_line_and_column(
+    tmp_path: Path, text: str, where: str
+) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}, {where}: not valid YAML: "), message
+    assert "\n" not in message
+    assert "<unicode string>" not in message
+    assert "YAML" in err.value.fix

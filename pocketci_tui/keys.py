@@ -1,0 +1,111 @@
+"""The UI's key bindings by id, for remapping with ``keymap`` in ``config.yaml``.
+
+The terminal UI defines its bindings with these ids and default keys (a test keeps the two in
+step); the configuration checks a ``keymap`` against them without importing the UI. Bindings
+are grouped by where they are active together (a *scope*: the main screen with the app's own
+keys, or one dialog): within a scope, a key may belong to one binding only, or one of them
+would silently stop working.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+__all__ = ["BINDINGS", "BINDING_IDS", "RESERVED_KEYS", "keymap_problem"]
+
+BINDINGS: dict[str, dict[str, str]] = {
+    "main": {
+        "help": "question_mark",
+        "quit": "q",
+        "quit-now": "ctrl+q",
+        "secrets-show": "s",
+        "webhook-show": "w",
+        "event-fire": "f",
+        "run-rerun": "r",
+        "run-cancel": "c",
+        "event-approve": "a",
+        "events-filter": "slash",
+        "log-pager": "p",
+        "cursor-down": "j",
+        "cursor-up": "k",
+        "log-follow": "end,G",
+        "log-top": "home,g",
+    },
+    "secrets": {
+        "secret-new": "n",
+        "secret-set": "e,enter",
+        "secret-delete": "d,delete",
+        "secret-unlock": "u",
+        "dialog-close": "escape,q",
+    },
+    "secret-value": {"dialog-close": "escape"},
+    "passphrase": {"dialog-close": "escape"},
+    "webhook": {"webhook-reveal": "r", "dialog-close": "escape,enter,q"},
+    "confirm": {"confirm-yes": "y,enter", "confirm-no": "n,escape"},
+    "fire": {"dialog-close": "escape", "picker-down": "down", "picker-up": "up"},
+    "setup": {"setup-next": "enter", "setup-skip": "escape"},
+    "help": {"dialog-close": "escape,q,question_mark,enter"},
+}
+"""Default keys (comma-separated) of every binding id, by scope."""
+
+BINDING_IDS: frozenset[str] = frozenset(i for scope in BINDINGS.values() for i in scope)
+"""Every binding id a ``keymap`` may name."""
+
+RESERVED_KEYS: dict[str, frozenset[str]] = {
+    "main": frozenset({"tab", "shift+tab", "ctrl+p", "up", "down", "ctrl+c"}),
+}
+"""Keys the UI uses without a binding id (moving focus, the command palette...), by scope."""
+
+_KEY_RE = re.compile(r"[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*|[^\s,]")
+
+
+def _keys(value: str) -> list[str]:
+    return [k.strip() for k in value.split(",")]
+
+
+def keymap_problem(keymap: Mapping[str, str]) -> tuple[str, str]:
+    """Find the first problem of a ``keymap``.
+
+    Args:
+        keymap: Binding id to keys (comma-separated, Textual's key names: ``ctrl+r``, ``f5``,
+            ``slash``...).
+
+    Returns:
+        (the keymap entry at fault, what is wrong with it), or ("", "") when it is fine.
+    """
+    for binding_id, value in keymap.items():
+        if binding_id not in BINDING_IDS:
+            return binding_id, (
+                "unknown binding id (known ids: " + ", ".join(sorted(BINDING_IDS)) + ")"
+            )
+        keys = _keys(value)
+        bad = [k for k in keys if not _KEY_RE.fullmatch(k)]
+        if not value.strip() or bad:
+            return binding_id, (
+                f"expected keys like 'ctrl+r' or 'f5', comma-separated, got {value!r}"
+            )
+    for scope, defaults in BINDINGS.items():
+        owner: dict[str, str] = {}
+        reserved = RESERVED_KEYS.get(scope, frozenset())
+        # Remapped bindings first, so a conflict is reported on the entry the user wrote.
+        order = sorted(defaults, key=lambda i: i not in keymap)
+        for binding_id in order:
+            for key in _keys(keymap.get(binding_id, defaults[binding_id])):
+                if key in reserved and binding_id in keymap:
+                    return binding_id, f"{key!r} is reserved by the UI ({_scope_name(scope)})"
+                other = owner.get(key)
+                if other is not None and other != binding_id:
+                    culprit = binding_id if binding_id in keymap else other
+                    rival = other if culprit == binding_id else binding_id
+                    return culprit, (
+                        f"{key!r} is also the key of {rival} ({_scope_name(scope)}); one of "
+                        f"them would stop working: give {rival} another key as well, or "
+                        f"choose a free key"
+                    )
+                owner[key] = binding_id
+    return "", ""
+
+
+def _scope_name(scope: str) -> str:
+    return "main screen" if scope == "main" else f"{scope} dialog"

@@ -1,0 +1,51 @@
+"""The binding ids the configuration validates ``keymap`` against are the UI's own (issue 10).
+
+``pocketci_tui.keys`` lists them without importing Textual, so that ``config.yaml`` can be
+checked by every command; this test keeps that list and the UI's bindings in step.
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding, BindingType
+
+from pocketci_tui import keys
+from pocketci_tui.tui.app import PocketCIApp
+from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
+from pocketci_tui.tui.dialogs.fire import FireDialog
+from pocketci_tui.tui.dialogs.help import HelpDialog
+from pocketci_tui.tui.dialogs.secrets import PassphraseDialog, SecretsDialog, SecretValueDialog
+from pocketci_tui.tui.dialogs.setup import SetupDialog
+from pocketci_tui.tui.dialogs.webhook import WebhookDialog
+from pocketci_tui.tui.screens.main import MainScreen
+from pocketci_tui.tui.widgets.run_log import RunLog
+
+SCOPES: dict[str, list[list[BindingType]]] = {
+    "main": [PocketCIApp.BINDINGS, MainScreen.BINDINGS, RunLog.BINDINGS],
+    "secrets": [SecretsDialog.BINDINGS],
+    "secret-value": [SecretValueDialog.BINDINGS],
+    "passphrase": [PassphraseDialog.BINDINGS],
+    "webhook": [WebhookDialog.BINDINGS],
+    "confirm": [ConfirmDialog.BINDINGS],
+    "fire": [FireDialog.BINDINGS],
+    "setup": [SetupDialog.BINDINGS],
+    "help": [HelpDialog.BINDINGS],
+}
+
+
+def test_every_ui_binding_id_and_default_key_is_known_to_the_config() -> None:
+    for scope, lists in SCOPES.items():
+        found = {
+            b.id: b.key
+            for bindings in lists
+            for b in bindings
+            if isinstance(b, Binding) and b.id is not None
+        }
+        assert found == keys.BINDINGS[scope], (
+            f"the {scope} bindings of the UI differ from pocketci_tui/keys.py: update BINDINGS "
+            "there when a binding id or default key changes"
+        )
+    assert set(keys.BINDINGS) == set(SCOPES)
+
+
+def test_the_default_keys_have_no_conflicts() -> None:
+    assert keys.keymap_problem({}) == ("", "")
