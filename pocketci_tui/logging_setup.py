@@ -1,22 +1,36 @@
-"""Headless logging: one timestamped line per notice, with untrusted text made inert."""
+"""Headless logging: one timestamped line per notice, with untrusted text made inert.
+
+Failures are logged at WARNING (a failed or interrupted run, an event that failed or could not
+be dispatched), the rest at INFO. Under systemd, where stdout is a journal stream, each line
+starts with its syslog priority (``<4>`` for warnings), which journald takes as the line's
+priority: ``journalctl -p warning`` then shows the failures.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from pocketci_tui.model import (
     EventMatched,
+    EventSettled,
+    EventStatus,
     EventStored,
     EventUpdated,
     Notice,
     RunOutput,
+    RunState,
     RunUpdated,
+    latest_attempts,
 )
+
+if TYPE_CHECKING:
+    from pocketci_tui.model import Run
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
@@ -73,6 +87,11 @@ def describe_notice(notice: Notice) -> str | None:
             f"event {notice.event_id} matched {len(calls)} function(s) in tier "
             f"{notice.result.tier}: {safe_text(', '.join(calls))}"
         )
+    if isinstance(notice, EventSettled):
+        parts = [_run_summary(r) for r in latest_attempts(notice.runs)]
+        return f"event {notice.event_id} {notice.outcome}" + (
+            f": {'; '.join(parts)}" if parts else ""
+        )
     if isinstance(notice, RunUpdated):
         r = notice.run
         line = (
@@ -85,6 +104,77 @@ def describe_notice(notice: Notice) -> str | None:
             line += f" ({safe_text(r.reason.splitlines()[-1] if r.reason else '')})"
         return line
     return None
+
+
+def _run_summary(run: Run) -> str:
+    """``testOnGithubPush #2 failed exit=1 7.9s``: one function's latest attempt."""
+    text = safe_text(run.function, 80) or "-"
+    if run.attempt > 1:
+        text += f" #{run.attempt}"
+    text += f" {run.state.value}"
+    if run.exit_code is not None:
+        text += f" exit={run.exit_code}"
+    if run.started_at is not None and run.finished_at is not None:
+        text += f" {(run.finished_at - run.started_at).total_seconds():.1f}s"
+    return text
+
+
+WARNING_RUN_STATES = frozenset({RunState.FAILED, RunState.INTERRUPTED})
+"""Run states logged at WARNING (a cancel is the user's own doing: INFO)."""
+
+
+def notice_level(notice: Notice) -> int:
+    """The log level of a notice: WARNING for what failed, INFO for the rest."""
+    if isinstance(notice, RunUpdated) and notice.run.state in WARNING_RUN_STATES:
+        return logging.WARNING
+    if isinstance(notice, EventSettled) and notice.outcome in WARNING_RUN_STATES:
+        return logging.WARNING
+    if isinstance(notice, EventUpdated) and notice.status is EventStatus.ERROR:
+        return logging.WARNING
+    return logging.INFO
+
+
+SYSLOG_PRIORITIES = {
+    logging.CRITICAL: 2,
+    logging.ERROR: 3,
+    logging.WARNING: 4,
+    logging.INFO: 6,
+    logging.DEBUG: 7,
+}
+"""syslog priority of each logging level, as journald reads it from a ``<N>`` prefix."""
+
+
+def journal_stream(stream: TextIO) -> bool:
+    """True when ``stream`` is the journal stream systemd connected (``$JOURNAL_STREAM``).
+
+    systemd sets ``JOURNAL_STREAM=<device>:<inode>`` for a service whose stdout or stderr goes
+    to the journal; the variable is inherited, so the stream's own identity is compared.
+    """
+    device, _, inode = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not (device.isdigit() and inode.isdigit()):
+        return False
+    try:
+        info = os.fstat(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (info.st_dev, info.st_ino) == (int(device), int(inode))
+
+
+def syslog_prefix(level: int) -> str:
+    """The ``<N>`` prefix journald reads as a line's priority."""
+    return f"<{SYSLOG_PRIORITIES.get(level, 6)}>"
+
+
+class _Formatter(logging.Formatter):
+    """The line format, with the syslog priority in front when writing to the journal."""
+
+    def __init__(self, journal: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        self.journal = journal
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return syslog_prefix(record.levelno) + line if self.journal else line
 
 
 def output_lines(notice: RunOutput) -> list[str]:
@@ -100,10 +190,9 @@ only their warnings and errors reach the log."""
 
 def configure(stream: TextIO | None = None, *, level: int = logging.INFO) -> None:
     """Send pocketci-tui's log records to ``stream`` (stdout), one timestamped line each."""
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S%z")
-    )
+    target = stream or sys.stdout
+    handler = logging.StreamHandler(target)
+    handler.setFormatter(_Formatter(journal_stream(target)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -125,6 +214,7 @@ class LineWriter:
 
     def __init__(self, stream: TextIO, interval: float = 0.05) -> None:
         self._stream = stream
+        self._journal = journal_stream(stream)
         self._interval = interval
         self._pending: list[str] = []
         self._handle: asyncio.TimerHandle | None = None
@@ -140,7 +230,12 @@ class LineWriter:
 
     def info(self, text: str) -> None:
         """Queue one INFO line."""
-        self.raw(f"{self._now()} INFO    {text}")
+        self.log(logging.INFO, text)
+
+    def log(self, level: int, text: str) -> None:
+        """Queue one line at ``level`` (with its syslog priority when writing to the journal)."""
+        prefix = syslog_prefix(level) if self._journal else ""
+        self.raw(f"{prefix}{self._now()} {logging.getLevelName(level):<7} {text}")
 
     def raw(self, line: str) -> None:
         """Queue one line as is."""

@@ -361,5 +361,21 @@ class RunOutput:
     lines: tuple[str, ...]
 
 
-Notice = EventStored | EventUpdated | EventMatched | RunUpdated | RunOutput
+@dataclass(frozen=True, slots=True)
+class EventSettled:
+    """Every run of an event has finished: how the event turned out.
+
+    Attributes:
+        event_id: The event.
+        outcome: :func:`event_outcome` of its runs (``passed``, ``failed``, ``cancelled``,
+            ``interrupted`` or :data:`NOTHING_RAN`).
+        runs: The latest attempt of each function that ran (skipped ones left out).
+    """
+
+    event_id: int
+    outcome: str
+    runs: tuple[Run, ...] = ()
+
+
+Notice = EventStored | EventUpdated | EventMatched | RunUpdated | RunOutput | EventSettled
 """Everything the engine publishes."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -240,17 +241,20 @@ def set_secret_cli(name: str, value: str) -> None:
 class ServeProcess:
     """A `pocketci-tui serve` child process; its output is drained and kept in ``lines``."""
 
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+    def __init__(
+        self, proc: asyncio.subprocess.Process, output: asyncio.StreamReader | None = None
+    ) -> None:
         self.proc = proc
+        self.output = output or proc.stdout
         self.lines: list[str] = []
         self.url = ""
         self._listening = asyncio.Event()
         self._drain = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        assert self.proc.stdout is not None
+        assert self.output is not None
         while True:
-            raw = await self.proc.stdout.readline()
+            raw = await self.output.readline()
             if not raw:
                 return
             line = raw.decode(errors="replace").rstrip("\n")
@@ -266,25 +270,47 @@ class ServeProcess:
 
     @classmethod
     async def start(
-        cls, *args: str, timeout: float = 60, prefix: tuple[str, ...] = ()
+        cls,
+        *args: str,
+        timeout: float = 60,
+        prefix: tuple[str, ...] = (),
+        journal: bool = False,
     ) -> ServeProcess:
         """Start `python -m pocketci_tui serve ARGS` and wait until it listens.
 
         ``prefix`` goes before the interpreter: a program that execs it, such as
-        ``prlimit --nofile=1024:1024 --`` (the pid stays the server's).
+        ``prlimit --nofile=1024:1024 --`` (the pid stays the server's). With ``journal``, its
+        stdout is a pipe that ``$JOURNAL_STREAM`` names, as systemd does for a service that logs
+        to the journal.
         """
-        proc = await asyncio.create_subprocess_exec(
-            *prefix,
-            sys.executable,
-            "-m",
-            "pocketci_tui",
-            "serve",
-            *args,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        serve = cls(proc)
+        argv = (*prefix, sys.executable, "-m", "pocketci_tui", "serve", *args)
+        output: asyncio.StreamReader | None = None
+        if journal:
+            read_end, write_end = os.pipe()
+            info = os.fstat(write_end)
+            env = {**os.environ, "JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"}
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    *argv,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=write_end,
+                    stderr=write_end,
+                    env=env,
+                )
+            finally:
+                os.close(write_end)
+            output = asyncio.StreamReader()
+            await asyncio.get_running_loop().connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(output), os.fdopen(read_end, "rb")
+            )
+        else:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        serve = cls(proc, output)
         waiter = asyncio.create_task(serve._listening.wait())
         await asyncio.wait([waiter, serve._drain], timeout=timeout, return_when="FIRST_COMPLETED")
         if not serve.url:

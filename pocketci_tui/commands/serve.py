@@ -22,7 +22,9 @@ def register(
         parents=[common],
         help="run the webhook listener and engine headless (for systemd), logging to stdout",
         description="Run the webhook listener and engine without the terminal UI. Logs one "
-        "line per event and run to stdout. SIGTERM or SIGINT stops it gracefully.",
+        "line per event and run to stdout, and each event's outcome once its runs finished; "
+        "failures at WARNING (under systemd, `journalctl -p warning` shows them). SIGTERM or "
+        "SIGINT stops it gracefully.",
     )
     parser.add_argument(
         "--verbose", "-v", action="store_true", help="also print run output, prefixed by run id"
@@ -68,7 +70,7 @@ async def _serve(settings: object, paths: object, passphrase: str | None, *, ver
             return
         text = logging_setup.describe_notice(notice)
         if text:
-            out.info(text)
+            out.log(logging_setup.notice_level(notice), text)
 
     services = Services(settings, paths, passphrase=passphrase)
     log.info(

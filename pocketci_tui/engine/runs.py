@@ -18,7 +18,17 @@ from datetime import datetime
 
 from pocketci_tui.engine.engine_base import EngineBase, _EventWork, _Live
 from pocketci_tui.engine.runner import CallRequest, DaggerEnv, Runner
-from pocketci_tui.model import FunctionCall, RunOutput, RunState, RunUpdated, utcnow
+from pocketci_tui.model import (
+    EventSettled,
+    EventStatus,
+    FunctionCall,
+    RunOutput,
+    RunState,
+    RunUpdated,
+    event_outcome,
+    latest_attempts,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +89,27 @@ class RunExecution(EngineBase):
             if work.pending == 0:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.workspace.remove(work.checkout))
+                if not self._stopping:
+                    self._spawn(self._settle(run.event_id), f"settle-{run.event_id}")
+
+    async def _settle(self, event_id: int) -> None:
+        """Publish how an event turned out, once none of its runs is active any more.
+
+        The outcome is that of the latest attempt of each function, so it is only said when
+        the last active run of the event (of this dispatch or of a re-run) has finished.
+        """
+        if any(live.run.event_id == event_id for live in self._live.values()):
+            return
+        try:
+            runs = await self.store.list_runs(event_id)
+        except Exception:
+            log.exception("cannot read the runs of event %s", event_id)
+            return
+        if any(live.run.event_id == event_id for live in self._live.values()):
+            return
+        outcome = event_outcome(EventStatus.DISPATCHED, runs)
+        ran = tuple(r for r in latest_attempts(runs) if r.state is not RunState.SKIPPED)
+        self._publish(EventSettled(event_id, outcome, ran))
 
     async def _run(
         self, live: _Live, call: FunctionCall, work: _EventWork, extra_mask: list[str]
