@@ -55,7 +55,10 @@ async def _load(db: Any, limit: int) -> list[dict[str, Any]]:
     from pocketci_tui.store import Store, StoreError
 
     try:
-        store = await Store.open(db)
+        # Read-only: this runs beside the data folder's owner and must change nothing.
+        store = await Store.open_read_only(db)
+    except FileNotFoundError:
+        return []
     except StoreError as exc:
         raise CommandFailed(str(exc), 1) from exc
     try:

@@ -2,7 +2,9 @@
 
 Writes go to the single writer thread (:mod:`pocketci_tui.store.writer`), which commits them in
 groups, so a caller is only answered once its write is on disk. Reads run on a second thread
-with its own read-only-by-use connection (WAL lets it read while the writer writes). Nothing
+with its own read-only-by-use connection (WAL lets it read while the writer writes). A store
+opened with :meth:`Store.open_read_only` has no writer at all and reads through a read-only
+connection: the one-shot commands use it beside a running owner. Nothing
 here blocks the event loop. Rows become models in :mod:`pocketci_tui.store.rows`, and
 deliveries are recorded by :mod:`pocketci_tui.store.recording`.
 """
@@ -20,7 +22,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pocketci_tui.model import Event, EventStatus, Run, RunState, StoredEvent, utcnow
-from pocketci_tui.store.connection import DEFAULT_BUSY_TIMEOUT, StoreError, connect
+from pocketci_tui.store.connection import (
+    DEFAULT_BUSY_TIMEOUT,
+    StoreError,
+    connect,
+    connect_read_only,
+)
 from pocketci_tui.store.recording import Replayed, _RecordJob
 from pocketci_tui.store.rows import (
     _EVENT_COLUMNS,
@@ -30,6 +37,7 @@ from pocketci_tui.store.rows import (
     _run_params,
     _ts,
 )
+from pocketci_tui.store.schema import MIGRATIONS
 from pocketci_tui.store.writer import Writer
 
 __all__ = ["DEFAULT_BUSY_TIMEOUT", "Replayed", "Store", "StoreError"]
@@ -44,9 +52,10 @@ class Store:
     on large histories; ``get_event`` and ``events_with_status`` return the full body.
     """
 
-    def __init__(self, path: Path, busy_timeout: float) -> None:
+    def __init__(self, path: Path, busy_timeout: float, *, read_only: bool = False) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.read_only = read_only
         self._writer = Writer(path, busy_timeout)
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pocketci-db-read")
         self._read_local = threading.local()
@@ -80,6 +89,49 @@ class Store:
             raise
         return store
 
+    @classmethod
+    async def open_read_only(
+        cls, path: Path, *, busy_timeout: float = DEFAULT_BUSY_TIMEOUT
+    ) -> Store:
+        """Open an existing database for reading only, beside whoever owns it.
+
+        Nothing is created, migrated, recovered or written; every write method raises
+        :class:`StoreError`.
+
+        Args:
+            path: The SQLite file.
+            busy_timeout: Seconds a read waits for a lock.
+
+        Returns:
+            The open store.
+
+        Raises:
+            FileNotFoundError: There is no database there yet.
+            StoreError: It cannot be read, or its schema is not this program's.
+        """
+        if not await asyncio.to_thread(path.is_file):
+            raise FileNotFoundError(path)
+        store = cls(path, busy_timeout, read_only=True)
+        try:
+            version = await store._read(
+                lambda c: int(c.execute("PRAGMA user_version").fetchone()[0])
+            )
+            if version != len(MIGRATIONS):
+                newer = version > len(MIGRATIONS)
+                raise StoreError(
+                    f"the database {path} has schema version {version}, "
+                    + (
+                        f"newer than this program knows ({len(MIGRATIONS)}); upgrade pocketci-tui"
+                        if newer
+                        else f"older than this program's ({len(MIGRATIONS)}); it is upgraded "
+                        "when pocketci-tui (or serve) starts on it"
+                    )
+                )
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
     async def close(self) -> None:
         """Finish the queued writes and close both connections."""
         if self._closed:
@@ -95,6 +147,8 @@ class Store:
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise StoreError("the store is closed")
+        if self.read_only:
+            raise StoreError("the store is open read-only")
         return await self._writer.submit(fn)
 
     # -- the reader thread -------------------------------------------------------------------
@@ -102,7 +156,8 @@ class Store:
     def _read_conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._read_local, "conn", None)
         if conn is None:
-            conn = connect(self.path, self.busy_timeout)
+            opener = connect_read_only if self.read_only else connect
+            conn = opener(self.path, self.busy_timeout)
             self._read_local.conn = conn
         return conn
 

@@ -374,3 +374,44 @@ def test_with_id_equals_replace() -> None:
     assert _with_id(e, 9) == replace(e, id=9)
     assert _with_id(e, 9) is not e
     assert e.id is None
+
+
+async def test_read_only_store_reads_beside_the_writer_and_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "data" / "pocketci.db"
+    with pytest.raises(FileNotFoundError):
+        await Store.open_read_only(db)
+    assert not db.parent.exists(), "opening read-only must create nothing"
+
+    writer = await Store.open(db)
+    try:
+        await writer.record_event(make_event("ro-1"), EventStatus.RECEIVED)
+        reader = await Store.open_read_only(db)
+        try:
+            assert [s.event.delivery_id for s in await reader.list_events()] == ["ro-1"]
+            with pytest.raises(StoreError, match="read-only"):
+                await reader.record_event(make_event("ro-2"), EventStatus.RECEIVED)
+            await writer.record_event(make_event("ro-3"), EventStatus.RECEIVED)
+            assert await reader.count_events() == 2
+        finally:
+            await reader.close()
+    finally:
+        await writer.close()
+
+
+async def test_read_only_store_never_migrates(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY)")
+    conn.execute("PRAGMA user_version = 0")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="older than this program's"):
+        await Store.open_read_only(db)
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["events"]
+    finally:
+        conn.close()
