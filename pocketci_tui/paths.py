@@ -65,6 +65,11 @@ class AppPaths:
         return self.data_dir / "cache"
 
     @property
+    def lock_file(self) -> Path:
+        """Held by the one process that owns this data folder (see :mod:`pocketci_tui.datalock`)."""
+        return self.data_dir / "pocketci.lock"
+
+    @property
     def app_log(self) -> Path:
         """The app's own log (errors, warnings, the SDK's output)."""
         return self.data_dir / "pocketci-tui.log"

@@ -1,9 +1,12 @@
 """The running parts of one pocketci-tui instance: store, secret store, engine and listener.
 
 Both ``pocketci-tui serve`` and the terminal UI start them through :class:`Services`, so they
-share one wiring: the store opens first (and fails loudly on a read-only or broken database), the
-engine resumes queued work, and the listener starts last, so no delivery is accepted before the
-parts that must take it are up. :meth:`Services.stop` undoes it in reverse order.
+share one wiring. The data folder's lock comes first (:mod:`pocketci_tui.datalock`: one owner per
+folder, so a second instance changes nothing), then the listening sockets are bound (a port in
+use fails before any state is touched), then the store opens (and fails loudly on a read-only or
+broken database), the engine stops what a crash left running and resumes queued work, and the
+listener starts serving last, so no delivery is accepted before the parts that must take it are
+up. :meth:`Services.stop` undoes it in reverse order.
 """
 
 from __future__ import annotations
@@ -11,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
 from pocketci_tui.config import Settings
+from pocketci_tui.datalock import DataFolderBusy, DataLock
 from pocketci_tui.intake.rejections import RejectionLog
 from pocketci_tui.model import Notice, StoredEvent
 from pocketci_tui.paths import AppPaths
@@ -101,6 +106,11 @@ class Services:
         limits: Intake limits (``intake.IntakeLimits``); None for the defaults.
         busy_timeout: Seconds a database write waits for another writer.
         passphrase: The encrypted secrets file's passphrase, if that backend is used.
+        lock: The data folder's lock, already held by the process (kept at stop); None takes
+            it at start and releases it at stop.
+        mode: What this process is (``ui`` or ``serve``), recorded in the lock it takes.
+        sockets: Listening sockets already bound (:func:`pocketci_tui.intake.bind_sockets`);
+            None binds the configured address at start.
     """
 
     def __init__(
@@ -113,6 +123,9 @@ class Services:
         limits: Any = None,
         busy_timeout: float = 5.0,
         passphrase: str | None = None,
+        lock: DataLock | None = None,
+        mode: str = "serve",
+        sockets: list[socket.socket] | None = None,
     ) -> None:
         self.settings = settings
         self.paths = paths
@@ -129,6 +142,11 @@ class Services:
         self._retention: asyncio.Task[None] | None = None
         self.rejections = RejectionLog()
         """Requests the listener refused: subscribe to be told (the UI's status bar)."""
+        self.lock = lock
+        """The data folder's lock while started (or as given)."""
+        self._own_lock = False
+        self._mode = mode
+        self._sockets = sockets
 
     @property
     def webhook_url(self) -> str:
@@ -146,9 +164,10 @@ class Services:
             The listener's base URL.
 
         Raises:
-            ServicesError: A part could not start (database, secret store, port...).
+            ServicesError: A part could not start (data folder owned by another process,
+                port, database, secret store...).
         """
-        from pocketci_tui.intake import Listener, ListenerError, make_intake_app
+        from pocketci_tui.intake import Listener, ListenerError, bind_sockets, make_intake_app
         from pocketci_tui.intake.listener import raise_open_files_limit
 
         if host is not None or port is not None:
@@ -161,6 +180,15 @@ class Services:
         # keeps its connections below it).
         raise_open_files_limit()
         try:
+            if self.lock is None:
+                self.lock = await asyncio.to_thread(
+                    DataLock.acquire, self.paths.lock_file, self._mode
+                )
+                self._own_lock = True
+            if self._sockets is None:
+                self._sockets = await asyncio.to_thread(
+                    bind_sockets, self.settings.host, self.settings.port
+                )
             self.store = await Store.open(self.paths.db_file, busy_timeout=self._busy_timeout)
             if self.secrets is None:
                 self.secrets = await open_secrets(
@@ -178,9 +206,11 @@ class Services:
                 limits=self._limits,
                 rejections=self.rejections,
             )
-            self.listener = Listener(app, self.settings.host, self.settings.port)
+            sockets, self._sockets = self._sockets, None
+            self.listener = Listener(app, self.settings.host, self.settings.port, sockets=sockets)
             self.url = await self.listener.start()
-        except (StoreError, SecretStoreError, ListenerError) as exc:
+            await asyncio.to_thread(self.lock.note_url, self.url)
+        except (DataFolderBusy, StoreError, SecretStoreError, ListenerError) as exc:
             await self.stop()
             raise ServicesError(str(exc)) from exc
         except BaseException:
@@ -256,6 +286,13 @@ class Services:
         store, self.store = self.store, None
         if store is not None:
             await store.close()
+        for sock in self._sockets or ():
+            sock.close()
+        self._sockets = None
+        if self._own_lock and self.lock is not None:
+            self.lock.release()
+            self.lock = None
+            self._own_lock = False
         self.url = ""
 
 

@@ -14,8 +14,13 @@ import shutil
 import socket
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
+
+if TYPE_CHECKING:
+    from pocketci_tui.datalock import LockOwner
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +86,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         findings.append(_git())
         findings.append(_dagger(settings.dagger.cli))
         findings.extend(_permissions(paths))
+        owner = _owner(paths.lock_file)
+        if owner is not None:
+            findings.append(
+                Finding("ok", "owner", f"{paths.data_dir} is in use by {owner.describe()}")
+            )
         findings.append(asyncio.run(_database(paths.db_file)))
-        findings.append(_port(settings.host, settings.port))
+        findings.append(_port(settings.host, settings.port, owner))
         for f in findings:
             _print(f)
         return 1 if any(f.level == "FAIL" for f in findings) else 0
@@ -274,26 +284,50 @@ def _dagger(configured: str) -> Finding:
     return Finding("ok", "dagger", f"{out} ({cli})")
 
 
+def _owner(lock_file: object) -> LockOwner | None:
+    from pocketci_tui.datalock import lock_owner
+
+    assert isinstance(lock_file, Path)
+    try:
+        return lock_owner(lock_file)
+    except OSError:
+        return None
+
+
 async def _database(db: object) -> Finding:
-    from pathlib import Path
+    """Read the database without changing it (an owner may be running on it)."""
+    import os
 
     from pocketci_tui.store import Store, StoreError
 
     assert isinstance(db, Path)
+    fix = "check the data folder's permissions and space"
     try:
-        store = await Store.open(db)
+        store = await Store.open_read_only(db)
+    except FileNotFoundError:
+        folder = _nearest_folder(db.parent)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return Finding("FAIL", "database", f"{folder} is not writable: no database in it", fix)
+        return Finding("ok", "database", f"{db} (not created yet: the first start creates it)")
     except StoreError as exc:
-        return Finding(
-            "FAIL", "database", str(exc), "check the data folder's permissions and space"
-        )
+        return Finding("FAIL", "database", str(exc), fix)
     try:
         count = await store.count_events()
+    except StoreError as exc:
+        return Finding("FAIL", "database", str(exc), fix)
     finally:
         await store.close()
+    if not os.access(db, os.W_OK):
+        return Finding("FAIL", "database", f"{db} is read-only ({count} events)", fix)
     return Finding("ok", "database", f"{db} ({count} events)")
 
 
-def _port(host: str, port: int) -> Finding:
+def _nearest_folder(path: Path) -> Path:
+    """``path`` or its closest existing parent."""
+    return next((p for p in (path, *path.parents) if p.exists()), path)
+
+
+def _port(host: str, port: int, owner: LockOwner | None = None) -> Finding:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -301,6 +335,8 @@ def _port(host: str, port: int) -> Finding:
             sock.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
+                if owner is not None and owner.url.endswith(f":{port}"):
+                    return Finding("ok", "port", f"{host}:{port} is served by {owner.describe()}")
                 return Finding(
                     "FAIL",
                     "port",

@@ -51,11 +51,35 @@ def cmd_fire(args: argparse.Namespace) -> int:
         if args.file is not None and not args.event:
             raise CommandFailed("--file needs --event NAME (push, pull_request, ...)", 2)
         settings, paths = settings_from_args(args)
-        url = args.url or _default_url(settings.host, settings.port)
+        url = args.url or _owner_url(args, paths) or _default_url(settings.host, settings.port)
         passphrase = passphrase_for(settings, paths)
         return asyncio.run(_fire(args, settings, paths, url, passphrase))
 
     return run_command(body)
+
+
+def _owner_url(args: argparse.Namespace, paths: object) -> str:
+    """The webhook URL of the running owner of the data folder, unless --host/--port say
+    where to send; empty when nobody owns it (or its record has no URL)."""
+    from urllib.parse import urlsplit
+
+    from pocketci_tui.datalock import lock_owner
+    from pocketci_tui.paths import AppPaths
+
+    assert isinstance(paths, AppPaths)
+    if getattr(args, "host", None) is not None or getattr(args, "port", None) is not None:
+        return ""
+    owner = lock_owner(paths.lock_file)
+    if owner is None or not owner.url:
+        return ""
+    try:
+        parts = urlsplit(owner.url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return ""
+    if not host or port is None:
+        return ""
+    return _default_url(host, port)
 
 
 def _default_url(host: str, port: int) -> str:
@@ -137,7 +161,10 @@ async def _stored(paths: object, event_id: int) -> tuple[bytes, str]:
 
     assert isinstance(paths, AppPaths)
     try:
-        store = await Store.open(paths.db_file)
+        # Read-only: fire runs beside the owner and sends through its listener.
+        store = await Store.open_read_only(paths.db_file)
+    except FileNotFoundError:
+        raise CommandFailed(f"no stored event with id {event_id} (no database yet)", 2) from None
     except StoreError as exc:
         raise CommandFailed(str(exc), 1) from exc
     try:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 
 from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
@@ -37,18 +38,54 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def body() -> int:
         from pocketci_tui import logging_setup
+        from pocketci_tui.datalock import DataFolderBusy, DataLock
+        from pocketci_tui.intake import ListenerError, bind_sockets
 
         settings, paths = settings_from_args(args)
-        logging_setup.configure(sys.stdout)
-        passphrase = passphrase_for(settings, paths)
-        return asyncio.run(_serve(settings, paths, passphrase, verbose=args.verbose))
+        # Own the data folder before anything reads or changes it, and hold the port before
+        # asking for a passphrase: a second instance fails here, having changed nothing.
+        try:
+            lock = DataLock.acquire(paths.lock_file, "serve")
+        except DataFolderBusy as exc:
+            raise CommandFailed(str(exc), 2) from exc
+        except OSError as exc:
+            raise CommandFailed(
+                f"cannot start: cannot lock the data folder {paths.data_dir}: "
+                f"{exc.strerror or exc}",
+                1,
+            ) from exc
+        with lock:
+            try:
+                sockets = bind_sockets(settings.host, settings.port)
+            except ListenerError as exc:
+                raise CommandFailed(f"cannot start: {exc}", 1) from exc
+            try:
+                logging_setup.configure(sys.stdout)
+                passphrase = passphrase_for(settings, paths)
+                return asyncio.run(
+                    _serve(
+                        settings, paths, passphrase, verbose=args.verbose, lock=lock, socks=sockets
+                    )
+                )
+            finally:
+                for sock in sockets:
+                    sock.close()
 
     return run_command(body)
 
 
-async def _serve(settings: object, paths: object, passphrase: str | None, *, verbose: bool) -> int:
+async def _serve(
+    settings: object,
+    paths: object,
+    passphrase: str | None,
+    *,
+    verbose: bool,
+    lock: object = None,
+    socks: list[socket.socket] | None = None,
+) -> int:
     from pocketci_tui import __version__, logging_setup
     from pocketci_tui.config import Settings
+    from pocketci_tui.datalock import DataLock
     from pocketci_tui.model import Notice, RunOutput
     from pocketci_tui.paths import AppPaths
     from pocketci_tui.services import Services, ServicesError
@@ -72,7 +109,8 @@ async def _serve(settings: object, paths: object, passphrase: str | None, *, ver
         if text:
             out.log(logging_setup.notice_level(notice), text)
 
-    services = Services(settings, paths, passphrase=passphrase)
+    assert lock is None or isinstance(lock, DataLock)
+    services = Services(settings, paths, passphrase=passphrase, lock=lock, sockets=socks)
     log.info(
         "pocketci-tui %s starting (config %s, data %s)",
         __version__,

@@ -10,9 +10,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pocketci_tui.intake.app import MAX_BODY, EventSink, IntakeLimits, make_intake_app
-    from pocketci_tui.intake.listener import Listener, ListenerError
+    from pocketci_tui.intake.listener import Listener, ListenerError, bind_sockets
 
-__all__ = ["MAX_BODY", "EventSink", "IntakeLimits", "Listener", "ListenerError", "make_intake_app"]
+__all__ = [
+    "MAX_BODY",
+    "EventSink",
+    "IntakeLimits",
+    "Listener",
+    "ListenerError",
+    "bind_sockets",
+    "make_intake_app",
+]
 
 _WHERE = {
     "MAX_BODY": "app",
@@ -21,6 +29,7 @@ _WHERE = {
     "make_intake_app": "app",
     "Listener": "listener",
     "ListenerError": "listener",
+    "bind_sockets": "listener",
 }
 
 

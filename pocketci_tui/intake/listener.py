@@ -7,6 +7,7 @@ import contextlib
 import errno
 import logging
 import resource
+import socket
 import time
 from collections.abc import Awaitable, Callable
 
@@ -114,8 +115,63 @@ class AcceptErrorFilter(logging.Filter):
         return True
 
 
+def bind_sockets(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on every address of ``host`` at ``port``, before anything else starts.
+
+    Binding first lets a process find out that the port is taken before it asks for a
+    passphrase or touches its data; connections that arrive meanwhile wait in the backlog
+    until :meth:`Listener.start` serves the sockets.
+
+    Args:
+        host: The address (or name) to bind.
+        port: The port; 0 picks a free one (the same one on every address).
+
+    Returns:
+        Listening, non-blocking sockets (at least one); the caller closes them when it does
+        not hand them to a :class:`Listener`.
+
+    Raises:
+        ListenerError: The address cannot be bound (for example the port is in use).
+    """
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise ListenerError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    socks: list[socket.socket] = []
+    seen: set[tuple[int, str]] = set()
+    try:
+        for family, kind, proto, _, addr in infos:
+            if (family, str(addr[0])) in seen:
+                continue
+            seen.add((family, str(addr[0])))
+            sock = socket.socket(family, kind, proto)
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            if port == 0 and len(socks) > 1:
+                addr = (addr[0], socks[0].getsockname()[1], *addr[2:])
+            sock.bind(addr)
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+    except OSError as exc:
+        for sock in socks:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ListenerError(
+                f"port {port} on {host} is already in use; "
+                f"stop the other program or choose another port (--port)"
+            ) from exc
+        raise ListenerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    if not socks:
+        raise ListenerError(f"cannot listen on {host}:{port}: no address")
+    return socks
+
+
 class Listener:
-    """Runs an aiohttp application with ``AppRunner`` and a ``TCPSite``.
+    """Runs an aiohttp application with ``AppRunner`` on sockets bound by :func:`bind_sockets`.
 
     Besides the body deadline of the handler, it closes connections that have not sent a
     complete request head within ``header_timeout`` seconds (slow-header clients), without
@@ -129,6 +185,8 @@ class Listener:
             application's limits.
         max_connections: The most connections kept at once; past it, the oldest idle one is
             closed for each new one. None: :func:`connection_cap` at start.
+        sockets: Sockets already bound by :func:`bind_sockets` to serve (they are closed
+            with the listener); None binds ``host`` and ``port`` at start.
     """
 
     def __init__(
@@ -139,16 +197,17 @@ class Listener:
         *,
         header_timeout: float | None = None,
         max_connections: int | None = None,
+        sockets: list[socket.socket] | None = None,
     ) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self._sockets = sockets
         limits = app.get(keys.LIMITS)
         if header_timeout is None:
             header_timeout = limits.header_timeout if limits is not None else 30.0
         self.header_timeout = header_timeout
         self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
         self._deadlines: dict[RequestHandler, float] = {}
         self._busy: set[RequestHandler] = set()
         self._seen: dict[RequestHandler, int] = {}
@@ -195,27 +254,26 @@ class Listener:
             # After an early reply (413, 408) read the rest of the body for at most 1 s.
             lingering_time=1.0,
         )
+        sockets, self._sockets = self._sockets, None
+        if sockets is None:
+            sockets = bind_sockets(self.host, self.port)
         await runner.setup()
         if self.max_connections is None:
             self.max_connections = connection_cap()
         server = runner.server
         assert server is not None
         self._cap_connections(server, self.max_connections)
-        site = web.TCPSite(runner, self.host, self.port, reuse_address=True, backlog=BACKLOG)
         try:
-            await site.start()
+            for sock in sockets:
+                await web.SockSite(runner, sock, backlog=BACKLOG).start()
         except OSError as exc:
             await runner.cleanup()
-            if exc.errno == errno.EADDRINUSE:
-                raise ListenerError(
-                    f"port {self.port} on {self.host} is already in use; "
-                    f"stop the other program or choose another port (--port)"
-                ) from exc
+            for sock in sockets:
+                sock.close()
             raise ListenerError(f"cannot listen on {self.host}:{self.port}: {exc}") from exc
         self._runner = runner
-        self._site = site
         host = f"[{self.host}]" if ":" in self.host else self.host
-        self.port = site.port
+        self.port = int(sockets[0].getsockname()[1])
         self.url = f"http://{host}:{self.port}"
         self._sweeper = asyncio.create_task(self._sweep(), name="pocketci-intake-sweeper")
         self._accept_filter = AcceptErrorFilter()
@@ -299,7 +357,9 @@ class Listener:
         if self._accept_filter is not None:
             logging.getLogger("asyncio").removeFilter(self._accept_filter)
             self._accept_filter = None
-        self._site = None
+        for sock in self._sockets or ():
+            sock.close()
+        self._sockets = None
         self._deadlines.clear()
         self._busy.clear()
         self._seen.clear()

@@ -23,6 +23,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from pocketci_tui.config import Settings
+from pocketci_tui.datalock import DataLock
 from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 
@@ -555,15 +556,38 @@ def run_app(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
-    import dataclasses
-
-    from pocketci_tui.services import CommandFailed, Services, settings_from_args
+    from pocketci_tui.datalock import DataFolderBusy
+    from pocketci_tui.services import CommandFailed, settings_from_args
 
     try:
         settings, paths = settings_from_args(args)
     except CommandFailed as exc:
         print(f"pocketci-tui: {exc}", file=sys.stderr)
         return exc.code
+    # Own the data folder before the terminal is taken and anything is read or changed: a
+    # second instance says who owns it and exits.
+    try:
+        lock = DataLock.acquire(paths.lock_file, "ui")
+    except DataFolderBusy as exc:
+        print(f"pocketci-tui: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"pocketci-tui: error: cannot start: cannot lock the data folder {paths.data_dir}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    with lock:
+        return _run_locked(settings, paths, lock)
+
+
+def _run_locked(settings: Settings, paths: AppPaths, lock: DataLock) -> int:
+    """Run the UI while this process owns the data folder."""
+    import dataclasses
+
+    from pocketci_tui.services import Services
+
     make_private_dir(paths.data_dir)
     create_private_file(paths.app_log)
     logging.basicConfig(
@@ -574,12 +598,12 @@ def run_app(args: argparse.Namespace) -> int:
 
     def with_passphrase(passphrase: str, use_file: bool) -> Services:
         chosen = dataclasses.replace(settings, secrets_backend="file") if use_file else settings
-        return Services(chosen, paths, passphrase=passphrase)
+        return Services(chosen, paths, passphrase=passphrase, lock=lock, mode="ui")
 
     app = make_app(
         settings,
         paths=paths,
-        services=Services(settings, paths),
+        services=Services(settings, paths, lock=lock, mode="ui"),
         services_with_passphrase=with_passphrase,
         quiet_gc=True,
     )

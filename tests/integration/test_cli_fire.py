@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -165,13 +166,14 @@ async def test_serve_warns_when_webhook_secret_missing(hermetic_home: Path) -> N
     assert any("pocketci-tui secrets set webhook-secret" in line for line in serve.lines)
 
 
-async def test_serve_port_in_use_exits_1(hermetic_home: Path) -> None:
+async def test_serve_port_in_use_exits_1_before_touching_the_data(hermetic_home: Path) -> None:
+    """The port is bound before the database is opened (or a passphrase asked for)."""
     write_serve_config(hermetic_home)
-    serve = await ServeProcess.start()
-    try:
-        port = serve.url.rsplit(":", 1)[1]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
         code, _, err = await _cli("serve", "--port", port)
-        assert code == 1
-        assert f"port {port} on 127.0.0.1 is already in use" in err
-    finally:
-        await serve.terminate()
+    assert code == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in err
+    assert not (hermetic_home / "data" / "pocketci.db").exists()

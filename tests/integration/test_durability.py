@@ -159,7 +159,10 @@ async def test_read_only_database_503_at_intake_and_refused_at_start(
 
 
 def test_serve_refuses_to_start_on_read_only_database(hermetic_home: Path, tmp_path: Path) -> None:
-    """D5: `pocketci-tui serve` exits 1 with a clear message instead of running without storage."""
+    """D5: `pocketci-tui serve` exits 1 with a clear message instead of running without storage.
+
+    The data folder's lock is the first thing written, so that is where a read-only folder is
+    found out."""
     data = tmp_path / "servedata"
     data.mkdir()
     conn = sqlite3.connect(data / "pocketci.db")
@@ -176,7 +179,9 @@ def test_serve_refuses_to_start_on_read_only_database(hermetic_home: Path, tmp_p
             stdin=subprocess.DEVNULL,
         )
     assert proc.returncode == 1
-    assert "cannot start: cannot open the database" in proc.stderr
+    assert f"cannot start: cannot lock the data folder {data}: Read-only file system" in (
+        proc.stderr
+    )
     assert "listening on" not in proc.stdout
 
 

@@ -394,3 +394,15 @@ def test_check_shows_a_yaml_syntax_error_on_one_line_with_a_yaml_fix(
     assert "<unicode string>" not in out
     assert "key named above" not in fix
     assert "fix: correct the YAML at that line" in fix
+
+
+def test_events_and_check_create_nothing_in_the_data_folder(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They run beside an owner: they only read, and a fresh home stays without a database."""
+    _plaintext_config(hermetic_home, _free_port())
+    assert main(["events"]) == 0
+    assert "no events stored yet" in capsys.readouterr().out
+    main(["check"])
+    assert "(not created yet: the first start creates it)" in capsys.readouterr().out
+    assert not (hermetic_home / "data").exists()
