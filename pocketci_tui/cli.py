@@ -17,6 +17,16 @@ from pocketci_tui import __version__
 
 PROG = "pocketci-tui"
 
+EPILOG = """\
+environment:
+  POCKETCI_TUI_HOME  one folder for everything: config.yaml and the secrets file in it, the
+                     data (database, logs, checkouts) under data/; --config and --data-dir
+                     still win. Unset: the platform's config and data folders
+                     (`pocketci-tui locate` prints them).
+
+`pocketci-tui COMMAND --help` describes each command; `pocketci-tui check` checks a set-up.
+"""
+
 
 def _port(value: str) -> int:
     try:
@@ -55,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A self-hosted CI runner for Dagger pipelines, with a terminal UI. "
         "Without a command, starts the terminal UI with the webhook listener.",
         parents=[_common_options(suppress=False)],
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     parser.set_defaults(func=None)

@@ -199,7 +199,13 @@ class PocketCIApp(App[int]):
                 self.services = self._with_passphrase(passphrase, use_file)
                 continue
             except Exception as exc:
-                log.exception("services failed to start")
+                if needs_passphrase(exc) or no_keyring(exc):
+                    # Expected on a first start over SSH (no keyring yet) or with the
+                    # encrypted file (its passphrase is asked for): one line, no traceback.
+                    level = logging.INFO if self._with_passphrase else logging.WARNING
+                    log.log(level, "secret store not open yet: %s", exc)
+                else:
+                    log.exception("services failed to start")
                 error, detail = start_error(exc, self.settings)
                 self.problem_details.append(detail)
                 if self._with_passphrase is None:
@@ -238,7 +244,9 @@ class PocketCIApp(App[int]):
             self.push_screen(
                 SetupDialog(
                     self.paths.config_file,
-                    self.settings.port,
+                    # The file gets the default port: a --port given for this start is not
+                    # meant to outlive it.
+                    Settings().port,
                     self.webhook_url,
                     self.settings.webhook_secret,
                     self.services.secrets,

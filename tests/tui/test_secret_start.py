@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 
+import pytest
 import yaml
 from textual.widgets import Input
 
@@ -32,7 +34,12 @@ class NoKeyringServices(Services):
             raise ServicesError(str(exc)) from exc
 
 
-async def test_no_keyring_offers_the_encrypted_file_then_setup(app_paths: AppPaths) -> None:
+async def test_no_keyring_offers_the_encrypted_file_then_setup(
+    app_paths: AppPaths, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Also (issue 10): a normal first start logs no ERROR traceback, and a port given for
+    this start only (``--port``, here 0) is not written into the new config.yaml."""
+    caplog.set_level(logging.INFO)
     settings = Settings(port=0)
     made: list[tuple[str, bool]] = []
 
@@ -71,6 +78,10 @@ async def test_no_keyring_offers_the_encrypted_file_then_setup(app_paths: AppPat
         )
     config = yaml.safe_load(app_paths.config_file.read_text())
     assert config["secrets"]["backend"] == "file"
+    assert config["listen"]["port"] == 8080
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if r.exc_info]
+    assert any("secret store not open yet: no OS keyring" in r.message for r in caplog.records)
     store = await open_secret_store(app_paths.config_dir, backend="file", passphrase=PASSPHRASE)
     secret = await store.get("webhook-secret")
     assert secret is not None

@@ -406,3 +406,14 @@ def test_events_and_check_create_nothing_in_the_data_folder(
     main(["check"])
     assert "(not created yet: the first start creates it)" in capsys.readouterr().out
     assert not (hermetic_home / "data").exists()
+
+
+def test_help_names_the_home_variable(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 10: --help did not mention POCKETCI_TUI_HOME."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "POCKETCI_TUI_HOME" in out
+    assert "config.yaml" in out
+    assert "pocketci-tui locate" in out
