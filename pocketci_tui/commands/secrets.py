@@ -22,9 +22,10 @@ from pocketci_tui.secrets import (
     SecretStoreError,
     SecretStoreTimeout,
     SecretStoreUnavailable,
+    SecretTooShort,
     SecretValueError,
     WrongPassphrase,
-    check_value,
+    check_secret,
     index_entries,
     open_secret_store,
     read_passphrase,
@@ -200,7 +201,10 @@ def cmd_set(args: argparse.Namespace) -> int:
         store = asyncio.run(_open(config_dir, backend))
         # The store is known to be there before anyone types a value into it.
         value = _read_value(args.stdin)
-        short = check_value(value, allow_short=args.allow_short)
+        try:
+            short = check_secret(name, value, allow_short=args.allow_short)
+        except SecretTooShort as exc:
+            raise _Fail(f"{exc} (use --allow-short to store it anyway)", 2) from exc
         if short:
             print(f"{PROG}: {short}", file=sys.stderr)
         asyncio.run(store.set(name, value))

@@ -50,6 +50,7 @@ from pocketci_tui.secrets.base import (
     ENCRYPTED_FILE,
     FILE_TIMEOUT,
     INDEX_FILE,
+    MIN_PASSPHRASE_LENGTH,
     MIN_SECRET_LENGTH,
     PASSPHRASE_CREDENTIAL,
     PLAINTEXT_FILE,
@@ -63,9 +64,12 @@ from pocketci_tui.secrets.base import (
     SecretStoreLocked,
     SecretStoreTimeout,
     SecretStoreUnavailable,
+    SecretTooShort,
     SecretValueError,
     WrongPassphrase,
     _write_private,
+    check_new_passphrase,
+    check_secret,
     check_value,
     validate_name,
 )
@@ -84,6 +88,7 @@ __all__ = [
     "ENCRYPTED_FILE",
     "FILE_TIMEOUT",
     "INDEX_FILE",
+    "MIN_PASSPHRASE_LENGTH",
     "MIN_SECRET_LENGTH",
     "PASSPHRASE_CREDENTIAL",
     "PLAINTEXT_FILE",
@@ -103,12 +108,15 @@ __all__ = [
     "SecretStoreLocked",
     "SecretStoreTimeout",
     "SecretStoreUnavailable",
+    "SecretTooShort",
     "SecretValueError",
     "WrongPassphrase",
     "_Worker",
     "_cryptfile_class",
     "_select_os_backend",
     "_write_private",
+    "check_new_passphrase",
+    "check_secret",
     "check_value",
     "index_entries",
     "open_secret_store",
@@ -308,6 +316,7 @@ def read_passphrase(
     Raises:
         SecretStoreError: The credential file has the wrong mode, or is empty; or the two
             prompted passphrases differ.
+        SecretValueError: A new passphrase is shorter than :data:`MIN_PASSPHRASE_LENGTH`.
     """
     directory = credentials_dir or os.environ.get("CREDENTIALS_DIRECTORY")
     if directory:
@@ -329,8 +338,16 @@ def read_passphrase(
             import getpass
 
             getpass_fn = getpass.getpass
-        value = getpass_fn("Passphrase of the encrypted secrets file: ")
-        if value and confirm and getpass_fn("Repeat the passphrase: ") != value:
+        if not confirm:
+            return getpass_fn("Passphrase of the encrypted secrets file: ") or None
+        value = getpass_fn(
+            "New passphrase for the encrypted secrets file "
+            f"(at least {MIN_PASSPHRASE_LENGTH} characters): "
+        )
+        if not value:
+            return None
+        check_new_passphrase(value)  # before asking again: the same rule as the UI's dialog
+        if getpass_fn("Repeat the passphrase: ") != value:
             raise SecretStoreError("the two passphrases differ; nothing was changed")
-        return value or None
+        return value
     return None

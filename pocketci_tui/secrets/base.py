@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 MIN_SECRET_LENGTH = 6
 """Shorter values are refused by ``secrets set`` (unless forced) and never masked."""
 
+MIN_PASSPHRASE_LENGTH = 12
+"""A new encrypted file's passphrase is at least this long (four words or so)."""
+
 SERVICE = "pocketci-tui"
 """The keyring service name under which every value is stored."""
 
@@ -73,6 +76,10 @@ class SecretValueError(SecretStoreError, ValueError):
     """A secret name or value was refused (bad name, empty or too short a value)."""
 
 
+class SecretTooShort(SecretValueError):
+    """The value is shorter than :data:`MIN_SECRET_LENGTH` (it could not be masked)."""
+
+
 class SecretStore(Protocol):
     """Where secret values live, addressed by name. Every method is safe on the event loop."""
 
@@ -121,7 +128,8 @@ def check_value(value: str, *, allow_short: bool = False) -> str | None:
         None, or a warning to show when a short value is accepted (it will not be masked).
 
     Raises:
-        SecretValueError: The value is empty, or short without ``allow_short``.
+        SecretValueError: The value is empty.
+        SecretTooShort: The value is short and ``allow_short`` is false.
     """
     if not value:
         raise SecretValueError("refusing to store an empty value")
@@ -131,9 +139,46 @@ def check_value(value: str, *, allow_short: bool = False) -> str | None:
             f"{MIN_SECRET_LENGTH} are not masked in build output"
         )
         if not allow_short:
-            raise SecretValueError(f"{message} (use --allow-short to store it anyway)")
+            raise SecretTooShort(message)
         return f"warning: {message}"
     return None
+
+
+def check_secret(name: str, value: str, *, allow_short: bool = False) -> str | None:
+    """The one check of a secret before it is stored, used by the CLI and the UI alike.
+
+    Args:
+        name: The secret's name.
+        value: Its value.
+        allow_short: Accept a value shorter than :data:`MIN_SECRET_LENGTH` (the CLI's
+            ``--allow-short``; the UI never does).
+
+    Returns:
+        None, or a warning to show when a short value is accepted (it will not be masked).
+
+    Raises:
+        SecretValueError: The name is invalid or the value is empty.
+        SecretTooShort: The value is short and ``allow_short`` is false.
+    """
+    validate_name(name)
+    return check_value(value, allow_short=allow_short)
+
+
+def check_new_passphrase(passphrase: str) -> None:
+    """Check the passphrase that creates a new encrypted file (the CLI's and the UI's rule).
+
+    An existing file keeps opening with the passphrase it was made with; only a new one must
+    meet the rule.
+
+    Raises:
+        SecretValueError: The passphrase is shorter than :data:`MIN_PASSPHRASE_LENGTH`.
+    """
+    if len(passphrase.strip()) < MIN_PASSPHRASE_LENGTH:
+        raise SecretValueError(
+            f"a new passphrase needs at least {MIN_PASSPHRASE_LENGTH} characters "
+            f"(this one has {len(passphrase.strip())}); a few words are easy to type and hard "
+            "to guess"
+        )
 
 
 class MemorySecretStore:

@@ -36,6 +36,7 @@ from pocketci_tui.secrets.base import (
     SecretValueError,
     WrongPassphrase,
     _write_private,
+    check_new_passphrase,
     validate_name,
 )
 
@@ -427,6 +428,12 @@ class EncryptedFileSecretStore(KeyringSecretStore):
             backend.file_path = str(self.path)
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             passphrase, self._passphrase = self._passphrase, None
+            if passphrase is not None and not self.path.exists():
+                try:
+                    check_new_passphrase(passphrase)  # a new file: the rule of every prompt
+                except SecretValueError:
+                    self._passphrase = passphrase
+                    raise
             try:
                 backend.keyring_key = passphrase  # verifies it, or creates the file
             except ValueError as exc:

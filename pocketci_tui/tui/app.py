@@ -25,7 +25,7 @@ from textual.screen import Screen
 from pocketci_tui.config import Settings
 from pocketci_tui.datalock import DataLock
 from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
-from pocketci_tui.secrets import SecretStore, SecretStoreError
+from pocketci_tui.secrets import ENCRYPTED_FILE, SecretStore, SecretStoreError
 
 from .bridge import EngineBridge
 from .collector import QuietCollector
@@ -44,6 +44,7 @@ from .start_errors import (
     find_url,
     needs_passphrase,
     no_keyring,
+    passphrase_reason,
     start_error,
 )
 from .widgets.status_bar import StatusBar
@@ -210,16 +211,14 @@ class PocketCIApp(App[int]):
                 self.problem_details.append(detail)
                 if self._with_passphrase is None:
                     break
-                title = "Unlock the encrypted secrets file"
                 if needs_passphrase(exc):
-                    why = detail
+                    why = passphrase_reason(exc, self.encrypted_file)
                 elif no_keyring(exc) and self.settings.secrets_backend == "auto":
                     use_file = True
                     why = NO_KEYRING_HELP
-                    title = "Choose a passphrase for the encrypted secrets file"
                 else:
                     break
-                passphrase = await self._ask_passphrase(why, title)
+                passphrase = await self._ask_passphrase(why)
                 if passphrase is None:
                     break
                 self.problem_details.clear()
@@ -284,11 +283,16 @@ class PocketCIApp(App[int]):
             return ""
         return health.message if health.state == "locked" else ""
 
-    async def _ask_passphrase(
-        self, why: str, title: str = "Unlock the encrypted secrets file"
-    ) -> str | None:
+    @property
+    def encrypted_file(self) -> Path:
+        """The encrypted secrets file (a passphrase typed while it is missing creates it)."""
+        return self.paths.config_dir / ENCRYPTED_FILE
+
+    async def _ask_passphrase(self, why: str) -> str | None:
+        """Ask for the encrypted file's passphrase: twice, with the length rule, to create it."""
+        create = not self.encrypted_file.exists()
         answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self.push_screen(PassphraseDialog(why, title), answer.set_result)
+        self.push_screen(PassphraseDialog(why, create=create), answer.set_result)
         return await answer
 
     def _setup_done(self, done: bool | None) -> None:
@@ -394,7 +398,8 @@ class PocketCIApp(App[int]):
             self.notify("The secret store is not open", severity="error")
             return
         self.push_screen(
-            WebhookDialog(self.webhook_url, self.settings.webhook_secret, self.services.secrets)
+            WebhookDialog(self.webhook_url, self.settings.webhook_secret, self.services.secrets),
+            self._secrets_done,  # a secret generated there clears "webhook secret not set"
         )
 
     def action_secrets(self) -> None:
@@ -402,7 +407,10 @@ class PocketCIApp(App[int]):
         if self.services.secrets is None:
             self.notify("The secret store is not open", severity="error")
             return
-        self.push_screen(SecretsDialog(self.services.secrets, self._unlock), self._secrets_done)
+        self.push_screen(
+            SecretsDialog(self.services.secrets, self._unlock, encrypted_file=self.encrypted_file),
+            self._secrets_done,
+        )
 
     def _secrets_done(self, result: None) -> None:
         self.recheck_problems()

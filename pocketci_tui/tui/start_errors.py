@@ -8,6 +8,7 @@ encrypted file where no keyring answers).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pocketci_tui.config import Settings
@@ -54,6 +55,19 @@ NO_KEYRING_HELP = (
     "secrets in an encrypted file instead: choose a passphrase. You will type it at each start "
     "(or give it as the systemd credential pocketci-passphrase for `serve`)."
 )
+
+
+def passphrase_reason(exc: BaseException, encrypted_file: Path) -> str:
+    """Why the UI asks for the encrypted file's passphrase, in the UI's words."""
+    if any(isinstance(e, WrongPassphrase) for e in causes(exc)):
+        return f"That passphrase does not open {encrypted_file}. Try again."
+    if encrypted_file.exists():
+        return f"The secrets are in the encrypted file {encrypted_file}: type its passphrase."
+    return (
+        f"The config keeps secrets in an encrypted file (secrets.backend: file), and "
+        f"{encrypted_file} does not exist yet: choose its passphrase. You will type it at each "
+        "start (or give it to `serve` as the systemd credential pocketci-passphrase)."
+    )
 
 
 def no_keyring(exc: BaseException) -> bool:

@@ -229,6 +229,11 @@ def test_encrypted_file_headless_path(home: Path, tmp_path: Path) -> None:
 def test_k4_wrong_passphrase_is_exit_2_without_a_prompt(home: Path, tmp_path: Path) -> None:
     use_file_backend(home)
     first = run_cli(home, "set", "a-token", "--stdin", stdin=TOKEN, env=credential(tmp_path, "one"))
+    assert first.returncode == 2  # too short to create the file
+    assert "at least" in one_line_error(first)
+    assert not (home / ENCRYPTED_FILE).exists()
+    env = credential(tmp_path, PASSPHRASE)
+    first = run_cli(home, "set", "a-token", "--stdin", stdin=TOKEN, env=env)
     assert first.returncode == 0, first.stderr
     wrong = run_cli(home, "set", "a-token", "--stdin", stdin=TOKEN, env=credential(tmp_path, "two"))
     assert wrong.returncode == 2
@@ -353,7 +358,7 @@ def test_hidden_prompts_for_passphrase_and_value(home: Path) -> None:
         home,
         ["set", "a-token"],
         [
-            ("Passphrase of the encrypted secrets file:", PASSPHRASE),
+            ("New passphrase for the encrypted secrets file (at least 12 characters):", PASSPHRASE),
             ("Repeat the passphrase:", PASSPHRASE),
             ("Value (input hidden):", TOKEN),
         ],
@@ -428,3 +433,17 @@ def test_deleting_a_missing_name_is_an_error(home: Path) -> None:
     again = run_cli(home, "delete", "a-token")
     assert again.returncode == 1
     assert "no secret named 'a-token'" in one_line_error(again)
+
+
+def test_a_short_new_passphrase_is_refused_on_a_terminal(home: Path) -> None:
+    """The CLI's rule for a new encrypted file is the UI's: at least 12 characters."""
+    use_file_backend(home)
+    code, shown = run_on_pty(
+        home,
+        ["set", "a-token"],
+        [("New passphrase for the encrypted secrets file (at least 12 characters):", "abc")],
+    )
+    assert code == 2, shown
+    assert "a new passphrase needs at least 12 characters" in shown
+    assert "Repeat the passphrase" not in shown
+    assert not (home / ENCRYPTED_FILE).exists()

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 import yaml
-from textual.widgets import Input
+from textual.widgets import Input, Label
 
 from pocketci_tui.config import Settings
 from pocketci_tui.paths import AppPaths
@@ -59,7 +59,23 @@ async def test_no_keyring_offers_the_encrypted_file_then_setup(
             lambda: isinstance(app.screen, PassphraseDialog) and isinstance(app.focused, Input),
             pilot,
         )
-        assert "No OS keyring" in str(app.screen.query_one("#passphrase-why").render())
+        dialog = app.screen
+        assert isinstance(dialog, PassphraseDialog)
+        assert "No OS keyring" in str(dialog.query_one("#passphrase-why").render())
+        # The passphrase creates the file: the dialog says so, asks twice, and wants a real one
+        # (issue 10: it accepted `abc`, once, under "Enter: unlock").
+        assert dialog.create
+        assert "Enter: create the encrypted file" in str(dialog.query_one(".dialog-keys").render())
+        error = dialog.query_one("#passphrase-error", Label)
+        await pilot.press(*"abc", "enter")
+        await wait_for(lambda: "at least 12 characters" in str(error.render()), pilot)
+        assert app.focused is dialog.query_one("#passphrase-input")
+        dialog.query_one("#passphrase-input", Input).value = ""
+        await pilot.press(*PASSPHRASE, "enter")
+        await wait_for(lambda: app.focused is dialog.query_one("#passphrase-repeat"), pilot)
+        await pilot.press(*"correct horse battery stapler", "enter")
+        await wait_for(lambda: "differ" in str(error.render()), pilot)
+        assert made == []
         await pilot.press(*PASSPHRASE, "enter")
         await wait_for(lambda: isinstance(app.screen, SetupDialog), pilot)
         assert made == [(PASSPHRASE, True)]
@@ -109,7 +125,11 @@ async def test_wrong_passphrase_is_asked_again(app_paths: AppPaths) -> None:
             lambda: isinstance(app.screen, PassphraseDialog) and isinstance(app.focused, Input),
             pilot,
         )
-        assert "needs its passphrase" in str(app.screen.query_one("#passphrase-why").render())
+        dialog = app.screen
+        assert isinstance(dialog, PassphraseDialog)
+        assert not dialog.create  # the file exists: one field, "unlock"
+        assert "type its passphrase" in str(dialog.query_one("#passphrase-why").render())
+        assert "Enter: unlock" in str(dialog.query_one(".dialog-keys").render())
         await pilot.press(*"not it at all", "enter")
         await wait_for(
             lambda: (

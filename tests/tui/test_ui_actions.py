@@ -16,7 +16,7 @@ from textual.widgets import Input, OptionList
 from pocketci_tui.config import Settings
 from pocketci_tui.model import EventStatus, RunOutput, RunState, RunUpdated
 from pocketci_tui.paths import AppPaths
-from pocketci_tui.secrets import MemorySecretStore, SecretStoreUnavailable
+from pocketci_tui.secrets import ENCRYPTED_FILE, MemorySecretStore, SecretStoreUnavailable
 from pocketci_tui.store import Store
 from pocketci_tui.tui.app import PocketCIApp, make_app
 from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
@@ -259,7 +259,7 @@ async def test_webhook_secret_revealed_only_on_request(app_paths: AppPaths) -> N
         await pilot.press("w")
         await wait_for(lambda: isinstance(app.screen, WebhookDialog), pilot)
         text = app.screen.query_one("#webhook-text")
-        assert HIDDEN in str(text.render())
+        await wait_for(lambda: HIDDEN in str(text.render()), pilot)
         assert "0f0f" not in str(text.render())
         assert "http://127.0.0.1:8080/webhooks/github" in str(text.render())
         await pilot.press("r")
@@ -314,6 +314,9 @@ async def test_secrets_unavailable_offers_passphrase(app_paths: AppPaths) -> Non
         seen.append(passphrase)
         return unlocked
 
+    # The file exists (locked): the dialog unlocks it rather than creating one.
+    app_paths.config_dir.mkdir(parents=True, exist_ok=True)
+    (app_paths.config_dir / ENCRYPTED_FILE).write_bytes(b"[keyring_2.0]\n")
     services = ScriptedServices(app_paths, secrets=Locked())
     app, _ = build(services, app_paths, unlock_secrets=unlock)
     async with app.run_test(size=(80, 24)) as pilot:

@@ -24,6 +24,7 @@ from pocketci_tui import secrets as sec
 from pocketci_tui.secrets import (
     ENCRYPTED_FILE,
     INDEX_FILE,
+    MIN_PASSPHRASE_LENGTH,
     MIN_SECRET_LENGTH,
     PASSPHRASE_CREDENTIAL,
     PLAINTEXT_FILE,
@@ -36,8 +37,11 @@ from pocketci_tui.secrets import (
     SecretStoreLocked,
     SecretStoreTimeout,
     SecretStoreUnavailable,
+    SecretTooShort,
     SecretValueError,
     WrongPassphrase,
+    check_new_passphrase,
+    check_secret,
     check_value,
     open_secret_store,
     probe,
@@ -137,7 +141,7 @@ async def test_memory_store_round_trip() -> None:
 
 def test_short_values_are_refused_unless_forced() -> None:
     short = "x" * (MIN_SECRET_LENGTH - 1)
-    with pytest.raises(SecretValueError, match="--allow-short"):
+    with pytest.raises(SecretTooShort, match="not masked"):
         check_value(short)
     warning = check_value(short, allow_short=True)
     assert warning is not None
@@ -145,6 +149,33 @@ def test_short_values_are_refused_unless_forced() -> None:
     assert check_value(VALUE) is None
     with pytest.raises(SecretValueError, match="empty"):
         check_value("", allow_short=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "refused"),
+    [
+        ("pin", "abc", "not masked"),
+        ("pin", "", "empty"),
+        ("a b", VALUE, "invalid secret name"),
+        ("tok\n", VALUE, "invalid secret name"),
+        ("-rf", VALUE, "invalid secret name"),
+    ],
+)
+def test_check_secret_is_the_one_rule_for_names_and_values(
+    name: str, value: str, refused: str
+) -> None:
+    with pytest.raises(SecretValueError, match=refused):
+        check_secret(name, value)
+    assert check_secret("github-token", VALUE) is None
+    assert check_secret("pin", "abc", allow_short=True) is not None
+
+
+def test_a_new_passphrase_needs_the_minimum_length() -> None:
+    with pytest.raises(SecretValueError, match=f"at least {MIN_PASSPHRASE_LENGTH}"):
+        check_new_passphrase("abc")
+    with pytest.raises(SecretValueError):
+        check_new_passphrase(" " * 20 + "abc")
+    check_new_passphrase("x" * MIN_PASSPHRASE_LENGTH)
 
 
 @pytest.mark.parametrize("name", ["", "-rf", "a b", "../x", "x" * 129, "a/b", "tok\n"])
@@ -329,7 +360,7 @@ async def test_k5_encrypted_file_without_passphrase_never_prompts(
     raw.file_path = str(tmp_path / "other.cfg")
     with pytest.raises(PassphraseRequired):
         raw.set_password("pocketci-tui", "x", VALUE)
-    store = await open_secret_store(tmp_path, backend="file", passphrase="right")
+    store = await open_secret_store(tmp_path, backend="file", passphrase="right horse battery")
     await store.set("x", VALUE)
     raw = sec._cryptfile_class()()
     raw.file_path = str(tmp_path / ENCRYPTED_FILE)
@@ -447,15 +478,50 @@ async def test_idle_worker_thread_ends_and_restarts(monkeypatch: pytest.MonkeyPa
 
 
 def test_a_new_passphrase_is_asked_twice(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    answers = iter(["first", "other"])
+    answers = iter(["first horse battery", "other horse battery"])
     monkeypatch.setattr(sec, "_can_prompt", lambda: True)
     with pytest.raises(SecretStoreError, match="differ"):
         read_passphrase(credentials_dir=tmp_path, confirm=True, getpass_fn=lambda _: next(answers))
-    same = iter(["same", "same"])
+    same = iter(["same horse battery", "same horse battery"])
     assert (
         read_passphrase(credentials_dir=tmp_path, confirm=True, getpass_fn=lambda _: next(same))
-        == "same"
+        == "same horse battery"
     )
+
+
+def test_a_short_new_passphrase_is_refused_before_it_is_repeated(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    prompts: list[str] = []
+
+    def answer(prompt: str) -> str:
+        prompts.append(prompt)
+        return "abc"
+
+    monkeypatch.setattr(sec, "_can_prompt", lambda: True)
+    with pytest.raises(SecretValueError, match=f"at least {MIN_PASSPHRASE_LENGTH}"):
+        read_passphrase(credentials_dir=tmp_path, confirm=True, getpass_fn=answer)
+    assert len(prompts) == 1
+    assert f"at least {MIN_PASSPHRASE_LENGTH} characters" in prompts[0]
+    # Unlocking an existing file asks once and applies no rule (it opens or it does not).
+    prompts.clear()
+    assert read_passphrase(credentials_dir=tmp_path, getpass_fn=answer) == "abc"
+    assert len(prompts) == 1
+
+
+async def test_a_new_encrypted_file_is_never_made_with_a_short_passphrase(
+    tmp_path: Path, no_getpass: None
+) -> None:
+    short = await open_secret_store(tmp_path, backend="file", passphrase="abc")
+    with pytest.raises(SecretValueError, match=f"at least {MIN_PASSPHRASE_LENGTH}"):
+        await short.set("x", VALUE)
+    assert not (tmp_path / ENCRYPTED_FILE).exists()
+    store = await open_secret_store(tmp_path, backend="file", passphrase="correct horse")
+    await store.set("x", VALUE)
+    # An existing file only checks the passphrase: a short wrong one is simply wrong.
+    wrong = await open_secret_store(tmp_path, backend="file", passphrase="abc")
+    with pytest.raises(WrongPassphrase):
+        await wrong.get("x")
 
 
 async def test_a_bus_that_never_answers_times_out_the_keyring_lookup(

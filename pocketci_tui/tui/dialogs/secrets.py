@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import ClassVar
 
 from textual import on, work
@@ -14,13 +15,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from pocketci_tui.config import SECRET_NAME_RE
 from pocketci_tui.secrets import (
+    MIN_PASSPHRASE_LENGTH,
     MIN_SECRET_LENGTH,
     SecretStore,
     SecretStoreError,
     SecretStoreTimeout,
     SecretStoreUnavailable,
+    SecretTooShort,
+    SecretValueError,
+    check_new_passphrase,
+    check_secret,
 )
 
 from .confirm import ConfirmDialog
@@ -81,12 +86,18 @@ class SecretValueDialog(ModalScreen[tuple[str, str] | None]):
             if event.input.id == "secret-name":
                 self.query_one("#secret-input", Input).focus()
                 return
-        if not SECRET_NAME_RE.match(name):
-            warning.update("A name uses letters, digits, '.', '_' and '-'.")
-            return
         value = self.query_one("#secret-input", Input).value
-        if not value:
-            warning.update("The value is empty.")
+        try:
+            # The same rule as `pocketci-tui secrets set`: names, empty and short values.
+            check_secret(name, value)
+        except SecretTooShort as exc:
+            warning.update(
+                f"Refused: {exc}. Choose a longer value (the command `pocketci-tui secrets "
+                f"set {name} --allow-short` stores a short one anyway)."
+            )
+            return
+        except SecretValueError as exc:
+            warning.update(f"Refused: {exc}.")
             return
         self.dismiss((name, value))
 
@@ -95,7 +106,8 @@ class SecretValueDialog(ModalScreen[tuple[str, str] | None]):
         warning = self.query_one("#secret-warning", Label)
         if event.value and len(event.value) < MIN_SECRET_LENGTH:
             warning.update(
-                f"Shorter than {MIN_SECRET_LENGTH} characters: it will not be masked in output."
+                f"At least {MIN_SECRET_LENGTH} characters: shorter values cannot be masked in "
+                "build output."
             )
         else:
             warning.update("")
@@ -106,45 +118,88 @@ class SecretValueDialog(ModalScreen[tuple[str, str] | None]):
 
 
 class PassphraseDialog(ModalScreen[str | None]):
-    """Ask for the passphrase of the encrypted secrets file.
+    """Ask for the passphrase of the encrypted secrets file: once to unlock it, twice to create it.
+
+    A new file's passphrase must meet :func:`~pocketci_tui.secrets.check_new_passphrase`, the
+    rule the command line applies too.
 
     Args:
         why: What needs it (shown above the input).
-        title: The dialog's title.
+        title: The dialog's title (by default, what the dialog does).
+        create: The file does not exist yet: the passphrase creates it (asked twice).
     """
 
-    def __init__(self, why: str = "", title: str = "Unlock the encrypted secrets file") -> None:
+    def __init__(self, why: str = "", title: str = "", *, create: bool = False) -> None:
         super().__init__()
         self._why = why
-        self._title = title
+        self.create = create
+        """True when the passphrase creates the file (asked twice, minimum length)."""
+        self._title = title or (
+            "Choose a passphrase for the encrypted secrets file"
+            if create
+            else "Unlock the encrypted secrets file"
+        )
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog-close")
     ]
 
     def compose(self) -> ComposeResult:
-        """Lay out a masked input."""
+        """Lay out one masked input (unlock) or two (create)."""
         with Vertical(classes="dialog", id="passphrase") as box:
             box.border_title = self._title
             if self._why:
                 yield Label(self._why, markup=False, id="passphrase-why")
-            yield Input(placeholder="passphrase (hidden)", password=True, id="passphrase-input")
-            yield Label("Enter: unlock    Esc: cancel", classes="dialog-keys")
+            if self.create:
+                yield Input(
+                    placeholder=f"new passphrase, at least {MIN_PASSPHRASE_LENGTH} characters",
+                    password=True,
+                    id="passphrase-input",
+                )
+                yield Input(
+                    placeholder="the same passphrase again", password=True, id="passphrase-repeat"
+                )
+            else:
+                yield Input(placeholder="passphrase (hidden)", password=True, id="passphrase-input")
+            yield Label("", id="passphrase-error", markup=False)
+            action = "create the encrypted file" if self.create else "unlock"
+            yield Label(f"Enter: {action}    Esc: cancel", classes="dialog-keys")
 
     def on_mount(self) -> None:
-        """Focus the input."""
-        field = self.query_one(Input)
-        field.cursor_blink = not self.app.is_headless
-        field.focus()
+        """Focus the first input."""
+        for field in self.query(Input):
+            field.cursor_blink = not self.app.is_headless
+        self.query_one("#passphrase-input", Input).focus()
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.value:
-            self.dismiss(event.value)
+        error = self.query_one("#passphrase-error", Label)
+        first = self.query_one("#passphrase-input", Input).value
+        if not first:
+            return
+        if not self.create:
+            self.dismiss(first)
+            return
+        try:
+            check_new_passphrase(first)
+        except SecretValueError as exc:
+            error.update(f"{str(exc)[:1].upper()}{str(exc)[1:]}.")
+            self.query_one("#passphrase-input", Input).focus()
+            return
+        repeat = self.query_one("#passphrase-repeat", Input)
+        if event.input.id == "passphrase-input":
+            error.update("")
+            repeat.focus()
+            return
+        if repeat.value != first:
+            error.update("The two passphrases differ: type the same one twice.")
+            repeat.value = ""
+            return
+        self.dismiss(first)
 
     def action_cancel(self) -> None:
-        """Close without unlocking."""
+        """Close without a passphrase."""
         self.dismiss(None)
 
 
@@ -154,6 +209,7 @@ class SecretsDialog(ModalScreen[None]):
     Args:
         store: The secret store.
         unlock: Opens the encrypted-file store with a passphrase, when that backend is used.
+        encrypted_file: The encrypted file (when missing, the passphrase creates it).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -164,11 +220,18 @@ class SecretsDialog(ModalScreen[None]):
         Binding("escape,q", "close", "Close", id="dialog-close"),
     ]
 
-    def __init__(self, store: SecretStore, unlock: Unlock | None = None) -> None:
+    def __init__(
+        self,
+        store: SecretStore,
+        unlock: Unlock | None = None,
+        *,
+        encrypted_file: Path | None = None,
+    ) -> None:
         super().__init__()
         self.store = store
         """The store shown (replaced after unlocking)."""
         self._unlock = unlock
+        self._encrypted_file = encrypted_file
         self.names: list[str] = []
         """The names listed."""
 
@@ -279,7 +342,8 @@ class SecretsDialog(ModalScreen[None]):
         """Ask for the encrypted file's passphrase."""
         if self._unlock is None:
             return
-        self.app.push_screen(PassphraseDialog(), self._unlocked)
+        create = self._encrypted_file is not None and not self._encrypted_file.exists()
+        self.app.push_screen(PassphraseDialog(create=create), self._unlocked)
 
     def _unlocked(self, passphrase: str | None) -> None:
         if passphrase:

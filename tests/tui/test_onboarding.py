@@ -1,0 +1,116 @@
+"""What a new user meets first: the secrets screen's rules, the passphrase that creates the
+encrypted file, the webhook dialog and the help (issue 10, "Onboarding that works from the README
+alone")."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+from textual.widgets import Input, Label
+
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.secrets import MIN_SECRET_LENGTH, PLAINTEXT_FILE
+from pocketci_tui.tui.dialogs.secrets import SecretsDialog, SecretValueDialog
+from pocketci_tui.tui.screens.main import MainScreen
+
+from .harness import wait_for
+from .test_ui_actions import build, ready, seeded
+
+CLI = [sys.executable, "-m", "pocketci_tui", "secrets"]
+"""The secrets command as users run it."""
+
+
+class DialogHost(App[None]):
+    """An empty app that opens one dialog and keeps what it returns."""
+
+    def __init__(self, dialog: SecretValueDialog) -> None:
+        super().__init__()
+        self.dialog = dialog
+        self.results: list[tuple[str, str] | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("host")
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dialog, self.results.append)
+
+
+def cli_accepts(home: Path, name: str, value: str) -> bool:
+    """Whether ``pocketci-tui secrets set NAME --stdin`` stores the value (real process)."""
+    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+    env["POCKETCI_TUI_HOME"] = str(home)
+    result = subprocess.run(
+        [*CLI, "--backend", "plaintext", "set", "--stdin", "--", name],
+        input=value,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode in (0, 2), result.stderr
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("pin", "abc"),  # the 3-character value the UI used to store
+        ("pin", "x" * (MIN_SECRET_LENGTH - 1)),
+        ("pin", "x" * MIN_SECRET_LENGTH),
+        ("has space", "long-enough-value"),
+        ("-rf", "long-enough-value"),
+        ("x" * 129, "long-enough-value"),
+        ("github-token", "ghp_0123456789"),
+    ],
+)
+async def test_ui_and_cli_apply_the_same_rules(name: str, value: str, hermetic_home: Path) -> None:
+    """The secrets screen accepts exactly what `pocketci-tui secrets set` accepts."""
+    dialog = SecretValueDialog()
+    host = DialogHost(dialog)
+    async with host.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: isinstance(host.screen, SecretValueDialog), pilot)
+        dialog.query_one("#secret-name", Input).value = name
+        dialog.query_one("#secret-input", Input).value = value
+        await pilot.pause()
+        dialog.query_one("#secret-input", Input).focus()
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        ui_accepts = bool(host.results) and host.results[0] == (name, value)
+        if not ui_accepts:
+            warning = str(dialog.query_one("#secret-warning", Label).render())
+            assert warning.startswith("Refused: ")
+    assert ui_accepts == cli_accepts(hermetic_home, name, value)
+
+
+async def test_secrets_screen_refuses_a_three_character_value(app_paths: AppPaths) -> None:
+    """Typing `abc` as a value stores nothing and says why (it could not be masked)."""
+    services, _ = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await pilot.press("s")
+        await wait_for(lambda: isinstance(app.screen, SecretsDialog), pilot)
+        await pilot.press("n")
+        await wait_for(
+            lambda: isinstance(app.screen, SecretValueDialog) and isinstance(app.focused, Input),
+            pilot,
+        )
+        await pilot.press(*"pin", "enter", *"abc", "enter")
+        dialog = app.screen
+        assert isinstance(dialog, SecretValueDialog)
+        warning = dialog.query_one("#secret-warning", Label)
+        await wait_for(lambda: "Refused" in str(warning.render()), pilot)
+        assert "not masked" in str(warning.render())
+        assert "pin" not in await services.secrets.names()
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, SecretsDialog), pilot)
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+    assert not (app_paths.config_dir / PLAINTEXT_FILE).exists()
+
