@@ -208,6 +208,9 @@ def webhook(folder: Path) -> Scene:
         await _settle(app, pilot, 5)
         await pilot.press("w")
         await wait_for(lambda: isinstance(app.screen, WebhookDialog), pilot)
+        dialog = app.screen
+        assert isinstance(dialog, WebhookDialog)
+        await wait_for(lambda: dialog.exists is not None, pilot)
 
     return Scene(app, run_before)
 

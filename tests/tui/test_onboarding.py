@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, Static
 
 from pocketci_tui.paths import AppPaths
-from pocketci_tui.secrets import MIN_SECRET_LENGTH, PLAINTEXT_FILE
+from pocketci_tui.secrets import MIN_SECRET_LENGTH, PLAINTEXT_FILE, MemorySecretStore
 from pocketci_tui.tui.dialogs.secrets import SecretsDialog, SecretValueDialog
+from pocketci_tui.tui.dialogs.webhook import HIDDEN, WebhookDialog
 from pocketci_tui.tui.screens.main import MainScreen
 
 from .harness import wait_for
@@ -114,3 +115,36 @@ async def test_secrets_screen_refuses_a_three_character_value(app_paths: AppPath
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
     assert not (app_paths.config_dir / PLAINTEXT_FILE).exists()
 
+
+async def test_webhook_dialog_tells_the_truth_about_a_missing_secret(app_paths: AppPaths) -> None:
+    """No `webhook-secret` stored: no masked dots, the dialog says so, and `g` makes one."""
+    services, _ = await seeded(app_paths)
+    services.secrets = MemorySecretStore({"github-token": "ghp_example_token_value"})
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await pilot.press("w")
+        await wait_for(lambda: isinstance(app.screen, WebhookDialog), pilot)
+        dialog = app.screen
+        assert isinstance(dialog, WebhookDialog)
+        await wait_for(lambda: dialog.exists is False, pilot)
+        text = str(dialog.query_one("#webhook-text", Static).render())
+        assert HIDDEN not in text
+        assert "(none yet)" in text
+        error = str(dialog.query_one("#webhook-error", Label).render())
+        assert "No secret named 'webhook-secret' is stored yet" in error
+        assert "pocketci-tui secrets set webhook-secret" in error
+        await pilot.press("r")  # nothing to reveal
+        await pilot.pause(0.1)
+        assert not dialog.revealed
+        await pilot.press("g")
+        await wait_for(lambda: dialog.exists is True, pilot)
+        stored = await services.secrets.get("webhook-secret")
+        assert stored is not None
+        assert len(stored) == 64
+        assert stored in str(dialog.query_one("#webhook-text", Static).render())
+        await pilot.press("g")  # never replaces an existing secret
+        await pilot.pause(0.1)
+        assert await services.secrets.get("webhook-secret") == stored
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
