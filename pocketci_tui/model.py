@@ -379,3 +379,24 @@ class EventSettled:
 
 Notice = EventStored | EventUpdated | EventMatched | RunUpdated | RunOutput | EventSettled
 """Everything the engine publishes."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallProcess:
+    """The process group of a running ``dagger call``, as recorded when it started.
+
+    A pid alone could be reused by an unrelated process after a crash; the start time (in
+    clock ticks since boot, ``/proc/<pid>/stat`` field 22) and the boot id pin it to the one
+    process that was started.
+
+    Attributes:
+        run_id: The run it executes.
+        pgid: Its process group id (the call is a session leader: its pid).
+        start_ticks: When the group's leader started, in clock ticks since boot.
+        boot_id: The kernel's boot id at the time (``/proc/sys/kernel/random/boot_id``).
+    """
+
+    run_id: str
+    pgid: int
+    start_ticks: int
+    boot_id: str

@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from pocketci_tui.engine.engine_base import TAIL_LINES, EngineError, Subscriber
 from pocketci_tui.engine.pipeline import HELD, SECRET_RETRY_SECONDS, EventPipeline
+from pocketci_tui.engine.proc import stop_leftover
 from pocketci_tui.model import (
     EventStatus,
     EventStored,
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 DISPATCH_WORKERS = 4
 """Events checked out and matched at once (runs are limited by ``concurrency``)."""
+LEFTOVER_GRACE = 5.0
+"""Seconds a call left running by a killed predecessor gets between SIGTERM and SIGKILL."""
 SHUTDOWN_SECONDS = 15.0
 """How long shutdown waits for dispatches and runs to stop (their process trees are killed)."""
 
@@ -64,8 +67,9 @@ class Engine(EventPipeline):
     async def start(self) -> None:
         """Recover from the last stop and start the dispatch workers.
 
-        Runs left running by a crash are marked interrupted; events that were received but not
-        dispatched, and runs still queued, are dispatched again.
+        The ``dagger call`` process groups a crash left running are stopped first, then runs
+        left running are marked interrupted; events that were received but not dispatched, and
+        runs still queued, are dispatched again.
         """
         if self._started:
             return
@@ -74,7 +78,8 @@ class Engine(EventPipeline):
             await asyncio.to_thread(make_private_dir, directory)
         self._check_dagger()
         await self._load_cloud_token()
-        for run in await self.store.mark_interrupted():
+        stopped = await self._stop_leftover_calls()
+        for run in await self.store.mark_interrupted(stopped):
             self._publish(RunUpdated(run))
         self._workers = [
             asyncio.create_task(self._worker(), name=f"dispatch-{i}")
@@ -109,6 +114,43 @@ class Engine(EventPipeline):
                     await self.store.update_run(done)
                     self._publish(RunUpdated(done))
             self._queue.put_nowait((event_id, frozenset(functions), None))
+
+    async def _stop_leftover_calls(self) -> dict[str, str]:
+        """Stop the ``dagger call`` process groups a killed predecessor left running.
+
+        Runs before recovery, once this process owns the data folder. Each group was recorded
+        as its call started; only a group whose leader's start time matches is signalled, so a
+        reused pid is left alone.
+
+        Returns:
+            The reason to record for each run whose call was stopped, by run id.
+        """
+        calls = await self.store.recorded_calls()
+        if not calls:
+            return {}
+        found = await asyncio.gather(
+            *(stop_leftover(call, grace=LEFTOVER_GRACE) for call in calls),
+            return_exceptions=True,
+        )
+        reasons: dict[str, str] = {}
+        for call, pids in zip(calls, found, strict=True):
+            if isinstance(pids, BaseException):
+                log.warning("cannot stop the call of run %s left running: %s", call.run_id, pids)
+                continue
+            if not pids:
+                continue
+            log.warning(
+                "stopped the dagger call of run %s that the last pocketci-tui left running "
+                "(process group %d, %d process(es))",
+                call.run_id,
+                call.pgid,
+                len(pids),
+            )
+            reasons[call.run_id] = (
+                "pocketci-tui stopped while this ran; its dagger call kept running (process "
+                f"group {call.pgid}) and was stopped at the next start"
+            )
+        return reasons
 
     async def shutdown(self) -> None:
         """Stop dispatching, stop every running ``dagger call`` and wait for them."""

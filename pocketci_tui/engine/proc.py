@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from pocketci_tui.model import CallProcess
+
 MAX_LINE = 64 * 1024
 """Longest line delivered, in characters (bytes while still undecoded); longer ones are split."""
 
@@ -269,3 +271,101 @@ def close_pipes(proc: asyncio.subprocess.Process) -> None:
     if transport is not None:
         with suppress(Exception):
             transport.close()
+
+
+# -- process groups left behind by a crash -----------------------------------------------------
+
+PROC = Path("/proc")
+"""Where Linux shows its processes; the start-time checks below need it."""
+
+
+def boot_id(proc_root: Path = PROC) -> str:
+    """Return the kernel's boot id ("" when unknown), which changes at every boot."""
+    try:
+        return (proc_root / "sys/kernel/random/boot_id").read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def _stat(pid: int, proc_root: Path = PROC) -> tuple[str, int, int] | None:
+    """Return ``(state, pgid, start_ticks)`` of a process from ``/proc/<pid>/stat``, or None.
+
+    The command name (field 2) may hold spaces and parentheses, so fields are counted after
+    its last ``)``: state is field 3, pgid field 5, start time field 22.
+    """
+    try:
+        raw = (proc_root / str(pid) / "stat").read_bytes()
+    except OSError:
+        return None
+    fields = raw[raw.rfind(b")") + 2 :].split()
+    try:
+        return fields[0].decode("ascii", "replace"), int(fields[2]), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def call_process(run_id: str, pid: int, proc_root: Path = PROC) -> CallProcess | None:
+    """Describe a call just started by :func:`spawn` (its pid is its process group), so that a
+    later start can recognise it; None where ``/proc`` cannot tell (not Linux)."""
+    stat = _stat(pid, proc_root)
+    if stat is None:
+        return None
+    return CallProcess(run_id, pid, stat[2], boot_id(proc_root))
+
+
+def leftover_pids(call: CallProcess, proc_root: Path = PROC) -> list[int]:
+    """Return the live processes still in the recorded call's process group, or [] when the
+    group is gone or is not the one recorded.
+
+    The group is the recorded one when its leader's pid still has the recorded start time (a
+    reused pid has another), or, once the leader is gone, for the members that started after
+    it (Linux hands out no pid while it is still a process group's id). Nothing is found after
+    a reboot (another boot id). Zombies are not counted: they are dead already.
+
+    Blocking: it reads ``/proc``; call it in a thread.
+    """
+    if not call.boot_id or call.boot_id != boot_id(proc_root):
+        return []
+    leader = _stat(call.pgid, proc_root)
+    if leader is not None and leader[2] != call.start_ticks:
+        return []  # the pid was reused: not ours
+    members: list[int] = []
+    try:
+        entries = [int(name) for name in os.listdir(proc_root) if name.isdigit()]
+    except OSError:
+        return []
+    for pid in entries:
+        stat = _stat(pid, proc_root)
+        if stat is None or stat[1] != call.pgid or stat[0] == "Z":
+            continue
+        if stat[2] < call.start_ticks:
+            continue
+        members.append(pid)
+    return members
+
+
+async def stop_leftover(call: CallProcess, *, grace: float = 5.0) -> list[int]:
+    """Stop what is left of a recorded call's process group: SIGTERM, then SIGKILL after
+    ``grace`` seconds; wait a bounded time for it to go.
+
+    Args:
+        call: The call as recorded when it started.
+        grace: Seconds between SIGTERM and SIGKILL.
+
+    Returns:
+        The pids that were found running (empty: nothing of it was left, or the group is not
+        the recorded one, and no signal was sent).
+    """
+    loop = asyncio.get_running_loop()
+    found = await asyncio.to_thread(leftover_pids, call)
+    if not found:
+        return []
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
+        if not _signal_group(call.pgid, sig):
+            return found
+        deadline = loop.time() + wait
+        while loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            if not await asyncio.to_thread(leftover_pids, call):
+                return found
+    return found

@@ -17,11 +17,14 @@ from dataclasses import replace
 from datetime import datetime
 
 from pocketci_tui.engine.engine_base import EngineBase, _EventWork, _Live
+from pocketci_tui.engine.proc import call_process
 from pocketci_tui.engine.runner import CallRequest, DaggerEnv, Runner
 from pocketci_tui.model import (
+    CallProcess,
     EventSettled,
     EventStatus,
     FunctionCall,
+    Run,
     RunOutput,
     RunState,
     RunUpdated,
@@ -134,7 +137,8 @@ class RunExecution(EngineBase):
             started = replace(live.run, state=RunState.RUNNING, started_at=utcnow())
             live.run = started
             self._publish(RunUpdated(started))
-            self._spawn(self.store.update_run(started), f"save-{run_id}")
+            # Its process group is recorded, so a start after a crash can stop it.
+            self._spawn(self._save_started(started, call_process(run_id, pid)), f"save-{run_id}")
 
         runner = self._runner(extra_mask, no_secrets=work.no_secrets)
         outcome = await runner.run(request, on_lines, on_started)
@@ -146,6 +150,11 @@ class RunExecution(EngineBase):
             started_at=outcome.started_at,
             finished_at=outcome.finished_at,
         )
+
+    async def _save_started(self, run: Run, call: CallProcess | None) -> None:
+        await self.store.update_run(run)
+        if call is not None:
+            await self.store.record_call(call)
 
     async def _finish(
         self,

@@ -15,13 +15,21 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pocketci_tui.model import Event, EventStatus, Run, RunState, StoredEvent, utcnow
+from pocketci_tui.model import (
+    CallProcess,
+    Event,
+    EventStatus,
+    Run,
+    RunState,
+    StoredEvent,
+    utcnow,
+)
 from pocketci_tui.store.connection import (
     DEFAULT_BUSY_TIMEOUT,
     StoreError,
@@ -342,7 +350,7 @@ class Store:
         await self._write(job)
 
     async def update_run(self, run: Run) -> None:
-        """Replace the stored run that has ``run.id``."""
+        """Replace the stored run that has ``run.id`` (a finished run's call record goes)."""
 
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
@@ -351,6 +359,8 @@ class Store:
                 "log_path = ?, parent_id = ? WHERE id = ?",
                 _run_params(run),
             )
+            if run.state.finished:
+                conn.execute("DELETE FROM run_calls WHERE run_id = ?", (run.id,))
 
         await self._write(job)
 
@@ -417,8 +427,56 @@ class Store:
 
         return await self._read(job)
 
-    async def mark_interrupted(self) -> list[Run]:
-        """Mark every run left RUNNING (by a stopped process) INTERRUPTED; return them."""
+    async def record_call(self, call: CallProcess) -> None:
+        """Record the process group of a run's ``dagger call`` as it starts (durably).
+
+        The record goes when the run is stored finished (:meth:`update_run`) or interrupted.
+        """
+
+        def job(conn: sqlite3.Connection) -> None:
+            # Not for a run stored finished meanwhile (a call that ended at once).
+            conn.execute(
+                "INSERT OR REPLACE INTO run_calls (run_id, pgid, start_ticks, boot_id, "
+                "recorded_at) SELECT ?, ?, ?, ?, ? WHERE EXISTS "
+                "(SELECT 1 FROM runs WHERE id = ? AND state IN (?, ?))",
+                (
+                    call.run_id,
+                    call.pgid,
+                    call.start_ticks,
+                    call.boot_id,
+                    _ts(utcnow()),
+                    call.run_id,
+                    RunState.QUEUED.value,
+                    RunState.RUNNING.value,
+                ),
+            )
+
+        await self._write(job)
+
+    async def recorded_calls(self) -> list[CallProcess]:
+        """Return the calls recorded as started whose runs have not finished since."""
+
+        def job(conn: sqlite3.Connection) -> list[CallProcess]:
+            rows = conn.execute(
+                "SELECT run_id, pgid, start_ticks, boot_id FROM run_calls ORDER BY recorded_at"
+            )
+            return [CallProcess(r[0], int(r[1]), int(r[2]), r[3]) for r in rows]
+
+        return await self._read(job)
+
+    async def mark_interrupted(self, reasons: Mapping[str, str] | None = None) -> list[Run]:
+        """Mark every run left RUNNING (by a stopped process) INTERRUPTED; return them.
+
+        Called once at start, after the calls that process left running were stopped: every
+        call record goes too.
+
+        Args:
+            reasons: The reason to record for some of them, by run id (a call stopped at the
+                restart); the others keep theirs or get the usual one.
+
+        Returns:
+            The runs as now stored.
+        """
 
         def job(conn: sqlite3.Connection) -> list[Run]:
             now = _ts(utcnow())
@@ -426,6 +484,12 @@ class Store:
                 f"SELECT {_RUN_COLUMNS} FROM runs WHERE state = ? ORDER BY rowid",
                 (RunState.RUNNING.value,),
             ).fetchall()
+            for run_id, reason in (reasons or {}).items():
+                conn.execute(
+                    "UPDATE runs SET reason = ? WHERE id = ? AND state = ?",
+                    (reason, run_id, RunState.RUNNING.value),
+                )
+            conn.execute("DELETE FROM run_calls")
             conn.execute(
                 "UPDATE runs SET state = ?, finished_at = ?, "
                 "reason = CASE WHEN reason = '' THEN ? ELSE reason END WHERE state = ?",

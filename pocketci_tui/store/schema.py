@@ -71,6 +71,18 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX body_digests_received ON body_digests (received_at);
     """,
+    # 3: the process group of every running `dagger call`, with its leader's start time and the
+    # boot id, so a restart after a crash can stop the calls the dead process left running
+    # (and never a process that merely reuses the pid). A row lives while its run runs.
+    """
+    CREATE TABLE run_calls (
+        run_id TEXT PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+        pgid INTEGER NOT NULL,
+        start_ticks INTEGER NOT NULL,
+        boot_id TEXT NOT NULL DEFAULT '',
+        recorded_at TEXT NOT NULL
+    ) WITHOUT ROWID;
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N."""
 
