@@ -3,7 +3,9 @@
 Every external program pocketci-tui runs (git, dagger) goes through this module, so the rules
 hold everywhere: an argv list (never a shell), stdin closed, output piped (a child that inherits
 the terminal would draw over the UI), and a process group of its own so that a cancel or a
-timeout reaches the grandchildren too.
+timeout reaches the grandchildren too. After a crash, :func:`stop_leftover` stops what is left of
+a call's group, as recorded when it started (:func:`call_process`): the leader's start time
+tells the group apart from whoever reuses its pid.
 
 Output cleaning (:func:`strip_ansi`) turns whatever a child prints into plain text that is safe
 to show in a terminal UI and to store in a log file:
@@ -21,6 +23,7 @@ to show in a terminal UI and to store in a log file:
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import re
 import signal
@@ -29,6 +32,8 @@ from contextlib import suppress
 from pathlib import Path
 
 from pocketci_tui.model import CallProcess
+
+log = logging.getLogger(__name__)
 
 MAX_LINE = 64 * 1024
 """Longest line delivered, in characters (bytes while still undecoded); longer ones are split."""
@@ -360,12 +365,15 @@ async def stop_leftover(call: CallProcess, *, grace: float = 5.0) -> list[int]:
     found = await asyncio.to_thread(leftover_pids, call)
     if not found:
         return []
+    left = found
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 2.0)):
         if not _signal_group(call.pgid, sig):
             return found
         deadline = loop.time() + wait
         while loop.time() < deadline:
             await asyncio.sleep(0.05)
-            if not await asyncio.to_thread(leftover_pids, call):
+            left = await asyncio.to_thread(leftover_pids, call)
+            if not left:
                 return found
+    log.error("process group %d still has %s after SIGKILL", call.pgid, left)
     return found
