@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import shlex
@@ -506,15 +507,54 @@ class PocketCIApp(App[int]):
         self.run_worker(self._page(argv), group="pager", exclusive=True)
 
     async def _page(self, argv: list[str]) -> None:
-        """Run the pager on the terminal while the loop goes on (the listener keeps answering)."""
-        try:
-            with self.suspend():
-                proc = await asyncio.create_subprocess_exec(*argv)
-                await proc.wait()
-        except FileNotFoundError:
+        """Run the pager on the terminal while the loop goes on (the listener keeps answering).
+
+        Textual stops its terminal writer while suspended, but the app keeps refreshing, and
+        every frame would queue into the stopped writer's bounded queue until one blocks the
+        event loop for good (intake, the engine and output all stop). So the whole suspension
+        is one batch update: no frame is drawn until the terminal is back, then one full
+        repaint. The pager's failure (or a cancellation) is caught inside the suspension, so
+        the terminal is always given back before it is reported.
+        """
+        failure: BaseException | None = None
+        with self.batch_update():
+            try:
+                with self.suspend():
+                    try:
+                        await run_pager(argv)
+                    except BaseException as exc:  # given back first, reported below
+                        failure = exc
+            except Exception as exc:  # cannot suspend here (no terminal, or not supported)
+                failure = exc
+        self.refresh(repaint=True, layout=True)
+        if failure is None:
+            return
+        if isinstance(failure, FileNotFoundError):
             self.notify(f"Pager not found: {argv[0]}", severity="error", markup=False)
-        except Exception as exc:
-            self.notify(f"Cannot open the pager: {exc}", severity="error", markup=False)
+        elif isinstance(failure, Exception):
+            self.notify(f"Cannot open the pager: {failure}", severity="error", markup=False)
+        else:
+            raise failure
+
+
+async def run_pager(argv: list[str]) -> None:
+    """Run ``argv`` on the terminal and wait for it; cancelled, stop it first.
+
+    Args:
+        argv: The pager and the file to show.
+    """
+    proc = await asyncio.create_subprocess_exec(*argv)
+    try:
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+            try:
+                await asyncio.wait_for(asyncio.shield(proc.wait()), 5.0)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
 
 
 def make_app(

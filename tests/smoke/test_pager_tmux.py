@@ -3,26 +3,34 @@
 Textual's pilot cannot suspend an app, so this runs the real UI in a detached tmux session with a
 ``$PAGER`` that holds the terminal until the test lets it go. While it does, GitHub's deliveries
 must still be stored and acknowledged (a user reading a log must not make deliveries time out),
-and afterwards the UI must come back.
+and afterwards the UI must come back. Under load too: with builds streaming and 200 deliveries
+arriving while the pager holds the terminal for 30 s (the case that used to freeze the process).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from apphome import write_home
+from daggerstub import arg, fn
+from enginekit import REPOSITORY, EngineKit
 from signing import push_body
 
 from pocketci_tui.forges.github import sign
@@ -42,13 +50,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait(check: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+def _wait(
+    check: Callable[[], bool], what: str, timeout: float = 20.0, *, session: str = ""
+) -> None:
+    """Wait until ``check()`` holds; on time-out, say what and show the session's screen."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    shown = f"; the screen:\n{_screen(session)}" if session else ""
+    raise AssertionError(f"timed out waiting for {what}{shown}")
 
 
 def _seed(home: Path) -> None:
@@ -109,39 +121,64 @@ def _seed(home: Path) -> None:
             os.environ[HOME_ENV] = old
 
 
-@pytest.fixture
-def ui(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
-    """The UI in tmux (120x40) over a seeded home; yields (session, base URL, work folder)."""
-    assert TMUX is not None
-    home = tmp_path / "pager-home"
-    port = _free_port()
-    repos = "[{name: acme/api, clone-url: 'https://127.0.0.1:9/acme/api.git'}]"
-    write_home(home, port=port, secret=SECRET, repos=repos)
-    _seed(home)
-    # The pager marks that it has the terminal, then holds it until the test releases it.
-    pager = tmp_path / "pager.sh"
+def _holding_pager(work: Path) -> Path:
+    """A ``$PAGER`` that marks that it has the terminal, then holds it until released."""
+    pager = work / "pager.sh"
     pager.write_text(
         "#!/bin/sh\n"
-        f"touch '{tmp_path}/paging'\n"
+        f"touch '{work}/paging'\n"
         "i=0\n"
-        f"while [ ! -e '{tmp_path}/release' ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done\n",
+        f"while [ ! -e '{work}/release' ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done\n",
         encoding="utf-8",
     )
     pager.chmod(0o755)
+    return pager
+
+
+@contextlib.contextmanager
+def _ui_in_tmux(
+    home: Path, work: Path, size: tuple[int, int] = (120, 40), pager: str = ""
+) -> Iterator[str]:
+    """Run the real UI over ``home`` in a detached tmux session; yield the session name.
+
+    ``$PAGER`` is ``pager``, or by default one that holds the terminal until released.
+    """
+    assert TMUX is not None
+    pager = pager or str(_holding_pager(work))
     session = f"pocketci-pager-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         [
-            *(TMUX, "new-session", "-d", "-s", session, "-x", "120", "-y", "40"),
-            *("env", f"{HOME_ENV}={home}", f"PAGER={pager}", "TERM=xterm-256color"),
+            *(TMUX, "new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1])),
+            # COLUMNS and LINES (set under pytest) would override the pane's real size.
+            *("env", "-u", "COLUMNS", "-u", "LINES", f"{HOME_ENV}={home}", f"PAGER={pager}"),
+            "TERM=xterm-256color",
             *(sys.executable, "-m", "pocketci_tui"),
         ],
         check=True,
     )
     try:
-        yield session, f"http://127.0.0.1:{port}", tmp_path
+        yield session
     finally:
-        (tmp_path / "release").touch()
+        (work / "release").touch()
         subprocess.run([TMUX, "kill-session", "-t", session], check=False, capture_output=True)
+
+
+@pytest.fixture
+def pager_command() -> str:
+    """The ``$PAGER`` of the ``ui`` fixture (empty: one that holds the terminal)."""
+    return ""
+
+
+@pytest.fixture
+def ui(tmp_path: Path, pager_command: str) -> Iterator[tuple[str, str, Path]]:
+    """The UI in tmux (120x40) over a seeded home; yields (session, base URL, work folder)."""
+    home = tmp_path / "pager-home"
+    port = _free_port()
+    repos = "[{name: acme/api, clone-url: 'https://127.0.0.1:9/acme/api.git'}]"
+    write_home(home, port=port, secret=SECRET, repos=repos)
+    _seed(home)
+    with _ui_in_tmux(home, tmp_path, pager=pager_command) as session:
+        yield session, f"http://127.0.0.1:{port}", tmp_path
 
 
 def _screen(session: str) -> str:
@@ -190,3 +227,190 @@ def test_deliveries_are_stored_while_the_pager_has_the_terminal(
     # The UI comes back, and shows the delivery that came while the pager had the screen.
     _wait(lambda: "someone/else" in _screen(session), "the UI to come back with the new event")
     assert "acme/api" in _screen(session)
+
+
+@pytest.mark.parametrize("pager_command", ["/nonexistent/pager-program"])
+def test_a_pager_that_cannot_start_gives_the_terminal_back(ui: tuple[str, str, Path]) -> None:
+    """A pager that fails inside the suspension (here: not installed) must not leave the app
+    suspended: the UI comes back, says why, and the process goes on answering (the failure
+    used to skip the resume, and the next frames blocked the loop for good)."""
+    session, base, _ = ui
+    assert TMUX is not None
+    _wait(lambda: "build ok" in _screen(session), "the UI with the seeded run's log")
+    subprocess.run([TMUX, "send-keys", "-t", session, "p"], check=True)
+    _wait(lambda: "Pager not found" in _screen(session), "the UI to say so", session=session)
+    status, _ = _post(base, push_body(repository="someone/else", n=8))
+    assert status == 200
+    _wait(lambda: "someone/else" in _screen(session), "the new event", session=session)
+    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as reply:
+        assert reply.status == 200
+
+
+# -- the pager held open while the process is busy -------------------------------------------
+
+HOLD_SECONDS = 30.0
+"""How long the pager keeps the terminal while builds print and deliveries arrive."""
+DELIVERIES = 200
+"""Signed deliveries sent while the pager has the terminal."""
+BUILD_LINES = 14_000
+BUILD_PACE = 250.0
+"""The stand-in build prints this many lines at this many a second (about 56 s)."""
+VISITOR = "visitor/site"
+"""A repository not in the config: its deliveries are stored and shown, nothing runs."""
+
+
+@dataclass
+class Answer:
+    """One request and how it went."""
+
+    what: str
+    seconds: float
+    status: int | None
+    error: str = ""
+
+
+def _timed(what: str, request: urllib.request.Request | str, timeout: float) -> Answer:
+    began = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
+            reply.read()
+            return Answer(what, time.monotonic() - began, reply.status)
+    except Exception as exc:
+        return Answer(what, time.monotonic() - began, None, f"{type(exc).__name__}: {exc}")
+
+
+def _signed(base: str, repository: str, sha: str, n: int) -> urllib.request.Request:
+    body = json.dumps(
+        {
+            "ref": "refs/heads/main",
+            "before": f"{n + 1:040x}",
+            "after": sha,
+            "deleted": False,
+            "repository": {"full_name": repository, "default_branch": "main"},
+            "head_commit": {"id": sha, "message": f"change {n}"},
+            "sender": {"login": "octocat"},
+        }
+    ).encode()
+    return urllib.request.Request(
+        f"{base}/webhooks/github",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": str(uuid.uuid4()),
+            "X-Hub-Signature-256": sign(SECRET, body),
+        },
+    )
+
+
+def _last_line_number(screen: str) -> int:
+    numbers = [int(n) for n in re.findall(r"│line (\d+)\s", screen)]
+    return max(numbers, default=0)
+
+
+@pytest.mark.timeout(300)
+def test_pager_held_open_under_load_never_stops_the_process(tmp_path: Path) -> None:
+    """The issue's reproduction, in a real terminal: a build streams, the user opens its log in
+    the pager and keeps it open for 30 s while a second build starts and 200 signed deliveries
+    arrive. The process must answer every delivery and /healthz throughout (it used to freeze
+    for good within seconds: refreshes filled the stopped writer's queue and blocked the loop),
+    and once the pager closes the screen must be whole and show what happened meanwhile."""
+    base_args = [arg("src", "Directory"), arg("eventTrigger", "File")]
+    call = {"output": ["build starts"], "lines": BUILD_LINES, "lines_per_second": BUILD_PACE}
+    kit = EngineKit(tmp_path / "kit", functions=[fn("onGithubPushMain", *base_args, call=call)])
+    sha = kit.remote.rev("main")
+    home = tmp_path / "home"
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    write_home(
+        home,
+        port=port,
+        secret=SECRET,
+        repos=f"[{{name: {REPOSITORY}, clone-url: '{kit.remote.path}'}}]",
+        extra=f"dagger: {{cli: '{kit.bin_dir / 'dagger'}'}}\n",
+    )
+    with _ui_in_tmux(home, tmp_path) as session:
+        assert TMUX is not None
+        _wait(lambda: "Events" in _screen(session), "the UI", timeout=60)
+        _wait(lambda: _timed("up", f"{base}/healthz", 5).status == 200, "the listener", timeout=60)
+        first = _timed("build 1", _signed(base, REPOSITORY, sha, 0), 10)
+        assert first.status == 202, first
+        # The build streams into the Output pane; open its full log in the pager.
+        _wait(lambda: _last_line_number(_screen(session)) > 200, "the build's output", 60)
+        subprocess.run([TMUX, "send-keys", "-t", session, "p"], check=True)
+        _wait(lambda: (tmp_path / "paging").exists(), "the pager to start")
+
+        answers: list[Answer] = []
+        health: list[Answer] = []
+        done = threading.Event()
+
+        def deliver() -> None:
+            # The first delivery starts a second build while the pager has the terminal.
+            answers.append(_timed("build 2", _signed(base, REPOSITORY, sha, 1), 10))
+            pause = HOLD_SECONDS / DELIVERIES
+            for n in range(2, DELIVERIES + 1):
+                if answers[-1].status is None:
+                    return  # the process stopped answering: no need to wait on each one
+                answers.append(_timed(f"delivery {n}", _signed(base, VISITOR, sha, n), 10))
+                time.sleep(pause)
+
+        def probe() -> None:
+            while not done.is_set():
+                health.append(_timed("healthz", f"{base}/healthz", 5))
+                time.sleep(0.25)
+
+        began = time.monotonic()
+        threads = [threading.Thread(target=deliver), threading.Thread(target=probe)]
+        for thread in threads:
+            thread.start()
+        threads[0].join(HOLD_SECONDS + DELIVERIES * 10)
+        time.sleep(max(0.0, HOLD_SECONDS - (time.monotonic() - began)))
+        held = time.monotonic() - began
+        assert "Events" not in _screen(session)  # the pager still has the terminal
+        (tmp_path / "release").touch()
+        done.set()
+        threads[1].join(10)
+
+        failed = [a for a in [*answers, *health] if a.status not in (200, 202)]
+        assert not failed, f"{len(failed)} requests failed, the first ones: {failed[:3]}"
+        assert len(answers) == DELIVERIES
+        assert held >= HOLD_SECONDS
+        slowest = max(answers, key=lambda a: a.seconds)
+        assert slowest.seconds < 1.0, slowest
+        assert max(a.seconds for a in health) < 1.0, max(health, key=lambda a: a.seconds)
+
+        # The UI is back, whole, with the new events (the newest one selected).
+        _wait(lambda: VISITOR in _screen(session), "the UI to come back with the new events")
+        _wait(lambda: "200+ shown" in _screen(session), "the count of events")
+        screen = _screen(session)
+        rows = screen.rstrip("\n").splitlines()
+        assert len(rows) == 40, screen
+        assert rows[0].lstrip().startswith("pocketci"), screen
+        assert "2 running" in rows[0], screen
+        assert rows[1].startswith("╭─ Events"), screen
+        [bottom] = [i for i, row in enumerate(rows) if row.endswith("200+ shown ─╯")]
+        assert rows[bottom + 1].startswith("╭─ Functions"), screen
+        assert all(row.startswith("│") and row.endswith("│") for row in rows[2:bottom]), screen
+        assert all(row.startswith("│") for row in rows[bottom + 2 : -2]), screen
+        assert rows[-2].startswith("╰─"), screen
+        assert sum(row.count("╭─ ") for row in rows) == 3, screen
+        assert sum(row.count("╰─") for row in rows) == 3, screen
+        assert "is not in the config" in screen, screen
+        assert rows[-1].startswith("f Fire"), screen
+        assert all(len(row) <= 120 for row in rows), screen
+        assert "paging" not in screen
+        # The build that started while the pager had the terminal: its output was read all
+        # along (thousands of lines by now).
+        subprocess.run([TMUX, "send-keys", "-t", session, "/"], check=True)
+        _wait(lambda: "Esc clears" in _screen(session), "the filter", session=session)
+        subprocess.run([TMUX, "send-keys", "-t", session, "-l", REPOSITORY], check=True)
+        subprocess.run([TMUX, "send-keys", "-t", session, "Enter"], check=True)
+        _wait(
+            lambda: _last_line_number(_screen(session)) > 2000,
+            "the output printed while the pager had the terminal",
+            session=session,
+        )
+        assert "Output · onGithubPushMain" in _screen(session)
+        # And it goes on answering.
+        assert _timed("after", f"{base}/healthz", 5).status == 200
