@@ -211,11 +211,22 @@ class Engine(EventPipeline):
                 count += 1
         return count
 
-    async def approve(self, event_id: int) -> None:
-        """Approve a waiting fork pull request at its current head commit, and dispatch it."""
+    async def approve(self, event_id: int, sha: str | None = None) -> None:
+        """Approve a waiting fork pull request at its head commit, and dispatch it.
+
+        Args:
+            event_id: The waiting event.
+            sha: The head commit the person saw and approved; when given, the approval is
+                refused unless it is still the event's head.
+        """
         stored = await self._stored(event_id)
         if not stored.event.is_fork:
             raise EngineError("only pull requests from forks need approval")
+        if sha is not None and sha != stored.event.sha:
+            raise EngineError(
+                f"the head commit is {stored.event.sha[:12]}, not the {sha[:12]} shown; "
+                "look at the pull request again"
+            )
         await self.store.set_approved_sha(event_id, stored.event.sha)
         self._queue.put_nowait((event_id, None, None))
 

@@ -148,7 +148,5 @@ def granted(settings: Settings, repo: RepoConfig, *, fork_no_secrets: bool = Fal
         lines.append(f"secret-store entry {name!r}{note}")
     lines += [f"environment variable {name}" for name in repo.env]
     if settings.dagger.cloud_token:
-        lines.append(
-            f"the Dagger Cloud token ({settings.dagger.cloud_token!r}) as DAGGER_CLOUD_TOKEN"
-        )
+        lines.append(f"DAGGER_CLOUD_TOKEN (secret-store entry {settings.dagger.cloud_token!r})")
     return lines

@@ -25,12 +25,15 @@ from textual.screen import Screen
 
 from pocketci_tui.config import Settings
 from pocketci_tui.datalock import DataLock
+from pocketci_tui.engine.approval import fork_approval
+from pocketci_tui.model import StoredEvent
 from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
 from pocketci_tui.secrets import ENCRYPTED_FILE, SecretStore, SecretStoreError
 
 from .bridge import EngineBridge
 from .collector import QuietCollector
 from .commands import EventCommands, pocketci_commands
+from .dialogs.approve import ApproveDialog
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.fire import FireDialog
 from .dialogs.help import HelpDialog
@@ -472,10 +475,24 @@ class PocketCIApp(App[int]):
         if (engine := self._engine()) is not None:
             self._engine_call(engine.cancel_event(event_id), "Cancelling", "Nothing to cancel")
 
-    def approve_event(self, event_id: int) -> None:
-        """Approve a waiting fork pull request."""
-        if (engine := self._engine()) is not None:
-            self._engine_call(engine.approve(event_id), f"Approved event #{event_id}")
+    def approve_event(self, stored: StoredEvent) -> None:
+        """Show a waiting fork pull request and approve its head commit if the user confirms.
+
+        The dialog names the fork, author, title and head commit and the secrets the run can
+        receive; the approval is pinned to the head commit shown.
+        """
+        if (engine := self._engine()) is None:
+            return
+        facts = fork_approval(stored, self.settings)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._engine_call(
+                    engine.approve(facts.event_id, facts.head_sha),
+                    f"Approved event #{facts.event_id} at {facts.head_sha[:12]}",
+                )
+
+        self.push_screen(ApproveDialog(facts), answered)
 
     def _engine(self) -> Any:
         engine = getattr(self.services, "engine", None)

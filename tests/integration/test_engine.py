@@ -12,8 +12,10 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from enginekit import EngineKit, function_names
 
+from pocketci_tui.engine.dispatcher import EngineError
 from pocketci_tui.model import EventMatched, EventStatus, RunOutput, RunState
 
 SPEC = {
@@ -136,7 +138,13 @@ async def test_fork_pull_request_waits_for_approval_pinned_to_its_head(tmp_path:
         assert "approval" in waiting.detail
         assert kit.calls() == []
 
-        await kit.engine.approve(event_id)
+        # The approval is for the head commit the person saw, and no other.
+        with pytest.raises(EngineError, match="not the 000000000000 shown"):
+            await kit.engine.approve(event_id, "0" * 40)
+        stored = await kit.store.get_event(event_id)
+        assert stored is not None
+        assert stored.approved_sha == ""
+        await kit.engine.approve(event_id, stored.event.sha)
         runs = await kit.wait_runs_finished(event_id)
         assert function_names(runs, RunState.PASSED) == {
             "testOnGithubPullRequest",

@@ -73,9 +73,9 @@ class ScriptedEngine:
         self.calls.append(("cancel_event", event_id))
         return 1
 
-    async def approve(self, event_id: int) -> None:
+    async def approve(self, event_id: int, sha: str | None = None) -> None:
         """Record."""
-        self.calls.append(("approve", event_id))
+        self.calls.append(("approve", event_id, sha))
 
     def tail(self, run_id: str) -> list[str]:
         """The scripted tail."""

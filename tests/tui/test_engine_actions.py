@@ -4,6 +4,7 @@ the stand-in ``dagger`` doing the calls, a real git repository being cloned."""
 from __future__ import annotations
 
 import socket
+from dataclasses import replace
 from pathlib import Path
 
 from textual.pilot import Pilot
@@ -11,6 +12,7 @@ from textual.widgets import Input
 
 from pocketci_tui.model import EventStatus, RunState
 from pocketci_tui.tui.app import PocketCIApp, make_app
+from pocketci_tui.tui.dialogs.approve import ApproveDialog
 from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.screens.main import MainScreen
@@ -164,17 +166,50 @@ async def test_cancel_with_events_focused_cancels_the_event(rig: Rig) -> None:
 
 
 async def test_approve_waiting_fork_pull_request(rig: Rig) -> None:
+    """``a`` shows the fork, author, title, head commit and secrets; Esc cancels, Enter runs."""
+    rig.settings = replace(
+        rig.settings,
+        repos=(replace(rig.settings.repos[0], secrets=("gh-password",), env=("GITHUB_TOKEN",)),),
+        dagger=replace(rig.settings.dagger, cloud_token="dagger-cloud"),
+    )
     app, _ = start_app(rig)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await started(rig, pilot)
         assert (await rig.post_fork_pr()).status == 202
         table = main(app).query_one(EventsTable)
         await wait_for(
             lambda: bool(table.events) and table.events[0].status is EventStatus.WAITING, pilot
         )
+        head = table.events[0].event.sha
         log = main(app).query_one(RunLog)
         await wait_for(lambda: any("press a to approve" in line for line in log.lines), pilot)
+
         await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, ApproveDialog), pilot)
+        facts = "\n".join(str(v.render()) for v in app.screen.query(".approve-value"))
+        for expected in (
+            "acme/api",
+            "mallory/api",  # the fork
+            "rate-limit",  # its branch
+            "octocat",  # the author
+            "Add rate limiting to the login endpoint",
+            head,  # the full head commit the approval is pinned to
+            "secret-store entry 'gh-password'",
+            "environment variable GITHUB_TOKEN",
+            "DAGGER_CLOUD_TOKEN",
+        ):
+            assert expected in facts, expected
+        await pilot.press("escape")
+        await wait_for(lambda: app.screen is main(app), pilot)
+        await pilot.pause(0.2)
+        assert rig.services is not None
+        stored = await rig.services.store.get_event(table.events[0].event.id or 0)
+        assert stored is not None
+        assert (stored.status, stored.approved_sha) == (EventStatus.WAITING, "")
+
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, ApproveDialog), pilot)
+        await pilot.press("enter")
         await wait_for(
             lambda: any(
                 r.function == "onGithubPullRequest" and r.state is RunState.PASSED

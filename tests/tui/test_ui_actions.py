@@ -19,6 +19,7 @@ from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import ENCRYPTED_FILE, MemorySecretStore, SecretStoreUnavailable
 from pocketci_tui.store import Store
 from pocketci_tui.tui.app import PocketCIApp, make_app
+from pocketci_tui.tui.dialogs.approve import ApproveDialog
 from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
@@ -193,8 +194,19 @@ async def test_approve_only_when_waiting(app_paths: AppPaths) -> None:
         await wait_for(lambda: screen(app).event_id == ids["waiting"], pilot)
         log = screen(app).query_one(RunLog)
         await wait_for(lambda: any("press a to approve" in line for line in log.lines), pilot)
+        # One key is not enough: a dialog shows whose code it is and asks first.
         await pilot.press("a")
-        await wait_for(lambda: services.engine.calls == [("approve", ids["waiting"])], pilot)
+        await wait_for(lambda: isinstance(app.screen, ApproveDialog), pilot)
+        assert services.engine.calls == []
+        await pilot.press("escape")
+        await wait_for(lambda: app.screen is screen(app), pilot)
+        await pilot.pause(0.1)
+        assert services.engine.calls == []
+        await pilot.press("a")
+        await wait_for(lambda: isinstance(app.screen, ApproveDialog), pilot)
+        await pilot.press("y")
+        head = "77aa0c1d" + "0" * 32
+        await wait_for(lambda: services.engine.calls == [("approve", ids["waiting"], head)], pilot)
 
 
 async def test_fire_picker_searches_previews_and_fires(app_paths: AppPaths) -> None:

@@ -542,7 +542,7 @@ class MainScreen(Screen[None]):
         if stored.status is not EventStatus.WAITING:
             self.notify("This event is not waiting for approval", severity="warning")
             return
-        self.pocketci.approve_event(stored.event.id)
+        self.pocketci.approve_event(stored)
 
     def action_pager(self) -> None:
         """Open the selected run's full log in $PAGER."""

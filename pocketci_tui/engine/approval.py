@@ -1,0 +1,96 @@
+"""What a person must see before a fork's pull request runs with secrets.
+
+Approving a pull request from a fork lets code written by someone else run on this machine
+with the secrets granted to the repository. :func:`fork_approval` gathers what that decision
+rests on from the stored delivery and the user config: the head repository and commit, the
+author and title, and every secret the run can receive. The approval that follows is pinned to
+the head commit shown (:meth:`~pocketci_tui.engine.dispatcher.Engine.approve`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pocketci_tui.config import Settings
+from pocketci_tui.engine.secret_grants import granted
+from pocketci_tui.model import StoredEvent
+
+DELETED_HEAD = "(deleted repository)"
+"""What is shown as the head repository when the fork no longer exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class ForkApproval:
+    """The facts about a fork's pull request waiting for approval.
+
+    Every text field comes from the payload and is untrusted: show it as literal text.
+
+    Attributes:
+        event_id: The stored event.
+        repository: The base repository (``owner/name``).
+        number: The pull request number, or None.
+        head_repository: The fork (``someone/name``), or :data:`DELETED_HEAD`.
+        head_ref: The fork's branch.
+        author: Who opened the pull request (its ``user.login``).
+        sender: Who caused this delivery (``sender.login``), when not the author.
+        title: The pull request's title.
+        head_sha: The commit the approval is pinned to.
+        secrets: One line per secret the run can receive (empty: none).
+    """
+
+    event_id: int
+    repository: str
+    number: int | None
+    head_repository: str
+    head_ref: str
+    author: str
+    sender: str
+    title: str
+    head_sha: str
+    secrets: tuple[str, ...]
+
+
+def _text(obj: Any, *keys: str) -> str:
+    for key in keys:
+        if not isinstance(obj, dict):
+            return ""
+        obj = obj.get(key)
+    return obj if isinstance(obj, str) else ""
+
+
+def fork_approval(stored: StoredEvent, settings: Settings) -> ForkApproval:
+    """Gather what to show before approving ``stored`` (a fork's pull request).
+
+    Args:
+        stored: The waiting event.
+        settings: The user configuration (the repository's grants, the Dagger Cloud token).
+
+    Returns:
+        The facts; missing payload fields are empty strings.
+    """
+    event = stored.event
+    assert event.id is not None
+    try:
+        payload = event.payload()
+    except ValueError:
+        payload = None
+    pr = payload.get("pull_request") if isinstance(payload, dict) else None
+    head_repo = _text(pr, "head", "repo", "full_name") or DELETED_HEAD
+    author = _text(pr, "user", "login")
+    sender = _text(payload, "sender", "login")
+    repo = settings.repo_for(event.vendor, event.repository)
+    no_secrets = settings.fork_pull_requests == "no-secrets"
+    secrets = granted(settings, repo, fork_no_secrets=no_secrets) if repo is not None else []
+    return ForkApproval(
+        event_id=event.id,
+        repository=event.repository,
+        number=event.pr_number,
+        head_repository=head_repo,
+        head_ref=_text(pr, "head", "ref"),
+        author=author,
+        sender=sender if sender != author else "",
+        title=_text(pr, "title") or event.title,
+        head_sha=event.sha,
+        secrets=tuple(secrets),
+    )
