@@ -12,10 +12,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
+
+if TYPE_CHECKING:
+    from pocketci_tui.secrets import SecretStore
+
+EXAMPLES = ("push",)
+"""The kinds of example event ``fire --example`` can send."""
 
 
 def register(
@@ -31,6 +39,24 @@ def register(
         "it is processed again.",
     )
     parser.add_argument("event_id", nargs="?", type=int, metavar="EVENT_ID")
+    parser.add_argument(
+        "--example",
+        choices=EXAMPLES,
+        metavar="KIND",
+        help="send an example event of a configured repository: push (the tip of its default "
+        "branch, every file counted as changed)",
+    )
+    parser.add_argument(
+        "--repo",
+        metavar="OWNER/NAME",
+        help="the repository of --example (default: the first configured one)",
+    )
+    parser.add_argument(
+        "--print",
+        dest="print_only",
+        action="store_true",
+        help="print the payload instead of sending it (--example only)",
+    )
     parser.add_argument("--file", type=Path, metavar="PAYLOAD.json", help="a payload file")
     parser.add_argument("--event", metavar="NAME", help="the GitHub event name (push, ...)")
     parser.add_argument(
@@ -46,10 +72,15 @@ def cmd_fire(args: argparse.Namespace) -> int:
     """Send the delivery; exit 0 on a 2xx answer, 1 otherwise."""
 
     def body() -> int:
-        if (args.event_id is None) == (args.file is None):
-            raise CommandFailed("give either EVENT_ID or --file PAYLOAD.json --event NAME", 2)
+        given = [x is not None for x in (args.event_id, args.file, args.example)]
+        if sum(given) != 1:
+            raise CommandFailed(
+                "give one of EVENT_ID, --file PAYLOAD.json --event NAME, or --example push", 2
+            )
         if args.file is not None and not args.event:
             raise CommandFailed("--file needs --event NAME (push, pull_request, ...)", 2)
+        if args.example is None and (args.repo or args.print_only):
+            raise CommandFailed("--repo and --print go with --example", 2)
         settings, paths = settings_from_args(args)
         url = args.url or _owner_url(args, paths) or _default_url(settings.host, settings.port)
         passphrase = passphrase_for(settings, paths)
@@ -106,16 +137,24 @@ async def _fire(
 
     assert isinstance(settings, Settings)
     assert isinstance(paths, AppPaths)
+    try:
+        secrets = await open_secrets(settings, paths, passphrase=passphrase)
+    except SecretStoreError as exc:
+        raise CommandFailed(f"cannot open the secret store: {exc}", 1) from exc
     if args.file is not None:
         try:
             body = args.file.read_bytes()
         except OSError as exc:
             raise CommandFailed(f"cannot read {args.file}: {exc.strerror}", 2) from exc
         event_name = str(args.event)
+    elif args.example is not None:
+        body, event_name = await _example(args.example, args.repo, settings, paths, secrets)
+        if args.print_only:
+            print(body.decode())
+            return 0
     else:
         body, event_name = await _stored(paths, args.event_id)
     try:
-        secrets = await open_secrets(settings, paths, passphrase=passphrase)
         secret = await asyncio.wait_for(secrets.get(settings.webhook_secret), 30)
     except (SecretStoreError, TimeoutError) as exc:
         raise CommandFailed(f"cannot read the webhook secret: {exc or 'timed out'}", 1) from exc
@@ -153,6 +192,90 @@ async def _fire(
         print(f"pocketci-tui: error: the listener answered {status}", file=sys.stderr)
         return 1
     return 0
+
+
+async def _example(
+    kind: str, repo_name: str | None, settings: object, paths: object, secrets: SecretStore
+) -> tuple[bytes, str]:
+    """Build an example delivery for a configured repository, at a commit it really has.
+
+    The commit is the tip of the repository's default branch, asked of its configured clone
+    URL (with its clone token) through the same git code the engine uses, so the event checks
+    out and runs like a real push. ``before`` is all zeros: every file counts as changed.
+    """
+    import json
+
+    from pocketci_tui.config import Settings
+    from pocketci_tui.engine.gitcmd import GitError
+    from pocketci_tui.engine.workspace import Workspace, default_clone_url
+    from pocketci_tui.model import ZERO_SHA
+    from pocketci_tui.paths import AppPaths
+    from pocketci_tui.secrets import SecretStoreError
+
+    assert isinstance(settings, Settings)
+    assert isinstance(paths, AppPaths)
+    assert kind == "push"
+    if not settings.repos:
+        raise CommandFailed(
+            f"no repository in {paths.config_file}: add one under `repos:` "
+            "(for example `repos: [{name: owner/name, token: github-token}]`) and try again",
+            2,
+        )
+    if repo_name is None:
+        repo = settings.repos[0]
+        repo_name = repo.name
+    else:
+        found = settings.repo_for("github", repo_name)
+        if found is None:
+            names = ", ".join(r.name for r in settings.repos)
+            raise CommandFailed(f"{repo_name} is not in the config (configured: {names})", 2)
+        repo = found
+    if any(c in repo_name for c in "*?["):
+        raise CommandFailed(
+            f"{repo_name} is a pattern; name one repository with --repo OWNER/NAME", 2
+        )
+    token = None
+    if repo.token:
+        try:
+            token = await asyncio.wait_for(secrets.get(repo.token), 30)
+        except (SecretStoreError, TimeoutError) as exc:
+            raise CommandFailed(f"cannot read the clone token {repo.token!r}: {exc}", 1) from exc
+        if token is None:
+            raise CommandFailed(
+                f"the clone token {repo.token!r} is not set; "
+                f"run `pocketci-tui secrets set {repo.token}`",
+                2,
+            )
+    try:
+        clone_url = repo.clone_url or default_clone_url(repo.vendor, repo_name)
+        # A private, throw-away git home: fire never writes into the owner's data folder.
+        with tempfile.TemporaryDirectory(prefix="pocketci-fire-") as tmp:
+            workspace = Workspace(Path(tmp), timeout=60)
+            ref, sha = await workspace.resolve_commit(clone_url, token, ())
+    except (GitError, ValueError) as exc:
+        raise CommandFailed(
+            f"cannot ask {repo_name} for the tip of its default branch: {exc}", 1
+        ) from exc
+    branch = ref.removeprefix("refs/heads/")
+    owner, _, name = repo_name.partition("/")
+    payload = {
+        "ref": ref,
+        "before": ZERO_SHA,
+        "after": sha,
+        "created": True,
+        "deleted": False,
+        "forced": False,
+        "repository": {
+            "full_name": repo_name,
+            "name": name,
+            "owner": {"login": owner},
+            "default_branch": branch,
+        },
+        "head_commit": {"id": sha, "message": "Example push sent by pocketci-tui fire"},
+        "pusher": {"name": "pocketci-tui"},
+        "sender": {"login": "pocketci-tui"},
+    }
+    return json.dumps(payload, indent=2).encode(), "push"
 
 
 async def _stored(paths: object, event_id: int) -> tuple[bytes, str]:

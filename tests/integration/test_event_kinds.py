@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -198,3 +199,49 @@ async def test_an_event_whose_ref_the_remote_lacks_says_so(
     assert "cannot tell which commit to build" in stored.detail
     assert "refs/heads/gone is not on the remote" in stored.detail
     assert kit.calls() == []
+
+
+async def _fire_cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "pocketci_tui",
+        "fire",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_fire_example_push_runs_against_the_configured_repository(
+    served_kit: tuple[EngineKit, GitHttpServer], hermetic_home: Path
+) -> None:
+    """Issue 10: the Quickstart's payload.json was never provided. `fire --example push`
+    sends a push of the configured repository's default branch tip to the running listener."""
+    kit, srv = served_kit
+    tip = kit.remote.commit({"main.go": "package main // example\n"}, branch="main")
+    serve = await ServeProcess.start()
+    try:
+        code, out, err = await _fire_cli("--example", "push", "--print")
+        assert code == 0, err
+        printed = json.loads(out)
+        assert (printed["ref"], printed["after"]) == ("refs/heads/main", tip)
+        assert printed["repository"]["full_name"] == REPOSITORY
+        # No --url: fire finds the running owner's listener.
+        code, out, err = await _fire_cli("--example", "push", "--repo", REPOSITORY)
+        assert code == 0, err
+        assert out.startswith("202 delivery=")
+        await _wait_calls(kit, serve, hermetic_home, 1)
+    finally:
+        assert await serve.terminate() == 0
+    [call] = kit.calls()
+    trigger = call["event_trigger"]
+    assert (trigger["event_type"], trigger["filter"], trigger["sha"]) == ("push", "main", tip)
+    assert trigger["changes"] is not None
+    assert "main.go" in trigger["changes"]
+    # The remote was asked with the configured clone token, and only the configured remote.
+    assert all(r.authorization == srv.expected_authorization() for r in srv.seen())

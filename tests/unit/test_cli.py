@@ -417,3 +417,18 @@ def test_help_names_the_home_variable(capsys: pytest.CaptureFixture[str]) -> Non
     assert "POCKETCI_TUI_HOME" in out
     assert "config.yaml" in out
     assert "pocketci-tui locate" in out
+
+
+def test_fire_example_needs_a_configured_repository(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (hermetic_home / "config.yaml").write_text("secrets: {backend: plaintext}\n")
+    assert main(["fire", "--example", "push"]) == 2
+    err = capsys.readouterr().err
+    assert "no repository in" in err
+    assert "repos:" in err
+    _plaintext_config(hermetic_home, _free_port())
+    assert main(["fire", "--example", "push", "--repo", "other/repo"]) == 2
+    assert "other/repo is not in the config (configured: acme/api)" in capsys.readouterr().err
+    assert main(["fire", "1", "--example", "push"]) == 2
+    assert main(["fire", "1", "--print"]) == 2

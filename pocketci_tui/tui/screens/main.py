@@ -316,8 +316,7 @@ class MainScreen(Screen[None]):
                     "s manages secrets, ? lists the keys.",
                     "",
                     "Test it from another terminal:",
-                    "  pocketci-tui fire --file \\",
-                    "    payload.json --event push",
+                    "  pocketci-tui fire --example push",
                 ],
             )
             return
