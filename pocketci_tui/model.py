@@ -15,6 +15,25 @@ from typing import Any
 
 ZERO_SHA = "0" * 40
 
+MAX_DETAIL = 2000
+"""The longest event detail or run reason kept (stored, published, shown)."""
+
+
+def bounded(text: str, limit: int = MAX_DETAIL) -> str:
+    """Cut ``text`` to at most ``limit`` characters, with a marker saying how much was cut.
+
+    Args:
+        text: Any text, for example an error message that quotes what a repository holds.
+        limit: The most characters to keep, the marker included.
+
+    Returns:
+        ``text`` itself when short enough, else its start and ``… [N more characters]``.
+    """
+    if len(text) <= limit:
+        return text
+    marker = f"… [{len(text) - limit} more characters]"
+    return text[: max(0, limit - len(marker))] + marker
+
 
 def utcnow() -> datetime:
     """Return the current time, timezone-aware in UTC."""

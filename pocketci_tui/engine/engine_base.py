@@ -28,6 +28,7 @@ from pocketci_tui.model import (
     Notice,
     Run,
     StoredEvent,
+    bounded,
 )
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import SecretStore, SecretStoreError
@@ -147,6 +148,7 @@ class EngineBase:
         self._publish(EventUpdated(event_id, EventStatus.DISPATCHING, detail))
 
     async def _set_status(self, event_id: int, status: EventStatus, detail: str = "") -> None:
+        detail = bounded(detail)  # it can quote what a repository holds
         await self.store.set_event_status(event_id, status, detail)
         self._publish(EventUpdated(event_id, status, detail))
 

@@ -28,6 +28,7 @@ from pocketci_tui.model import (
     Run,
     RunState,
     StoredEvent,
+    bounded,
     utcnow,
 )
 from pocketci_tui.store.connection import (
@@ -292,7 +293,7 @@ class Store:
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE events SET status = ?, detail = ? WHERE id = ?",
-                (status.value, detail, event_id),
+                (status.value, bounded(detail), event_id),
             )
 
         await self._write(job)

@@ -12,7 +12,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any
 
-from pocketci_tui.model import Event, EventStatus, Run, RunState, StoredEvent, utcnow
+from pocketci_tui.model import Event, EventStatus, Run, RunState, StoredEvent, bounded, utcnow
 
 _EVENT_COLUMNS = (
     "id, vendor, delivery_id, event_name, event_type, filter, repository, ref, sha, base_ref, "
@@ -91,7 +91,7 @@ def _run_params(run: Run) -> tuple[Any, ...]:
         run.state.value,
         run.attempt,
         json.dumps([list(pair) for pair in run.args]),
-        run.reason,
+        bounded(run.reason),
         run.exit_code,
         _ts(run.created_at or utcnow()),
         _ts(run.started_at),
@@ -131,7 +131,7 @@ def _event_params(event: Event, status: EventStatus, detail: str) -> tuple[Any, 
         event.hook_id,
         _ts(event.received_at),
         status.value,
-        detail,
+        bounded(detail),
     )
 
 
