@@ -20,6 +20,32 @@ class CatalogError(Exception):
     """Introspection failed; the message says what failed and what to do about it."""
 
 
+MAX_FUNCTIONS = 256
+"""The most functions a module's main object may declare; a larger catalog is refused."""
+
+MAX_ARGS = 64
+"""The most arguments one function may declare; a larger catalog is refused."""
+
+MAX_NAME = 1024
+"""The longest module, function or argument name read; a longer one refuses the catalog."""
+
+MAX_DEFAULT = 64 * 1024
+"""The longest default value (JSON) of an argument; a longer one refuses the catalog."""
+
+MAX_DESCRIPTION = 1000
+"""Characters of a function's description kept."""
+
+
+def _name(value: Any, what: str, module_dir: Path) -> str:
+    text = str(value)
+    if len(text) > MAX_NAME:
+        raise CatalogError(
+            f"the Dagger module at {module_dir} has a {what} name of {len(text)} characters, "
+            f"more than the {MAX_NAME} pocketci-tui reads"
+        )
+    return text
+
+
 _PRIMITIVES = {
     "STRING_KIND": "String",
     "INTEGER_KIND": "Int",
@@ -74,6 +100,17 @@ def _default_json(value: Any) -> str | None:
     return json.dumps(value)
 
 
+def _bounded_default(value: Any, function: str, module_dir: Path) -> str | None:
+    text = _default_json(value)
+    if text is not None and len(text) > MAX_DEFAULT:
+        raise CatalogError(
+            f"an argument of the function {function!r} of the Dagger module at {module_dir} "
+            f"has a default of {len(text)} characters, more than the {MAX_DEFAULT} "
+            "pocketci-tui reads"
+        )
+    return text
+
+
 def main_object_name(module_name: str) -> str:
     """The main object's name: the module name in PascalCase (``my-ci`` -> ``MyCi``).
 
@@ -102,7 +139,7 @@ def parse_catalog(data: dict[str, Any], module_dir: Path) -> ModuleCatalog:
     """
     try:
         module = data["moduleSource"]["asModule"]
-        name = str(module["name"])
+        name = _name(module["name"], "module", module_dir)
         objects = module["objects"] or []
     except (KeyError, TypeError) as exc:
         raise CatalogError(f"unexpected introspection answer for {module_dir}: {exc}") from exc
@@ -118,20 +155,35 @@ def parse_catalog(data: dict[str, Any], module_dir: Path) -> ModuleCatalog:
             f"the Dagger module {name!r} at {module_dir} has no main object {wanted!r}; "
             "check that its code defines it"
         )
+    declared = main.get("functions") or []
+    if len(declared) > MAX_FUNCTIONS:
+        raise CatalogError(
+            f"the Dagger module {name!r} at {module_dir} declares {len(declared)} functions, "
+            f"more than the {MAX_FUNCTIONS} pocketci-tui reads; split it into smaller modules"
+        )
     functions = []
-    for fn in main.get("functions") or []:
+    for fn in declared:
+        fn_name = _name(fn["name"], "function", module_dir)
+        raw_args = fn.get("args") or []
+        if len(raw_args) > MAX_ARGS:
+            raise CatalogError(
+                f"the function {fn_name!r} of the Dagger module at {module_dir} declares "
+                f"{len(raw_args)} arguments, more than the {MAX_ARGS} pocketci-tui reads"
+            )
         args = tuple(
             ArgSpec(
-                name=str(a["name"]),
-                type_name=_type_name(a.get("typeDef") or {}),
+                name=_name(a["name"], "argument", module_dir),
+                type_name=_name(_type_name(a.get("typeDef") or {}), "type", module_dir),
                 optional=bool((a.get("typeDef") or {}).get("optional")),
-                default_json=_default_json(a.get("defaultValue")),
+                default_json=_bounded_default(a.get("defaultValue"), fn_name, module_dir),
             )
-            for a in fn.get("args") or []
+            for a in raw_args
         )
         functions.append(
             FunctionSpec(
-                name=str(fn["name"]), args=args, description=str(fn.get("description") or "")
+                name=fn_name,
+                args=args,
+                description=str(fn.get("description") or "")[:MAX_DESCRIPTION],
             )
         )
     return ModuleCatalog(module_name=name, functions=tuple(functions))

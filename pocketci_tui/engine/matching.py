@@ -41,15 +41,24 @@ The rules, with the choices this implementation makes where the seed left a gap:
 * **Secrets.** A function receives exactly the configured secrets it declares an argument for
   (by name; the argument names ``src``, ``eventTrigger``, ``filter``, ``event``, ``vendor`` and
   ``onChanges`` are never secrets).
-* **Order of reasons.** A function that cannot be called (a missing or mistyped ``src`` or
-  ``eventTrigger``, a missing tier argument, a required argument nobody supplies, an invalid
-  pattern) is reported as such first, because it would fail on every event; then the vendor,
-  event and filter defaults are checked, then ``onChanges``.
+* **Names.** A function whose name, or one of whose argument names, is not a GraphQL
+  identifier (``[_A-Za-z][_0-9A-Za-z]*``, at most :data:`MAX_NAME_LENGTH` characters) is never
+  called: its kebab-case form could read as a flag of ``dagger call`` (``-OnGithubPush`` would
+  become ``--on-github-push``). It is reported as skipped with that reason.
+* **Runs per event.** At most :data:`MAX_RUNS_PER_EVENT` functions run for one event; the
+  accepted functions past that number (in catalog order) are reported as skipped with a reason
+  that starts with :data:`RUN_CAP_REASON`. Default lists of ``filter``/``event``/``vendor`` and
+  ``onChanges`` hold at most :data:`MAX_DEFAULT_ENTRIES` entries.
+* **Order of reasons.** A function that cannot be called (a bad name, a missing or mistyped
+  ``src`` or ``eventTrigger``, a missing tier argument, a required argument nobody supplies,
+  an invalid pattern) is reported as such first, because it would fail on every event; then
+  the vendor, event and filter defaults are checked, then ``onChanges``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,12 +73,18 @@ from pocketci_tui.model import (
     FunctionSpec,
     MatchResult,
     ModuleCatalog,
+    bounded,
 )
 
 __all__ = [
+    "MAX_DEFAULT_ENTRIES",
+    "MAX_NAME_LENGTH",
+    "MAX_RUNS_PER_EVENT",
     "RESERVED_ARGS",
+    "RUN_CAP_REASON",
     "TIER_ARGS",
     "function_tier",
+    "is_identifier",
     "match",
     "paths_allow",
 ]
@@ -93,6 +108,32 @@ RESERVED_ARGS = frozenset({SRC, EVENT_TRIGGER, FILTER, EVENT, VENDOR, ON_CHANGES
 """Argument names pocketci fills itself; never treated as secrets."""
 
 _REQUIRED_TYPES = {SRC: "Directory", EVENT_TRIGGER: "File"}
+
+MAX_RUNS_PER_EVENT = 32
+"""The most functions run for one event; further accepted ones are skipped with a reason."""
+
+RUN_CAP_REASON = "not run: more functions matched than the"
+"""How the reason of an accepted function skipped by :data:`MAX_RUNS_PER_EVENT` starts."""
+
+MAX_NAME_LENGTH = 256
+"""The longest function or argument name pocketci-tui calls."""
+
+MAX_DEFAULT_ENTRIES = 1000
+"""The most entries a ``filter``/``event``/``vendor`` or ``onChanges`` default may list."""
+
+_IDENTIFIER_RE = re.compile(r"[_A-Za-z][_0-9A-Za-z]*")
+
+
+def is_identifier(name: str) -> bool:
+    """Tell whether ``name`` can be a GraphQL name (and so never reads as a flag).
+
+    Args:
+        name: A function or argument name from the module's catalog.
+
+    Returns:
+        True for ``[_A-Za-z][_0-9A-Za-z]*`` of at most :data:`MAX_NAME_LENGTH` characters.
+    """
+    return len(name) <= MAX_NAME_LENGTH and _IDENTIFIER_RE.fullmatch(name) is not None
 
 
 def function_tier(name: str, names: Sequence[str | None]) -> int | None:
@@ -165,8 +206,13 @@ class _Outcome:
 
 def _describe(default: Any) -> str:
     if isinstance(default, str):
-        return repr(default)
-    return json.dumps(default)
+        return bounded(repr(default), 200)
+    return bounded(json.dumps(default), 200)
+
+
+def _too_many(entries: Sequence[Any], what: str) -> None:
+    if len(entries) > MAX_DEFAULT_ENTRIES:
+        raise PatternError(f"{len(entries)} {what}, more than {MAX_DEFAULT_ENTRIES}")
 
 
 def _entries(default: Any) -> RefFilter:
@@ -174,8 +220,11 @@ def _entries(default: Any) -> RefFilter:
     if default is None:
         return RefFilter("")
     if isinstance(default, list):
+        _too_many(default, "entries")
         return RefFilter.from_entries(_scalar(x) for x in default if x is not None)
-    return RefFilter(_scalar(default))
+    text = _scalar(default)
+    _too_many(text.split(",", MAX_DEFAULT_ENTRIES + 1), "entries")
+    return RefFilter(text)
 
 
 def _path_patterns(default: Any) -> PathFilter:
@@ -183,8 +232,11 @@ def _path_patterns(default: Any) -> PathFilter:
     if default is None:
         return PathFilter([])
     if isinstance(default, list):
+        _too_many(default, "patterns")
         return PathFilter(_scalar(x) for x in default if x is not None)
-    return PathFilter.from_csv(_scalar(default))
+    text = _scalar(default)
+    _too_many(text.split(",", MAX_DEFAULT_ENTRIES + 1), "patterns")
+    return PathFilter.from_csv(text)
 
 
 def _scalar(value: Any) -> str:
@@ -216,6 +268,17 @@ def _evaluate(
 ) -> _Outcome:
     args = {a.name: a for a in fn.args}
     tier_label = f"tier {tier} ({tier_name})"
+
+    # 0. Could its name, or an argument's, be read as anything but a name?
+    if not is_identifier(fn.name):
+        return _Outcome(False, "not called: its name is not a GraphQL identifier")
+    for declared in fn.args:
+        if not is_identifier(declared.name):
+            return _Outcome(
+                False,
+                f"not called: the name of its argument {bounded(repr(declared.name), 80)} is not "
+                "a GraphQL identifier",
+            )
 
     # 1. Can it be called at all?
     for name, type_name in _REQUIRED_TYPES.items():
@@ -335,6 +398,7 @@ def match(
             break
 
     decisions: list[Decision] = []
+    accepted = 0
     for index, fn in enumerate(catalog.functions):
         tier = tier_of.get(index)
         if tier is None:
@@ -351,6 +415,14 @@ def match(
                 )
             )
             continue
+        if outcome.accepted:
+            accepted += 1
+            if accepted > MAX_RUNS_PER_EVENT:
+                outcome = _Outcome(
+                    False,
+                    f"{RUN_CAP_REASON} {MAX_RUNS_PER_EVENT} pocketci-tui runs per event "
+                    "(the first ones in the module's order ran)",
+                )
         decisions.append(
             Decision(
                 function=fn.name,

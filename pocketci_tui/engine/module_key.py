@@ -12,13 +12,21 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
+from pocketci_tui.config import ConfigError, FileTooLarge, read_bounded_file
 from pocketci_tui.engine.catalog_query import CatalogError
 from pocketci_tui.engine.proc import kill_tree
 from pocketci_tui.paths import PRIVATE_UMASK
 
 GIT_TIMEOUT = 30.0
 """Seconds one ``git rev-parse`` may take."""
+
+MAX_DAGGER_JSON = 256 * 1024
+"""The largest ``dagger.json`` read; a larger one is refused before it is read."""
+
+MAX_LOCAL_PATHS = 64
+"""The most local directories (dependencies, transitively, and sources) a module may use."""
 
 
 async def _git_tree(checkout: Path, rel: str) -> str | None:
@@ -75,12 +83,32 @@ def _is_remote_ref(source: str) -> bool:
     return "://" in source or "@" in source or source.startswith(("git@", "github.com/"))
 
 
+def _read_dagger_json(module_dir: Path) -> Any:
+    """The parsed ``dagger.json`` of a module, None when absent or not JSON; size bounded.
+
+    Raises:
+        CatalogError: The file is larger than :data:`MAX_DAGGER_JSON` or nested absurdly deep.
+    """
+    where = module_dir / "dagger.json"
+    try:
+        text = read_bounded_file(where, MAX_DAGGER_JSON, str(where))
+    except FileTooLarge as exc:
+        raise CatalogError(str(exc)) from None
+    except ConfigError:
+        return None  # unreadable: Dagger itself will say what is wrong with it
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+    except RecursionError:
+        raise CatalogError(f"{where}: nested too deeply to read") from None
+
+
 def _local_paths(module_dir: Path) -> list[Path]:
     """Local paths a module's ``dagger.json`` points at: local dependencies, its source dir."""
-    try:
-        config = json.loads((module_dir / "dagger.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+    config = _read_dagger_json(module_dir)
     if not isinstance(config, dict):
         return []
     found: list[Path] = []
@@ -88,6 +116,11 @@ def _local_paths(module_dir: Path) -> list[Path]:
     if isinstance(source, str) and source and not _is_remote_ref(source):
         found.append(module_dir / source)
     deps = config.get("dependencies")
+    if isinstance(deps, list) and len(deps) > MAX_LOCAL_PATHS:
+        raise CatalogError(
+            f"{module_dir / 'dagger.json'} lists {len(deps)} dependencies, more than the "
+            f"{MAX_LOCAL_PATHS} pocketci-tui follows"
+        )
     for dep in deps if isinstance(deps, list) else []:
         ref = dep.get("source") if isinstance(dep, dict) else dep
         if isinstance(ref, str) and ref and not _is_remote_ref(ref):
@@ -110,6 +143,11 @@ def _collect_paths(module_dir: Path) -> list[Path]:
                 continue
             seen.add(resolved)
             out.append(resolved)
+            if len(out) > MAX_LOCAL_PATHS:
+                raise CatalogError(
+                    f"the module {module_dir} uses more than {MAX_LOCAL_PATHS} local "
+                    "directories (dependencies, transitively); pocketci-tui follows no more"
+                )
             if (resolved / "dagger.json").is_file():
                 queue.append(resolved)
     return out

@@ -24,7 +24,7 @@ from pocketci_tui.config import (
 from pocketci_tui.engine import secret_grants
 from pocketci_tui.engine.catalog import CatalogError, module_content_key
 from pocketci_tui.engine.engine_base import _EventWork, _Live
-from pocketci_tui.engine.matching import match, paths_allow
+from pocketci_tui.engine.matching import MAX_RUNS_PER_EVENT, RUN_CAP_REASON, match, paths_allow
 from pocketci_tui.engine.runs import RunExecution
 from pocketci_tui.engine.secret_grants import RunSecrets
 from pocketci_tui.engine.workspace import (
@@ -193,7 +193,8 @@ class EventPipeline(RunExecution):
             return False
         changes = await self.workspace.changed_files(checkout, event)
         try:
-            allowed = not spec.paths or paths_allow(spec.paths, changes)
+            # The patterns come from the repository: compile and apply them off the loop.
+            allowed = not spec.paths or await asyncio.to_thread(paths_allow, spec.paths, changes)
         except ValueError as exc:
             await self._set_status(event_id, EventStatus.ERROR, f"pocketci.yaml: paths: {exc}")
             return False
@@ -215,11 +216,8 @@ class EventPipeline(RunExecution):
         self._problems.pop("dagger", None)
         no_secrets = event.is_fork and self.settings.fork_pull_requests == "no-secrets"
         secret_names = () if no_secrets else spec.secret_names
-        if changes is not None and len(changes) > 500:
-            # Thousands of changed files against many patterns take a while: off the loop.
-            result = await asyncio.to_thread(match, catalog, event, changes, secret_names)
-        else:
-            result = match(catalog, event, changes, secret_names)
+        # The catalog's names and defaults come from the repository's module: off the loop.
+        result = await asyncio.to_thread(match, catalog, event, changes, secret_names)
         if only is not None:
             result = MatchResult(
                 result.tier, tuple(d for d in result.decisions if d.function in only)
@@ -258,6 +256,12 @@ class EventPipeline(RunExecution):
         )
         extra_mask = [token] if token else []
         detail = f"{len(calls)} of {len(runs)} functions matched"
+        capped = sum(1 for d in result.decisions if d.reason.startswith(RUN_CAP_REASON))
+        if capped:
+            detail += (
+                f"; {capped} more matched but were not run: at most {MAX_RUNS_PER_EVENT} "
+                "runs per event"
+            )
         if given.refused:
             detail += "; " + secret_grants.refused_detail(spec, given.refused)
         await self._set_status(
