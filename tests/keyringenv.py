@@ -236,3 +236,54 @@ def session_secret_service() -> tuple[str, PrivateBus | None]:
         missing(f"the session's Secret Service is unusable: {secret_service_problem(ambient)}")
     private = PrivateBus("gnome").__enter__()
     return private.address, private
+
+
+class BusMonitor:
+    """``dbus-monitor`` on a private bus: the method calls and signals it saw, one per line.
+
+    Used to prove what a client did *not* do (ask the Secret Service to unlock, or run its
+    prompt), which no return value can show.
+    """
+
+    def __init__(self, address: str) -> None:
+        if shutil.which("dbus-monitor") is None:
+            missing(f"dbus-monitor not installed (apt-get install {APT_PACKAGES})")
+        self._proc = subprocess.Popen(
+            ["dbus-monitor", "--address", address],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        if not self._ready.wait(10):
+            self.close()
+            raise RuntimeError("dbus-monitor did not start monitoring")
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if "member=NameLost" in line:  # becoming a monitor drops its unique name
+                self._ready.set()
+
+    def members(self) -> list[str]:
+        """``interface.member`` of every message seen so far."""
+        seen = []
+        for line in list(self.lines):
+            if "member=" in line:
+                interface = line.split("interface=", 1)[-1].split(";", 1)[0]
+                seen.append(f"{interface}.{line.split('member=', 1)[1].split()[0]}")
+        return seen
+
+    def close(self) -> None:
+        """Stop the monitor."""
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            self._proc.wait(5)
+        self._reader.join(5)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()

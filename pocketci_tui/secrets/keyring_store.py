@@ -206,6 +206,14 @@ def _select_os_backend() -> KeyringBackend:
     return chosen
 
 
+LOCKED_HINT = (
+    "keyring locked: unlock it with your desktop's keyring (log in to the desktop session, or "
+    "unlock the collection in Seahorse or KWallet Manager); pocketci-tui reads secrets without "
+    "ever opening the unlock prompt"
+)
+"""How a locked keyring is reported (the problem line of the UI, ``check`` and held events)."""
+
+
 def _map_error(exc: BaseException, where: str) -> BaseException:
     """Turn a backend exception into a SecretStoreError with advice (never with a value)."""
     if isinstance(exc, SecretStoreError):
@@ -213,19 +221,59 @@ def _map_error(exc: BaseException, where: str) -> BaseException:
     import keyring.errors
 
     if isinstance(exc, keyring.errors.KeyringLocked):
-        return SecretStoreLocked(
-            f"{where} is locked and cannot be unlocked without a prompt: unlock it (log in to "
-            "the desktop session, or run `gnome-keyring-daemon --unlock` in this session), "
-            f"or {_HINT_HEADLESS}"
-        )
+        return SecretStoreLocked(f"{LOCKED_HINT} ({where}); or {_HINT_HEADLESS}")
     if isinstance(exc, keyring.errors.NoKeyringError | keyring.errors.InitError):
         return SecretStoreUnavailable(f"{where} is not usable ({exc}); {_HINT_HEADLESS}")
     name = type(exc).__name__
     if name in {"SecretServiceNotAvailableException", "DBusErrorResponse"}:
         return SecretStoreUnavailable(f"{where} is not reachable ({exc}); {_HINT_HEADLESS}")
     if name in {"LockedException", "PromptDismissedException"}:
-        return SecretStoreLocked(f"{where} is locked ({exc}); unlock it or {_HINT_HEADLESS}")
+        return SecretStoreLocked(f"{LOCKED_HINT} ({where}: {exc}); or {_HINT_HEADLESS}")
     return SecretStoreError(f"{where} failed: {name}: {exc}")
+
+
+def _secret_service_read(backend: Any, service: str, name: str) -> str | None:
+    """Read one value from the Secret Service without ever asking it to unlock.
+
+    keyring's own ``get_password`` calls ``Unlock`` on a locked collection, which makes the
+    desktop show its unlock prompt (or, without a display, waits on a prompter) every time the
+    listener or the engine reads a secret. Here the collection's ``Locked`` property is checked
+    first and a locked collection or item is reported as :class:`SecretStoreLocked`; a missing
+    default collection means nothing is stored (creating one could prompt as well).
+
+    Raises:
+        SecretStoreLocked: The collection or the item is locked.
+    """
+    import secretstorage
+    from secretstorage.exceptions import ItemNotFoundException
+
+    connection = secretstorage.dbus_init()
+    try:
+        path = getattr(backend, "preferred_collection", None)
+        try:
+            if path:
+                collection = secretstorage.Collection(connection, path)
+            else:
+                collection = secretstorage.Collection(connection)  # the default alias
+        except ItemNotFoundException:
+            return None
+        if collection.is_locked():
+            raise SecretStoreLocked(f"{LOCKED_HINT}; or {_HINT_HEADLESS}")
+        for item in collection.search_items(backend._query(service, name)):
+            if item.is_locked():
+                raise SecretStoreLocked(f"{LOCKED_HINT}; or {_HINT_HEADLESS}")
+            value: bytes = item.get_secret()
+            return value.decode("utf-8")
+        return None
+    finally:
+        connection.close()
+
+
+def _read_without_prompt(backend: KeyringBackend, service: str, name: str) -> str | None:
+    """``backend.get_password``, except that a Secret Service keyring is never asked to unlock."""
+    if type(backend).__module__ == "keyring.backends.SecretService":
+        return _secret_service_read(backend, service, name)
+    return backend.get_password(service, name)
 
 
 class KeyringSecretStore:
@@ -312,7 +360,9 @@ class KeyringSecretStore:
             SecretStoreError: Any other failure.
         """
         validate_name(name)
-        return await self._call(lambda b: b.get_password(self.service, name), f"reading {name}")
+        return await self._call(
+            lambda b: _read_without_prompt(b, self.service, name), f"reading {name}"
+        )
 
     async def set(self, name: str, value: str) -> None:
         """Store ``value`` under ``name`` and record the name in the index.
@@ -351,7 +401,9 @@ class KeyringSecretStore:
 
     async def unlock(self) -> None:
         """Select and exercise the backend (read a probe entry); raise what a real call would."""
-        await self._call(lambda b: b.get_password(self.service, _PROBE_NAME), "unlocking")
+        await self._call(
+            lambda b: _read_without_prompt(b, self.service, _PROBE_NAME), "checking the keyring"
+        )
 
 
 @functools.cache

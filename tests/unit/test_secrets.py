@@ -283,7 +283,7 @@ async def test_unreachable_dbus_address_is_unavailable_quickly(
 
 async def test_k2_locked_collection_gives_a_clear_message() -> None:
     store = KeyringSecretStore(LockedKeyring())
-    with pytest.raises(SecretStoreLocked, match="is locked"):
+    with pytest.raises(SecretStoreLocked, match="keyring locked: unlock it with"):
         await store.get("github-token")
     health = await probe(store)
     assert health.state == "locked"
