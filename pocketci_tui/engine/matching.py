@@ -361,6 +361,8 @@ def match(
     event: Event,
     changes: Sequence[str] | None,
     secret_names: Collection[str],
+    *,
+    only: Collection[str] | None = None,
 ) -> MatchResult:
     """Decide which functions of the module run for an event (SPEC 4.6).
 
@@ -370,6 +372,8 @@ def match(
         changes: The changed files (repository paths), or None when the diff could not be
             computed (then every file counts as changed, see the module docstring).
         secret_names: The argument names ``pocketci.yaml`` has secrets for.
+        only: For a re-run of some functions: only these count towards
+            :data:`MAX_RUNS_PER_EVENT` (so any function can be re-run).
 
     Returns:
         The winning tier (or None) and one decision per trigger function, in catalog order.
@@ -415,7 +419,7 @@ def match(
                 )
             )
             continue
-        if outcome.accepted:
+        if outcome.accepted and (only is None or fn.name in only):
             accepted += 1
             if accepted > MAX_RUNS_PER_EVENT:
                 outcome = _Outcome(

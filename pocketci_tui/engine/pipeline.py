@@ -217,7 +217,7 @@ class EventPipeline(RunExecution):
         no_secrets = event.is_fork and self.settings.fork_pull_requests == "no-secrets"
         secret_names = () if no_secrets else spec.secret_names
         # The catalog's names and defaults come from the repository's module: off the loop.
-        result = await asyncio.to_thread(match, catalog, event, changes, secret_names)
+        result = await asyncio.to_thread(match, catalog, event, changes, secret_names, only=only)
         if only is not None:
             result = MatchResult(
                 result.tier, tuple(d for d in result.decisions if d.function in only)

@@ -111,6 +111,13 @@ def test_runs_per_event_are_capped_with_a_reason() -> None:
     assert str(MAX_RUNS_PER_EVENT) in capped[0].reason
 
 
+def test_a_function_past_the_cap_can_still_be_rerun() -> None:
+    functions = [trigger(f"check{i}OnGithubPushMain") for i in range(300)]
+    last = functions[-1].name
+    result = match(catalog(*functions), PUSH_MAIN, [], (), only={last})
+    assert last in [c.function for c in result.calls]
+
+
 def test_defaults_with_too_many_entries_skip_the_function() -> None:
     many = ",".join(f"b{i}" for i in range(MAX_DEFAULT_ENTRIES + 1))
     on_changes = ArgSpec("onChanges", "String", False, json.dumps(many))
