@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingType
 
 from pocketci_tui import keys
 from pocketci_tui.tui.app import PocketCIApp
+from pocketci_tui.tui.dialogs.approve import ApproveDialog
 from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
@@ -26,6 +27,7 @@ SCOPES: dict[str, list[list[BindingType]]] = {
     "passphrase": [PassphraseDialog.BINDINGS],
     "webhook": [WebhookDialog.BINDINGS],
     "confirm": [ConfirmDialog.BINDINGS],
+    "approve": [ApproveDialog.BINDINGS],
     "fire": [FireDialog.BINDINGS],
     "setup": [SetupDialog.BINDINGS],
     "help": [HelpDialog.BINDINGS],
