@@ -63,8 +63,12 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-CACHE_FORMAT = 1
-"""Bump when the cache files' shape or meaning changes: old files are then ignored."""
+CACHE_FORMAT = 2
+"""Bump when the cache files' shape or meaning changes: old files are then ignored.
+
+2: catalogs are bounded when parsed (functions, arguments, names, defaults); files written
+before could hold a catalog past those bounds.
+"""
 
 MEMORY_ENTRIES = 256
 """Catalogs kept in memory (least recently used dropped first)."""
