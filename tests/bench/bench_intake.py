@@ -24,10 +24,12 @@ Side by side, in one run, against servers started as separate processes on loopb
   measured in its own phase interleaved with a headless ``serve`` ("under a burst with the UI
   running and without it").
 
-Every server gets the same client, concurrency (64 keep-alive HTTP/1.1 connections), body (a
-small signed push payload; the body and its signature are fixed, each request has a new
-``X-GitHub-Delivery`` id) and duration per round. The client is ``wrk`` (Debian package
-``wrk``: C, epoll, one thread; a Lua hook gives each request its delivery id) when installed,
+Every server gets the same client, concurrency (64 keep-alive HTTP/1.1 connections), bodies
+(small signed push payloads, each request a body and ``X-GitHub-Delivery`` id of its own: the
+intake refuses a body it already stored under another delivery id as a replay, so the bodies
+are signed beforehand, enough of them for every round) and duration per round. The client is
+``wrk`` (Debian package ``wrk``: C, epoll, one thread; a Lua hook gives each request its body
+and delivery id) when installed,
 else a minimal asyncio HTTP/1.1 client; either way it costs the two shared cores far less than
 the servers do, and its CPU per request is printed. Rounds are interleaved; figures are medians
 of the rounds (p50/p99: medians of the per-round percentiles). CPU per request is the server
@@ -122,22 +124,32 @@ HELLO_SERVER = textwrap.dedent(
     """
 )
 
-# wrk: the body and signature are fixed; each request gets a delivery id of its own.
+# wrk: each request gets a pre-signed body (one "signature<TAB>body" line of BENCH_BODIES,
+# from line BENCH_START on) and a delivery id of its own.
 WRK_SCRIPT = textwrap.dedent(
     """
-    local f = assert(io.open(os.getenv("BENCH_BODY"), "rb"))
+    local bodies, signatures = {}, {}
+    local start = tonumber(os.getenv("BENCH_START"))
+    local n = 0
+    for line in io.lines(os.getenv("BENCH_BODIES")) do
+        n = n + 1
+        if n > start then
+            local tab = string.find(line, "\t", 1, true)
+            signatures[#signatures + 1] = string.sub(line, 1, tab - 1)
+            bodies[#bodies + 1] = string.sub(line, tab + 1)
+        end
+    end
     wrk.method = "POST"
-    wrk.body = f:read("*a")
-    f:close()
     wrk.headers["Content-Type"] = "application/json"
     wrk.headers["X-GitHub-Event"] = "push"
-    wrk.headers["X-Hub-Signature-256"] = os.getenv("BENCH_SIGNATURE")
     local prefix = os.getenv("BENCH_PREFIX")
     local counter = 0
     request = function()
+        local i = counter % #bodies + 1
         counter = counter + 1
         wrk.headers["X-GitHub-Delivery"] = prefix .. "-" .. counter
-        return wrk.format()
+        wrk.headers["X-Hub-Signature-256"] = signatures[i]
+        return wrk.format(nil, nil, nil, bodies[i])
     end
     """
 )
@@ -221,6 +233,8 @@ class Server:
     stopper: Callable[[], Awaitable[None]]
     repository: str = OTHER_REPO
     rounds: list[Round] = field(default_factory=list)
+    sent: int = 0
+    """Bodies sent so far (each is sent once: a body sent again would be a replay)."""
 
     async def stop(self) -> None:
         await self.stopper()
@@ -410,15 +424,16 @@ _WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M
 _WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-async def measure_wrk(url: str, body_file: Path, signature: str, seconds: float) -> Round:
-    """Run wrk for ``seconds``: one thread, CONCURRENCY keep-alive connections."""
-    script = body_file.with_suffix(".lua")
+async def measure_wrk(url: str, bodies_file: Path, start: int, seconds: float) -> Round:
+    """Run wrk for ``seconds``: one thread, CONCURRENCY keep-alive connections, the signed
+    bodies of ``bodies_file`` from line ``start`` on."""
+    script = bodies_file.with_suffix(".lua")
     if not script.exists():
         script.write_text(WRK_SCRIPT)
     env = {
         **os.environ,
-        "BENCH_BODY": str(body_file),
-        "BENCH_SIGNATURE": signature,
+        "BENCH_BODIES": str(bodies_file),
+        "BENCH_START": str(start),
         "BENCH_PREFIX": uuid.uuid4().hex,
     }
     proc = await asyncio.create_subprocess_exec(
@@ -485,16 +500,23 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, close
 
 
-async def measure_asyncio(url: str, body: bytes, signature: str, seconds: float) -> Round:
-    """The fallback client: a minimal HTTP/1.1 client on asyncio streams, in this process."""
+async def measure_asyncio(
+    url: str, bodies: list[tuple[bytes, str]], start: int, seconds: float
+) -> Round:
+    """The fallback client: a minimal HTTP/1.1 client on asyncio streams, in this process,
+    sending the signed ``bodies`` from ``start`` on."""
     rest = url.removeprefix("http://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.rpartition(":")
     prefix = (
         f"POST /{path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nX-GitHub-Event: push\r\n"
-        f"X-Hub-Signature-256: {signature}\r\nX-GitHub-Delivery: "
+        f"X-GitHub-Event: push\r\n"
     ).encode()
+    heads = [
+        b"Content-Length: %d\r\nX-Hub-Signature-256: %s\r\nX-GitHub-Delivery: "
+        % (len(body), signature.encode())
+        for body, signature in bodies
+    ]
     run_id = uuid.uuid4().hex.encode()
     latencies: list[float] = []
     failures = 0
@@ -506,9 +528,10 @@ async def measure_asyncio(url: str, body: bytes, signature: str, seconds: float)
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
             while time.perf_counter() < deadline:
+                i = (start + counter) % len(bodies)
                 counter += 1
                 t0 = time.perf_counter()
-                writer.write(prefix + run_id + b"-%d\r\n\r\n" % counter + body)
+                writer.write(prefix + heads[i] + run_id + b"-%d\r\n\r\n" % counter + bodies[i][0])
                 status, close = await _read_response(reader)
                 latencies.append(time.perf_counter() - t0)
                 if not 200 <= status < 300:
@@ -519,9 +542,9 @@ async def measure_asyncio(url: str, body: bytes, signature: str, seconds: float)
         finally:
             writer.close()
 
-    start = time.perf_counter()
+    began = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-    elapsed = time.perf_counter() - start
+    elapsed = time.perf_counter() - began
     return Round(
         len(latencies) / elapsed, _pct(latencies, 0.5), _pct(latencies, 0.99), failures, 0.0, 0.0
     )
@@ -534,28 +557,48 @@ def _pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000.0
 
 
+MAX_RATE = 8000
+"""Requests a second no server here reaches: how many bodies to sign per second measured."""
+
+
 @dataclass
 class Client:
-    """Sends the burst: wrk when installed, else the asyncio client."""
+    """Sends the burst: wrk when installed, else the asyncio client.
+
+    Each server gets every body once at most (its database stores them all), in order over its
+    rounds; ``count`` bodies are signed per repository.
+    """
 
     kind: str
     work: Path
+    count: int
+    bodies: dict[str, list[tuple[bytes, str]]] = field(default_factory=dict)
     body_files: dict[str, Path] = field(default_factory=dict)
 
+    def _bodies(self, repository: str) -> list[tuple[bytes, str]]:
+        bodies = self.bodies.get(repository)
+        if bodies is None:
+            bodies = []
+            for n in range(self.count):
+                body = push_body(repository=repository, n=n)
+                bodies.append((body, sign(SECRET, body)))
+            self.bodies[repository] = bodies
+        return bodies
+
     async def measure(self, server: Server, seconds: float) -> Round:
-        body = push_body(repository=server.repository)
-        signature = sign(SECRET, body)
+        bodies = self._bodies(server.repository)
         cpu0, client0 = _cpu_seconds(server.pid), _client_cpu()
         threads0, started = _thread_cpu(server.pid), time.perf_counter()
         if self.kind == "wrk":
             body_file = self.body_files.get(server.repository)
             if body_file is None:
-                body_file = self.work / f"body-{len(self.body_files)}.json"
-                body_file.write_bytes(body)
+                body_file = self.work / f"bodies-{len(self.body_files)}.txt"
+                body_file.write_bytes(b"".join(b"%s\t%s\n" % (s.encode(), b) for b, s in bodies))
                 self.body_files[server.repository] = body_file
-            result = await measure_wrk(server.url, body_file, signature, seconds)
+            result = await measure_wrk(server.url, body_file, server.sent, seconds)
         else:
-            result = await measure_asyncio(server.url, body, signature, seconds)
+            result = await measure_asyncio(server.url, bodies, server.sent, seconds)
+        server.sent += int(result.rate * seconds) + 2 * CONCURRENCY
         elapsed = time.perf_counter() - started
         threads = _thread_cpu(server.pid)
         answered = max(1.0, result.rate * seconds)
@@ -628,7 +671,7 @@ def _summary(server: Server) -> Round:
 
 async def _run(seconds: float, rounds: int, client_kind: str) -> list[dict[str, Any]]:
     work = Path(tempfile.mkdtemp(prefix="pocketci-bench-intake-"))
-    client = Client(client_kind, work)
+    client = Client(client_kind, work, int(MAX_RATE * (seconds * rounds + min(1.0, seconds))))
     measured: dict[str, Round] = {}
     servers: list[Server] = []
     try:
