@@ -26,6 +26,7 @@ from textual.screen import Screen
 from pocketci_tui.config import Settings
 from pocketci_tui.datalock import DataLock
 from pocketci_tui.engine.approval import fork_approval
+from pocketci_tui.intake.rejections import RejectionSummary
 from pocketci_tui.model import StoredEvent
 from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
 from pocketci_tui.secrets import ENCRYPTED_FILE, SecretStore, SecretStoreError
@@ -37,10 +38,11 @@ from .dialogs.approve import ApproveDialog
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.fire import FireDialog
 from .dialogs.help import HelpDialog
+from .dialogs.refused import RefusedDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
 from .dialogs.webhook import WebhookDialog
-from .messages import ServicesStarted
+from .messages import RefusalsChanged, ServicesStarted
 from .screens.main import MainScreen
 from .start_errors import (
     NO_KEYRING_HELP,
@@ -157,6 +159,7 @@ class PocketCIApp(App[int]):
         self._with_passphrase = services_with_passphrase
         self._bridge: EngineBridge | None = None
         self._start_task: asyncio.Task[None] | None = None
+        self._unwatch_refusals: Callable[[], None] | None = None
         self._stopped = False
         self.collector: QuietCollector | None = QuietCollector() if quiet_gc else None
         """Freezes long-lived objects so full collections stay short (None: not used)."""
@@ -233,6 +236,7 @@ class PocketCIApp(App[int]):
             self.problems.append(error)
         if getattr(self.services, "engine", None) is not None:
             self._bridge.attach(self.services.engine)
+        self._watch_refusals()
         self.listener_url = url or ""
         await self._probe_secrets()
         screen = self.main_screen
@@ -257,6 +261,26 @@ class PocketCIApp(App[int]):
                 ),
                 self._setup_done,
             )
+
+    def _watch_refusals(self) -> None:
+        """Show the listener's refused requests in the status bar as they come."""
+        rejections = getattr(self.services, "rejections", None)
+        if rejections is None or self._unwatch_refusals is not None:
+            return
+        screen = self.main_screen
+
+        def told(summary: RejectionSummary) -> None:
+            if screen is not None:
+                screen.post_message(RefusalsChanged(summary))
+
+        self._unwatch_refusals = rejections.subscribe(told)
+
+    def action_refused(self) -> None:
+        """List the requests the listener refused lately (never their bodies)."""
+        rejections = getattr(self.services, "rejections", None)
+        recent = rejections.recent() if rejections is not None else []
+        total = rejections.count if rejections is not None else 0
+        self.push_screen(RefusedDialog(recent, total, self.clock))
 
     def _quiet_collector(self) -> None:
         """Freeze what start-up made, then look again now and then (see :mod:`.collector`)."""
@@ -359,6 +383,9 @@ class PocketCIApp(App[int]):
                 log.exception("start task failed")
         if self._bridge is not None:
             self._bridge.detach()
+        if self._unwatch_refusals is not None:
+            self._unwatch_refusals()
+            self._unwatch_refusals = None
         try:
             await self.services.stop()
         except Exception:

@@ -47,6 +47,11 @@ def pocketci_commands(app: PocketCIApp, screen: Screen[object]) -> Iterable[Syst
     yield SystemCommand(
         "Webhook URL and secret", "What to paste into GitHub (w)", app.action_webhook
     )
+    yield SystemCommand(
+        "Refused deliveries",
+        "Requests the listener refused lately: bad signature, wrong content type...",
+        app.action_refused,
+    )
     yield SystemCommand("Secrets", "List, set and delete secrets (s)", app.action_secrets)
     yield SystemCommand("Keys", "Every key binding and its id (?)", app.action_help)
     yield SystemCommand("Quit", "Quit, stopping running builds after asking (q)", app.action_quit)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
+from pocketci_tui.intake.rejections import RejectionSummary
 from pocketci_tui.model import EventMatched, EventStored, EventUpdated, Run
 
 
@@ -48,3 +49,14 @@ class SetupFinished(Message):
     """The first-start setup wrote the config and stored the webhook secret."""
 
     config_written: bool = True
+
+
+@dataclass
+class RefusalsChanged(Message):
+    """The listener refused more requests (at most a few of these a second).
+
+    Attributes:
+        summary: How many so far, and the last one.
+    """
+
+    summary: RejectionSummary

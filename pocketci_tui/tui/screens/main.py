@@ -23,8 +23,8 @@ from textual.worker import Worker, WorkerState
 
 from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
 
-from ..messages import EngineActivity, ServicesStarted
-from ..text import clean, clean_lines, literal
+from ..messages import EngineActivity, RefusalsChanged, ServicesStarted
+from ..text import clean, clean_lines, format_time, literal
 from ..widgets.events_table import MAX_ROWS, EventsTable
 from ..widgets.footer import KeysFooter
 from ..widgets.run_log import MAX_LINES, RunLog
@@ -373,6 +373,13 @@ class MainScreen(Screen[None]):
         reason.set_class(run.state is RunState.FAILED, "-failed")
 
     # -- live updates ------------------------------------------------------------------------
+
+    def on_refusals_changed(self, message: RefusalsChanged) -> None:
+        """Count the listener's refusals in the status bar, with the last one's time and why."""
+        status = self.query_one(StatusBar)
+        last = message.summary.last
+        status.refused = message.summary.count
+        status.refused_last = f"{format_time(last.at, self._clock())} {last.reason}"
 
     def on_engine_activity(self, activity: EngineActivity) -> None:
         """Apply a batch of engine notices to the panes."""

@@ -1,4 +1,4 @@
-"""The status bar: listener URL, queued and running builds, problems."""
+"""The status bar: listener URL, queued and running builds, problems, refused requests."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ class StatusBar(Static):
     """Problems to show (keyring unavailable, dagger not found, port in use)."""
     starting: reactive[bool] = reactive(True)
     """True until the services have started."""
+    refused: reactive[int] = reactive(0)
+    """Requests the listener refused since start (bad signature, wrong content type...)."""
+    refused_last: reactive[str] = reactive("")
+    """The last refusal: its time and reason, short."""
 
     def render(self) -> Text:
         """Build the line: problems first (short), then the listener and the counts."""
@@ -51,6 +55,11 @@ class StatusBar(Static):
         text.append(f"{self.running} running", style="bold yellow" if self.running else "dim")
         text.append(" · ")
         text.append(f"{self.queued} queued", style="bold" if self.queued else "dim")
+        if self.refused:
+            text.append("  ")
+            text.append(f"✗ {self.refused} refused", style="bold yellow")
+            if self.refused_last:
+                text.append(f" {clean(self.refused_last)}", style="yellow")
         return text
 
 
