@@ -93,6 +93,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
         findings.append(asyncio.run(_database(paths.db_file)))
         findings.append(_port(settings.host, settings.port, owner))
+        findings.extend(_exposure(settings.host, settings.port))
         for f in findings:
             _print(f)
         return 1 if any(f.level == "FAIL" for f in findings) else 0
@@ -325,6 +326,23 @@ async def _database(db: object) -> Finding:
 def _nearest_folder(path: Path) -> Path:
     """``path`` or its closest existing parent."""
     return next((p for p in (path, *path.parents) if p.exists()), path)
+
+
+def _exposure(host: str, port: int) -> list[Finding]:
+    """Warn when the listener would be reachable from other machines."""
+    from pocketci_tui.intake.exposure import TUNNEL_ADVICE, is_loopback
+
+    if is_loopback(host):
+        return []
+    return [
+        Finding(
+            "WARN",
+            "listen",
+            f"listen.host {host or '(empty)'} exposes the webhook listener to other machines: "
+            "anyone who can reach the port can send requests",
+            TUNNEL_ADVICE.replace("PORT", str(port)),
+        )
+    ]
 
 
 def _port(host: str, port: int, owner: LockOwner | None = None) -> Finding:

@@ -86,6 +86,7 @@ async def _serve(
     from pocketci_tui import __version__, logging_setup
     from pocketci_tui.config import Settings
     from pocketci_tui.datalock import DataLock
+    from pocketci_tui.intake.exposure import exposure_warning
     from pocketci_tui.model import Notice, RunOutput
     from pocketci_tui.paths import AppPaths
     from pocketci_tui.services import Services, ServicesError
@@ -126,6 +127,10 @@ async def _serve(
     try:
         log.info("listening on %s", services.url)
         log.info("webhook URL: %s", services.webhook_url)
+        port = services.listener.port if services.listener is not None else settings.port
+        exposed = exposure_warning(settings.host, port)
+        if exposed:
+            log.warning("%s", exposed)
         problem = await services.webhook_secret_problem()
         if problem:
             log.warning("%s", problem)

@@ -26,6 +26,7 @@ from textual.screen import Screen
 from pocketci_tui.config import Settings
 from pocketci_tui.datalock import DataLock
 from pocketci_tui.engine.approval import fork_approval
+from pocketci_tui.intake.exposure import exposure_warning
 from pocketci_tui.intake.rejections import RejectionSummary
 from pocketci_tui.model import StoredEvent
 from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
@@ -238,6 +239,13 @@ class PocketCIApp(App[int]):
             self._bridge.attach(self.services.engine)
         self._watch_refusals()
         self.listener_url = url or ""
+        if url:
+            listen = getattr(self.services, "settings", self.settings)
+            exposed = exposure_warning(listen.host, listen.port)
+            if exposed:
+                log.warning("%s", exposed)
+                self.problems.append("listener exposed")
+                self.problem_details.append(exposed)
         await self._probe_secrets()
         screen = self.main_screen
         status = screen.query_one(StatusBar)

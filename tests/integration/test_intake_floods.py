@@ -271,3 +271,19 @@ async def test_soft_open_files_limit_is_raised_to_the_hard_one(hermetic_home: Pa
             assert reply.status == 202
     finally:
         await serve.terminate()
+
+
+async def test_serve_warns_when_the_listener_is_exposed(hermetic_home: Path) -> None:
+    """R8: `serve --host 0.0.0.0` says the listener is exposed and how to put it behind a tunnel."""
+    write_serve_config(hermetic_home)
+    set_secret_cli("webhook-secret", WEBHOOK_SECRET)
+    serve = await ServeProcess.start("--host", "0.0.0.0")
+    try:
+        async with asyncio.timeout(30):
+            while not any("exposed to other machines" in line for line in serve.lines):
+                await asyncio.sleep(0.05)
+        line = next(line for line in serve.lines if "exposed to other machines" in line)
+        assert "WARNING" in line
+        assert "tunnel" in line
+    finally:
+        await serve.terminate()

@@ -101,6 +101,18 @@ async def test_status_bar_shows_url_counts_and_problems(app_paths: AppPaths) -> 
         assert "dagger not found" in text
 
 
+async def test_an_exposed_listener_is_a_problem_with_the_way_out(app_paths: AppPaths) -> None:
+    """R8: listening on 0.0.0.0 is said in the status bar, and how to avoid it in full."""
+    services, _ = await seeded(app_paths)
+    app, _ = build(services, app_paths, Settings(host="0.0.0.0"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot, 5)
+        assert "listener exposed" in str(screen(app).query_one(StatusBar).render())
+        details = " ".join(app.problem_details)
+        assert "exposed to other machines" in details
+        assert "tunnel" in details
+
+
 async def test_port_in_use_and_keyring_unavailable_are_shown(
     app_paths: AppPaths, tmp_path: Path
 ) -> None:
