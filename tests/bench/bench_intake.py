@@ -100,7 +100,7 @@ NO_COMMIT_SERVER = textwrap.dedent(
 
     ids = itertools.count(1)
 
-    async def record_event(self, event, status, detail=""):
+    async def record_event(self, event, status, detail="", **options):
         return StoredEvent(dataclasses.replace(event, id=next(ids)), status, detail), False
 
     Store.record_event = record_event
