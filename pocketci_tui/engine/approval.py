@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pocketci_tui.config import Settings
-from pocketci_tui.engine.secret_grants import granted
+from pocketci_tui.config import RepoConfig, RepoSpec, Settings
+from pocketci_tui.engine.secret_grants import granted, refusal
 from pocketci_tui.model import StoredEvent
 
 DELETED_HEAD = "(deleted repository)"
@@ -49,6 +49,55 @@ class ForkApproval:
     title: str
     head_sha: str
     secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HeadSecrets:
+    """What the head commit's ``pocketci.yaml`` asks for, against the repository's grants.
+
+    Attributes:
+        given: One line per secret the run would receive (``ghPassword: secret-store entry
+            'gh-password'``), the Dagger Cloud token included.
+        refused: One line per secret it asks for without a grant (the run would not get it).
+        error: Why the file could not be read (then the grants are all there is to go by).
+    """
+
+    given: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
+    error: str = ""
+
+
+def head_secrets(
+    spec: RepoSpec, repo: RepoConfig, settings: Settings, *, no_secrets: bool = False
+) -> HeadSecrets:
+    """Match a head commit's ``pocketci.yaml`` against the grants; no value is read.
+
+    Args:
+        spec: The ``pocketci.yaml`` at the head commit.
+        repo: The repository's entry in the user config.
+        settings: The user configuration (the Dagger Cloud token).
+        no_secrets: True when the fork policy gives the run no secrets at all.
+
+    Returns:
+        What would be handed over and what would be refused.
+    """
+    if no_secrets:
+        return HeadSecrets()
+    given: list[str] = []
+    refused: list[str] = []
+    for ref in spec.secrets:
+        source = (
+            f"secret-store entry {ref.from_keyring!r}"
+            if ref.from_keyring
+            else f"environment variable {ref.from_env}"
+        )
+        if refusal(ref, repo) is None:
+            given.append(f"{ref.name}: {source}")
+        else:
+            refused.append(f"{ref.name}: {source}, not granted to {repo.name}")
+    if settings.dagger.cloud_token:
+        given.append(f"DAGGER_CLOUD_TOKEN (secret-store entry {settings.dagger.cloud_token!r})")
+    return HeadSecrets(tuple(given), tuple(refused))
 
 
 def _text(obj: Any, *keys: str) -> str:

@@ -18,9 +18,18 @@ import asyncio
 import logging
 from dataclasses import replace
 
+from pocketci_tui.config import ConfigError, load_repo_spec
+from pocketci_tui.engine.approval import HeadSecrets, head_secrets
 from pocketci_tui.engine.engine_base import TAIL_LINES, EngineError, Subscriber
-from pocketci_tui.engine.pipeline import HELD, SECRET_RETRY_SECONDS, EventPipeline
+from pocketci_tui.engine.pipeline import (
+    HELD,
+    SECRET_RETRY_SECONDS,
+    EventPipeline,
+    _clone_url,
+    _repo_key,
+)
 from pocketci_tui.engine.proc import stop_leftover
+from pocketci_tui.engine.workspace import GitError, validate_sha
 from pocketci_tui.model import (
     EventStatus,
     EventStored,
@@ -30,6 +39,7 @@ from pocketci_tui.model import (
     utcnow,
 )
 from pocketci_tui.paths import make_private_dir
+from pocketci_tui.secrets import SecretStoreError
 
 __all__ = [
     "DISPATCH_WORKERS",
@@ -229,6 +239,38 @@ class Engine(EventPipeline):
             )
         await self.store.set_approved_sha(event_id, stored.event.sha)
         self._queue.put_nowait((event_id, None, None))
+
+    async def head_secrets(self, event_id: int) -> HeadSecrets:
+        """Tell which secrets a fork's pull request would receive, before it is approved.
+
+        The head commit is fetched and checked out like for a run (nothing from it runs), its
+        ``pocketci.yaml`` read and matched against the repository's grants; no secret value
+        is read. A failure is reported in ``error``, never raised.
+        """
+        stored = await self._stored(event_id)
+        event = stored.event
+        repo = self.settings.repo_for(event.vendor, event.repository)
+        if repo is None:
+            return HeadSecrets(error=f"{event.repository} is not in the config")
+        try:
+            validate_sha(event.sha)
+            token = await self.secrets.get(repo.token) if repo.token else None
+            checkout = await self.workspace.checkout(
+                _repo_key(repo, event.repository),
+                _clone_url(repo, event.repository),
+                token,
+                event,
+            )
+        except (GitError, ValueError, SecretStoreError) as exc:
+            return HeadSecrets(error=f"cannot fetch the head commit: {exc}")
+        try:
+            spec = await asyncio.to_thread(load_repo_spec, checkout.path)
+        except ConfigError as exc:
+            return HeadSecrets(error=str(exc))
+        finally:
+            await self.workspace.remove(checkout)
+        no_secrets = self.settings.fork_pull_requests == "no-secrets"
+        return head_secrets(spec, repo, self.settings, no_secrets=no_secrets)
 
     def tail(self, run_id: str) -> list[str]:
         """Return the last lines of output of a running or recently finished run."""

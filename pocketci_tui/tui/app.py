@@ -527,7 +527,9 @@ class PocketCIApp(App[int]):
                     f"Approved event #{facts.event_id} at {facts.head_sha[:12]}",
                 )
 
-        self.push_screen(ApproveDialog(facts), answered)
+        self.push_screen(
+            ApproveDialog(facts, lambda: engine.head_secrets(facts.event_id)), answered
+        )
 
     def _engine(self) -> Any:
         engine = getattr(self.services, "engine", None)

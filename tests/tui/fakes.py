@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from pocketci_tui.engine.approval import HeadSecrets
 from pocketci_tui.model import (
     Event,
     EventStatus,
@@ -76,6 +77,10 @@ class ScriptedEngine:
     async def approve(self, event_id: int, sha: str | None = None) -> None:
         """Record."""
         self.calls.append(("approve", event_id, sha))
+
+    async def head_secrets(self, event_id: int) -> HeadSecrets:
+        """Answer that the head commit asks for no secret."""
+        return HeadSecrets()
 
     def tail(self, run_id: str) -> list[str]:
         """The scripted tail."""

@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -200,10 +200,18 @@ class Rig:
                 event="push",
             )
 
-    async def post_fork_pr(self, number: int = 42) -> Reply:
-        """Post a signed ``pull_request`` from a fork whose head is a real commit."""
+    async def post_fork_pr(
+        self, number: int = 42, files: Mapping[str, str | bytes | None] | None = None
+    ) -> Reply:
+        """Post a signed ``pull_request`` from a fork whose head is a real commit.
+
+        ``files`` are changed by the head commit (by default only README.md).
+        """
         assert self.services is not None
-        head = await asyncio.to_thread(self.commit, f"fork-{number}")
+        if files is None:
+            head = await asyncio.to_thread(self.commit, f"fork-{number}")
+        else:
+            head = await asyncio.to_thread(self.repo.commit, dict(files), branch=f"fork-{number}")
         await asyncio.to_thread(self.repo.git, "update-ref", f"refs/pull/{number}/head", head)
         payload = json.loads((PAYLOADS / "pull_request_synchronize_fork.json").read_text())
         payload["number"] = number

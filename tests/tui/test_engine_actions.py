@@ -175,7 +175,13 @@ async def test_approve_waiting_fork_pull_request(rig: Rig) -> None:
     app, _ = start_app(rig)
     async with app.run_test(size=(80, 24)) as pilot:
         await started(rig, pilot)
-        assert (await rig.post_fork_pr()).status == 202
+        # The fork's pocketci.yaml asks for a granted secret and for the webhook secret.
+        spec = (
+            "module-path: ./ci\nsecrets:\n"
+            "  - {name: ghPassword, from-keyring: gh-password}\n"
+            "  - {name: hookSecret, from-keyring: webhook-secret}\n"
+        )
+        assert (await rig.post_fork_pr(files={"pocketci.yaml": spec})).status == 202
         table = main(app).query_one(EventsTable)
         await wait_for(
             lambda: bool(table.events) and table.events[0].status is EventStatus.WAITING, pilot
@@ -186,7 +192,8 @@ async def test_approve_waiting_fork_pull_request(rig: Rig) -> None:
 
         await pilot.press("a")
         await wait_for(lambda: isinstance(app.screen, ApproveDialog), pilot)
-        facts = "\n".join(str(v.render()) for v in app.screen.query(".approve-value"))
+        dialog = app.screen
+        facts = "\n".join(str(v.render()) for v in dialog.query(".approve-value"))
         for expected in (
             "acme/api",
             "mallory/api",  # the fork
@@ -194,11 +201,29 @@ async def test_approve_waiting_fork_pull_request(rig: Rig) -> None:
             "octocat",  # the author
             "Add rate limiting to the login endpoint",
             head,  # the full head commit the approval is pinned to
-            "secret-store entry 'gh-password'",
-            "environment variable GITHUB_TOKEN",
-            "DAGGER_CLOUD_TOKEN",
         ):
             assert expected in facts, expected
+        # The repository's grants are the most it can get; the head commit's own pocketci.yaml
+        # is read before anything runs, and the dialog then says what it gets and is refused.
+        assert dialog.facts.secrets == (
+            "secret-store entry 'gh-password'",
+            "environment variable GITHUB_TOKEN",
+            "DAGGER_CLOUD_TOKEN (secret-store entry 'dagger-cloud')",
+        )
+
+        def secrets() -> str:
+            return "\n".join(
+                str(v.render()) for v in dialog.query("#approve-secrets .approve-value")
+            )
+
+        await wait_for(lambda: "this commit receives:" in secrets(), pilot)
+        assert secrets().splitlines() == [
+            "this commit receives:",
+            "• ghPassword: secret-store entry 'gh-password'",
+            "• DAGGER_CLOUD_TOKEN (secret-store entry 'dagger-cloud')",
+            "it asks for, and is refused (the functions asking fail):",
+            "• hookSecret: secret-store entry 'webhook-secret', not granted to acme/api",
+        ]
         await pilot.press("escape")
         await wait_for(lambda: app.screen is main(app), pilot)
         await pilot.pause(0.2)
