@@ -24,6 +24,7 @@ from pocketci_tui.datalock import DataFolderBusy, DataLock
 from pocketci_tui.intake.rejections import RejectionLog
 from pocketci_tui.model import Notice, StoredEvent
 from pocketci_tui.paths import AppPaths
+from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.store import Store, StoreError
 
@@ -53,6 +54,10 @@ class EngineLike(Protocol):
 
     async def submit(self, stored: StoredEvent, duplicate: bool) -> None:
         """Take a stored delivery (the intake's EventSink)."""
+        ...
+
+    def problems(self) -> list[Problem]:
+        """What the user should know is wrong (dagger or git missing...)."""
         ...
 
 

@@ -134,6 +134,11 @@ async def _serve(
         problem = await services.webhook_secret_problem()
         if problem:
             log.warning("%s", problem)
+        warning = getattr(services.secrets, "warning", None)
+        if warning:
+            log.warning("%s", warning)
+        for found in services.engine.problems():
+            log.warning("%s%s", found.detail, f"; {found.fix}" if found.fix else "")
         if not settings.repos:
             log.warning("no repositories are configured: every delivery is stored and ignored")
         await stop.wait()

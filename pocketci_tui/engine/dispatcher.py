@@ -39,6 +39,7 @@ from pocketci_tui.model import (
     utcnow,
 )
 from pocketci_tui.paths import make_private_dir
+from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStoreError
 
 __all__ = [
@@ -87,6 +88,7 @@ class Engine(EventPipeline):
         for directory in (self.paths.logs_dir, self.paths.work_dir, self.paths.cache_dir):
             await asyncio.to_thread(make_private_dir, directory)
         self._check_dagger()
+        self._check_git()
         await self._load_cloud_token()
         stopped = await self._stop_leftover_calls()
         for run in await self.store.mark_interrupted(stopped):
@@ -285,9 +287,9 @@ class Engine(EventPipeline):
         running = sum(1 for live in self._live.values() if live.run.state is RunState.RUNNING)
         return queued, running
 
-    def problems(self) -> list[str]:
+    def problems(self) -> list[Problem]:
         """Return what the user should know is wrong (dagger missing, secret store down...)."""
-        return list(self._problems.values())
+        return self.problems_found.list()
 
     # -- the dispatch workers -------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from pocketci_tui.model import (
     bounded,
 )
 from pocketci_tui.paths import AppPaths
+from pocketci_tui.problems import GIT_MISSING, Problem, Problems
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.store import Store
 
@@ -105,7 +107,9 @@ class EngineBase:
         self._run_slots = asyncio.Semaphore(settings.concurrency)
         self._live: dict[str, _Live] = {}
         self._recent_tails: dict[str, deque[str]] = {}
-        self._problems: dict[str, str] = {}
+        self.problems_found = Problems()
+        """What is wrong (dagger or git missing, secret store down...): each raised and cleared
+        by the step that knows."""
         self._cloud_token: str | None = None
         self._started = False
         self._stopping = False
@@ -172,23 +176,50 @@ class EngineBase:
     def _check_dagger(self) -> None:
         if _resolve_cli(self.settings.dagger.cli) is None:
             where = self.settings.dagger.cli or "dagger on PATH"
-            self._problems["dagger"] = (
-                f"dagger CLI not found ({where}); install it or set dagger.cli in the config"
+            self.problems_found.raise_problem(
+                Problem(
+                    key="dagger",
+                    short="dagger not found",
+                    detail=f"dagger CLI not found ({where}): no Dagger module can be loaded",
+                    fix="install dagger or set dagger.cli in the config",
+                )
             )
 
+    def _check_git(self) -> None:
+        if shutil.which("git") is None:
+            self.problems_found.raise_problem(GIT_MISSING)
+
     async def _load_cloud_token(self) -> None:
+        """Read the Dagger Cloud token (at start and before each dispatch, so a token set or
+        fixed meanwhile is used at once), raising or clearing its problem."""
         name = self.settings.dagger.cloud_token
         if not name:
             return
         try:
-            self._cloud_token = await self.secrets.get(name)
+            token = await self.secrets.get(name)
         except SecretStoreError as exc:
-            self._problems["cloud-token"] = f"Dagger Cloud token unavailable: {exc}"
-            return
-        if self._cloud_token is None:
-            self._problems["cloud-token"] = (
-                f"Dagger Cloud token {name!r} is not in the secret store"
+            self.problems_found.raise_problem(
+                Problem(
+                    key="cloud-token",
+                    short="cloud token unreadable",
+                    detail=f"the Dagger Cloud token {name!r} cannot be read: {exc}",
+                    fix="check the secret store (pocketci-tui check); builds run without traces",
+                )
             )
+            return
+        self._cloud_token = token
+        if token is None:
+            self.problems_found.raise_problem(
+                Problem(
+                    key="cloud-token",
+                    short="cloud token missing",
+                    detail=f"the Dagger Cloud token {name!r} is not in the secret store: "
+                    "builds run without Dagger Cloud traces",
+                    fix=f"run `pocketci-tui secrets set {name}`, or press s",
+                )
+            )
+        else:
+            self.problems_found.clear("cloud-token")
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)

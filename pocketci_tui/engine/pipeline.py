@@ -47,6 +47,7 @@ from pocketci_tui.model import (
     StoredEvent,
     utcnow,
 )
+from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStoreError
 
 SECRET_RETRY_SECONDS = 30.0
@@ -111,6 +112,7 @@ class EventPipeline(RunExecution):
             except SecretStoreError as exc:
                 await self._hold(event_id, only, parent_id, exc)
                 return
+            self.problems_found.clear("secret-store")  # it answered
             if token is None:
                 await self._set_status(
                     event_id,
@@ -139,8 +141,10 @@ class EventPipeline(RunExecution):
                 _repo_key(repo, event.repository), _clone_url(repo, event.repository), token, event
             )
         except (GitError, ValueError) as exc:
+            self._check_git()
             await self._set_status(event_id, EventStatus.ERROR, f"checkout failed: {exc}")
             return
+        self.problems_found.clear("git")
         keep = False
         try:
             keep = await self._match_and_start(stored, repo, checkout, only, parent_id, token)
@@ -152,7 +156,15 @@ class EventPipeline(RunExecution):
         self, event_id: int, only: frozenset[str] | None, parent_id: str | None, exc: Exception
     ) -> None:
         """Hold an event whose secrets cannot be read, and try it again later."""
-        self._problems["secrets"] = f"secret store: {exc}"
+        self.problems_found.raise_problem(
+            Problem(
+                key="secret-store",
+                short="secret store not answering",
+                detail=f"the secret store did not answer ({exc}): events that need a secret are "
+                f"held and tried again every {SECRET_RETRY_SECONDS:.0f}s",
+                fix="unlock the keyring or check it with `pocketci-tui check`",
+            )
+        )
         await self._set_status(
             event_id,
             EventStatus.WAITING,
@@ -210,10 +222,17 @@ class EventPipeline(RunExecution):
             key = await module_content_key(checkout.path, module_dir)
             catalog = await self.catalog.load(module_dir, key)
         except CatalogError as exc:
-            self._problems["dagger"] = f"dagger: {exc}"
+            self.problems_found.raise_problem(
+                Problem(
+                    key="dagger",
+                    short="dagger failed",
+                    detail=f"dagger: {exc}",
+                    fix="check the dagger CLI and engine with `pocketci-tui check`",
+                )
+            )
             await self._set_status(event_id, EventStatus.ERROR, f"module: {exc}")
             return False
-        self._problems.pop("dagger", None)
+        self.problems_found.clear("dagger")  # a module loaded: dagger works
         no_secrets = event.is_fork and self.settings.fork_pull_requests == "no-secrets"
         secret_names = () if no_secrets else spec.secret_names
         # The catalog's names and defaults come from the repository's module: off the loop.
@@ -243,6 +262,7 @@ class EventPipeline(RunExecution):
         given = RunSecrets()
         if not no_secrets:
             given = await secret_grants.resolve(spec, repo, self.secrets, os.environ)
+            await self._load_cloud_token()  # set or fixed since the last event: used now
         work = _EventWork(
             stored=stored,
             checkout=checkout,

@@ -30,6 +30,7 @@ from pocketci_tui.intake.exposure import exposure_warning
 from pocketci_tui.intake.rejections import RejectionSummary
 from pocketci_tui.model import StoredEvent
 from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
+from pocketci_tui.problems import Problem, Problems
 from pocketci_tui.secrets import ENCRYPTED_FILE, SecretStore, SecretStoreError
 
 from .bridge import EngineBridge
@@ -47,7 +48,6 @@ from .messages import RefusalsChanged, ServicesStarted
 from .screens.main import MainScreen
 from .start_errors import (
     NO_KEYRING_HELP,
-    SECRET_PROBLEMS,
     find_url,
     needs_passphrase,
     no_keyring,
@@ -144,10 +144,8 @@ class PocketCIApp(App[int]):
         """The services the UI drives."""
         self.clock = clock
         """The current time."""
-        self.problems: list[str] = []
+        self.problems = Problems()
         """Problems found while starting (port in use, keyring unavailable), short."""
-        self.problem_details: list[str] = []
-        """The same problems in full sentences, shown in the Output pane."""
         self.secrets_backend = settings.secrets_backend
         """The secret backend in use (``file`` once the user chose the encrypted file)."""
         self.listener_url = ""
@@ -191,6 +189,7 @@ class PocketCIApp(App[int]):
         assert self._bridge is not None
         assert self.main_screen is not None
         url, error = "", ""
+        start_problem: Problem | None = None
         use_file = False
         while True:
             try:
@@ -215,8 +214,8 @@ class PocketCIApp(App[int]):
                     log.log(level, "secret store not open yet: %s", exc)
                 else:
                     log.exception("services failed to start")
-                error, detail = start_error(exc, self.settings)
-                self.problem_details.append(detail)
+                start_problem = start_error(exc, self.settings)
+                error = start_problem.short
                 if self._with_passphrase is None:
                     break
                 if needs_passphrase(exc):
@@ -229,12 +228,13 @@ class PocketCIApp(App[int]):
                 passphrase = await self._ask_passphrase(why)
                 if passphrase is None:
                     break
-                self.problem_details.clear()
                 self.services = self._with_passphrase(passphrase, use_file)
         if use_file and not error:
             self.secrets_backend = "file"
-        if error:
-            self.problems.append(error)
+        if error and start_problem is not None:
+            self.problems.raise_problem(start_problem)
+        else:
+            self.problems.clear("listener", "start")
         if getattr(self.services, "engine", None) is not None:
             self._bridge.attach(self.services.engine)
         self._watch_refusals()
@@ -244,8 +244,12 @@ class PocketCIApp(App[int]):
             exposed = exposure_warning(listen.host, listen.port)
             if exposed:
                 log.warning("%s", exposed)
-                self.problems.append("listener exposed")
-                self.problem_details.append(exposed)
+                # The sentence says what to do: it is the detail, with no separate fix.
+                self.problems.raise_problem(
+                    Problem(key="listener-exposed", short="listener exposed", detail=exposed)
+                )
+            else:
+                self.problems.clear("listener-exposed")
         await self._probe_secrets()
         screen = self.main_screen
         status = screen.query_one(StatusBar)
@@ -337,36 +341,71 @@ class PocketCIApp(App[int]):
     @work(group="problems", exclusive=True)
     async def recheck_problems(self) -> None:
         """Look at the secret store and the webhook secret again (after setup or a change)."""
-        self.problems = [p for p in self.problems if not p.startswith(SECRET_PROBLEMS)]
-        self.problem_details = [
-            d for d in self.problem_details if "secret" not in d and "keyring" not in d
-        ]
         await self._probe_secrets()
         if self.main_screen is not None:
             self.main_screen.refresh_status()
 
     async def _probe_secrets(self) -> None:
+        """Raise or clear the problems of the secret store: not answering, plaintext, no
+        webhook secret."""
         store: SecretStore | None = getattr(self.services, "secrets", None)
         if store is None:
             return
         try:
             await asyncio.wait_for(store.names(), 5.0)
         except TimeoutError:
-            self.problems.append("secret store not answering")
+            self.problems.raise_problem(
+                Problem(
+                    key="secret-store",
+                    short="secret store not answering",
+                    detail="the secret store did not answer within 5 s",
+                    fix="unlock the keyring, then press s; `pocketci-tui check` tells more",
+                )
+            )
             return
         except SecretStoreError as exc:
-            self.problems.append("keyring unavailable")
-            self.problem_details.append(str(exc).splitlines()[0])
+            self.problems.raise_problem(
+                Problem(
+                    key="secret-store",
+                    short="keyring unavailable",
+                    detail=str(exc).splitlines()[0],
+                    fix="unlock the keyring, or see `pocketci-tui check` for the other secret "
+                    "stores",
+                )
+            )
             return
+        self.problems.clear("secret-store")
+        warning = getattr(store, "warning", None)
+        if isinstance(warning, str) and warning:
+            self.problems.raise_problem(
+                Problem(
+                    key="plaintext-secrets",
+                    short="secrets unencrypted",
+                    detail=warning,
+                    fix="set secrets: {backend: keyring} or {backend: file} in the config",
+                    warning=True,
+                )
+            )
+        else:
+            self.problems.clear("plaintext-secrets")
         check = getattr(self.services, "webhook_secret_problem", None)
-        if check is not None:
-            problem = await check()
-            if problem and "not set" in problem:
-                self.problems.append("webhook secret not set")
-            elif problem:
-                self.problems.append("webhook secret unreadable")
-            if problem:
-                self.problem_details.append(problem)
+        if check is None:
+            return
+        problem = await check()
+        if not problem:
+            self.problems.clear("webhook-secret")
+            return
+        name = self.settings.webhook_secret
+        self.problems.raise_problem(
+            Problem(
+                key="webhook-secret",
+                short="webhook secret not set"
+                if "not set" in problem
+                else "webhook secret unreadable",
+                detail=problem,
+                fix=f"run `pocketci-tui secrets set {name}`, or press s",
+            )
+        )
 
     async def on_unmount(self) -> None:
         """Stop the services and wait for them (children killed, socket closed)."""

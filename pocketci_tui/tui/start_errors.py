@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketci_tui.config import Settings
+from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import (
     PassphraseRequired,
     SecretStoreError,
@@ -29,10 +30,6 @@ def find_url(services: Any) -> str:
     listener = getattr(services, "listener", None)
     value = getattr(listener, "url", None)
     return value if isinstance(value, str) else ""
-
-
-SECRET_PROBLEMS = ("keyring", "secret store", "webhook secret")
-"""Status-bar problems that a working secret store clears."""
 
 
 def causes(exc: BaseException) -> list[BaseException]:
@@ -75,12 +72,29 @@ def no_keyring(exc: BaseException) -> bool:
     return any(isinstance(e, SecretStoreUnavailable) for e in causes(exc))
 
 
-def start_error(exc: BaseException, settings: Settings) -> tuple[str, str]:
-    """A short problem for the status bar and the full sentence for the Output pane."""
+def start_error(exc: BaseException, settings: Settings) -> Problem:
+    """The problem that kept the services from starting, for the status bar and Output pane."""
     text = str(exc)
     first = text.splitlines()[0] if text else type(exc).__name__
     if getattr(exc, "errno", None) in (98, 48) or "in use" in text.lower():
-        return f"port {settings.port} in use", first
+        return Problem(
+            key="listener",
+            short=f"port {settings.port} in use",
+            detail=first,
+            fix="stop the program that listens there, or choose another port "
+            "(listen.port in the config, or --port)",
+        )
     if any(isinstance(e, SecretStoreError) for e in causes(exc)):
-        return "keyring unavailable", first
-    return "start failed", first
+        # The same key as the secret store probe's: a store that answers later clears it.
+        return Problem(
+            key="secret-store",
+            short="keyring unavailable",
+            detail=first,
+            fix="unlock the keyring, or see `pocketci-tui check` for the other secret stores",
+        )
+    return Problem(
+        key="start",
+        short="start failed",
+        detail=first,
+        fix="see the app log (`pocketci-tui locate logs`) and `pocketci-tui check`",
+    )

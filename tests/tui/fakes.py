@@ -20,6 +20,7 @@ from pocketci_tui.model import (
     StoredEvent,
 )
 from pocketci_tui.paths import AppPaths
+from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import MemorySecretStore, SecretStore
 from pocketci_tui.store import Store
 
@@ -34,7 +35,7 @@ class ScriptedEngine:
     tails: dict[str, list[str]] = field(default_factory=dict)
     queued: int = 0
     running: int = 0
-    problem_list: list[str] = field(default_factory=list)
+    problem_list: list[Problem] = field(default_factory=list)
     preview_result: MatchResult | None = None
     subscribers: list[Callable[[Notice], None]] = field(default_factory=list)
     shut_down: bool = False
@@ -90,7 +91,7 @@ class ScriptedEngine:
         """The scripted counts."""
         return self.queued, self.running
 
-    def problems(self) -> list[str]:
+    def problems(self) -> list[Problem]:
         """The scripted problems."""
         return list(self.problem_list)
 

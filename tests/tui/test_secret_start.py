@@ -88,7 +88,7 @@ async def test_no_keyring_offers_the_encrypted_file_then_setup(
         await wait_for(
             lambda: (
                 bool(status.url)
-                and not any("keyring" in p or "secret" in p for p in status.problems)
+                and not {p.key for p in status.problems} & {"secret-store", "webhook-secret"}
             ),
             pilot,
         )
@@ -141,4 +141,4 @@ async def test_wrong_passphrase_is_asked_again(app_paths: AppPaths) -> None:
         await pilot.press(*PASSPHRASE, "enter")
         status = app.screen.query_one(StatusBar)
         await wait_for(lambda: bool(status.url), pilot, limit=60)
-        assert not [p for p in app.problems if "secret" in p or "keyring" in p]
+        assert not {p.key for p in app.problems} & {"secret-store", "webhook-secret"}

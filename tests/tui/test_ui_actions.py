@@ -16,6 +16,7 @@ from textual.widgets import Input, OptionList
 from pocketci_tui.config import Settings
 from pocketci_tui.model import EventStatus, RunOutput, RunState, RunUpdated
 from pocketci_tui.paths import AppPaths
+from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import ENCRYPTED_FILE, MemorySecretStore, SecretStoreUnavailable
 from pocketci_tui.store import Store
 from pocketci_tui.tui.app import PocketCIApp, make_app
@@ -90,7 +91,9 @@ async def select_event(app: PocketCIApp, pilot: Pilot[int], event_id: int) -> No
 
 async def test_status_bar_shows_url_counts_and_problems(app_paths: AppPaths) -> None:
     services, _ = await seeded(app_paths)
-    services.engine.problem_list = ["dagger not found"]
+    services.engine.problem_list = [
+        Problem("dagger", "dagger not found", "dagger CLI not found (dagger on PATH)")
+    ]
     app, _ = build(services, app_paths)
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(app, pilot, 5)
@@ -108,7 +111,7 @@ async def test_an_exposed_listener_is_a_problem_with_the_way_out(app_paths: AppP
     async with app.run_test(size=(120, 40)) as pilot:
         await ready(app, pilot, 5)
         assert "listener exposed" in str(screen(app).query_one(StatusBar).render())
-        details = " ".join(app.problem_details)
+        details = " ".join(p.detail for p in app.problems)
         assert "exposed to other machines" in details
         assert "tunnel" in details
 

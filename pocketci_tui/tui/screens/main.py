@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import textwrap
 from collections import deque
@@ -22,6 +23,7 @@ from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
 from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
+from pocketci_tui.problems import Problem, merge
 
 from ..messages import EngineActivity, RefusalsChanged, ServicesStarted
 from ..text import clean, clean_lines, format_time, literal
@@ -294,15 +296,20 @@ class MainScreen(Screen[None]):
             reason.update("")
             reason.display = False
             width = max(24, log.scrollable_content_region.width - 2)
-            try:
-                engine_problems = list(self.pocketci.services.engine.problems())
-            except Exception:
-                engine_problems = []
-            problems = [
-                line
-                for detail in [*self.pocketci.problem_details, *engine_problems]
-                for line in textwrap.wrap(f"⚠ {clean(detail)}", width, subsequent_indent="  ")
-            ]
+            problems: list[str] = []
+            for problem in self._problems():
+                problems.extend(
+                    textwrap.wrap(f"⚠ {clean(problem.detail)}", width, subsequent_indent="  ")
+                )
+                if problem.fix:
+                    problems.extend(
+                        textwrap.wrap(
+                            f"→ {clean(problem.fix)}",
+                            width,
+                            initial_indent="  ",
+                            subsequent_indent="    ",
+                        )
+                    )
             log.show(
                 "",
                 [
@@ -444,14 +451,19 @@ class MainScreen(Screen[None]):
 
     def _update_status(self) -> None:
         status = self.query_one(StatusBar)
-        app = self.pocketci
-        engine = app.services.engine
-        try:
+        engine = self.pocketci.services.engine
+        with contextlib.suppress(Exception):  # the engine may not be started yet
             status.queued, status.running = engine.counts()
-            engine_problems = list(engine.problems())
+        status.problems = self._problems()
+
+    def _problems(self) -> tuple[Problem, ...]:
+        """The app's problems and the engine's, once per key, errors first."""
+        engine = self.pocketci.services.engine
+        try:
+            engine_problems: list[Problem] = list(engine.problems())
         except Exception:  # the engine may not be started yet
             engine_problems = []
-        status.problems = tuple(app.problems + engine_problems)
+        return merge(self.pocketci.problems, engine_problems)
 
     # -- actions -----------------------------------------------------------------------------
 

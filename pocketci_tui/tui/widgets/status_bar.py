@@ -6,6 +6,8 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from pocketci_tui.problems import Problem
+
 from ..text import clean
 
 
@@ -28,8 +30,8 @@ class StatusBar(Static):
     """Builds waiting for a slot."""
     running: reactive[int] = reactive(0)
     """Builds running."""
-    problems: reactive[tuple[str, ...]] = reactive(())
-    """Problems to show (keyring unavailable, dagger not found, port in use)."""
+    problems: reactive[tuple[Problem, ...]] = reactive(())
+    """Problems to show (keyring unavailable, dagger not found, port in use), errors first."""
     starting: reactive[bool] = reactive(True)
     """True until the services have started."""
     refused: reactive[int] = reactive(0)
@@ -42,8 +44,9 @@ class StatusBar(Static):
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("pocketci ", style="bold")
         for problem in self.problems:
-            text.append("⚠ ", style="bold red")
-            text.append(short_problem(problem), style="red")
+            colour = "yellow" if problem.warning else "red"
+            text.append("⚠ ", style=f"bold {colour}")
+            text.append(short_problem(problem), style=colour)
             text.append("  ")
         if self.starting:
             text.append("starting…", style="dim")
@@ -63,7 +66,7 @@ class StatusBar(Static):
         return text
 
 
-def short_problem(problem: str) -> str:
-    """The head of a problem sentence (the Output pane shows it in full)."""
-    head = clean(problem).split(";")[0].split(" (")[0].split(": ")[0]
+def short_problem(problem: Problem) -> str:
+    """The problem's short text, cut to fit beside the others (the Output pane says it all)."""
+    head = clean(problem.short)
     return head if len(head) <= 32 else head[:31] + "…"
