@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shlex
@@ -31,7 +32,13 @@ from pocketci_tui.intake.rejections import RejectionSummary
 from pocketci_tui.model import StoredEvent
 from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
 from pocketci_tui.problems import Problem, Problems
-from pocketci_tui.secrets import ENCRYPTED_FILE, SecretStore, SecretStoreError
+from pocketci_tui.secrets import (
+    ENCRYPTED_FILE,
+    PassphraseRequired,
+    SecretStore,
+    SecretStoreError,
+    WrongPassphrase,
+)
 
 from .bridge import EngineBridge
 from .collector import QuietCollector
@@ -70,10 +77,31 @@ KEY_HELP: list[tuple[str, str]] = [
     ("log-pager", "full log in $PAGER"),
     ("log-follow", "follow the output again"),
     ("secrets-show", "manage secrets"),
+    ("secrets-unlock", "unlock the secret store"),
     ("webhook-show", "webhook URL and secret"),
     ("help", "this help"),
     ("quit", "quit (asks while builds run)"),
 ]
+
+LOCKED = "secret store locked · u unlocks"
+"""The status-bar problem while the encrypted file waits for its passphrase."""
+NO_STORE = "keyring unavailable · u retries"
+"""The status-bar problem while no keyring answers and no encrypted file was chosen."""
+UNLOCK_HELP = (
+    "press u (or Unlock secrets in the ctrl+p palette) to type the passphrase; until then no "
+    "delivery can be verified and nothing runs"
+)
+RETRY_HELP = (
+    "press u (or Unlock secrets in the ctrl+p palette) to choose the encrypted file's "
+    "passphrase, or unlock the keyring first; `pocketci-tui check` tells more"
+)
+
+
+def locked_problem(exc: BaseException) -> Problem:
+    """The problem of an encrypted secrets file that waits for its passphrase."""
+    text = str(exc).splitlines()[0] if str(exc) else "the encrypted secrets file is locked"
+    return Problem(key="secret-store", short=LOCKED, detail=text, fix=UNLOCK_HELP)
+
 
 COLLECTOR_CHECK_SECONDS = 1.0
 """How often the collector looks for new long-lived objects to freeze."""
@@ -119,6 +147,7 @@ class PocketCIApp(App[int]):
         Binding("q", "quit", "Quit", id="quit"),
         Binding("s", "secrets", "Secrets", id="secrets-show"),
         Binding("w", "webhook", "Webhook", id="webhook-show"),
+        Binding("u", "unlock", "Unlock", id="secrets-unlock"),
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
     ]
 
@@ -150,6 +179,9 @@ class PocketCIApp(App[int]):
         """The secret backend in use (``file`` once the user chose the encrypted file)."""
         self.listener_url = ""
         """The listener's base URL once started."""
+        self.secrets_locked = False
+        """The secret store waits for its passphrase: the prompt was cancelled (``u`` asks
+        again)."""
         self.main_screen: MainScreen | None = None
         """The main screen once mounted."""
         self._pager = pager
@@ -201,6 +233,7 @@ class PocketCIApp(App[int]):
                     break
                 passphrase = await self._ask_passphrase(wrong)
                 if passphrase is None:
+                    self.secrets_locked = True
                     break
                 await self.services.stop()
                 url = ""
@@ -227,6 +260,14 @@ class PocketCIApp(App[int]):
                     break
                 passphrase = await self._ask_passphrase(why)
                 if passphrase is None:
+                    self.secrets_locked = True
+                    if needs_passphrase(exc):
+                        start_problem = locked_problem(exc)
+                    else:
+                        start_problem = dataclasses.replace(
+                            start_problem, short=NO_STORE, fix=RETRY_HELP
+                        )
+                    error = start_problem.short
                     break
                 self.services = self._with_passphrase(passphrase, use_file)
         if use_file and not error:
@@ -235,6 +276,7 @@ class PocketCIApp(App[int]):
             self.problems.raise_problem(start_problem)
         else:
             self.problems.clear("listener", "start")
+        self.refresh_bindings()
         if getattr(self.services, "engine", None) is not None:
             self._bridge.attach(self.services.engine)
         self._watch_refusals()
@@ -254,6 +296,7 @@ class PocketCIApp(App[int]):
         screen = self.main_screen
         status = screen.query_one(StatusBar)
         status.starting = False
+        screen.refresh_status()
         status.url = url.rstrip("/") if url else ""
         screen.post_message(ServicesStarted(url=url or "", error=error))
         if self.collector is not None and not self.collector.freezes:
@@ -364,15 +407,19 @@ class PocketCIApp(App[int]):
             )
             return
         except SecretStoreError as exc:
-            self.problems.raise_problem(
-                Problem(
-                    key="secret-store",
-                    short="keyring unavailable",
-                    detail=str(exc).splitlines()[0],
-                    fix="unlock the keyring, or see `pocketci-tui check` for the other secret "
-                    "stores",
+            if self.secrets_locked or isinstance(exc, PassphraseRequired | WrongPassphrase):
+                self.secrets_locked = True
+                self.problems.raise_problem(locked_problem(exc))
+            else:
+                self.problems.raise_problem(
+                    Problem(
+                        key="secret-store",
+                        short="keyring unavailable",
+                        detail=str(exc).splitlines()[0],
+                        fix="unlock the keyring, or see `pocketci-tui check` for the other secret "
+                        "stores",
+                    )
                 )
-            )
             return
         self.problems.clear("secret-store")
         warning = getattr(store, "warning", None)
@@ -472,18 +519,62 @@ class PocketCIApp(App[int]):
 
     def action_webhook(self) -> None:
         """Show the webhook URL and (on request) the secret."""
-        if self.services.secrets is None:
-            self.notify("The secret store is not open", severity="error")
+        if self.services.secrets is None or self.secrets_locked:
+            self._not_open()
             return
         self.push_screen(
             WebhookDialog(self.webhook_url, self.settings.webhook_secret, self.services.secrets),
             self._secrets_done,  # a secret generated there clears "webhook secret not set"
         )
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer unlock only while the secret store waits for its passphrase."""
+        if action == "unlock":
+            return self.secrets_locked
+        return True
+
+    def action_unlock(self) -> None:
+        """Ask for the encrypted file's passphrase again (the prompt was cancelled), or, where
+        no keyring answers, offer the encrypted file again; then start the services."""
+        if not self.secrets_locked:
+            self.notify("The secret store is open")
+            return
+        if self._start_task is not None and not self._start_task.done():
+            return
+        self.secrets_locked = False
+        self.refresh_bindings()
+        self._start_task = asyncio.create_task(self._start_again())
+
+    async def _start_again(self) -> None:
+        """Stop what runs with the locked store, forget the start's problems, start again."""
+        if self._bridge is not None:
+            self._bridge.detach()
+        if self._unwatch_refusals is not None:
+            self._unwatch_refusals()
+            self._unwatch_refusals = None
+        if self.listener_url or getattr(self.services, "engine", None) is not None:
+            await self.services.stop()
+        self.listener_url = ""
+        self.problems.clear("secret-store", "listener", "start", "webhook-secret")
+        if self.main_screen is not None:
+            status = self.main_screen.query_one(StatusBar)
+            status.problems = ()
+            status.url = ""
+            status.starting = True
+        await self._start_services()
+
+    def _not_open(self) -> None:
+        if self.secrets_locked:
+            self.notify(
+                "The secret store is locked: press u to type its passphrase", severity="warning"
+            )
+        else:
+            self.notify("The secret store is not open", severity="error")
+
     def action_secrets(self) -> None:
         """Manage secrets."""
-        if self.services.secrets is None:
-            self.notify("The secret store is not open", severity="error")
+        if self.services.secrets is None or self.secrets_locked:
+            self._not_open()
             return
         self.push_screen(
             SecretsDialog(self.services.secrets, self._unlock, encrypted_file=self.encrypted_file),

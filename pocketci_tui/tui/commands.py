@@ -23,6 +23,12 @@ def pocketci_commands(app: PocketCIApp, screen: Screen[object]) -> Iterable[Syst
     from .screens.main import MainScreen
 
     main = app.main_screen
+    if app.secrets_locked:
+        yield SystemCommand(
+            "Unlock secrets",
+            "Type the secret store's passphrase again and start listening (u)",
+            app.action_unlock,
+        )
     yield SystemCommand(
         "Fire a stored event",
         "Pick a stored event and dispatch it again (f)",

@@ -15,7 +15,7 @@ from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import SecretStoreUnavailable, open_secret_store
 from pocketci_tui.services import Services, ServicesError
 from pocketci_tui.tui.app import make_app
-from pocketci_tui.tui.dialogs.secrets import PassphraseDialog
+from pocketci_tui.tui.dialogs.secrets import PassphraseDialog, SecretsDialog
 from pocketci_tui.tui.dialogs.setup import SetupDialog
 from pocketci_tui.tui.widgets.status_bar import StatusBar
 
@@ -142,3 +142,54 @@ async def test_wrong_passphrase_is_asked_again(app_paths: AppPaths) -> None:
         status = app.screen.query_one(StatusBar)
         await wait_for(lambda: bool(status.url), pilot, limit=60)
         assert not {p.key for p in app.problems} & {"secret-store", "webhook-secret"}
+
+
+async def test_a_cancelled_unlock_can_be_retried(app_paths: AppPaths) -> None:
+    """Esc on the unlock prompt used to leave a dead app (``keyring unavailable · listener
+    down``, ``s``: "not open", nothing but a restart). The state is now called what it is
+    (locked), and ``u``, the status bar and the palette offer the prompt again."""
+    app_paths.config_dir.mkdir(parents=True, exist_ok=True)
+    store = await open_secret_store(app_paths.config_dir, backend="file", passphrase=PASSPHRASE)
+    await store.set("webhook-secret", "w" * 40)
+    settings = Settings(port=0, secrets_backend="file")
+
+    def with_passphrase(passphrase: str, use_file: bool) -> Services:
+        return Services(settings, app_paths, passphrase=passphrase)
+
+    app = make_app(
+        settings,
+        paths=app_paths,
+        services=Services(settings, app_paths),
+        first_start=False,
+        services_with_passphrase=with_passphrase,
+    )
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, PassphraseDialog), pilot)
+        await pilot.press("escape")
+        status = app.screen.query_one(StatusBar)
+        await wait_for(lambda: not status.starting, pilot)
+        line = str(status.render())
+        assert "secret store locked · u unlocks" in line
+        assert "keyring" not in line
+        assert "listener down" in line
+        assert app.secrets_locked
+        assert app.active_bindings["u"].enabled
+
+        await pilot.press("s")
+        await wait_for(lambda: any("press u" in str(n.message) for n in app._notifications), pilot)
+        assert not isinstance(app.screen, SecretsDialog)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert titles[0] == "Unlock secrets"
+
+        await pilot.press("u")
+        await wait_for(
+            lambda: isinstance(app.screen, PassphraseDialog) and isinstance(app.focused, Input),
+            pilot,
+        )
+        await pilot.press(*PASSPHRASE, "enter")
+        await wait_for(lambda: bool(status.url), pilot, limit=60)
+        assert not app.secrets_locked
+        assert not {p.key for p in app.problems} & {"secret-store", "webhook-secret"}
+        assert "Unlock secrets" not in [c.title for c in app.get_system_commands(app.screen)]
+        await pilot.press("s")
+        await wait_for(lambda: isinstance(app.screen, SecretsDialog), pilot)
