@@ -174,3 +174,55 @@ def open_to_others(path: Path) -> int | None:
         return None
     mode = stat.S_IMODE(st.st_mode)
     return mode if mode & 0o077 and not stat.S_ISLNK(st.st_mode) else None
+
+
+def exposed_paths(paths: AppPaths) -> list[tuple[Path, str, int]]:
+    """List pocketci-tui's folders and files that other users can open; change nothing.
+
+    The config and data folders, logs, work and cache folders, each repository mirror and
+    checkout folder, the database with its WAL and shared-memory files, the app log and the
+    secret-store files. Bounded: at most 200 mirrors and 200 checkout folders are looked at.
+
+    Args:
+        paths: The instance's paths.
+
+    Returns:
+        ``(path, what it holds, mode)`` for each one open to group or others.
+    """
+    from pocketci_tui.secrets.base import ENCRYPTED_FILE, INDEX_FILE, PLAINTEXT_FILE
+
+    folders = [
+        (paths.config_dir, "the config folder (secret-store files)"),
+        (paths.data_dir, "the data folder"),
+        (paths.logs_dir, "run logs"),
+        (paths.work_dir, "mirrors and checkouts (your repositories' source)"),
+        (paths.cache_dir, "caches"),
+    ]
+    git_root = paths.work_dir / "git"
+    for sub, what in (("mirrors", "a repository mirror"), ("checkouts", "checkouts")):
+        base = git_root / sub
+        if base.is_dir():
+            folders.append((base, f"{sub} of your repositories"))
+            with contextlib.suppress(OSError):
+                folders += [(m, what) for m in sorted(base.iterdir())[:200]]
+    db = paths.db_file
+    files = [
+        (db, "the database (raw payloads of your repositories)"),
+        (db.with_name(db.name + "-wal"), "the database's write-ahead log"),
+        (db.with_name(db.name + "-shm"), "the database's shared memory file"),
+        (paths.app_log, "the app log"),
+        (paths.config_dir / ENCRYPTED_FILE, "the encrypted secrets file"),
+        (paths.config_dir / PLAINTEXT_FILE, "the plaintext secrets file"),
+        (paths.config_dir / INDEX_FILE, "the index of secret names"),
+    ]
+    found: list[tuple[Path, str, int]] = []
+    for path, what in folders + files:
+        mode = open_to_others(path)
+        if mode is not None:
+            found.append((path, what, mode))
+    return found
+
+
+def exposure_fix(path: Path) -> str:
+    """The command that makes ``path`` private (recursively for a folder)."""
+    return f"chmod -R go-rwx {path}" if path.is_dir() else f"chmod 600 {path}"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import errno
 import shutil
 import socket
@@ -194,45 +193,18 @@ async def _secret_checks(settings: object, paths: object, passphrase: str | None
 
 def _permissions(paths: object) -> list[Finding]:
     """Report folders and files of pocketci-tui that other users can read; change nothing."""
-    from pocketci_tui.paths import AppPaths, open_to_others
-    from pocketci_tui.secrets.base import ENCRYPTED_FILE, INDEX_FILE, PLAINTEXT_FILE
+    from pocketci_tui.paths import AppPaths, exposed_paths, exposure_fix
 
     assert isinstance(paths, AppPaths)
-    folders = [
-        (paths.config_dir, "the config folder (secret-store files)"),
-        (paths.data_dir, "the data folder"),
-        (paths.logs_dir, "run logs"),
-        (paths.work_dir, "mirrors and checkouts (your repositories' source)"),
-        (paths.cache_dir, "caches"),
-    ]
-    git_root = paths.work_dir / "git"
-    for sub, what in (("mirrors", "a repository mirror"), ("checkouts", "checkouts")):
-        base = git_root / sub
-        if base.is_dir():
-            folders.append((base, f"{sub} of your repositories"))
-            with contextlib.suppress(OSError):
-                folders += [(m, what) for m in sorted(base.iterdir())[:200]]
-    db = paths.db_file
-    files = [
-        (db, "the database (raw payloads of your repositories)"),
-        (db.with_name(db.name + "-wal"), "the database's write-ahead log"),
-        (db.with_name(db.name + "-shm"), "the database's shared memory file"),
-        (paths.app_log, "the app log"),
-        (paths.config_dir / ENCRYPTED_FILE, "the encrypted secrets file"),
-        (paths.config_dir / PLAINTEXT_FILE, "the plaintext secrets file"),
-        (paths.config_dir / INDEX_FILE, "the index of secret names"),
-    ]
-    out: list[Finding] = []
-    for path, what in folders + files:
-        mode = open_to_others(path)
-        if mode is None:
-            continue
-        fix = f"chmod -R go-rwx {path}" if path.is_dir() else f"chmod 600 {path}"
-        out.append(
-            Finding(
-                "WARN", "permissions", f"{path} ({what}) is open to other users: {mode:04o}", fix
-            )
+    out = [
+        Finding(
+            "WARN",
+            "permissions",
+            f"{path} ({what}) is open to other users: {mode:04o}",
+            exposure_fix(path),
         )
+        for path, what, mode in exposed_paths(paths)
+    ]
     if not out:
         out.append(Finding("ok", "permissions", "the config and data folders are private to you"))
     return out

@@ -88,7 +88,7 @@ async def _serve(
     from pocketci_tui.datalock import DataLock
     from pocketci_tui.intake.exposure import exposure_warning
     from pocketci_tui.model import Notice, RunOutput
-    from pocketci_tui.paths import AppPaths
+    from pocketci_tui.paths import AppPaths, exposed_paths, exposure_fix
     from pocketci_tui.services import Services, ServicesError
 
     assert isinstance(settings, Settings)
@@ -134,6 +134,14 @@ async def _serve(
         problem = await services.webhook_secret_problem()
         if problem:
             log.warning("%s", problem)
+        for path, what, mode in await asyncio.to_thread(exposed_paths, paths):
+            log.warning(
+                "%s (%s) is open to other users (%04o): run `%s`",
+                path,
+                what,
+                mode,
+                exposure_fix(path),
+            )
         warning = getattr(services.secrets, "warning", None)
         if warning:
             log.warning("%s", warning)

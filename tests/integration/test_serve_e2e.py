@@ -247,3 +247,25 @@ def _walk(home: Path) -> tuple[list[Path], list[str]]:
         if not p.is_symlink() and stat.S_IMODE(p.lstat().st_mode) & 0o077
     ]
     return created, opened
+
+
+async def test_serve_warns_about_an_existing_data_folder_open_to_others(
+    hermetic_home: Path, tmp_path: Path
+) -> None:
+    """A data folder an older version left 0755 is reported at start, and left as it is."""
+    _setup(hermetic_home, tmp_path / "fixture")
+    data = hermetic_home / "data"
+    data.mkdir()
+    data.chmod(0o755)
+    serve = await ServeProcess.start()
+    try:
+        async with asyncio.timeout(30):
+            while not any(f"{data} (the data folder)" in line for line in serve.lines):
+                await asyncio.sleep(0.05)
+        [line] = [line for line in serve.lines if f"{data} (the data folder)" in line]
+        assert "WARNING" in line
+        assert "is open to other users (0755)" in line
+        assert f"run `chmod -R go-rwx {data}`" in line
+    finally:
+        await serve.kill()
+    assert stat.S_IMODE(data.stat().st_mode) == 0o755
