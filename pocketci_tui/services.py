@@ -186,9 +186,14 @@ class Services:
         raise_open_files_limit()
         try:
             if self.lock is None:
-                self.lock = await asyncio.to_thread(
-                    DataLock.acquire, self.paths.lock_file, self._mode
-                )
+                try:
+                    self.lock = await asyncio.to_thread(
+                        DataLock.acquire, self.paths.lock_file, self._mode
+                    )
+                except OSError as exc:
+                    raise ServicesError(
+                        f"cannot lock the data folder {self.paths.data_dir}: {exc.strerror or exc}"
+                    ) from exc
                 self._own_lock = True
             if self._sockets is None:
                 self._sockets = await asyncio.to_thread(

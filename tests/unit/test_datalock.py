@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from pocketci_tui.config import Settings
 from pocketci_tui.datalock import DataFolderBusy, DataLock, LockOwner, lock_owner
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.secrets import MemorySecretStore
+from pocketci_tui.services import Services, ServicesError
 
 
 def test_a_second_acquire_is_refused_naming_the_owner(tmp_path: Path) -> None:
@@ -102,3 +106,24 @@ def test_the_lock_is_not_inherited_and_ends_with_its_process(tmp_path: Path) -> 
 def test_a_bad_record_is_no_owner(text: str) -> None:
     assert LockOwner.from_json(text) is None
     assert LockOwner(0).describe() == "another pocketci-tui process"
+
+
+async def test_services_on_an_owned_folder_fail_before_touching_anything(
+    app_paths: AppPaths,
+) -> None:
+    """Embedded services take the lock first: on a folder another process owns, they fail with
+    the owner's name before the port, the database or the secret store is touched."""
+    with DataLock.acquire(app_paths.lock_file, "ui"):
+        services = Services(Settings(port=0), app_paths, secrets=MemorySecretStore({}))
+        with pytest.raises(ServicesError, match=f"terminal UI \\(pid {os.getpid()}"):
+            await services.start()
+    assert not app_paths.db_file.exists()
+    assert services.lock is None
+    url = await services.start()
+    try:
+        found = lock_owner(app_paths.lock_file)
+        assert found is not None
+        assert (found.mode, found.url) == ("serve", url)
+    finally:
+        await services.stop()
+    assert lock_owner(app_paths.lock_file) is None
