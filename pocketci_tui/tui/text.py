@@ -1,8 +1,10 @@
 """Turning untrusted strings (payload fields, build output) into literal screen text.
 
 Nothing that arrives from outside may reach the terminal as a control sequence or as Rich
-markup. Every label built from payload text goes through :func:`literal`, which returns a
-:class:`rich.text.Text` (never parsed as markup) with control characters made visible.
+markup, nor reorder what surrounds it (bidirectional controls such as U+202E). Every label built
+from payload text goes through :func:`literal`, which returns a :class:`rich.text.Text` (never
+parsed as markup) with control characters made visible; output lines go through
+:func:`clean_lines`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,17 @@ from rich.text import Text
 
 _CSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 _OSC_RE = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_CONTROL_NL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+BIDI_CONTROLS = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+"""Characters that reorder the text around them (Arabic letter mark, LRM/RLM, the embeddings and
+overrides U+202A-U+202E, the isolates U+2066-U+2069): a branch named U+202E followed by
+``gnp.exe`` would show as ``exe.png``. They are replaced like control characters, so what is
+shown is what is stored."""
+_CONTROL_RE = re.compile(f"[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
+_CONTROL_NL_RE = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]")
 
 
 def clean(value: str, *, keep_newlines: bool = False) -> str:
-    """Remove escape sequences and replace other control characters with ``?``.
+    """Remove escape sequences and replace other control and bidi characters with ``?``.
 
     Args:
         value: Untrusted text.
