@@ -46,7 +46,7 @@ from .commands import EventCommands, pocketci_commands
 from .dialogs.approve import ApproveDialog
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.fire import FireDialog
-from .dialogs.help import HelpDialog
+from .dialogs.help import HelpDialog, binding_rows, key_display
 from .dialogs.refused import RefusedDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
@@ -61,6 +61,7 @@ from .start_errors import (
     passphrase_reason,
     start_error,
 )
+from .widgets.run_log import RunLog
 from .widgets.status_bar import StatusBar
 
 log = logging.getLogger(__name__)
@@ -68,20 +69,6 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 PagerRunner = Callable[[list[str]], object]
 
-KEY_HELP: list[tuple[str, str]] = [
-    ("event-fire", "fire a stored event (picker)"),
-    ("run-rerun", "re-run the run, or the event"),
-    ("run-cancel", "cancel the run, or the event"),
-    ("event-approve", "approve a fork's pull request"),
-    ("events-filter", "filter events"),
-    ("log-pager", "full log in $PAGER"),
-    ("log-follow", "follow the output again"),
-    ("secrets-show", "manage secrets"),
-    ("secrets-unlock", "unlock the secret store"),
-    ("webhook-show", "webhook URL and secret"),
-    ("help", "this help"),
-    ("quit", "quit (asks while builds run)"),
-]
 
 LOCKED = "secret store locked · u unlocks"
 """The status-bar problem while the encrypted file waits for its passphrase."""
@@ -105,13 +92,6 @@ def locked_problem(exc: BaseException) -> Problem:
 
 COLLECTOR_CHECK_SECONDS = 1.0
 """How often the collector looks for new long-lived objects to freeze."""
-
-KEY_NAMES = {"slash": "/", "question_mark": "?", "end": "End", "home": "Home"}
-
-
-def key_display(keys: str) -> str:
-    """``slash,question_mark`` -> ``/ ?``."""
-    return " ".join(KEY_NAMES.get(key.strip(), key.strip()) for key in keys.split(","))
 
 
 def local_now() -> datetime:
@@ -143,12 +123,20 @@ class PocketCIApp(App[int]):
     ]
     COMMANDS = App.COMMANDS | {EventCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("question_mark", "help", "Help", id="help"),
-        Binding("q", "quit", "Quit", id="quit"),
-        Binding("s", "secrets", "Secrets", id="secrets-show"),
-        Binding("w", "webhook", "Webhook", id="webhook-show"),
-        Binding("u", "unlock", "Unlock", id="secrets-unlock"),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True, id="quit-now"),
+        Binding("question_mark", "help", "Help", id="help", tooltip="this help"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="quit (asks while builds run)"),
+        Binding("s", "secrets", "Secrets", id="secrets-show", tooltip="manage secrets"),
+        Binding("w", "webhook", "Webhook", id="webhook-show", tooltip="webhook URL and secret"),
+        Binding("u", "unlock", "Unlock", id="secrets-unlock", tooltip="unlock the secret store"),
+        Binding(
+            "ctrl+q",
+            "quit",
+            "Quit",
+            show=False,
+            priority=True,
+            id="quit-now",
+            tooltip="quit from anywhere, even a dialog",
+        ),
     ]
 
     def __init__(
@@ -497,18 +485,10 @@ class PocketCIApp(App[int]):
     # -- actions -----------------------------------------------------------------------------
 
     def key_rows(self) -> list[tuple[str, str, str]]:
-        """(keys, description, id) for the help dialog, after remapping."""
-        defaults: dict[str, str] = {}
-        for bindings in (self.BINDINGS, MainScreen.BINDINGS):
-            for binding in bindings:
-                if isinstance(binding, Binding) and binding.id:
-                    defaults[binding.id] = binding.key
-        defaults["log-follow"] = "end,G"
-        keymap = dict(self.settings.keymap)
-        rows = [(key_display(keymap.get(i, defaults.get(i, ""))), text, i) for i, text in KEY_HELP]
-        rows.append(("tab shift+tab", "move between panes", ""))
-        rows.append(("↑ ↓ j k", "move within a pane", ""))
-        rows.append(("ctrl+p", "command palette", ""))
+        """(keys, description, id) for the help dialog, from the bindings, after remapping."""
+        rows = binding_rows([MainScreen, RunLog, type(self), Screen], dict(self.settings.keymap))
+        rows.append(("↑ ↓", "move within a pane", ""))
+        rows.append((key_display(self.COMMAND_PALETTE_BINDING), "command palette", ""))
         return rows
 
     def action_help(self) -> None:

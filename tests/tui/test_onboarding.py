@@ -11,13 +11,18 @@ from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Input, Label, Static
+from textual.binding import Binding
+from textual.widgets import DataTable, Input, Label, Static
 
+from pocketci_tui.config import Settings
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import MIN_SECRET_LENGTH, PLAINTEXT_FILE, MemorySecretStore
+from pocketci_tui.tui.app import PocketCIApp
+from pocketci_tui.tui.dialogs.help import HelpDialog, key_display
 from pocketci_tui.tui.dialogs.secrets import SecretsDialog, SecretValueDialog
 from pocketci_tui.tui.dialogs.webhook import HIDDEN, WebhookDialog
 from pocketci_tui.tui.screens.main import MainScreen
+from pocketci_tui.tui.widgets.run_log import RunLog
 
 from .harness import wait_for
 from .test_ui_actions import build, ready, seeded
@@ -148,3 +153,33 @@ async def test_webhook_dialog_tells_the_truth_about_a_missing_secret(app_paths: 
         assert await services.secrets.get("webhook-secret") == stored
         await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+
+
+async def test_help_lists_every_binding_from_the_bindings_themselves(app_paths: AppPaths) -> None:
+    """`?` omitted `ctrl+q` (a hand-kept list): now every binding of the app, the main screen
+    and the Output pane is listed with its keys, remapped ones included."""
+    services, _ = await seeded(app_paths)
+    app, _ = build(services, app_paths, Settings(keymap={"log-top": "t"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await pilot.press("question_mark")
+        await wait_for(lambda: isinstance(app.screen, HelpDialog), pilot)
+        table = app.screen.query_one("#help-table", DataTable)
+        shown = {
+            str(table.get_row_at(row)[2]): str(table.get_row_at(row)[0])
+            for row in range(table.row_count)
+        }
+    declared: dict[str, set[str]] = {}
+    for source in (PocketCIApp, MainScreen, RunLog):
+        for binding in Binding.make_bindings(source.__dict__["BINDINGS"]):
+            assert binding.id, f"{source.__name__}: {binding.key} has no id"
+            declared.setdefault(binding.id, set()).add(binding.key)
+    assert "quit-now" in declared
+    for binding_id, keys in declared.items():
+        assert binding_id in shown, binding_id
+        if binding_id != "log-top":
+            for key in keys:
+                assert key_display(key) in shown[binding_id].split(), (binding_id, key)
+    assert shown["quit-now"] == "ctrl+q"
+    assert shown["log-top"] == "t"
+    assert shown["log-follow"] == "End G"

@@ -2,14 +2,67 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.dom import DOMNode
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
+
+KEY_NAMES = {
+    "slash": "/",
+    "question_mark": "?",
+    "end": "End",
+    "home": "Home",
+    "tab": "Tab",
+    "shift+tab": "Shift+Tab",
+}
+
+
+def key_display(keys: str) -> str:
+    """``slash,question_mark`` -> ``/ ?``."""
+    return " ".join(KEY_NAMES.get(key.strip(), key.strip()) for key in keys.split(","))
+
+
+def binding_rows(
+    sources: Iterable[type[DOMNode]], keymap: Mapping[str, str]
+) -> list[tuple[str, str, str]]:
+    """The help's rows, read from the bindings the classes declare (not from a list kept apart).
+
+    Args:
+        sources: Classes whose own ``BINDINGS`` are listed, in this order.
+        keymap: The user's remapping by binding id (``keymap`` in config.yaml).
+
+    Returns:
+        (keys, what it does, binding id) per binding; the tooltip says what it does, else the
+        footer's description. System bindings (Textual's own ``ctrl+c`` hint) are left out.
+    """
+    keys: dict[str, list[str]] = {}
+    rows: dict[str, tuple[str, str]] = {}
+    for source in sources:
+        declared = source.__dict__.get("BINDINGS", [])
+        # make_bindings gives one Binding per key ("end,G" is two): group them again by id.
+        for binding in Binding.make_bindings(declared):
+            if binding.system:
+                continue
+            name = binding.id or binding.action
+            if name not in rows:
+                # Textual's own bindings carry capitalised descriptions ("Focus Next").
+                what = binding.tooltip or (binding.description or binding.action).lower()
+                rows[name] = (what, binding.id or "")
+                keys[name] = []
+            if binding.key not in keys[name]:
+                keys[name].append(binding.key)
+    result: list[tuple[str, str, str]] = []
+    for name, (what, binding_id) in rows.items():
+        mapped = keymap.get(binding_id) if binding_id else None
+        shown = mapped if mapped else ",".join(keys[name])
+        result.append((key_display(shown), what, binding_id))
+    return result
 
 
 class HelpDialog(ModalScreen[None]):

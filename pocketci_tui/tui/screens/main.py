@@ -59,14 +59,25 @@ class MainScreen(Screen[None]):
     """Three panes and a status bar; every action works on the selection."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "fire", "Fire", id="event-fire"),
-        Binding("r", "rerun", "Rerun", id="run-rerun"),
-        Binding("c", "cancel", "Cancel", id="run-cancel"),
-        Binding("a", "approve", "Approve", id="event-approve"),
-        Binding("slash", "filter", "Filter", id="events-filter"),
-        Binding("p", "pager", "Log", id="log-pager"),
-        Binding("j", "move(1)", "Down", show=False, id="cursor-down"),
-        Binding("k", "move(-1)", "Up", show=False, id="cursor-up"),
+        Binding("f", "fire", "Fire", id="event-fire", tooltip="fire a stored event (picker)"),
+        Binding("r", "rerun", "Rerun", id="run-rerun", tooltip="re-run the run, or the event"),
+        Binding("c", "cancel", "Cancel", id="run-cancel", tooltip="cancel the run, or the event"),
+        Binding(
+            "a", "approve", "Approve", id="event-approve", tooltip="approve a fork's pull request"
+        ),
+        Binding("slash", "filter", "Filter", id="events-filter", tooltip="filter events"),
+        Binding("p", "pager", "Log", id="log-pager", tooltip="full log in $PAGER"),
+        Binding(
+            "j",
+            "move(1)",
+            "Down",
+            show=False,
+            id="cursor-down",
+            tooltip="down within a pane (or ↓)",
+        ),
+        Binding(
+            "k", "move(-1)", "Up", show=False, id="cursor-up", tooltip="up within a pane (or ↑)"
+        ),
     ]
 
     event_id: reactive[int | None] = reactive(None, init=False)

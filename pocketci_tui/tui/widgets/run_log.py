@@ -21,8 +21,22 @@ class RunLog(Log):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("end,G", "follow", "Follow", id="log-follow", show=False),
-        Binding("home,g", "scroll_home", "Top", id="log-top", show=False),
+        Binding(
+            "end,G",
+            "follow",
+            "Follow",
+            id="log-follow",
+            show=False,
+            tooltip="follow the output again",
+        ),
+        Binding(
+            "home,g",
+            "scroll_home",
+            "Top",
+            id="log-top",
+            show=False,
+            tooltip="the first line of the output",
+        ),
     ]
 
     follow: reactive[bool] = reactive(True, init=False)
