@@ -242,6 +242,22 @@ class MatchResult:
 
 
 @dataclass(frozen=True, slots=True)
+class MatchInputs:
+    """What an event was matched against, besides itself: enough to match it again.
+
+    Attributes:
+        module_key: The module's content key (the catalog cache's key for it).
+        secret_names: The secret argument names the repository's spec fed (none for a fork
+            run without secrets).
+        changes: The changed files, or None when they could not be told.
+    """
+
+    module_key: str
+    secret_names: tuple[str, ...] = ()
+    changes: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Run:
     """One ``dagger call`` of one function for one event.
 

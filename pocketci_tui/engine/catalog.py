@@ -112,6 +112,29 @@ class Catalog:
     def _cache_file(self, cache_key: str) -> Path:
         return self.cache_dir / f"{hashlib.sha256(cache_key.encode()).hexdigest()[:40]}.json"
 
+    async def cached(self, content_key: str) -> ModuleCatalog | None:
+        """Return the catalog of a module content from the cache, or None: never introspects.
+
+        Args:
+            content_key: The module's :func:`module_content_key`.
+
+        Returns:
+            The catalog when this CLI loaded that content before (in memory or on disk).
+        """
+        cli = resolve_dagger_cli(self.dagger_cli)
+        if cli is None and self.dagger_cli:
+            return None
+        cache_key = self._cache_key(cli, content_key)
+        if (hit := self._remember(cache_key)) is not None:
+            return hit
+        stored = await asyncio.to_thread(self._read_cache, self._cache_file(cache_key), cache_key)
+        if stored is not None:
+            self._remember(cache_key, stored)
+        return stored
+
+    def _cache_key(self, cli: str | None, content_key: str) -> str:
+        return "\n".join((str(CACHE_FORMAT), cli_fingerprint(cli), self.runner_host, content_key))
+
     async def load(self, module_dir: Path, content_key: str) -> ModuleCatalog:
         """Return the catalog of the module in ``module_dir``, from the cache when possible.
 
@@ -128,9 +151,7 @@ class Catalog:
                 f"the configured dagger CLI {self.dagger_cli!r} was not found or is not "
                 "executable; fix dagger.cli in the config"
             )
-        cache_key = "\n".join(
-            (str(CACHE_FORMAT), cli_fingerprint(cli), self.runner_host, content_key)
-        )
+        cache_key = self._cache_key(cli, content_key)
         if (hit := self._remember(cache_key)) is not None:
             return hit
         lock = self._locks.setdefault(cache_key, asyncio.Lock())

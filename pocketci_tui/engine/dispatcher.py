@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from pocketci_tui.config import ConfigError, load_repo_spec
 from pocketci_tui.engine.approval import HeadSecrets, head_secrets
+from pocketci_tui.engine.client import EngineClient
 from pocketci_tui.engine.engine_base import TAIL_LINES, EngineError, Subscriber
 from pocketci_tui.engine.pipeline import (
     HELD,
@@ -303,3 +305,10 @@ class Engine(EventPipeline):
             except Exception as exc:
                 log.exception("dispatch of event %s failed", event_id)
                 await self._set_status(event_id, EventStatus.ERROR, f"internal error: {exc}")
+
+
+if TYPE_CHECKING:
+
+    def _engine_is_a_client(engine: Engine) -> EngineClient:
+        """mypy checks here that the engine offers everything the UI may ask of it."""
+        return engine

@@ -10,6 +10,7 @@ against the event, stores one run per function and starts a task for each matche
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import uuid
 from collections.abc import Sequence
@@ -40,6 +41,7 @@ from pocketci_tui.model import (
     EventMatched,
     EventStatus,
     FunctionCall,
+    MatchInputs,
     MatchResult,
     Run,
     RunState,
@@ -56,6 +58,11 @@ SECRET_RETRY_SECONDS = 30.0
 
 _COMMIT_IN_PAYLOAD = frozenset({"push", "tag", "pull_request"})
 """Event types whose payload must name the commit; the others are resolved on the remote."""
+
+log = logging.getLogger(__name__)
+
+MAX_STORED_CHANGES = 20_000
+"""Changed files kept for the fire picker's preview; an event with more has no preview."""
 
 HELD = "held:"
 """How the detail of an event held for an unreachable secret store starts."""
@@ -235,6 +242,13 @@ class EventPipeline(RunExecution):
         self.problems_found.clear("dagger")  # a module loaded: dagger works
         no_secrets = event.is_fork and self.settings.fork_pull_requests == "no-secrets"
         secret_names = () if no_secrets else spec.secret_names
+        if only is None and (changes is None or len(changes) <= MAX_STORED_CHANGES):
+            # Kept for the fire picker's preview; written in the background, so the first
+            # `dagger call` does not wait for it.
+            inputs = MatchInputs(
+                key, tuple(secret_names), tuple(changes) if changes is not None else None
+            )
+            self._spawn(self._save_inputs(event_id, inputs), f"inputs-{event_id}")
         # The catalog's names and defaults come from the repository's module: off the loop.
         result = await asyncio.to_thread(match, catalog, event, changes, secret_names, only=only)
         if only is not None:
@@ -294,6 +308,44 @@ class EventPipeline(RunExecution):
                 self._execute(live, call, work, extra_mask), name=f"run-{run.id}"
             )
         return True
+
+    async def _save_inputs(self, event_id: int, inputs: MatchInputs) -> None:
+        try:
+            await self.store.save_match_inputs(event_id, inputs)
+        except Exception:
+            log.exception("cannot keep what event %s was matched against", event_id)
+
+    async def preview(self, event_id: int) -> MatchResult | None:
+        """What firing a stored event again would match, without running anything.
+
+        The stored event is matched against the catalog its last dispatch loaded (from the
+        catalog cache, never introspected), with the changed files and secret names of that
+        dispatch: no checkout, no ``dagger``.
+
+        Args:
+            event_id: The stored event.
+
+        Returns:
+            The match result, or None when it cannot be told without running something (the
+            event never reached matching, its repository is no longer configured, or the
+            catalog left the cache).
+        """
+        stored = await self.store.get_event(event_id)
+        if stored is None or stored.event.deleted:
+            return None
+        event = stored.event
+        if self.settings.repo_for(event.vendor, event.repository) is None:
+            return None
+        inputs = await self.store.match_inputs(event_id)
+        if inputs is None:
+            return None
+        catalog = await self.catalog.cached(inputs.module_key)
+        if catalog is None:
+            return None
+        changes = list(inputs.changes) if inputs.changes is not None else None
+        if changes is not None and len(changes) > 500:
+            return await asyncio.to_thread(match, catalog, event, changes, inputs.secret_names)
+        return match(catalog, event, changes, inputs.secret_names)
 
     async def _refuse_rerun(
         self,

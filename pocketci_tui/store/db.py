@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from pocketci_tui.model import (
     CallProcess,
     Event,
     EventStatus,
+    MatchInputs,
     Run,
     RunState,
     StoredEvent,
@@ -308,6 +310,38 @@ class Store:
             conn.execute("UPDATE events SET ref = ?, sha = ? WHERE id = ?", (ref, sha, event_id))
 
         await self._write(job)
+
+    async def save_match_inputs(self, event_id: int, inputs: MatchInputs) -> None:
+        """Remember what an event's dispatch matched against (replacing the last one)."""
+        changes = json.dumps(list(inputs.changes)) if inputs.changes is not None else None
+
+        def job(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "INSERT OR REPLACE INTO match_inputs (event_id, module_key, secret_names, changes) "
+                "VALUES (?, ?, ?, ?)",
+                (event_id, inputs.module_key, json.dumps(list(inputs.secret_names)), changes),
+            )
+
+        await self._write(job)
+
+    async def match_inputs(self, event_id: int) -> MatchInputs | None:
+        """What the event's last full dispatch matched against, or None if it never got there."""
+
+        def job(conn: sqlite3.Connection) -> MatchInputs | None:
+            row = conn.execute(
+                "SELECT module_key, secret_names, changes FROM match_inputs WHERE event_id = ?",
+                (event_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            changes = json.loads(row["changes"]) if row["changes"] is not None else None
+            return MatchInputs(
+                module_key=row["module_key"],
+                secret_names=tuple(str(n) for n in json.loads(row["secret_names"])),
+                changes=tuple(str(c) for c in changes) if changes is not None else None,
+            )
+
+        return await self._read(job)
 
     async def set_approved_sha(self, event_id: int, sha: str) -> None:
         """Record the head commit a user approved for a fork's pull request."""

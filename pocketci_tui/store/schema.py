@@ -83,6 +83,18 @@ MIGRATIONS: tuple[str, ...] = (
         recorded_at TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 4: what an event's last full dispatch matched against: the module's content key (the
+    # catalog cache's key), the secret names its spec fed and the changed files (JSON, NULL when
+    # unknown), so the fire picker can match the stored event against the cached catalog again
+    # without checking anything out or running anything.
+    """
+    CREATE TABLE match_inputs (
+        event_id INTEGER PRIMARY KEY REFERENCES events (id) ON DELETE CASCADE,
+        module_key TEXT NOT NULL,
+        secret_names TEXT NOT NULL DEFAULT '[]',
+        changes TEXT
+    );
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N."""
 

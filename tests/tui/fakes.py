@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pocketci_tui.engine.approval import HeadSecrets
+from pocketci_tui.engine.client import EngineClient
 from pocketci_tui.model import (
     Event,
     EventStatus,
@@ -28,10 +29,14 @@ from .harness import FIXED_NOW
 
 
 @dataclass
-class ScriptedEngine:
-    """Answers like the engine, records every call, and publishes what tests tell it to."""
+class ScriptedEngine(EngineClient):
+    """Answers like the engine, records every call, and publishes what tests tell it to.
 
-    calls: list[tuple[str, Any]] = field(default_factory=list)
+    It implements :class:`EngineClient`, the same contract the real engine is checked against,
+    so it offers the UI nothing the product lacks (mypy checks both).
+    """
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
     tails: dict[str, list[str]] = field(default_factory=dict)
     queued: int = 0
     running: int = 0
@@ -95,8 +100,8 @@ class ScriptedEngine:
         """The scripted problems."""
         return list(self.problem_list)
 
-    def preview(self, event_id: int) -> MatchResult | None:
-        """The scripted preview."""
+    async def preview(self, event_id: int) -> MatchResult | None:
+        """The scripted preview (a read, not an action: not recorded in ``calls``)."""
         return self.preview_result
 
 

@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from pocketci_tui.model import Event, EventStatus, Run, RunState, event_outcome, utcnow
+from pocketci_tui.model import (
+    Event,
+    EventStatus,
+    MatchInputs,
+    Run,
+    RunState,
+    event_outcome,
+    utcnow,
+)
 from pocketci_tui.store import Store, StoreError
 from pocketci_tui.store.schema import MIGRATIONS
 
@@ -199,6 +207,23 @@ async def test_runs_by_event_and_the_outcome_of_latest_attempts(store: Store) ->
     events = {s.event.id: s for s in await store.list_events()}
     outcomes = {i: event_outcome(events[i].status, runs) for i, runs in found.items()}
     assert outcomes == {first: "passed", second: "failed", empty: "nothing ran"}
+
+
+async def test_match_inputs_roundtrip_replace_and_go_with_the_event(
+    store: Store, tmp_path: Path
+) -> None:
+    stored, _ = await store.record_event(make_event("d-in"), EventStatus.DISPATCHED)
+    event_id = stored.event.id
+    assert event_id is not None
+    assert await store.match_inputs(event_id) is None
+    first = MatchInputs("git-abc", ("ghPassword",), ("a.go", "b/c.go"))
+    await store.save_match_inputs(event_id, first)
+    assert await store.match_inputs(event_id) == first
+    unknown = MatchInputs("git-def", (), None)
+    await store.save_match_inputs(event_id, unknown)
+    assert await store.match_inputs(event_id) == unknown
+    assert await store.apply_retention(max_events=0, max_days=90, logs_dir=tmp_path) == 1
+    assert await store.match_inputs(event_id) is None
 
 
 async def test_duplicate_run_id_fails_alone(store: Store) -> None:

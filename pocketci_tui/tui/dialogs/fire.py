@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, ClassVar
+import logging
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -13,10 +13,15 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
-from pocketci_tui.model import MatchResult, Run, StoredEvent
+from pocketci_tui.model import Run, StoredEvent, latest_attempts
 
 from ..text import clean, format_time, literal, short_sha
 from ..widgets.status import state_label
+
+if TYPE_CHECKING:
+    from pocketci_tui.engine.client import EngineClient
+
+log = logging.getLogger(__name__)
 
 PICKER_LIMIT = 200
 
@@ -62,6 +67,7 @@ class FireDialog(ModalScreen[int | None]):
     def __init__(self, services: Any, selected: int | None, clock: Any) -> None:
         super().__init__()
         self._services = services
+        self._engine: EngineClient = services.engine
         self._selected = selected
         self._clock = clock
         self._events: list[StoredEvent] = []
@@ -146,9 +152,16 @@ class FireDialog(ModalScreen[int | None]):
         full = await self._services.store.get_event(event_id) or stored
         text = describe_event(full)
         text.append("\n")
-        result = await _preview(self._services.engine, event_id)
-        if isinstance(result, MatchResult):
-            text.append("would match\n", style="bold")
+        try:
+            result = await self._engine.preview(event_id)
+        except Exception as exc:  # the store or the catalog cache could not be read
+            log.warning("no preview of event %s: %s", event_id, exc)
+            result = None
+        if result is not None:
+            matched = sum(1 for d in result.decisions if d.matched)
+            text.append(
+                f"would match {matched} of {len(result.decisions)} functions\n", style="bold"
+            )
             for decision in result.decisions:
                 text.append(
                     "  ✓ " if decision.matched else "  - ",
@@ -159,13 +172,15 @@ class FireDialog(ModalScreen[int | None]):
                     text.append(f"  {clean(decision.reason)}", style="dim")
                 text.append("\n")
         else:
-            runs: list[Run] = await self._services.store.list_runs(event_id)
+            runs: list[Run] = latest_attempts(await self._services.store.list_runs(event_id))
             if runs:
                 text.append("matched last time\n", style="bold")
                 for run in runs:
                     text.append("  ")
                     text.append_text(state_label(str(run.state), icon_only=True))
                     text.append(f" {clean(run.function)}")
+                    if run.attempt > 1:
+                        text.append(f" #{run.attempt}")
                     if run.reason:
                         text.append(f"  {clean(run.reason.splitlines()[-1])[:60]}", style="dim")
                     text.append("\n")
@@ -198,16 +213,3 @@ class FireDialog(ModalScreen[int | None]):
     def action_cancel(self) -> None:
         """Close without firing."""
         self.dismiss(None)
-
-
-async def _preview(engine: Any, event_id: int) -> MatchResult | None:
-    preview = getattr(engine, "preview", None)
-    if preview is None:
-        return None
-    try:
-        result = preview(event_id)
-        if inspect.isawaitable(result):
-            result = await result
-    except Exception:
-        return None
-    return result if isinstance(result, MatchResult) else None

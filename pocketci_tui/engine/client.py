@@ -1,0 +1,65 @@
+"""What the UI may ask of the engine: the one contract the real engine and every test fake meet.
+
+The UI types its uses of the engine with :class:`EngineClient`, the real
+:class:`~pocketci_tui.engine.dispatcher.Engine` is checked against it (mypy, in that module) and
+so are the test fakes, so a fake can never offer the UI something the product lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from pocketci_tui.engine.approval import HeadSecrets
+    from pocketci_tui.model import MatchResult, Notice
+    from pocketci_tui.problems import Problem
+
+
+class EngineClient(Protocol):
+    """The engine as the UI uses it: notices in, actions and reads out."""
+
+    def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
+        """Call ``callback`` with every notice; return a function that unsubscribes."""
+        ...
+
+    async def fire(self, event_id: int) -> None:
+        """Dispatch a stored event again."""
+        ...
+
+    async def rerun(self, run_id: str) -> None:
+        """Run one function of an event again, as a new run linked to ``run_id``."""
+        ...
+
+    async def cancel(self, run_id: str) -> bool:
+        """Cancel a queued or running run; False when it was not active."""
+        ...
+
+    async def cancel_event(self, event_id: int) -> int:
+        """Cancel every active run of an event; return how many."""
+        ...
+
+    async def approve(self, event_id: int, sha: str | None = None) -> None:
+        """Approve a waiting fork pull request at its head commit (``sha``, if given, must
+        still be it)."""
+        ...
+
+    async def head_secrets(self, event_id: int) -> HeadSecrets:
+        """The secrets a waiting fork pull request's head commit would get, and those refused."""
+        ...
+
+    async def preview(self, event_id: int) -> MatchResult | None:
+        """What firing the stored event again would match, without running anything."""
+        ...
+
+    def tail(self, run_id: str) -> list[str]:
+        """The last lines of output of a running or recently finished run."""
+        ...
+
+    def counts(self) -> tuple[int, int]:
+        """How many runs are (queued, running)."""
+        ...
+
+    def problems(self) -> list[Problem]:
+        """What the user should know is wrong."""
+        ...
