@@ -390,10 +390,19 @@ class RunUpdated:
 
 @dataclass(frozen=True, slots=True)
 class RunOutput:
-    """A batch of masked, ANSI-free output lines of a running run."""
+    """A batch of masked, ANSI-free output lines of a running run.
+
+    Attributes:
+        run_id: The run.
+        lines: The new lines, oldest first.
+        end: How many lines the run had published once this batch is counted (the batch is
+            lines ``end - len(lines)`` to ``end - 1``), so that a view that started from the
+            engine's tail can tell which lines it already shows; None when unknown.
+    """
 
     run_id: str
     lines: tuple[str, ...]
+    end: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -283,6 +283,15 @@ class Engine(EventPipeline):
             return list(live.tail)
         return list(self._recent_tails.get(run_id, ()))
 
+    def tail_end(self, run_id: str) -> int | None:
+        """How many output lines the run published so far: the position right after the last
+        line :meth:`tail` returns (call both in one go, with no await between). None for a run
+        this engine does not know."""
+        live = self._live.get(run_id)
+        if live is not None:
+            return live.published
+        return self._recent_ends.get(run_id)
+
     def counts(self) -> tuple[int, int]:
         """Return how many runs are (queued, running)."""
         queued = sum(1 for live in self._live.values() if live.run.state is RunState.QUEUED)

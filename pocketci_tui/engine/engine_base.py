@@ -76,6 +76,8 @@ class _Live:
     run: Run
     task: asyncio.Task[None] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    published: int = 0
+    """Output lines published so far (the position after the last one)."""
 
 
 class EngineBase:
@@ -107,6 +109,7 @@ class EngineBase:
         self._run_slots = asyncio.Semaphore(settings.concurrency)
         self._live: dict[str, _Live] = {}
         self._recent_tails: dict[str, deque[str]] = {}
+        self._recent_ends: dict[str, int] = {}
         self.problems_found = Problems()
         """What is wrong (dagger or git missing, secret store down...): each raised and cleared
         by the step that knows."""

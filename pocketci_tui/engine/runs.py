@@ -86,8 +86,11 @@ class RunExecution(EngineBase):
         finally:
             self._live.pop(run.id, None)
             self._recent_tails[run.id] = live.tail
+            self._recent_ends[run.id] = live.published
             while len(self._recent_tails) > 200:
-                self._recent_tails.pop(next(iter(self._recent_tails)))
+                oldest = next(iter(self._recent_tails))
+                self._recent_tails.pop(oldest)
+                self._recent_ends.pop(oldest, None)
             work.pending -= 1
             if work.pending == 0:
                 with contextlib.suppress(Exception):
@@ -131,7 +134,8 @@ class RunExecution(EngineBase):
 
         def on_lines(run_id: str, lines: list[str]) -> None:
             live.tail.extend(lines)
-            self._publish(RunOutput(run_id, tuple(lines)))
+            live.published += len(lines)
+            self._publish(RunOutput(run_id, tuple(lines), live.published))
 
         def on_started(run_id: str, pid: int) -> None:
             started = replace(live.run, state=RunState.RUNNING, started_at=utcnow())

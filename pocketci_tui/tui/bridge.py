@@ -31,8 +31,8 @@ DEFAULT_INTERVAL = 0.05
 
 MAX_PENDING_LINES = 2_000
 """Output lines kept per run between two flushes (at most 40,000 lines/s reach the screen, far
-more than anyone reads); older ones are replaced by one marker line. The full log stays on disk
-and opens in the pager."""
+more than anyone reads); the Output pane replaces older ones by one marker line. The full log
+stays on disk and opens in the pager."""
 
 
 BURST_EVENTS = 10
@@ -98,6 +98,8 @@ class EngineBridge:
         if isinstance(notice, RunOutput):
             pending = batch.output.setdefault(notice.run_id, [])
             pending.extend(notice.lines)
+            if notice.end is not None:
+                batch.ends[notice.run_id] = notice.end
             excess = len(pending) - self._max_pending
             if excess > 0:
                 del pending[:excess]
@@ -125,10 +127,6 @@ class EngineBridge:
         if not (batch.stored or batch.updated or batch.matched or batch.runs or batch.output):
             return
         for run_id, lines in batch.output.items():
-            cleaned = clean_lines(lines)
-            dropped = batch.dropped.get(run_id, 0)
-            if dropped:
-                cleaned.insert(0, f"··· {dropped:,} lines not shown here (p: full log) ···")
-            batch.output[run_id] = cleaned
+            batch.output[run_id] = clean_lines(lines)
         self.flushes += 1
         self._target.post_message(batch)

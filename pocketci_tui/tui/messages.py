@@ -21,6 +21,8 @@ class EngineActivity(Message):
         runs: The latest state per run id.
         output: New output lines per run id, oldest first, already cleaned for the screen.
         dropped: Per run id, how many older lines were dropped from this batch to bound memory.
+        ends: Per run id, the position right after the batch's last line in the run's output
+            (see :attr:`pocketci_tui.model.RunOutput.end`), when the engine said.
     """
 
     stored: list[EventStored] = field(default_factory=list)
@@ -29,6 +31,7 @@ class EngineActivity(Message):
     runs: dict[str, Run] = field(default_factory=dict)
     output: dict[str, list[str]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
+    ends: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

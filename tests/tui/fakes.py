@@ -92,6 +92,10 @@ class ScriptedEngine(EngineClient):
         """The scripted tail."""
         return list(self.tails.get(run_id, []))
 
+    def tail_end(self, run_id: str) -> int | None:
+        """Unknown: the scripted tail has no position (batches are appended as they come)."""
+        return None
+
     def counts(self) -> tuple[int, int]:
         """The scripted counts."""
         return self.queued, self.running

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from pocketci_tui.model import RunOutput
-from pocketci_tui.paths import AppPaths
-from pocketci_tui.tui.widgets.run_log import RunLog
+import json
+from pathlib import Path
 
-from .harness import wait_for
+from daggerstub import install_fake_dagger
+
+from pocketci_tui.model import Run, RunOutput, RunState
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.tui.app import make_app
+from pocketci_tui.tui.widgets.run_log import RunLog
+from pocketci_tui.tui.widgets.runs_table import RunsTable
+
+from .harness import make_rig, wait_for
 from .test_ui_actions import build, ready, screen, seeded, select_event
 
 
@@ -37,3 +44,80 @@ async def test_following_survives_the_horizontal_scrollbar(app_paths: AppPaths) 
         assert log.max_scroll_y > 0
         bottom = log.scrollable_content_region.height - 1
         assert "line 4.29" in str(log.render_line(bottom))
+
+
+STREAM_LINES = 1_200
+"""Lines the streaming build prints (fewer than the engine's tail keeps, so that a view filled
+from the tail holds the run's whole output)."""
+
+
+def _dagger_with(tmp_path: Path, function: str, behaviour: dict[str, object]) -> Path:
+    """A stand-in ``dagger`` of this test's own, with ``behaviour`` merged over a function's."""
+    bin_dir = install_fake_dagger(tmp_path / "own-dagger")
+    wrapper = bin_dir / "dagger"
+    lines = wrapper.read_text().splitlines(keepends=True)
+    snake = "".join(f"_{c}" if c.isupper() else c.upper() for c in function)
+    env = {"FAKE_DAGGER_CALL_" + snake: json.dumps(behaviour)}
+    lines.insert(1, f"import os; os.environ.update({env!r})\n")
+    wrapper.write_text("".join(lines))
+    return bin_dir
+
+
+async def test_the_pane_equals_the_log_file_when_it_switches_to_a_streaming_run(
+    tmp_path: Path, hermetic_home: Path
+) -> None:
+    """The first line of a re-run was sometimes shown twice: the pane is filled from the
+    engine's tail when it switches to a run, and the batch already on its way to the screen
+    (part of that tail) was then appended too. Here a real build streams while the Functions
+    pane moves away from its run and back again and again; every time, and at the end, the
+    Output pane must hold the run's output exactly once, as in its log file."""
+    bin_dir = _dagger_with(
+        tmp_path,
+        "onGithubPushFlood",
+        {"lines": STREAM_LINES, "lines_per_second": 300.0, "output": ["first line"]},
+    )
+    rig = make_rig(tmp_path, bin_dir)
+    app = make_app(rig.settings, paths=rig.paths, services=rig.make_services(), first_start=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(lambda: bool(rig.services and rig.services.url), pilot)
+        reply = await rig.post_push("flood")
+        assert reply.status == 202
+        main = screen(app)
+        table = main.query_one(RunsTable)
+        log = main.query_one(RunLog)
+
+        def flood() -> Run | None:
+            return next((r for r in table.runs if r.function == "onGithubPushFlood"), None)
+
+        running = RunState.RUNNING
+        await wait_for(lambda: (run := flood()) is not None and run.state is running, pilot)
+        await wait_for(lambda: len(table.runs) > 1, pilot)
+        table.focus()
+        switches = 0
+        while (run := flood()) is not None and not run.state.finished:
+            row = next(i for i, r in enumerate(table.runs) if r.function == "onGithubPushFlood")
+            other = 1 if row == 0 else 0
+            table.move_cursor(row=other)
+            await pilot.pause(0.01 * (switches % 7))
+            table.move_cursor(row=row)
+            await wait_for(lambda: main.run_id == flood().id, pilot)  # type: ignore[union-attr]
+            await pilot.pause(0.02 * (switches % 5))
+            shown = list(log.lines)
+            assert len(set(shown)) == len(shown), f"a line shown twice after {switches} switches"
+            switches += 1
+        run = flood()
+        assert run is not None
+        assert run.state is RunState.PASSED
+        assert switches >= 5
+        log_file = rig.paths.logs_dir / run.log_path
+        expected = log_file.read_text(encoding="utf-8").splitlines()
+        assert len(expected) == STREAM_LINES + 1
+        await wait_for(lambda: log.lines[-1:] == [f"line {STREAM_LINES}"], pilot)
+        assert list(log.lines) == expected
+        # Shown again from the log file once finished: the same.
+        table.move_cursor(row=0 if table.runs[0].id != run.id else 1)
+        await wait_for(lambda: main.run_id != run.id, pilot)
+        table.move_cursor(row=next(i for i, r in enumerate(table.runs) if r.id == run.id))
+        await wait_for(lambda: main.run_id == run.id, pilot)
+        await wait_for(lambda: log.lines[-1:] == [f"line {STREAM_LINES}"], pilot)
+        assert list(log.lines) == expected

@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import textwrap
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -46,13 +46,23 @@ NARROW_WIDTH = 110
 """Below this many columns, the Functions pane shows states as icons."""
 
 
-def read_log_tail(path: Path, lines: int = MAX_LINES) -> list[str] | None:
-    """Return the last ``lines`` lines of a log file, or None when it does not exist."""
+def read_log_tail(path: Path, lines: int = MAX_LINES) -> tuple[list[str], int] | None:
+    """Return the last ``lines`` lines of a log file and how many it has, or None when it does
+    not exist. Lines end at ``\\n`` only, as the engine wrote them."""
+    counted = 0
+
+    def counting(handle: Iterable[str]) -> Iterator[str]:
+        nonlocal counted
+        for line in handle:
+            counted += 1
+            yield line
+
     try:
-        with path.open("r", encoding="utf-8", errors="replace") as handle:
-            return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
+        with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
+            kept = [line.rstrip("\n") for line in deque(counting(handle), maxlen=lines)]
     except FileNotFoundError:
         return None
+    return kept, counted
 
 
 class MainScreen(Screen[None]):
@@ -365,15 +375,19 @@ class MainScreen(Screen[None]):
         if run.state is RunState.SKIPPED:
             log.show("", ["This function did not run (the reason is above)."])
             return
-        lines: list[str] | None = None
+        found: tuple[list[str], int | None] | None = None
         if run.state.finished and run.log_path:
             path = self.pocketci.paths.logs_dir / run.log_path
-            lines = await asyncio.to_thread(read_log_tail, path)
-        if lines is None:
-            lines = list(self.pocketci.services.engine.tail(run_id))
+            found = await asyncio.to_thread(read_log_tail, path)
+        if found is None:
+            # The tail and where it ends, in one go: the batches on their way are joined to
+            # it by position, so a line is never shown twice (or lost).
+            engine = self.pocketci.services.engine
+            found = list(engine.tail(run_id)), engine.tail_end(run_id)
         if self.run_id != run_id:
             return
-        log.show(label if run.log_path else "", clean_lines(lines))
+        lines, end = found
+        log.show(label if run.log_path else "", clean_lines(lines), end)
 
     def _show_reason(self, run: Run) -> None:
         reason = self.query_one("#run-reason", Label)
@@ -434,7 +448,11 @@ class MainScreen(Screen[None]):
         if self.event_id in activity.matched and not self.runs.get(self.event_id):
             self.load_runs(self.event_id)
         if self.run_id is not None and self.run_id in activity.output:
-            self.query_one(RunLog).append(activity.output[self.run_id])
+            self.query_one(RunLog).add_output(
+                activity.output[self.run_id],
+                activity.ends.get(self.run_id),
+                activity.dropped.get(self.run_id, 0),
+            )
         if new or (was_empty and table.events):
             self._update_events_title(len(table.events))
         if activity.runs or activity.stored or activity.updated:

@@ -54,18 +54,56 @@ class RunLog(Log):
         """What the border says is shown (function name and attempt)."""
         self.written = 0
         """Lines written since the last reset (for tests and benchmarks)."""
+        self.shown_end: int | None = None
+        """Where the shown output ends in the run's output (the number of its lines up to the
+        last one shown), or None when unknown: batches are then appended as they come."""
 
-    def show(self, label: str, lines: Iterable[str]) -> None:
-        """Replace the content with ``lines`` of the run called ``label``; follow the tail."""
+    def show(self, label: str, lines: Iterable[str], end: int | None = None) -> None:
+        """Replace the content with ``lines`` of the run called ``label``; follow the tail.
+
+        Args:
+            label: What the border says is shown.
+            lines: The lines (already cleaned for the screen).
+            end: The position right after the last of ``lines`` in the run's output (the
+                engine's :meth:`tail_end`, or the log file's line count), so that the batches
+                that follow are joined without repeating or losing a line.
+        """
         self.clear()
         self.run_label = label
         self.written = 0
         self.follow = True
         self.paused_lines = 0
+        self.shown_end = None
         batch = list(lines)
         if batch:
             self.append(batch)
+        self.shown_end = end
         self._update_subtitle()
+
+    def add_output(self, lines: list[str], end: int | None = None, dropped: int = 0) -> None:
+        """Join a batch of the run's live output to what is shown.
+
+        The view may have been filled from the engine's tail while this batch was on its way,
+        so the batch can start before the shown end: only the lines after it are written. Lines
+        that never reached the view (dropped under a flood) are said in one marker line.
+
+        Args:
+            lines: The batch, already cleaned for the screen.
+            end: The position right after the batch's last line in the run's output.
+            dropped: Lines dropped before this batch to bound memory (when ``end`` is unknown).
+        """
+        if end is not None and self.shown_end is not None:
+            new = end - self.shown_end
+            if new <= 0:
+                return
+            if new < len(lines):
+                lines = lines[-new:]
+            dropped = new - len(lines)
+        if end is not None:
+            self.shown_end = end
+        if dropped > 0:
+            lines = [f"··· {dropped:,} lines not shown here (p: full log) ···", *lines]
+        self.append(lines)
 
     def append(self, lines: list[str]) -> None:
         """Write a batch of new lines (already cleaned for the screen)."""
