@@ -20,6 +20,7 @@ BINDINGS: dict[str, dict[str, str]] = {
         "quit": "q",
         "quit-now": "ctrl+q",
         "secrets-show": "s",
+        "secrets-unlock": "u",
         "webhook-show": "w",
         "event-fire": "f",
         "run-rerun": "r",
