@@ -188,7 +188,7 @@ async def test_approve_waiting_fork_pull_request(rig: Rig) -> None:
         )
         head = table.events[0].event.sha
         log = main(app).query_one(RunLog)
-        await wait_for(lambda: any("press a to approve" in line for line in log.lines), pilot)
+        await wait_for(lambda: "press a to approve" in " ".join(log.lines), pilot)
 
         await pilot.press("a")
         await wait_for(lambda: isinstance(app.screen, ApproveDialog), pilot)

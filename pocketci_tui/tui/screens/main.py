@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import textwrap
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -316,23 +315,12 @@ class MainScreen(Screen[None]):
             url = self.pocketci.webhook_url if listening else "the webhook URL (once it listens)"
             reason.update("")
             reason.display = False
-            width = max(24, log.scrollable_content_region.width - 2)
             problems: list[str] = []
             for problem in self._problems():
-                problems.extend(
-                    textwrap.wrap(f"⚠ {clean(problem.detail)}", width, subsequent_indent="  ")
-                )
+                problems.append(f"⚠ {clean(problem.detail)}")  # the pane wraps notes
                 if problem.fix:
-                    problems.extend(
-                        textwrap.wrap(
-                            f"→ {clean(problem.fix)}",
-                            width,
-                            initial_indent="  ",
-                            subsequent_indent="    ",
-                        )
-                    )
-            log.show(
-                "",
+                    problems.append(f"  → {clean(problem.fix)}")
+            log.show_note(
                 [
                     *problems,
                     *([" "] if problems else []),
@@ -359,7 +347,7 @@ class MainScreen(Screen[None]):
         if stored.status is EventStatus.WAITING:
             lines.append("A pull request from a fork: press a to approve its head commit.")
         reason.display = False
-        log.show("", lines)
+        log.show_note(lines)
 
     @work(group="log", exclusive=True, exit_on_error=False)
     async def show_run(self, run_id: str) -> None:

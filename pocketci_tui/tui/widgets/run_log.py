@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable
 from typing import ClassVar
 
@@ -11,6 +12,39 @@ from textual.widgets import Log
 
 MAX_LINES = 10_000
 """Lines kept on screen; the full log stays on disk."""
+
+
+def wrap_note(lines: Iterable[str], width: int) -> list[str]:
+    """Wrap paragraphs to ``width`` columns, keeping each line's indent (and hanging the lines
+    of a ``⚠``/``→``/``•``/``-`` item under its text).
+
+    Args:
+        lines: One paragraph per line.
+        width: The columns available.
+
+    Returns:
+        The wrapped lines; an empty paragraph stays an empty line.
+    """
+    out: list[str] = []
+    for line in lines:
+        if not line.strip():
+            out.append("")
+            continue
+        body = line.lstrip(" ")
+        indent = " " * (len(line) - len(body))
+        hang = indent + ("  " if body[:1] in "⚠→•-✗" and body[1:2] == " " else "")
+        out.extend(
+            textwrap.wrap(
+                line,
+                max(width, len(hang) + 8),
+                subsequent_indent=hang,
+                break_on_hyphens=False,
+                replace_whitespace=False,
+                drop_whitespace=True,
+            )
+            or [""]
+        )
+    return out
 
 
 class RunLog(Log):
@@ -54,6 +88,8 @@ class RunLog(Log):
         """What the border says is shown (function name and attempt)."""
         self.written = 0
         """Lines written since the last reset (for tests and benchmarks)."""
+        self.note: list[str] | None = None
+        """The explanation shown instead of output (see :meth:`show_note`), else None."""
         self.shown_end: int | None = None
         """Where the shown output ends in the run's output (the number of its lines up to the
         last one shown), or None when unknown: batches are then appended as they come."""
@@ -68,6 +104,7 @@ class RunLog(Log):
                 engine's :meth:`tail_end`, or the log file's line count), so that the batches
                 that follow are joined without repeating or losing a line.
         """
+        self.note = None
         self.clear()
         self.run_label = label
         self.written = 0
@@ -105,6 +142,32 @@ class RunLog(Log):
             lines = [f"··· {dropped:,} lines not shown here (p: full log) ···", *lines]
         self.append(lines)
 
+    def show_note(self, lines: Iterable[str]) -> None:
+        """Show an explanation (the event's details, how to start) rather than a run's output.
+
+        A note is wrapped to the pane's width (again when the pane is resized) and opens at
+        its first line: it is read from the top, unlike output, which follows its tail.
+
+        Args:
+            lines: The note, already cleaned for the screen, one paragraph per line.
+        """
+        self.note = list(lines)
+        self._write_note()
+
+    def _write_note(self) -> None:
+        self.clear()
+        self.run_label = ""
+        self.written = 0
+        self.shown_end = None
+        self.follow = False
+        width = self.scrollable_content_region.width - 1
+        wrapped = wrap_note(self.note or [], width if width > 8 else 38)
+        if wrapped:
+            self.write_lines([line or " " for line in wrapped], scroll_end=False)
+        self.paused_lines = 0
+        self.scroll_home(animate=False, immediate=True)
+        self._update_subtitle()
+
     def append(self, lines: list[str]) -> None:
         """Write a batch of new lines (already cleaned for the screen)."""
         if not lines:
@@ -123,8 +186,11 @@ class RunLog(Log):
         self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def on_resize(self) -> None:
-        """Keep the newest line in view when the view changes size (a scrollbar came or went)."""
-        if self.follow:
+        """Keep the newest line in view when the view changes size (a scrollbar came or went);
+        wrap a note again to the new width."""
+        if self.note is not None:
+            self._write_note()
+        elif self.follow:
             self._keep_end()
 
     def watch_scroll_y(self, old: float, new: float) -> None:
@@ -146,7 +212,9 @@ class RunLog(Log):
         self._update_subtitle()
 
     def _update_subtitle(self) -> None:
-        if not self.follow and self.paused_lines:
+        if self.note is not None:
+            self.status_line = ""
+        elif not self.follow and self.paused_lines:
             self.status_line = f"paused · {self.paused_lines} new lines · End follows"
         elif not self.follow:
             self.status_line = "paused · End follows"
