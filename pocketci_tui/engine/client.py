@@ -56,6 +56,11 @@ class EngineClient(Protocol):
         """The last lines of output of a running or recently finished run."""
         ...
 
+    def tail_end(self, run_id: str) -> int | None:
+        """How many output lines the run published so far (the position right after the last
+        line :meth:`tail` returns), or None when unknown."""
+        ...
+
     def counts(self) -> tuple[int, int]:
         """How many runs are (queued, running)."""
         ...

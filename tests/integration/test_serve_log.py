@@ -90,6 +90,10 @@ async def test_serve_logs_the_outcome_and_failures_at_warning_for_the_journal(
     )
     assert passed.startswith("<6>")
     assert " INFO    run " in passed
+    # The plaintext secret store (what write_serve_config selects) is warned about at start.
+    plaintext = next(line for line in serve.lines if "UNENCRYPTED" in line)
+    assert plaintext.startswith("<4>")
+    assert " WARNING " in plaintext
     listening = next(line for line in serve.lines if " listening on " in line)
     assert listening.startswith("<6>")
     assert all(line.startswith("<") for line in serve.lines if line)

@@ -33,6 +33,8 @@ from ..widgets.runs_table import RunsTable
 from ..widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
+    from pocketci_tui.engine.client import EngineClient
+
     from ..app import PocketCIApp
 
 PAGE_SIZE = 200
@@ -370,7 +372,7 @@ class MainScreen(Screen[None]):
         if found is None:
             # The tail and where it ends, in one go: the batches on their way are joined to
             # it by position, so a line is never shown twice (or lost).
-            engine = self.pocketci.services.engine
+            engine: EngineClient = self.pocketci.services.engine
             found = list(engine.tail(run_id)), engine.tail_end(run_id)
         if self.run_id != run_id:
             return
@@ -468,14 +470,14 @@ class MainScreen(Screen[None]):
 
     def _update_status(self) -> None:
         status = self.query_one(StatusBar)
-        engine = self.pocketci.services.engine
+        engine: EngineClient = self.pocketci.services.engine
         with contextlib.suppress(Exception):  # the engine may not be started yet
             status.queued, status.running = engine.counts()
         status.problems = self._problems()
 
     def _problems(self) -> tuple[Problem, ...]:
         """The app's problems and the engine's, once per key, errors first."""
-        engine = self.pocketci.services.engine
+        engine: EngineClient = self.pocketci.services.engine
         try:
             engine_problems: list[Problem] = list(engine.problems())
         except Exception:  # the engine may not be started yet
