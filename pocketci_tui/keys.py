@@ -22,6 +22,7 @@ BINDINGS: dict[str, dict[str, str]] = {
         "secrets-show": "s",
         "secrets-unlock": "u",
         "webhook-show": "w",
+        "config-reload": "ctrl+l",
         "event-fire": "f",
         "run-rerun": "r",
         "run-cancel": "c",

@@ -60,6 +60,9 @@ class EngineLike(Protocol):
         """What the user should know is wrong (dagger or git missing...)."""
         ...
 
+    settings: Settings
+    """The configuration each new event is dispatched with (replaced on a reload)."""
+
 
 EngineFactory = Callable[..., EngineLike]
 """Builds the engine from ``settings=, paths=, store=, secrets=`` keyword arguments."""
@@ -152,6 +155,7 @@ class Services:
         self._own_lock = False
         self._mode = mode
         self._sockets = sockets
+        self._intake_app: Any = None
 
     @property
     def webhook_url(self) -> str:
@@ -216,6 +220,7 @@ class Services:
                 limits=self._limits,
                 rejections=self.rejections,
             )
+            self._intake_app = app
             sockets, self._sockets = self._sockets, None
             self.listener = Listener(app, self.settings.host, self.settings.port, sockets=sockets)
             self.url = await self.listener.start()
@@ -245,6 +250,22 @@ class Services:
             except StoreError as exc:
                 log.warning("retention failed: %s", exc)
             await asyncio.sleep(RETENTION_INTERVAL)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Use a reloaded configuration from now on (see :mod:`pocketci_tui.config_reload`).
+
+        The engine and the intake read it for each new event (repositories, grants, fork
+        handling, timeout, retention); what they were built with (address, secret store,
+        concurrency, Dagger CLI) is not changed here.
+        """
+        from pocketci_tui.intake import keys
+
+        self.settings = settings
+        if self.engine is not None:
+            self.engine.settings = settings
+        app = self._intake_app
+        if app is not None:
+            app[keys.REPOS].use(settings)
 
     async def webhook_secret_problem(self) -> str:
         """Return why deliveries cannot be verified now (secret missing...), or ``""``."""

@@ -25,7 +25,9 @@ def register(
         description="Run the webhook listener and engine without the terminal UI. Logs one "
         "line per event and run to stdout, and each event's outcome once its runs finished; "
         "failures at WARNING (under systemd, `journalctl -p warning` shows them). SIGTERM or "
-        "SIGINT stops it gracefully.",
+        "SIGINT stops it gracefully. config.yaml is reloaded when it changes and on SIGHUP "
+        "(the listen address, secret store, webhook secret name, concurrency and Dagger CLI "
+        "change at the next start).",
     )
     parser.add_argument(
         "--verbose", "-v", action="store_true", help="also print run output, prefixed by run id"
@@ -85,6 +87,7 @@ async def _serve(
 ) -> int:
     from pocketci_tui import __version__, logging_setup
     from pocketci_tui.config import Settings
+    from pocketci_tui.config_reload import ConfigReloader, Reload
     from pocketci_tui.datalock import DataLock
     from pocketci_tui.intake.exposure import exposure_warning
     from pocketci_tui.model import Notice, RunOutput
@@ -124,6 +127,25 @@ async def _serve(
         raise CommandFailed(f"cannot start: {exc}", 1) from exc
     assert services.engine is not None
     unsubscribe = services.engine.subscribe(on_notice)
+    reloader = ConfigReloader(paths.config_file, settings, services.apply_settings)
+    await reloader.prime()
+
+    def report(result: Reload) -> None:
+        level = logging.INFO if result.ok and not result.restart else logging.WARNING
+        log.log(level, "%s", result.describe(paths.config_file))
+
+    reloading: set[asyncio.Task[None]] = set()
+
+    async def reload_now() -> None:
+        report(await reloader.reload())
+
+    def on_hangup() -> None:
+        task = asyncio.create_task(reload_now(), name="pocketci-config-reload")
+        reloading.add(task)
+        task.add_done_callback(reloading.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
+    reloader.watch(report)
     try:
         log.info("listening on %s", services.url)
         log.info("webhook URL: %s", services.webhook_url)
@@ -152,6 +174,10 @@ async def _serve(
         await stop.wait()
         log.info("stopping")
     finally:
+        loop.remove_signal_handler(signal.SIGHUP)
+        await reloader.stop()
+        for task in list(reloading):
+            task.cancel()
         unsubscribe()
         out.flush()
         await services.stop()

@@ -213,6 +213,11 @@ class RepoFilter:
         self._size = size
         self._known: dict[tuple[str, str], bool] = {}
 
+    def use(self, settings: Settings) -> None:
+        """Answer from a reloaded configuration from now on."""
+        self._settings = settings
+        self._known = {}
+
     def configured(self, vendor: str, repository: str) -> bool:
         """True when the configuration lists this repository (globs included)."""
         key = (vendor, repository)

@@ -25,6 +25,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
 from pocketci_tui.config import Settings
+from pocketci_tui.config_reload import ConfigReloader, Reload
 from pocketci_tui.datalock import DataLock
 from pocketci_tui.engine.approval import fork_approval
 from pocketci_tui.intake.exposure import exposure_warning
@@ -129,6 +130,14 @@ class PocketCIApp(App[int]):
         Binding("w", "webhook", "Webhook", id="webhook-show", tooltip="webhook URL and secret"),
         Binding("u", "unlock", "Unlock", id="secrets-unlock", tooltip="unlock the secret store"),
         Binding(
+            "ctrl+l",
+            "reload_config",
+            "Reload config",
+            show=False,
+            id="config-reload",
+            tooltip="reload config.yaml",
+        ),
+        Binding(
             "ctrl+q",
             "quit",
             "Quit",
@@ -180,6 +189,7 @@ class PocketCIApp(App[int]):
         self._start_task: asyncio.Task[None] | None = None
         self._unwatch_refusals: Callable[[], None] | None = None
         self._stopped = False
+        self._reloader: ConfigReloader | None = None
         self.collector: QuietCollector | None = QuietCollector() if quiet_gc else None
         """Freezes long-lived objects so full collections stay short (None: not used)."""
 
@@ -289,6 +299,15 @@ class PocketCIApp(App[int]):
         screen.post_message(ServicesStarted(url=url or "", error=error))
         if self.collector is not None and not self.collector.freezes:
             self.call_after_refresh(self._quiet_collector)
+        if not self._stopped:
+            running = getattr(self.services, "settings", None)
+            self._reloader = ConfigReloader(
+                self.paths.config_file,
+                running if isinstance(running, Settings) else self.settings,
+                self._apply_settings,
+            )
+            await self._reloader.prime()
+            self._reloader.watch(self._report_reload)
         if self._first_start and self.services.secrets is not None:
             self._first_start = False
             self.push_screen(
@@ -453,6 +472,8 @@ class PocketCIApp(App[int]):
         self._stopped = True
         if self.collector is not None:
             self.collector.unwatch()
+        if self._reloader is not None:
+            await self._reloader.stop()
         task = self._start_task
         if task is not None:
             if not task.done():
@@ -496,6 +517,38 @@ class PocketCIApp(App[int]):
         if not self.is_screen_installed("help"):
             self.install_screen(HelpDialog(self.key_rows()), "help")
         self.push_screen("help")
+
+    async def action_reload_config(self) -> None:
+        """Read config.yaml again and use what can change while running."""
+        if self._reloader is None:
+            self.notify(
+                "config.yaml can be reloaded once the listener and engine have started",
+                severity="warning",
+            )
+            return
+        self._report_reload(await self._reloader.reload())
+
+    def _apply_settings(self, settings: Settings) -> None:
+        """Use a reloaded configuration: services (engine, intake), keymap, help."""
+        self.settings = settings
+        apply = getattr(self.services, "apply_settings", None)
+        if apply is not None:
+            apply(settings)
+        self.set_keymap(dict(settings.keymap))
+        if self.is_screen_installed("help") and not isinstance(self.screen, HelpDialog):
+            self.uninstall_screen("help")
+
+    def _report_reload(self, result: Reload) -> None:
+        text = result.describe(self.paths.config_file)
+        if not result.ok:
+            log.warning("%s", text)
+            self.notify(text, title="config.yaml not reloaded", severity="error", timeout=30)
+        elif result.restart:
+            log.warning("%s", text)
+            self.notify(text, title="config.yaml reloaded", severity="warning", timeout=20)
+        else:
+            log.info("%s", text)
+            self.notify(text, title="config.yaml reloaded", timeout=8)
 
     def action_webhook(self) -> None:
         """Show the webhook URL and (on request) the secret."""

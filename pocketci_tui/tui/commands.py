@@ -30,6 +30,11 @@ def pocketci_commands(app: PocketCIApp, screen: Screen[object]) -> Iterable[Syst
             app.action_unlock,
         )
     yield SystemCommand(
+        "Reload config",
+        "Read config.yaml again: repositories, grants, fork handling, timeout, keymap (ctrl+l)",
+        app.action_reload_config,
+    )
+    yield SystemCommand(
         "Fire a stored event",
         "Pick a stored event and dispatch it again (f)",
         partial(app.open_fire_picker, main.event_id if main else None),
