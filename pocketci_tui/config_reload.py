@@ -33,6 +33,9 @@ log = logging.getLogger("pocketci_tui.config")
 WATCH_INTERVAL = 2.0
 """Seconds between two looks at the config file's identity."""
 
+SETTLE_SECONDS = 0.2
+"""A changed file is read once it has stayed the same this long (an editor may still write)."""
+
 RESTART_KEYS: dict[str, Callable[[Settings], object]] = {
     "listen.host": lambda s: s.host,
     "listen.port": lambda s: s.port,
@@ -70,6 +73,11 @@ class Reload:
     applied: tuple[str, ...]
     restart: tuple[str, ...]
     settings: Settings
+
+    @property
+    def noteworthy(self) -> bool:
+        """True when it refused the file, applied something or found a change that waits."""
+        return bool(self.error or self.applied or self.restart)
 
     @property
     def ok(self) -> bool:
@@ -123,10 +131,11 @@ class ConfigReloader:
     async def prime(self) -> None:
         """Remember the file as it is now, so that the watcher reacts only to later edits."""
         self._identity = await asyncio.to_thread(file_identity, self.path)
-        try:
+        self._loaded = None
+        if self._identity is None:
+            return  # no file: the running values are what a new file is compared with
+        with contextlib.suppress(ConfigError):
             self._loaded = await asyncio.to_thread(load_settings, self.path)
-        except ConfigError:
-            self._loaded = None
 
     async def reload(self) -> Reload:
         """Read the file again and apply what can change while running.
@@ -169,10 +178,21 @@ class ConfigReloader:
         """Whether the file is not what the last (re)load saw."""
         return await asyncio.to_thread(file_identity, self.path) != self._identity
 
+    async def _settle(self) -> None:
+        """Wait (briefly, boundedly) until an editor has finished writing the file."""
+        last = await asyncio.to_thread(file_identity, self.path)
+        for _ in range(20):
+            await asyncio.sleep(SETTLE_SECONDS)
+            now = await asyncio.to_thread(file_identity, self.path)
+            if now == last:
+                return
+            last = now
+
     def watch(
         self, report: Callable[[Reload], None], interval: float = WATCH_INTERVAL
     ) -> asyncio.Task[None]:
-        """Reload whenever the file changes; ``report`` is told the outcome of each reload.
+        """Reload whenever the file changes; ``report`` is told what a reload did (an edit that
+        changes nothing, such as a saved but unchanged file, is not reported).
 
         Returns:
             The watching task (cancel it, or call :meth:`stop`).
@@ -185,7 +205,10 @@ class ConfigReloader:
                 await asyncio.sleep(interval)
                 try:
                     if await self.changed():
-                        report(await self.reload())
+                        await self._settle()
+                        result = await self.reload()
+                        if result.noteworthy:
+                            report(result)
                 except Exception:  # a watcher must outlive any one bad look
                     log.exception("watching %s failed", self.path)
 

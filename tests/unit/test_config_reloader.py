@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
@@ -72,3 +73,32 @@ async def test_a_missing_file_keeps_the_running_configuration(tmp_path: Path) ->
     result = await reloader.reload()
     assert result.describe(path) == (f"{path}: no such file (the running configuration is kept)")
     assert reloader.running is running
+
+
+async def test_a_file_created_while_running_is_compared_with_the_running_values(
+    tmp_path: Path,
+) -> None:
+    """The first start writes config.yaml while the UI runs (here with the encrypted file
+    chosen): only what differs from the running values is reported."""
+    path = tmp_path / "config.yaml"
+    running = Settings(port=18182, secrets_backend="file")
+    reports = []
+    reloader = ConfigReloader(path, running, lambda s: None)
+    await reloader.prime()
+    watching = reloader.watch(reports.append, interval=0.01)
+    path.write_text("listen: {port: 18182}\nsecrets: {backend: file}\n")
+    try:
+        async with asyncio.timeout(10):
+            while await reloader.changed():
+                await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert reports == []  # nothing differs: nothing to say
+        path.write_text("listen: {port: 8080}\nsecrets: {backend: file}\n")
+        async with asyncio.timeout(10):
+            while not reports:
+                await asyncio.sleep(0.01)
+    finally:
+        await reloader.stop()
+    assert watching.done()
+    [result] = reports
+    assert (result.applied, result.restart) == ((), ("listen.port",))
