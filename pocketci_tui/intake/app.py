@@ -247,11 +247,20 @@ def _decide(repos: RepoFilter, event: Event) -> tuple[EventStatus, str]:
 class _Refused(Exception):
     """A request is refused: the status, the message answered and the reason recorded."""
 
-    def __init__(self, status: int, message: str, reason: str, *, level: int = logging.WARNING):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        reason: str,
+        *,
+        detail: str = "",
+        level: int = logging.WARNING,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.reason = reason
+        self.detail = detail
         self.level = level
 
 
@@ -350,6 +359,7 @@ async def handle_github(request: web.Request) -> web.Response:
             remote=request.remote or "",
             event_name=event_name if github.valid_event_name(event_name) else "",
             delivery_id=delivery_id if github.valid_delivery_id(delivery_id) else "",
+            detail=refused.detail,
             level=refused.level,
         )
         # Close after a refusal: the rest of an unread body is never read.
@@ -366,13 +376,15 @@ async def _handle_github(request: web.Request, event_name: str, delivery_id: str
         raise _Refused(
             415,
             f"Content-Encoding {encoding[:40]!r} is not accepted",
-            f"compressed body ({safe_text(encoding, 40)})",
+            "compressed body",
+            detail=safe_text(encoding, 40),
         )
     if request.content_type != "application/json":
         raise _Refused(
             415,
             "the content type must be application/json",
-            f"content type {safe_text(request.content_type, 60) or 'missing'}, not JSON",
+            "wrong content type",
+            detail=f"{safe_text(request.content_type, 60) or 'none'}, not application/json",
         )
     if request.content_length is not None and request.content_length > limits.max_body:
         raise _too_large(limits)
@@ -391,7 +403,8 @@ async def _handle_github(request: web.Request, event_name: str, delivery_id: str
         raise _Refused(
             503,
             f"cannot verify deliveries now: {exc}",
-            f"cannot verify: {exc}",
+            "cannot verify",
+            detail=str(exc),
             level=logging.ERROR,
         ) from exc
     mac = verifier.start()
@@ -405,7 +418,7 @@ async def _handle_github(request: web.Request, event_name: str, delivery_id: str
     try:
         payload = await _parse(app, body)
     except github.PayloadError as exc:
-        raise _Refused(400, str(exc), f"malformed body: {exc}") from exc
+        raise _Refused(400, str(exc), "malformed body", detail=str(exc)) from exc
 
     event = github.normalize(
         event_name,
@@ -438,7 +451,8 @@ async def _handle_github(request: web.Request, event_name: str, delivery_id: str
             409,
             f"this body was already delivered as {exc.original}; a body sent again under a new "
             "delivery id is not run again (fire the stored event from pocketci-tui instead)",
-            f"replayed body of delivery {exc.original}",
+            "replayed body",
+            detail=f"first delivered as {exc.original}",
         ) from exc
     except StoreError as exc:
         log.error("delivery %s NOT stored: %s", delivery_id, exc)

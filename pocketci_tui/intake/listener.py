@@ -30,6 +30,9 @@ _CAN_PEEK = all(
 BACKLOG = 128
 """The listen backlog; also how many connections one wake-up of the loop may accept."""
 
+ACCEPT_QUEUE = 1024
+"""The kernel's queue of connections waiting to be accepted (capped by ``somaxconn``)."""
+
 FD_RESERVE = 128
 """Descriptors kept for everything but connections (database, logs, git and dagger pipes)."""
 
@@ -266,6 +269,10 @@ class Listener:
         try:
             for sock in sockets:
                 await web.SockSite(runner, sock, backlog=BACKLOG).start()
+                # asyncio accepts up to BACKLOG connections per wake-up (the descriptor reserve
+                # covers them) and sets the kernel's queue to the same; a longer queue keeps a
+                # burst of connections from dropping a real delivery's SYN (a 1 s retry).
+                sock.listen(ACCEPT_QUEUE)
         except OSError as exc:
             await runner.cleanup()
             for sock in sockets:
@@ -289,13 +296,18 @@ class Listener:
         new one itself when every older one is busy.
         """
         made = server.connection_made
+        # Past the cap, close down to a little under it, so that a burst of new connections
+        # does not look through every connection for each one.
+        slack = max(1, cap // 16)
 
         def connection_made(handler: RequestHandler, transport: asyncio.Transport) -> None:
             made(handler, transport)
-            live = [proto for proto in server.connections if proto.transport is not None]
-            over = len(live) - cap
-            if over <= 0:
+            if len(server.connections) <= cap:  # closed ones are counted until they are gone
                 return
+            live = [proto for proto in server.connections if proto.transport is not None]
+            if len(live) <= cap:
+                return
+            over = len(live) - cap + slack
             for proto in live:  # oldest first
                 if over <= 0:
                     break

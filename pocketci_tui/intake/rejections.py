@@ -37,7 +37,7 @@ class Rejection:
     Attributes:
         at: When it was refused.
         status: The HTTP status answered (401, 415...).
-        reason: Why, in a few words (``bad signature``).
+        reason: Why, in a few words (``bad signature``); refusals are summed up by it.
         remote: The peer address as the listener saw it.
         event_name: The ``X-GitHub-Event`` header, if it looked like one.
         delivery_id: The ``X-GitHub-Delivery`` header, if it looked like one.
@@ -49,6 +49,13 @@ class Rejection:
     remote: str = ""
     event_name: str = ""
     delivery_id: str = ""
+    detail: str = ""
+    """More about this one (the content type sent, the delivery a replay repeats...)."""
+
+    @property
+    def text(self) -> str:
+        """The reason and, when there is one, the detail."""
+        return f"{self.reason}: {self.detail}" if self.detail else self.reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +120,7 @@ class RejectionLog:
         remote: str = "",
         event_name: str = "",
         delivery_id: str = "",
+        detail: str = "",
         level: int = logging.WARNING,
     ) -> None:
         """Record one refused request (call it on the event loop).
@@ -123,9 +131,10 @@ class RejectionLog:
             remote: The peer address.
             event_name: The event header, already checked to look like one (or empty).
             delivery_id: The delivery header, already checked to look like one (or empty).
+            detail: More about this one, safe to log; not part of the summary's grouping.
             level: The log level of its line.
         """
-        rejection = Rejection(utcnow(), status, reason, remote, event_name, delivery_id)
+        rejection = Rejection(utcnow(), status, reason, remote, event_name, delivery_id, detail)
         self.count += 1
         self.last = rejection
         self._recent.append(rejection)
@@ -149,7 +158,7 @@ class RejectionLog:
                 "refused a request%s%s: %s (%d)",
                 where,
                 delivery,
-                rejection.reason,
+                rejection.text,
                 rejection.status,
             )
             if self._lines == self.lines_per_interval:

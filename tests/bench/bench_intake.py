@@ -207,6 +207,8 @@ class Round:
     """CPU the server used, in cores (its CPU time over the round's duration)."""
     busiest: float = 0.0
     """The busiest thread's share of one core: near 1.0, that thread is the limit."""
+    sent: int = 0
+    """Requests sent (each with a body of its own), those in flight at the end included."""
 
 
 def _thread_cpu(pid: int) -> dict[str, float]:
@@ -465,7 +467,15 @@ async def measure_wrk(url: str, bodies_file: Path, start: int, seconds: float) -
     failures = (int(non2xx.group(1)) if non2xx else 0) + (
         sum(int(g) for g in errors.groups()) if errors else 0
     )
-    return Round(requests / elapsed, lat.get("50", 0.0), lat.get("99", 0.0), failures, 0.0, 0.0)
+    return Round(
+        requests / elapsed,
+        lat.get("50", 0.0),
+        lat.get("99", 0.0),
+        failures,
+        0.0,
+        0.0,
+        sent=requests + CONCURRENCY,
+    )
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
@@ -546,7 +556,13 @@ async def measure_asyncio(
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - began
     return Round(
-        len(latencies) / elapsed, _pct(latencies, 0.5), _pct(latencies, 0.99), failures, 0.0, 0.0
+        len(latencies) / elapsed,
+        _pct(latencies, 0.5),
+        _pct(latencies, 0.99),
+        failures,
+        0.0,
+        0.0,
+        sent=counter,
     )
 
 
@@ -598,7 +614,7 @@ class Client:
             result = await measure_wrk(server.url, body_file, server.sent, seconds)
         else:
             result = await measure_asyncio(server.url, bodies, server.sent, seconds)
-        server.sent += int(result.rate * seconds) + 2 * CONCURRENCY
+        server.sent += result.sent
         elapsed = time.perf_counter() - started
         threads = _thread_cpu(server.pid)
         answered = max(1.0, result.rate * seconds)

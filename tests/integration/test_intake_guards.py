@@ -161,7 +161,8 @@ async def test_refusals_are_counted_and_told_without_the_body(
     assert rejections.count == 2
     recent = rejections.recent()
     assert [(r.status, r.delivery_id) for r in recent] == [(415, "ct-1"), (401, "bad-sig-1")]
-    assert "content type text/plain" in recent[0].reason
+    assert recent[0].reason == "wrong content type"
+    assert "text/plain" in recent[0].detail
     assert "bad signature" in recent[1].reason
     assert told[-1].last == recent[0]
     assert "secret-branch-name" not in repr(recent)
@@ -180,11 +181,13 @@ async def test_rejection_log_writes_a_bounded_number_of_lines(
     log = RejectionLog(interval=0.3, lines_per_interval=3)
     with caplog.at_level("WARNING", logger="pocketci_tui.intake"):
         for n in range(1000):
-            log.note(401, "bad signature", remote="127.0.0.1", delivery_id=f"d{n}")
+            log.note(409, "replayed body", remote="127.0.0.1", detail=f"first delivered as d{n}")
         await asyncio.sleep(0.5)
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 5, lines
-    assert lines[-1].startswith("refused 997 more request(s)")
+    assert "replayed body: first delivered as d0" in lines[0]
+    # The summary sums up by reason, whatever the details.
+    assert lines[-1] == "refused 997 more request(s) in the last 0 s: 997 x replayed body (409)"
     assert log.count == 1000
     assert len(log.recent()) == 50
     log.close()
@@ -209,7 +212,8 @@ async def test_a_body_sent_again_under_a_new_delivery_id_is_refused(
     # A redelivery keeps its id: still recorded as a redelivery, not refused.
     again = await send_signed(http, it.hook_url, WEBHOOK_SECRET, body, delivery="original-1")
     assert (again.status, again.json()["status"]) == (202, "duplicate")
-    assert it.listener.app[_rejections_key()].last.reason.startswith("replayed body")
+    last = it.listener.app[_rejections_key()].last
+    assert (last.reason, last.detail) == ("replayed body", "first delivered as original-1")
 
 
 async def test_concurrent_replays_store_one_event(

@@ -71,7 +71,7 @@ class RefusedDialog(ModalScreen[None]):
                     table.add_row(
                         format_time(r.at, now),
                         Text(str(r.status), style="bold red"),
-                        literal(r.reason, limit=60),
+                        literal(r.text, limit=70),
                         literal(r.remote, limit=40),
                         literal(r.event_name, limit=20),
                         literal(r.delivery_id, limit=40),
