@@ -390,7 +390,9 @@ class MainScreen(Screen[None]):
             text = f"■ {run.state}{': ' + run.reason.strip() if run.reason.strip() else ''}"
         elif run.state is RunState.SKIPPED:
             text = f"- skipped: {run.reason.strip()}"
-        reason.update(literal(text, limit=300))
+        shown = literal(text, limit=300)
+        shown.no_wrap, shown.overflow = False, "fold"  # wrapped (up to 3 lines), never cut
+        reason.update(shown)
         reason.display = bool(text)
         reason.set_class(run.state is RunState.FAILED, "-failed")
 

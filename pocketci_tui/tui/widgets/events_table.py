@@ -11,12 +11,70 @@ from textual.widgets import DataTable
 
 from pocketci_tui.model import Run, StoredEvent
 
-from ..text import format_time, literal, short_sha
+from ..text import clean, format_time, literal, short_sha
 from .status import overall_state, state_label
 
 VENDOR_LABELS = {"github": "gh"}
 MAX_ROWS = 200
 """Rows kept when new events arrive (one page); older events page in from the store."""
+
+
+HEADERS = {
+    "time": "time",
+    "vendor": "forge",
+    "repo": "repository",
+    "event": "event/filter",
+    "title": "title",
+    "sha": "sha",
+    "status": "status",
+}
+SHA_WIDTH = 7
+FORGE_WIDTH = 5
+TITLE_FROM = 60
+"""With this many columns left for repository and event, a title column shares them."""
+
+
+def column_layout(width: int, time_width: int = 8) -> tuple[tuple[str, int], ...]:
+    """Size the columns for a table ``width`` cells wide (all of it, nothing cut needlessly).
+
+    Time, forge, sha and status have the widths their content needs; repository and
+    event/filter share the rest, and on a wide screen a title column (pull request title or
+    commit message) takes what they leave.
+
+    Args:
+        width: The table's width in cells (its vertical scrollbar included).
+        time_width: The width of the longest time shown (8 today, 11 with a date).
+
+    Returns:
+        (column key, content width) in display order; each column also takes 2 cells of
+        padding.
+    """
+    status = 13 if width >= 100 else 11  # "· dispatching" fits; at 80 "■ interrupt…" does not
+    fixed = [("time", time_width), ("vendor", FORGE_WIDTH)]
+    tail = [("sha", SHA_WIDTH), ("status", status)]
+    used = sum(w + 2 for _, w in fixed + tail) + 1  # + the vertical scrollbar
+    flex = max(width - used - 4, 16)  # repository and event, each with its padding
+    if flex >= TITLE_FROM:
+        repo = min(max(round(flex * 0.22), 12), 30)
+        event = min(max(round(flex * 0.4), 20), 44)
+        title = flex - repo - event - 2
+        middle = [("repo", repo), ("event", event), ("title", title)]
+    else:
+        repo = max(round(flex * 0.38), 8)
+        middle = [("repo", repo), ("event", flex - repo)]
+    return tuple(fixed + middle + tail)
+
+
+def fit(label: str, suffix: str, width: int) -> Text:
+    """``label`` then ``suffix`` in ``width`` cells: the label is cut, never the suffix (a pull
+    request's number, a redelivery count)."""
+    text = literal(label + suffix)
+    if len(text.plain) <= width:
+        return text
+    suffix = clean(suffix)
+    cut = literal(label, limit=max(width - len(suffix), 2))
+    cut.append(suffix)
+    return cut
 
 
 class EventsTable(DataTable[Text | str]):
@@ -47,15 +105,40 @@ class EventsTable(DataTable[Text | str]):
         self._index: dict[int, int] = {}
         self.states: dict[int, str] = {}
         """The overall state shown per event id."""
+        self.column_widths: tuple[tuple[str, int], ...] = ()
+        """The columns shown, as (key, width), sized from the table's width."""
 
     def on_mount(self) -> None:
-        """Create the columns."""
-        self.add_column("time", key="time")
-        self.add_column("", key="vendor")
-        self.add_column("repository", key="repo")
-        self.add_column("event/filter", key="event")
-        self.add_column("sha", key="sha")
-        self.add_column("status", key="status")
+        """Create the columns for the width there is (again on every resize)."""
+        self._apply_layout()
+
+    def on_resize(self) -> None:
+        """Size the columns to the new width."""
+        self._apply_layout()
+
+    def _apply_layout(self) -> None:
+        """Rebuild the columns when the width they should have changed (rows are kept)."""
+        width = self.size.width or 80
+        layout = column_layout(width, self._time_width())
+        if layout == self.column_widths:
+            return
+        self.column_widths = layout
+        keep = self.selected_id
+        self.clear(columns=True)
+        for key, column_width in layout:
+            self.add_column(HEADERS[key], key=key, width=column_width)
+        self._index = {}
+        for position, stored in enumerate(self._events):
+            assert stored.event.id is not None
+            self._index[stored.event.id] = position
+            state = self.states.get(stored.event.id, str(stored.status))
+            self.add_row(*self._cells(stored, state), key=str(stored.event.id))
+        if keep is not None and keep in self._index:
+            self.move_cursor(row=self._index[keep], animate=False)
+
+    def _time_width(self) -> int:
+        now = self._clock()
+        return max((len(format_time(e.event.received_at, now)) for e in self._events), default=8)
 
     @property
     def events(self) -> list[StoredEvent]:
@@ -78,18 +161,26 @@ class EventsTable(DataTable[Text | str]):
         event = stored.event
         kind = event.event_type or event.event_name
         label = f"{kind}/{event.filter}" if event.filter else kind
+        suffix = ""
         if event.pr_number is not None:
-            label = f"{label} #{event.pr_number}"
+            suffix = f" #{event.pr_number}"
         if stored.redeliveries:
-            label = f"{label} x{stored.redeliveries + 1}"
-        return (
-            format_time(event.received_at, self._clock()),
-            VENDOR_LABELS.get(event.vendor, event.vendor[:6]),
-            literal(event.repository, limit=24),
-            literal(label, limit=26),
-            short_sha(event.sha),
-            state_label(state),
-        )
+            suffix = f"{suffix} x{stored.redeliveries + 1}"
+        widths = dict(self.column_widths)
+        cells: dict[str, Text | str] = {
+            "time": format_time(event.received_at, self._clock()),
+            "vendor": VENDOR_LABELS.get(event.vendor, event.vendor[:6]),
+            "repo": literal(event.repository, limit=widths.get("repo", 24)),
+            "event": fit(label, suffix, widths.get("event", 26)),
+            "title": literal(
+                event.title.strip().splitlines()[0] if event.title.strip() else "",
+                style="dim",
+                limit=widths.get("title", 0),
+            ),
+            "sha": short_sha(event.sha),
+            "status": state_label(state),
+        }
+        return tuple(cells[key] for key, _ in self.column_widths)
 
     def set_events(
         self, events: Iterable[StoredEvent], runs: dict[int, list[Run]] | None = None
@@ -108,6 +199,7 @@ class EventsTable(DataTable[Text | str]):
             self._events.append(stored)
             state = self._state(stored, runs)
             self.add_row(*self._cells(stored, state), key=str(stored.event.id))
+        self._apply_layout()
 
     def upsert(self, stored: StoredEvent, runs: dict[int, list[Run]]) -> None:
         """Show a new event at the top, or refresh one already shown."""
@@ -153,9 +245,7 @@ class EventsTable(DataTable[Text | str]):
         stored = self._events[index]
         state = self._state(stored, runs)
         cells = self._cells(stored, state)
-        for key, value in zip(
-            ("time", "vendor", "repo", "event", "sha", "status"), cells, strict=True
-        ):
+        for (key, _), value in zip(self.column_widths, cells, strict=True):
             self.update_cell(str(event_id), key, value)
 
     def replace_event(self, stored: StoredEvent, runs: dict[int, list[Run]]) -> None:
@@ -171,6 +261,7 @@ class EventsTable(DataTable[Text | str]):
         return state
 
     def _rebuild(self, runs: dict[int, list[Run]], keep: int | None) -> None:
+        self._apply_layout()  # the time column widens once a row holds a date
         self.clear()
         self._index = {}
         for position, stored in enumerate(self._events):

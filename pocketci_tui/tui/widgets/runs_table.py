@@ -25,6 +25,44 @@ def run_duration(run: Run, now: datetime) -> float | None:
     return (end - run.started_at).total_seconds()
 
 
+TIME_WIDTH = 6
+"""``12m05s``, ``1h02m``, ``4.2s``: a duration never loses its unit."""
+MIN_REASON = 10
+"""A reason column narrower than this is left out (the selected run's reason is shown in full
+above its output)."""
+
+
+def _label(run: Run) -> str:
+    return (run.function or "(event)") + (f" #{run.attempt}" if run.attempt > 1 else "")
+
+
+def runs_layout(
+    width: int, name_width: int, *, compact: bool, state_width: int = 9
+) -> tuple[tuple[str, int], ...]:
+    """Size the Functions pane's columns for a table ``width`` cells wide.
+
+    The state and the duration always fit; the function name takes what it needs (cut only
+    when the pane is too narrow), and the reason takes the rest.
+
+    Args:
+        width: The table's width in cells (its vertical scrollbar included).
+        name_width: The longest function label shown.
+        compact: States as icons only.
+        state_width: The longest state label shown (``- skipped``), when not compact.
+
+    Returns:
+        (column key, content width) in display order; each column also takes 2 cells of
+        padding.
+    """
+    state = 1 if compact else state_width
+    room = width - 1 - 3 * 2 - state - TIME_WIDTH  # the scrollbar, three paddings
+    function = max(min(name_width, room), 4)  # a name is cut only when nothing else fits
+    reason = room - function - 2
+    if reason < MIN_REASON:
+        return (("function", max(room, 4)), ("state", state), ("time", TIME_WIDTH))
+    return (("function", function), ("state", state), ("time", TIME_WIDTH), ("reason", reason))
+
+
 class RunsTable(DataTable[Text | str]):
     """Functions of the selected event: name, state, duration and, when skipped, the reason."""
 
@@ -53,15 +91,42 @@ class RunsTable(DataTable[Text | str]):
         self.pinned = False
         """True once the user chose a run (moved the cursor, clicked, cancelled it): then the
         cursor stays where they put it."""
+        self.column_widths: tuple[tuple[str, int], ...] = ()
+        """The columns shown, as (key, width), sized from the table's width."""
         self.following: str | None = None
         """The function the user re-ran: the cursor shows its newest attempt."""
 
     def on_mount(self) -> None:
-        """Create the columns."""
-        self.add_column("function", key="function")
-        self.add_column("state", key="state")
-        self.add_column("time", key="time")
-        self.add_column("reason", key="reason")
+        """Create the columns for the width there is."""
+        self._apply_layout()
+
+    def on_resize(self) -> None:
+        """Size the columns to the new width."""
+        self._apply_layout()
+
+    def _apply_layout(self, *, rows: bool = True) -> None:
+        """Rebuild the columns when their widths should change (and the rows, unless the caller
+        adds them next)."""
+        names = [len(_label(run)) for run in self._runs]
+        states = [len(state_label(str(run.state)).plain) for run in self._runs]
+        layout = runs_layout(
+            self.size.width or 36,
+            max(names, default=8),
+            compact=self.compact,
+            state_width=max(states, default=5),
+        )
+        if layout == self.column_widths:
+            return
+        self.column_widths = layout
+        row = self.cursor_row
+        self.clear(columns=True)
+        for key, width in layout:
+            self.add_column(key, key=key, width=width)
+        if rows:
+            for run in self._runs:
+                self.add_row(*self._cells(run), key=run.id)
+            if 0 <= row < len(self._runs):
+                self.move_cursor(row=row, animate=False)
 
     @property
     def runs(self) -> list[Run]:
@@ -76,19 +141,22 @@ class RunsTable(DataTable[Text | str]):
         return self._runs[self.cursor_row]
 
     def _cells(self, run: Run) -> tuple[Text | str, ...]:
+        widths = dict(self.column_widths)
         suffix = f" #{run.attempt}" if run.attempt > 1 else ""
-        width = (20 if self.compact else 32) - len(suffix)
-        name = literal(run.function or "(event)", limit=width)
+        name = literal(
+            run.function or "(event)", limit=max(widths.get("function", 32) - len(suffix), 4)
+        )
         name.append(suffix)
         reason = run.reason.strip().splitlines()[-1] if run.reason.strip() else ""
         if run.state is RunState.FAILED and run.exit_code is not None and not reason:
             reason = f"exit {run.exit_code}"
-        return (
-            name,
-            state_label(str(run.state), icon_only=self.compact),
-            format_duration(run_duration(run, self._clock())),
-            literal(reason, style="dim", limit=60),
-        )
+        cells: dict[str, Text | str] = {
+            "function": name,
+            "state": state_label(str(run.state), icon_only=self.compact),
+            "time": format_duration(run_duration(run, self._clock())),
+            "reason": literal(reason, style="dim", limit=widths.get("reason", 0)),
+        }
+        return tuple(cells[key] for key, _ in self.column_widths)
 
     def set_compact(self, compact: bool) -> None:
         """Switch between icon-only and worded states, redrawing the rows."""
@@ -109,6 +177,7 @@ class RunsTable(DataTable[Text | str]):
             self.following = None
         keep = select or (self.selected.id if self.selected and self.pinned else None)
         self._runs = sorted(runs, key=_run_order)
+        self._apply_layout(rows=False)
         self.clear()
         self._index = {}
         for position, run in enumerate(self._runs):
@@ -127,10 +196,9 @@ class RunsTable(DataTable[Text | str]):
         if index is None:
             return False
         self._runs[index] = run
-        for key, value in zip(
-            ("function", "state", "time", "reason"), self._cells(run), strict=True
-        ):
+        for (key, _), value in zip(self.column_widths, self._cells(run), strict=True):
             self.update_cell(run.id, key, value)
+        self._apply_layout()  # a longer state ("■ interrupted") widens its column
         return True
 
     def follow_interesting(self) -> None:
