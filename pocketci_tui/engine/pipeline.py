@@ -143,6 +143,9 @@ class EventPipeline(RunExecution):
             event = replace(event, ref=ref, sha=sha)
             stored = replace(stored, event=event)
             await self.store.set_event_commit(event_id, ref, sha)
+            self._progress(
+                event_id, f"checking out {ref} at {sha[:12]} ({github.commit_source(event)})"
+            )
         try:
             checkout = await self.workspace.checkout(
                 _repo_key(repo, event.repository), _clone_url(repo, event.repository), token, event

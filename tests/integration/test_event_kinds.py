@@ -163,6 +163,9 @@ async def test_every_event_kind_the_readme_names_runs_at_the_right_commit(
         await store.close()
     assert events["kind-5"].event.sha == trunk_tip
     assert events["kind-5"].event.ref == "refs/heads/trunk"
+    # serve's log (and the UI's Events pane, from the same notice) says which commit it is.
+    said = f"checking out refs/heads/trunk at {trunk_tip[:12]} (default branch)"
+    assert any(said in line for line in serve.lines), "\n".join(serve.lines)
     assert {s.status for s in events.values()} == {EventStatus.DISPATCHED}
 
 
