@@ -27,8 +27,8 @@ _CAN_PEEK = all(
 )
 
 
-BACKLOG = 128
-"""The listen backlog; also how many connections one wake-up of the loop may accept."""
+BACKLOG = 64
+"""How many connections one wake-up of the loop may accept (asyncio's accept batch)."""
 
 ACCEPT_QUEUE = 1024
 """The kernel's queue of connections waiting to be accepted (capped by ``somaxconn``)."""
@@ -66,13 +66,15 @@ def raise_open_files_limit() -> tuple[int, int]:
 def connection_cap() -> int:
     """How many connections the listener keeps at once: the open files limit, less a reserve.
 
-    The reserve covers the rest of the process and one loop wake-up's worth of accepts
-    (:data:`BACKLOG`), which happen before a connection over the cap can be closed.
+    The reserve covers the rest of the process and the connections a burst has accepted
+    before the ones over the cap are closed: asyncio accepts a batch (:data:`BACKLOG`) per
+    wake-up, sees them in the next one, and their sockets close in the one after, so up to
+    three batches are open beyond the cap. Running out anyway stops accepting for a second.
     """
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return 1 << 16
-    return max(16, soft - FD_RESERVE - BACKLOG)
+    return max(16, soft - FD_RESERVE - 3 * BACKLOG)
 
 
 class AcceptErrorFilter(logging.Filter):
