@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
 from textual.screen import Screen
 
 from pocketci_tui.config import Settings
@@ -192,6 +193,19 @@ class PocketCIApp(App[int]):
         self._reloader: ConfigReloader | None = None
         self.collector: QuietCollector | None = QuietCollector() if quiet_gc else None
         """Freezes long-lived objects so full collections stay short (None: not used)."""
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, except on Unix terminals: there, one whose writes never block the
+        event loop when the terminal stops reading (see :mod:`.terminal`)."""
+        driver = super().get_driver_class()
+        if sys.platform != "win32":
+            from textual.drivers.linux_driver import LinuxDriver
+
+            from .terminal import PocketCIDriver
+
+            if driver is LinuxDriver:
+                return PocketCIDriver
+        return driver
 
     @property
     def webhook_url(self) -> str:

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +41,8 @@ from pocketci_tui.store import Store
 
 TMUX = shutil.which("tmux")
 pytestmark = pytest.mark.skipif(TMUX is None, reason="needs tmux (installed by .ci/run)")
+TMUX_CMD = [TMUX or "tmux", "-L", f"pocketci-tests-{os.getpid()}"]
+"""tmux on a server of these tests' own (a test stops it to stall the terminal)."""
 
 SECRET = "pager-test-webhook-secret"
 
@@ -143,12 +146,12 @@ def _ui_in_tmux(
 
     ``$PAGER`` is ``pager``, or by default one that holds the terminal until released.
     """
-    assert TMUX is not None
     pager = pager or str(_holding_pager(work))
     session = f"pocketci-pager-{uuid.uuid4().hex[:8]}"
     subprocess.run(
         [
-            *(TMUX, "new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1])),
+            *TMUX_CMD,
+            *("new-session", "-d", "-s", session, "-x", str(size[0]), "-y", str(size[1])),
             # COLUMNS and LINES (set under pytest) would override the pane's real size.
             *("env", "-u", "COLUMNS", "-u", "LINES", f"{HOME_ENV}={home}", f"PAGER={pager}"),
             "TERM=xterm-256color",
@@ -160,7 +163,7 @@ def _ui_in_tmux(
         yield session
     finally:
         (work / "release").touch()
-        subprocess.run([TMUX, "kill-session", "-t", session], check=False, capture_output=True)
+        subprocess.run([*TMUX_CMD, "kill-session", "-t", session], check=False, capture_output=True)
 
 
 @pytest.fixture
@@ -182,9 +185,11 @@ def ui(tmp_path: Path, pager_command: str) -> Iterator[tuple[str, str, Path]]:
 
 
 def _screen(session: str) -> str:
-    assert TMUX is not None
     done = subprocess.run(
-        [TMUX, "capture-pane", "-p", "-t", session], capture_output=True, text=True, check=False
+        [*TMUX_CMD, "capture-pane", "-p", "-t", session],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return done.stdout
 
@@ -209,10 +214,9 @@ def test_deliveries_are_stored_while_the_pager_has_the_terminal(
     ui: tuple[str, str, Path],
 ) -> None:
     session, base, work = ui
-    assert TMUX is not None
     # The seeded event and its run are selected at start, the log shown in the Output pane.
     _wait(lambda: "build ok" in _screen(session), "the UI with the seeded run's log")
-    subprocess.run([TMUX, "send-keys", "-t", session, "p"], check=True)
+    subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "p"], check=True)
     _wait(lambda: (work / "paging").exists(), "the pager to start")
     _wait(lambda: "Events" not in _screen(session), "the UI to give the terminal to the pager")
 
@@ -235,9 +239,8 @@ def test_a_pager_that_cannot_start_gives_the_terminal_back(ui: tuple[str, str, P
     suspended: the UI comes back, says why, and the process goes on answering (the failure
     used to skip the resume, and the next frames blocked the loop for good)."""
     session, base, _ = ui
-    assert TMUX is not None
     _wait(lambda: "build ok" in _screen(session), "the UI with the seeded run's log")
-    subprocess.run([TMUX, "send-keys", "-t", session, "p"], check=True)
+    subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "p"], check=True)
     _wait(lambda: "Pager not found" in _screen(session), "the UI to say so", session=session)
     status, _ = _post(base, push_body(repository="someone/else", n=8))
     assert status == 200
@@ -309,20 +312,17 @@ def _last_line_number(screen: str) -> int:
     return max(numbers, default=0)
 
 
-@pytest.mark.timeout(300)
-def test_pager_held_open_under_load_never_stops_the_process(tmp_path: Path) -> None:
-    """The issue's reproduction, in a real terminal: a build streams, the user opens its log in
-    the pager and keeps it open for 30 s while a second build starts and 200 signed deliveries
-    arrive. The process must answer every delivery and /healthz throughout (it used to freeze
-    for good within seconds: refreshes filled the stopped writer's queue and blocked the loop),
-    and once the pager closes the screen must be whole and show what happened meanwhile."""
+def _streaming_home(work: Path) -> tuple[Path, str, str]:
+    """A home whose repository's push to main runs a long, steadily printing build.
+
+    Returns:
+        The home folder, the listener's base URL and the commit to push.
+    """
     base_args = [arg("src", "Directory"), arg("eventTrigger", "File")]
     call = {"output": ["build starts"], "lines": BUILD_LINES, "lines_per_second": BUILD_PACE}
-    kit = EngineKit(tmp_path / "kit", functions=[fn("onGithubPushMain", *base_args, call=call)])
-    sha = kit.remote.rev("main")
-    home = tmp_path / "home"
+    kit = EngineKit(work / "kit", functions=[fn("onGithubPushMain", *base_args, call=call)])
+    home = work / "home"
     port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     write_home(
         home,
         port=port,
@@ -330,15 +330,48 @@ def test_pager_held_open_under_load_never_stops_the_process(tmp_path: Path) -> N
         repos=f"[{{name: {REPOSITORY}, clone-url: '{kit.remote.path}'}}]",
         extra=f"dagger: {{cli: '{kit.bin_dir / 'dagger'}'}}\n",
     )
+    return home, f"http://127.0.0.1:{port}", kit.remote.rev("main")
+
+
+def _assert_whole(screen: str, shown: str) -> None:
+    """The UI fills the 120x40 pane with its three panes, status bar and footer, nothing torn
+    (``shown``: the end of the Events pane's bottom border)."""
+    rows = screen.rstrip("\n").splitlines()
+    assert len(rows) == 40, screen
+    assert rows[0].lstrip().startswith("pocketci"), screen
+    assert rows[1].startswith("╭─ Events"), screen
+    [bottom] = [i for i, row in enumerate(rows) if row.endswith(f"{shown} ─╯")]
+    assert rows[bottom + 1].startswith("╭─ Functions"), screen
+    assert all(row.startswith("│") and row.endswith("│") for row in rows[2:bottom]), screen
+    assert all(row.startswith("│") for row in rows[bottom + 2 : -2]), screen
+    assert rows[-2].startswith("╰─"), screen
+    assert sum(row.count("╭─ ") for row in rows) == 3, screen
+    assert sum(row.count("╰─") for row in rows) == 3, screen
+    assert rows[-1].startswith("f Fire"), screen
+    assert all(len(row) <= 120 for row in rows), screen
+
+
+def _start_build(session: str, base: str, sha: str) -> None:
+    """Wait for the UI and the listener, push, and wait for the build's output on screen."""
+    _wait(lambda: "Events" in _screen(session), "the UI", timeout=60)
+    _wait(lambda: _timed("up", f"{base}/healthz", 5).status == 200, "the listener", timeout=60)
+    first = _timed("build 1", _signed(base, REPOSITORY, sha, 0), 10)
+    assert first.status == 202, first
+    _wait(lambda: _last_line_number(_screen(session)) > 200, "the build's output", 60)
+
+
+@pytest.mark.timeout(300)
+def test_pager_held_open_under_load_never_stops_the_process(tmp_path: Path) -> None:
+    """The issue's reproduction, in a real terminal: a build streams, the user opens its log in
+    the pager and keeps it open for 30 s while a second build starts and 200 signed deliveries
+    arrive. The process must answer every delivery and /healthz throughout (it used to freeze
+    for good within seconds: refreshes filled the stopped writer's queue and blocked the loop),
+    and once the pager closes the screen must be whole and show what happened meanwhile."""
+    home, base, sha = _streaming_home(tmp_path)
     with _ui_in_tmux(home, tmp_path) as session:
-        assert TMUX is not None
-        _wait(lambda: "Events" in _screen(session), "the UI", timeout=60)
-        _wait(lambda: _timed("up", f"{base}/healthz", 5).status == 200, "the listener", timeout=60)
-        first = _timed("build 1", _signed(base, REPOSITORY, sha, 0), 10)
-        assert first.status == 202, first
         # The build streams into the Output pane; open its full log in the pager.
-        _wait(lambda: _last_line_number(_screen(session)) > 200, "the build's output", 60)
-        subprocess.run([TMUX, "send-keys", "-t", session, "p"], check=True)
+        _start_build(session, base, sha)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "p"], check=True)
         _wait(lambda: (tmp_path / "paging").exists(), "the pager to start")
 
         answers: list[Answer] = []
@@ -384,28 +417,16 @@ def test_pager_held_open_under_load_never_stops_the_process(tmp_path: Path) -> N
         _wait(lambda: VISITOR in _screen(session), "the UI to come back with the new events")
         _wait(lambda: "200+ shown" in _screen(session), "the count of events")
         screen = _screen(session)
-        rows = screen.rstrip("\n").splitlines()
-        assert len(rows) == 40, screen
-        assert rows[0].lstrip().startswith("pocketci"), screen
-        assert "2 running" in rows[0], screen
-        assert rows[1].startswith("╭─ Events"), screen
-        [bottom] = [i for i, row in enumerate(rows) if row.endswith("200+ shown ─╯")]
-        assert rows[bottom + 1].startswith("╭─ Functions"), screen
-        assert all(row.startswith("│") and row.endswith("│") for row in rows[2:bottom]), screen
-        assert all(row.startswith("│") for row in rows[bottom + 2 : -2]), screen
-        assert rows[-2].startswith("╰─"), screen
-        assert sum(row.count("╭─ ") for row in rows) == 3, screen
-        assert sum(row.count("╰─") for row in rows) == 3, screen
+        _assert_whole(screen, "200+ shown")
+        assert "2 running" in screen.splitlines()[0], screen
         assert "is not in the config" in screen, screen
-        assert rows[-1].startswith("f Fire"), screen
-        assert all(len(row) <= 120 for row in rows), screen
         assert "paging" not in screen
         # The build that started while the pager had the terminal: its output was read all
         # along (thousands of lines by now).
-        subprocess.run([TMUX, "send-keys", "-t", session, "/"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "/"], check=True)
         _wait(lambda: "Esc clears" in _screen(session), "the filter", session=session)
-        subprocess.run([TMUX, "send-keys", "-t", session, "-l", REPOSITORY], check=True)
-        subprocess.run([TMUX, "send-keys", "-t", session, "Enter"], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "-l", REPOSITORY], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Enter"], check=True)
         _wait(
             lambda: _last_line_number(_screen(session)) > 2000,
             "the output printed while the pager had the terminal",
@@ -413,4 +434,80 @@ def test_pager_held_open_under_load_never_stops_the_process(tmp_path: Path) -> N
         )
         assert "Output · onGithubPushMain" in _screen(session)
         # And it goes on answering.
+        assert _timed("after", f"{base}/healthz", 5).status == 200
+
+
+# -- a terminal that stops reading ------------------------------------------------------------
+
+STALL_SECONDS = 10.0
+"""How long the terminal takes no output."""
+STALL_DELIVERIES = 40
+"""Signed deliveries sent meanwhile."""
+
+
+def _tmux_server_pid() -> int:
+    done = subprocess.run(
+        [*TMUX_CMD, "display-message", "-p", "#{pid}"], capture_output=True, text=True, check=True
+    )
+    return int(done.stdout.strip())
+
+
+@pytest.mark.timeout(300)
+def test_a_terminal_that_stops_reading_never_stops_the_process(tmp_path: Path) -> None:
+    """A stalled SSH client stops reading the terminal: the tty's buffer fills and writes to
+    it block. Here the tmux server itself is stopped (SIGSTOP) while a build streams, so
+    nothing reads the UI's terminal for 10 s. Deliveries and /healthz must be answered
+    throughout (Textual's writer thread blocked on the tty, its queue filled and the next frame
+    blocked the event loop until the terminal read again); frames are dropped meanwhile, and
+    once the terminal reads again the screen is repainted whole with the current state."""
+    home, base, sha = _streaming_home(tmp_path)
+    with _ui_in_tmux(home, tmp_path) as session:
+        _start_build(session, base, sha)
+        before = _last_line_number(_screen(session))
+        server = _tmux_server_pid()
+        answers: list[Answer] = []
+        health: list[Answer] = []
+        os.kill(server, signal.SIGSTOP)
+        try:
+            began = time.monotonic()
+            for n in range(1, STALL_DELIVERIES + 1):
+                answers.append(_timed(f"delivery {n}", _signed(base, VISITOR, sha, n), 5))
+                health.append(_timed("healthz", f"{base}/healthz", 5))
+                if answers[-1].status is None or health[-1].status is None:
+                    break  # the process stopped answering: no need to wait on each one
+                time.sleep(STALL_SECONDS / STALL_DELIVERIES / 2)
+            while time.monotonic() - began < STALL_SECONDS and health[-1].status is not None:
+                health.append(_timed("healthz", f"{base}/healthz", 5))
+                time.sleep(0.25)
+        finally:
+            os.kill(server, signal.SIGCONT)
+        failed = [a for a in [*answers, *health] if a.status not in (200, 202)]
+        assert not failed, f"{len(failed)} requests failed, the first ones: {failed[:3]}"
+        assert len(answers) == STALL_DELIVERIES
+        assert max(a.seconds for a in [*answers, *health]) < 1.0, max(
+            [*answers, *health], key=lambda a: a.seconds
+        )
+        # The stall was real: the terminal took no output for a while and frames were dropped.
+        app_log = home / "data" / "pocketci-tui.log"
+        _wait(
+            lambda: "the terminal did not take output" in app_log.read_text(errors="replace"),
+            "the app log to say frames were dropped",
+        )
+        # Whole again, with the current state (the newest event selected).
+        shown = f"{STALL_DELIVERIES + 1} shown"
+        _wait(lambda: shown in _screen(session), "the new events", session=session)
+        screen = _screen(session)
+        _assert_whole(screen, shown)
+        assert VISITOR in screen
+        assert "is not in the config" in screen, screen
+        # The build's output was read all along.
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "/"], check=True)
+        _wait(lambda: "Esc clears" in _screen(session), "the filter", session=session)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "-l", REPOSITORY], check=True)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Enter"], check=True)
+        _wait(
+            lambda: _last_line_number(_screen(session)) > before + STALL_SECONDS * BUILD_PACE / 2,
+            "the output printed while the terminal was stalled",
+            session=session,
+        )
         assert _timed("after", f"{base}/healthz", 5).status == 200
