@@ -333,22 +333,37 @@ def _streaming_home(work: Path) -> tuple[Path, str, str]:
     return home, f"http://127.0.0.1:{port}", kit.remote.rev("main")
 
 
-def _assert_whole(screen: str, shown: str) -> None:
-    """The UI fills the 120x40 pane with its three panes, status bar and footer, nothing torn
-    (``shown``: the end of the Events pane's bottom border)."""
+def _torn(screen: str, shown: str) -> str:
+    """Why the screen is not the whole UI at 120x40 (its three panes, status bar and footer,
+    nothing left of older frames), or ``""`` (``shown``: the end of the Events pane's bottom
+    border)."""
     rows = screen.rstrip("\n").splitlines()
-    assert len(rows) == 40, screen
-    assert rows[0].lstrip().startswith("pocketci"), screen
-    assert rows[1].startswith("╭─ Events"), screen
-    [bottom] = [i for i, row in enumerate(rows) if row.endswith(f"{shown} ─╯")]
-    assert rows[bottom + 1].startswith("╭─ Functions"), screen
-    assert all(row.startswith("│") and row.endswith("│") for row in rows[2:bottom]), screen
-    assert all(row.startswith("│") for row in rows[bottom + 2 : -2]), screen
-    assert rows[-2].startswith("╰─"), screen
-    assert sum(row.count("╭─ ") for row in rows) == 3, screen
-    assert sum(row.count("╰─") for row in rows) == 3, screen
-    assert rows[-1].startswith("f Fire"), screen
-    assert all(len(row) <= 120 for row in rows), screen
+    bottoms = [i for i, row in enumerate(rows) if row.endswith(f"{shown} ─╯")]
+    checks = {
+        "40 rows": len(rows) == 40,
+        "status bar": bool(rows) and rows[0].lstrip().startswith("pocketci"),
+        "Events on top": len(rows) > 1 and rows[1].startswith("╭─ Events"),
+        "one Events bottom": len(bottoms) == 1,
+        "three tops": sum(row.count("╭─ ") for row in rows) == 3,
+        "three bottoms": sum(row.count("╰─") for row in rows) == 3,
+        "footer": bool(rows) and rows[-1].startswith("f Fire"),
+        "width": all(len(row) <= 120 for row in rows),
+    }
+    if len(bottoms) == 1 and len(rows) == 40:
+        bottom = bottoms[0]
+        checks["Functions below"] = rows[bottom + 1].startswith("╭─ Functions")
+        checks["Events sides"] = all(
+            row.startswith("│") and row.endswith("│") for row in rows[2:bottom]
+        )
+        checks["lower sides"] = all(row.startswith("│") for row in rows[bottom + 2 : -2])
+        checks["lower bottom"] = rows[-2].startswith("╰─")
+    return ", ".join(name for name, ok in checks.items() if not ok)
+
+
+def _assert_whole(screen: str, shown: str) -> None:
+    """The screen is the whole UI at 120x40 (see :func:`_torn`)."""
+    torn = _torn(screen, shown)
+    assert not torn, f"torn ({torn}):\n{screen}"
 
 
 def _start_build(session: str, base: str, sha: str) -> None:
@@ -511,3 +526,54 @@ def test_a_terminal_that_stops_reading_never_stops_the_process(tmp_path: Path) -
             session=session,
         )
         assert _timed("after", f"{base}/healthz", 5).status == 200
+
+
+RESIZES = 100
+"""Window size changes in the storm."""
+
+
+@pytest.mark.timeout(300)
+def test_a_resize_storm_never_stops_the_process(tmp_path: Path) -> None:
+    """A window dragged around sends a storm of size changes, each one a new layout and a full
+    repaint: deliveries and /healthz are answered throughout, and the screen ends whole at the
+    final size."""
+    home, base, sha = _streaming_home(tmp_path)
+    with _ui_in_tmux(home, tmp_path) as session:
+        _start_build(session, base, sha)
+        answers: list[Answer] = []
+        done = threading.Event()
+
+        def deliver() -> None:
+            n = 0
+            while not done.is_set():
+                n += 1
+                answers.append(_timed(f"delivery {n}", _signed(base, VISITOR, sha, n), 5))
+                answers.append(_timed("healthz", f"{base}/healthz", 5))
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=deliver)
+        thread.start()
+        try:
+            for n in range(RESIZES):
+                width, height = (80, 24) if n % 2 else (100 + n % 40, 30 + n % 10)
+                size = ("-x", str(width), "-y", str(height))
+                subprocess.run([*TMUX_CMD, "resize-window", "-t", session, *size], check=True)
+                time.sleep(0.02)
+            subprocess.run(
+                [*TMUX_CMD, "resize-window", "-t", session, "-x", "120", "-y", "40"], check=True
+            )
+        finally:
+            done.set()
+            thread.join(30)
+        failed = [a for a in answers if a.status not in (200, 202)]
+        assert not failed, f"{len(failed)} requests failed, the first ones: {failed[:3]}"
+        assert max(a.seconds for a in answers) < 1.0, max(answers, key=lambda a: a.seconds)
+        deliveries = sum(a.what.startswith("delivery") for a in answers)
+        shown = f"{deliveries + 1} shown"
+        # The last size wins: the screen settles whole at 120x40 (a frame of an older size
+        # may still be on its way when the storm ends).
+        _wait(
+            lambda: not _torn(_screen(session), shown),
+            "the whole screen at the final size with the new events",
+            session=session,
+        )
