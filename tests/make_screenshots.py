@@ -23,14 +23,17 @@ TESTS = ROOT / "tests"
 OUT = ROOT / "screenshots"
 
 SHOTS: list[tuple[str, str, tuple[int, int]]] = [
+    ("passphrase", "passphrase-80x24", (80, 24)),
     ("empty", "first-start", (120, 36)),
     ("setup", "setup", (120, 36)),
-    ("running", "running-build", (120, 36)),
-    ("failed", "failed-build", (120, 36)),
-    ("fire", "fire-picker", (120, 36)),
-    ("running", "running-build-80x24", (80, 24)),
-    ("failed", "failed-build-80x24", (80, 24)),
+    ("day-running", "running-build", (120, 36)),
+    ("day-failed", "failed-build", (120, 36)),
+    ("day-fire", "fire-picker", (120, 36)),
+    ("day-running", "running-build-80x24", (80, 24)),
+    ("day-failed", "failed-build-80x24", (80, 24)),
 ]
+"""(scene, file name, size): a realistic day (tests/tui/day.py), not the snapshot tests' history,
+which carries hostile input on purpose; and first what an SSH user meets, the passphrase."""
 
 
 def render(scene_name: str, size: tuple[int, int], svg: Path) -> None:

@@ -15,11 +15,13 @@ from textual.pilot import Pilot
 
 from pocketci_tui.config import Settings
 from pocketci_tui.paths import AppPaths
-from pocketci_tui.secrets import MemorySecretStore
+from pocketci_tui.secrets import MemorySecretStore, SecretStoreUnavailable
+from pocketci_tui.services import ServicesError
 from pocketci_tui.store import Store
 from pocketci_tui.tui.app import PocketCIApp, make_app
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
+from pocketci_tui.tui.dialogs.secrets import PassphraseDialog
 from pocketci_tui.tui.dialogs.setup import SetupDialog
 from pocketci_tui.tui.dialogs.webhook import WebhookDialog
 from pocketci_tui.tui.screens.main import MainScreen
@@ -28,6 +30,7 @@ from pocketci_tui.tui.widgets.run_log import RunLog
 from pocketci_tui.tui.widgets.runs_table import RunsTable
 from pocketci_tui.tui.widgets.status_bar import StatusBar
 
+from .day import WEB_BUILD_LOG, seed_day
 from .fakes import ScriptedEngine, ScriptedServices, seed_history
 from .harness import fixed_clock, wait_for
 
@@ -46,12 +49,15 @@ def _paths(folder: Path) -> AppPaths:
     return AppPaths(config_file=folder / "config.yaml", data_dir=folder / "data")
 
 
-def _seed(paths: AppPaths, engine: ScriptedEngine) -> dict[str, int]:
+Seeder = Callable[[Store, AppPaths, ScriptedEngine], Awaitable[dict[str, int]]]
+
+
+def _seed(paths: AppPaths, engine: ScriptedEngine, seeder: Seeder = seed_history) -> dict[str, int]:
     async def seed() -> dict[str, int]:
         paths.data_dir.mkdir(parents=True, exist_ok=True)
         store = await Store.open(paths.db_file)
         try:
-            return await seed_history(store, paths, engine)
+            return await seeder(store, paths, engine)
         finally:
             await store.close()
 
@@ -230,6 +236,96 @@ def keys(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+def day_running(folder: Path) -> Scene:
+    """The README's hero: a realistic day, a build of acme/web's main running."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        await wait_for(lambda: main.run_id == "day-web-build", pilot)
+        log = main.query_one(RunLog)
+        await wait_for(lambda: log.line_count == len(WEB_BUILD_LOG), pilot)
+
+    return Scene(app, run_before)
+
+
+def day_failed(folder: Path) -> Scene:
+    """A realistic day: a pull request whose tests failed, the reason above the output."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        _select_event(main, ids["failing"])
+        await wait_for(lambda: main.run_id == "day-pr-test", pilot)
+        log = main.query_one(RunLog)
+        await wait_for(lambda: "Error: exit status 1" in log.lines, pilot)
+        await pilot.press("tab")
+        await wait_for(lambda: isinstance(app.focused, RunsTable), pilot)
+
+    return Scene(app, run_before)
+
+
+def day_fire(folder: Path) -> Scene:
+    """A realistic day: the fire picker on the failed pull request, with its preview."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        _select_event(main, ids["failing"])
+        await wait_for(lambda: main.event_id == ids["failing"], pilot)
+        await pilot.press("f")
+        await wait_for(lambda: isinstance(app.screen, FireDialog), pilot)
+        preview = app.screen.query_one("#fire-preview")
+        await wait_for(lambda: "testOnGithubPullRequest" in str(preview.render()), pilot)
+
+    return Scene(app, run_before)
+
+
+class _NoKeyringServices(ScriptedServices):
+    """Services whose secret store cannot open: no D-Bus session, as over SSH."""
+
+    async def start(self) -> str:
+        try:
+            raise SecretStoreUnavailable("no OS keyring (no D-Bus session)")
+        except SecretStoreUnavailable as exc:
+            raise ServicesError(str(exc)) from exc
+
+
+def passphrase(folder: Path) -> Scene:
+    """What an SSH user sees first: no keyring, so a passphrase creates the encrypted file."""
+    paths = _paths(folder)
+
+    def with_passphrase(passphrase: str, use_file: bool) -> ScriptedServices:
+        return ScriptedServices(paths)
+
+    app = make_app(
+        Settings(),
+        paths=paths,
+        services=_NoKeyringServices(paths),
+        clock=fixed_clock,
+        first_start=True,
+        services_with_passphrase=with_passphrase,
+    )
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await wait_for(lambda: isinstance(app.screen, PassphraseDialog), pilot)
+        await pilot.press(*"hunter2", "enter")  # too short: the dialog says so
+        dialog = app.screen
+        error = dialog.query_one("#passphrase-error")
+        await wait_for(lambda: "at least" in str(error.render()), pilot)
+
+    return Scene(app, run_before)
+
+
 SCENES: dict[str, Callable[[Path], Scene]] = {
     "empty": empty,
     "setup": setup,
@@ -238,4 +334,8 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "fire": fire,
     "webhook": webhook,
     "keys": keys,
+    "day-running": day_running,
+    "day-failed": day_failed,
+    "day-fire": day_fire,
+    "passphrase": passphrase,
 }
