@@ -7,6 +7,7 @@ from textual.widgets import Label
 
 from pocketci_tui.model import RunState
 from pocketci_tui.tui.widgets.events_table import EventsTable
+from pocketci_tui.tui.widgets.runs_table import RunsTable
 
 from .harness import Rig, dagger_call_groups, describe, make_flaky_pass, wait_for
 from .test_engine_actions import main, push_and_finish, runs, start_app, started
@@ -133,3 +134,31 @@ async def test_cancel_keeps_the_selection_the_user_acted_on(rig: Rig) -> None:
         assert shown is not None
         assert (shown.id, shown.state) == (selected.id, RunState.CANCELLED)
         assert main(app).run_id == selected.id
+
+
+async def test_a_clicked_run_stays_selected_when_others_change(rig: Rig) -> None:
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        assert (await rig.post_push("mixed")).status == 202
+        table = runs(app)
+        await wait_for(
+            lambda: (
+                any(r.state is RunState.FAILED for r in table.runs)
+                and any(r.state is RunState.RUNNING for r in table.runs)
+            ),
+            pilot,
+            explain=lambda: describe(rig),
+        )
+        clicked = table.runs[2]  # the first skipped function (skipped rows come last)
+        assert clicked.state is RunState.SKIPPED
+        assert await pilot.click(RunsTable, offset=(4, 3))  # header on line 0, row 2 on line 3
+        await wait_for(lambda: main(app).run_id == clicked.id, pilot)
+        event_id = main(app).event_id
+        assert event_id is not None
+        app.cancel_event(event_id)  # the runs change state: the click must hold
+        await wait_for(lambda: any(r.state is RunState.CANCELLED for r in table.runs), pilot)
+        await pilot.pause(0.3)
+        assert table.selected is not None
+        assert table.selected.id == clicked.id
+        assert main(app).run_id == clicked.id
