@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from daggerstub import install_fake_dagger
+from textual.app import App, ComposeResult
 
 from pocketci_tui.model import Run, RunOutput, RunState
 from pocketci_tui.paths import AppPaths
@@ -121,3 +122,41 @@ async def test_the_pane_equals_the_log_file_when_it_switches_to_a_streaming_run(
         await wait_for(lambda: main.run_id == run.id, pilot)
         await wait_for(lambda: log.lines[-1:] == [f"line {STREAM_LINES}"], pilot)
         assert list(log.lines) == expected
+
+
+class _OneLog(App[None]):
+    def compose(self) -> ComposeResult:
+        yield RunLog()
+
+
+async def test_batches_join_the_shown_tail_by_position() -> None:
+    """A batch that overlaps what the pane shows adds only the lines after it; one that was
+    already shown adds nothing; a gap (lines dropped under a flood) is said in one line; with
+    no position known, batches are appended as they come."""
+    app = _OneLog()
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.query_one(RunLog)
+        log.show("build", ["l1", "l2", "l3"], end=3)
+        log.add_output(["l2", "l3", "l4"], end=4)
+        log.add_output(["l3", "l4"], end=4)
+        log.add_output(["l10", "l11"], end=11)
+        await pilot.pause()
+        assert list(log.lines) == [
+            "l1",
+            "l2",
+            "l3",
+            "l4",
+            "··· 5 lines not shown here (p: full log) ···",
+            "l10",
+            "l11",
+        ]
+        log.show("", ["placeholder"])
+        log.add_output(["a"], end=None, dropped=2)
+        log.add_output(["b"], end=None)
+        await pilot.pause()
+        assert list(log.lines) == [
+            "placeholder",
+            "··· 2 lines not shown here (p: full log) ···",
+            "a",
+            "b",
+        ]
