@@ -133,7 +133,10 @@ class ConfigReloader:
         self._identity = await asyncio.to_thread(file_identity, self.path)
         self._loaded = None
         if self._identity is None:
-            return  # no file: the running values are what a new file is compared with
+            # No file means the defaults. A file written later (the first-start setup writes
+            # one) is compared with them, not with command-line overrides such as --port.
+            self._loaded = Settings(source=None)
+            return
         with contextlib.suppress(ConfigError):
             self._loaded = await asyncio.to_thread(load_settings, self.path)
 
@@ -155,7 +158,14 @@ class ConfigReloader:
                 return Reload(str(exc), (), (), self.running)
             before = self._loaded if self._loaded is not None else self.running
             self._loaded = new
-            restart = tuple(k for k, get in RESTART_KEYS.items() if get(new) != get(before))
+            # A key waits for a restart when the file changed it and the process does not
+            # already run with that value (from a command-line override, or the backend the
+            # first start chose and then wrote down).
+            restart = tuple(
+                k
+                for k, get in RESTART_KEYS.items()
+                if get(new) != get(before) and get(new) != get(self.running)
+            )
             applied = tuple(k for k, get in LIVE_KEYS.items() if get(new) != get(self.running))
             running = self.running
             merged = replace(

@@ -42,6 +42,26 @@ async def test_live_keys_apply_restart_keys_wait_and_overrides_stay(tmp_path: Pa
     assert len(applied) == 1
 
 
+async def test_a_first_config_file_is_compared_with_the_defaults_not_the_overrides(
+    tmp_path: Path,
+) -> None:
+    """A first start with --port writes a config with the default port; that is no change."""
+    path = tmp_path / "config.yaml"
+    running = replace(Settings(source=None), port=18080)
+    applied: list[Settings] = []
+    reloader = ConfigReloader(path, running, applied.append)
+    await reloader.prime()
+    path.write_text("listen: {host: 127.0.0.1, port: 8080}\nrepos: []\n")
+    assert await reloader.changed()
+    result = await reloader.reload()
+    assert (result.ok, result.applied, result.restart) == (True, (), ())
+    assert not result.noteworthy
+    assert applied == []
+    # A port the user then writes does wait for a restart.
+    path.write_text("listen: {host: 127.0.0.1, port: 8181}\nrepos: []\n")
+    assert (await reloader.reload()).restart == ("listen.port",)
+
+
 async def test_a_bad_edit_keeps_the_running_configuration(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text("repos: [{name: acme/api}]\n")
