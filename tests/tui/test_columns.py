@@ -38,6 +38,8 @@ async def test_columns_use_the_width_there_is(app_paths: AppPaths, size: tuple[i
         assert "forge" in headers
         labels = cell_texts(events, "event")
         assert any(label.endswith("#17") for label in labels)  # the PR number is never cut
+        # Short repository names leave their room to the event, even at 80 columns.
+        assert "pull_request/opened #17" in labels
         durations = [d for d in cell_texts(runs, "time") if d]
         assert durations == ["3.2s", "7.9s"]  # whole, with their unit
         if size[0] >= 120:

@@ -34,7 +34,9 @@ TITLE_FROM = 60
 """With this many columns left for repository and event, a title column shares them."""
 
 
-def column_layout(width: int, time_width: int = 8) -> tuple[tuple[str, int], ...]:
+def column_layout(
+    width: int, time_width: int = 8, repo_width: int = 30
+) -> tuple[tuple[str, int], ...]:
     """Size the columns for a table ``width`` cells wide (all of it, nothing cut needlessly).
 
     Time, forge, sha and status have the widths their content needs; repository and
@@ -44,6 +46,7 @@ def column_layout(width: int, time_width: int = 8) -> tuple[tuple[str, int], ...
     Args:
         width: The table's width in cells (its vertical scrollbar included).
         time_width: The width of the longest time shown (8 today, 11 with a date).
+        repo_width: The longest repository name shown: the column is no wider than that.
 
     Returns:
         (column key, content width) in display order; each column also takes 2 cells of
@@ -54,13 +57,14 @@ def column_layout(width: int, time_width: int = 8) -> tuple[tuple[str, int], ...
     tail = [("sha", SHA_WIDTH), ("status", status)]
     used = sum(w + 2 for _, w in fixed + tail) + 1  # + the vertical scrollbar
     flex = max(width - used - 4, 16)  # repository and event, each with its padding
+    natural = max(repo_width, len(HEADERS["repo"]))
     if flex >= TITLE_FROM:
-        repo = min(max(round(flex * 0.22), 12), 30)
+        repo = min(max(round(flex * 0.22), 12), 30, natural)
         event = min(max(round(flex * 0.4), 20), 44)
         title = flex - repo - event - 2
         middle = [("repo", repo), ("event", event), ("title", title)]
     else:
-        repo = max(round(flex * 0.38), 8)
+        repo = min(max(round(flex * 0.38), 8), natural)
         middle = [("repo", repo), ("event", flex - repo)]
     return tuple(fixed + middle + tail)
 
@@ -119,7 +123,8 @@ class EventsTable(DataTable[Text | str]):
     def _apply_layout(self) -> None:
         """Rebuild the columns when the width they should have changed (rows are kept)."""
         width = self.size.width or 80
-        layout = column_layout(width, self._time_width())
+        repo = max((len(clean(e.event.repository)) for e in self._events), default=10)
+        layout = column_layout(width, self._time_width(), repo)
         if layout == self.column_widths:
             return
         self.column_widths = layout
