@@ -426,7 +426,9 @@ def passphrase_for(
         if prompt is None:
             prompt = sys.stdin is not None and sys.stdin.isatty()
         try:
-            return secrets_mod.read_passphrase(prompt=prompt)
+            # No file yet: the passphrase creates it, so it is asked twice and must meet the
+            # rule of `secrets set` and of the UI.
+            return secrets_mod.read_passphrase(prompt=prompt, confirm=not encrypted.exists())
         except SecretStoreError as exc:
             raise CommandFailed(str(exc), 2) from exc
     return None

@@ -447,3 +447,19 @@ def test_a_short_new_passphrase_is_refused_on_a_terminal(home: Path) -> None:
     assert "a new passphrase needs at least 12 characters" in shown
     assert "Repeat the passphrase" not in shown
     assert not (home / ENCRYPTED_FILE).exists()
+
+
+def test_check_creating_the_encrypted_file_asks_twice_with_the_same_rule(home: Path) -> None:
+    """`check` (like `serve`) on a terminal with no encrypted file yet: the passphrase creates
+    the file, so it gets the rule of `secrets set` and of the UI."""
+    use_file_backend(home)
+    code, shown = run_on_pty(
+        home,
+        ["check"],
+        [("New passphrase for the encrypted secrets file (at least 12 characters):", "abc")],
+        entry=[sys.executable, "-m", "pocketci_tui"],
+    )
+    assert "a new passphrase needs at least 12 characters" in shown, shown
+    assert "Repeat the passphrase" not in shown
+    assert code == 1, shown  # check reports the refusal as a failed check
+    assert not (home / ENCRYPTED_FILE).exists()
