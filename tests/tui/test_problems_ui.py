@@ -74,3 +74,19 @@ async def test_missing_git_is_shown_with_its_fix(
         assert "git not found" in str(status.render())
         log = main(app).query_one(RunLog)
         await wait_for(lambda: any("install git" in line for line in log.lines), pilot)
+
+
+async def test_webhook_secret_problem_leaves_once_a_delivery_proves_it_set(rig: Rig) -> None:
+    """The secret set from another terminal while the UI runs: the next delivery clears it."""
+    await rig.secrets.delete("webhook-secret")
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        status = bar(app)
+        await wait_for(lambda: "webhook-secret" in {p.key for p in status.problems}, pilot)
+        assert "webhook secret not set" in str(status.render())
+
+        await rig.secrets.set("webhook-secret", WEBHOOK_SECRET)
+        await push_and_finish(rig, app, pilot, "main")
+        await wait_for(lambda: "webhook-secret" not in {p.key for p in status.problems}, pilot)
+        assert "webhook secret" not in str(status.render())

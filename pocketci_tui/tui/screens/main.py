@@ -445,6 +445,10 @@ class MainScreen(Screen[None]):
                 activity.ends.get(self.run_id),
                 activity.dropped.get(self.run_id, 0),
             )
+        if activity.stored and "webhook-secret" in self.pocketci.problems:
+            # A delivery got in, so the secret may have been set meanwhile (`pocketci-tui
+            # secrets set` from another terminal): look again rather than keep saying it is not.
+            self.pocketci.recheck_problems()
         if new or (was_empty and table.events):
             self._update_events_title(len(table.events))
         if activity.runs or activity.stored or activity.updated:
