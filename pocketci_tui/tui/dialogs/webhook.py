@@ -80,15 +80,26 @@ class WebhookDialog(ModalScreen[None]):
         self.exists = None
         self._show("(cannot be read)", "Esc: close", message)
 
-    @work(group="secrets", exclusive=True)
-    async def _look_up(self) -> None:
+    async def _read(self) -> tuple[bool, str | None]:
+        """Read the secret off the loop, with a timeout.
+
+        Returns:
+            (whether the store answered, the value or None); a failure is already shown.
+        """
         try:
             value = await asyncio.wait_for(self._secrets.get(self._secret_name), SECRET_TIMEOUT)
         except TimeoutError:
             self._fail("The secret store did not answer (locked keyring?).")
-            return
+            return False, None
         except SecretStoreError as exc:
             self._fail(f"Secret store: {exc}")
+            return False, None
+        return True, value
+
+    @work(group="secrets", exclusive=True)
+    async def _look_up(self) -> None:
+        answered, value = await self._read()
+        if not answered:
             return
         self.exists = value is not None
         if value is not None:
@@ -120,13 +131,8 @@ class WebhookDialog(ModalScreen[None]):
 
     @work(group="secrets", exclusive=True)
     async def _reveal(self) -> None:
-        try:
-            value = await asyncio.wait_for(self._secrets.get(self._secret_name), SECRET_TIMEOUT)
-        except TimeoutError:
-            self._fail("The secret store did not answer (locked keyring?).")
-            return
-        except SecretStoreError as exc:
-            self._fail(f"Secret store: {exc}")
+        answered, value = await self._read()
+        if not answered:
             return
         if value is None:
             self.exists = False
