@@ -74,7 +74,7 @@ class ServicesError(Exception):
 
 def default_engine_factory(**kwargs: Any) -> EngineLike:
     """Build the real engine (imported here, so importing this module stays light)."""
-    from pocketci_tui.engine.dispatcher import Engine
+    from pocketci_tui.engine.dispatch import Engine
 
     engine: EngineLike = Engine(**kwargs)
     return engine

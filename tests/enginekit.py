@@ -2,8 +2,8 @@
 
 :class:`EngineKit` builds a bare git repository holding a ``pocketci.yaml`` and a fixture Dagger
 module, puts the stand-in ``dagger`` on PATH, opens a real SQLite store and starts a real
-:class:`~pocketci_tui.engine.dispatcher.Engine` on it. Tests then store events, submit them as
-intake would, and wait for what the engine publishes.
+:class:`~pocketci_tui.engine.dispatch.dispatcher.Engine` on it. Tests then store events, submit
+them as intake would, and wait for what the engine publishes.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from daggerstub import arg, fn, install_fake_dagger, read_calls, write_module
 from gitrepo import BareRepo, pr_event, push_event
 
 from pocketci_tui.config import DaggerSettings, RepoConfig, Settings
-from pocketci_tui.engine.dispatcher import Engine
+from pocketci_tui.engine.dispatch.dispatcher import Engine
 from pocketci_tui.model import (
     ZERO_SHA,
     Event,

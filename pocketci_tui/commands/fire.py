@@ -206,8 +206,7 @@ async def _example(
     import json
 
     from pocketci_tui.config import Settings
-    from pocketci_tui.engine.gitcmd import GitError
-    from pocketci_tui.engine.workspace import Workspace, default_clone_url
+    from pocketci_tui.engine.git import GitError, Workspace, default_clone_url
     from pocketci_tui.model import ZERO_SHA
     from pocketci_tui.paths import AppPaths
     from pocketci_tui.secrets import SecretStoreError

@@ -28,7 +28,7 @@ from textual.screen import Screen
 from pocketci_tui.config import Settings
 from pocketci_tui.config_reload import ConfigReloader, Reload
 from pocketci_tui.datalock import DataLock
-from pocketci_tui.engine.approval import fork_approval
+from pocketci_tui.engine.dispatch import fork_approval
 from pocketci_tui.intake.exposure import exposure_warning
 from pocketci_tui.intake.rejections import RejectionSummary
 from pocketci_tui.model import StoredEvent

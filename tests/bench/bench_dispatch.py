@@ -44,8 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from enginekit import EngineKit
 from gitrepo import BareRepo, git_env
 
-from pocketci_tui.engine.catalog import Catalog
-from pocketci_tui.engine.gitcmd import Credentials
+from pocketci_tui.engine.dagger.catalog import Catalog
+from pocketci_tui.engine.git.command import Credentials
 from pocketci_tui.model import EventStatus, RunState, RunUpdated
 
 TOKEN = "bench-token-0123456789abcdef"

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pocketci_tui.engine.runner import CallRequest, DaggerEnv, Runner  # noqa: E402
+from pocketci_tui.engine.dagger.runner import CallRequest, DaggerEnv, Runner  # noqa: E402
 from pocketci_tui.model import Event, FunctionCall, RunState  # noqa: E402
 
 N_LINES = 1_000_000

@@ -22,9 +22,9 @@ from typing import Any
 
 import pathspec
 
-from pocketci_tui.engine import patterns as patterns_module
-from pocketci_tui.engine.matching import match
-from pocketci_tui.engine.patterns import PathFilter
+from pocketci_tui.engine.match import patterns as patterns_module
+from pocketci_tui.engine.match.matching import match
+from pocketci_tui.engine.match.patterns import PathFilter
 from pocketci_tui.model import ArgSpec, Event, FunctionSpec, ModuleCatalog
 
 TARGET_MS = 100.0

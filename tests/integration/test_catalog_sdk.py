@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from daggerstub import arg, count_requests, count_sessions, fn, install_fake_dagger, write_module
 
-from pocketci_tui.engine.catalog import Catalog, CatalogError
+from pocketci_tui.engine.dagger.catalog import Catalog, CatalogError
 from pocketci_tui.model import ArgSpec
 
 

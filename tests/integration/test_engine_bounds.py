@@ -14,9 +14,9 @@ from typing import Any
 from daggerstub import arg, fn
 from enginekit import EngineKit
 
-from pocketci_tui.engine.catalog_query import MAX_FUNCTIONS
-from pocketci_tui.engine.matching import MAX_RUNS_PER_EVENT, RUN_CAP_REASON
-from pocketci_tui.engine.module_key import MAX_DAGGER_JSON
+from pocketci_tui.engine.dagger.module_key import MAX_DAGGER_JSON
+from pocketci_tui.engine.dagger.query import MAX_FUNCTIONS
+from pocketci_tui.engine.match.matching import MAX_RUNS_PER_EVENT, RUN_CAP_REASON
 from pocketci_tui.model import MAX_DETAIL, EventStatus, RunState
 
 OK = {"output": ["ok"], "exit": 0}

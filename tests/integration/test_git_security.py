@@ -19,8 +19,8 @@ from githttp import TEST_TOKEN as TOKEN
 from githttp import GitHttpServer
 from gitrepo import BareRepo, Gitlink, push_event
 
-from pocketci_tui.engine.gitcmd import Credentials, GitCommand, GitError, GitTimeoutError
-from pocketci_tui.engine.workspace import (
+from pocketci_tui.engine.git.command import Credentials, GitCommand, GitError, GitTimeoutError
+from pocketci_tui.engine.git.workspace import (
     GitInputError,
     Workspace,
     _Remote,

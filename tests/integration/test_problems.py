@@ -13,7 +13,7 @@ from enginekit import EngineKit
 from test_engine_secrets import HangingKeyring
 
 from pocketci_tui.config import DaggerSettings
-from pocketci_tui.engine import pipeline
+from pocketci_tui.engine.dispatch import pipeline
 from pocketci_tui.model import EventStatus, RunState
 from pocketci_tui.problems import GIT_MISSING, Problem
 from pocketci_tui.secrets import KeyringSecretStore

@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from pocketci_tui.engine.proc import MAX_LINE
-from pocketci_tui.engine.runner import (
+from pocketci_tui.engine.dagger.runner import (
     ENV_ALLOW,
     CallOutcome,
     CallRequest,
@@ -25,6 +24,7 @@ from pocketci_tui.engine.runner import (
     join_list,
     secret_env_var,
 )
+from pocketci_tui.engine.proc import MAX_LINE
 from pocketci_tui.model import Event, FunctionCall, RunState
 
 SECRET = "s3cr3t-Value-0123456789abcdef"

@@ -15,8 +15,8 @@ from githttp import TEST_TOKEN as TOKEN
 from githttp import GitHttpServer
 from gitrepo import BareRepo, git_env, pr_event, push_event, tag_event
 
-from pocketci_tui.engine.gitcmd import GitCommand
-from pocketci_tui.engine.workspace import (
+from pocketci_tui.engine.git.command import GitCommand
+from pocketci_tui.engine.git.workspace import (
     Checkout,
     GitError,
     GitInputError,
@@ -251,7 +251,7 @@ async def test_the_mirror_stays_compact_and_keeps_every_commit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Packs are rolled up and old pins dropped; no commit is lost, none is fetched again."""
-    import pocketci_tui.engine.workspace_mirror as workspace_mirror
+    import pocketci_tui.engine.git.mirror as workspace_mirror
 
     monkeypatch.setattr(workspace_mirror, "_MAX_PACKS", 4)
     monkeypatch.setattr(workspace_mirror, "_MAX_PINS", 6)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pocketci_tui.engine.approval import HeadSecrets
-from pocketci_tui.engine.client import EngineClient
+from pocketci_tui.engine.dispatch.approval import HeadSecrets
+from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.model import (
     Event,
     EventStatus,

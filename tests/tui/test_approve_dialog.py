@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pocketci_tui.config import RepoConfig, RepoSpec, SecretRef, Settings
-from pocketci_tui.engine.approval import ForkApproval, HeadSecrets, head_secrets
+from pocketci_tui.engine.dispatch.approval import ForkApproval, HeadSecrets, head_secrets
 from pocketci_tui.tui.dialogs.approve import secret_rows
 
 FACTS = ForkApproval(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from pocketci_tui.config import DaggerSettings, RepoConfig, Settings
-from pocketci_tui.engine.approval import DELETED_HEAD, fork_approval
+from pocketci_tui.engine.dispatch.approval import DELETED_HEAD, fork_approval
 from pocketci_tui.model import Event, EventStatus, StoredEvent, utcnow
 
 HEAD = "ab" * 20

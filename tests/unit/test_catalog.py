@@ -12,7 +12,7 @@ import pytest
 from daggerstub import FAKE_DIR, install_fake_dagger, write_module
 from graphql import build_schema, parse, validate
 
-from pocketci_tui.engine.catalog import (
+from pocketci_tui.engine.dagger.catalog import (
     CatalogError,
     catalog_from_json,
     catalog_query,
@@ -277,7 +277,7 @@ def test_resolve_dagger_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 async def test_cache_files_are_pruned_oldest_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pocketci_tui.engine import catalog as catalog_module
+    from pocketci_tui.engine.dagger import catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "DISK_ENTRIES", 2)
     monkeypatch.setattr(catalog_module, "MEMORY_ENTRIES", 1)

@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from daggerstub import write_module
 
-from pocketci_tui.engine.catalog import CatalogError, module_content_key, parse_catalog
-from pocketci_tui.engine.catalog_query import MAX_ARGS, MAX_DEFAULT, MAX_FUNCTIONS, MAX_NAME
-from pocketci_tui.engine.matching import (
+from pocketci_tui.engine.dagger.catalog import CatalogError, module_content_key, parse_catalog
+from pocketci_tui.engine.dagger.module_key import MAX_DAGGER_JSON, MAX_LOCAL_PATHS
+from pocketci_tui.engine.dagger.query import MAX_ARGS, MAX_DEFAULT, MAX_FUNCTIONS, MAX_NAME
+from pocketci_tui.engine.match.matching import (
     MAX_DEFAULT_ENTRIES,
     MAX_RUNS_PER_EVENT,
     RUN_CAP_REASON,
     is_identifier,
     match,
 )
-from pocketci_tui.engine.module_key import MAX_DAGGER_JSON, MAX_LOCAL_PATHS
-from pocketci_tui.engine.naming import kebab
+from pocketci_tui.engine.match.naming import kebab
 from pocketci_tui.model import ArgSpec, Event, FunctionSpec, ModuleCatalog
 
 SRC = ArgSpec("src", "Directory", False, None)

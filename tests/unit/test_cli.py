@@ -29,7 +29,7 @@ CORE_MODULES = [
     "pocketci_tui.intake",
     "pocketci_tui.services",
     "pocketci_tui.logging_setup",
-    "pocketci_tui.engine.dispatcher",
+    "pocketci_tui.engine.dispatch.dispatcher",
     "pocketci_tui.commands.serve",
     "pocketci_tui.commands.events",
     "pocketci_tui.commands.fire",

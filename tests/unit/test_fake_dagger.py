@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 sys.path.insert(0, str(FAKE_DIR))
 from fixture import to_kebab, to_pascal
 
-from pocketci_tui.engine.naming import kebab
+from pocketci_tui.engine.match.naming import kebab
 
 REAL_SCHEMA = Path(__file__).resolve().parents[3] / "shared" / "dagger" / "schema-v0.21.8.graphqls"
 

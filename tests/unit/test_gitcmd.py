@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketci_tui.engine.gitcmd import (
+from pocketci_tui.engine.git.command import (
     Credentials,
     GitCommand,
     GitError,

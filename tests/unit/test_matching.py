@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pocketci_tui.engine.matching import TIER_ARGS, function_tier, match, paths_allow
-from pocketci_tui.engine.naming import tier_names
+from pocketci_tui.engine.match.matching import TIER_ARGS, function_tier, match, paths_allow
+from pocketci_tui.engine.match.naming import tier_names
 from pocketci_tui.model import ArgSpec, Event, FunctionSpec, MatchResult, ModuleCatalog
 
 # -- Builders -----------------------------------------------------------------------------------

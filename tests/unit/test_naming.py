@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pocketci_tui.engine.naming import (
+from pocketci_tui.engine.match.naming import (
     belongs_to,
     camel_words,
     filter_forms_identifier,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from pocketci_tui.engine.patterns import (
+from pocketci_tui.engine.match.patterns import (
     PathBatch,
     PathFilter,
     PatternError,

@@ -19,7 +19,7 @@ from ..text import clean, format_time, literal, short_sha
 from ..widgets.status import state_label
 
 if TYPE_CHECKING:
-    from pocketci_tui.engine.client import EngineClient
+    from pocketci_tui.engine.dispatch import EngineClient
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from ..widgets.runs_table import RunsTable
 from ..widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
-    from pocketci_tui.engine.client import EngineClient
+    from pocketci_tui.engine.dispatch import EngineClient
 
     from ..app import PocketCIApp
 

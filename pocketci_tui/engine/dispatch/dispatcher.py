@@ -8,8 +8,9 @@ plain notices (:mod:`pocketci_tui.model`); the engine never calls the UI.
 
 This module is the queue and the engine's public face: starting and stopping, recovering after a
 restart, the dispatch workers and the user's actions. The engine's parts live beside it: its
-shared state in :mod:`~pocketci_tui.engine.engine_base`, the per-event pipeline in
-:mod:`~pocketci_tui.engine.pipeline` and run execution in :mod:`~pocketci_tui.engine.runs`.
+shared state in :mod:`~pocketci_tui.engine.dispatch.engine_base`, the per-event pipeline in
+:mod:`~pocketci_tui.engine.dispatch.pipeline` and run execution in
+:mod:`~pocketci_tui.engine.dispatch.runs`.
 """
 
 from __future__ import annotations
@@ -20,18 +21,18 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pocketci_tui.config import ConfigError, load_repo_spec
-from pocketci_tui.engine.approval import HeadSecrets, head_secrets
-from pocketci_tui.engine.client import EngineClient
-from pocketci_tui.engine.engine_base import TAIL_LINES, EngineError, Subscriber
-from pocketci_tui.engine.pipeline import (
+from pocketci_tui.engine.dispatch.approval import HeadSecrets, head_secrets
+from pocketci_tui.engine.dispatch.client import EngineClient
+from pocketci_tui.engine.dispatch.engine_base import TAIL_LINES, EngineError, Subscriber
+from pocketci_tui.engine.dispatch.pipeline import (
     HELD,
     SECRET_RETRY_SECONDS,
     EventPipeline,
     _clone_url,
     _repo_key,
 )
+from pocketci_tui.engine.git import GitError, validate_sha
 from pocketci_tui.engine.proc import stop_leftover
-from pocketci_tui.engine.workspace import GitError, validate_sha
 from pocketci_tui.model import (
     EventStatus,
     EventStored,

@@ -2,9 +2,9 @@
 
 Each matched function runs as a task of its own (started by the dispatch pipeline). It waits for
 one of the ``concurrency`` slots, runs the call through a
-:class:`~pocketci_tui.engine.runner.Runner`, keeps the tail of its output for the UI, publishes
-the run's state as it changes and stores how it ended. The last run of an event removes the
-event's checkout.
+:class:`~pocketci_tui.engine.dagger.runner.Runner`, keeps the tail of its output for the UI,
+publishes the run's state as it changes and stores how it ended. The last run of an event removes
+the event's checkout.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime
 
-from pocketci_tui.engine.engine_base import EngineBase, _EventWork, _Live
+from pocketci_tui.engine.dagger import CallRequest, DaggerEnv, Runner
+from pocketci_tui.engine.dispatch.engine_base import EngineBase, _EventWork, _Live
 from pocketci_tui.engine.proc import call_process
-from pocketci_tui.engine.runner import CallRequest, DaggerEnv, Runner
 from pocketci_tui.model import (
     CallProcess,
     EventSettled,

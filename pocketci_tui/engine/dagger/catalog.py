@@ -6,9 +6,9 @@ in JSON files, keyed by the module's content (:func:`module_content_key`): an un
 module is never loaded twice, not even across restarts.
 
 This module is the cache and the order of the steps of an introspection. The steps live
-beside it: the query and its parsing in :mod:`~pocketci_tui.engine.catalog_query`, content
-keys in :mod:`~pocketci_tui.engine.module_key`, and the CLI and ``dagger session`` child in
-:mod:`~pocketci_tui.engine.dagger_session`. Their public names are importable from here too.
+beside it: the query and its parsing in :mod:`~pocketci_tui.engine.dagger.query`, content
+keys in :mod:`~pocketci_tui.engine.dagger.module_key`, and the CLI and ``dagger session`` child in
+:mod:`~pocketci_tui.engine.dagger.session`. Their public names are importable from here too.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
-from pocketci_tui.engine.catalog_query import (
+from pocketci_tui.engine.dagger.module_key import module_content_key
+from pocketci_tui.engine.dagger.query import (
     CatalogError,
     catalog_from_json,
     catalog_query,
@@ -30,7 +31,7 @@ from pocketci_tui.engine.catalog_query import (
     main_object_name,
     parse_catalog,
 )
-from pocketci_tui.engine.dagger_session import (
+from pocketci_tui.engine.dagger.session import (
     ABORT_GRACE,
     SESSION_CLOSE_GRACE,
     Session,
@@ -43,7 +44,6 @@ from pocketci_tui.engine.dagger_session import (
     spawn_session,
     stop_session,
 )
-from pocketci_tui.engine.module_key import module_content_key
 from pocketci_tui.model import ModuleCatalog
 
 __all__ = [

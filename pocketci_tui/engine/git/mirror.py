@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pocketci_tui.engine.gitcmd import GitCommand, GitError
-from pocketci_tui.engine.workspace_refs import _SHA_RE, validate_ref, validate_sha
+from pocketci_tui.engine.git.command import GitCommand, GitError
+from pocketci_tui.engine.git.refs import _SHA_RE, validate_ref, validate_sha
 from pocketci_tui.model import Event
 
 _PIN_PREFIX = "refs/pocketci/"
@@ -36,7 +36,7 @@ _KEEP_PINS = 128
 
 
 class _MirrorOps:
-    """The mirror operations of :class:`~pocketci_tui.engine.workspace.Workspace`.
+    """The mirror operations of :class:`~pocketci_tui.engine.git.workspace.Workspace`.
 
     They need the class they are mixed into to provide ``git`` (the runner) and ``_upkeep``
     (the running upkeep task of each mirror).

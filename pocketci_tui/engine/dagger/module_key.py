@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketci_tui.config import ConfigError, FileTooLarge, read_bounded_file
-from pocketci_tui.engine.catalog_query import CatalogError
+from pocketci_tui.engine.dagger.query import CatalogError
 from pocketci_tui.engine.proc import kill_tree
 from pocketci_tui.paths import PRIVATE_UMASK
 

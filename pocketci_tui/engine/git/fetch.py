@@ -16,20 +16,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from pocketci_tui.engine.gitcmd import (
+from pocketci_tui.engine.git.command import (
     Credentials,
     GitCommand,
     GitError,
     GitTimeoutError,
     deadline_left,
 )
-from pocketci_tui.engine.workspace_mirror import (
+from pocketci_tui.engine.git.mirror import (
     _PIN_PREFIX,
     _MirrorOps,
     _pinned,
     _read_default,
 )
-from pocketci_tui.engine.workspace_refs import _SHA_RE, _is_zero_or_empty, validate_ref
+from pocketci_tui.engine.git.refs import _SHA_RE, _is_zero_or_empty, validate_ref
 from pocketci_tui.model import Event
 
 _HOPELESS = (
@@ -63,7 +63,7 @@ class _Plan:
 
 
 class _FetchOps(_MirrorOps):
-    """Fetching for an event, for :class:`~pocketci_tui.engine.workspace.Workspace`."""
+    """Fetching for an event, for :class:`~pocketci_tui.engine.git.workspace.Workspace`."""
 
     @staticmethod
     def _base_ref(event: Event) -> str:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pocketci_tui.engine.gitcmd import GitCommand, GitError
-from pocketci_tui.engine.workspace_fetch import _Plan, _Remote
-from pocketci_tui.engine.workspace_mirror import _rmtree, _write_default
-from pocketci_tui.engine.workspace_refs import _is_zero_or_empty, _short
+from pocketci_tui.engine.git.command import GitCommand, GitError
+from pocketci_tui.engine.git.fetch import _Plan, _Remote
+from pocketci_tui.engine.git.mirror import _rmtree, _write_default
+from pocketci_tui.engine.git.refs import _is_zero_or_empty, _short
 from pocketci_tui.model import Event
 
 __all__ = ["Checkout"]
@@ -53,7 +53,7 @@ class Checkout:
 
 
 class _CheckoutOps:
-    """Checkouts and their changed files, for :class:`~pocketci_tui.engine.workspace.Workspace`.
+    """Checkouts and their changed files, for :class:`~pocketci_tui.engine.git.workspace.Workspace`.
 
     They need the class they are mixed into to provide ``root``, ``git`` (the runner),
     ``_templates`` (a repository ``config`` per object format) and ``_changes`` (the changed

@@ -1,11 +1,11 @@
 """Run one matched Dagger function as a ``dagger call`` subprocess (SPEC 4.7).
 
 The runner turns a :class:`CallRequest` into an argv list, a minimal environment and an event
-trigger file (:mod:`~pocketci_tui.engine.call_spec`), starts ``dagger call`` in a neutral
+trigger file (:mod:`~pocketci_tui.engine.dagger.call_spec`), starts ``dagger call`` in a neutral
 working directory, and streams its output: stdout and stderr merged in the order they were
 written, ANSI sequences stripped, secrets masked, appended to the run's log file and handed to a
-live callback in batches (:mod:`~pocketci_tui.engine.call_output`). This module is the process
-side: starting the child, waiting for it and its output, and stopping its tree.
+live callback in batches (:mod:`~pocketci_tui.engine.dagger.call_output`). This module is the
+process side: starting the child, waiting for it and its output, and stopping its tree.
 
 * A timeout stops the whole process tree and returns a FAILED outcome. A cancel (the task
   running :meth:`Runner.run` is cancelled) stops the tree, flushes the log, removes the
@@ -28,8 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from pocketci_tui.engine.call_output import CallOutput, open_log
-from pocketci_tui.engine.call_spec import (
+from pocketci_tui.engine.dagger.call_output import CallOutput, open_log
+from pocketci_tui.engine.dagger.call_spec import (
     ENV_ALLOW,
     ENV_ALLOW_PREFIXES,
     SECRET_ENV_PREFIX,

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from pocketci_tui.engine.naming import kebab
+from pocketci_tui.engine.match import kebab
 from pocketci_tui.forges.github import commit_source
 from pocketci_tui.model import Event, FunctionCall
 

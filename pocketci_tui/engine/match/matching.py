@@ -6,11 +6,11 @@ names of the configured secrets, and returns a :class:`~pocketci_tui.model.Match
 The rules, with the choices this implementation makes where the seed left a gap:
 
 * **Tiers.** Four trigger names are built from the event (see
-  :func:`~pocketci_tui.engine.naming.tier_names`): ``on<Vendor><Event><Filter>``,
+  :func:`~pocketci_tui.engine.match.naming.tier_names`): ``on<Vendor><Event><Filter>``,
   ``on<Vendor><Event>``, ``on<Vendor>`` and ``dispatch``. A function belongs to the first tier
   whose name it equals or ends with after a prefix (``testOnGithubPullRequest``); see
-  :func:`~pocketci_tui.engine.naming.belongs_to`. Functions that belong to no tier (helpers such
-  as ``build`` or ``publish``) are not triggers and are not reported at all.
+  :func:`~pocketci_tui.engine.match.naming.belongs_to`. Functions that belong to no tier (helpers
+  such as ``build`` or ``publish``) are not triggers and are not reported at all.
 * **Winning tier.** Tiers are tried from 1 to 4; the first tier with at least one accepted
   function wins and all of its accepted functions run. Functions of the later tiers are
   reported as skipped because the earlier tier matched first; functions of earlier tiers keep
@@ -23,7 +23,7 @@ The rules, with the choices this implementation makes where the seed left a gap:
 * **Defaults of** ``filter``/``event``/``vendor``. Whatever the tier, a declared default is a
   list of accepted values: a JSON string is split on commas, a JSON list gives one entry per
   element; entries are GitHub branch/tag patterns (see
-  :class:`~pocketci_tui.engine.patterns.RefFilter`). An empty default (``""``, ``[]``) or
+  :class:`~pocketci_tui.engine.match.patterns.RefFilter`). An empty default (``""``, ``[]``) or
   none accepts anything. The value checked is the event's filter, its event type (``push``,
   ``pull_request``, ``tag``...) and its vendor (``github``).
 * ``onChanges``. Its default is a list of path patterns with GitHub ``paths`` semantics. The
@@ -63,8 +63,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pocketci_tui.engine.naming import belongs_to, tier_names
-from pocketci_tui.engine.patterns import PathBatch, PathFilter, PatternError, RefFilter
+from pocketci_tui.engine.match.naming import belongs_to, tier_names
+from pocketci_tui.engine.match.patterns import PathBatch, PathFilter, PatternError, RefFilter
 from pocketci_tui.model import (
     ArgSpec,
     Decision,
@@ -141,7 +141,7 @@ def function_tier(name: str, names: Sequence[str | None]) -> int | None:
 
     Args:
         name: The lowerCamelCase function name.
-        names: The four tier names from :func:`~pocketci_tui.engine.naming.tier_names`.
+        names: The four tier names from :func:`~pocketci_tui.engine.match.naming.tier_names`.
 
     Returns:
         The first tier whose name the function equals or ends with after a prefix.

@@ -45,7 +45,13 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from pocketci_tui.engine.gitcmd import (
+from pocketci_tui.engine.git.checkout import (
+    Checkout,
+    _CheckoutOps,
+    _event_key,
+    _write_repo,
+)
+from pocketci_tui.engine.git.command import (
     FORBIDDEN_PROTOCOLS,
     Credentials,
     GitCommand,
@@ -53,15 +59,9 @@ from pocketci_tui.engine.gitcmd import (
     GitTimeoutError,
     url_protocol,
 )
-from pocketci_tui.engine.workspace_checkout import (
-    Checkout,
-    _CheckoutOps,
-    _event_key,
-    _write_repo,
-)
-from pocketci_tui.engine.workspace_fetch import _FetchOps, _Remote
-from pocketci_tui.engine.workspace_mirror import _retrieve, _rmtree
-from pocketci_tui.engine.workspace_refs import (
+from pocketci_tui.engine.git.fetch import _FetchOps, _Remote
+from pocketci_tui.engine.git.mirror import _retrieve, _rmtree
+from pocketci_tui.engine.git.refs import (
     GitInputError,
     _is_zero_or_empty,
     _short,

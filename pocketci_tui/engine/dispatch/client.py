@@ -1,8 +1,8 @@
 """What the UI may ask of the engine: the one contract the real engine and every test fake meet.
 
 The UI types its uses of the engine with :class:`EngineClient`, the real
-:class:`~pocketci_tui.engine.dispatcher.Engine` is checked against it (mypy, in that module) and
-so are the test fakes, so a fake can never offer the UI something the product lacks.
+:class:`~pocketci_tui.engine.dispatch.dispatcher.Engine` is checked against it (mypy, in that
+module) and so are the test fakes, so a fake can never offer the UI something the product lacks.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from pocketci_tui.engine.approval import HeadSecrets
+    from pocketci_tui.engine.dispatch.approval import HeadSecrets
     from pocketci_tui.model import MatchResult, Notice
     from pocketci_tui.problems import Problem
 

@@ -4,7 +4,7 @@ Approving a pull request from a fork lets code written by someone else run on th
 with the secrets granted to the repository. :func:`fork_approval` gathers what that decision
 rests on from the stored delivery and the user config: the head repository and commit, the
 author and title, and every secret the run can receive. The approval that follows is pinned to
-the head commit shown (:meth:`~pocketci_tui.engine.dispatcher.Engine.approve`).
+the head commit shown (:meth:`~pocketci_tui.engine.dispatch.dispatcher.Engine.approve`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pocketci_tui.config import RepoConfig, RepoSpec, Settings
-from pocketci_tui.engine.secret_grants import granted, refusal
+from pocketci_tui.engine.dispatch.secret_grants import granted, refusal
 from pocketci_tui.model import StoredEvent
 
 DELETED_HEAD = "(deleted repository)"

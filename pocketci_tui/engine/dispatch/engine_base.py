@@ -2,9 +2,10 @@
 
 :class:`EngineBase` holds the engine's state (the queue of events to dispatch, the live runs,
 the problems to show) and the small services the dispatch pipeline
-(:mod:`~pocketci_tui.engine.pipeline`) and run execution (:mod:`~pocketci_tui.engine.runs`)
-both use: publishing notices to subscribers, recording an event's status, background tasks and
-finding the dagger CLI. :class:`~pocketci_tui.engine.dispatcher.Engine` builds on them.
+(:mod:`~pocketci_tui.engine.dispatch.pipeline`) and run execution
+(:mod:`~pocketci_tui.engine.dispatch.runs`) both use: publishing notices to subscribers, recording
+an event's status, background tasks and finding the dagger CLI.
+:class:`~pocketci_tui.engine.dispatch.dispatcher.Engine` builds on them.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from pocketci_tui.config import Settings
-from pocketci_tui.engine.catalog import Catalog
-from pocketci_tui.engine.catalog import resolve_dagger_cli as _resolve_cli
-from pocketci_tui.engine.workspace import Checkout, Workspace
+from pocketci_tui.engine.dagger import Catalog
+from pocketci_tui.engine.dagger import resolve_dagger_cli as _resolve_cli
+from pocketci_tui.engine.git import Checkout, Workspace
 from pocketci_tui.model import (
     EventStatus,
     EventUpdated,

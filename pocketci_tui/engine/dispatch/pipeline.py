@@ -4,7 +4,7 @@ For each event a dispatch worker takes from the queue, the pipeline checks what 
 configuration allows (repository, deletions, fork pull requests, ref and sha), checks the
 repository out, reads its ``pocketci.yaml``, loads the module's catalog, matches its functions
 against the event, stores one run per function and starts a task for each matched one
-(:mod:`~pocketci_tui.engine.runs`). Every step and outcome is published as a notice.
+(:mod:`~pocketci_tui.engine.dispatch.runs`). Every step and outcome is published as a notice.
 """
 
 from __future__ import annotations
@@ -22,19 +22,19 @@ from pocketci_tui.config import (
     load_repo_spec,
     resolve_module_dir,
 )
-from pocketci_tui.engine import secret_grants
-from pocketci_tui.engine.catalog import CatalogError, module_content_key
-from pocketci_tui.engine.engine_base import _EventWork, _Live
-from pocketci_tui.engine.matching import MAX_RUNS_PER_EVENT, RUN_CAP_REASON, match, paths_allow
-from pocketci_tui.engine.runs import RunExecution
-from pocketci_tui.engine.secret_grants import RunSecrets
-from pocketci_tui.engine.workspace import (
+from pocketci_tui.engine.dagger import CatalogError, module_content_key
+from pocketci_tui.engine.dispatch import secret_grants
+from pocketci_tui.engine.dispatch.engine_base import _EventWork, _Live
+from pocketci_tui.engine.dispatch.runs import RunExecution
+from pocketci_tui.engine.dispatch.secret_grants import RunSecrets
+from pocketci_tui.engine.git import (
     Checkout,
     GitError,
     default_clone_url,
     validate_ref,
     validate_sha,
 )
+from pocketci_tui.engine.match import MAX_RUNS_PER_EVENT, RUN_CAP_REASON, match, paths_allow
 from pocketci_tui.forges import github
 from pocketci_tui.model import (
     Decision,

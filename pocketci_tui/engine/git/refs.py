@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from pocketci_tui.engine.gitcmd import GitError
+from pocketci_tui.engine.git.command import GitError
 
 __all__ = [
     "GitInputError",

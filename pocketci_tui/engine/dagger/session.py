@@ -9,7 +9,7 @@
   process group, closed-stdin shutdown as the SDK does, and a kill on timeout or cancel.
 * The SDK then connects to the session exactly as it does to a session it started (its
   GraphQL client, basic auth with the session token) and runs one query
-  (:func:`~pocketci_tui.engine.catalog_query.catalog_query`).
+  (:func:`~pocketci_tui.engine.dagger.query.catalog_query`).
 * With no CLI configured and none on PATH, the SDK's own downloader fetches the CLI of its
   version into the user cache, as ``dagger.Connection`` would.
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from pocketci_tui.engine.catalog_query import CatalogError
+from pocketci_tui.engine.dagger.query import CatalogError
 from pocketci_tui.engine.proc import kill_tree
 
 SESSION_CLOSE_GRACE = 10.0
