@@ -21,7 +21,11 @@ from pocketci_tui.store import Store
 CORE_MODULES = [
     "pocketci_tui",
     "pocketci_tui.model",
+    "pocketci_tui.keys",
+    "pocketci_tui.problems",
     "pocketci_tui.config",
+    "pocketci_tui.config_reload",
+    "pocketci_tui.datalock",
     "pocketci_tui.paths",
     "pocketci_tui.secrets",
     "pocketci_tui.store",
@@ -35,6 +39,7 @@ CORE_MODULES = [
     "pocketci_tui.commands.fire",
     "pocketci_tui.commands.check",
     "pocketci_tui.commands.locate",
+    "pocketci_tui.commands.secrets",
 ]
 
 
