@@ -31,6 +31,7 @@ from pocketci_tui.engine.dispatch.pipeline import (
     _clone_url,
     _repo_key,
 )
+from pocketci_tui.engine.dispatch.queue import DispatchRequest
 from pocketci_tui.engine.git import GitError, validate_sha
 from pocketci_tui.engine.proc import stop_leftover
 from pocketci_tui.model import (
@@ -108,7 +109,7 @@ class Engine(EventPipeline):
             if stored.status is EventStatus.WAITING and not stored.detail.startswith(HELD):
                 continue  # a fork pull request waits for a person, not for a restart
             resumed.add(stored.event.id)
-            self._queue.put_nowait((stored.event.id, None, None))
+            self._queue.put(DispatchRequest(stored.event.id))
         queued = await self.store.runs_with_state(RunState.QUEUED)
         by_event: dict[int, set[str]] = {}
         for run in queued:
@@ -128,7 +129,7 @@ class Engine(EventPipeline):
                     )
                     await self.store.update_run(done)
                     self._publish(RunUpdated(done))
-            self._queue.put_nowait((event_id, frozenset(functions), None))
+            self._queue.put(DispatchRequest(event_id, frozenset(functions)))
 
     async def _stop_leftover_calls(self) -> dict[str, str]:
         """Stop the ``dagger call`` process groups a killed predecessor left running.
@@ -192,14 +193,14 @@ class Engine(EventPipeline):
         if duplicate or stored.status is not EventStatus.RECEIVED or self._stopping:
             return
         assert stored.event.id is not None
-        self._queue.put_nowait((stored.event.id, None, None))
+        self._queue.put(DispatchRequest(stored.event.id))
 
     async def fire(self, event_id: int) -> None:
         """Dispatch a stored event again: every function it matches runs as a new run."""
         stored = await self._stored(event_id)
         if stored.event.deleted:
             raise EngineError("a branch deletion has nothing to run")
-        self._queue.put_nowait((event_id, None, None))
+        self._queue.put(DispatchRequest(event_id))
 
     async def rerun(self, run_id: str) -> None:
         """Run one function of an event again, as a new run linked to ``run_id``."""
@@ -208,7 +209,7 @@ class Engine(EventPipeline):
             raise EngineError(f"no run {run_id}")
         if not run.function:
             raise EngineError("this entry is not a function run")
-        self._queue.put_nowait((run.event_id, frozenset({run.function}), run.id))
+        self._queue.put(DispatchRequest(run.event_id, frozenset({run.function}), run.id))
 
     async def cancel(self, run_id: str) -> bool:
         """Cancel a queued or running run; return False when it was not active."""
@@ -243,7 +244,7 @@ class Engine(EventPipeline):
                 "look at the pull request again"
             )
         await self.store.set_approved_sha(event_id, stored.event.sha)
-        self._queue.put_nowait((event_id, None, None))
+        self._queue.put(DispatchRequest(event_id))
 
     async def head_secrets(self, event_id: int) -> HeadSecrets:
         """Tell which secrets a fork's pull request would receive, before it is approved.
@@ -307,14 +308,16 @@ class Engine(EventPipeline):
 
     async def _worker(self) -> None:
         while True:
-            event_id, only, parent = await self._queue.get()
+            request = await self._queue.get()
             try:
-                await self._dispatch(event_id, only, parent)
+                await self._dispatch(request.event_id, request.only, request.parent_id)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.exception("dispatch of event %s failed", event_id)
-                await self._set_status(event_id, EventStatus.ERROR, f"internal error: {exc}")
+                log.exception("dispatch of event %s failed", request.event_id)
+                await self._set_status(
+                    request.event_id, EventStatus.ERROR, f"internal error: {exc}"
+                )
 
 
 if TYPE_CHECKING:

@@ -23,6 +23,7 @@ from typing import Any
 from pocketci_tui.config import Settings
 from pocketci_tui.engine.dagger import Catalog
 from pocketci_tui.engine.dagger import resolve_dagger_cli as _resolve_cli
+from pocketci_tui.engine.dispatch.queue import DispatchQueue
 from pocketci_tui.engine.git import Checkout, Workspace
 from pocketci_tui.model import (
     EventStatus,
@@ -104,7 +105,7 @@ class EngineBase:
         self.store = store
         self.secrets = secrets
         self._subscribers: list[Subscriber] = []
-        self._queue: asyncio.Queue[tuple[int, frozenset[str] | None, str | None]] = asyncio.Queue()
+        self._queue = DispatchQueue()
         self._workers: list[asyncio.Task[None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._run_slots = asyncio.Semaphore(settings.concurrency)

@@ -25,6 +25,7 @@ from pocketci_tui.config import (
 from pocketci_tui.engine.dagger import CatalogError, module_content_key
 from pocketci_tui.engine.dispatch import secret_grants
 from pocketci_tui.engine.dispatch.engine_base import _EventWork, _Live
+from pocketci_tui.engine.dispatch.queue import DispatchRequest
 from pocketci_tui.engine.dispatch.runs import RunExecution
 from pocketci_tui.engine.dispatch.secret_grants import RunSecrets
 from pocketci_tui.engine.git import (
@@ -184,7 +185,7 @@ class EventPipeline(RunExecution):
 
         async def retry() -> None:
             await asyncio.sleep(SECRET_RETRY_SECONDS)
-            self._queue.put_nowait((event_id, only, parent_id))
+            self._queue.put(DispatchRequest(event_id, only, parent_id))
 
         self._spawn(retry(), f"retry-{event_id}")
 
