@@ -69,7 +69,8 @@ class GitHttpServer:
     Args:
         project_root: Directory holding the bare repositories (``<root>/<name>.git``).
         host: Loopback address to bind (``127.0.0.1``, ``127.0.0.2``...).
-        username: The user name basic auth expects.
+        username: The user name basic auth expects; None accepts any (Gitea and Forgejo
+            take a token as the password of any user).
         password: The password (token) basic auth expects; None serves without auth.
         protocol_v2: Pass the client's ``Git-Protocol`` header to the backend.
         nodelay: Set ``TCP_NODELAY`` on accepted connections.
@@ -80,7 +81,7 @@ class GitHttpServer:
         project_root: Path,
         *,
         host: str = "127.0.0.1",
-        username: str = "x-access-token",
+        username: str | None = "x-access-token",
         password: str | None = None,
         protocol_v2: bool = True,
         nodelay: bool = False,
@@ -163,11 +164,28 @@ class GitHttpServer:
             self.requests.clear()
 
     def expected_authorization(self) -> str | None:
-        """The ``Authorization`` header value a correct client sends."""
+        """The ``Authorization`` header value a correct client sends (any user: the first
+        user a client sent with the right password, else ``any``)."""
         if self.password is None:
             return None
-        raw = f"{self.username}:{self.password}".encode()
+        raw = f"{self.username or 'any'}:{self.password}".encode()
         return "Basic " + base64.b64encode(raw).decode()
+
+    def authorized(self, header: str | None) -> bool:
+        """Whether a request's ``Authorization`` header passes (always, without a password)."""
+        if self.password is None:
+            return True
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, sep, password = (
+                base64.b64decode(header[6:], validate=True).decode().partition(":")
+            )
+        except ValueError:
+            return False
+        if not sep or password != self.password:
+            return False
+        return self.username is None or user == self.username
 
     def wait_for_stop(self, seconds: float) -> None:
         """Block (a hung request) until the server stops or the time passes."""
@@ -245,7 +263,7 @@ def _make_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             expected = server.expected_authorization()
-            authorized = expected is None or self.headers.get("Authorization") == expected
+            authorized = server.authorized(self.headers.get("Authorization"))
             if server.mode == "redirect" and (authorized or not server.redirect_requires_auth):
                 assert server.redirect_to is not None
                 self._record(302)
@@ -273,7 +291,7 @@ def _make_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
                 "PATH_INFO": unquote(parts.path),
                 "QUERY_STRING": parts.query,
                 "REMOTE_ADDR": self.client_address[0],
-                "REMOTE_USER": server.username if expected else "",
+                "REMOTE_USER": (server.username or "any") if expected else "",
                 "CONTENT_TYPE": self.headers.get("Content-Type", ""),
                 "CONTENT_LENGTH": str(len(body)),
             }

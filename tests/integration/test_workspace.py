@@ -673,8 +673,8 @@ def test_default_clone_url() -> None:
     ]:
         with pytest.raises(ValueError):  # noqa: PT011
             default_clone_url("github", bad)
-    with pytest.raises(ValueError):  # noqa: PT011
-        default_clone_url("gitlab", "o/r")
+    with pytest.raises(ValueError, match=r"forges\.gitea\.url"):
+        default_clone_url("gitea", "o/r")
 
 
 def test_repo_dir_names_are_distinct_and_flat() -> None:

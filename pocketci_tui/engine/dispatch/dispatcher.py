@@ -28,8 +28,7 @@ from pocketci_tui.engine.dispatch.pipeline import (
     HELD,
     SECRET_RETRY_SECONDS,
     EventPipeline,
-    _clone_url,
-    _repo_key,
+    _checkout,
 )
 from pocketci_tui.engine.dispatch.queue import DispatchRequest
 from pocketci_tui.engine.git import GitError, validate_sha
@@ -261,12 +260,7 @@ class Engine(EventPipeline):
         try:
             validate_sha(event.sha)
             token = await self.secrets.get(repo.token) if repo.token else None
-            checkout = await self.workspace.checkout(
-                _repo_key(repo, event.repository),
-                _clone_url(repo, event.repository),
-                token,
-                event,
-            )
+            checkout = await _checkout(self.workspace, self.settings, repo, token, event)
         except (GitError, ValueError, SecretStoreError) as exc:
             return HeadSecrets(error=f"cannot fetch the head commit: {exc}")
         try:

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pocketci_tui.config import (
     ConfigError,
     RepoConfig,
+    Settings,
     load_repo_spec,
     resolve_module_dir,
 )
@@ -31,14 +32,17 @@ from pocketci_tui.engine.dispatch.secret_grants import RunSecrets
 from pocketci_tui.engine.git import (
     Checkout,
     GitError,
+    Workspace,
     default_clone_url,
     validate_ref,
     validate_sha,
 )
 from pocketci_tui.engine.match import MAX_RUNS_PER_EVENT, RUN_CAP_REASON, match, paths_allow
 from pocketci_tui.forges import github
+from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.model import (
     Decision,
+    Event,
     EventMatched,
     EventStatus,
     FunctionCall,
@@ -134,7 +138,10 @@ class EventPipeline(RunExecution):
             # the remote says which commit it refers to.
             try:
                 ref, sha = await self.workspace.resolve_commit(
-                    _clone_url(repo, event.repository), token, github.commit_refs(event)
+                    _clone_url(self.settings, repo, event.repository),
+                    token,
+                    github.commit_refs(event),
+                    username=git_access(repo.vendor).username,
                 )
             except (GitError, ValueError) as exc:
                 await self._set_status(
@@ -148,9 +155,7 @@ class EventPipeline(RunExecution):
                 event_id, f"checking out {ref} at {sha[:12]} ({github.commit_source(event)})"
             )
         try:
-            checkout = await self.workspace.checkout(
-                _repo_key(repo, event.repository), _clone_url(repo, event.repository), token, event
-            )
+            checkout = await _checkout(self.workspace, self.settings, repo, token, event)
         except (GitError, ValueError) as exc:
             self._check_git()
             await self._set_status(event_id, EventStatus.ERROR, f"checkout failed: {exc}")
@@ -444,7 +449,36 @@ def _repo_key(repo: RepoConfig, repository: str) -> str:
     return f"{repo.vendor}/{repository.lower()}"
 
 
-def _clone_url(repo: RepoConfig, repository: str) -> str:
+def _clone_url(settings: Settings, repo: RepoConfig, repository: str) -> str:
+    """Where a repository is fetched from: its ``clone-url``, else derived from its forge.
+
+    Never a URL from the payload: only the event's repository name, which the configured
+    repository matched, is used, with the forge's base URL from the config.
+    """
     if repo.clone_url:
         return repo.clone_url
-    return default_clone_url(repo.vendor, repository)
+    return default_clone_url(repo.vendor, repository, _forge_url(settings, repo.vendor))
+
+
+def _forge_url(settings: Settings, vendor: str) -> str:
+    """The base URL configured for a forge (``forges.<vendor>.url``), or empty."""
+    return ""
+
+
+async def _checkout(
+    workspace: Workspace, settings: Settings, repo: RepoConfig, token: str | None, event: Event
+) -> Checkout:
+    """Check an event's commit out, fetched the way its forge serves git.
+
+    The forge decides the user sent with the token and where a pull/merge request's head is
+    kept on the base repository (a fork's commits included).
+    """
+    access = git_access(repo.vendor)
+    return await workspace.checkout(
+        _repo_key(repo, event.repository),
+        _clone_url(settings, repo, event.repository),
+        token,
+        event,
+        username=access.username,
+        change_refs=access.change_refs(event.pr_number),
+    )

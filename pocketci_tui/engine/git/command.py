@@ -54,6 +54,7 @@ from pocketci_tui.engine.proc import close_pipes
 from pocketci_tui.paths import PRIVATE_UMASK
 
 __all__ = [
+    "DEFAULT_USERNAME",
     "FORBIDDEN_PROTOCOLS",
     "MIN_GIT_VERSION",
     "Credentials",
@@ -65,6 +66,9 @@ __all__ = [
     "install_helpers",
     "url_protocol",
 ]
+
+DEFAULT_USERNAME = "x-access-token"
+"""The basic-auth user sent with a token when the caller names none (GitHub's form)."""
 
 FORBIDDEN_PROTOCOLS = frozenset({"ext", "fd"})
 """Transports never allowed, whatever the configuration says: they run arbitrary commands."""
@@ -132,7 +136,8 @@ class Credentials:
     Attributes:
         protocol: ``https`` or ``http``, as git names it.
         host: The host, with the port when the URL names one (exactly as in the URL).
-        username: The user name to send (``x-access-token`` for GitHub tokens).
+        username: The user name to send: each forge expects its own (``x-access-token`` for
+            GitHub, ``oauth2`` for GitLab, any name for Gitea and Forgejo).
         password: The token.
         preemptive: Send the token as a basic-auth header from the first request on (saves the
             anonymous ``401`` round trip; see the module documentation) instead of through the
@@ -150,7 +155,7 @@ class Credentials:
         cls,
         url: str,
         token: str,
-        username: str = "x-access-token",
+        username: str = DEFAULT_USERNAME,
         *,
         preemptive: bool = False,
     ) -> Credentials:

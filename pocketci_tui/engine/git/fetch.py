@@ -5,9 +5,9 @@ base (or the base branch's tip), the push's ``before``, or for a new branch the 
 branch (recorded in the mirror, and asked of the remote again only when that record does not
 serve). Commits pinned by an earlier fetch need no network. Anything else is fetched by id in one
 ``git fetch``; a server that refuses unadvertised commits is asked for the refs that should hold
-them instead (the event's ref, ``refs/pull/<n>/head``, the base branch), one at a time, and what
-arrives is pinned. Failures no other request could fix (a refused token, an unreachable host) end
-the attempt at once, so a refused token is never sent twice.
+them instead (the event's ref, the forge's pull/merge request head ref, the base branch), one at a
+time, and what arrives is pinned. Failures no other request could fix (a refused token, an
+unreachable host) end the attempt at once, so a refused token is never sent twice.
 """
 
 from __future__ import annotations
@@ -132,8 +132,9 @@ class _FetchOps(_MirrorOps):
         refs: list[str] = []
         if event.ref:
             refs.append(event.ref)
-        if event.pr_number is not None:
-            refs.append(f"refs/pull/{event.pr_number}/head")
+        # Where the forge keeps a pull/merge request's head on the base repository (a fork's
+        # commits included): refs/pull/<n>/head, GitLab's refs/merge-requests/<n>/head.
+        refs.extend(remote.change_refs)
         base_ref = self._base_ref(event)
         if base_ref:
             refs.append(base_ref)
@@ -142,7 +143,7 @@ class _FetchOps(_MirrorOps):
         ]
         if not refspecs:
             raise first_error
-        # Fetch each ref on its own; a missing refs/pull/... must not fail the others.
+        # Fetch each ref on its own; a missing request ref must not fail the others.
         fetched_any = False
         last_error: GitError = first_error
         for spec in refspecs:
@@ -174,6 +175,7 @@ class _Remote:
         proto: str,
         creds: Credentials | None,
         deadline: float,
+        change_refs: Sequence[str] = (),
     ) -> None:
         self.git = git
         self.url = url
@@ -181,6 +183,8 @@ class _Remote:
         self.creds = creds
         self.deadline = deadline
         self.display = url
+        self.change_refs = tuple(change_refs)
+        """Where this remote keeps the head of the event's pull/merge request, if any."""
 
     async def fetch(self, mirror: Path, refspecs: list[str]) -> None:
         await self.git.run(

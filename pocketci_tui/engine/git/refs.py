@@ -1,7 +1,7 @@
 """Checks of the values that reach git, and the directory name of a configured repository.
 
 Commit ids and ref names come from webhook payloads, so they are checked (more strictly than git
-checks them) before any git command sees them; a GitHub repository gets its well-known clone URL;
+checks them) before any git command sees them; a repository's clone URL is derived from its forge;
 a configured repository id becomes a directory name that cannot lead outside the workspace root.
 Nothing here runs git.
 """
@@ -12,6 +12,7 @@ import hashlib
 import re
 
 from pocketci_tui.engine.git.command import GitError
+from pocketci_tui.forges.git_access import git_access
 
 __all__ = [
     "GitInputError",
@@ -23,8 +24,6 @@ __all__ = [
 
 _SHA_RE = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})\Z")
 _REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
-_GITHUB_OWNER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}\Z")
-_GITHUB_NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,100}\Z")
 
 
 class GitInputError(GitError, ValueError):
@@ -85,27 +84,22 @@ def validate_ref(ref: str) -> None:
         raise ValueError(f"ref has no name below its namespace: {ref!r}")
 
 
-def default_clone_url(vendor: str, repository: str) -> str:
-    """The clone URL of a repository on a forge that has a well-known host.
+def default_clone_url(vendor: str, repository: str, base_url: str = "") -> str:
+    """The clone URL of a repository, derived from its forge's base URL.
 
     Args:
-        vendor: The forge (``github``).
-        repository: ``owner/name``, checked against the forge's naming rules.
+        vendor: The forge (``github``, ``gitea``, ``forgejo``, ``gitlab``).
+        repository: The full name, checked against the forge's naming rules.
+        base_url: ``forges.<vendor>.url``; empty for the forge's own host (GitHub's).
 
     Returns:
-        ``https://github.com/owner/name.git`` for GitHub.
+        ``https://github.com/owner/name.git``, ``https://git.example.org/owner/name.git``...
 
     Raises:
-        ValueError: Unknown forge, or a name the forge would not allow.
+        ValueError: Unknown forge, no base URL for a self-hosted forge, or a name the forge
+            would not allow.
     """
-    if vendor != "github":
-        raise ValueError(f"no default clone URL for {vendor!r}; configure clone_url")
-    owner, sep, name = repository.partition("/")
-    if not sep or not _GITHUB_OWNER_RE.match(owner) or not _GITHUB_NAME_RE.match(name):
-        raise ValueError(f"not a GitHub owner/name: {repository!r}")
-    if name in (".", "..") or name.lower().endswith(".git"):
-        raise ValueError(f"not a GitHub repository name: {repository!r}")
-    return f"https://github.com/{owner}/{name}.git"
+    return git_access(vendor).clone_url(base_url, repository)
 
 
 def repo_dir_name(repo_key: str) -> str:

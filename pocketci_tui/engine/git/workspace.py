@@ -15,9 +15,10 @@ The mirror is cloned once (``git init --bare`` + fetch) and then only fetched in
 the commits an event needs: the event's commit, plus what its changed files are computed against
 (the pull request's base, the push's ``before``, or the default branch for a new branch). Commits
 are fetched by id first (GitHub allows it); a server that refuses is asked for the refs instead
-(the event's ref, ``refs/pull/<n>/head``, the base branch) and the commit must then be among
-what came back. Fetched commits are pinned under ``refs/pocketci/`` so they survive and so the next
-fetch negotiates from them. A commit already in the mirror (a re-fired event) needs no network.
+(the event's ref, the forge's pull/merge request head ref, the base branch) and the commit must
+then be among what came back. Fetched commits are pinned under ``refs/pocketci/`` so they survive
+and so the next fetch negotiates from them. A commit already in the mirror (a re-fired event)
+needs no network.
 
 One event on the hot path (warm mirror, a push with a ``before``) costs one ``git fetch`` of all
 its ids (over smart HTTP: the capability advertisement and one fetch request, with the token
@@ -52,6 +53,7 @@ from pocketci_tui.engine.git.checkout import (
     _write_repo,
 )
 from pocketci_tui.engine.git.command import (
+    DEFAULT_USERNAME,
     FORBIDDEN_PROTOCOLS,
     Credentials,
     GitCommand,
@@ -180,7 +182,14 @@ class Workspace(_CheckoutOps, _FetchOps):
     # -- the public operations ---------------------------------------------------------------
 
     async def checkout(
-        self, repo_key: str, clone_url: str, token: str | None, event: Event
+        self,
+        repo_key: str,
+        clone_url: str,
+        token: str | None,
+        event: Event,
+        *,
+        username: str = DEFAULT_USERNAME,
+        change_refs: Sequence[str] = (),
     ) -> Checkout:
         """Bring the event's commit into the repository's mirror and check it out.
 
@@ -189,6 +198,10 @@ class Workspace(_CheckoutOps, _FetchOps):
             clone_url: The configured clone URL (never a payload value).
             token: The clone token, or None for public repositories and ssh.
             event: The event; its ref and commit ids are validated first.
+            username: The basic-auth user the forge expects with a token over HTTP(S).
+            change_refs: Where the forge keeps the head of the event's pull/merge request on
+                this remote (``refs/pull/7/head``, ``refs/merge-requests/7/head``); asked for
+                when the server refuses commit ids.
 
         Returns:
             The checkout.
@@ -204,13 +217,13 @@ class Workspace(_CheckoutOps, _FetchOps):
             await self.git.check_version()
             self._git_checked = True
         creds = (
-            Credentials.for_url(clone_url, token, preemptive=True)
+            Credentials.for_url(clone_url, token, username, preemptive=True)
             if token and proto in ("http", "https")
             else None
         )
         deadline = time.monotonic() + self.timeout
         mirror = self.mirror_path(repo_key)
-        remote = _Remote(self.git, clone_url, proto, creds, deadline)
+        remote = _Remote(self.git, clone_url, proto, creds, deadline, change_refs)
         lock = self._locks.setdefault(str(mirror), asyncio.Lock())
         changes: asyncio.Task[list[str] | None] | None = None
         layout: asyncio.Future[None] | None = None
@@ -256,7 +269,12 @@ class Workspace(_CheckoutOps, _FetchOps):
         return checkout
 
     async def resolve_commit(
-        self, clone_url: str, token: str | None, refs: Sequence[str]
+        self,
+        clone_url: str,
+        token: str | None,
+        refs: Sequence[str],
+        *,
+        username: str = DEFAULT_USERNAME,
     ) -> tuple[str, str]:
         """Ask the configured remote which commit an event without a commit id refers to.
 
@@ -269,6 +287,7 @@ class Workspace(_CheckoutOps, _FetchOps):
             clone_url: The configured clone URL (never a payload value).
             token: The clone token, or None.
             refs: Full refs to try in order; empty for the remote's default branch.
+            username: The basic-auth user the forge expects with a token over HTTP(S).
 
         Returns:
             (ref, commit id) of the first ref the remote has, or of its default branch.
@@ -288,7 +307,7 @@ class Workspace(_CheckoutOps, _FetchOps):
             await self.git.check_version()
             self._git_checked = True
         creds = (
-            Credentials.for_url(clone_url, token, preemptive=True)
+            Credentials.for_url(clone_url, token, username, preemptive=True)
             if token and proto in ("http", "https")
             else None
         )
