@@ -124,10 +124,16 @@ def fork_approval(stored: StoredEvent, settings: Settings) -> ForkApproval:
         payload = event.payload()
     except ValueError:
         payload = None
-    pr = payload.get("pull_request") if isinstance(payload, dict) else None
-    head_repo = _text(pr, "head", "repo", "full_name") or DELETED_HEAD
-    author = _text(pr, "user", "login")
-    sender = _text(payload, "sender", "login")
+    if event.vendor == "gitlab":
+        head_repo, head_ref, author, sender, title = _gitlab_request(payload)
+    else:
+        # GitHub's pull_request payload; Gitea and Forgejo send the same shape.
+        pr = payload.get("pull_request") if isinstance(payload, dict) else None
+        head_repo = _text(pr, "head", "repo", "full_name")
+        head_ref = _text(pr, "head", "ref")
+        author = _text(pr, "user", "login")
+        sender = _text(payload, "sender", "login")
+        title = _text(pr, "title")
     repo = settings.repo_for(event.vendor, event.repository)
     no_secrets = settings.fork_pull_requests == "no-secrets"
     secrets = granted(settings, repo, fork_no_secrets=no_secrets) if repo is not None else []
@@ -135,11 +141,29 @@ def fork_approval(stored: StoredEvent, settings: Settings) -> ForkApproval:
         event_id=event.id,
         repository=event.repository,
         number=event.pr_number,
-        head_repository=head_repo,
-        head_ref=_text(pr, "head", "ref"),
+        head_repository=head_repo or DELETED_HEAD,
+        head_ref=head_ref,
         author=author,
         sender=sender if sender != author else "",
-        title=_text(pr, "title") or event.title,
+        title=title or event.title,
         head_sha=event.sha,
         secrets=tuple(secrets),
+    )
+
+
+def _gitlab_request(payload: Any) -> tuple[str, str, str, str, str]:
+    """Read a GitLab merge request hook: (source project, source branch, author, sender, title).
+
+    GitLab names the person who caused the delivery (``user``) but only the id of the merge
+    request's author; the person who opened it is known when this delivery is the opening.
+    """
+    attrs = payload.get("object_attributes") if isinstance(payload, dict) else None
+    sender = _text(payload, "user", "username")
+    author = sender if _text(attrs, "action") == "open" else ""
+    return (
+        _text(attrs, "source", "path_with_namespace"),
+        _text(attrs, "source_branch"),
+        author,
+        sender,
+        _text(attrs, "title"),
     )
