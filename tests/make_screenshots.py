@@ -12,6 +12,7 @@ fixed ids, saved as SVG with ``App.save_screenshot`` and converted to PNG with `
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -41,15 +42,25 @@ def render(scene_name: str, size: tuple[int, int], svg: Path) -> None:
     from tui.scenes import SCENES
 
     with tempfile.TemporaryDirectory() as folder:
-        scene = SCENES[scene_name](Path(folder))  # seeds its store outside the app's loop
+        # As in the tests: the scene's own home, so that paths show as ~/... and the user's
+        # real home is never written.
+        home = os.environ.get("HOME")
+        os.environ["HOME"] = str(Path(folder) / "home")
+        try:
+            scene = SCENES[scene_name](Path(folder))  # seeds its store outside the app's loop
 
-        async def run() -> None:
-            async with scene.app.run_test(size=size) as pilot:
-                await scene.run_before(pilot)
-                await pilot.pause(0.2)
-                scene.app.save_screenshot(svg.name, path=str(svg.parent))
+            async def run() -> None:
+                async with scene.app.run_test(size=size) as pilot:
+                    await scene.run_before(pilot)
+                    await pilot.pause(0.2)
+                    scene.app.save_screenshot(svg.name, path=str(svg.parent))
 
-        asyncio.run(run())
+            asyncio.run(run())
+        finally:
+            if home is None:
+                del os.environ["HOME"]
+            else:
+                os.environ["HOME"] = home
 
 
 def main() -> int:

@@ -106,9 +106,21 @@ def empty(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+FIXED_SECRET = "5f2b9c0e7a4d1e8f3b6a9c2d5e8f1a4b7c0d3e6f9a2b5c8d1e4f7a0b3c6d9e2f"
+"""The webhook secret the setup scene generates, so that the picture does not change."""
+
+
 def setup(folder: Path) -> Scene:
-    """First start: the setup dialog, after Enter, showing what to paste into GitHub."""
-    paths = _paths(folder)
+    """First start: the setup dialog, after Enter, showing what to paste into GitHub.
+
+    The dialog runs for real (it writes config.yaml and stores the secret); only the secret is
+    fixed. The config goes where it would for a user whose home is ``folder/home``, which is
+    ``HOME`` in the tests (tests/conftest.py) and in tests/make_screenshots.py.
+    """
+    paths = AppPaths(
+        config_file=folder / "home" / ".config" / "pocketci-tui" / "config.yaml",
+        data_dir=folder / "data",
+    )
     secrets = MemorySecretStore()
     services = ScriptedServices(paths, secrets=secrets)
     app = _app(paths, services, first_start=True)
@@ -118,35 +130,13 @@ def setup(folder: Path) -> Scene:
         await wait_for(lambda: isinstance(app.screen, SetupDialog), pilot)
         dialog = app.screen
         assert isinstance(dialog, SetupDialog)
-        # A fixed secret, so that the picture does not change between runs.
-        await secrets.set("webhook-secret", "placeholder")
-        dialog._run = _fixed_setup(dialog)  # type: ignore[method-assign]
+        dialog.new_secret = lambda: FIXED_SECRET
         await pilot.press("enter")
         await wait_for(lambda: dialog.step == 2, pilot)
+        assert await secrets.get("webhook-secret") == FIXED_SECRET
+        assert paths.config_file.is_file()
 
     return Scene(app, run_before)
-
-
-def _fixed_setup(dialog: SetupDialog) -> Callable[[], None]:
-    from textual.widgets import Label, Static
-
-    from pocketci_tui.tui.dialogs.webhook import paste_instructions
-
-    def run() -> None:
-        dialog.query_one("#setup-text", Static).update(
-            "Config written to ~/.config/pocketci-tui/config.yaml\n\n"
-            "In GitHub: repository → Settings → Webhooks → Add webhook\n\n"
-            + paste_instructions(
-                "http://127.0.0.1:8080/webhooks/github",
-                "5f2b9c0e7a4d1e8f3b6a9c2d5e8f1a4b7c0d3e6f9a2b5c8d1e4f7a0b3c6d9e2f",
-            )
-            + "\n\nThe listener is on loopback: expose it through a tunnel or reverse proxy.\n"
-            "Add repositories under `repos:` in the config. Press w to see this again."
-        )
-        dialog.query_one("#setup-keys", Label).update("Enter: done")
-        dialog.step = 2
-
-    return run
 
 
 def running(folder: Path) -> Scene:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets as token_source
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
@@ -32,6 +33,19 @@ def write_config(path: Path, port: int, secrets_backend: str = "auto") -> None:
         handle.write(text)
 
 
+def new_webhook_secret() -> str:
+    """A fresh webhook secret: 32 random bytes, in hex."""
+    return token_source.token_hex(32)
+
+
+def shown_path(path: Path) -> str:
+    """``path`` as the user would type it: under the home folder, starting with ``~``."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except (ValueError, RuntimeError):  # not under home, or no home folder known
+        return str(path)
+
+
 class SetupDialog(ModalScreen[bool]):
     """A two-step first start: explain and confirm, then show the URL and secret to paste.
 
@@ -43,6 +57,7 @@ class SetupDialog(ModalScreen[bool]):
         secrets: The secret store.
         secrets_backend: The backend to write into the config (``file`` after choosing the
             encrypted file).
+        new_secret: Where the webhook secret comes from (a fixed one for a stable picture).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -59,8 +74,11 @@ class SetupDialog(ModalScreen[bool]):
         secrets: SecretStore,
         *,
         secrets_backend: str = "auto",
+        new_secret: Callable[[], str] = new_webhook_secret,
     ) -> None:
         super().__init__()
+        self.new_secret = new_secret
+        """Called once, on Enter, for the webhook secret to store and show."""
         self._backend = secrets_backend
         self._config_file = config_file
         self._port = port
@@ -76,7 +94,7 @@ class SetupDialog(ModalScreen[bool]):
             box.border_title = "Welcome to pocketci"
             yield Static(
                 "No configuration yet. Setup will:\n"
-                f"  • write {self._config_file}\n"
+                f"  • write {shown_path(self._config_file)}\n"
                 f"  • generate a webhook secret and store it as {self._secret_name!r}\n"
                 "  • show what to paste into GitHub → Settings → Webhooks\n",
                 id="setup-text",
@@ -110,7 +128,7 @@ class SetupDialog(ModalScreen[bool]):
             error.update(f"Could not write {self._config_file}: {exc.strerror}")
             self.step = 1
             return
-        value = token_source.token_hex(32)
+        value = self.new_secret()
         shown = value
         try:
             await asyncio.wait_for(self._secrets.set(self._secret_name, value), SECRET_TIMEOUT)
@@ -121,7 +139,7 @@ class SetupDialog(ModalScreen[bool]):
                 f"{self._secret_name}"
             )
         self.query_one("#setup-text", Static).update(
-            f"Config written to {self._config_file}\n\n"
+            f"Config written to {shown_path(self._config_file)}\n\n"
             "In GitHub: repository → Settings → Webhooks → Add webhook\n\n"
             + paste_instructions(self._url, shown)
             + "\n\nThe listener is on loopback: expose it through a tunnel or reverse proxy.\n"
