@@ -46,7 +46,7 @@ from gitrepo import BareRepo, git_env
 
 from pocketci_tui.engine.dagger.catalog import Catalog
 from pocketci_tui.engine.git.command import Credentials
-from pocketci_tui.model import EventStatus, RunState, RunUpdated
+from pocketci_tui.model import EventStatus, Notice, RunState, RunUpdated
 
 TOKEN = "bench-token-0123456789abcdef"
 TARGET_MS = 150.0
@@ -55,9 +55,9 @@ TARGET_MS = 150.0
 async def _one(kit: EngineKit, n: int) -> float:
     """Deliver one push and return ms from stored to the first call spawned."""
     event = kit.push({"main.go": f"package main // {n}\n"})
-    spawned = asyncio.get_running_loop().create_future()
+    spawned: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
-    def watch(notice: Any) -> None:
+    def watch(notice: Notice) -> None:
         if (
             isinstance(notice, RunUpdated)
             and notice.run.state is RunState.RUNNING

@@ -141,10 +141,10 @@ async def test_fork_pull_request_waits_for_approval_pinned_to_its_head(tmp_path:
         # The approval is for the head commit the person saw, and no other.
         with pytest.raises(EngineError, match="not the 000000000000 shown"):
             await kit.engine.approve(event_id, "0" * 40)
-        stored = await kit.store.get_event(event_id)
-        assert stored is not None
-        assert stored.approved_sha == ""
-        await kit.engine.approve(event_id, stored.event.sha)
+        unapproved = await kit.store.get_event(event_id)
+        assert unapproved is not None
+        assert unapproved.approved_sha == ""
+        await kit.engine.approve(event_id, unapproved.event.sha)
         runs = await kit.wait_runs_finished(event_id)
         assert function_names(runs, RunState.PASSED) == {
             "testOnGithubPullRequest",

@@ -25,10 +25,10 @@ from pocketci_tui.secrets import KeyringSecretStore
 class HangingKeyring(KeyringBackend):
     """A keyring whose every call blocks until released (a locked Secret Service prompt)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # keyring leaves it unannotated
         self.release = threading.Event()
 
     def get_password(self, service: str, username: str) -> str | None:

@@ -58,7 +58,8 @@ async def test_no_secret_survives_anywhere(tmp_path: Path) -> None:
     printed.append(" ".join(PEM.splitlines()))  # a PEM echoed unquoted (M2)
     printed.append(f"fatal: could not read from https://x-access-token:{TOKEN}@example.invalid/")
     printed.append("{secret:ghPassword} and {secret_b64:ghPassword}")
-    call = {"output": [line for chunk in printed for line in chunk.splitlines()], "exit": 1}
+    output = [line for chunk in printed for line in chunk.splitlines()]
+    call = {"output": output, "exit": 1}
     functions = [
         fn(
             "onGithubPushMain",
@@ -100,7 +101,7 @@ async def test_no_secret_survives_anywhere(tmp_path: Path) -> None:
         # The lines are there, with the values masked (the test would be empty otherwise).
         assert log_text.count("pw: ***") >= 5
         assert "x-access-token:***@example.invalid" in log_text
-        assert log_text.count("\n") >= len(call["output"]) - 1
+        assert log_text.count("\n") >= len(output) - 1
 
         for value in (PASSWORD, PEM, TOKEN):
             for needle in needles(value):

@@ -193,6 +193,7 @@ async def test_approve_waiting_fork_pull_request(rig: Rig) -> None:
         await pilot.press("a")
         await wait_for(lambda: isinstance(app.screen, ApproveDialog), pilot)
         dialog = app.screen
+        assert isinstance(dialog, ApproveDialog)
         facts = "\n".join(str(v.render()) for v in dialog.query(".approve-value"))
         for expected in (
             "acme/api",
@@ -228,6 +229,7 @@ async def test_approve_waiting_fork_pull_request(rig: Rig) -> None:
         await wait_for(lambda: app.screen is main(app), pilot)
         await pilot.pause(0.2)
         assert rig.services is not None
+        assert rig.services.store is not None
         stored = await rig.services.store.get_event(table.events[0].event.id or 0)
         assert stored is not None
         assert (stored.status, stored.approved_sha) == (EventStatus.WAITING, "")

@@ -7,7 +7,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from pocketci_tui.config import Settings, load_settings
-from pocketci_tui.config_reload import ConfigReloader
+from pocketci_tui.config_reload import ConfigReloader, Reload
 
 
 async def test_live_keys_apply_restart_keys_wait_and_overrides_stay(tmp_path: Path) -> None:
@@ -102,7 +102,7 @@ async def test_a_file_created_while_running_is_compared_with_the_running_values(
     chosen): only what differs from the running values is reported."""
     path = tmp_path / "config.yaml"
     running = Settings(port=18182, secrets_backend="file")
-    reports = []
+    reports: list[Reload] = []
     reloader = ConfigReloader(path, running, lambda s: None)
     await reloader.prime()
     watching = reloader.watch(reports.append, interval=0.01)

@@ -60,7 +60,7 @@ def test_strip_ansi_leaves_no_control_characters(text: str) -> None:
     assert out.count("\n") == text.count("\n")
 
 
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cc",))))
+@given(st.text(alphabet=st.characters(exclude_categories=["Cc"])))
 def test_strip_ansi_keeps_plain_text(text: str) -> None:
     assert strip_ansi(text) == text
 
