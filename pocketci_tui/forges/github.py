@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
+from pocketci_tui.gitrefs import is_commit_id, ref_problem, sha_problem
 from pocketci_tui.model import ZERO_SHA, Event
 
 VENDOR = "github"
@@ -28,7 +29,6 @@ _EVENT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _DELIVERY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _HOOK_ID_RE = re.compile(r"[0-9]{1,32}")
 _REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
-_SHA_RE = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})")
 _TITLE_MAX = 300
 
 
@@ -374,7 +374,7 @@ def normalize(
         commitish = _str(release, "target_commitish")
         fields.update(
             ref=f"refs/tags/{tag}" if tag else "",
-            sha=commitish if _SHA_RE.fullmatch(commitish) else "",
+            sha=commitish if is_commit_id(commitish) else "",
             title=_title(_str(release, "name") or tag),
         )
     elif event_name == "create":
@@ -397,19 +397,13 @@ def normalize(
     )
 
 
-_BAD_REF_CHARS_RE = re.compile(r"[\x00-\x20\x7f\\~^:?*\[]")
-_BAD_REF_PART_RE = re.compile(r"(?:^|/)(?:-|\.|/|$)|\.lock(?:/|$)|\.\.|@\{")
-
-
 def unsafe_ref_reason(ref: str) -> str:
-    """Return why a ref must never reach git (a component starting with ``-``...), or ``""``."""
-    if not ref:
-        return ""
-    if _BAD_REF_CHARS_RE.search(ref):
-        return f"ref {ref!r} contains characters git refuses"
-    if _BAD_REF_PART_RE.search(ref):
-        return f"ref {ref!r} has an unsafe component"
-    return ""
+    """Return why a ref must never reach git (a component starting with ``-``...), or ``""``.
+
+    The rules are the workspace's own (:func:`pocketci_tui.gitrefs.ref_problem`), so an event
+    the intake lets through is never refused later for its ref; an empty ref is no problem here.
+    """
+    return ref_problem(ref) if ref else ""
 
 
 def ignore_reason(event: Event) -> str:
@@ -433,7 +427,7 @@ def ignore_reason(event: Event) -> str:
         reason = unsafe_ref_reason(event.ref)
         if reason:
             return f"refused: {reason}"
-        if not _SHA_RE.fullmatch(event.sha):
+        if sha_problem(event.sha):
             return f"refused: {event.sha[:80]!r} is not a commit sha"
     reason = unsafe_ref_reason(event.ref)
     if reason:
@@ -470,7 +464,7 @@ def commit_refs(event: Event) -> tuple[str, ...]:
             target = _str(_obj(event.payload(), "release"), "target_commitish")
         except ValueError:
             target = ""
-        if target and not _SHA_RE.fullmatch(target) and _BRANCH_RE.fullmatch(target):
+        if target and not is_commit_id(target) and _BRANCH_RE.fullmatch(target):
             branch = target if target.startswith("refs/") else "refs/heads/" + target
             if not unsafe_ref_reason(branch):
                 refs.append(branch)
@@ -497,7 +491,7 @@ def commit_source(event: Event) -> str:
             target = _str(_obj(event.payload(), "release"), "target_commitish")
         except ValueError:
             target = ""
-        if target and _SHA_RE.fullmatch(target) and target == event.sha:
+        if target and is_commit_id(target) and target == event.sha:
             return COMMIT_FROM_PAYLOAD
         if event.ref.startswith("refs/tags/"):
             return "release tag"

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 from pocketci_tui.engine.git.command import GitCommand, GitError
 from pocketci_tui.engine.git.fetch import _Plan, _Remote
 from pocketci_tui.engine.git.mirror import _rmtree, _write_default
-from pocketci_tui.engine.git.refs import _is_zero_or_empty, _short
+from pocketci_tui.engine.git.refs import _short
+from pocketci_tui.gitrefs import is_no_commit
 from pocketci_tui.model import Event
 
 __all__ = ["Checkout"]
@@ -184,7 +185,7 @@ class _CheckoutOps:
                 return await self._diff_merge_base(mirror, checkout.base, head)
             if kind not in ("push", "tag"):
                 return None
-            if not _is_zero_or_empty(event.base_sha):
+            if not is_no_commit(event.base_sha):
                 if not checkout.base:
                     return None
                 return await self._diff(mirror, checkout.base, head)

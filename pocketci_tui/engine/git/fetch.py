@@ -29,7 +29,7 @@ from pocketci_tui.engine.git.mirror import (
     _pinned,
     _read_default,
 )
-from pocketci_tui.engine.git.refs import _SHA_RE, _is_zero_or_empty, validate_ref
+from pocketci_tui.gitrefs import is_commit_id, is_no_commit, validate_ref
 from pocketci_tui.model import Event
 
 _HOPELESS = (
@@ -80,7 +80,7 @@ class _FetchOps(_MirrorOps):
             there after a fetch, for :meth:`_resolve_fetched`.
         """
         head = event.sha or await remote.resolve_ref(event.ref)
-        compare = "" if _is_zero_or_empty(event.base_sha) else event.base_sha
+        compare = "" if is_no_commit(event.base_sha) else event.base_sha
         if event.event_type == "pull_request" and not compare and event.base_ref:
             # No base commit in the payload: the base branch's tip is the next best thing.
             compare = await remote.resolve_ref(self._base_ref(event), missing_ok=True)
@@ -227,7 +227,7 @@ class _Remote:
     async def resolve_ref(self, ref: str, *, missing_ok: bool = False) -> str:
         """The object id a remote ref points at ("" if missing and ``missing_ok``)."""
         for value, name in await self.ls_remote(ref):
-            if name == ref and _SHA_RE.match(value):
+            if name == ref and is_commit_id(value):
                 return value
         if missing_ok:
             return ""
@@ -245,7 +245,7 @@ class _Remote:
         found: dict[str, str] = {}
         patterns = [p for ref in refs for p in (ref, ref + "^{}")]
         for value, name in await self.ls_remote(*patterns):
-            if _SHA_RE.match(value):
+            if is_commit_id(value):
                 found[name] = value
         for ref in refs:
             sha = found.get(ref + "^{}") or found.get(ref)
@@ -273,6 +273,6 @@ class _Remote:
                 except ValueError:
                     continue
                 ref = candidate
-            elif right == "HEAD" and _SHA_RE.match(left):
+            elif right == "HEAD" and is_commit_id(left):
                 sha = left
         return (ref, sha) if ref and sha else ("", "")

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pocketci_tui.engine.git.command import GitCommand, GitError
-from pocketci_tui.engine.git.refs import _SHA_RE, validate_ref, validate_sha
+from pocketci_tui.gitrefs import is_commit_id, validate_ref, validate_sha
 from pocketci_tui.model import Event
 
 _PIN_PREFIX = "refs/pocketci/"
@@ -78,7 +78,7 @@ class _MirrorOps:
             check=False,
         )
         out = res.stdout.decode().split()
-        if not res.ok or len(out) != len(wanted) or not all(_SHA_RE.match(o) for o in out):
+        if not res.ok or len(out) != len(wanted) or not all(is_commit_id(o) for o in out):
             return None
         return dict(zip(wanted, out, strict=True))
 
@@ -148,7 +148,7 @@ def _drop_old_pins(mirror: Path, keep: int) -> None:
     entries = [e for e in os.scandir(pins) if e.is_file(follow_symlinks=False)]
     entries.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
     for entry in entries[keep:]:
-        if _SHA_RE.match(entry.name):
+        if is_commit_id(entry.name):
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(entry.path)
 

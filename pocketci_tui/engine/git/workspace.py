@@ -65,13 +65,11 @@ from pocketci_tui.engine.git.fetch import _FetchOps, _Remote
 from pocketci_tui.engine.git.mirror import _retrieve, _rmtree
 from pocketci_tui.engine.git.refs import (
     GitInputError,
-    _is_zero_or_empty,
     _short,
     default_clone_url,
     repo_dir_name,
-    validate_ref,
-    validate_sha,
 )
+from pocketci_tui.gitrefs import is_no_commit, validate_ref, validate_sha
 from pocketci_tui.model import Event
 
 __all__ = [
@@ -170,7 +168,7 @@ class Workspace(_CheckoutOps, _FetchOps):
                 validate_sha(event.sha)
             elif not event.ref:
                 raise ValueError("the event names neither a commit nor a ref")
-            if not _is_zero_or_empty(event.base_sha):
+            if not is_no_commit(event.base_sha):
                 validate_sha(event.base_sha)
             if event.base_ref:
                 validate_ref(Workspace._base_ref(event))
