@@ -22,6 +22,7 @@ from pocketci_tui.engine.dagger.catalog import (
     parse_catalog,
     resolve_dagger_cli,
 )
+from pocketci_tui.engine.git import GitCommand
 from pocketci_tui.model import ArgSpec, FunctionSpec, ModuleCatalog
 
 
@@ -76,50 +77,56 @@ def repo(tmp_path: Path) -> Path:
     return root
 
 
-async def test_key_is_stable_for_unrelated_changes(repo: Path) -> None:
-    key = await module_content_key(repo, repo / "ci")
+async def test_key_is_stable_for_unrelated_changes(repo: Path, git_runner: GitCommand) -> None:
+    key = await module_content_key(repo, repo / "ci", git=git_runner)
     assert key.startswith("git-")
     (repo / "app" / "app.py").write_text("print('changed')\n")
     (repo / "README.md").write_text("docs\n")
     commit_all(repo)
-    assert await module_content_key(repo, repo / "ci") == key
+    assert await module_content_key(repo, repo / "ci", git=git_runner) == key
 
 
-async def test_key_changes_with_the_module(repo: Path) -> None:
-    key = await module_content_key(repo, repo / "ci")
+async def test_key_changes_with_the_module(repo: Path, git_runner: GitCommand) -> None:
+    key = await module_content_key(repo, repo / "ci", git=git_runner)
     (repo / "ci" / "main.go").write_text("package main\n// changed\n")
     commit_all(repo)
-    assert await module_content_key(repo, repo / "ci") != key
+    assert await module_content_key(repo, repo / "ci", git=git_runner) != key
 
 
 @pytest.mark.parametrize("changed", ["lib/lib.go", "base/base.go"])
-async def test_key_changes_with_local_dependencies_transitively(repo: Path, changed: str) -> None:
-    key = await module_content_key(repo, repo / "ci")
+async def test_key_changes_with_local_dependencies_transitively(
+    repo: Path, changed: str, git_runner: GitCommand
+) -> None:
+    key = await module_content_key(repo, repo / "ci", git=git_runner)
     (repo / changed).write_text("package main\n// changed\n")
     commit_all(repo)
-    assert await module_content_key(repo, repo / "ci") != key
+    assert await module_content_key(repo, repo / "ci", git=git_runner) != key
 
 
-async def test_key_reads_head_not_the_work_tree(repo: Path) -> None:
-    key = await module_content_key(repo, repo / "ci")
+async def test_key_reads_head_not_the_work_tree(repo: Path, git_runner: GitCommand) -> None:
+    key = await module_content_key(repo, repo / "ci", git=git_runner)
     (repo / "ci" / "main.go").write_text("uncommitted\n")
-    assert await module_content_key(repo, repo / "ci") == key
+    assert await module_content_key(repo, repo / "ci", git=git_runner) == key
 
 
-async def test_key_of_a_module_at_the_repository_root(tmp_path: Path) -> None:
+async def test_key_of_a_module_at_the_repository_root(
+    tmp_path: Path, git_runner: GitCommand
+) -> None:
     root = tmp_path / "root-mod"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
     write_module(root, "ci")
     commit_all(root)
-    key = await module_content_key(root, root)
-    assert key == await module_content_key(root, root / ".")
+    key = await module_content_key(root, root, git=git_runner)
+    assert key == await module_content_key(root, root / ".", git=git_runner)
     (root / "anything.txt").write_text("x\n")
     commit_all(root)
-    assert await module_content_key(root, root) != key
+    assert await module_content_key(root, root, git=git_runner) != key
 
 
-async def test_key_follows_a_source_directory_outside_the_module(tmp_path: Path) -> None:
+async def test_key_follows_a_source_directory_outside_the_module(
+    tmp_path: Path, git_runner: GitCommand
+) -> None:
     root = tmp_path / "src-repo"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
@@ -127,23 +134,39 @@ async def test_key_follows_a_source_directory_outside_the_module(tmp_path: Path)
     (root / "pipeline").mkdir()
     (root / "pipeline" / "main.go").write_text("package main\n")
     commit_all(root)
-    key = await module_content_key(root, root / "dagger")
+    key = await module_content_key(root, root / "dagger", git=git_runner)
     (root / "pipeline" / "main.go").write_text("package main\n// v2\n")
     commit_all(root)
-    assert await module_content_key(root, root / "dagger") != key
+    assert await module_content_key(root, root / "dagger", git=git_runner) != key
 
 
-async def test_key_errors(repo: Path, tmp_path: Path) -> None:
+async def test_key_reads_the_checkout_whatever_git_variables_we_run_with(
+    repo: Path, tmp_path: Path, git_runner: GitCommand, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git runs hardened here too: a ``GIT_DIR`` of our own environment never leads it to
+    another repository, so the key is the checkout's."""
+    key = await module_content_key(repo, repo / "ci", git=git_runner)
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q", "-b", "main")
+    write_module(other / "ci", "other")
+    commit_all(other)
+    monkeypatch.setenv("GIT_DIR", str(other / ".git"))
+    monkeypatch.setenv("GIT_WORK_TREE", str(other))
+    assert await module_content_key(repo, repo / "ci", git=git_runner) == key
+
+
+async def test_key_errors(repo: Path, tmp_path: Path, git_runner: GitCommand) -> None:
     with pytest.raises(CatalogError, match="outside the checkout"):
-        await module_content_key(repo, tmp_path)
+        await module_content_key(repo, tmp_path, git=git_runner)
     (repo / "new").mkdir()
     (repo / "new" / "dagger.json").write_text("{}")
     with pytest.raises(CatalogError, match="not committed"):
-        await module_content_key(repo, repo / "new")
+        await module_content_key(repo, repo / "new", git=git_runner)
     not_git = tmp_path / "not-git"
     not_git.mkdir()
     with pytest.raises(CatalogError, match="not committed"):
-        await module_content_key(not_git, not_git)
+        await module_content_key(not_git, not_git, git=git_runner)
 
 
 def _typedef(

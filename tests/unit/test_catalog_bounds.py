@@ -16,6 +16,7 @@ from daggerstub import write_module
 from pocketci_tui.engine.dagger.catalog import CatalogError, module_content_key, parse_catalog
 from pocketci_tui.engine.dagger.module_key import MAX_DAGGER_JSON, MAX_LOCAL_PATHS
 from pocketci_tui.engine.dagger.query import MAX_ARGS, MAX_DEFAULT, MAX_FUNCTIONS, MAX_NAME
+from pocketci_tui.engine.git import GitCommand
 from pocketci_tui.engine.match.matching import (
     MAX_DEFAULT_ENTRIES,
     MAX_RUNS_PER_EVENT,
@@ -203,20 +204,22 @@ def _repo(tmp_path: Path, **module: Any) -> Path:
     return root
 
 
-async def test_an_oversized_dagger_json_is_refused(tmp_path: Path) -> None:
+async def test_an_oversized_dagger_json_is_refused(tmp_path: Path, git_runner: GitCommand) -> None:
     root = _repo(tmp_path, extra_config={"padding": "x" * MAX_DAGGER_JSON})
     with pytest.raises(CatalogError, match="KiB"):
-        await module_content_key(root, root / "ci")
+        await module_content_key(root, root / "ci", git=git_runner)
 
 
-async def test_too_many_local_dependencies_are_refused(tmp_path: Path) -> None:
+async def test_too_many_local_dependencies_are_refused(
+    tmp_path: Path, git_runner: GitCommand
+) -> None:
     deps = [{"name": f"d{i}", "source": f"../d{i}"} for i in range(MAX_LOCAL_PATHS + 1)]
     root = _repo(tmp_path, dependencies=deps)
     with pytest.raises(CatalogError, match="dependencies"):
-        await module_content_key(root, root / "ci")
+        await module_content_key(root, root / "ci", git=git_runner)
 
 
-async def test_deeply_nested_dagger_json_is_refused(tmp_path: Path) -> None:
+async def test_deeply_nested_dagger_json_is_refused(tmp_path: Path, git_runner: GitCommand) -> None:
     root = _repo(tmp_path)
     depth = 100_000
     (root / "ci" / "dagger.json").write_text(
@@ -224,4 +227,4 @@ async def test_deeply_nested_dagger_json_is_refused(tmp_path: Path) -> None:
     )
     _git(root, "commit", "-qam", "deep")
     with pytest.raises(CatalogError, match="nested"):
-        await module_content_key(root, root / "ci")
+        await module_content_key(root, root / "ci", git=git_runner)

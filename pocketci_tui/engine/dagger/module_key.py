@@ -2,7 +2,7 @@
 
 A key changes exactly when the module's committed content changes: it combines git tree hashes
 of the module directory and of the local directories its ``dagger.json`` points at, read with
-``git rev-parse`` at HEAD.
+``git rev-parse`` at HEAD through the engine's hardened git command.
 """
 
 from __future__ import annotations
@@ -10,14 +10,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from pocketci_tui.config import ConfigError, FileTooLarge, read_bounded_file
 from pocketci_tui.engine.dagger.query import CatalogError
-from pocketci_tui.engine.proc import kill_tree
-from pocketci_tui.paths import PRIVATE_UMASK
+from pocketci_tui.engine.git import GitCommand, GitError, GitTimeoutError
 
 GIT_TIMEOUT = 30.0
 """Seconds one ``git rev-parse`` may take."""
@@ -29,44 +27,31 @@ MAX_LOCAL_PATHS = 64
 """The most local directories (dependencies, transitively, and sources) a module may use."""
 
 
-async def _git_tree(checkout: Path, rel: str) -> str | None:
-    """Return the tree hash of ``rel`` (a directory) at HEAD, or None when it has none."""
+async def _git_tree(git: GitCommand, checkout: Path, rel: str) -> str | None:
+    """Return the tree hash of ``rel`` (a directory) at HEAD, or None when it has none.
+
+    git runs through the hardened command, like every other git of the engine: none of our
+    ``GIT_*`` variables (a ``GIT_DIR`` would point it at another repository) and no user or
+    system config reach it, and a timeout or a cancellation stops its whole process group.
+    """
     spec = f"HEAD:{rel}" if rel else "HEAD^{tree}"
-    env = dict(os.environ)
-    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
     try:
-        proc = await asyncio.create_subprocess_exec(
-            "git",
-            "-C",
-            str(checkout),
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            "--end-of-options",
-            spec,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=env,
-            start_new_session=True,
-            umask=PRIVATE_UMASK,
+        res = await git.run(
+            ["rev-parse", "--verify", "--quiet", "--end-of-options", spec],
+            cwd=checkout,
+            time_limit=GIT_TIMEOUT,
+            check=False,
+            what="git rev-parse",
         )
-    except OSError as exc:
-        raise CatalogError(f"cannot run git: {exc}; install git") from exc
-    try:
-        async with asyncio.timeout(GIT_TIMEOUT):
-            out, _err = await proc.communicate()
-    except TimeoutError:
-        await kill_tree(proc, grace=1.0)
+    except GitTimeoutError:
         raise CatalogError(
             f"git rev-parse timed out after {GIT_TIMEOUT:.0f}s in {checkout}"
         ) from None
-    except asyncio.CancelledError:
-        await kill_tree(proc, grace=1.0)
-        raise
-    if proc.returncode != 0:
+    except GitError as exc:
+        raise CatalogError(f"cannot run git: {exc}; install git") from exc
+    if not res.ok:
         return None
-    return out.decode().strip() or None
+    return res.stdout.decode().strip() or None
 
 
 def _relative(root: Path, path: Path) -> str | None:
@@ -153,7 +138,7 @@ def _collect_paths(module_dir: Path) -> list[Path]:
     return out
 
 
-async def module_content_key(checkout: Path, module_dir: Path) -> str:
+async def module_content_key(checkout: Path, module_dir: Path, *, git: GitCommand) -> str:
     """Return a key that changes exactly when the module's content at HEAD changes.
 
     The key combines the git tree hash of the module directory at HEAD with those of the
@@ -164,6 +149,7 @@ async def module_content_key(checkout: Path, module_dir: Path) -> str:
     Args:
         checkout: The git work tree.
         module_dir: The module directory (holding ``dagger.json``), inside ``checkout``.
+        git: The hardened git command that reads the trees (the workspace's).
 
     Returns:
         An opaque key (``git-`` and a hex digest).
@@ -177,7 +163,7 @@ async def module_content_key(checkout: Path, module_dir: Path) -> str:
     rel = _relative(root, module)
     if rel is None:
         raise CatalogError(f"module directory {module_dir} is outside the checkout {checkout}")
-    tree = await _git_tree(root, rel)
+    tree = await _git_tree(git, root, rel)
     if tree is None:
         raise CatalogError(
             f"module directory {rel or '.'} is not committed at HEAD of {checkout}; "
@@ -191,7 +177,7 @@ async def module_content_key(checkout: Path, module_dir: Path) -> str:
         if extra_rel is None:
             parts.append(f"outside {extra}")
             continue
-        extra_tree = await _git_tree(root, extra_rel)
+        extra_tree = await _git_tree(git, root, extra_rel)
         parts.append(f"dep {extra_rel} {extra_tree or 'absent'}")
     digest = hashlib.sha256("\n".join(sorted(parts)).encode()).hexdigest()
     return f"git-{digest}"

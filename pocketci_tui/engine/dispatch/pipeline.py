@@ -235,7 +235,7 @@ class EventPipeline(RunExecution):
             return False
         self._progress(event_id, "loading the Dagger module")
         try:
-            key = await module_content_key(checkout.path, module_dir)
+            key = await module_content_key(checkout.path, module_dir, git=self.workspace.git)
             catalog = await self.catalog.load(module_dir, key)
         except CatalogError as exc:
             self.problems_found.raise_problem(

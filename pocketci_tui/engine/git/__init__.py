@@ -4,7 +4,7 @@ The workspace keeps a bare mirror per repository, fetches exactly the commits an
 makes disposable checkouts for runs. Nothing here knows about Dagger or dispatch.
 """
 
-from pocketci_tui.engine.git.command import GitError
+from pocketci_tui.engine.git.command import GitCommand, GitError, GitTimeoutError
 from pocketci_tui.engine.git.workspace import (
     Checkout,
     Workspace,
@@ -13,4 +13,13 @@ from pocketci_tui.engine.git.workspace import (
     validate_sha,
 )
 
-__all__ = ["Checkout", "GitError", "Workspace", "default_clone_url", "validate_ref", "validate_sha"]
+__all__ = [
+    "Checkout",
+    "GitCommand",
+    "GitError",
+    "GitTimeoutError",
+    "Workspace",
+    "default_clone_url",
+    "validate_ref",
+    "validate_sha",
+]
