@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
 
 if TYPE_CHECKING:
+    from pocketci_tui.config import Settings
     from pocketci_tui.datalock import LockOwner
+    from pocketci_tui.paths import AppPaths
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +102,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     return run_command(body)
 
 
-def _grant_findings(settings: object) -> list[Finding]:
+def _grant_findings(settings: Settings) -> list[Finding]:
     """What each repository's ``pocketci.yaml`` may receive, and grants of pocketci's own."""
-    from pocketci_tui.config import Settings
-
-    assert isinstance(settings, Settings)
     out: list[Finding] = []
     own = settings.own_secrets()
     for repo in settings.repos:
@@ -136,14 +135,12 @@ def _grant_findings(settings: object) -> list[Finding]:
     return out
 
 
-async def _secret_checks(settings: object, paths: object, passphrase: str | None) -> list[Finding]:
+async def _secret_checks(
+    settings: Settings, paths: AppPaths, passphrase: str | None
+) -> list[Finding]:
     from pocketci_tui import secrets as secrets_mod
-    from pocketci_tui.config import Settings
-    from pocketci_tui.paths import AppPaths
     from pocketci_tui.services import open_secrets
 
-    assert isinstance(settings, Settings)
-    assert isinstance(paths, AppPaths)
     out: list[Finding] = []
     try:
         store = await open_secrets(settings, paths, passphrase=passphrase)
@@ -191,11 +188,10 @@ async def _secret_checks(settings: object, paths: object, passphrase: str | None
     return out
 
 
-def _permissions(paths: object) -> list[Finding]:
+def _permissions(paths: AppPaths) -> list[Finding]:
     """Report folders and files of pocketci-tui that other users can read; change nothing."""
-    from pocketci_tui.paths import AppPaths, exposed_paths, exposure_fix
+    from pocketci_tui.paths import exposed_paths, exposure_fix
 
-    assert isinstance(paths, AppPaths)
     out = [
         Finding(
             "WARN",
@@ -257,23 +253,21 @@ def _dagger(configured: str) -> Finding:
     return Finding("ok", "dagger", f"{out} ({cli})")
 
 
-def _owner(lock_file: object) -> LockOwner | None:
+def _owner(lock_file: Path) -> LockOwner | None:
     from pocketci_tui.datalock import lock_owner
 
-    assert isinstance(lock_file, Path)
     try:
         return lock_owner(lock_file)
     except OSError:
         return None
 
 
-async def _database(db: object) -> Finding:
+async def _database(db: Path) -> Finding:
     """Read the database without changing it (an owner may be running on it)."""
     import os
 
     from pocketci_tui.store import Store, StoreError
 
-    assert isinstance(db, Path)
     fix = "check the data folder's permissions and space"
     try:
         store = await Store.open_read_only(db)

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
 
 if TYPE_CHECKING:
+    from pocketci_tui.config import Settings
+    from pocketci_tui.paths import AppPaths
     from pocketci_tui.secrets import SecretStore
 
 EXAMPLES = ("push",)
@@ -89,15 +91,13 @@ def cmd_fire(args: argparse.Namespace) -> int:
     return run_command(body)
 
 
-def _owner_url(args: argparse.Namespace, paths: object) -> str:
+def _owner_url(args: argparse.Namespace, paths: AppPaths) -> str:
     """The webhook URL of the running owner of the data folder, unless --host/--port say
     where to send; empty when nobody owns it (or its record has no URL)."""
     from urllib.parse import urlsplit
 
     from pocketci_tui.datalock import lock_owner
-    from pocketci_tui.paths import AppPaths
 
-    assert isinstance(paths, AppPaths)
     if getattr(args, "host", None) is not None or getattr(args, "port", None) is not None:
         return ""
     owner = lock_owner(paths.lock_file)
@@ -124,19 +124,15 @@ def _default_url(host: str, port: int) -> str:
 
 
 async def _fire(
-    args: argparse.Namespace, settings: object, paths: object, url: str, passphrase: str | None
+    args: argparse.Namespace, settings: Settings, paths: AppPaths, url: str, passphrase: str | None
 ) -> int:
     import aiohttp
 
     from pocketci_tui import __version__
-    from pocketci_tui.config import Settings
     from pocketci_tui.forges.github import REFIRE_HEADER, Verifier, sign
-    from pocketci_tui.paths import AppPaths
     from pocketci_tui.secrets import SecretStoreError
     from pocketci_tui.services import open_secrets
 
-    assert isinstance(settings, Settings)
-    assert isinstance(paths, AppPaths)
     try:
         secrets = await open_secrets(settings, paths, passphrase=passphrase)
     except SecretStoreError as exc:
@@ -195,7 +191,7 @@ async def _fire(
 
 
 async def _example(
-    kind: str, repo_name: str | None, settings: object, paths: object, secrets: SecretStore
+    kind: str, repo_name: str | None, settings: Settings, paths: AppPaths, secrets: SecretStore
 ) -> tuple[bytes, str]:
     """Build an example delivery for a configured repository, at a commit it really has.
 
@@ -205,14 +201,10 @@ async def _example(
     """
     import json
 
-    from pocketci_tui.config import Settings
     from pocketci_tui.engine.git import GitError, Workspace, default_clone_url
     from pocketci_tui.model import ZERO_SHA
-    from pocketci_tui.paths import AppPaths
     from pocketci_tui.secrets import SecretStoreError
 
-    assert isinstance(settings, Settings)
-    assert isinstance(paths, AppPaths)
     assert kind == "push"
     if not settings.repos:
         raise CommandFailed(
@@ -277,11 +269,9 @@ async def _example(
     return json.dumps(payload, indent=2).encode(), "push"
 
 
-async def _stored(paths: object, event_id: int) -> tuple[bytes, str]:
-    from pocketci_tui.paths import AppPaths
+async def _stored(paths: AppPaths, event_id: int) -> tuple[bytes, str]:
     from pocketci_tui.store import Store, StoreError
 
-    assert isinstance(paths, AppPaths)
     try:
         # Read-only: fire runs beside the owner and sends through its listener.
         store = await Store.open_read_only(paths.db_file)

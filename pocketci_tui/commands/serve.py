@@ -8,8 +8,14 @@ import logging
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
+
+if TYPE_CHECKING:
+    from pocketci_tui.config import Settings
+    from pocketci_tui.datalock import DataLock
+    from pocketci_tui.paths import AppPaths
 
 log = logging.getLogger("pocketci_tui.serve")
 
@@ -77,25 +83,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 async def _serve(
-    settings: object,
-    paths: object,
+    settings: Settings,
+    paths: AppPaths,
     passphrase: str | None,
     *,
     verbose: bool,
-    lock: object = None,
+    lock: DataLock | None = None,
     socks: list[socket.socket] | None = None,
 ) -> int:
     from pocketci_tui import __version__, logging_setup
-    from pocketci_tui.config import Settings
     from pocketci_tui.config_reload import ConfigReloader, Reload
-    from pocketci_tui.datalock import DataLock
     from pocketci_tui.intake.exposure import exposure_warning
     from pocketci_tui.model import Notice, RunOutput
-    from pocketci_tui.paths import AppPaths, exposed_paths, exposure_fix
+    from pocketci_tui.paths import exposed_paths, exposure_fix
     from pocketci_tui.services import Services, ServicesError
 
-    assert isinstance(settings, Settings)
-    assert isinstance(paths, AppPaths)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -113,7 +115,6 @@ async def _serve(
         if text:
             out.log(logging_setup.notice_level(notice), text)
 
-    assert lock is None or isinstance(lock, DataLock)
     services = Services(settings, paths, passphrase=passphrase, lock=lock, sockets=socks)
     log.info(
         "pocketci-tui %s starting (config %s, data %s)",
