@@ -13,15 +13,19 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 
 from pocketci_tui.keys import keymap_problem
 from pocketci_tui.model import bounded
 
-FORK_MODES = ("approve", "no-secrets", "skip")
-SECRET_BACKENDS = ("auto", "keyring", "file", "plaintext", "memory")
+ForkMode = Literal["approve", "no-secrets", "skip"]
+"""How pull requests from forks are handled (``fork-pull-requests``)."""
+FORK_MODES: tuple[ForkMode, ...] = get_args(ForkMode)
+SecretBackend = Literal["auto", "keyring", "file", "plaintext", "memory"]
+"""Where secrets are kept (``secrets.backend``)."""
+SECRET_BACKENDS: tuple[SecretBackend, ...] = get_args(SecretBackend)
 VENDORS = ("github",)
 SPEC_FILE = "pocketci.yaml"
 SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -222,11 +226,11 @@ class Settings:
     concurrency: int = 2
     timeout: float = 3600.0
     repos: tuple[RepoConfig, ...] = ()
-    fork_pull_requests: str = "approve"
+    fork_pull_requests: ForkMode = "approve"
     dagger: DaggerSettings = field(default_factory=DaggerSettings)
     retention_events: int = 5000
     retention_days: float = 90.0
-    secrets_backend: str = "auto"
+    secrets_backend: SecretBackend = "auto"
     keymap: Mapping[str, str] = field(default_factory=dict)
     source: Path | None = None
 
@@ -262,6 +266,9 @@ class Settings:
     def webhook_url(self) -> str:
         """The URL to paste into GitHub's webhook settings (before any tunnel)."""
         return f"{self.listen_url}/webhooks/github"
+
+
+_Choice = TypeVar("_Choice", bound=str)
 
 
 class _Reader:
@@ -311,13 +318,14 @@ class _Reader:
             )
         return float(value)
 
-    def choice(self, key: str, default: str, choices: tuple[str, ...]) -> str:
+    def choice(self, key: str, default: _Choice, choices: tuple[_Choice, ...]) -> _Choice:
         value = self.text(key, default)
-        if value not in choices:
-            raise ConfigError(
-                f"{self.where(key)}: must be one of {', '.join(choices)}, got {shown(value)}"
-            )
-        return value
+        for choice in choices:
+            if value == choice:
+                return choice
+        raise ConfigError(
+            f"{self.where(key)}: must be one of {', '.join(choices)}, got {shown(value)}"
+        )
 
     def secret_name(self, key: str, default: str) -> str:
         value = self.text(key, default)

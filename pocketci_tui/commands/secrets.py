@@ -12,8 +12,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pocketci_tui.config import SECRET_BACKENDS
 from pocketci_tui.secrets import (
-    BACKENDS,
     DEFAULT_TIMEOUT,
     ENCRYPTED_FILE,
     MIN_SECRET_LENGTH,
@@ -61,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     backend_help = "override `secrets.backend` of config.yaml for this command"
-    parser.add_argument("--backend", choices=BACKENDS, default=None, help=backend_help)
+    parser.add_argument("--backend", choices=SECRET_BACKENDS, default=None, help=backend_help)
     parser.set_defaults(func=_usage(parser))
     actions = parser.add_subparsers(dest="secrets_command", metavar="{set,list,delete}")
 
@@ -82,19 +82,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help=f"accept a value shorter than {MIN_SECRET_LENGTH} characters (it is not masked)",
     )
-    p_set.add_argument("--backend", choices=BACKENDS, default=argparse.SUPPRESS, help=backend_help)
+    p_set.add_argument(
+        "--backend", choices=SECRET_BACKENDS, default=argparse.SUPPRESS, help=backend_help
+    )
     p_set.set_defaults(func=cmd_set)
 
     p_list = actions.add_parser(
         "list", help="list names and the backend holding each, never values"
     )
-    p_list.add_argument("--backend", choices=BACKENDS, default=argparse.SUPPRESS, help=backend_help)
+    p_list.add_argument(
+        "--backend", choices=SECRET_BACKENDS, default=argparse.SUPPRESS, help=backend_help
+    )
     p_list.set_defaults(func=cmd_list)
 
     p_delete = actions.add_parser("delete", help="delete the value stored under NAME")
     p_delete.add_argument("name", metavar="NAME")
     p_delete.add_argument(
-        "--backend", choices=BACKENDS, default=argparse.SUPPRESS, help=backend_help
+        "--backend", choices=SECRET_BACKENDS, default=argparse.SUPPRESS, help=backend_help
     )
     p_delete.set_defaults(func=cmd_delete)
 

@@ -42,10 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pocketci_tui.config import SECRET_BACKENDS
 from pocketci_tui.secrets.base import (
     _HINT_HEADLESS,
     _PROBE_NAME,
-    BACKENDS,
     DEFAULT_TIMEOUT,
     ENCRYPTED_FILE,
     FILE_TIMEOUT,
@@ -83,7 +83,6 @@ from pocketci_tui.secrets.keyring_store import (
 )
 
 __all__ = [
-    "BACKENDS",
     "DEFAULT_TIMEOUT",
     "ENCRYPTED_FILE",
     "FILE_TIMEOUT",
@@ -155,11 +154,12 @@ async def open_secret_store(
         SecretStoreUnavailable: Nothing usable; the message explains the options.
         SecretStoreTimeout: Looking for the OS keyring took longer than ``timeout``.
         PassphraseRequired: The encrypted file is the store to use but no passphrase was given.
-        SecretValueError: ``backend`` is not one of :data:`BACKENDS`.
+        SecretValueError: ``backend`` is not one of
+            :data:`~pocketci_tui.config.SECRET_BACKENDS`.
     """
-    if backend not in BACKENDS:
+    if backend not in SECRET_BACKENDS:
         raise SecretValueError(
-            f"unknown secrets backend {backend!r}: choose one of {', '.join(BACKENDS)}"
+            f"unknown secrets backend {backend!r}: choose one of {', '.join(SECRET_BACKENDS)}"
         )
     index = SecretIndex(config_dir / INDEX_FILE)
     encrypted = config_dir / ENCRYPTED_FILE

@@ -29,7 +29,6 @@ PLAINTEXT_FILE = "secrets-plaintext.json"
 PASSPHRASE_CREDENTIAL = "pocketci-passphrase"
 """The systemd credential (``LoadCredential=``, ``LoadCredentialEncrypted=``): the passphrase."""
 
-BACKENDS = ("auto", "keyring", "file", "plaintext", "memory")
 DEFAULT_TIMEOUT = 5.0
 FILE_TIMEOUT = 30.0
 """The encrypted file cannot hang, but Argon2 is slow on a busy small box: allow this long."""
