@@ -14,7 +14,9 @@ from pocketci_tui.model import Run, StoredEvent
 from ..text import clean, format_time, literal, short_sha
 from .status import overall_state, state_label
 
-VENDOR_LABELS = {"github": "gh"}
+VENDOR_LABELS = {"github": "gh", "gitea": "gitea", "forgejo": "fj", "gitlab": "glab"}
+"""How the forge column names each forge in its five cells: the forge's command-line tool
+(``gh``, ``fj``, ``glab``), or its name when that fits."""
 MAX_ROWS = 200
 """Rows kept when new events arrive (one page); older events page in from the store."""
 
