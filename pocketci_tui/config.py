@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar, get_args
 import yaml
 
 from pocketci_tui.keys import keymap_problem
-from pocketci_tui.model import bounded
+from pocketci_tui.model import VENDORS, bounded, webhook_path
 
 ForkMode = Literal["approve", "no-secrets", "skip"]
 """How pull requests from forks are handled (``fork-pull-requests``)."""
@@ -26,7 +26,6 @@ FORK_MODES: tuple[ForkMode, ...] = get_args(ForkMode)
 SecretBackend = Literal["auto", "keyring", "file", "plaintext", "memory"]
 """Where secrets are kept (``secrets.backend``)."""
 SECRET_BACKENDS: tuple[SecretBackend, ...] = get_args(SecretBackend)
-VENDORS = ("github",)
 SPEC_FILE = "pocketci.yaml"
 SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ARG_NAME_RE = re.compile(r"^[a-z][A-Za-z0-9]*$")
@@ -265,7 +264,7 @@ class Settings:
     @property
     def webhook_url(self) -> str:
         """The URL to paste into GitHub's webhook settings (before any tunnel)."""
-        return f"{self.listen_url}/webhooks/github"
+        return self.listen_url + webhook_path("github")
 
 
 _Choice = TypeVar("_Choice", bound=str)

@@ -15,6 +15,25 @@ from typing import Any
 
 ZERO_SHA = "0" * 40
 
+VENDORS = ("github", "gitea", "forgejo", "gitlab")
+"""Every forge pocketci-tui speaks, by the name used in ``config.yaml``, the route and events."""
+
+
+def webhook_path(vendor: str) -> str:
+    """The path a forge posts its deliveries to (``/webhooks/github``).
+
+    The route, not the headers, decides which forge a delivery comes from, so every place that
+    shows or sends to a webhook URL derives it from here.
+
+    Args:
+        vendor: A forge name from :data:`VENDORS`.
+
+    Returns:
+        ``/webhooks/`` followed by the forge name.
+    """
+    return f"/webhooks/{vendor}"
+
+
 MAX_DETAIL = 2000
 """The longest event detail or run reason kept (stored, published, shown)."""
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from pocketci_tui.config import Settings
 from pocketci_tui.datalock import DataFolderBusy, DataLock
 from pocketci_tui.intake.rejections import RejectionLog
-from pocketci_tui.model import Notice, StoredEvent
+from pocketci_tui.model import Notice, StoredEvent, webhook_path
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStore, SecretStoreError
@@ -160,7 +160,7 @@ class Services:
     @property
     def webhook_url(self) -> str:
         """The URL the forge should post to (empty before start)."""
-        return f"{self.url}/webhooks/github" if self.url else ""
+        return f"{self.url}{webhook_path('github')}" if self.url else ""
 
     async def start(self, *, host: str | None = None, port: int | None = None) -> str:
         """Open the store and secrets, start the engine, then the listener.

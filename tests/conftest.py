@@ -23,8 +23,9 @@ from gitrepo import BareRepo  # noqa: E402
 from pocketci_tui.config import RepoConfig, Settings  # noqa: E402
 from pocketci_tui.engine.git.command import GitCommand  # noqa: E402
 from pocketci_tui.engine.git.workspace import Workspace  # noqa: E402
+from pocketci_tui.forges.registry import Registry  # noqa: E402
 from pocketci_tui.intake import IntakeLimits, Listener, make_intake_app  # noqa: E402
-from pocketci_tui.model import StoredEvent  # noqa: E402
+from pocketci_tui.model import StoredEvent, webhook_path  # noqa: E402
 from pocketci_tui.paths import AppPaths  # noqa: E402
 from pocketci_tui.secrets import MemorySecretStore, SecretStore  # noqa: E402
 from pocketci_tui.store import Store  # noqa: E402
@@ -109,7 +110,11 @@ class RunningIntake:
     @property
     def hook_url(self) -> str:
         """The GitHub webhook URL."""
-        return self.url + "/webhooks/github"
+        return self.url + webhook_path("github")
+
+    def hook_url_for(self, vendor: str) -> str:
+        """The webhook URL of a forge."""
+        return self.url + webhook_path(vendor)
 
 
 IntakeFactory = Callable[..., Awaitable[RunningIntake]]
@@ -120,7 +125,8 @@ async def intake_factory(tmp_path: Path) -> AsyncIterator[IntakeFactory]:
     """Start real intake listeners on 127.0.0.1 (port 0); all are stopped after the test.
 
     Keyword arguments: ``repos`` (names), ``secrets`` (a SecretStore), ``limits``
-    (IntakeLimits), ``db`` (path), ``busy_timeout``, ``store`` (an open Store to reuse).
+    (IntakeLimits), ``db`` (path), ``busy_timeout``, ``store`` (an open Store to reuse),
+    ``settings`` (instead of ``repos``), ``forges`` (a Registry instead of the built-in one).
     """
     started: list[tuple[Listener, Store, bool]] = []
 
@@ -132,17 +138,25 @@ async def intake_factory(tmp_path: Path) -> AsyncIterator[IntakeFactory]:
         db: Path | None = None,
         busy_timeout: float = 5.0,
         store: Store | None = None,
+        settings: Settings | None = None,
+        forges: Registry | None = None,
     ) -> RunningIntake:
         owns = store is None
         if store is None:
             store = await Store.open(
                 db or tmp_path / f"intake{len(started)}" / "pocketci.db", busy_timeout=busy_timeout
             )
-        settings = Settings(repos=tuple(RepoConfig(name=r) for r in repos))
+        if settings is None:
+            settings = Settings(repos=tuple(RepoConfig(name=r) for r in repos))
         sink = RecordingSink()
         secret_store = secrets or MemorySecretStore({"webhook-secret": WEBHOOK_SECRET})
         app = make_intake_app(
-            settings=settings, store=store, secrets=secret_store, sink=sink, limits=limits
+            settings=settings,
+            store=store,
+            secrets=secret_store,
+            sink=sink,
+            limits=limits,
+            forges=forges,
         )
         listener = Listener(app, "127.0.0.1", 0)
         url = await listener.start()

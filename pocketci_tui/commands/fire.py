@@ -120,7 +120,9 @@ def _default_url(host: str, port: int) -> str:
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}/webhooks/github"
+    from pocketci_tui.model import webhook_path
+
+    return f"http://{host}:{port}{webhook_path('github')}"
 
 
 async def _fire(

@@ -1,19 +1,56 @@
 """GitHub: verify a webhook delivery and normalize it into an :class:`~pocketci_tui.model.Event`.
 
-Everything here is pure (no I/O), so it is tested directly and fuzzed with hypothesis.
+The functions are GitHub's rules; :data:`FORGE` puts them behind the
+:class:`~pocketci_tui.forges.base.Forge` interface the intake and the engine use. Everything
+here is pure (no I/O), so it is tested directly and fuzzed with hypothesis.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pocketci_tui.forges.base import REFIRE_HEADER, BodyCheck, DeliveryRefused, GitAuth
+from pocketci_tui.forges.git_access import git_access
+from pocketci_tui.forges.payload import (
+    MAX_JSON_VALUES,
+    PayloadError,
+    count_values,
+    parse_payload,
+)
 from pocketci_tui.gitrefs import is_commit_id, ref_problem, sha_problem
 from pocketci_tui.model import ZERO_SHA, Event
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "FORGE",
+    "HOOK_ID_HEADER",
+    "MAX_JSON_VALUES",
+    "REFIRE_HEADER",
+    "SIGNATURE_HEADER",
+    "GitHubForge",
+    "PayloadError",
+    "Verifier",
+    "clean_hook_id",
+    "commit_refs",
+    "commit_source",
+    "count_values",
+    "hook_reason",
+    "ignore_reason",
+    "normalize",
+    "parse_payload",
+    "repository_name",
+    "sign",
+    "unsafe_ref_reason",
+    "valid_delivery_id",
+    "valid_event_name",
+    "verify",
+]
 
 VENDOR = "github"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -21,8 +58,6 @@ LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"
 EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 HOOK_ID_HEADER = "X-GitHub-Hook-ID"
-REFIRE_HEADER = "X-Pocketci-Refire"
-"""Sent by ``pocketci-tui fire``: the proof that a known body is run again on purpose."""
 
 _SIGNATURE_RE = re.compile(r"sha256=[0-9a-f]{64}")
 _EVENT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -30,10 +65,6 @@ _DELIVERY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _HOOK_ID_RE = re.compile(r"[0-9]{1,32}")
 _REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
 _TITLE_MAX = 300
-
-
-class PayloadError(ValueError):
-    """The body is not a JSON object we accept (the intake answers 400)."""
 
 
 # -- signature ----------------------------------------------------------------------------------
@@ -159,109 +190,6 @@ def clean_hook_id(value: str | None) -> str:
     return value if value and _HOOK_ID_RE.fullmatch(value) else ""
 
 
-# -- strict JSON --------------------------------------------------------------------------------
-
-
-def _no_constants(name: str) -> Any:
-    raise PayloadError(f"{name} is not valid JSON")
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # dict() in C, then one length check: a key seen twice leaves fewer entries than pairs.
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise PayloadError(f"duplicate key {key!r} in the JSON body")
-            seen.add(key)
-    return result
-
-
-# One decoder for every body (json.loads with hooks would build a new one per call).
-_DECODER = json.JSONDecoder(parse_constant=_no_constants, object_pairs_hook=_no_duplicate_keys)
-
-MAX_JSON_VALUES = 1_000_000
-"""The most objects, arrays and separated values a body may hold (counted before parsing).
-
-Real payloads hold far fewer (a push of 2,048 commits a few tens of thousands); 8.7 million
-``{}`` in 24.9 MiB cost 840 MiB and seconds of CPU to decode.
-"""
-
-_SURROGATE_ESCAPE_RE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def count_values(body: bytes) -> int:
-    """An upper bound of the values in a JSON body: its ``{``, ``[`` and ``,`` bytes.
-
-    Characters inside strings are counted too, so this overcounts, never undercounts; it runs
-    at memory speed, before anything is decoded.
-    """
-    return body.count(b"{") + body.count(b"[") + body.count(b",")
-
-
-def _has_lone_surrogate(data: Any) -> bool:
-    """Tell whether a decoded value holds a string with an unpaired surrogate (``\\ud800``)."""
-    stack = [data]
-    while stack:
-        value = stack.pop()
-        kind = type(value)
-        if kind is dict:
-            for key, item in value.items():
-                if not key.isascii():
-                    try:
-                        key.encode("utf-8")
-                    except UnicodeEncodeError:
-                        return True
-                stack.append(item)
-        elif kind is list:
-            stack.extend(value)
-        elif kind is str and not value.isascii():
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return True
-    return False
-
-
-def parse_payload(body: bytes) -> dict[str, Any]:
-    """Decode a webhook body strictly.
-
-    Refuses invalid UTF-8, ``NaN``/``Infinity``, duplicate keys, nesting too deep for Python's
-    parser, numbers too long to convert, unpaired surrogates (which no store or terminal can
-    take), bodies with more than :data:`MAX_JSON_VALUES` values, and anything but an object at
-    the top.
-
-    Args:
-        body: The raw body (already verified).
-
-    Returns:
-        The decoded object.
-
-    Raises:
-        PayloadError: The body is not acceptable JSON.
-    """
-    if len(body) > MAX_JSON_VALUES and count_values(body) > MAX_JSON_VALUES:
-        raise PayloadError(f"the JSON body holds more than {MAX_JSON_VALUES} values")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise PayloadError("the body is not valid UTF-8") from exc
-    try:
-        data = _DECODER.decode(text)
-    except RecursionError as exc:
-        raise PayloadError("the JSON body is nested too deeply") from exc
-    except json.JSONDecodeError as exc:
-        raise PayloadError(f"the body is not valid JSON: {exc.msg} at {exc.pos}") from exc
-    except ValueError as exc:  # Python's limit on the digits of an integer
-        raise PayloadError("the JSON body holds a number too long to read") from exc
-    if not isinstance(data, dict):
-        raise PayloadError("the JSON body must be an object")
-    if "\\u" in text and _SURROGATE_ESCAPE_RE.search(text) and _has_lone_surrogate(data):
-        raise PayloadError("the JSON body holds an unpaired surrogate (\\ud800-\\udfff)")
-    return data
-
-
 # -- normalization ------------------------------------------------------------------------------
 
 
@@ -297,6 +225,17 @@ def repository_name(payload: dict[str, Any]) -> str:
     """Return ``repository.full_name`` if it is a plausible ``owner/name``, else ``""``."""
     name = _str(_obj(payload, "repository"), "full_name")
     return name if _REPO_RE.fullmatch(name) and ".." not in name else ""
+
+
+def _pull_request_is_fork(payload: dict[str, Any]) -> bool:
+    """Tell whether a pull request's head repository differs from its base repository."""
+    pr = _obj(payload, "pull_request")
+    head_repo = _obj(pr, "head").get("repo")
+    base_repo_name = _str(_obj(_obj(pr, "base"), "repo"), "full_name") or repository_name(payload)
+    if type(head_repo) is not dict:
+        return True  # the fork was deleted: treat it as one (P5)
+    head_name = _str(head_repo, "full_name")
+    return not head_name or head_name.lower() != base_repo_name.lower()
 
 
 def normalize(
@@ -352,20 +291,13 @@ def normalize(
         number = _int(pr, "number")
         if number is None:
             number = _int(payload, "number")
-        head_repo = head.get("repo")
-        base_repo_name = _str(_obj(base, "repo"), "full_name") or repository_name(payload)
-        if type(head_repo) is not dict:
-            is_fork = True  # the fork was deleted: treat it as one (P5)
-        else:
-            head_name = _str(head_repo, "full_name")
-            is_fork = not head_name or head_name.lower() != base_repo_name.lower()
         fields.update(
             ref=f"refs/pull/{number}/head" if number is not None else "",
             sha=_str(head, "sha"),
             base_ref=_str(base, "ref"),
             base_sha=_str(base, "sha"),
             pr_number=number,
-            is_fork=is_fork,
+            is_fork=_pull_request_is_fork(payload),
             title=_title(_str(pr, "title")),
         )
     elif event_name == "release":
@@ -406,6 +338,19 @@ def unsafe_ref_reason(ref: str) -> str:
     return ref_problem(ref) if ref else ""
 
 
+def hook_reason(event: Event) -> str:
+    """Return why a delivery concerns the hook rather than a repository, or ``""``.
+
+    A ``ping`` (sent when the hook is created) and a payload without a repository are stored
+    as ignored before the repository is looked up in the configuration.
+    """
+    if event.event_name == "ping":
+        return "ping: hook verified"
+    if not event.repository:
+        return "no repository in the payload"
+    return ""
+
+
 def ignore_reason(event: Event) -> str:
     """Return why a verified event must be stored but never run, or ``""`` to process it.
 
@@ -415,10 +360,9 @@ def ignore_reason(event: Event) -> str:
     Returns:
         The reason shown in the UI (``ping: hook verified``, ``branch deleted``...).
     """
-    if event.event_name == "ping":
-        return "ping: hook verified"
-    if not event.repository:
-        return "no repository in the payload"
+    reason = hook_reason(event)
+    if reason:
+        return reason
     if event.deleted:
         return "tag deleted" if event.event_type == "tag" else "branch deleted"
     if event.event_type in ("push", "tag", "pull_request"):
@@ -499,3 +443,126 @@ def commit_source(event: Event) -> str:
     if kind == "create" and event.ref.startswith(("refs/heads/", "refs/tags/")):
         return "created branch" if event.ref.startswith("refs/heads/") else "created tag"
     return "default branch"
+
+
+# -- the Forge interface ------------------------------------------------------------------------
+
+_GIT = git_access(VENDOR)
+
+
+class _SignatureCheck:
+    """One delivery's ``X-Hub-Signature-256`` check, fed the body as it arrives."""
+
+    __slots__ = ("_header", "_mac")
+
+    def __init__(self, mac: Any, header: str) -> None:
+        self._mac = mac
+        self._header = header
+
+    def update(self, chunk: bytes) -> None:
+        self._mac.update(chunk)
+
+    def verified(self) -> bool:
+        return Verifier.matches(self._mac, self._header)
+
+    def digest(self) -> str:
+        # Once verified, the signature is the body's keyed hash.
+        return self._header[7:]
+
+
+class _HubVerifier:
+    """:class:`Verifier` behind the :class:`~pocketci_tui.forges.base.Verifier` interface."""
+
+    __slots__ = ("_verifier",)
+
+    def __init__(self, secret: str) -> None:
+        self._verifier = Verifier(secret)
+
+    def start(self, headers: Mapping[str, str]) -> BodyCheck:
+        mac = self._verifier.start()
+        if mac is None:
+            raise DeliveryRefused(503, "cannot verify deliveries now", "no webhook secret")
+        return _SignatureCheck(mac, headers.get(SIGNATURE_HEADER) or "")
+
+
+class GitHubForge:
+    """GitHub behind the :class:`~pocketci_tui.forges.base.Forge` interface."""
+
+    vendor = VENDOR
+    display_name = "GitHub"
+    event_header = EVENT_HEADER
+    delivery_header = DELIVERY_HEADER
+    mimics: frozenset[str] = frozenset()
+
+    def missing_credentials(self, headers: Mapping[str, str]) -> str:
+        return "" if SIGNATURE_HEADER in headers else f"no {SIGNATURE_HEADER} header"
+
+    def event_name(self, headers: Mapping[str, str]) -> str:
+        value = headers.get(EVENT_HEADER, "")
+        return value if valid_event_name(value) else ""
+
+    def delivery_id(self, headers: Mapping[str, str]) -> str:
+        value = headers.get(DELIVERY_HEADER, "")
+        return value if valid_delivery_id(value) else ""
+
+    def hook_id(self, headers: Mapping[str, str]) -> str:
+        return clean_hook_id(headers.get(HOOK_ID_HEADER))
+
+    def verifier(self, secret: str) -> _HubVerifier:
+        return _HubVerifier(secret)
+
+    def sign(
+        self, body: bytes, secret: str, *, event_name: str, delivery_id: str
+    ) -> dict[str, str]:
+        return {
+            EVENT_HEADER: event_name,
+            DELIVERY_HEADER: delivery_id,
+            SIGNATURE_HEADER: sign(secret, body),
+        }
+
+    def normalize(
+        self,
+        event_name: str,
+        delivery_id: str,
+        payload: dict[str, Any],
+        body: bytes,
+        *,
+        received_at: datetime,
+        headers: Mapping[str, str],
+    ) -> Event:
+        return normalize(
+            event_name,
+            delivery_id,
+            payload,
+            body,
+            received_at=received_at,
+            hook_id=self.hook_id(headers),
+        )
+
+    def is_fork(self, event_name: str, payload: dict[str, Any]) -> bool:
+        return event_name == "pull_request" and _pull_request_is_fork(payload)
+
+    def hook_reason(self, event: Event) -> str:
+        return hook_reason(event)
+
+    def ignore_reason(self, event: Event) -> str:
+        return ignore_reason(event)
+
+    def clone_url(self, base_url: str, repository: str) -> str:
+        return _GIT.clone_url(base_url, repository)
+
+    def pull_request_refs(self, number: int) -> tuple[str, ...]:
+        return _GIT.change_refs(number)
+
+    def git_auth(self, token: str) -> GitAuth:
+        return GitAuth(username=_GIT.username, password=token)
+
+    def commit_refs(self, event: Event) -> tuple[str, ...]:
+        return commit_refs(event)
+
+    def commit_source(self, event: Event) -> str:
+        return commit_source(event)
+
+
+FORGE = GitHubForge()
+"""GitHub, as registered in :mod:`pocketci_tui.forges.registry`."""

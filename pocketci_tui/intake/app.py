@@ -1,12 +1,14 @@
 """The webhook intake: an aiohttp application that verifies, stores, then acknowledges.
 
-Order of work for ``POST /webhooks/github`` (SPEC 4.4):
+One handler serves ``POST /webhooks/{vendor}`` for every registered forge; the route, never
+the headers, decides the forge (an unknown one is 404). Order of work (SPEC 4.4):
 
-1. cheap header checks: encoding (415), content type (415), declared size (413), signature
-   header present (401);
+1. cheap header checks: a delivery another forge sent, posted to this forge's URL (400 naming
+   the right one), encoding (415), content type (415), declared size (413), signature or token
+   header present (401), the event and delivery headers (400);
 2. the body, read with a size bound (413) and a deadline (408);
-3. the HMAC over the raw bytes, constant-time (401), before any parsing;
-4. the event headers (400) and the strict JSON decode (400);
+3. the forge's verification over the raw bytes, constant-time (401), before any parsing;
+4. the strict JSON decode (400);
 5. normalization, then one durable commit (503 when it fails: never a 2xx for what is not on
    disk), then the sink is told, then the reply: 202 stored, 200 stored-but-ignored, 202
    duplicate.
@@ -19,7 +21,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -27,12 +29,21 @@ from aiohttp import web
 
 from pocketci_tui import __version__
 from pocketci_tui.config import Settings
-from pocketci_tui.forges import github
+from pocketci_tui.forges.base import (
+    REFIRE_HEADER,
+    BodyCheck,
+    DeliveryRefused,
+    Forge,
+    Verifier,
+    refire_allowed,
+)
+from pocketci_tui.forges.payload import PayloadError, parse_payload
+from pocketci_tui.forges.registry import Registry, default_registry
 from pocketci_tui.intake import keys
 from pocketci_tui.intake.budget import BodyHold, BudgetLimits, ByteBudget
 from pocketci_tui.intake.rejections import RejectionLog
 from pocketci_tui.logging_setup import safe_text
-from pocketci_tui.model import Event, EventStatus, StoredEvent, utcnow
+from pocketci_tui.model import Event, EventStatus, StoredEvent, utcnow, webhook_path
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.store import Replayed, Store, StoreError
 
@@ -67,7 +78,7 @@ class IntakeLimits:
         budget: How many unverified body bytes may be held at once, across connections.
         header_timeout: Seconds a connection has to start a request (headers included);
             enforced by :class:`~pocketci_tui.intake.listener.Listener`.
-        secret_ttl: Seconds the webhook secret is cached after a successful read.
+        secret_ttl: Seconds a webhook secret is cached after a successful read.
         secret_timeout: Seconds to wait for the secret store.
     """
 
@@ -85,7 +96,7 @@ class SecretUnavailable(Exception):
 
 
 class SecretCache:
-    """Reads the webhook secret from the secret store, caching it for a short time.
+    """Reads one webhook secret from the secret store, caching it for a short time.
 
     Args:
         secrets: The secret store.
@@ -105,7 +116,7 @@ class SecretCache:
         self._generation = 0
         self._lock = asyncio.Lock()
         self._refresh: asyncio.Task[None] | None = None
-        self._verifier: github.Verifier | None = None
+        self._verifiers: dict[str, Verifier] = {}
         self._verifier_secret = ""
 
     async def get(self) -> str:
@@ -172,17 +183,20 @@ class SecretCache:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    async def verifier(self) -> github.Verifier:
-        """Return a signature verifier keyed with the current webhook secret.
+    async def verifier(self, forge: Forge) -> tuple[str, Verifier]:
+        """Return the current webhook secret and a forge's verifier keyed with it.
 
         Raises:
             SecretUnavailable: As :meth:`get`.
         """
         value = await self.get()
-        if self._verifier is None or value != self._verifier_secret:
-            self._verifier = github.Verifier(value)
+        if value != self._verifier_secret:
+            self._verifiers = {}
             self._verifier_secret = value
-        return self._verifier
+        verifier = self._verifiers.get(forge.vendor)
+        if verifier is None:
+            verifier = self._verifiers[forge.vendor] = forge.verifier(value)
+        return value, verifier
 
     def forget(self) -> None:
         """Drop the cached value (after a rotation)."""
@@ -190,8 +204,49 @@ class SecretCache:
         self._expires = 0.0
         self._refresh_at = 0.0
         self._generation += 1
-        self._verifier = None
+        self._verifiers = {}
         self._verifier_secret = ""
+
+
+class WebhookSecrets:
+    """The webhook secret of each forge: one :class:`SecretCache` per secret-store name.
+
+    Forges that name the same entry (by default all of them: the top-level
+    ``webhook-secret``) share its cache, so the store is read once for all of them.
+
+    Args:
+        secrets: The secret store.
+        names: The secret-store entry of each forge, by vendor.
+        ttl: Seconds a value read is reused.
+        timeout: Seconds to wait for the store.
+    """
+
+    def __init__(
+        self, secrets: SecretStore, names: Mapping[str, str], ttl: float, timeout: float
+    ) -> None:
+        self._names = dict(names)
+        self._caches = {
+            name: SecretCache(secrets, name, ttl, timeout) for name in set(self._names.values())
+        }
+
+    def name(self, vendor: str) -> str:
+        """The secret-store entry holding a forge's webhook secret."""
+        return self._names[vendor]
+
+    def cache(self, vendor: str) -> SecretCache:
+        """The cache of a forge's webhook secret."""
+        return self._caches[self._names[vendor]]
+
+    def forget(self, name: str) -> None:
+        """Drop the cached value of one secret-store entry (after it changed)."""
+        cache = self._caches.get(name)
+        if cache is not None:
+            cache.forget()
+
+    async def close(self) -> None:
+        """Stop every background read."""
+        for cache in self._caches.values():
+            await cache.close()
 
 
 def _error(status: int, message: str, *, close: bool = False) -> web.Response:
@@ -230,15 +285,14 @@ class RepoFilter:
         return known
 
 
-def _decide(repos: RepoFilter, event: Event) -> tuple[EventStatus, str]:
+def _decide(forge: Forge, repos: RepoFilter, event: Event) -> tuple[EventStatus, str]:
     """Return the status and detail to store a verified event with."""
-    if event.event_name == "ping":
-        return EventStatus.IGNORED, "ping: hook verified"
-    if not event.repository:
-        return EventStatus.IGNORED, "no repository in the payload"
+    reason = forge.hook_reason(event)
+    if reason:
+        return EventStatus.IGNORED, reason
     if not repos.configured(event.vendor, event.repository):
         return EventStatus.IGNORED, f"repository {event.repository} is not in the config"
-    reason = github.ignore_reason(event)
+    reason = forge.ignore_reason(event)
     if reason:
         return EventStatus.IGNORED, reason
     return EventStatus.RECEIVED, ""
@@ -269,9 +323,9 @@ def _too_large(limits: IntakeLimits) -> _Refused:
 
 
 async def _read_body(
-    request: web.Request, limits: IntakeLimits, budget: ByteBudget, mac: Any
+    request: web.Request, limits: IntakeLimits, budget: ByteBudget, check: BodyCheck
 ) -> bytes:
-    """Read the body chunk by chunk, feeding ``mac`` as it arrives, within the byte budget.
+    """Read the body chunk by chunk, feeding ``check`` as it arrives, within the byte budget.
 
     The bytes held wait for the signature check; they come from the budget shared by every
     connection (refused with 503 when it is full), the body is cut at ``max_body`` (413) and at
@@ -286,7 +340,7 @@ async def _read_body(
         body = await content.read()
         if len(body) > limits.max_body:
             raise _too_large(limits)
-        mac.update(body)
+        check.update(body)
         return body
     hold = BodyHold(budget)
     declared = request.content_length
@@ -307,7 +361,7 @@ async def _read_body(
                     raise _too_large(limits)
                 if not hold.grow(size):
                     raise _busy()
-                mac.update(chunk)
+                check.update(chunk)
                 chunks.append(chunk)
                 cm.reschedule(min(deadline, loop.time() + limits.body_idle_timeout))
     except TimeoutError:
@@ -332,45 +386,70 @@ def _busy() -> _Refused:
 async def _parse(app: web.Application, body: bytes) -> dict[str, Any]:
     """Decode a verified body: small ones here, large ones one at a time in a thread.
 
-    The value count is checked before decoding (:func:`github.parse_payload`); decoding a large
-    body still takes tens of milliseconds, which is not spent on the event loop.
+    The value count is checked before decoding (:func:`parse_payload`); decoding a large body
+    still takes tens of milliseconds, which is not spent on the event loop.
     """
     if len(body) <= PARSE_IN_THREAD:
-        return github.parse_payload(body)
+        return parse_payload(body)
     async with app[keys.PARSING]:
-        return await asyncio.to_thread(github.parse_payload, body)
+        return await asyncio.to_thread(parse_payload, body)
 
 
 PARSE_IN_THREAD = 256 * 1024
 """Bodies larger than this are decoded in a worker thread, one at a time."""
 
 
-async def handle_github(request: web.Request) -> web.Response:
-    """Verify, store and acknowledge one GitHub delivery."""
+async def handle_delivery(request: web.Request) -> web.Response:
+    """Verify, store and acknowledge one delivery to ``/webhooks/{vendor}``."""
+    vendor = request.match_info["vendor"]
+    forge = request.app[keys.FORGES].get(vendor)
     headers = request.headers
-    event_name = headers.get(github.EVENT_HEADER, "")
-    delivery_id = headers.get(github.DELIVERY_HEADER, "")
+    if forge is None:
+        return _refuse(request, _unknown_vendor(request.app[keys.FORGES], vendor), "", "")
+    event_name = forge.event_name(headers)
+    delivery_id = forge.delivery_id(headers)
     try:
-        return await _handle_github(request, event_name, delivery_id)
+        return await _handle(request, forge, event_name, delivery_id)
     except _Refused as refused:
-        request.app[keys.REJECTIONS].note(
-            refused.status,
-            refused.reason,
-            remote=request.remote or "",
-            event_name=event_name if github.valid_event_name(event_name) else "",
-            delivery_id=delivery_id if github.valid_delivery_id(delivery_id) else "",
-            detail=refused.detail,
-            level=refused.level,
-        )
-        # Close after a refusal: the rest of an unread body is never read.
-        return _error(refused.status, refused.message, close=True)
+        return _refuse(request, refused, event_name, delivery_id)
 
 
-async def _handle_github(request: web.Request, event_name: str, delivery_id: str) -> web.Response:
-    app = request.app
-    limits = app[keys.LIMITS]
+def _refuse(
+    request: web.Request, refused: _Refused, event_name: str, delivery_id: str
+) -> web.Response:
+    request.app[keys.REJECTIONS].note(
+        refused.status,
+        refused.reason,
+        remote=request.remote or "",
+        event_name=event_name,
+        delivery_id=delivery_id,
+        detail=refused.detail,
+        level=refused.level,
+    )
+    # Close after a refusal: the rest of an unread body is never read.
+    return _error(refused.status, refused.message, close=True)
+
+
+def _unknown_vendor(forges: Registry, vendor: str) -> _Refused:
+    urls = ", ".join(webhook_path(v) for v in forges.vendors)
+    return _Refused(
+        404,
+        f"no forge is named {vendor[:40]!r}; deliveries go to {urls}",
+        "unknown forge",
+        detail=safe_text(vendor, 40),
+    )
+
+
+def _check_headers(request: web.Request, forge: Forge, event_name: str, delivery_id: str) -> None:
+    """The checks made before the secret is read and before the body (see the module docs).
+
+    Raises:
+        _Refused: The request is refused.
+    """
     headers = request.headers
-
+    misrouted = request.app[keys.FORGES].misrouted(forge.vendor, headers)
+    if misrouted:
+        raise _Refused(400, misrouted, "posted to the wrong forge's URL", detail=misrouted)
     encoding = headers.get("Content-Encoding", "").strip().lower()
     if encoding not in ("", "identity"):
         raise _Refused(
@@ -386,19 +465,28 @@ async def _handle_github(request: web.Request, event_name: str, delivery_id: str
             "wrong content type",
             detail=f"{safe_text(request.content_type, 60) or 'none'}, not application/json",
         )
+    limits = request.app[keys.LIMITS]
     if request.content_length is not None and request.content_length > limits.max_body:
         raise _too_large(limits)
-    signature = headers.get(github.SIGNATURE_HEADER)
-    if signature is None:
-        raise _Refused(401, _SIGNATURE_ERROR, "no X-Hub-Signature-256 header")
-    if not github.valid_event_name(event_name):
-        raise _Refused(400, f"missing or invalid {github.EVENT_HEADER} header", "bad event header")
-    if not github.valid_delivery_id(delivery_id):
+    missing = forge.missing_credentials(headers)
+    if missing:
+        raise _Refused(401, _SIGNATURE_ERROR, missing)
+    if not event_name:
+        raise _Refused(400, f"missing or invalid {forge.event_header} header", "bad event header")
+    if not delivery_id:
         raise _Refused(
-            400, f"missing or invalid {github.DELIVERY_HEADER} header", "bad delivery header"
+            400, f"missing or invalid {forge.delivery_header} header", "bad delivery header"
         )
+
+
+async def _handle(
+    request: web.Request, forge: Forge, event_name: str, delivery_id: str
+) -> web.Response:
+    app = request.app
+    headers = request.headers
+    _check_headers(request, forge, event_name, delivery_id)
     try:
-        verifier = await app[keys.SECRET].verifier()
+        secret, verifier = await app[keys.SECRET].cache(forge.vendor).verifier(forge)
     except SecretUnavailable as exc:
         raise _Refused(
             503,
@@ -407,29 +495,26 @@ async def _handle_github(request: web.Request, event_name: str, delivery_id: str
             detail=str(exc),
             level=logging.ERROR,
         ) from exc
-    mac = verifier.start()
-    if mac is None:  # pragma: no cover - SecretCache never hands out an empty secret
-        raise _Refused(503, "cannot verify deliveries now", "no webhook secret")
+    try:
+        check = verifier.start(headers)
+    except DeliveryRefused as exc:
+        raise _Refused(exc.status, exc.message, exc.reason) from exc
 
-    body = await _read_body(request, limits, app[keys.BUDGET], mac)
-    if not verifier.matches(mac, signature):
+    body = await _read_body(request, app[keys.LIMITS], app[keys.BUDGET], check)
+    if not check.verified():
         raise _Refused(401, _SIGNATURE_ERROR, "bad signature (is the webhook secret the same?)")
+    digest = check.digest()
 
     try:
         payload = await _parse(app, body)
-    except github.PayloadError as exc:
+    except PayloadError as exc:
         raise _Refused(400, str(exc), "malformed body", detail=str(exc)) from exc
 
-    event = github.normalize(
-        event_name,
-        delivery_id,
-        payload,
-        body,
-        received_at=utcnow(),
-        hook_id=github.clean_hook_id(headers.get(github.HOOK_ID_HEADER)),
+    event = forge.normalize(
+        event_name, delivery_id, payload, body, received_at=utcnow(), headers=headers
     )
     del payload
-    status, detail = _decide(app[keys.REPOS], event)
+    status, detail = _decide(forge, app[keys.REPOS], event)
     if status is EventStatus.IGNORED and log.isEnabledFor(logging.DEBUG):
         # Headless mode logs every stored event through the engine's notices already.
         log.debug(
@@ -439,12 +524,12 @@ async def _handle_github(request: web.Request, event_name: str, delivery_id: str
             event.repository or "-",
             detail,
         )
-    refire = verifier.refire_allowed(delivery_id, signature, headers.get(github.REFIRE_HEADER))
+    refire = refire_allowed(secret, delivery_id, digest, headers.get(REFIRE_HEADER))
     try:
         # Not shielded: aiohttp does not cancel handlers when a client goes away, and a write
         # already queued is committed anyway (the engine resumes received events at start).
         stored, duplicate = await _store_and_submit(
-            app, event, status, detail, digest=signature[7:], refire=refire
+            app, event, status, detail, digest=digest, refire=refire
         )
     except Replayed as exc:
         raise _Refused(
@@ -511,6 +596,7 @@ def make_intake_app(
     sink: EventSink,
     limits: IntakeLimits | None = None,
     rejections: RejectionLog | None = None,
+    forges: Registry | None = None,
 ) -> web.Application:
     """Build the intake application.
 
@@ -521,6 +607,7 @@ def make_intake_app(
         sink: Told about every stored delivery.
         limits: Size and time limits (defaults: 25 MiB, 30 s).
         rejections: Where refused requests are counted and logged (a new one if None).
+        forges: The forges served under ``/webhooks/{vendor}`` (the built-in ones if None).
 
     Returns:
         The application; serve it with :class:`~pocketci_tui.intake.listener.Listener`.
@@ -536,10 +623,15 @@ def make_intake_app(
     app[keys.BUDGET] = ByteBudget(limits.budget)
     app[keys.REJECTIONS] = rejections if rejections is not None else RejectionLog()
     app[keys.PARSING] = asyncio.Semaphore(1)
-    app[keys.SECRET] = SecretCache(
-        secrets, settings.webhook_secret, limits.secret_ttl, limits.secret_timeout
+    forges = forges if forges is not None else default_registry()
+    app[keys.FORGES] = forges
+    app[keys.SECRET] = WebhookSecrets(
+        secrets,
+        dict.fromkeys(forges.vendors, settings.webhook_secret),
+        limits.secret_ttl,
+        limits.secret_timeout,
     )
     app.on_cleanup.append(_close_secret_cache)
-    app.router.add_post("/webhooks/github", handle_github)
+    app.router.add_post(webhook_path("{vendor}"), handle_delivery)
     app.router.add_get("/healthz", handle_healthz)
     return app

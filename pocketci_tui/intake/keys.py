@@ -10,7 +10,8 @@ if TYPE_CHECKING:
     import asyncio
 
     from pocketci_tui.config import Settings
-    from pocketci_tui.intake.app import EventSink, IntakeLimits, RepoFilter, SecretCache
+    from pocketci_tui.forges.registry import Registry
+    from pocketci_tui.intake.app import EventSink, IntakeLimits, RepoFilter, WebhookSecrets
     from pocketci_tui.intake.budget import ByteBudget
     from pocketci_tui.intake.rejections import RejectionLog
     from pocketci_tui.store import Store
@@ -23,8 +24,10 @@ STORE: web.AppKey[Store] = web.AppKey("store")
 """Where deliveries are stored before the reply."""
 SINK: web.AppKey[EventSink] = web.AppKey("sink")
 """Told about every stored delivery (the dispatcher)."""
-SECRET: web.AppKey[SecretCache] = web.AppKey("secret")
-"""The webhook secret, read from the secret store and cached briefly."""
+SECRET: web.AppKey[WebhookSecrets] = web.AppKey("secret")
+"""The webhook secret of each forge, read from the secret store and cached briefly."""
+FORGES: web.AppKey[Registry] = web.AppKey("forges")
+"""The forges served under ``/webhooks/{vendor}``."""
 LIMITS: web.AppKey[IntakeLimits] = web.AppKey("limits")
 """Body size and time limits."""
 BUDGET: web.AppKey[ByteBudget] = web.AppKey("budget")

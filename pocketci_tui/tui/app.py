@@ -31,7 +31,7 @@ from pocketci_tui.datalock import DataLock
 from pocketci_tui.engine.dispatch import fork_approval
 from pocketci_tui.intake.exposure import exposure_warning
 from pocketci_tui.intake.rejections import RejectionSummary
-from pocketci_tui.model import StoredEvent
+from pocketci_tui.model import StoredEvent, webhook_path
 from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
 from pocketci_tui.problems import Problem, Problems
 from pocketci_tui.secrets import (
@@ -211,7 +211,7 @@ class PocketCIApp(App[int]):
     def webhook_url(self) -> str:
         """The URL to paste into GitHub."""
         base = self.listener_url or self.settings.listen_url
-        return f"{base.rstrip('/')}/webhooks/github"
+        return base.rstrip("/") + webhook_path("github")
 
     # -- lifecycle ---------------------------------------------------------------------------
 

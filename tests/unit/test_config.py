@@ -122,7 +122,7 @@ def test_ipv6_listen_url() -> None:
         ("repos: [{name: 'not a repo'}]", "repos[0].name"),
         ("repos: [{name: 'a/../b'}]", "repos[0].name"),
         ("repos: [{}]", "repos[0].name"),
-        ("repos: [{name: a/b, vendor: gitlab}]", "repos[0].vendor"),
+        ("repos: [{name: a/b, vendor: bitbucket}]", "repos[0].vendor"),
         ("repos: [{name: a/b, tocken: x}]", "repos[0].tocken"),
         ("repos: [{name: a/b, clone-url: 'https://u:p@h/x.git'}]", "repos[0].clone-url"),
         ("repos: [{name: a/b, clone-url: 'ext::sh -c x'}]", "repos[0].clone-url"),

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketci_tui.engine.match import kebab
-from pocketci_tui.forges.github import commit_source
+from pocketci_tui.forges.registry import forge_for
 from pocketci_tui.model import Event, FunctionCall
 
 SECRET_ENV_PREFIX = "POCKETCI_SECRET_"
@@ -287,7 +287,7 @@ def event_trigger(req: CallRequest) -> dict[str, object]:
         "repository_name": event.repository,
         "ref": event.ref,
         "sha": event.sha,
-        "commit_source": commit_source(event) if event.vendor == "github" else "payload",
+        "commit_source": forge_for(event.vendor).commit_source(event),
         "base_ref": event.base_ref,
         "base_sha": event.base_sha,
         "changes": None if req.changes is None else list(req.changes),

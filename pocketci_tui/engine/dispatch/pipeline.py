@@ -38,8 +38,8 @@ from pocketci_tui.engine.git import (
     validate_sha,
 )
 from pocketci_tui.engine.match import MAX_RUNS_PER_EVENT, RUN_CAP_REASON, match, paths_allow
-from pocketci_tui.forges import github
 from pocketci_tui.forges.git_access import git_access
+from pocketci_tui.forges.registry import forge_for
 from pocketci_tui.model import (
     Decision,
     Event,
@@ -140,7 +140,7 @@ class EventPipeline(RunExecution):
                 ref, sha = await self.workspace.resolve_commit(
                     _clone_url(self.settings, repo, event.repository),
                     token,
-                    github.commit_refs(event),
+                    forge_for(event.vendor).commit_refs(event),
                     username=git_access(repo.vendor).username,
                 )
             except (GitError, ValueError) as exc:
@@ -151,9 +151,8 @@ class EventPipeline(RunExecution):
             event = replace(event, ref=ref, sha=sha)
             stored = replace(stored, event=event)
             await self.store.set_event_commit(event_id, ref, sha)
-            self._progress(
-                event_id, f"checking out {ref} at {sha[:12]} ({github.commit_source(event)})"
-            )
+            source = forge_for(event.vendor).commit_source(event)
+            self._progress(event_id, f"checking out {ref} at {sha[:12]} ({source})")
         try:
             checkout = await _checkout(self.workspace, self.settings, repo, token, event)
         except (GitError, ValueError) as exc:

@@ -1,0 +1,132 @@
+"""One route per forge, ``/webhooks/{vendor}``, over real HTTP on loopback.
+
+The route decides the forge: an unknown vendor is 404, a delivery another forge sent is a 400
+naming the URL it belongs to (Gitea sends GitHub's headers too), and each forge's deliveries
+are verified with that forge's own secret.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import aiohttp
+import pytest
+from conftest import WEBHOOK_SECRET, IntakeFactory
+from forgefakes import GITEA_LIKE
+from signing import delivery_headers, push_body, send
+
+from pocketci_tui.forges import github
+from pocketci_tui.forges.registry import Registry
+from pocketci_tui.intake import keys
+from pocketci_tui.model import EventStatus
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _two_forges() -> Registry:
+    return Registry([github.FORGE, GITEA_LIKE])
+
+
+def _gitea_headers(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    headers = GITEA_LIKE.sign(body, secret, event_name="push", delivery_id=str(uuid.uuid4()))
+    return {"Content-Type": "application/json", **headers}
+
+
+async def test_an_unknown_vendor_is_404_naming_the_urls(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    it = await intake_factory(forges=_two_forges())
+    body = push_body()
+    reply = await send(
+        http, it.hook_url_for("bitbucket"), body, delivery_headers(WEBHOOK_SECRET, body)
+    )
+    assert reply.status == 404
+    message = reply.json()["error"]
+    assert "'bitbucket'" in message
+    assert "/webhooks/github" in message
+    assert "/webhooks/gitea" in message
+    assert await it.store.count_events() == 0
+    last = it.listener.app[keys.REJECTIONS].last
+    assert last is not None
+    assert (last.status, last.reason) == (404, "unknown forge")
+
+
+async def test_a_gitea_delivery_posted_to_github_is_refused_naming_its_url(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    """Gitea signs with GitHub's header too: without the route's check it would pass."""
+    it = await intake_factory(forges=_two_forges())
+    body = push_body()
+    headers = _gitea_headers(body)
+    assert github.verify(WEBHOOK_SECRET, body, headers["X-Hub-Signature-256"])
+    reply = await send(http, it.hook_url, body, headers)
+    assert reply.status == 400
+    message = reply.json()["error"]
+    assert "Gitea delivery" in message
+    assert message.endswith("point the Gitea webhook at /webhooks/gitea")
+    assert await it.store.count_events() == 0
+    last = it.listener.app[keys.REJECTIONS].last
+    assert last is not None
+    assert last.reason == "posted to the wrong forge's URL"
+
+
+async def test_a_github_delivery_posted_to_gitea_is_refused_naming_its_url(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    it = await intake_factory(forges=_two_forges())
+    body = push_body()
+    reply = await send(http, it.hook_url_for("gitea"), body, delivery_headers(WEBHOOK_SECRET, body))
+    assert reply.status == 400
+    assert reply.json()["error"].endswith("point the GitHub webhook at /webhooks/github")
+    assert await it.store.count_events() == 0
+
+
+async def test_each_forge_is_served_on_its_own_route(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    it = await intake_factory(forges=_two_forges())
+    body = push_body()
+    to_gitea = await send(http, it.hook_url_for("gitea"), body, _gitea_headers(body))
+    assert to_gitea.status == 200, to_gitea.body
+    other = push_body(n=1)
+    to_github = await send(http, it.hook_url, other, delivery_headers(WEBHOOK_SECRET, other))
+    assert to_github.status == 202, to_github.body
+    gitea = await it.store.get_event(to_gitea.json()["event_id"])
+    hub = await it.store.get_event(to_github.json()["event_id"])
+    assert gitea is not None
+    assert hub is not None
+    assert (gitea.event.vendor, gitea.status) == ("gitea", EventStatus.IGNORED)
+    # Configured repositories are per forge: acme/api is configured for GitHub only.
+    assert gitea.detail == "repository acme/api is not in the config"
+    assert (hub.event.vendor, hub.status) == ("github", EventStatus.RECEIVED)
+
+
+async def test_a_forge_checks_its_own_signature_header(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    """A Gitea delivery whose Gitea signature is wrong is refused even if GitHub's is right."""
+    it = await intake_factory(forges=_two_forges())
+    body = push_body()
+    headers = _gitea_headers(body)
+    headers["X-Gitea-Signature"] = _gitea_headers(body, "another secret")["X-Gitea-Signature"]
+    reply = await send(http, it.hook_url_for("gitea"), body, headers)
+    assert reply.status == 401
+    del headers["X-Gitea-Signature"]
+    reply = await send(http, it.hook_url_for("gitea"), body, headers)
+    assert reply.status == 401
+    last = it.listener.app[keys.REJECTIONS].last
+    assert last is not None
+    assert last.reason == "no X-Gitea-Signature header"
+    assert await it.store.count_events() == 0
+
+
+def test_the_sender_is_the_forge_no_other_present_forge_mimics() -> None:
+    forges = _two_forges()
+    gitea = _gitea_headers(b"{}")
+    hub = delivery_headers(WEBHOOK_SECRET, b"{}")
+    assert (forges.sender(gitea), forges.sender(hub), forges.sender({})) == ("gitea", "github", "")
+    assert forges.misrouted("gitea", gitea) == ""
+    assert forges.misrouted("github", hub) == ""
+    assert "/webhooks/gitea" in forges.misrouted("github", gitea)
+    with pytest.raises(ValueError, match="two forges"):
+        Registry([github.FORGE, github.FORGE])
