@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -31,6 +32,12 @@ SECRET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _ARG_NAME_RE = re.compile(r"^[a-z][A-Za-z0-9]*$")
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _REPO_PATTERN_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+/[A-Za-z0-9_.*?\[\]-]+$")
+_NESTED_REPO_PATTERN_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+(?:/[A-Za-z0-9_.*?\[\]-]+){1,20}$")
+NESTED_VENDORS = ("gitlab",)
+"""Forges whose repository names may hold groups in groups (``group/sub/project``)."""
+FORGE_DEFAULT_URLS = {"github": "https://github.com", "gitlab": "https://gitlab.com"}
+"""Where a forge's repositories live when ``forges.<vendor>.url`` is not set; Gitea and
+Forgejo are always someone's own server, so they have no default."""
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -185,6 +192,23 @@ class RepoConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ForgeSettings:
+    """One forge's entry under ``forges:``; every field is optional.
+
+    Attributes:
+        url: The forge's base URL (``https://git.example.org``), without a trailing slash;
+            clone URLs are derived from it. Empty: the forge's public host, if it has one.
+        api_url: The forge's API URL, for talking back to it; empty when not needed.
+        webhook_secret: NAME of the secret-store entry holding this forge's webhook secret;
+            empty means the top-level ``webhook-secret``.
+    """
+
+    url: str = ""
+    api_url: str = ""
+    webhook_secret: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DaggerSettings:
     """How the ``dagger`` CLI and engine are reached.
 
@@ -210,6 +234,7 @@ class Settings:
         concurrency: How many ``dagger call`` processes run at once, across all events.
         timeout: Seconds one ``dagger call`` may take.
         repos: The repositories to build.
+        forges: Each forge's settings by vendor (only the forges the file names).
         fork_pull_requests: ``approve``, ``no-secrets`` or ``skip``.
         dagger: How Dagger is reached.
         retention_events: How many events to keep.
@@ -225,6 +250,7 @@ class Settings:
     concurrency: int = 2
     timeout: float = 3600.0
     repos: tuple[RepoConfig, ...] = ()
+    forges: Mapping[str, ForgeSettings] = field(default_factory=dict)
     fork_pull_requests: ForkMode = "approve"
     dagger: DaggerSettings = field(default_factory=DaggerSettings)
     retention_events: int = 5000
@@ -241,12 +267,28 @@ class Settings:
         ``check`` warns about such a grant.
         """
         own = {self.webhook_secret: "the webhook secret (anyone holding it can sign deliveries)"}
+        for vendor, name in self.webhook_secrets().items():
+            own.setdefault(name, f"the webhook secret of {vendor}")
         for repo in self.repos:
             if repo.token:
                 own.setdefault(repo.token, f"the clone token of {repo.name}")
         if self.dagger.cloud_token:
             own.setdefault(self.dagger.cloud_token, "the Dagger Cloud token")
         return own
+
+    def forge_url(self, vendor: str) -> str:
+        """A forge's base URL: ``forges.<vendor>.url``, else its public host, else ``""``."""
+        forge = self.forges.get(vendor)
+        return (forge.url if forge else "") or FORGE_DEFAULT_URLS.get(vendor, "")
+
+    def webhook_secret_of(self, vendor: str) -> str:
+        """NAME of the secret-store entry a forge's deliveries are verified with."""
+        forge = self.forges.get(vendor)
+        return (forge.webhook_secret if forge else "") or self.webhook_secret
+
+    def webhook_secrets(self) -> dict[str, str]:
+        """The webhook secret's NAME of every forge, by vendor (most share the top-level one)."""
+        return {vendor: self.webhook_secret_of(vendor) for vendor in VENDORS}
 
     def repo_for(self, vendor: str, repository: str) -> RepoConfig | None:
         """Return the first configured repository matching an event, or None."""
@@ -357,6 +399,7 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
             "concurrency",
             "timeout",
             "repos",
+            "forges",
             "fork-pull-requests",
             "dagger",
             "retention",
@@ -385,7 +428,8 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
     repos_raw = r.data.get("repos") or []
     if not isinstance(repos_raw, list):
         raise ConfigError(f"{r.where('repos')}: expected a list of repositories")
-    repos = tuple(_parse_repo(source, i, item) for i, item in enumerate(repos_raw))
+    forges = _parse_forges(r.sub("forges"))
+    repos = tuple(_parse_repo(source, i, item, forges) for i, item in enumerate(repos_raw))
 
     host = listen.text("host", "127.0.0.1")
     if not host:
@@ -397,6 +441,7 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
         concurrency=r.integer("concurrency", 2, low=1, high=256),
         timeout=parse_duration(r.data.get("timeout", "60m"), where=r.where("timeout")),
         repos=repos,
+        forges=forges,
         fork_pull_requests=r.choice("fork-pull-requests", "approve", FORK_MODES),
         dagger=DaggerSettings(
             cli=dagger.text("cli", ""),
@@ -411,12 +456,67 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
     )
 
 
-def _parse_repo(source: str, index: int, item: Any) -> RepoConfig:
+def check_base_url(url: str, key: str = "url") -> str:
+    """Check a forge's base URL and return it without a trailing slash.
+
+    Args:
+        url: ``https://git.example.org`` or ``https://example.org/gitea`` (http for a forge
+            on the local network).
+        key: The config key, for messages.
+
+    Raises:
+        ValueError: Not http(s), no host, a user name or password, a query or a fragment.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{key}: {url!r} is not an http(s) URL with a host")
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"{key}: {url!r} holds a user name or password; keep tokens in the secret store"
+        )
+    if parts.query or parts.fragment or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError(f"{key}: {url!r} has a query, a fragment, spaces or control characters")
+    return url.rstrip("/")
+
+
+def _parse_forges(r: _Reader) -> dict[str, ForgeSettings]:
+    """Read ``forges:``: vendor -> {url, api-url, webhook-secret}, every field optional."""
+    r.check_keys(VENDORS)
+    forges: dict[str, ForgeSettings] = {}
+    for vendor in VENDORS:
+        if vendor not in r.data:
+            continue
+        f = r.sub(vendor)
+        f.check_keys(("url", "api-url", "webhook-secret"))
+        urls = {}
+        for key in ("url", "api-url"):
+            value = f.text(key, "")
+            try:
+                urls[key] = check_base_url(value, f.where(key)) if value else ""
+            except ValueError as exc:
+                raise ConfigError(
+                    str(exc), "give the forge's address, like https://git.example.org"
+                ) from None
+        forges[vendor] = ForgeSettings(
+            url=urls["url"],
+            api_url=urls["api-url"],
+            webhook_secret=f.secret_name("webhook-secret", ""),
+        )
+    return forges
+
+
+def _parse_repo(
+    source: str, index: int, item: Any, forges: Mapping[str, ForgeSettings]
+) -> RepoConfig:
     r = _Reader(source, item, f"repos[{index}].")
     r.check_keys(("name", "vendor", "clone-url", "token", "secrets", "env"))
+    vendor = r.choice("vendor", "github", VENDORS)
     name = r.text("name", "")
-    if not name or not _REPO_PATTERN_RE.fullmatch(name) or ".." in name:
-        raise ConfigError(f"{r.where('name')}: expected owner/name (globs allowed), got {name!r}")
+    nested = vendor in NESTED_VENDORS
+    pattern = _NESTED_REPO_PATTERN_RE if nested else _REPO_PATTERN_RE
+    if not name or not pattern.fullmatch(name) or ".." in name:
+        shape = "group/…/project" if nested else "owner/name"
+        raise ConfigError(f"{r.where('name')}: expected {shape} (globs allowed), got {name!r}")
     clone_url = r.text("clone-url", "")
     if clone_url and any(c in name for c in "*?["):
         raise ConfigError(
@@ -428,9 +528,18 @@ def _parse_repo(source: str, index: int, item: Any) -> RepoConfig:
         )
     if clone_url.startswith("-") or clone_url.lower().startswith("ext::"):
         raise ConfigError(f"{r.where('clone-url')}: not a clone URL: {clone_url!r}")
+    forge = forges.get(vendor)
+    if not clone_url and not (forge and forge.url) and vendor not in FORGE_DEFAULT_URLS:
+        pattern_fix = "" if not any(c in name for c in "*?[") else " (a pattern needs the URL)"
+        raise ConfigError(
+            f"{r.where('vendor')}: pocketci-tui cannot tell where {name} is cloned from: "
+            f"{vendor} has no public host",
+            f"set forges.{vendor}.url to your server's address (like https://git.example.org)"
+            f", or give this repository a clone-url{pattern_fix}",
+        )
     return RepoConfig(
         name=name,
-        vendor=r.choice("vendor", "github", VENDORS),
+        vendor=vendor,
         clone_url=clone_url,
         token=r.secret_name("token", ""),
         secrets=_name_list(

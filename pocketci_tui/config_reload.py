@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pocketci_tui.config import ConfigError, Settings, load_settings
+from pocketci_tui.config import ConfigError, ForgeSettings, Settings, load_settings
 
 __all__ = ["RESTART_KEYS", "ConfigReloader", "Reload", "file_identity"]
 
@@ -41,6 +41,7 @@ RESTART_KEYS: dict[str, Callable[[Settings], object]] = {
     "listen.port": lambda s: s.port,
     "secrets.backend": lambda s: s.secrets_backend,
     "webhook-secret": lambda s: s.webhook_secret,
+    "forges.*.webhook-secret": lambda s: s.webhook_secrets(),
     "concurrency": lambda s: s.concurrency,
     "dagger.cli": lambda s: s.dagger.cli,
     "dagger.runner-host": lambda s: s.dagger.runner_host,
@@ -49,6 +50,7 @@ RESTART_KEYS: dict[str, Callable[[Settings], object]] = {
 
 LIVE_KEYS: dict[str, Callable[[Settings], object]] = {
     "repos": lambda s: s.repos,
+    "forges.*.url": lambda s: {v: (f.url, f.api_url) for v, f in s.forges.items()},
     "fork-pull-requests": lambda s: s.fork_pull_requests,
     "timeout": lambda s: s.timeout,
     "retention": lambda s: (s.retention_events, s.retention_days),
@@ -174,6 +176,7 @@ class ConfigReloader:
                 port=running.port,
                 secrets_backend=running.secrets_backend,
                 webhook_secret=running.webhook_secret,
+                forges=_with_secrets_of(new, running),
                 concurrency=running.concurrency,
                 dagger=replace(
                     new.dagger, cli=running.dagger.cli, runner_host=running.dagger.runner_host
@@ -232,3 +235,13 @@ class ConfigReloader:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def _with_secrets_of(new: Settings, running: Settings) -> dict[str, ForgeSettings]:
+    """The new file's forges, each keeping the webhook secret name the intake runs with."""
+    forges = {}
+    for vendor in {*new.forges, *running.forges}:
+        fresh = new.forges.get(vendor, ForgeSettings())
+        kept = running.forges.get(vendor, ForgeSettings())
+        forges[vendor] = replace(fresh, webhook_secret=kept.webhook_secret)
+    return forges

@@ -160,6 +160,11 @@ async def _secret_checks(
     if health.warning:
         out.append(Finding("WARN", "secret store", health.warning))
     names = [(settings.webhook_secret, "webhook secret", True)]
+    used = [*settings.forges, *(r.vendor for r in settings.repos)]
+    names += [
+        (settings.webhook_secret_of(vendor), f"webhook secret of {vendor}", True)
+        for vendor in dict.fromkeys(used)
+    ]
     names += [(r.token, f"token of {r.name}", False) for r in settings.repos if r.token]
     if settings.dagger.cloud_token:
         names.append((settings.dagger.cloud_token, "dagger cloud token", False))

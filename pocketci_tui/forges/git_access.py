@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from pocketci_tui.config import FORGE_DEFAULT_URLS, check_base_url
 
 __all__ = [
     "GIT_ACCESS",
     "GitAccess",
+    "check_base_url",
     "git_access",
 ]
 
@@ -123,33 +125,10 @@ class GitAccess:
         return f"{base}/{repository}.git"
 
 
-def check_base_url(url: str, key: str = "url") -> str:
-    """Check a forge's base URL and return it without a trailing slash.
-
-    Args:
-        url: ``https://git.example.org`` or ``https://example.org/gitea`` (http for a forge
-            on the local network).
-        key: The config key, for messages.
-
-    Raises:
-        ValueError: Not http(s), no host, a user name or password, a query or a fragment.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"{key}: {url!r} is not an http(s) URL with a host")
-    if "@" in parts.netloc:
-        raise ValueError(
-            f"{key}: {url!r} holds a user name or password; keep tokens in the secret store"
-        )
-    if parts.query or parts.fragment or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
-        raise ValueError(f"{key}: {url!r} has a query, a fragment, spaces or control characters")
-    return url.rstrip("/")
-
-
 GIT_ACCESS: dict[str, GitAccess] = {
     "github": GitAccess(
         vendor="github",
-        default_url="https://github.com",
+        default_url=FORGE_DEFAULT_URLS["github"],
         username="x-access-token",
         change_ref="refs/pull/{number}/head",
         label="GitHub",
@@ -170,7 +149,7 @@ GIT_ACCESS: dict[str, GitAccess] = {
     ),
     "gitlab": GitAccess(
         vendor="gitlab",
-        default_url="https://gitlab.com",
+        default_url=FORGE_DEFAULT_URLS["gitlab"],
         username="oauth2",
         change_ref="refs/merge-requests/{number}/head",
         nested=True,

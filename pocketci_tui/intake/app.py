@@ -627,7 +627,7 @@ def make_intake_app(
     app[keys.FORGES] = forges
     app[keys.SECRET] = WebhookSecrets(
         secrets,
-        dict.fromkeys(forges.vendors, settings.webhook_secret),
+        {vendor: settings.webhook_secret_of(vendor) for vendor in forges.vendors},
         limits.secret_ttl,
         limits.secret_timeout,
     )

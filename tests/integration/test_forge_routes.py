@@ -15,10 +15,12 @@ from conftest import WEBHOOK_SECRET, IntakeFactory
 from forgefakes import GITEA_LIKE
 from signing import delivery_headers, push_body, send
 
+from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
 from pocketci_tui.forges import github
 from pocketci_tui.forges.registry import Registry
 from pocketci_tui.intake import keys
 from pocketci_tui.model import EventStatus
+from pocketci_tui.secrets import MemorySecretStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -130,3 +132,46 @@ def test_the_sender_is_the_forge_no_other_present_forge_mimics() -> None:
     assert "/webhooks/gitea" in forges.misrouted("github", gitea)
     with pytest.raises(ValueError, match="two forges"):
         Registry([github.FORGE, github.FORGE])
+
+
+async def test_each_forge_verifies_with_its_own_secret(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    """forges.gitea.webhook-secret names another entry; GitHub keeps the top-level one."""
+    settings = Settings(
+        repos=(
+            RepoConfig("acme/api", vendor="gitea", clone_url="https://git.example.org/acme/api"),
+            RepoConfig("acme/api"),
+        ),
+        forges={"gitea": ForgeSettings(webhook_secret="gitea-webhook")},
+    )
+    secrets = MemorySecretStore({"webhook-secret": WEBHOOK_SECRET, "gitea-webhook": "gitea!"})
+    it = await intake_factory(forges=_two_forges(), settings=settings, secrets=secrets)
+    body = push_body()
+    wrong = await send(http, it.hook_url_for("gitea"), body, _gitea_headers(body))
+    assert wrong.status == 401
+    right = await send(http, it.hook_url_for("gitea"), body, _gitea_headers(body, "gitea!"))
+    assert right.status == 202, right.body
+    hub_body = push_body(n=1)
+    hub = await send(http, it.hook_url, hub_body, delivery_headers("gitea!", hub_body))
+    assert hub.status == 401
+    hub = await send(http, it.hook_url, hub_body, delivery_headers(WEBHOOK_SECRET, hub_body))
+    assert hub.status == 202
+    stored = await it.store.get_event(right.json()["event_id"])
+    assert stored is not None
+    assert (stored.event.vendor, stored.status) == ("gitea", EventStatus.RECEIVED)
+
+
+async def test_a_missing_forge_secret_names_the_entry_to_set(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    settings = Settings(forges={"gitea": ForgeSettings(webhook_secret="gitea-webhook")})
+    it = await intake_factory(forges=_two_forges(), settings=settings)
+    body = push_body()
+    reply = await send(http, it.hook_url_for("gitea"), body, _gitea_headers(body))
+    assert reply.status == 503
+    assert "pocketci-tui secrets set gitea-webhook" in reply.json()["error"]
+    # GitHub's deliveries are not held up by it (stored, as ignored: no repository is set).
+    hub = await send(http, it.hook_url, body, delivery_headers(WEBHOOK_SECRET, body))
+    assert hub.status == 200
+    assert hub.json()["status"] == "ignored"

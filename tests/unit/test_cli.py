@@ -201,6 +201,27 @@ def test_check_reports_missing_secret_and_busy_port(
     assert "FAIL  port" in out
 
 
+def test_check_checks_each_configured_forge_secret(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _plaintext_config(
+        hermetic_home,
+        _free_port(),
+        "forges: {gitea: {url: https://git.example.org, webhook-secret: gitea-webhook}}\n",
+    )
+    _set_secret(hermetic_home, "webhook-secret", "a-long-webhook-secret")
+    code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL  secrets        webhook secret of gitea 'gitea-webhook' is not set" in out
+    assert "pocketci-tui secrets set gitea-webhook" in out
+    _set_secret(hermetic_home, "gitea-webhook", "another-long-secret")
+    code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "webhook secret of gitea 'gitea-webhook' is set" in out
+
+
 def test_check_lists_grants_and_warns_about_own_entries(
     hermetic_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

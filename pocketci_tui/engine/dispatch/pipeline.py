@@ -460,8 +460,8 @@ def _clone_url(settings: Settings, repo: RepoConfig, repository: str) -> str:
 
 
 def _forge_url(settings: Settings, vendor: str) -> str:
-    """The base URL configured for a forge (``forges.<vendor>.url``), or empty."""
-    return ""
+    """The base URL configured for a forge (``forges.<vendor>.url``), or its public host."""
+    return settings.forge_url(vendor)
 
 
 async def _checkout(

@@ -1,0 +1,110 @@
+"""The ``forges:`` map of config.yaml and each repository's forge (issue 13's contract)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from pocketci_tui.config import ConfigError, ForgeSettings, Settings, parse_settings
+from pocketci_tui.config_reload import RESTART_KEYS
+
+CONTRACT = """
+forges:
+  github: {url: https://github.com}
+  gitea:  {url: https://git.example.org/, webhook-secret: gitea-webhook}
+  gitlab: {url: https://gitlab.example.org, api-url: https://gitlab.example.org/api/v4}
+repos:
+  - {name: me/app, vendor: gitea}
+  - {name: team/sub/api, vendor: gitlab, clone-url: https://gitlab.example.org/team/sub/api.git}
+  - {name: acme/api}
+"""
+
+
+def _parse(text: str) -> Settings:
+    return parse_settings(yaml.safe_load(text), "config.yaml")
+
+
+def test_the_contract_of_the_issue_parses() -> None:
+    settings = _parse(CONTRACT)
+    assert settings.forges["gitea"] == ForgeSettings(
+        url="https://git.example.org", webhook_secret="gitea-webhook"
+    )
+    assert settings.forges["gitlab"].api_url == "https://gitlab.example.org/api/v4"
+    assert [(r.name, r.vendor) for r in settings.repos] == [
+        ("me/app", "gitea"),
+        ("team/sub/api", "gitlab"),
+        ("acme/api", "github"),
+    ]
+    assert settings.forge_url("gitea") == "https://git.example.org"
+    assert settings.forge_url("forgejo") == ""
+    assert settings.forge_url("gitlab") == "https://gitlab.example.org"
+
+
+def test_a_forge_secret_defaults_to_the_top_level_one() -> None:
+    settings = _parse(CONTRACT + "webhook-secret: shared-hook\n")
+    assert settings.webhook_secrets() == {
+        "github": "shared-hook",
+        "gitea": "gitea-webhook",
+        "forgejo": "shared-hook",
+        "gitlab": "shared-hook",
+    }
+    own = settings.own_secrets()
+    assert "shared-hook" in own
+    assert own["gitea-webhook"] == "the webhook secret of gitea"
+    assert _parse("").webhook_secret_of("gitlab") == "webhook-secret"
+
+
+def test_a_gitea_repository_without_a_url_is_an_error_that_says_what_to_do() -> None:
+    with pytest.raises(ConfigError) as err:
+        _parse("repos: [{name: me/app, vendor: gitea}]")
+    assert str(err.value).startswith("config.yaml: repos[0].vendor: ")
+    assert "me/app" in str(err.value)
+    assert "forges.gitea.url" in err.value.fix
+    assert "clone-url" in err.value.fix
+    # Either one is enough.
+    assert (
+        _parse("repos: [{name: me/app, vendor: forgejo, clone-url: https://f.example/me/app.git}]")
+        .repos[0]
+        .clone_url
+    )
+    assert _parse(
+        "forges: {forgejo: {url: https://f.example}}\nrepos: [{name: me/*, vendor: forgejo}]"
+    )
+
+
+def test_a_pattern_of_a_forge_without_a_url_needs_the_url() -> None:
+    with pytest.raises(ConfigError) as err:
+        _parse("repos: [{name: me/*, vendor: gitea}]")
+    assert "a pattern needs the URL" in err.value.fix
+
+
+def test_gitlab_names_hold_nested_groups_and_others_do_not() -> None:
+    assert _parse("repos: [{name: a/b/c/d, vendor: gitlab}]").repos[0].name == "a/b/c/d"
+    with pytest.raises(ConfigError, match=r"repos\[0\]\.name: expected owner/name"):
+        _parse("repos: [{name: a/b/c}]")
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("forges: {bitbucket: {}}", "forges.bitbucket"),
+        ("forges: {gitea: {token: x}}", "forges.gitea.token"),
+        ("forges: {gitea: {url: git.example.org}}", "forges.gitea.url"),
+        ("forges: {gitea: {url: 'https://me:pw@git.example.org'}}", "forges.gitea.url"),
+        ("forges: {gitea: {url: 'https://git.example.org/?a=b'}}", "forges.gitea.url"),
+        ("forges: {gitlab: {api-url: ftp://x}}", "forges.gitlab.api-url"),
+        ("forges: {gitea: {webhook-secret: 'not a name'}}", "forges.gitea.webhook-secret"),
+        ("forges: [gitea]", "forges"),
+    ],
+)
+def test_forge_errors_name_the_key(text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _parse(text)
+    assert f"config.yaml: {key}" in str(err.value)
+
+
+def test_a_changed_forge_secret_waits_for_a_restart() -> None:
+    get = RESTART_KEYS["forges.*.webhook-secret"]
+    before = _parse(CONTRACT)
+    after = _parse(CONTRACT.replace("gitea-webhook", "gitea-hook-2"))
+    assert get(before) != get(after)
