@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pocketci_tui.intake.app import MAX_BODY, EventSink, IntakeLimits, make_intake_app
+    from pocketci_tui.intake.app import make_intake_app
     from pocketci_tui.intake.listener import Listener, ListenerError, bind_sockets
+    from pocketci_tui.intake.parts import MAX_BODY, EventSink, IntakeLimits
 
 __all__ = [
     "MAX_BODY",
@@ -23,9 +24,9 @@ __all__ = [
 ]
 
 _WHERE = {
-    "MAX_BODY": "app",
-    "EventSink": "app",
-    "IntakeLimits": "app",
+    "MAX_BODY": "parts",
+    "EventSink": "parts",
+    "IntakeLimits": "parts",
     "make_intake_app": "app",
     "Listener": "listener",
     "ListenerError": "listener",

@@ -17,13 +17,10 @@ the headers, decides the forge (an unknown one is 404). Order of work (SPEC 4.4)
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -34,219 +31,24 @@ from pocketci_tui.forges.base import (
     BodyCheck,
     DeliveryRefused,
     Forge,
-    Verifier,
     refire_allowed,
 )
 from pocketci_tui.forges.payload import PayloadError, parse_payload
 from pocketci_tui.forges.registry import Registry, default_registry
 from pocketci_tui.intake import keys
-from pocketci_tui.intake.budget import BodyHold, BudgetLimits, ByteBudget
+from pocketci_tui.intake.budget import BodyHold, ByteBudget
+from pocketci_tui.intake.parts import EventSink, IntakeLimits, RepoFilter
 from pocketci_tui.intake.rejections import RejectionLog
+from pocketci_tui.intake.secret_cache import SecretUnavailable, WebhookSecrets
 from pocketci_tui.logging_setup import safe_text
 from pocketci_tui.model import Event, EventStatus, StoredEvent, utcnow, webhook_path
-from pocketci_tui.secrets import SecretStore, SecretStoreError
+from pocketci_tui.secrets import SecretStore
 from pocketci_tui.store import Replayed, Store, StoreError
 
 log = logging.getLogger("pocketci_tui.intake")
 
-MAX_BODY = 25 * 1024 * 1024
-"""The largest body accepted: GitHub's own cap of 25 MiB."""
-
 _SIGNATURE_ERROR = "missing or invalid signature"
 _JSON = "application/json"
-
-
-class EventSink(Protocol):
-    """What the intake tells about each stored delivery (the dispatcher)."""
-
-    async def submit(self, stored: StoredEvent, duplicate: bool) -> None:
-        """Take note of a stored delivery; called after the commit, before the reply.
-
-        It must return quickly: it only wakes the dispatcher.
-        """
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class IntakeLimits:
-    """Size and time limits of the intake.
-
-    Attributes:
-        max_body: The largest body accepted, in bytes.
-        body_timeout: Seconds a client has to send the whole body.
-        body_idle_timeout: Seconds a body may pause between two chunks.
-        budget: How many unverified body bytes may be held at once, across connections.
-        header_timeout: Seconds a connection has to start a request (headers included);
-            enforced by :class:`~pocketci_tui.intake.listener.Listener`.
-        secret_ttl: Seconds a webhook secret is cached after a successful read.
-        secret_timeout: Seconds to wait for the secret store.
-    """
-
-    max_body: int = MAX_BODY
-    body_timeout: float = 30.0
-    body_idle_timeout: float = 10.0
-    budget: BudgetLimits = field(default_factory=BudgetLimits)
-    header_timeout: float = 30.0
-    secret_ttl: float = 30.0
-    secret_timeout: float = 5.0
-
-
-class SecretUnavailable(Exception):
-    """The webhook secret cannot be read now (the intake answers 503)."""
-
-
-class SecretCache:
-    """Reads one webhook secret from the secret store, caching it for a short time.
-
-    Args:
-        secrets: The secret store.
-        name: The entry holding the webhook secret.
-        ttl: Seconds a value read is reused.
-        timeout: Seconds to wait for the store.
-    """
-
-    def __init__(self, secrets: SecretStore, name: str, ttl: float, timeout: float) -> None:
-        self._secrets = secrets
-        self._name = name
-        self._ttl = ttl
-        self._timeout = timeout
-        self._value = ""
-        self._expires = 0.0
-        self._refresh_at = 0.0
-        self._generation = 0
-        self._lock = asyncio.Lock()
-        self._refresh: asyncio.Task[None] | None = None
-        self._verifiers: dict[str, Verifier] = {}
-        self._verifier_secret = ""
-
-    async def get(self) -> str:
-        """Return the webhook secret.
-
-        A value is never used past its time to live. While deliveries keep coming it is read
-        again in the background during the last fifth of that time, so that no delivery waits
-        for the secret store (a hung store would otherwise stall every connection at once).
-
-        Raises:
-            SecretUnavailable: The store failed, timed out or has no such entry.
-        """
-        now = time.monotonic()
-        if self._value and now < self._expires:
-            if now >= self._refresh_at and self._refresh is None:
-                self._refresh = asyncio.create_task(
-                    self._read_ahead(), name="pocketci-webhook-secret-refresh"
-                )
-            return self._value
-        async with self._lock:
-            if self._value and time.monotonic() < self._expires:
-                return self._value
-            return await self._read()
-
-    async def _read(self) -> str:
-        """Read the secret from the store and cache it; the caller holds the lock."""
-        generation = self._generation
-        try:
-            value = await asyncio.wait_for(self._secrets.get(self._name), self._timeout)
-        except TimeoutError as exc:
-            raise SecretUnavailable("the secret store did not answer in time") from exc
-        except SecretStoreError as exc:
-            raise SecretUnavailable(f"the secret store failed: {exc}") from exc
-        if not value:
-            raise SecretUnavailable(
-                f"the webhook secret {self._name!r} is not set; "
-                f"run `pocketci-tui secrets set {self._name}`"
-            )
-        if generation == self._generation:  # not forgotten while the store was read
-            now = time.monotonic()
-            self._value = value
-            self._expires = now + self._ttl
-            self._refresh_at = now + self._ttl * 0.8
-        return value
-
-    async def _read_ahead(self) -> None:
-        try:
-            async with self._lock:
-                if time.monotonic() >= self._refresh_at:
-                    await self._read()
-        except SecretUnavailable as exc:
-            # The cached value stays valid until it expires; then a delivery reads the store
-            # itself and is answered 503 if it still fails.
-            log.warning("could not read the webhook secret ahead of time: %s", exc)
-            self._refresh_at = self._expires
-        finally:
-            self._refresh = None
-
-    async def close(self) -> None:
-        """Stop a background read, if one is running."""
-        task, self._refresh = self._refresh, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def verifier(self, forge: Forge) -> tuple[str, Verifier]:
-        """Return the current webhook secret and a forge's verifier keyed with it.
-
-        Raises:
-            SecretUnavailable: As :meth:`get`.
-        """
-        value = await self.get()
-        if value != self._verifier_secret:
-            self._verifiers = {}
-            self._verifier_secret = value
-        verifier = self._verifiers.get(forge.vendor)
-        if verifier is None:
-            verifier = self._verifiers[forge.vendor] = forge.verifier(value)
-        return value, verifier
-
-    def forget(self) -> None:
-        """Drop the cached value (after a rotation)."""
-        self._value = ""
-        self._expires = 0.0
-        self._refresh_at = 0.0
-        self._generation += 1
-        self._verifiers = {}
-        self._verifier_secret = ""
-
-
-class WebhookSecrets:
-    """The webhook secret of each forge: one :class:`SecretCache` per secret-store name.
-
-    Forges that name the same entry (by default all of them: the top-level
-    ``webhook-secret``) share its cache, so the store is read once for all of them.
-
-    Args:
-        secrets: The secret store.
-        names: The secret-store entry of each forge, by vendor.
-        ttl: Seconds a value read is reused.
-        timeout: Seconds to wait for the store.
-    """
-
-    def __init__(
-        self, secrets: SecretStore, names: Mapping[str, str], ttl: float, timeout: float
-    ) -> None:
-        self._names = dict(names)
-        self._caches = {
-            name: SecretCache(secrets, name, ttl, timeout) for name in set(self._names.values())
-        }
-
-    def name(self, vendor: str) -> str:
-        """The secret-store entry holding a forge's webhook secret."""
-        return self._names[vendor]
-
-    def cache(self, vendor: str) -> SecretCache:
-        """The cache of a forge's webhook secret."""
-        return self._caches[self._names[vendor]]
-
-    def forget(self, name: str) -> None:
-        """Drop the cached value of one secret-store entry (after it changed)."""
-        cache = self._caches.get(name)
-        if cache is not None:
-            cache.forget()
-
-    async def close(self) -> None:
-        """Stop every background read."""
-        for cache in self._caches.values():
-            await cache.close()
 
 
 def _error(status: int, message: str, *, close: bool = False) -> web.Response:
@@ -254,35 +56,6 @@ def _error(status: int, message: str, *, close: bool = False) -> web.Response:
     if close:
         response.force_close()
     return response
-
-
-class RepoFilter:
-    """Tells whether a repository is configured, remembering recent answers.
-
-    ``Settings.repo_for`` tries every configured glob; the answers are cached (bounded), since
-    deliveries come from a handful of repositories.
-    """
-
-    def __init__(self, settings: Settings, size: int = 4096) -> None:
-        self._settings = settings
-        self._size = size
-        self._known: dict[tuple[str, str], bool] = {}
-
-    def use(self, settings: Settings) -> None:
-        """Answer from a reloaded configuration from now on."""
-        self._settings = settings
-        self._known = {}
-
-    def configured(self, vendor: str, repository: str) -> bool:
-        """True when the configuration lists this repository (globs included)."""
-        key = (vendor, repository)
-        known = self._known.get(key)
-        if known is None:
-            known = self._settings.repo_for(vendor, repository) is not None
-            if len(self._known) >= self._size:
-                self._known.clear()
-            self._known[key] = known
-        return known
 
 
 def _decide(forge: Forge, repos: RepoFilter, event: Event) -> tuple[EventStatus, str]:

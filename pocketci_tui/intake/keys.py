@@ -11,9 +11,10 @@ if TYPE_CHECKING:
 
     from pocketci_tui.config import Settings
     from pocketci_tui.forges.registry import Registry
-    from pocketci_tui.intake.app import EventSink, IntakeLimits, RepoFilter, WebhookSecrets
     from pocketci_tui.intake.budget import ByteBudget
+    from pocketci_tui.intake.parts import EventSink, IntakeLimits, RepoFilter
     from pocketci_tui.intake.rejections import RejectionLog
+    from pocketci_tui.intake.secret_cache import WebhookSecrets
     from pocketci_tui.store import Store
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")

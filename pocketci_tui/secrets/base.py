@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pocketci_tui.config import SECRET_NAME_RE
 
-if TYPE_CHECKING:
-    pass
+log = logging.getLogger("pocketci_tui.secrets")
 
 MIN_SECRET_LENGTH = 6
 """Shorter values are refused by ``secrets set`` (unless forced) and never masked."""
@@ -100,6 +101,39 @@ class SecretStore(Protocol):
     async def names(self) -> list[str]:
         """Return the stored names, sorted."""
         ...
+
+    def watch(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback`` with the name of each entry set or deleted through this store.
+
+        A change made by another process (``pocketci-tui secrets set`` in another terminal) is
+        not seen. Returns a function that stops the calls.
+        """
+        ...
+
+
+class Watchers:
+    """Who is told of a store's changes: the store holds one and tells it each change."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[str], None]] = []
+
+    def add(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Tell ``callback`` from now on; return a function that stops it."""
+        self._callbacks.append(callback)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return stop
+
+    def tell(self, name: str) -> None:
+        """Tell every watcher that ``name`` was set or deleted (a failing one is logged)."""
+        for callback in list(self._callbacks):
+            try:
+                callback(name)
+            except Exception:
+                log.exception("a watcher of the secret store failed")
 
 
 def validate_name(name: str) -> str:
@@ -193,6 +227,7 @@ class MemorySecretStore:
 
     def __init__(self, values: dict[str, str] | None = None) -> None:
         self._values = dict(values or {})
+        self._watchers = Watchers()
 
     async def get(self, name: str) -> str | None:
         """Return the value stored under ``name``, or None."""
@@ -201,14 +236,20 @@ class MemorySecretStore:
     async def set(self, name: str, value: str) -> None:
         """Store ``value`` under ``name``."""
         self._values[name] = value
+        self._watchers.tell(name)
 
     async def delete(self, name: str) -> None:
         """Remove ``name``; no error when absent."""
         self._values.pop(name, None)
+        self._watchers.tell(name)
 
     async def names(self) -> list[str]:
         """Return the stored names, sorted."""
         return sorted(self._values)
+
+    def watch(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback`` with the name of each entry set or deleted from now on."""
+        return self._watchers.add(callback)
 
 
 # --- the names index -------------------------------------------------------------------------

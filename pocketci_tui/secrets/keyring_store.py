@@ -34,6 +34,7 @@ from pocketci_tui.secrets.base import (
     SecretStoreTimeout,
     SecretStoreUnavailable,
     SecretValueError,
+    Watchers,
     WrongPassphrase,
     _write_private,
     check_new_passphrase,
@@ -306,6 +307,7 @@ class KeyringSecretStore:
         self.index = index or SecretIndex(None)
         self.kind = kind
         self._worker = _Worker(f"pocketci-secrets-{kind}")
+        self._watchers = Watchers()
         self.backend_name = (
             _describe(keyring_backend) if keyring_backend is not None else "OS keyring"
         )
@@ -380,6 +382,7 @@ class KeyringSecretStore:
             self.index.add(name, self.kind)
 
         await self._call(do, f"storing {name}")
+        self._watchers.tell(name)
 
     async def delete(self, name: str) -> None:
         """Remove ``name``; no error when absent."""
@@ -393,6 +396,12 @@ class KeyringSecretStore:
             self.index.remove(name, self.kind)
 
         await self._call(do, f"deleting {name}")
+        self._watchers.tell(name)
+
+    def watch(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback`` with the name of each entry set or deleted through this store
+        from now on (not by another process)."""
+        return self._watchers.add(callback)
 
     async def names(self) -> list[str]:
         """Return the names the index lists for this backend, sorted (no keyring call)."""

@@ -17,7 +17,12 @@ from signing import delivery_headers, push_body, send, send_signed
 from pocketci_tui.forges.github import sign
 from pocketci_tui.intake import MAX_BODY, IntakeLimits
 from pocketci_tui.model import EventStatus
-from pocketci_tui.secrets import MemorySecretStore, SecretStoreUnavailable
+from pocketci_tui.secrets import (
+    MemorySecretStore,
+    SecretStore,
+    SecretStoreUnavailable,
+    plaintext_store,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -532,17 +537,47 @@ async def test_secret_store_unavailable_is_503(
 
 
 async def test_secret_is_cached_then_reread(
-    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    secrets = MemorySecretStore({"webhook-secret": WEBHOOK_SECRET})
+    """A secret changed by another process (`secrets set` in another terminal, here a second
+    store on the same file) is used once the cached value's time to live is over."""
+    secrets = plaintext_store(tmp_path / "secrets.json")
+    await secrets.set("webhook-secret", WEBHOOK_SECRET)
     it = await intake_factory(secrets=secrets, limits=IntakeLimits(secret_ttl=0.3))
     assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=1))).status == 202
-    await secrets.set("webhook-secret", "rotated-secret-value")
+    elsewhere = plaintext_store(tmp_path / "secrets.json")
+    await elsewhere.set("webhook-secret", "rotated-secret-value")
     assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=2))).status == 202
     await asyncio.sleep(0.4)
     assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=3))).status == 401
     reply = await send_signed(http, it.hook_url, "rotated-secret-value", push_body(n=4))
     assert reply.status == 202
+
+
+@pytest.mark.parametrize("kind", ["memory", "plaintext file"])
+async def test_a_secret_rotated_in_this_process_is_used_at_the_next_delivery(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession, tmp_path: Path, kind: str
+) -> None:
+    """Setting the webhook secret through the store the intake reads (as the UI's dialogs do)
+    takes effect at once, however long the cached value had to live; so does deleting it."""
+    secrets: SecretStore = (
+        MemorySecretStore() if kind == "memory" else plaintext_store(tmp_path / "secrets.json")
+    )
+    await secrets.set("webhook-secret", WEBHOOK_SECRET)
+    it = await intake_factory(secrets=secrets, limits=IntakeLimits(secret_ttl=3600))
+    assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=1))).status == 202
+    await secrets.set("webhook-secret", "rotated-secret-value")
+    reply = await send_signed(http, it.hook_url, "rotated-secret-value", push_body(n=2))
+    assert reply.status == 202
+    assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=3))).status == 401
+    await secrets.set("another-secret", "unrelated-value")  # not the webhook secret: kept
+    reply = await send_signed(http, it.hook_url, "rotated-secret-value", push_body(n=4))
+    assert reply.status == 202
+    await secrets.delete("webhook-secret")
+    reply = await send_signed(http, it.hook_url, "rotated-secret-value", push_body(n=5))
+    assert reply.status == 503
+    assert "not set" in reply.json()["error"]
+    assert await it.store.count_events() == 3
 
 
 async def test_sink_failure_still_acknowledges_stored_delivery(
@@ -560,18 +595,20 @@ async def test_sink_failure_still_acknowledges_stored_delivery(
 
 
 class _SlowSecrets(MemorySecretStore):
-    """A store whose reads can be made to hang, counting every read."""
+    """A store whose reads can be made to hang, counting every read; ``elsewhere`` holds what
+    another process wrote to the same store, which this one's watchers never hear of."""
 
     def __init__(self, values: dict[str, str]) -> None:
         super().__init__(values)
         self.reads = 0
         self.hang = False
+        self.elsewhere: dict[str, str] = {}
 
     async def get(self, name: str) -> str | None:
         self.reads += 1
         if self.hang:
             await asyncio.sleep(60)
-        return await super().get(name)
+        return self.elsewhere.get(name) or await super().get(name)
 
 
 async def test_secret_is_read_ahead_before_it_expires(
@@ -582,7 +619,7 @@ async def test_secret_is_read_ahead_before_it_expires(
     it = await intake_factory(secrets=secrets, limits=IntakeLimits(secret_ttl=1.0))
     assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=1))).status == 202
     assert secrets.reads == 1
-    await secrets.set("webhook-secret", "rotated-secret-value")
+    secrets.elsewhere["webhook-secret"] = "rotated-secret-value"
     await asyncio.sleep(0.85)
     # Still within the time to live: the cached secret answers, and a read starts behind it.
     assert (await send_signed(http, it.hook_url, WEBHOOK_SECRET, push_body(n=2))).status == 202
