@@ -21,8 +21,7 @@ from githttp import TEST_TOKEN, GitHttpServer  # noqa: E402
 from gitrepo import BareRepo  # noqa: E402
 
 from pocketci_tui.config import RepoConfig, Settings  # noqa: E402
-from pocketci_tui.engine.git.command import GitCommand  # noqa: E402
-from pocketci_tui.engine.git.workspace import Workspace  # noqa: E402
+from pocketci_tui.engine.git import GitCommand, Workspace  # noqa: E402
 from pocketci_tui.forges.registry import Registry  # noqa: E402
 from pocketci_tui.intake import IntakeLimits, Listener, make_intake_app  # noqa: E402
 from pocketci_tui.model import StoredEvent, webhook_path  # noqa: E402

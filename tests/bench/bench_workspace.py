@@ -34,7 +34,7 @@ for _path in (ROOT, ROOT / "tests"):
 from githttp import GitHttpServer  # noqa: E402
 from gitrepo import BareRepo, git_env, push_event  # noqa: E402
 
-from pocketci_tui.engine.git.workspace import Workspace  # noqa: E402
+from pocketci_tui.engine.git import Workspace  # noqa: E402
 
 ROUNDS = 10
 TARGET_MS = 1000.0

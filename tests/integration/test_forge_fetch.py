@@ -17,7 +17,7 @@ import pytest
 from githttp import TEST_TOKEN, GitHttpServer
 from gitrepo import BareRepo, pr_event, push_event
 
-from pocketci_tui.engine.git.workspace import GitError, Workspace
+from pocketci_tui.engine.git import GitError, Workspace
 from pocketci_tui.forges.git_access import git_access
 
 

@@ -19,11 +19,14 @@ from githttp import TEST_TOKEN as TOKEN
 from githttp import GitHttpServer
 from gitrepo import BareRepo, Gitlink, push_event
 
-from pocketci_tui.engine.git.command import Credentials, GitCommand, GitError, GitTimeoutError
-from pocketci_tui.engine.git.workspace import (
+from pocketci_tui.engine.git import (
+    Credentials,
+    GitCommand,
+    GitError,
     GitInputError,
+    GitTimeoutError,
+    Remote,
     Workspace,
-    _Remote,
     repo_dir_name,
     validate_ref,
 )
@@ -95,9 +98,7 @@ async def test_g1_end_of_options_stops_the_injection_in_the_lower_layer(
     """Even if a caller bypassed validation, the fetch treats the ref as a ref, not an option."""
     local_repo.commit({"a": "1"})
     marker = tmp_path / "g1-lower"
-    remote = _Remote(
-        workspace.git, f"file://{local_repo.path}", "file", None, time.monotonic() + 30
-    )
+    remote = Remote(workspace.git, f"file://{local_repo.path}", "file", None, time.monotonic() + 30)
     for hostile in (
         f"--upload-pack=touch${{IFS}}{marker}",
         f"refs/heads/--upload-pack=touch${{IFS}}{marker}",

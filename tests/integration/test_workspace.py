@@ -15,11 +15,12 @@ from githttp import TEST_TOKEN as TOKEN
 from githttp import GitHttpServer
 from gitrepo import BareRepo, git_env, pr_event, push_event, tag_event
 
-from pocketci_tui.engine.git.command import GitCommand
-from pocketci_tui.engine.git.workspace import (
+from pocketci_tui.engine.git import (
     Checkout,
+    GitCommand,
     GitError,
     GitInputError,
+    MirrorLimits,
     Workspace,
     default_clone_url,
     repo_dir_name,
@@ -243,17 +244,11 @@ async def test_mirror_is_cloned_once_and_then_fetched_into(
 
 
 async def test_the_mirror_stays_compact_and_keeps_every_commit(
-    workspace: Workspace,
-    served_repo: BareRepo,
-    git_server: GitHttpServer,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:
     """Packs are rolled up and old pins dropped; no commit is lost, none is fetched again."""
-    import pocketci_tui.engine.git.mirror as workspace_mirror
-
-    monkeypatch.setattr(workspace_mirror, "_MAX_PACKS", 4)
-    monkeypatch.setattr(workspace_mirror, "_MAX_PINS", 6)
-    monkeypatch.setattr(workspace_mirror, "_KEEP_PINS", 3)
+    limits = MirrorLimits(max_packs=4, max_pins=6, keep_pins=3)
+    workspace = Workspace(tmp_path / "ws", timeout=30, mirror_limits=limits)
     url = git_server.url("repo.git")
     mirror = workspace.mirror_path("r")
     shas = [served_repo.commit({"a": "0"})]
@@ -264,7 +259,7 @@ async def test_the_mirror_stays_compact_and_keeps_every_commit(
             "r", url, TOKEN, push_event("refs/heads/main", shas[-1], shas[-2])
         )
         await workspace.remove(co)
-        await asyncio.gather(*workspace._upkeep.values())
+        await workspace.upkeep_done()
         packs = list((mirror / "objects" / "pack").glob("*.pack"))
         pins = list((mirror / "refs" / "pocketci" / "commits").iterdir())
         assert len(packs) <= 4
@@ -471,14 +466,14 @@ async def test_removing_a_checkout_drops_its_pending_changes(
     after = served_repo.commit({"a": "2"})
     event = push_event("refs/heads/main", after, before)
     co = await workspace.checkout("r", url, TOKEN, event)
-    assert workspace._changes
+    assert workspace.checkouts.pending_changes == 1
     await workspace.remove(co)
-    assert not workspace._changes
+    assert workspace.checkouts.pending_changes == 0
     assert not co.path.exists()
     # The mirror still answers for a new checkout of the same event.
     again = await workspace.checkout("r", url, TOKEN, event)
     assert await workspace.changed_files(again, event) == ["a"]
-    assert not workspace._changes
+    assert workspace.checkouts.pending_changes == 0
 
 
 async def test_renames_count_both_paths(

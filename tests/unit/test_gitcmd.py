@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from pocketci_tui.engine.git import Credentials, GitCommand, GitError, GitTimeoutError, Workspace
 from pocketci_tui.engine.git.command import (
-    Credentials,
-    GitCommand,
-    GitError,
-    GitTimeoutError,
     credential_env_names,
     hardening_config,
     parse_git_version,
@@ -224,6 +222,19 @@ async def test_run_returns_output(git_runner: GitCommand) -> None:
     res = await git_runner.run(["--version"])
     assert res.ok
     assert res.stdout.startswith(b"git version")
+
+
+async def test_the_private_home_is_made_by_the_first_command_not_before(tmp_path: Path) -> None:
+    """Setting up a workspace writes nothing (its folder may not be ours to write yet); the
+    first git command makes the home private (0700) and writes the helpers into it."""
+    home = tmp_path / "ws" / "home"
+    git = GitCommand(home)
+    Workspace(tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()
+    await git.run(["--version"])
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert git.askpass.is_file()
+    assert git.helper.parent == home / "bin"
 
 
 async def test_failure_message_masks_the_token(tmp_path: Path, git_runner: GitCommand) -> None:

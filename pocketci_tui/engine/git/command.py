@@ -353,8 +353,12 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
 class GitCommand:
     """Runs git with a hardened, private environment.
 
+    Making one touches no file: the private home and its helper programs are written when
+    the first command is built, so a workspace can be set up before its folder may be written.
+
     Args:
-        home: A private directory used as ``HOME`` and for the helper programs.
+        home: A private directory used as ``HOME`` and for the helper programs (created with
+            mode 0700 on first use).
         timeout: Default time limit of one command, in seconds.
         git: The git executable.
     """
@@ -363,7 +367,23 @@ class GitCommand:
         self.home = home
         self.timeout = timeout
         self.git = git
-        self.helper, self.askpass = install_helpers(home / "bin")
+        self._helpers: tuple[Path, Path] | None = None
+
+    @property
+    def helper(self) -> Path:
+        """The credential helper program (written on first use)."""
+        return self._installed()[0]
+
+    @property
+    def askpass(self) -> Path:
+        """The askpass program that always refuses (written on first use)."""
+        return self._installed()[1]
+
+    def _installed(self) -> tuple[Path, Path]:
+        if self._helpers is None:
+            self.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._helpers = install_helpers(self.home / "bin")
+        return self._helpers
 
     async def check_version(self) -> tuple[int, ...]:
         """Make sure git is installed and recent enough.

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Collection
 
-from pocketci_tui.engine.git.command import GitError
+from pocketci_tui.engine.git.command import FORBIDDEN_PROTOCOLS, GitError, url_protocol
 from pocketci_tui.forges.git_access import git_access
-from pocketci_tui.gitrefs import validate_ref, validate_sha
+from pocketci_tui.gitrefs import is_no_commit, validate_ref, validate_sha
+from pocketci_tui.model import Event
 
 __all__ = [
     "GitInputError",
+    "base_ref",
+    "check_clone_url",
+    "check_event",
+    "check_refs",
     "default_clone_url",
     "repo_dir_name",
+    "short_id",
     "validate_ref",
     "validate_sha",
 ]
@@ -61,5 +68,79 @@ def repo_dir_name(repo_key: str) -> str:
     return f"{name}-{digest}" if name else digest
 
 
-def _short(sha: str) -> str:
+def short_id(sha: str) -> str:
+    """A commit id shortened for messages and directory names."""
     return sha[:12]
+
+
+def base_ref(event: Event) -> str:
+    """The full ref of a pull request's base branch (``main`` -> ``refs/heads/main``)."""
+    ref = event.base_ref
+    if ref and not ref.startswith("refs/"):
+        ref = "refs/heads/" + ref
+    return ref
+
+
+def check_event(event: Event) -> None:
+    """Check every payload value of an event that a checkout hands to git.
+
+    Raises:
+        GitInputError: A deletion, an event naming neither a commit nor a ref, or a ref, id
+            or pull request number that is refused.
+    """
+    try:
+        if event.deleted:
+            raise ValueError("a deletion has no commit to check out")
+        if event.ref:
+            validate_ref(event.ref)
+        if event.sha:
+            validate_sha(event.sha)
+        elif not event.ref:
+            raise ValueError("the event names neither a commit nor a ref")
+        if not is_no_commit(event.base_sha):
+            validate_sha(event.base_sha)
+        if event.base_ref:
+            validate_ref(base_ref(event))
+        if event.pr_number is not None and event.pr_number <= 0:
+            raise ValueError(f"bad pull request number {event.pr_number!r}")
+    except ValueError as exc:
+        raise GitInputError(f"refusing event: {exc}") from None
+
+
+def check_refs(refs: Collection[str]) -> None:
+    """Check the refs asked of a remote (see :func:`~pocketci_tui.gitrefs.ref_problem`).
+
+    Raises:
+        GitInputError: One of them is refused.
+    """
+    for ref in refs:
+        try:
+            validate_ref(ref)
+        except ValueError as exc:
+            raise GitInputError(f"refusing event: {exc}") from None
+
+
+def check_clone_url(clone_url: str, allowed_protocols: Collection[str]) -> str:
+    """Check a configured clone URL and return the transport it uses.
+
+    Args:
+        clone_url: The URL.
+        allowed_protocols: The transports it may use (``ext`` and ``fd`` never are).
+
+    Returns:
+        The transport, as ``protocol.<name>.allow`` names it.
+
+    Raises:
+        GitInputError: Empty, option-like, with control characters or a password, or a
+            transport that is not allowed.
+    """
+    if not clone_url or clone_url.startswith("-"):
+        raise GitInputError(f"unusable clone URL {clone_url!r}")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in clone_url):
+        raise GitInputError("the clone URL contains control characters")
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@]*:[^/@]*@", clone_url):
+        raise GitInputError("the clone URL contains a password; keep tokens in the secret store")
+    proto = url_protocol(clone_url)
+    if proto in FORBIDDEN_PROTOCOLS or proto not in allowed_protocols:
+        raise GitInputError(f"clone URL transport {proto!r} is not allowed")
+    return proto
