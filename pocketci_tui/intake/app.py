@@ -17,7 +17,6 @@ the headers, decides the forge (an unknown one is 404). Order of work (SPEC 4.4)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -48,7 +47,6 @@ from pocketci_tui.store import Replayed, Store, StoreError
 log = logging.getLogger("pocketci_tui.intake")
 
 _SIGNATURE_ERROR = "missing or invalid signature"
-_JSON = "application/json"
 
 
 def _error(status: int, message: str, *, close: bool = False) -> web.Response:
@@ -316,17 +314,14 @@ async def _handle(
         log.error("delivery %s NOT stored: %s", delivery_id, exc)
         return _error(503, "the delivery could not be stored; redeliver it later")
 
-    # The reply is what json.dumps gives for {"delivery_id", "event_id", "status", ...}, built
-    # directly: the delivery id matched valid_delivery_id (no character JSON escapes) and the
-    # event id is an int; only the detail goes through the encoder.
-    head = f'{{"delivery_id": "{delivery_id}", "event_id": {stored.event.id}, "status": '
+    reply: dict[str, object] = {"delivery_id": delivery_id, "event_id": stored.event.id}
     if duplicate:
-        text = f'{head}"duplicate", "redeliveries": {stored.redeliveries}}}'
-        return web.Response(body=text.encode(), status=202, content_type=_JSON)
+        reply |= {"status": "duplicate", "redeliveries": stored.redeliveries}
+        return web.json_response(reply, status=202)
     if stored.status is EventStatus.IGNORED:
-        text = f'{head}"ignored", "detail": {json.dumps(stored.detail)}}}'
-        return web.Response(body=text.encode(), status=200, content_type=_JSON)
-    return web.Response(body=f'{head}"stored"}}'.encode(), status=202, content_type=_JSON)
+        reply |= {"status": "ignored", "detail": stored.detail}
+        return web.json_response(reply, status=200)
+    return web.json_response(reply | {"status": "stored"}, status=202)
 
 
 async def _store_and_submit(
