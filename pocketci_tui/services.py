@@ -137,7 +137,6 @@ class Services:
     ) -> None:
         self.settings = settings
         self.paths = paths
-        self._given_secrets = secrets
         self._engine_factory = engine_factory or default_engine_factory
         self._limits = limits
         self._busy_timeout = busy_timeout

@@ -54,7 +54,6 @@ __all__ = [
 
 VENDOR = "github"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-LEGACY_SIGNATURE_HEADER = "X-Hub-Signature"
 EVENT_HEADER = "X-GitHub-Event"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 HOOK_ID_HEADER = "X-GitHub-Hook-ID"

@@ -48,13 +48,6 @@ class ServicesStarted(Message):
 
 
 @dataclass
-class SetupFinished(Message):
-    """The first-start setup wrote the config and stored the webhook secret."""
-
-    config_written: bool = True
-
-
-@dataclass
 class RefusalsChanged(Message):
     """The listener refused more requests (at most a few of these a second).
 
