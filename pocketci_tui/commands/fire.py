@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pocketci_tui.model import VENDORS
 from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
 
 if TYPE_CHECKING:
@@ -37,8 +38,8 @@ def register(
         parents=[common],
         help="send a stored event or a payload file to a running listener, signed",
         description="Send a stored event (by id) or a JSON payload file to a running listener, "
-        "signed with the webhook secret like GitHub would. Every fire gets a new delivery id, so "
-        "it is processed again.",
+        "signed with the forge's webhook secret as the forge would. Every fire gets a new "
+        "delivery id, so it is processed again.",
     )
     parser.add_argument("event_id", nargs="?", type=int, metavar="EVENT_ID")
     parser.add_argument(
@@ -60,7 +61,16 @@ def register(
         help="print the payload instead of sending it (--example only)",
     )
     parser.add_argument("--file", type=Path, metavar="PAYLOAD.json", help="a payload file")
-    parser.add_argument("--event", metavar="NAME", help="the GitHub event name (push, ...)")
+    parser.add_argument(
+        "--event",
+        metavar="NAME",
+        help="the forge's event name (push, pull_request, 'Push Hook' for GitLab...)",
+    )
+    parser.add_argument(
+        "--vendor",
+        choices=VENDORS,
+        help="the forge of --file: signed and sent as it would (default: github)",
+    )
     parser.add_argument(
         "--url", metavar="URL", help="where to send it (default: the configured listener)"
     )
@@ -83,16 +93,20 @@ def cmd_fire(args: argparse.Namespace) -> int:
             raise CommandFailed("--file needs --event NAME (push, pull_request, ...)", 2)
         if args.example is None and (args.repo or args.print_only):
             raise CommandFailed("--repo and --print go with --example", 2)
+        if args.vendor is not None and args.file is None:
+            raise CommandFailed(
+                "--vendor goes with --file (a stored event is sent to its own forge)", 2
+            )
         settings, paths = settings_from_args(args)
-        url = args.url or _owner_url(args, paths) or _default_url(settings.host, settings.port)
+        base = _owner_url(args, paths) or _default_url(settings.host, settings.port)
         passphrase = passphrase_for(settings, paths)
-        return asyncio.run(_fire(args, settings, paths, url, passphrase))
+        return asyncio.run(_fire(args, settings, paths, base, passphrase))
 
     return run_command(body)
 
 
 def _owner_url(args: argparse.Namespace, paths: AppPaths) -> str:
-    """The webhook URL of the running owner of the data folder, unless --host/--port say
+    """The listener URL of the running owner of the data folder, unless --host/--port say
     where to send; empty when nobody owns it (or its record has no URL)."""
     from urllib.parse import urlsplit
 
@@ -120,18 +134,16 @@ def _default_url(host: str, port: int) -> str:
         host = "::1"
     if ":" in host:
         host = f"[{host}]"
-    from pocketci_tui.model import webhook_path
-
-    return f"http://{host}:{port}{webhook_path('github')}"
+    return f"http://{host}:{port}"
 
 
 async def _fire(
-    args: argparse.Namespace, settings: Settings, paths: AppPaths, url: str, passphrase: str | None
+    args: argparse.Namespace, settings: Settings, paths: AppPaths, base: str, passphrase: str | None
 ) -> int:
     import aiohttp
 
     from pocketci_tui import __version__
-    from pocketci_tui.forges.github import REFIRE_HEADER, Verifier, sign
+    from pocketci_tui.model import webhook_path
     from pocketci_tui.secrets import SecretStoreError
     from pocketci_tui.services import open_secrets
 
@@ -144,34 +156,31 @@ async def _fire(
             body = args.file.read_bytes()
         except OSError as exc:
             raise CommandFailed(f"cannot read {args.file}: {exc.strerror}", 2) from exc
-        event_name = str(args.event)
+        event_name, vendor = str(args.event), args.vendor or "github"
     elif args.example is not None:
         body, event_name = await _example(args.example, args.repo, settings, paths, secrets)
+        vendor = "github"
         if args.print_only:
             print(body.decode())
             return 0
     else:
-        body, event_name = await _stored(paths, args.event_id)
+        body, event_name, vendor = await _stored(paths, args.event_id)
+    name = settings.webhook_secret_of(vendor)
     try:
-        secret = await asyncio.wait_for(secrets.get(settings.webhook_secret), 30)
+        secret = await asyncio.wait_for(secrets.get(name), 30)
     except (SecretStoreError, TimeoutError) as exc:
         raise CommandFailed(f"cannot read the webhook secret: {exc or 'timed out'}", 1) from exc
     if not secret:
         raise CommandFailed(
-            f"the webhook secret {settings.webhook_secret!r} is not set; "
-            f"run `pocketci-tui secrets set {settings.webhook_secret}`",
-            2,
+            f"the webhook secret {name!r} is not set; run `pocketci-tui secrets set {name}`", 2
         )
     delivery = str(uuid.uuid4())
-    signature = sign(secret, body)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"pocketci-tui-fire/{__version__}",
-        "X-GitHub-Event": event_name,
-        "X-GitHub-Delivery": delivery,
-        "X-Hub-Signature-256": signature,
-        REFIRE_HEADER: Verifier(secret).refire_signature(delivery, signature),
+        **_signed(vendor, body, secret, event_name, delivery),
     }
+    url = args.url or base + webhook_path(vendor)
     timeout = aiohttp.ClientTimeout(total=args.timeout)
     try:
         async with (
@@ -190,6 +199,30 @@ async def _fire(
         print(f"pocketci-tui: error: the listener answered {status}", file=sys.stderr)
         return 1
     return 0
+
+
+def _signed(
+    vendor: str, body: bytes, secret: str, event_name: str, delivery: str
+) -> dict[str, str]:
+    """The headers a forge sends with ``body``, and the proof that it is run again on purpose.
+
+    The forge's own signing helper signs it; its own verifier then gives the body's digest,
+    which the re-fire proof covers (the listener refuses a known body without it).
+    """
+    from pocketci_tui.forges.base import REFIRE_HEADER, refire_signature
+    from pocketci_tui.forges.registry import UnknownVendor, forge_for
+
+    try:
+        forge = forge_for(vendor)
+    except UnknownVendor as exc:
+        raise CommandFailed(f"cannot sign as {vendor}: {exc.args[0]}", 2) from None
+    headers = forge.sign(body, secret, event_name=event_name, delivery_id=delivery)
+    check = forge.verifier(secret).start(headers)
+    check.update(body)
+    if not check.verified():  # pragma: no cover - a forge that cannot check its own signature
+        raise CommandFailed(f"the {forge.display_name} signature does not verify", 1)
+    headers[REFIRE_HEADER] = refire_signature(secret, delivery, check.digest())
+    return headers
 
 
 async def _example(
@@ -271,7 +304,7 @@ async def _example(
     return json.dumps(payload, indent=2).encode(), "push"
 
 
-async def _stored(paths: AppPaths, event_id: int) -> tuple[bytes, str]:
+async def _stored(paths: AppPaths, event_id: int) -> tuple[bytes, str, str]:
     from pocketci_tui.store import Store, StoreError
 
     try:
@@ -287,4 +320,5 @@ async def _stored(paths: AppPaths, event_id: int) -> tuple[bytes, str]:
         await store.close()
     if stored is None:
         raise CommandFailed(f"no stored event with id {event_id}", 2)
-    return stored.event.body, stored.event.event_name or stored.event.event_type
+    event = stored.event
+    return event.body, event.event_name or event.event_type, event.vendor

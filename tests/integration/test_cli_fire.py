@@ -134,6 +134,32 @@ async def test_fire_with_another_secret_is_refused(hermetic_home: Path, payloads
         await serve.terminate()
 
 
+async def test_fire_signs_with_the_secret_of_the_forge(
+    hermetic_home: Path, payloads_dir: Path
+) -> None:
+    """forges.github.webhook-secret names the entry both serve and fire use for GitHub."""
+    write_serve_config(hermetic_home, extra="forges: {github: {webhook-secret: gh-hook}}\n")
+    set_secret_cli("gh-hook", WEBHOOK_SECRET)
+    serve = await ServeProcess.start()
+    try:
+        payload = str(payloads_dir / "push_branch.json")
+        code, out, err = await _cli(
+            "fire", "--file", payload, "--event", "push", "--vendor", "github"
+        )
+        assert code == 0, err
+        assert out.startswith("202 delivery=")
+        # A stored event is sent again to its own forge's URL, signed with that forge's secret.
+        stored = json.loads(out.splitlines()[1])["event_id"]
+        code, out, err = await _cli("fire", str(stored))
+        assert code == 0, err
+        assert json.loads(out.splitlines()[1])["status"] == "stored"
+        code, _, err = await _cli("fire", str(stored), "--vendor", "github")
+        assert code == 2
+        assert "--vendor goes with --file" in err
+    finally:
+        await serve.terminate()
+
+
 async def test_serve_logs_ping_and_stops_on_sigterm(
     hermetic_home: Path, payloads_dir: Path
 ) -> None:
