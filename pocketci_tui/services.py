@@ -17,7 +17,7 @@ import logging
 import socket
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pocketci_tui.config import Settings
 from pocketci_tui.datalock import DataFolderBusy, DataLock
@@ -27,6 +27,11 @@ from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.store import Store, StoreError
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from pocketci_tui.intake import IntakeLimits, Listener
 
 log = logging.getLogger("pocketci_tui.services")
 
@@ -128,7 +133,7 @@ class Services:
         *,
         secrets: SecretStore | None = None,
         engine_factory: EngineFactory | None = None,
-        limits: Any = None,
+        limits: IntakeLimits | None = None,
         busy_timeout: float = 5.0,
         passphrase: str | None = None,
         lock: DataLock | None = None,
@@ -144,7 +149,7 @@ class Services:
         self.store: Store | None = None
         self.secrets: SecretStore | None = secrets
         self.engine: EngineLike | None = None
-        self.listener: Any = None
+        self.listener: Listener | None = None
         self.url = ""
         self._retention: asyncio.Task[None] | None = None
         self.rejections = RejectionLog()
@@ -154,7 +159,7 @@ class Services:
         self._own_lock = False
         self._mode = mode
         self._sockets = sockets
-        self._intake_app: Any = None
+        self._intake_app: web.Application | None = None
 
     @property
     def webhook_url(self) -> str:
