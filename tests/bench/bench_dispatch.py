@@ -45,7 +45,7 @@ from enginekit import EngineKit
 from gitrepo import BareRepo, git_env
 
 from pocketci_tui.engine.dagger.catalog import Catalog
-from pocketci_tui.engine.git.command import Credentials
+from pocketci_tui.engine.git import Credentials
 from pocketci_tui.model import EventStatus, Notice, RunState, RunUpdated
 
 TOKEN = "bench-token-0123456789abcdef"

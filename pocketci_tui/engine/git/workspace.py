@@ -27,8 +27,9 @@ laid out, then ``read-tree`` while the changed files are worked out on the mirro
 background task keeps the mirror compact (geometric repack, only the newest pins), since every
 fetch adds a pack and a pin that each later command would otherwise pay for.
 
-Every payload value is validated before any git command sees it (:func:`validate_ref`,
-:func:`validate_sha`), and the commands put ``--end-of-options`` before them anyway.
+Every payload value is validated before any git command sees it (:func:`.refs.check_event`,
+by the rules of :mod:`pocketci_tui.gitrefs` the intake applies too), and the commands put
+``--end-of-options`` before them anyway.
 
 The workspace is made of parts, each owning its own state and given what it needs when it is
 made: a :class:`~.mirror.Mirror` per repository (the bare mirror, its lock and its upkeep), one
