@@ -102,9 +102,9 @@ class Registry:
 
 def builtin_forges() -> list[Forge]:
     """Every forge that ships with pocketci-tui."""
-    from pocketci_tui.forges import github
+    from pocketci_tui.forges import gitea, github
 
-    return [github.FORGE]
+    return [github.FORGE, gitea.GITEA, gitea.FORGEJO]
 
 
 @cache
