@@ -102,9 +102,9 @@ class Registry:
 
 def builtin_forges() -> list[Forge]:
     """Every forge that ships with pocketci-tui."""
-    from pocketci_tui.forges import gitea, github
+    from pocketci_tui.forges import gitea, github, gitlab
 
-    return [github.FORGE, gitea.GITEA, gitea.FORGEJO]
+    return [github.FORGE, gitea.GITEA, gitea.FORGEJO, gitlab.GITLAB]
 
 
 @cache
