@@ -24,14 +24,18 @@ import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from pocketci_tui.paths import make_private_dir
 
 MAX_RECORD = 4096
 """The most bytes of the lock file's record that are read."""
 
-MODES = {"ui": "the pocketci-tui terminal UI", "serve": "pocketci-tui serve"}
-"""What each owner mode is called in messages."""
+Mode = Literal["ui", "serve"]
+"""What owns a data folder: the terminal UI or ``pocketci-tui serve``."""
+
+MODES: dict[str, str] = {"ui": "the pocketci-tui terminal UI", "serve": "pocketci-tui serve"}
+"""What each owner mode is called in messages (the mode read back from a lock file is text)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +167,7 @@ class DataLock:
         self._fd: int | None = fd
 
     @classmethod
-    def acquire(cls, path: Path, mode: str, *, patience: float = 2.0) -> DataLock:
+    def acquire(cls, path: Path, mode: Mode, *, patience: float = 2.0) -> DataLock:
         """Take the data folder's lock, creating the folder and the lock file if needed.
 
         Blocking (file system calls and short sleeps): call it before the event loop runs or

@@ -20,7 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pocketci_tui.config import Settings
-from pocketci_tui.datalock import DataFolderBusy, DataLock
+from pocketci_tui.datalock import DataFolderBusy, DataLock, Mode
 from pocketci_tui.intake.rejections import RejectionLog
 from pocketci_tui.model import Notice, StoredEvent, webhook_path
 from pocketci_tui.paths import AppPaths
@@ -137,7 +137,7 @@ class Services:
         busy_timeout: float = 5.0,
         passphrase: str | None = None,
         lock: DataLock | None = None,
-        mode: str = "serve",
+        mode: Mode = "serve",
         sockets: list[socket.socket] | None = None,
     ) -> None:
         self.settings = settings
