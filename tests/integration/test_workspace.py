@@ -310,6 +310,8 @@ async def test_fallback_to_refs_when_the_server_refuses_commit_ids(
     # A commit the remote does not have at all is reported as such.
     with pytest.raises(GitError, match="not on the remote"):
         await workspace.checkout("s", url, TOKEN, push_event("refs/heads/main", "1" * 40))
+    # What was laid out for it is gone again; the earlier checkout stays.
+    assert list(workspace.checkouts_dir("s").iterdir()) == [co.path]
 
 
 async def test_pull_request_head_is_fetched_from_its_pull_ref(
