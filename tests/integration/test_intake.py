@@ -506,7 +506,7 @@ async def test_wrong_method_and_path(
         assert resp.status == 405
     body = push_body()
     reply = await send(
-        http, it.url + "/webhooks/gitlab", body, delivery_headers(WEBHOOK_SECRET, body)
+        http, it.url + "/webhooks/bitbucket", body, delivery_headers(WEBHOOK_SECRET, body)
     )
     assert reply.status == 404
     assert await it.store.count_events() == 0
