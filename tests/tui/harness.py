@@ -165,9 +165,15 @@ class Rig:
         return sha
 
     async def post_push(
-        self, branch: str, *, title: str = "", repository: str = "acme/api"
+        self,
+        branch: str,
+        *,
+        title: str = "",
+        repository: str = "acme/api",
+        secret: str = WEBHOOK_SECRET,
     ) -> Reply:
-        """Commit to ``branch`` and post a signed push delivery to the running listener."""
+        """Commit to ``branch`` and post a push delivery signed with ``secret`` to the running
+        listener."""
         assert self.services is not None
         assert self.services.url
         before = self.shas.get(branch) or self.shas.get("main") or ZERO_SHA
@@ -195,7 +201,7 @@ class Rig:
             return await send_signed(
                 session,
                 f"{self.services.url}/webhooks/github",
-                WEBHOOK_SECRET,
+                secret,
                 body,
                 event="push",
             )

@@ -8,19 +8,20 @@ from dataclasses import replace
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import Input, OptionList
 
 from pocketci_tui.model import EventStatus, RunState
 from pocketci_tui.tui.app import PocketCIApp, make_app
 from pocketci_tui.tui.dialogs.approve import ApproveDialog
 from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
 from pocketci_tui.tui.dialogs.fire import FireDialog
+from pocketci_tui.tui.dialogs.secrets import SecretsDialog, SecretValueDialog
 from pocketci_tui.tui.screens.main import MainScreen
 from pocketci_tui.tui.widgets.events_table import EventsTable
 from pocketci_tui.tui.widgets.run_log import RunLog
 from pocketci_tui.tui.widgets.runs_table import RunsTable
 
-from .harness import Rig, dagger_call_groups, describe, live_in_groups, wait_for
+from .harness import WEBHOOK_SECRET, Rig, dagger_call_groups, describe, live_in_groups, wait_for
 
 
 def start_app(rig: Rig, **kw: object) -> tuple[PocketCIApp, list[list[str]]]:
@@ -294,3 +295,36 @@ async def test_quit_asks_while_building_and_stops_cleanly(rig: Rig) -> None:
     with socket.socket() as probe:
         probe.settimeout(1)
         assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+async def test_a_webhook_secret_set_in_the_secrets_dialog_verifies_the_next_delivery(
+    rig: Rig,
+) -> None:
+    """A webhook secret rotated in the secrets dialog is used at once: the next delivery signed
+    with the new secret is stored, one signed with the old secret is refused, with no wait for
+    the listener's cached copy to expire."""
+    rotated = "rotated-webhook-secret-9876543210"
+    app, _ = start_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await started(rig, pilot)
+        assert (await rig.post_push("main")).status == 202  # the old secret is now cached
+        await pilot.press("s")
+        await wait_for(lambda: isinstance(app.screen, SecretsDialog), pilot)
+        dialog = app.screen
+        assert isinstance(dialog, SecretsDialog)
+        await wait_for(lambda: "webhook-secret" in dialog.names, pilot)
+        dialog.query_one(OptionList).highlighted = dialog.names.index("webhook-secret")
+        await pilot.press("e")
+        await wait_for(
+            lambda: isinstance(app.screen, SecretValueDialog) and isinstance(app.focused, Input),
+            pilot,
+        )
+        await pilot.press(*rotated, "enter")
+        await wait_for(lambda: app.screen is dialog, pilot)
+        for _ in range(100):
+            if await rig.secrets.get("webhook-secret") == rotated:
+                break
+            await pilot.pause(0.05)
+        assert await rig.secrets.get("webhook-secret") == rotated
+        assert (await rig.post_push("feature", secret=rotated)).status == 202
+        assert (await rig.post_push("other", secret=WEBHOOK_SECRET)).status == 401
