@@ -35,7 +35,7 @@ from pocketci_tui.forges import github
 from pocketci_tui.forges.base import BodyCheck, DeliveryRefused, GitAuth
 from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.github import unsafe_ref_reason
-from pocketci_tui.gitrefs import sha_problem
+from pocketci_tui.gitrefs import is_commit_id, sha_problem
 from pocketci_tui.model import ZERO_SHA, Event
 
 __all__ = [
@@ -53,7 +53,6 @@ _EVENT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _DELIVERY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _HEX_SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 _REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
-_SHA_RE = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})")
 _TITLE_MAX = 300
 _MAX_NUMBER = 2**53
 
@@ -214,7 +213,7 @@ def _release_fields(payload: dict[str, Any]) -> dict[str, Any]:
     commitish = _str(release, "target_commitish")
     return {
         "ref": f"refs/tags/{tag}" if tag else "",
-        "sha": commitish if _SHA_RE.fullmatch(commitish) else "",
+        "sha": commitish if is_commit_id(commitish) else "",
         "title": _title(_str(release, "name") or tag),
     }
 
@@ -229,7 +228,7 @@ def _ref_event_fields(event_name: str, payload: dict[str, Any]) -> dict[str, Any
     sha = _str(payload, "sha")
     return {
         "ref": prefix + name.removeprefix(prefix),
-        "sha": sha if event_name == "create" and _SHA_RE.fullmatch(sha) else "",
+        "sha": sha if event_name == "create" and is_commit_id(sha) else "",
         "deleted": event_name == "delete",
     }
 

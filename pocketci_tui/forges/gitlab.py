@@ -40,7 +40,7 @@ from typing import Any
 from pocketci_tui.forges.base import BodyCheck, DeliveryRefused, GitAuth, keyed_digest
 from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.github import unsafe_ref_reason
-from pocketci_tui.gitrefs import sha_problem
+from pocketci_tui.gitrefs import is_commit_id, sha_problem
 from pocketci_tui.model import ZERO_SHA, Event
 
 __all__ = [
@@ -77,7 +77,6 @@ _DELIVERY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _UUID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 _SIGNATURE_RE = re.compile(r"v1,([A-Za-z0-9+/]{43}=)")
-_SHA_RE = re.compile(r"(?:[0-9a-f]{40}|[0-9a-f]{64})")
 _TITLE_MAX = 300
 _MAX_NUMBER = 2**53
 
@@ -337,7 +336,7 @@ def _release_fields(payload: dict[str, Any]) -> dict[str, Any]:
     return {
         "filter": _str(payload, "action"),
         "ref": f"refs/tags/{tag}" if tag else "",
-        "sha": sha if _SHA_RE.fullmatch(sha) else "",
+        "sha": sha if is_commit_id(sha) else "",
         "title": _title(_str(payload, "name") or tag),
     }
 
