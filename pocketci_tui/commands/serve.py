@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pocketci_tui.config import Settings
     from pocketci_tui.datalock import DataLock
     from pocketci_tui.paths import AppPaths
+    from pocketci_tui.services import Services
 
 log = logging.getLogger("pocketci_tui.serve")
 
@@ -93,9 +94,7 @@ async def _serve(
 ) -> int:
     from pocketci_tui import __version__, logging_setup
     from pocketci_tui.config_reload import ConfigReloader, Reload
-    from pocketci_tui.intake.exposure import exposure_warning
     from pocketci_tui.model import Notice, RunOutput
-    from pocketci_tui.paths import exposed_paths, exposure_fix
     from pocketci_tui.services import Services, ServicesError
 
     loop = asyncio.get_running_loop()
@@ -150,28 +149,7 @@ async def _serve(
     try:
         log.info("listening on %s", services.url)
         log.info("webhook URL: %s", services.webhook_url)
-        port = services.listener.port if services.listener is not None else settings.port
-        exposed = exposure_warning(settings.host, port)
-        if exposed:
-            log.warning("%s", exposed)
-        problem = await services.webhook_secret_problem()
-        if problem:
-            log.warning("%s", problem)
-        for path, what, mode in await asyncio.to_thread(exposed_paths, paths):
-            log.warning(
-                "%s (%s) is open to other users (%04o): run `%s`",
-                path,
-                what,
-                mode,
-                exposure_fix(path),
-            )
-        warning = getattr(services.secrets, "warning", None)
-        if warning:
-            log.warning("%s", warning)
-        for found in services.engine.problems():
-            log.warning("%s%s", found.detail, f"; {found.fix}" if found.fix else "")
-        if not settings.repos:
-            log.warning("no repositories are configured: every delivery is stored and ignored")
+        await _log_start_warnings(services, settings, paths)
         await stop.wait()
         log.info("stopping")
     finally:
@@ -184,3 +162,35 @@ async def _serve(
         await services.stop()
     log.info("stopped")
     return 0
+
+
+async def _log_start_warnings(services: Services, settings: Settings, paths: AppPaths) -> None:
+    """Log what the user should fix, once the listener is up: a listener other machines
+    reach, no webhook secret, files open to other users, a plaintext secret store, what the
+    engine found missing, no repositories."""
+    from pocketci_tui.intake.exposure import exposure_warning
+    from pocketci_tui.paths import exposed_paths, exposure_fix
+
+    port = services.listener.port if services.listener is not None else settings.port
+    exposed = exposure_warning(settings.host, port)
+    if exposed:
+        log.warning("%s", exposed)
+    problem = await services.webhook_secret_problem()
+    if problem:
+        log.warning("%s", problem)
+    for path, what, mode in await asyncio.to_thread(exposed_paths, paths):
+        log.warning(
+            "%s (%s) is open to other users (%04o): run `%s`",
+            path,
+            what,
+            mode,
+            exposure_fix(path),
+        )
+    warning = getattr(services.secrets, "warning", None)
+    if warning:
+        log.warning("%s", warning)
+    if services.engine is not None:
+        for found in services.engine.problems():
+            log.warning("%s%s", found.detail, f"; {found.fix}" if found.fix else "")
+    if not settings.repos:
+        log.warning("no repositories are configured: every delivery is stored and ignored")
