@@ -204,7 +204,7 @@ class GitHttpServer:
         return res.stdout
 
 
-def _make_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:
+def _make_handler(server: GitHttpServer) -> type[BaseHTTPRequestHandler]:  # noqa: C901 - its handler class counts in
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         disable_nagle_algorithm = server.nodelay

@@ -258,7 +258,7 @@ def _decoded_default(arg: ArgSpec) -> Any:
         return arg.default_json
 
 
-def _evaluate(
+def _evaluate(  # noqa: C901 - one numbered check after another, read in order
     fn: FunctionSpec,
     tier: int,
     tier_name: str,
