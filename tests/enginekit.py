@@ -2,7 +2,7 @@
 
 :class:`EngineKit` builds a bare git repository holding a ``pocketci.yaml`` and a fixture Dagger
 module, puts the stand-in ``dagger`` on PATH, opens a real SQLite store and starts a real
-:class:`~pocketci_tui.engine.dispatch.dispatcher.Engine` on it. Tests then store events, submit
+:class:`~pocketci_tui.engine.dispatch.Engine` on it. Tests then store events, submit
 them as intake would, and wait for what the engine publishes.
 """
 
@@ -21,7 +21,7 @@ from daggerstub import arg, fn, install_fake_dagger, read_calls, write_module
 from gitrepo import BareRepo, pr_event, push_event
 
 from pocketci_tui.config import DaggerSettings, RepoConfig, Settings
-from pocketci_tui.engine.dispatch.dispatcher import Engine
+from pocketci_tui.engine.dispatch import SECRET_RETRY_SECONDS, Engine
 from pocketci_tui.model import (
     ZERO_SHA,
     Event,
@@ -76,6 +76,8 @@ class EngineKit:
             must not live in the repository, such as output holding secret values).
         grant_secrets: Secret-store entries the repository is granted (``repos[].secrets``).
         grant_env: Environment variables the repository is granted (``repos[].env``).
+        secret_retry_seconds: How long the engine holds an event for an unreachable secret
+            store before trying it again.
         settings: Changes to the default test settings.
     """
 
@@ -89,6 +91,7 @@ class EngineKit:
         dagger_env: Mapping[str, str] | None = None,
         grant_secrets: Sequence[str] = (),
         grant_env: Sequence[str] = (),
+        secret_retry_seconds: float = SECRET_RETRY_SECONDS,
         **settings: Any,
     ) -> None:
         self.tmp = tmp
@@ -130,6 +133,7 @@ class EngineKit:
         if settings:
             self.settings = replace(self.settings, **settings)
         self.secrets = MemorySecretStore(dict(secrets or {}))
+        self.secret_retry_seconds = secret_retry_seconds
         self.notices: list[Notice] = []
         self._changed = asyncio.Event()
         self.store: Store
@@ -138,7 +142,11 @@ class EngineKit:
     async def __aenter__(self) -> EngineKit:
         self.store = await Store.open(self.paths.db_file)
         self.engine = Engine(
-            settings=self.settings, paths=self.paths, store=self.store, secrets=self.secrets
+            settings=self.settings,
+            paths=self.paths,
+            store=self.store,
+            secrets=self.secrets,
+            secret_retry_seconds=self.secret_retry_seconds,
         )
         self.engine.subscribe(self._on_notice)
         await self.engine.start()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from enginekit import EngineKit, function_names
 
-from pocketci_tui.engine.dispatch.dispatcher import EngineError
+from pocketci_tui.engine.dispatch import EngineError
 from pocketci_tui.model import EventMatched, EventStatus, RunOutput, RunState
 
 SPEC = {

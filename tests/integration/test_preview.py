@@ -8,7 +8,7 @@ from pathlib import Path
 
 from enginekit import EngineKit
 
-from pocketci_tui.engine.dispatch.dispatcher import Engine
+from pocketci_tui.engine.dispatch import Engine
 from pocketci_tui.model import EventStatus, MatchInputs, RunState
 
 SPEC = {"module-path": "./ci"}

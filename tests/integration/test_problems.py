@@ -13,7 +13,6 @@ from enginekit import EngineKit
 from test_engine_secrets import HangingKeyring
 
 from pocketci_tui.config import DaggerSettings
-from pocketci_tui.engine.dispatch import pipeline
 from pocketci_tui.model import EventStatus, RunState
 from pocketci_tui.problems import GIT_MISSING, Problem
 from pocketci_tui.secrets import KeyringSecretStore
@@ -31,12 +30,9 @@ def keys(problems: list[Problem]) -> set[str]:
     return {p.key for p in problems}
 
 
-async def test_a_secret_store_problem_is_cleared_when_the_retry_succeeds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pipeline, "SECRET_RETRY_SECONDS", 0.5)
+async def test_a_secret_store_problem_is_cleared_when_the_retry_succeeds(tmp_path: Path) -> None:
     backend = RecoveringKeyring()
-    kit = EngineKit(tmp_path)
+    kit = EngineKit(tmp_path, secret_retry_seconds=0.5)
     kit.secrets = KeyringSecretStore(backend, timeout=0.3)  # type: ignore[assignment]
     kit.settings = replace(kit.settings, repos=(replace(kit.settings.repos[0], token="gh-token"),))
     try:

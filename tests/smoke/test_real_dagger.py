@@ -22,7 +22,7 @@ import pytest
 from gitrepo import BareRepo, push_event
 
 from pocketci_tui.config import DaggerSettings, RepoConfig, Settings
-from pocketci_tui.engine.dispatch.dispatcher import Engine
+from pocketci_tui.engine.dispatch import Engine
 from pocketci_tui.model import EventStatus, RunState, utcnow
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import MemorySecretStore

@@ -1,11 +1,29 @@
 """Dispatch: the engine that turns stored deliveries into runs, and the contract it offers.
 
-It owns the queue, the event pipeline (checkout, catalog, match) and the run executor, and
-publishes what happens as frozen activity records for its subscribers.
+The :class:`Engine` owns its parts: a queue of typed :class:`DispatchRequest`\\ s, the event
+pipeline (checkout, catalog, match), the run executor, and the :class:`LiveState` (live runs,
+their tails, the problems found). It publishes what happens as frozen notices for its
+subscribers.
 """
 
 from pocketci_tui.engine.dispatch.approval import ForkApproval, HeadSecrets, fork_approval
 from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.engine.dispatch.dispatcher import Engine
+from pocketci_tui.engine.dispatch.live import LiveRun, LiveState
+from pocketci_tui.engine.dispatch.notices import EngineError
+from pocketci_tui.engine.dispatch.pipeline import SECRET_RETRY_SECONDS
+from pocketci_tui.engine.dispatch.queue import DispatchQueue, DispatchRequest
 
-__all__ = ["Engine", "EngineClient", "ForkApproval", "HeadSecrets", "fork_approval"]
+__all__ = [
+    "SECRET_RETRY_SECONDS",
+    "DispatchQueue",
+    "DispatchRequest",
+    "Engine",
+    "EngineClient",
+    "EngineError",
+    "ForkApproval",
+    "HeadSecrets",
+    "LiveRun",
+    "LiveState",
+    "fork_approval",
+]

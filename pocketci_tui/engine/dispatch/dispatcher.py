@@ -1,49 +1,54 @@
 """The dispatcher: from a stored event to matched Dagger functions running live.
 
 The :class:`Engine` is the one object the UI and ``serve`` talk to. Intake hands it stored events
-through :meth:`Engine.submit` (it only wakes a queue); dispatch workers take events from that
-queue, check the repository out, read its spec, load the module's catalog, match functions and
-start one task per matched function. Everything that happens is published to subscribers as
-plain notices (:mod:`pocketci_tui.model`); the engine never calls the UI.
+through :meth:`Engine.submit` (it only queues a request); dispatch workers take requests from
+that queue and hand each to the event pipeline, which checks the repository out, reads its spec,
+loads the module's catalog, matches functions and hands each matched one to the run executor.
+Everything that happens is published to subscribers as plain notices (:mod:`pocketci_tui.model`);
+the engine never calls the UI.
 
-This module is the queue and the engine's public face: starting and stopping, recovering after a
-restart, the dispatch workers and the user's actions. The engine's parts live beside it: its
-shared state in :mod:`~pocketci_tui.engine.dispatch.engine_base`, the per-event pipeline in
-:mod:`~pocketci_tui.engine.dispatch.pipeline` and run execution in
-:mod:`~pocketci_tui.engine.dispatch.runs`.
+The engine owns its parts and wires them, each given what it needs in its constructor:
+
+- :class:`~pocketci_tui.engine.dispatch.queue.DispatchQueue`: the typed requests to dispatch;
+- :class:`~pocketci_tui.engine.dispatch.pipeline.EventPipeline`: one event to its runs;
+- :class:`~pocketci_tui.engine.dispatch.executor.RunExecutor`: the runs, in concurrency slots;
+- :class:`~pocketci_tui.engine.dispatch.live.LiveState`: live runs, tails, and problems.
+
+This module is the engine's public face: starting and stopping, the dispatch workers and the
+user's actions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import replace
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pocketci_tui.config import ConfigError, load_repo_spec
+from pocketci_tui.config import ConfigError, Settings, load_repo_spec
+from pocketci_tui.engine.dagger import Catalog, resolve_dagger_cli
 from pocketci_tui.engine.dispatch.approval import HeadSecrets, head_secrets
 from pocketci_tui.engine.dispatch.client import EngineClient
-from pocketci_tui.engine.dispatch.engine_base import TAIL_LINES, EngineError, Subscriber
-from pocketci_tui.engine.dispatch.pipeline import (
-    HELD,
-    SECRET_RETRY_SECONDS,
-    EventPipeline,
-    _checkout,
+from pocketci_tui.engine.dispatch.executor import RunExecutor
+from pocketci_tui.engine.dispatch.live import TAIL_LINES, LiveState
+from pocketci_tui.engine.dispatch.notices import (
+    Background,
+    EngineError,
+    EventStatuses,
+    Publisher,
+    Subscriber,
 )
-from pocketci_tui.engine.dispatch.queue import DispatchRequest
-from pocketci_tui.engine.git import GitError, validate_sha
-from pocketci_tui.engine.proc import stop_leftover
-from pocketci_tui.model import (
-    EventStatus,
-    EventStored,
-    RunState,
-    RunUpdated,
-    StoredEvent,
-    utcnow,
-)
-from pocketci_tui.paths import make_private_dir
+from pocketci_tui.engine.dispatch.pipeline import HELD, SECRET_RETRY_SECONDS, EventPipeline
+from pocketci_tui.engine.dispatch.preview import preview
+from pocketci_tui.engine.dispatch.queue import DispatchQueue, DispatchRequest
+from pocketci_tui.engine.dispatch.recovery import resume, stop_leftover_calls
+from pocketci_tui.engine.dispatch.repos import check_out
+from pocketci_tui.engine.git import GitError, Workspace, validate_sha
+from pocketci_tui.model import EventStatus, EventStored, MatchResult, RunUpdated, StoredEvent
+from pocketci_tui.paths import AppPaths, make_private_dir
 from pocketci_tui.problems import Problem
-from pocketci_tui.secrets import SecretStoreError
+from pocketci_tui.secrets import SecretStore, SecretStoreError
+from pocketci_tui.store import Store
 
 __all__ = [
     "DISPATCH_WORKERS",
@@ -60,21 +65,83 @@ log = logging.getLogger(__name__)
 
 DISPATCH_WORKERS = 4
 """Events checked out and matched at once (runs are limited by ``concurrency``)."""
-LEFTOVER_GRACE = 5.0
-"""Seconds a call left running by a killed predecessor gets between SIGTERM and SIGKILL."""
 SHUTDOWN_SECONDS = 15.0
 """How long shutdown waits for dispatches and runs to stop (their process trees are killed)."""
 
 
-class Engine(EventPipeline):
+class Engine:
     """Dispatches stored events to Dagger functions and reports everything that happens.
 
     Args:
-        settings: The user's configuration.
+        settings: The user's configuration; replacing :attr:`settings` later (a reload)
+            changes what each new event is dispatched with.
         paths: Where data, logs and work folders live.
         store: The durable store of events and runs.
         secrets: The secret store (clone tokens, ``from-keyring`` secrets, Dagger Cloud token).
+        secret_retry_seconds: How long an event held for an unreachable secret store waits
+            before it is tried again.
     """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        paths: AppPaths,
+        store: Store,
+        secrets: SecretStore,
+        secret_retry_seconds: float = SECRET_RETRY_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.paths = paths
+        self.store = store
+        self.secrets = secrets
+        self.workspace = Workspace(paths.work_dir / "git", timeout=600.0)
+        self.catalog = Catalog(
+            paths.cache_dir / "catalog",
+            dagger_cli=settings.dagger.cli,
+            runner_host=settings.dagger.runner_host,
+            log_path=paths.app_log,
+        )
+        self._publisher = Publisher()
+        self._background = Background()
+        self.queue = DispatchQueue()
+        """The requests waiting for a dispatch worker."""
+        self.live = LiveState()
+        """The runs being executed, their output tails, and the problems found."""
+        self.statuses = EventStatuses(store, self._publisher.publish)
+        self.executor = RunExecutor(
+            settings=self._current_settings,
+            paths=paths,
+            store=store,
+            secrets=secrets,
+            workspace=self.workspace,
+            catalog=self.catalog,
+            live=self.live,
+            publish=self._publisher.publish,
+            spawn=self._background.spawn,
+        )
+        """Runs what matched."""
+        self.pipeline = EventPipeline(
+            settings=self._current_settings,
+            store=store,
+            secrets=secrets,
+            workspace=self.workspace,
+            catalog=self.catalog,
+            live=self.live,
+            executor=self.executor,
+            statuses=self.statuses,
+            publish=self._publisher.publish,
+            spawn=self._background.spawn,
+            requeue=self.queue.put,
+            retry_seconds=secret_retry_seconds,
+        )
+        """Takes one event from the queue to its runs."""
+        self._workers: list[asyncio.Task[None]] = []
+        self._started = False
+        self._stopping = False
+
+    def _current_settings(self) -> Settings:
+        return self.settings
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -90,116 +157,56 @@ class Engine(EventPipeline):
         self._started = True
         for directory in (self.paths.logs_dir, self.paths.work_dir, self.paths.cache_dir):
             await asyncio.to_thread(make_private_dir, directory)
-        self._check_dagger()
-        self._check_git()
-        await self._load_cloud_token()
-        stopped = await self._stop_leftover_calls()
+        missing = dagger_missing(self.settings)
+        if missing is not None:
+            self.live.raise_problem(missing)
+        self.live.check_git()
+        await self.executor.load_cloud_token()
+        stopped = await stop_leftover_calls(self.store)
         for run in await self.store.mark_interrupted(stopped):
-            self._publish(RunUpdated(run))
+            self._publisher.publish(RunUpdated(run))
         self._workers = [
             asyncio.create_task(self._worker(), name=f"dispatch-{i}")
             for i in range(DISPATCH_WORKERS)
         ]
-        resumed: set[int] = set()
-        for stored in await self.store.events_with_status(
-            EventStatus.RECEIVED, EventStatus.DISPATCHING, EventStatus.WAITING
-        ):
-            assert stored.event.id is not None
-            if stored.status is EventStatus.WAITING and not stored.detail.startswith(HELD):
-                continue  # a fork pull request waits for a person, not for a restart
-            resumed.add(stored.event.id)
-            self._queue.put(DispatchRequest(stored.event.id))
-        queued = await self.store.runs_with_state(RunState.QUEUED)
-        by_event: dict[int, set[str]] = {}
-        for run in queued:
-            by_event.setdefault(run.event_id, set()).add(run.function)
-        for event_id, functions in by_event.items():
-            if event_id in resumed:
-                continue
-            # The runs already exist; mark them interrupted and queue fresh ones, so the
-            # history stays honest about what happened.
-            for run in queued:
-                if run.event_id == event_id:
-                    done = replace(
-                        run,
-                        state=RunState.INTERRUPTED,
-                        reason="pocketci-tui stopped before it started; queued again",
-                        finished_at=utcnow(),
-                    )
-                    await self.store.update_run(done)
-                    self._publish(RunUpdated(done))
-            self._queue.put(DispatchRequest(event_id, frozenset(functions)))
-
-    async def _stop_leftover_calls(self) -> dict[str, str]:
-        """Stop the ``dagger call`` process groups a killed predecessor left running.
-
-        Runs before recovery, once this process owns the data folder. Each group was recorded
-        as its call started; only a group whose leader's start time matches is signalled, so a
-        reused pid is left alone.
-
-        Returns:
-            The reason to record for each run whose call was stopped, by run id.
-        """
-        calls = await self.store.recorded_calls()
-        if not calls:
-            return {}
-        found = await asyncio.gather(
-            *(stop_leftover(call, grace=LEFTOVER_GRACE) for call in calls),
-            return_exceptions=True,
-        )
-        reasons: dict[str, str] = {}
-        for call, pids in zip(calls, found, strict=True):
-            if isinstance(pids, BaseException):
-                log.warning("cannot stop the call of run %s left running: %s", call.run_id, pids)
-                continue
-            if not pids:
-                continue
-            log.warning(
-                "stopped the dagger call of run %s that the last pocketci-tui left running "
-                "(process group %d, %d process(es))",
-                call.run_id,
-                call.pgid,
-                len(pids),
-            )
-            reasons[call.run_id] = (
-                "pocketci-tui stopped while this ran; its dagger call kept running (process "
-                f"group {call.pgid}) and was stopped at the next start"
-            )
-        return reasons
+        await resume(self.store, self.queue.put, self._publisher.publish, HELD)
 
     async def shutdown(self) -> None:
         """Stop dispatching, stop every running ``dagger call`` and wait for them."""
         self._stopping = True
         for worker in self._workers:
             worker.cancel()
-        tasks = [live.task for live in self._live.values() if live.task is not None]
-        for task in tasks:
-            task.cancel("shutdown")
-        for task in list(self._background):
-            task.cancel()
-        pending = {*self._workers, *tasks, *self._background}
+        runs = self.executor.stop()
+        background = self._background.cancel()
+        pending = {*self._workers, *runs, *background}
         if pending:
             _, stuck = await asyncio.wait(pending, timeout=SHUTDOWN_SECONDS)
             for task in stuck:
                 log.error("still running after shutdown: %s", task.get_name())
         self._workers.clear()
 
+    # -- subscriptions --------------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Call ``callback`` with every notice from now on; return a function that stops it."""
+        return self._publisher.subscribe(callback)
+
     # -- public actions -------------------------------------------------------------------------
 
     async def submit(self, stored: StoredEvent, duplicate: bool) -> None:
         """Take a freshly stored event from intake (never blocks: it only queues)."""
-        self._publish(EventStored(stored, duplicate=duplicate))
+        self._publisher.publish(EventStored(stored, duplicate=duplicate))
         if duplicate or stored.status is not EventStatus.RECEIVED or self._stopping:
             return
         assert stored.event.id is not None
-        self._queue.put(DispatchRequest(stored.event.id))
+        self.queue.put(DispatchRequest(stored.event.id))
 
     async def fire(self, event_id: int) -> None:
         """Dispatch a stored event again: every function it matches runs as a new run."""
         stored = await self._stored(event_id)
         if stored.event.deleted:
             raise EngineError("a branch deletion has nothing to run")
-        self._queue.put(DispatchRequest(event_id))
+        self.queue.put(DispatchRequest(event_id))
 
     async def rerun(self, run_id: str) -> None:
         """Run one function of an event again, as a new run linked to ``run_id``."""
@@ -208,23 +215,15 @@ class Engine(EventPipeline):
             raise EngineError(f"no run {run_id}")
         if not run.function:
             raise EngineError("this entry is not a function run")
-        self._queue.put(DispatchRequest(run.event_id, frozenset({run.function}), run.id))
+        self.queue.put(DispatchRequest(run.event_id, frozenset({run.function}), run.id))
 
     async def cancel(self, run_id: str) -> bool:
         """Cancel a queued or running run; return False when it was not active."""
-        live = self._live.get(run_id)
-        if live is None or live.task is None or live.task.done():
-            return False
-        live.task.cancel("cancelled by the user")
-        return True
+        return self.executor.cancel(run_id)
 
     async def cancel_event(self, event_id: int) -> int:
         """Cancel every active run of an event; return how many were cancelled."""
-        count = 0
-        for run_id, live in list(self._live.items()):
-            if live.run.event_id == event_id and await self.cancel(run_id):
-                count += 1
-        return count
+        return sum(1 for live in self.live.of_event(event_id) if self.executor.cancel(live.run.id))
 
     async def approve(self, event_id: int, sha: str | None = None) -> None:
         """Approve a waiting fork pull request at its head commit, and dispatch it.
@@ -243,7 +242,7 @@ class Engine(EventPipeline):
                 "look at the pull request again"
             )
         await self.store.set_approved_sha(event_id, stored.event.sha)
-        self._queue.put(DispatchRequest(event_id))
+        self.queue.put(DispatchRequest(event_id))
 
     async def head_secrets(self, event_id: int) -> HeadSecrets:
         """Tell which secrets a fork's pull request would receive, before it is approved.
@@ -260,7 +259,7 @@ class Engine(EventPipeline):
         try:
             validate_sha(event.sha)
             token = await self.secrets.get(repo.token) if repo.token else None
-            checkout = await _checkout(self.workspace, self.settings, repo, token, event)
+            checkout = await check_out(self.workspace, self.settings, repo, token, event)
         except (GitError, ValueError, SecretStoreError) as exc:
             return HeadSecrets(error=f"cannot fetch the head commit: {exc}")
         try:
@@ -272,46 +271,69 @@ class Engine(EventPipeline):
         no_secrets = self.settings.fork_pull_requests == "no-secrets"
         return head_secrets(spec, repo, self.settings, no_secrets=no_secrets)
 
+    async def preview(self, event_id: int) -> MatchResult | None:
+        """What firing a stored event again would match, without running anything.
+
+        The stored event is matched against the catalog its last dispatch loaded (from the
+        catalog cache, never introspected), with the changed files and secret names of that
+        dispatch: no checkout, no ``dagger``. None when that cannot be told without running
+        something (see :func:`~pocketci_tui.engine.dispatch.preview.preview`).
+        """
+        return await preview(
+            event_id, settings=self.settings, store=self.store, catalog=self.catalog
+        )
+
     def tail(self, run_id: str) -> list[str]:
         """Return the last lines of output of a running or recently finished run."""
-        live = self._live.get(run_id)
-        if live is not None:
-            return list(live.tail)
-        return list(self._recent_tails.get(run_id, ()))
+        return self.live.tail(run_id)
 
     def tail_end(self, run_id: str) -> int | None:
         """How many output lines the run published so far: the position right after the last
         line :meth:`tail` returns (call both in one go, with no await between). None for a run
         this engine does not know."""
-        live = self._live.get(run_id)
-        if live is not None:
-            return live.published
-        return self._recent_ends.get(run_id)
+        return self.live.tail_end(run_id)
 
     def counts(self) -> tuple[int, int]:
         """Return how many runs are (queued, running)."""
-        queued = sum(1 for live in self._live.values() if live.run.state is RunState.QUEUED)
-        running = sum(1 for live in self._live.values() if live.run.state is RunState.RUNNING)
-        return queued, running
+        return self.live.counts()
 
     def problems(self) -> list[Problem]:
         """Return what the user should know is wrong (dagger missing, secret store down...)."""
-        return self.problems_found.list()
+        return self.live.problems()
 
     # -- the dispatch workers -------------------------------------------------------------------
 
     async def _worker(self) -> None:
         while True:
-            request = await self._queue.get()
+            request = await self.queue.get()
             try:
-                await self._dispatch(request.event_id, request.only, request.parent_id)
+                await self.pipeline.dispatch(request)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.exception("dispatch of event %s failed", request.event_id)
-                await self._set_status(
+                await self.statuses.set(
                     request.event_id, EventStatus.ERROR, f"internal error: {exc}"
                 )
+
+    async def _stored(self, event_id: int) -> StoredEvent:
+        stored = await self.store.get_event(event_id)
+        if stored is None:
+            raise EngineError(f"no stored event {event_id}")
+        return stored
+
+
+def dagger_missing(settings: Settings) -> Problem | None:
+    """The problem of a ``dagger`` CLI that cannot be found, or None when it can."""
+    if resolve_dagger_cli(settings.dagger.cli) is not None:
+        return None
+    where = settings.dagger.cli or "dagger on PATH"
+    return Problem(
+        key="dagger",
+        short="dagger not found",
+        detail=f"dagger CLI not found ({where}): no Dagger module can be loaded",
+        fix="install dagger or set dagger.cli in the config",
+    )
 
 
 if TYPE_CHECKING:

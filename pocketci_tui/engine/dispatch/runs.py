@@ -1,183 +1,117 @@
-"""Executing matched runs: ``dagger call`` in a concurrency slot, live output, the outcome.
+"""The run records a dispatch stores: one per function, matched or not, and refused re-runs.
 
-Each matched function runs as a task of its own (started by the dispatch pipeline). It waits for
-one of the ``concurrency`` slots, runs the call through a
-:class:`~pocketci_tui.engine.dagger.runner.Runner`, keeps the tail of its output for the UI,
-publishes the run's state as it changes and stores how it ended. The last run of an event removes
-the event's checkout.
+Pure functions of what matching decided, so the dispatch pipeline only has to store and start
+them.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import Iterable
-from dataclasses import replace
-from datetime import datetime
+import uuid
+from collections.abc import Sequence
 
-from pocketci_tui.engine.dagger import CallRequest, DaggerEnv, Runner
-from pocketci_tui.engine.dispatch.engine_base import EngineBase, _EventWork, _Live
-from pocketci_tui.engine.proc import call_process
+from pocketci_tui.engine.match import MAX_RUNS_PER_EVENT, RUN_CAP_REASON
 from pocketci_tui.model import (
-    CallProcess,
-    EventSettled,
+    Decision,
     EventStatus,
     FunctionCall,
+    MatchResult,
     Run,
-    RunOutput,
     RunState,
-    RunUpdated,
-    event_outcome,
-    latest_attempts,
+    StoredEvent,
     utcnow,
 )
 
-log = logging.getLogger(__name__)
+NO_SUCH_FUNCTION = "the module no longer has this function"
+"""Why a re-run of a function the module lost is refused."""
 
 
-class RunExecution(EngineBase):
-    """The part of the engine that executes runs (see :class:`EngineBase` for its state)."""
+def new_runs(
+    event_id: int,
+    decisions: Sequence[Decision],
+    attempt: int,
+    parent_id: str | None,
+) -> tuple[list[Run], list[tuple[Run, FunctionCall]]]:
+    """One run per decision: queued when it matched, skipped with its reason when not.
 
-    def _runner(self, extra_mask: Iterable[str], *, no_secrets: bool = False) -> Runner:
-        # A run the fork policy gives no secrets gets no Dagger Cloud token either.
-        return Runner(
-            DaggerEnv(
-                cli=self._dagger_cli(),
-                runner_host=self.settings.dagger.runner_host,
-                cloud_token=None if no_secrets else self._cloud_token,
-            ),
-            work_dir=self.paths.work_dir / "runs",
-            timeout=self.settings.timeout,
-            extra_mask=extra_mask,
+    Returns:
+        Every run, and the matched ones with the call each makes.
+    """
+    now = utcnow()
+    runs: list[Run] = []
+    calls: list[tuple[Run, FunctionCall]] = []
+    for decision in decisions:
+        run_id = uuid.uuid4().hex
+        args: tuple[tuple[str, str], ...] = ()
+        if decision.call is not None:
+            args = decision.call.args + tuple(("secret", s) for s in decision.call.secrets)
+        run = Run(
+            id=run_id,
+            event_id=event_id,
+            function=decision.function,
+            state=RunState.QUEUED if decision.matched else RunState.SKIPPED,
+            attempt=attempt,
+            args=args,
+            reason="" if decision.matched else decision.reason,
+            created_at=now,
+            log_path=f"{event_id}/{run_id}.log" if decision.matched else "",
+            parent_id=parent_id,
         )
+        runs.append(run)
+        if decision.matched and decision.call is not None:
+            calls.append((run, decision.call))
+    return runs, calls
 
-    async def _execute(
-        self, live: _Live, call: FunctionCall, work: _EventWork, extra_mask: list[str]
-    ) -> None:
-        run = live.run
-        try:
-            refused = [
-                f"{s}: {work.refused_secrets[s]}" for s in call.secrets if s in work.refused_secrets
-            ]
-            if refused:
-                await self._finish(
-                    live, RunState.FAILED, None, "refused secret " + "; ".join(refused)
-                )
-                return
-            missing = [
-                f"{s}: {work.missing_secrets[s]}" for s in call.secrets if s not in work.secrets
-            ]
-            if missing:
-                await self._finish(
-                    live, RunState.FAILED, None, "missing secret " + "; ".join(missing)
-                )
-                return
-            async with self._run_slots:
-                await self._run(live, call, work, extra_mask)
-        except asyncio.CancelledError:
-            state = RunState.INTERRUPTED if self._stopping else RunState.CANCELLED
-            reason = "pocketci-tui stopped" if self._stopping else "cancelled by the user"
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._finish(live, state, None, reason))
-        except Exception as exc:
-            log.exception("run %s failed", run.id)
-            await self._finish(live, RunState.FAILED, None, f"internal error: {exc}")
-        finally:
-            self._live.pop(run.id, None)
-            self._recent_tails[run.id] = live.tail
-            self._recent_ends[run.id] = live.published
-            while len(self._recent_tails) > 200:
-                oldest = next(iter(self._recent_tails))
-                self._recent_tails.pop(oldest)
-                self._recent_ends.pop(oldest, None)
-            work.pending -= 1
-            if work.pending == 0:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self.workspace.remove(work.checkout))
-                if not self._stopping:
-                    self._spawn(self._settle(run.event_id), f"settle-{run.event_id}")
 
-    async def _settle(self, event_id: int) -> None:
-        """Publish how an event turned out, once none of its runs is active any more.
-
-        The outcome is that of the latest attempt of each function, so it is only said when
-        the last active run of the event (of this dispatch or of a re-run) has finished.
-        """
-        if any(live.run.event_id == event_id for live in self._live.values()):
-            return
-        try:
-            runs = await self.store.list_runs(event_id)
-        except Exception:
-            log.exception("cannot read the runs of event %s", event_id)
-            return
-        if any(live.run.event_id == event_id for live in self._live.values()):
-            return
-        outcome = event_outcome(EventStatus.DISPATCHED, runs)
-        ran = tuple(r for r in latest_attempts(runs) if r.state is not RunState.SKIPPED)
-        self._publish(EventSettled(event_id, outcome, ran))
-
-    async def _run(
-        self, live: _Live, call: FunctionCall, work: _EventWork, extra_mask: list[str]
-    ) -> None:
-        run = live.run
-        request = CallRequest(
-            run_id=run.id,
-            call=call,
-            event=work.stored.event,
-            module_dir=work.module_dir,
-            checkout_dir=work.checkout.path,
-            changes=work.changes,
-            secrets={name: work.secrets[name] for name in call.secrets},
-            log_path=self.paths.logs_dir / run.log_path,
+def refused_reruns(
+    event_id: int,
+    only: frozenset[str],
+    decisions: Sequence[Decision],
+    attempt: int,
+    parent_id: str | None,
+) -> list[Run]:
+    """Skipped runs for a re-run of functions that no longer match, each with the reason."""
+    reasons = {d.function: d.reason for d in decisions}
+    now = utcnow()
+    return [
+        Run(
+            id=uuid.uuid4().hex,
+            event_id=event_id,
+            function=function,
+            state=RunState.SKIPPED,
+            attempt=attempt,
+            reason="re-run refused: " + reasons.get(function, NO_SUCH_FUNCTION),
+            created_at=now,
+            finished_at=now,
+            parent_id=parent_id,
         )
+        for function in sorted(only)
+    ]
 
-        def on_lines(run_id: str, lines: list[str]) -> None:
-            live.tail.extend(lines)
-            live.published += len(lines)
-            self._publish(RunOutput(run_id, tuple(lines), live.published))
 
-        def on_started(run_id: str, pid: int) -> None:
-            started = replace(live.run, state=RunState.RUNNING, started_at=utcnow())
-            live.run = started
-            self._publish(RunUpdated(started))
-            # Its process group is recorded, so a start after a crash can stop it.
-            self._spawn(self._save_started(started, call_process(run_id, pid)), f"save-{run_id}")
+def dispatched_detail(stored: StoredEvent, only: frozenset[str] | None, matched: str) -> str:
+    """The detail of a dispatched event: what its dispatch matched.
 
-        runner = self._runner(extra_mask, no_secrets=work.no_secrets)
-        outcome = await runner.run(request, on_lines, on_started)
-        await self._finish(
-            live,
-            outcome.state,
-            outcome.exit_code,
-            outcome.reason,
-            started_at=outcome.started_at,
-            finished_at=outcome.finished_at,
+    A re-run of some functions keeps the detail of the dispatch it re-runs ("3 of 5 functions
+    matched"), so the match result is never replaced by the re-run's own, smaller one.
+
+    Args:
+        stored: The event as it was when this dispatch began.
+        only: The functions re-run, or None for a full dispatch.
+        matched: What this dispatch matched ("1 of 1 functions matched").
+    """
+    if only is None:
+        return matched
+    if stored.status is EventStatus.DISPATCHED and stored.detail:
+        return stored.detail
+    return "re-run of " + ", ".join(sorted(only))
+
+
+def matched_detail(matched: int, total: int, result: MatchResult) -> str:
+    """How many functions matched, and how many more the per-event cap left out."""
+    detail = f"{matched} of {total} functions matched"
+    capped = sum(1 for d in result.decisions if d.reason.startswith(RUN_CAP_REASON))
+    if capped:
+        detail += (
+            f"; {capped} more matched but were not run: at most {MAX_RUNS_PER_EVENT} runs per event"
         )
-
-    async def _save_started(self, run: Run, call: CallProcess | None) -> None:
-        await self.store.update_run(run)
-        if call is not None:
-            await self.store.record_call(call)
-
-    async def _finish(
-        self,
-        live: _Live,
-        state: RunState,
-        exit_code: int | None,
-        reason: str,
-        *,
-        started_at: datetime | None = None,
-        finished_at: datetime | None = None,
-    ) -> None:
-        done = replace(
-            live.run,
-            state=state,
-            exit_code=exit_code,
-            reason=reason,
-            started_at=started_at or live.run.started_at,
-            finished_at=finished_at or utcnow(),
-        )
-        live.run = done
-        await self.store.update_run(done)
-        self._publish(RunUpdated(done))
+    return detail

@@ -1,0 +1,304 @@
+"""Executing matched runs: ``dagger call`` in a concurrency slot, live output, the outcome.
+
+The dispatch pipeline hands each matched function to :meth:`RunExecutor.start`, which runs it as
+a task of its own. The task waits for one of the ``concurrency`` slots, runs the call through a
+:class:`~pocketci_tui.engine.dagger.runner.Runner`, keeps the tail of its output in the live
+state, publishes the run's state as it changes and stores how it ended. The last run of an event
+removes the event's checkout and says how the event turned out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+from pocketci_tui.config import Settings
+from pocketci_tui.engine.dagger import CallRequest, Catalog, DaggerEnv, Runner, resolve_dagger_cli
+from pocketci_tui.engine.dispatch.live import LiveRun, LiveState
+from pocketci_tui.engine.dispatch.notices import Publish, Spawn
+from pocketci_tui.engine.git import Checkout, Workspace
+from pocketci_tui.engine.proc import call_process
+from pocketci_tui.model import (
+    CallProcess,
+    EventSettled,
+    EventStatus,
+    FunctionCall,
+    Run,
+    RunOutput,
+    RunState,
+    RunUpdated,
+    StoredEvent,
+    event_outcome,
+    latest_attempts,
+    utcnow,
+)
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.problems import Problem
+from pocketci_tui.secrets import SecretStore, SecretStoreError
+from pocketci_tui.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class EventWork:
+    """What the runs of one dispatched event share: its checkout and inputs.
+
+    ``refused_secrets`` are the ones ``pocketci.yaml`` asked for without a grant (a run that
+    declares one gets nothing and fails with the reason); ``no_secrets`` marks an event the
+    fork policy gives no secret of any kind, the Dagger Cloud token included. ``pending``
+    counts the runs not ended yet: the last one removes the checkout.
+    """
+
+    stored: StoredEvent
+    checkout: Checkout
+    module_dir: Path
+    changes: list[str] | None
+    secrets: dict[str, str]
+    missing_secrets: dict[str, str]
+    refused_secrets: dict[str, str] = field(default_factory=dict)
+    no_secrets: bool = False
+    extra_mask: tuple[str, ...] = ()
+    pending: int = 0
+
+
+class RunExecutor:
+    """Runs matched functions, at most ``concurrency`` at a time.
+
+    Args:
+        settings: Gives the configuration in force (it may be replaced on a reload).
+        paths: Where logs and run folders live.
+        store: Where runs are recorded.
+        secrets: The secret store (the Dagger Cloud token).
+        workspace: Removes an event's checkout once its last run ended.
+        catalog: Knows which ``dagger`` CLI introspection used.
+        live: Holds the live runs and the problems.
+        publish: Reaches the subscribers.
+        spawn: Runs background work.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Callable[[], Settings],
+        paths: AppPaths,
+        store: Store,
+        secrets: SecretStore,
+        workspace: Workspace,
+        catalog: Catalog,
+        live: LiveState,
+        publish: Publish,
+        spawn: Spawn,
+    ) -> None:
+        self._settings = settings
+        self._paths = paths
+        self._store = store
+        self._secrets = secrets
+        self._workspace = workspace
+        self._catalog = catalog
+        self._live = live
+        self._publish = publish
+        self._spawn = spawn
+        self._slots = asyncio.Semaphore(settings().concurrency)
+        self._cloud_token: str | None = None
+        self._stopping = False
+
+    # -- what the engine asks -------------------------------------------------------------------
+
+    def start(self, run: Run, call: FunctionCall, work: EventWork) -> LiveRun:
+        """Make ``run`` live and start executing it as a task of its own."""
+        live = self._live.add(run)
+        live.task = asyncio.create_task(self._execute(live, call, work), name=f"run-{run.id}")
+        return live
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a live run; False when it is not active any more."""
+        live = self._live.get(run_id)
+        if live is None or live.task is None or live.task.done():
+            return False
+        live.task.cancel("cancelled by the user")
+        return True
+
+    def stop(self) -> list[asyncio.Task[None]]:
+        """Cancel every live run as interrupted by the stop; return their tasks, to wait for."""
+        self._stopping = True
+        tasks = [live.task for live in self._live.runs() if live.task is not None]
+        for task in tasks:
+            task.cancel("shutdown")
+        return tasks
+
+    async def load_cloud_token(self) -> None:
+        """Read the Dagger Cloud token (at start and before each dispatch, so a token set or
+        fixed meanwhile is used at once), raising or clearing its problem."""
+        name = self._settings().dagger.cloud_token
+        if not name:
+            return
+        try:
+            token = await self._secrets.get(name)
+        except SecretStoreError as exc:
+            self._live.raise_problem(
+                Problem(
+                    key="cloud-token",
+                    short="cloud token unreadable",
+                    detail=f"the Dagger Cloud token {name!r} cannot be read: {exc}",
+                    fix="check the secret store (pocketci-tui check); builds run without traces",
+                )
+            )
+            return
+        self._cloud_token = token
+        if token is None:
+            self._live.raise_problem(
+                Problem(
+                    key="cloud-token",
+                    short="cloud token missing",
+                    detail=f"the Dagger Cloud token {name!r} is not in the secret store: "
+                    "builds run without Dagger Cloud traces",
+                    fix=f"run `pocketci-tui secrets set {name}`, or press s",
+                )
+            )
+        else:
+            self._live.clear_problems("cloud-token")
+
+    # -- one run --------------------------------------------------------------------------------
+
+    def _dagger_cli(self) -> str:
+        """The CLI for ``dagger call``: the one introspection used (it may have downloaded it)."""
+        configured = self._settings().dagger.cli
+        return self._catalog.cli_used or resolve_dagger_cli(configured) or configured or "dagger"
+
+    def _runner(self, extra_mask: Iterable[str], *, no_secrets: bool = False) -> Runner:
+        settings = self._settings()
+        # A run the fork policy gives no secrets gets no Dagger Cloud token either.
+        return Runner(
+            DaggerEnv(
+                cli=self._dagger_cli(),
+                runner_host=settings.dagger.runner_host,
+                cloud_token=None if no_secrets else self._cloud_token,
+            ),
+            work_dir=self._paths.work_dir / "runs",
+            timeout=settings.timeout,
+            extra_mask=extra_mask,
+        )
+
+    async def _execute(self, live: LiveRun, call: FunctionCall, work: EventWork) -> None:
+        run = live.run
+        try:
+            unmet = _unmet_secrets(call, work)
+            if unmet:
+                await self._finish(live, RunState.FAILED, None, unmet)
+                return
+            async with self._slots:
+                await self._run(live, call, work)
+        except asyncio.CancelledError:
+            state = RunState.INTERRUPTED if self._stopping else RunState.CANCELLED
+            reason = "pocketci-tui stopped" if self._stopping else "cancelled by the user"
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._finish(live, state, None, reason))
+        except Exception as exc:
+            log.exception("run %s failed", run.id)
+            await self._finish(live, RunState.FAILED, None, f"internal error: {exc}")
+        finally:
+            self._live.ended(live)
+            work.pending -= 1
+            if work.pending == 0:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._workspace.remove(work.checkout))
+                if not self._stopping:
+                    self._spawn(self._settle(run.event_id), f"settle-{run.event_id}")
+
+    async def _settle(self, event_id: int) -> None:
+        """Publish how an event turned out, once none of its runs is active any more.
+
+        The outcome is that of the latest attempt of each function, so it is only said when
+        the last active run of the event (of this dispatch or of a re-run) has finished.
+        """
+        if self._live.of_event(event_id):
+            return
+        try:
+            runs = await self._store.list_runs(event_id)
+        except Exception:
+            log.exception("cannot read the runs of event %s", event_id)
+            return
+        if self._live.of_event(event_id):
+            return
+        outcome = event_outcome(EventStatus.DISPATCHED, runs)
+        ran = tuple(r for r in latest_attempts(runs) if r.state is not RunState.SKIPPED)
+        self._publish(EventSettled(event_id, outcome, ran))
+
+    async def _run(self, live: LiveRun, call: FunctionCall, work: EventWork) -> None:
+        run = live.run
+        request = CallRequest(
+            run_id=run.id,
+            call=call,
+            event=work.stored.event,
+            module_dir=work.module_dir,
+            checkout_dir=work.checkout.path,
+            changes=work.changes,
+            secrets={name: work.secrets[name] for name in call.secrets},
+            log_path=self._paths.logs_dir / run.log_path,
+        )
+
+        def on_lines(run_id: str, lines: list[str]) -> None:
+            end = live.add_output(lines)
+            self._publish(RunOutput(run_id, tuple(lines), end))
+
+        def on_started(run_id: str, pid: int) -> None:
+            started = replace(live.run, state=RunState.RUNNING, started_at=utcnow())
+            live.run = started
+            self._publish(RunUpdated(started))
+            # Its process group is recorded, so a start after a crash can stop it.
+            self._spawn(self._save_started(started, call_process(run_id, pid)), f"save-{run_id}")
+
+        runner = self._runner(work.extra_mask, no_secrets=work.no_secrets)
+        outcome = await runner.run(request, on_lines, on_started)
+        await self._finish(
+            live,
+            outcome.state,
+            outcome.exit_code,
+            outcome.reason,
+            started_at=outcome.started_at,
+            finished_at=outcome.finished_at,
+        )
+
+    async def _save_started(self, run: Run, call: CallProcess | None) -> None:
+        await self._store.update_run(run)
+        if call is not None:
+            await self._store.record_call(call)
+
+    async def _finish(
+        self,
+        live: LiveRun,
+        state: RunState,
+        exit_code: int | None,
+        reason: str,
+        *,
+        started_at: datetime | None = None,
+        finished_at: datetime | None = None,
+    ) -> None:
+        done = replace(
+            live.run,
+            state=state,
+            exit_code=exit_code,
+            reason=reason,
+            started_at=started_at or live.run.started_at,
+            finished_at=finished_at or utcnow(),
+        )
+        live.run = done
+        await self._store.update_run(done)
+        self._publish(RunUpdated(done))
+
+
+def _unmet_secrets(call: FunctionCall, work: EventWork) -> str:
+    """Why a run cannot get a secret it declares (refused, or missing), or empty."""
+    refused = [f"{s}: {work.refused_secrets[s]}" for s in call.secrets if s in work.refused_secrets]
+    if refused:
+        return "refused secret " + "; ".join(refused)
+    missing = [f"{s}: {work.missing_secrets[s]}" for s in call.secrets if s not in work.secrets]
+    if missing:
+        return "missing secret " + "; ".join(missing)
+    return ""

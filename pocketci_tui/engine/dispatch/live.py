@@ -1,0 +1,127 @@
+"""The engine's live state: the runs it is executing, their output tails, and its problems.
+
+One object owns it, so the rules live in one place: a run is live from the moment its task is
+created until it ends, then its tail is kept among the recently finished ones for a while; a
+problem is raised and cleared only through :meth:`LiveState.raise_problem` and
+:meth:`LiveState.clear_problems`, whichever part of the engine found it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pocketci_tui.model import Run, RunState
+from pocketci_tui.problems import GIT_MISSING, Problem, Problems
+
+TAIL_LINES = 2000
+"""Lines of output kept in memory per run for the UI; the full log is on disk."""
+
+RECENT_RUNS = 200
+"""Finished runs whose tail stays in memory, so a run selected just after it ends still shows."""
+
+
+@dataclass(slots=True)
+class LiveRun:
+    """A run the engine is executing (or about to).
+
+    Attributes:
+        run: The run as last published.
+        task: The task executing it, once started.
+        tail: Its last output lines.
+        published: Output lines published so far (the position after the last one).
+    """
+
+    run: Run
+    task: asyncio.Task[None] | None = None
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    published: int = 0
+
+    def add_output(self, lines: Sequence[str]) -> int:
+        """Keep ``lines`` in the tail; return the position after the last of them."""
+        self.tail.extend(lines)
+        self.published += len(lines)
+        return self.published
+
+
+class LiveState:
+    """The live runs, the tails of recently finished ones, and the problems found."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, LiveRun] = {}
+        self._recent_tails: dict[str, deque[str]] = {}
+        self._recent_ends: dict[str, int] = {}
+        self._problems = Problems()
+
+    # -- runs -----------------------------------------------------------------------------------
+
+    def add(self, run: Run) -> LiveRun:
+        """Make ``run`` live (its task is set by whoever executes it)."""
+        live = LiveRun(run)
+        self._runs[run.id] = live
+        return live
+
+    def get(self, run_id: str) -> LiveRun | None:
+        """The live run with this id, or None once it ended (or never was)."""
+        return self._runs.get(run_id)
+
+    def ended(self, live: LiveRun) -> None:
+        """Forget a run that ended, keeping its tail among the recently finished ones."""
+        run_id = live.run.id
+        self._runs.pop(run_id, None)
+        self._recent_tails[run_id] = live.tail
+        self._recent_ends[run_id] = live.published
+        while len(self._recent_tails) > RECENT_RUNS:
+            oldest = next(iter(self._recent_tails))
+            self._recent_tails.pop(oldest)
+            self._recent_ends.pop(oldest, None)
+
+    def runs(self) -> list[LiveRun]:
+        """Every live run."""
+        return list(self._runs.values())
+
+    def of_event(self, event_id: int) -> list[LiveRun]:
+        """The live runs of one event."""
+        return [live for live in self._runs.values() if live.run.event_id == event_id]
+
+    def tail(self, run_id: str) -> list[str]:
+        """The last lines of output of a live or recently finished run."""
+        live = self._runs.get(run_id)
+        if live is not None:
+            return list(live.tail)
+        return list(self._recent_tails.get(run_id, ()))
+
+    def tail_end(self, run_id: str) -> int | None:
+        """The position right after the last line :meth:`tail` returns; None when unknown."""
+        live = self._runs.get(run_id)
+        if live is not None:
+            return live.published
+        return self._recent_ends.get(run_id)
+
+    def counts(self) -> tuple[int, int]:
+        """How many live runs are (queued, running)."""
+        queued = sum(1 for live in self._runs.values() if live.run.state is RunState.QUEUED)
+        running = sum(1 for live in self._runs.values() if live.run.state is RunState.RUNNING)
+        return queued, running
+
+    # -- problems -------------------------------------------------------------------------------
+
+    def raise_problem(self, problem: Problem) -> None:
+        """Record ``problem``, replacing an earlier one about the same thing."""
+        self._problems.raise_problem(problem)
+
+    def clear_problems(self, *keys: str) -> None:
+        """Forget the problems about these things: they work again."""
+        self._problems.clear(*keys)
+
+    def problems(self) -> list[Problem]:
+        """Every problem recorded, oldest key first."""
+        return self._problems.list()
+
+    def check_git(self) -> None:
+        """Raise the problem of a missing ``git`` when it is not on PATH."""
+        if shutil.which("git") is None:
+            self._problems.raise_problem(GIT_MISSING)
