@@ -416,6 +416,23 @@ async def test_pull_request_with_base_branch_only(
     assert await _changed(workspace, git_server, event) is None
 
 
+async def test_gitlab_merge_request_uses_the_merge_base_of_its_target_branch(
+    workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
+) -> None:
+    """GitLab sends no base commit: the target branch's tip stands in, as for a pull request."""
+    served_repo.commit({"a": "1"})
+    head = served_repo.commit({"b": "1", "a": "2"}, branch="feature")
+    served_repo.commit({"c": "1"})
+    event = replace(
+        pr_event(4, head, ""),
+        vendor="gitlab",
+        event_type="merge_request",
+        filter="open",
+        ref="refs/merge-requests/4/head",
+    )
+    assert await _changed(workspace, git_server, event) == ["a", "b"]
+
+
 async def test_push_diffs_before_and_after(
     workspace: Workspace, served_repo: BareRepo, git_server: GitHttpServer
 ) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from pocketci_tui.engine.git.command import GitCommand, GitError
 from pocketci_tui.engine.git.fetch import FetchPlan
 from pocketci_tui.engine.git.mirror import Mirror, remove_tree
-from pocketci_tui.engine.git.refs import GitInputError, repo_dir_name, short_id
+from pocketci_tui.engine.git.refs import CHANGE_REQUESTS, GitInputError, repo_dir_name, short_id
 from pocketci_tui.gitrefs import is_no_commit
 from pocketci_tui.model import Event
 
@@ -222,7 +222,7 @@ class Checkouts:
         mirror, head = checkout.mirror, checkout.sha
         kind = event.event_type
         try:
-            if kind == "pull_request":
+            if kind in CHANGE_REQUESTS:
                 if not checkout.base:
                     return None
                 return await self._diff_merge_base(mirror, checkout.base, head)

@@ -30,7 +30,7 @@ from pocketci_tui.engine.git.command import (
     deadline_left,
 )
 from pocketci_tui.engine.git.mirror import Mirror, fetched_ref, pin_ref
-from pocketci_tui.engine.git.refs import base_ref, check_clone_url
+from pocketci_tui.engine.git.refs import CHANGE_REQUESTS, base_ref, check_clone_url
 from pocketci_tui.gitrefs import is_commit_id, is_no_commit, validate_ref, validate_sha
 from pocketci_tui.model import Event
 
@@ -165,7 +165,7 @@ class Fetcher:
         """
         head = event.sha or await remote.resolve_ref(event.ref)
         compare = "" if is_no_commit(event.base_sha) else event.base_sha
-        if event.event_type == "pull_request" and not compare and event.base_ref:
+        if event.event_type in CHANGE_REQUESTS and not compare and event.base_ref:
             # No base commit in the payload: the base branch's tip is the next best thing.
             compare = await remote.resolve_ref(base_ref(event), missing_ok=True)
         default_ref = default_sha = ""

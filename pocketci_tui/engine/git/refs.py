@@ -18,6 +18,7 @@ from pocketci_tui.gitrefs import is_no_commit, validate_ref, validate_sha
 from pocketci_tui.model import Event
 
 __all__ = [
+    "CHANGE_REQUESTS",
     "GitInputError",
     "base_ref",
     "check_clone_url",
@@ -71,6 +72,12 @@ def repo_dir_name(repo_key: str) -> str:
 def short_id(sha: str) -> str:
     """A commit id shortened for messages and directory names."""
     return sha[:12]
+
+
+CHANGE_REQUESTS = frozenset({"pull_request", "merge_request"})
+"""The event types of a proposed change (GitHub's, Gitea's and Forgejo's pull requests,
+GitLab's merge requests): built at their head, compared with the merge base of their base
+branch."""
 
 
 def base_ref(event: Event) -> str:
