@@ -213,7 +213,7 @@ def cmd_set(args: argparse.Namespace) -> int:
             print(f"{PROG}: {short}", file=sys.stderr)
         asyncio.run(store.set(name, value))
         print(f"stored {name} in {store.backend_name}")
-        warning = getattr(store, "warning", None)
+        warning = store.warning
         if warning:
             print(f"{PROG}: warning: {warning}", file=sys.stderr)
         return 0

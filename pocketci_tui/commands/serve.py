@@ -186,7 +186,7 @@ async def _log_start_warnings(services: Services, settings: Settings, paths: App
             mode,
             exposure_fix(path),
         )
-    warning = getattr(services.secrets, "warning", None)
+    warning = services.secrets.warning if services.secrets is not None else None
     if warning:
         log.warning("%s", warning)
     if services.engine is not None:

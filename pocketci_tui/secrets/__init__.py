@@ -256,7 +256,7 @@ async def probe(store: SecretStore) -> SecretStoreHealth:
     Returns:
         The health; never raises for a store failure.
     """
-    warning = getattr(store, "warning", None)
+    warning = store.warning
     try:
         unlock = getattr(store, "unlock", None)
         if unlock is not None:

@@ -86,6 +86,9 @@ class SecretStore(Protocol):
     backend_name: str
     """A human name of where values live (``SecretService``, ``encrypted file``, ``memory``)."""
 
+    warning: str | None
+    """A warning to show wherever the store is in use (the plaintext store's), or None."""
+
     async def get(self, name: str) -> str | None:
         """Return the value stored under ``name``, or None."""
         ...
