@@ -165,6 +165,11 @@ async def _secret_checks(
         (settings.webhook_secret_of(vendor), f"webhook secret of {vendor}", True)
         for vendor in dict.fromkeys(used)
     ]
+    names += [
+        (r.webhook_secret, f"webhook secret of {r.name}", True)
+        for r in settings.repos
+        if r.webhook_secret
+    ]
     names += [(r.token, f"token of {r.name}", False) for r in settings.repos if r.token]
     if settings.dagger.cloud_token:
         names.append((settings.dagger.cloud_token, "dagger cloud token", False))

@@ -141,6 +141,8 @@ class RepoConfig:
             (``from-keyring``); any other name is refused.
         env: The runner's environment variables its ``pocketci.yaml`` may hand to functions
             (``from-env``); any other variable is refused.
+        webhook_secret: NAME of the secret-store entry its deliveries must be signed with;
+            empty means its forge's webhook secret.
     """
 
     name: str
@@ -149,6 +151,7 @@ class RepoConfig:
     token: str = ""
     secrets: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
+    webhook_secret: str = ""
 
     def matches(self, vendor: str, repository: str) -> bool:
         """Tell whether an event's repository is this entry (case-insensitive, like GitHub)."""
@@ -233,6 +236,9 @@ class Settings:
         own = {self.webhook_secret: "the webhook secret (anyone holding it can sign deliveries)"}
         for vendor, name in self.webhook_secrets().items():
             own.setdefault(name, f"the webhook secret of {vendor}")
+        for repo in self.repos:
+            if repo.webhook_secret:
+                own.setdefault(repo.webhook_secret, f"the webhook secret of {repo.name}")
         for repo in self.repos:
             if repo.token:
                 own.setdefault(repo.token, f"the clone token of {repo.name}")
@@ -401,7 +407,7 @@ def _parse_repo(
     source: str, index: int, item: Any, forges: Mapping[str, ForgeSettings]
 ) -> RepoConfig:
     r = Reader(source, item, f"repos[{index}].")
-    r.check_keys(("name", "vendor", "clone-url", "token", "secrets", "env"))
+    r.check_keys(("name", "vendor", "clone-url", "token", "secrets", "env", "webhook-secret"))
     vendor = r.choice("vendor", "github", VENDORS)
     name = r.text("name", "")
     nested = vendor in NESTED_VENDORS
@@ -441,6 +447,7 @@ def _parse_repo(
             "secret-store entry NAMES (letters, digits, . _ -), like [gh-password]",
         ),
         env=_name_list(r, "env", ENV_NAME_RE, "environment variable names, like [GITHUB_TOKEN]"),
+        webhook_secret=r.secret_name("webhook-secret", ""),
     )
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -250,31 +251,116 @@ def _check_headers(request: web.Request, forge: Forge, event_name: str, delivery
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Keyed:
+    """One secret a delivery may be signed with, and the check of the body under it."""
+
+    name: str
+    secret: str
+    check: BodyCheck
+
+
+class _Fanout:
+    """Feeds a body to the checks under each secret it may be signed with, as it arrives."""
+
+    __slots__ = ("_checks",)
+
+    def __init__(self, checks: list[BodyCheck]) -> None:
+        self._checks = checks
+
+    def update(self, chunk: bytes) -> None:
+        for check in self._checks:
+            check.update(chunk)
+
+    def verified(self) -> bool:
+        return any(check.verified() for check in self._checks)
+
+    def digest(self) -> str:
+        return ""
+
+
+def _cannot_verify(reason: str) -> _Refused:
+    return _Refused(
+        503,
+        f"cannot verify deliveries now: {reason}",
+        "cannot verify",
+        detail=reason,
+        level=logging.ERROR,
+    )
+
+
+async def _keyed_checks(
+    app: web.Application, forge: Forge, headers: Mapping[str, str]
+) -> tuple[list[_Keyed], str]:
+    """Start checking a delivery under each secret it may be signed with.
+
+    The forge's webhook secret first, then the own secrets of the forge's repositories that
+    have one (``repos[].webhook-secret``): which repository a delivery concerns is known only
+    after parsing, and nothing is parsed before the body verified under one of them. A
+    repository's secret that cannot be read is left out (and said when nothing verified).
+
+    Returns:
+        The checks, and why a repository's secret could not be read (or ``""``).
+
+    Raises:
+        _Refused: The forge's secret cannot be read (503), or the headers can never verify.
+    """
+    secrets = app[keys.SECRET]
+    forge_name = secrets.name(forge.vendor)
+    keyed: list[_Keyed] = []
+    unavailable = ""
+    for name in dict.fromkeys((forge_name, *app[keys.REPOS].secret_names(forge.vendor))):
+        try:
+            secret, verifier = await secrets.named(name).verifier(forge)
+        except SecretUnavailable as exc:
+            if name == forge_name:
+                raise _cannot_verify(str(exc)) from exc
+            unavailable = str(exc)
+            continue
+        try:
+            keyed.append(_Keyed(name, secret, verifier.start(headers)))
+        except DeliveryRefused as exc:
+            raise _Refused(exc.status, exc.message, exc.reason) from exc
+    return keyed, unavailable
+
+
+def _signed_for(passed: list[_Keyed], repos: RepoFilter, event: Event, forge_name: str) -> _Keyed:
+    """The secret a verified delivery had to be signed with, given its repository.
+
+    A repository with its own webhook secret accepts only that one; every other delivery of
+    the forge only the forge's.
+
+    Raises:
+        _Refused: The body verified only under another secret (401).
+    """
+    repo = repos.repo(event.vendor, event.repository) if event.repository else None
+    expected = (repo.webhook_secret if repo is not None else "") or forge_name
+    for keyed in passed:
+        if keyed.name == expected:
+            return keyed
+    raise _Refused(
+        401,
+        _SIGNATURE_ERROR,
+        "signed with another repository's webhook secret",
+        detail=f"{event.repository or 'a delivery without a repository'} is verified with "
+        f"the secret-store entry {expected!r}",
+    )
+
+
 async def _handle(
     request: web.Request, forge: Forge, event_name: str, delivery_id: str
 ) -> web.Response:
     app = request.app
     headers = request.headers
     _check_headers(request, forge, event_name, delivery_id)
-    try:
-        secret, verifier = await app[keys.SECRET].cache(forge.vendor).verifier(forge)
-    except SecretUnavailable as exc:
-        raise _Refused(
-            503,
-            f"cannot verify deliveries now: {exc}",
-            "cannot verify",
-            detail=str(exc),
-            level=logging.ERROR,
-        ) from exc
-    try:
-        check = verifier.start(headers)
-    except DeliveryRefused as exc:
-        raise _Refused(exc.status, exc.message, exc.reason) from exc
-
-    body = await _read_body(request, app[keys.LIMITS], app[keys.BUDGET], check)
-    if not check.verified():
+    keyed, unavailable = await _keyed_checks(app, forge, headers)
+    feed = keyed[0].check if len(keyed) == 1 else _Fanout([k.check for k in keyed])
+    body = await _read_body(request, app[keys.LIMITS], app[keys.BUDGET], feed)
+    passed = [k for k in keyed if k.check.verified()]
+    if not passed:
+        if unavailable:
+            raise _cannot_verify(unavailable)
         raise _Refused(401, _SIGNATURE_ERROR, "bad signature (is the webhook secret the same?)")
-    digest = check.digest()
 
     try:
         payload = await _parse(app, body)
@@ -285,6 +371,11 @@ async def _handle(
         event_name, delivery_id, payload, body, received_at=utcnow(), headers=headers
     )
     del payload
+    if len(keyed) == 1:
+        signed = passed[0]
+    else:
+        signed = _signed_for(passed, app[keys.REPOS], event, keyed[0].name)
+    secret, digest = signed.secret, signed.check.digest()
     status, detail = _decide(forge, app[keys.REPOS], event)
     if status is EventStatus.IGNORED and log.isEnabledFor(logging.DEBUG):
         # Headless mode logs every stored event through the engine's notices already.

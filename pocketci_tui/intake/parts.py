@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from pocketci_tui.config import Settings
+from pocketci_tui.config import RepoConfig, Settings
 from pocketci_tui.intake.budget import BudgetLimits
 from pocketci_tui.model import StoredEvent
 
@@ -63,20 +63,34 @@ class RepoFilter:
     def __init__(self, settings: Settings, size: int = 4096) -> None:
         self._settings = settings
         self._size = size
-        self._known: dict[tuple[str, str], bool] = {}
+        self._known: dict[tuple[str, str], RepoConfig | None] = {}
+        self._secret_names: dict[str, tuple[str, ...]] = {}
 
     def use(self, settings: Settings) -> None:
         """Answer from a reloaded configuration from now on."""
         self._settings = settings
         self._known = {}
+        self._secret_names = {}
+
+    def repo(self, vendor: str, repository: str) -> RepoConfig | None:
+        """The first configured entry matching this repository (globs included), or None."""
+        key = (vendor, repository)
+        if key in self._known:
+            return self._known[key]
+        found = self._settings.repo_for(vendor, repository)
+        if len(self._known) >= self._size:
+            self._known.clear()
+        self._known[key] = found
+        return found
 
     def configured(self, vendor: str, repository: str) -> bool:
         """True when the configuration lists this repository (globs included)."""
-        key = (vendor, repository)
-        known = self._known.get(key)
-        if known is None:
-            known = self._settings.repo_for(vendor, repository) is not None
-            if len(self._known) >= self._size:
-                self._known.clear()
-            self._known[key] = known
-        return known
+        return self.repo(vendor, repository) is not None
+
+    def secret_names(self, vendor: str) -> tuple[str, ...]:
+        """The webhook secrets of a forge's repositories that have their own, each once."""
+        names = self._secret_names.get(vendor)
+        if names is None:
+            own = (r.webhook_secret for r in self._settings.repos if r.vendor == vendor)
+            names = self._secret_names[vendor] = tuple(dict.fromkeys(n for n in own if n))
+        return names

@@ -148,6 +148,9 @@ class WebhookSecrets:
         self, secrets: SecretStore, names: Mapping[str, str], ttl: float, timeout: float
     ) -> None:
         self._names = dict(names)
+        self._secrets = secrets
+        self._ttl = ttl
+        self._timeout = timeout
         self._caches = {
             name: SecretCache(secrets, name, ttl, timeout) for name in set(self._names.values())
         }
@@ -162,6 +165,13 @@ class WebhookSecrets:
     def cache(self, vendor: str) -> SecretCache:
         """The cache of a forge's webhook secret."""
         return self._caches[self._names[vendor]]
+
+    def named(self, name: str) -> SecretCache:
+        """The cache of any secret-store entry (a repository's own webhook secret)."""
+        cache = self._caches.get(name)
+        if cache is None:
+            cache = self._caches[name] = SecretCache(self._secrets, name, self._ttl, self._timeout)
+        return cache
 
     def forget(self, name: str) -> None:
         """Drop the cached value of one secret-store entry (after it changed)."""

@@ -175,3 +175,49 @@ async def test_a_missing_forge_secret_names_the_entry_to_set(
     hub = await send(http, it.hook_url, body, delivery_headers(WEBHOOK_SECRET, body))
     assert hub.status == 200
     assert hub.json()["status"] == "ignored"
+
+
+async def test_a_repository_with_its_own_secret_accepts_only_that_one(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    """repos[].webhook-secret: a delivery must be signed with the secret of its repository."""
+    settings = Settings(
+        repos=(RepoConfig("acme/api", webhook_secret="api-hook"), RepoConfig("acme/web"))
+    )
+    secrets = MemorySecretStore({"webhook-secret": WEBHOOK_SECRET, "api-hook": "api-secret"})
+    it = await intake_factory(settings=settings, secrets=secrets)
+
+    async def status(repository: str, secret: str, n: int) -> int:
+        body = push_body(repository, n=n)
+        return (await send(http, it.hook_url, body, delivery_headers(secret, body))).status
+
+    assert await status("acme/api", "api-secret", 1) == 202
+    assert await status("acme/api", WEBHOOK_SECRET, 2) == 401
+    last = it.listener.app[keys.REJECTIONS].last
+    assert last is not None
+    assert last.reason == "signed with another repository's webhook secret"
+    assert "'api-hook'" in last.detail
+    assert await status("acme/web", WEBHOOK_SECRET, 3) == 202
+    assert await status("acme/web", "api-secret", 4) == 401
+    # A repository not in the config is stored as ignored only under the forge's secret.
+    assert await status("acme/other", WEBHOOK_SECRET, 5) == 200
+    assert await status("acme/other", "api-secret", 6) == 401
+    assert await status("acme/web", "a stranger's guess", 7) == 401
+    stored = [e.event.repository for e in await it.store.list_events(limit=10)]
+    assert sorted(stored) == ["acme/api", "acme/other", "acme/web"]
+
+
+async def test_a_repository_secret_not_set_leaves_the_others_working(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    settings = Settings(
+        repos=(RepoConfig("acme/api", webhook_secret="api-hook"), RepoConfig("acme/web"))
+    )
+    it = await intake_factory(settings=settings)
+    web_body = push_body("acme/web")
+    reply = await send(http, it.hook_url, web_body, delivery_headers(WEBHOOK_SECRET, web_body))
+    assert reply.status == 202
+    api_body = push_body("acme/api", n=1)
+    reply = await send(http, it.hook_url, api_body, delivery_headers("api-secret", api_body))
+    assert reply.status == 503
+    assert "pocketci-tui secrets set api-hook" in reply.json()["error"]

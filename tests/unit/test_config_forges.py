@@ -108,3 +108,11 @@ def test_a_changed_forge_secret_waits_for_a_restart() -> None:
     before = _parse(CONTRACT)
     after = _parse(CONTRACT.replace("gitea-webhook", "gitea-hook-2"))
     assert get(before) != get(after)
+
+
+def test_a_repository_may_name_its_own_webhook_secret() -> None:
+    settings = _parse("repos: [{name: acme/api, webhook-secret: api-hook}, {name: acme/web}]")
+    assert [r.webhook_secret for r in settings.repos] == ["api-hook", ""]
+    assert settings.own_secrets()["api-hook"] == "the webhook secret of acme/api"
+    with pytest.raises(ConfigError, match=r"repos\[0\]\.webhook-secret: a secret NAME"):
+        _parse("repos: [{name: acme/api, webhook-secret: 'the value itself!'}]")
