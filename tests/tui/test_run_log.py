@@ -47,6 +47,33 @@ async def test_following_survives_the_horizontal_scrollbar(app_paths: AppPaths) 
         assert "line 4.29" in str(log.render_line(bottom))
 
 
+async def test_the_last_batch_that_brings_the_scrollbar_still_shows_its_last_line(
+    app_paths: AppPaths,
+) -> None:
+    """When the batch that brings the horizontal scrollbar is the last one (a failed build's
+    final lines), following still shows its last line: the scrollbar takes its row after the
+    batch was written, and the view moves down once more then."""
+    services, ids = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await select_event(app, pilot, ids["running"])
+        await wait_for(lambda: screen(app).run_id == "run-rel-build", pilot)
+        log = screen(app).query_one(RunLog)
+        await wait_for(lambda: log.line_count == 40, pilot)
+        assert log.is_vertical_scroll_end
+        assert log.virtual_size.width <= log.size.width
+        lines = ("wide " + "=" * 200, "Error: exit status 1")
+        services.engine.publish(RunOutput("run-rel-build", lines))
+        await wait_for(lambda: log.lines[-1] == lines[-1], pilot)
+        await wait_for(lambda: log.virtual_size.width > log.size.width, pilot)
+        await pilot.pause(0.1)
+        assert log.follow
+        assert log.is_vertical_scroll_end
+        bottom = log.scrollable_content_region.height - 1
+        assert "Error: exit status 1" in str(log.render_line(bottom))
+
+
 STREAM_LINES = 1_200
 """Lines the streaming build prints (fewer than the engine's tail keeps, so that a view filled
 from the tail holds the run's whole output)."""

@@ -193,6 +193,13 @@ class RunLog(Log):
         elif self.follow:
             self._keep_end()
 
+    def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
+        """The horizontal scrollbar takes a row of the view once the layout runs, after the
+        batch that brought it was written and scrolled to: when that batch was the last one,
+        its last line would stay hidden under the scrollbar. Scroll to the end once more."""
+        if shown and self.follow and self.note is None:
+            self.call_after_refresh(self._keep_end)
+
     def watch_scroll_y(self, old: float, new: float) -> None:
         """Stop following when the user scrolls up; resume at the bottom."""
         super().watch_scroll_y(old, new)
