@@ -160,6 +160,30 @@ async def test_fire_signs_with_the_secret_of_the_forge(
         await serve.terminate()
 
 
+@pytest.mark.parametrize(("vendor", "event"), [("gitea", "push"), ("gitlab", "Push Hook")])
+async def test_fire_vendor_signs_as_that_forge_does(
+    hermetic_home: Path, payloads_dir: Path, vendor: str, event: str
+) -> None:
+    """fire --vendor: the forge's own signing, its secret, its URL; the route takes it."""
+    write_serve_config(
+        hermetic_home,
+        repos=f"[{{name: acme/api, vendor: {vendor}}}]",
+        extra=f"forges: {{{vendor}: {{url: https://git.example.org, webhook-secret: hook}}}}\n",
+    )
+    set_secret_cli("hook", WEBHOOK_SECRET)
+    serve = await ServeProcess.start()
+    try:
+        payload = str(payloads_dir / "push_branch.json")
+        code, out, err = await _cli("fire", "--file", payload, "--event", event, "--vendor", vendor)
+        assert code == 0, err
+        reply = json.loads(out.splitlines()[1])
+        code, out, err = await _cli("events", "--json", "--limit", "1")
+        listed = json.loads(out)[0]
+        assert (listed["id"], listed["vendor"]) == (reply["event_id"], vendor)
+    finally:
+        await serve.terminate()
+
+
 async def test_serve_logs_ping_and_stops_on_sigterm(
     hermetic_home: Path, payloads_dir: Path
 ) -> None:

@@ -13,16 +13,20 @@ import aiohttp
 import pytest
 from conftest import WEBHOOK_SECRET, IntakeFactory
 from forgefakes import GITEA_LIKE
+from hypothesis import given
+from hypothesis import strategies as st
 from signing import delivery_headers, push_body, send
 
 from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
 from pocketci_tui.forges import github
-from pocketci_tui.forges.registry import Registry
+from pocketci_tui.forges.registry import Registry, default_registry, forge_for
 from pocketci_tui.intake import keys
 from pocketci_tui.model import EventStatus
 from pocketci_tui.secrets import MemorySecretStore
 
 pytestmark = pytest.mark.timeout(60)
+
+_JSON = "application/json"
 
 
 def _two_forges() -> Registry:
@@ -221,3 +225,50 @@ async def test_a_repository_secret_not_set_leaves_the_others_working(
     reply = await send(http, it.hook_url, api_body, delivery_headers("api-secret", api_body))
     assert reply.status == 503
     assert "pocketci-tui secrets set api-hook" in reply.json()["error"]
+
+
+_VENDORS = ("github", "gitea", "forgejo", "gitlab")
+
+
+@pytest.mark.parametrize(
+    ("sender", "route"), [(s, r) for s in _VENDORS for r in _VENDORS if s != r]
+)
+async def test_every_forge_posted_to_another_forge_is_refused_naming_its_url(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession, sender: str, route: str
+) -> None:
+    """The built-in forges, each signing as it does, posted to each other forge's URL."""
+    it = await intake_factory()
+    forge = forge_for(sender)
+    body = push_body()
+    headers = forge.sign(body, WEBHOOK_SECRET, event_name="push", delivery_id=str(uuid.uuid4()))
+    reply = await send(http, it.hook_url_for(route), body, {"Content-Type": _JSON, **headers})
+    assert reply.status == 400
+    message = reply.json()["error"]
+    assert message.endswith(f"point the {forge.display_name} webhook at /webhooks/{sender}")
+    assert f"posted to /webhooks/{route}," in message
+    assert await it.store.count_events() == 0
+
+
+@given(
+    present=st.sets(
+        st.sampled_from(
+            ["X-GitHub-Event", "X-Gitea-Event", "X-Forgejo-Event", "X-Gitlab-Event", "X-Other"]
+        )
+    )
+)
+def test_the_sender_is_one_forge_or_none_whatever_the_headers(present: set[str]) -> None:
+    forges = default_registry()
+    headers = dict.fromkeys(present, "push")
+    sender = forges.sender(headers)
+    assert sender in ("", *forges.vendors)
+    if sender:
+        assert forge_for(sender).event_header in present
+        # Its own header is no other present forge's copy.
+        assert not any(
+            sender in forge_for(v).mimics
+            for v in forges.vendors
+            if forge_for(v).event_header in present
+        )
+    for vendor in forges.vendors:
+        told = forges.misrouted(vendor, headers)
+        assert bool(told) == (sender not in ("", vendor))
