@@ -1,6 +1,6 @@
 """Dispatch: the engine that turns stored deliveries into runs, and the contract it offers.
 
-The :class:`Engine` owns its parts: a queue of typed :class:`DispatchRequest`\\ s, the event
+The :class:`Engine` owns its parts: a :class:`DispatchQueue` of typed requests, the event
 pipeline (checkout, catalog, match), the run executor, and the :class:`LiveState` (live runs,
 their tails, the problems found). It publishes what happens as frozen notices for its
 subscribers.

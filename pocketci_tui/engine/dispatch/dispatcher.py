@@ -38,10 +38,10 @@ from pocketci_tui.engine.dispatch.notices import (
     Publisher,
     Subscriber,
 )
-from pocketci_tui.engine.dispatch.pipeline import HELD, SECRET_RETRY_SECONDS, EventPipeline
+from pocketci_tui.engine.dispatch.pipeline import SECRET_RETRY_SECONDS, EventPipeline
 from pocketci_tui.engine.dispatch.preview import preview
 from pocketci_tui.engine.dispatch.queue import DispatchQueue, DispatchRequest
-from pocketci_tui.engine.dispatch.recovery import resume, stop_leftover_calls
+from pocketci_tui.engine.dispatch.recovery import HELD, resume, stop_leftover_calls
 from pocketci_tui.engine.dispatch.repos import check_out
 from pocketci_tui.engine.git import GitError, Workspace, validate_sha
 from pocketci_tui.model import EventStatus, EventStored, MatchResult, RunUpdated, StoredEvent
@@ -169,7 +169,7 @@ class Engine:
             asyncio.create_task(self._worker(), name=f"dispatch-{i}")
             for i in range(DISPATCH_WORKERS)
         ]
-        await resume(self.store, self.queue.put, self._publisher.publish, HELD)
+        await resume(self.store, self.queue.put, self._publisher.publish)
 
     async def shutdown(self) -> None:
         """Stop dispatching, stop every running ``dagger call`` and wait for them."""

@@ -30,6 +30,7 @@ from pocketci_tui.engine.dispatch.executor import EventWork, RunExecutor
 from pocketci_tui.engine.dispatch.live import LiveState
 from pocketci_tui.engine.dispatch.notices import EventStatuses, Publish, Spawn
 from pocketci_tui.engine.dispatch.queue import DispatchRequest
+from pocketci_tui.engine.dispatch.recovery import HELD
 from pocketci_tui.engine.dispatch.repos import check_out, clone_url
 from pocketci_tui.engine.dispatch.runs import (
     dispatched_detail,
@@ -65,9 +66,6 @@ log = logging.getLogger(__name__)
 
 MAX_STORED_CHANGES = 20_000
 """Changed files kept for the fire picker's preview; an event with more has no preview."""
-
-HELD = "held:"
-"""How the detail of an event held for an unreachable secret store starts."""
 
 
 class _Halt(Exception):

@@ -21,6 +21,10 @@ from pocketci_tui.store import Store
 
 log = logging.getLogger(__name__)
 
+HELD = "held:"
+"""How the detail of an event held for an unreachable secret store starts: such an event is
+dispatched again after a restart, unlike a fork pull request that waits for a person."""
+
 LEFTOVER_GRACE = 5.0
 """Seconds a call left running by a killed predecessor gets between SIGTERM and SIGKILL."""
 
@@ -63,13 +67,11 @@ async def stop_leftover_calls(store: Store) -> dict[str, str]:
     return reasons
 
 
-async def resume(
-    store: Store, queue: Callable[[DispatchRequest], None], publish: Publish, held: str
-) -> None:
+async def resume(store: Store, queue: Callable[[DispatchRequest], None], publish: Publish) -> None:
     """Queue again the events and runs the last stop left undone.
 
     Events received but not dispatched, and events held for the secret store (their detail
-    starts with ``held``), are dispatched from the start; a fork pull request waiting for a
+    starts with :data:`HELD`), are dispatched from the start; a fork pull request waiting for a
     person stays waiting. The runs still queued of the other events are marked interrupted and
     their functions queued as fresh runs, so the history stays honest about what happened.
     """
@@ -78,7 +80,7 @@ async def resume(
         EventStatus.RECEIVED, EventStatus.DISPATCHING, EventStatus.WAITING
     ):
         assert stored.event.id is not None
-        if stored.status is EventStatus.WAITING and not stored.detail.startswith(held):
+        if stored.status is EventStatus.WAITING and not stored.detail.startswith(HELD):
             continue  # a fork pull request waits for a person, not for a restart
         resumed.add(stored.event.id)
         queue(DispatchRequest(stored.event.id))

@@ -1,0 +1,84 @@
+"""The engine's live state and dispatch queue, through their public seams: the tails a run leaves
+behind, the positions the UI continues from, the problems with one owner, the order of requests."""
+
+from __future__ import annotations
+
+from pocketci_tui.engine.dispatch import DispatchQueue, DispatchRequest, LiveState
+from pocketci_tui.engine.dispatch.live import RECENT_RUNS, TAIL_LINES
+from pocketci_tui.model import Run, RunState, utcnow
+from pocketci_tui.problems import Problem
+
+
+def run(run_id: str, event_id: int = 1, state: RunState = RunState.QUEUED) -> Run:
+    return Run(id=run_id, event_id=event_id, function="build", state=state, created_at=utcnow())
+
+
+def test_a_live_tail_keeps_its_last_lines_and_counts_every_one() -> None:
+    live = LiveState()
+    entry = live.add(run("r1"))
+    end = entry.add_output([f"line {i}" for i in range(TAIL_LINES + 5)])
+
+    assert end == TAIL_LINES + 5
+    tail = live.tail("r1")
+    assert len(tail) == TAIL_LINES
+    assert tail[0] == "line 5"
+    assert tail[-1] == f"line {TAIL_LINES + 4}"
+    assert live.tail_end("r1") == TAIL_LINES + 5
+
+
+def test_an_ended_run_keeps_its_tail_until_newer_ones_push_it_out() -> None:
+    live = LiveState()
+    first = live.add(run("first"))
+    first.add_output(["one", "two"])
+    live.ended(first)
+
+    assert live.get("first") is None
+    assert live.tail("first") == ["one", "two"]
+    assert live.tail_end("first") == 2
+
+    for i in range(RECENT_RUNS):
+        other = live.add(run(f"r{i}"))
+        other.add_output([f"out {i}"])
+        live.ended(other)
+
+    assert live.tail("first") == []
+    assert live.tail_end("first") is None
+    assert live.tail("r0") == ["out 0"]
+    assert live.tail_end(f"r{RECENT_RUNS - 1}") == 1
+
+
+def test_counts_and_the_runs_of_one_event() -> None:
+    live = LiveState()
+    live.add(run("a", event_id=1))
+    live.add(run("b", event_id=1, state=RunState.RUNNING))
+    live.add(run("c", event_id=2, state=RunState.RUNNING))
+
+    assert live.counts() == (1, 2)
+    assert {entry.run.id for entry in live.of_event(1)} == {"a", "b"}
+    assert live.tail_end("unknown") is None
+
+
+def test_a_problem_is_replaced_by_key_and_cleared_by_key() -> None:
+    live = LiveState()
+    live.raise_problem(Problem(key="dagger", short="dagger not found", detail="first"))
+    live.raise_problem(Problem(key="cloud-token", short="cloud token missing", detail="x"))
+    live.raise_problem(Problem(key="dagger", short="dagger failed", detail="second"))
+
+    assert [(p.key, p.detail) for p in live.problems()] == [
+        ("dagger", "second"),
+        ("cloud-token", "x"),
+    ]
+    live.clear_problems("dagger", "git")
+    assert [p.key for p in live.problems()] == ["cloud-token"]
+
+
+async def test_the_queue_hands_requests_out_in_the_order_they_came() -> None:
+    queue = DispatchQueue()
+    rerun = DispatchRequest(7, frozenset({"build"}), "parent")
+    queue.put(DispatchRequest(5))
+    queue.put(rerun)
+
+    assert len(queue) == 2
+    assert await queue.get() == DispatchRequest(5, None, None)
+    assert await queue.get() is rerun
+    assert len(queue) == 0
