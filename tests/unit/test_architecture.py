@@ -14,6 +14,7 @@ CONTRACTS = [
     "The core never imports the UI",
     "The package's layers",
     "The engine's parts",
+    "The dispatch engine's parts",
     "No import cycles between siblings",
 ]
 
