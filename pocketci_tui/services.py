@@ -275,16 +275,17 @@ class Services:
         """Return why deliveries cannot be verified now (secret missing...), or ``""``."""
         if self.secrets is None:
             return "the secret store is not open"
-        name = self.settings.webhook_secret
-        try:
-            value = await asyncio.wait_for(self.secrets.get(name), 10)
-        except (SecretStoreError, TimeoutError) as exc:
-            return f"the secret store cannot be read: {exc or 'timed out'}"
-        if not value:
-            return (
-                f"the webhook secret {name!r} is not set: every delivery will be refused with "
-                f"503 until you run `pocketci-tui secrets set {name}`"
-            )
+        for name, whose in self.settings.webhook_secrets_in_use().items():
+            try:
+                value = await asyncio.wait_for(self.secrets.get(name), 10)
+            except (SecretStoreError, TimeoutError) as exc:
+                return f"the secret store cannot be read: {exc or 'timed out'}"
+            if not value:
+                refused = f"the deliveries of {whose}" if whose else "every delivery"
+                return (
+                    f"the webhook secret {name!r} is not set: {refused} will be refused with "
+                    f"503 until you run `pocketci-tui secrets set {name}`"
+                )
         return ""
 
     async def stop(self) -> None:

@@ -159,16 +159,9 @@ async def _secret_checks(
     out.append(Finding("ok", "secret store", health.message))
     if health.warning:
         out.append(Finding("WARN", "secret store", health.warning))
-    names = [(settings.webhook_secret, "webhook secret", True)]
-    used = [*settings.forges, *(r.vendor for r in settings.repos)]
-    names += [
-        (settings.webhook_secret_of(vendor), f"webhook secret of {vendor}", True)
-        for vendor in dict.fromkeys(used)
-    ]
-    names += [
-        (r.webhook_secret, f"webhook secret of {r.name}", True)
-        for r in settings.repos
-        if r.webhook_secret
+    names = [
+        (name, f"webhook secret of {whose}" if whose else "webhook secret", True)
+        for name, whose in settings.webhook_secrets_in_use().items()
     ]
     names += [(r.token, f"token of {r.name}", False) for r in settings.repos if r.token]
     if settings.dagger.cloud_token:

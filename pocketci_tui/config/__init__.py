@@ -260,6 +260,21 @@ class Settings:
         """The webhook secret's NAME of every forge, by vendor (most share the top-level one)."""
         return {vendor: self.webhook_secret_of(vendor) for vendor in VENDORS}
 
+    def webhook_secrets_in_use(self) -> dict[str, str]:
+        """Every webhook secret deliveries are verified with, by NAME, with whose it is.
+
+        The top-level one first (``""``: every forge without its own), then each forge that
+        the file names or a repository uses with a secret of its own (``gitea``), then each
+        repository's own (``acme/api``). A name used twice is listed once, first come.
+        """
+        names = {self.webhook_secret: ""}
+        for vendor in dict.fromkeys([*self.forges, *(r.vendor for r in self.repos)]):
+            names.setdefault(self.webhook_secret_of(vendor), vendor)
+        for repo in self.repos:
+            if repo.webhook_secret:
+                names.setdefault(repo.webhook_secret, repo.name)
+        return names
+
     def repo_for(self, vendor: str, repository: str) -> RepoConfig | None:
         """Return the first configured repository matching an event, or None."""
         for repo in self.repos:

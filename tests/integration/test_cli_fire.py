@@ -216,6 +216,21 @@ async def test_serve_warns_when_webhook_secret_missing(hermetic_home: Path) -> N
     assert any("pocketci-tui secrets set webhook-secret" in line for line in serve.lines)
 
 
+async def test_serve_warns_when_a_forge_secret_is_missing(hermetic_home: Path) -> None:
+    write_serve_config(
+        hermetic_home,
+        repos="[{name: me/app, vendor: gitea}]",
+        extra="forges: {gitea: {url: https://git.example.org, webhook-secret: gitea-hook}}\n",
+    )
+    set_secret_cli("webhook-secret", WEBHOOK_SECRET)
+    serve = await ServeProcess.start()
+    await asyncio.sleep(0.5)
+    assert await serve.terminate() == 0
+    warned = [line for line in serve.lines if "pocketci-tui secrets set gitea-hook" in line]
+    assert warned
+    assert "the deliveries of gitea will be refused" in warned[0]
+
+
 async def test_serve_port_in_use_exits_1_before_touching_the_data(hermetic_home: Path) -> None:
     """The port is bound before the database is opened (or a passphrase asked for)."""
     write_serve_config(hermetic_home)

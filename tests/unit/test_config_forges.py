@@ -116,3 +116,16 @@ def test_a_repository_may_name_its_own_webhook_secret() -> None:
     assert settings.own_secrets()["api-hook"] == "the webhook secret of acme/api"
     with pytest.raises(ConfigError, match=r"repos\[0\]\.webhook-secret: a secret NAME"):
         _parse("repos: [{name: acme/api, webhook-secret: 'the value itself!'}]")
+
+
+def test_the_webhook_secrets_in_use_say_whose_they_are() -> None:
+    settings = _parse(
+        CONTRACT + "  - {name: acme/web, webhook-secret: web-hook}\n"
+        "  - {name: acme/docs, webhook-secret: gitea-webhook}\n"
+    )
+    assert settings.webhook_secrets_in_use() == {
+        "webhook-secret": "",
+        "gitea-webhook": "gitea",
+        "web-hook": "acme/web",
+    }
+    assert _parse("").webhook_secrets_in_use() == {"webhook-secret": ""}
