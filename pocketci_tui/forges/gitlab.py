@@ -410,7 +410,23 @@ def hook_reason(event: Event) -> str:
 NO_NEW_COMMITS = "merge request updated without new commits"
 
 
+_OLDREV_MARKER = b'"oldrev"'
+_DECODE_AT_MOST = 256 * 1024
+"""The largest body decoded again to read ``oldrev`` (the intake runs on the event loop)."""
+
+
 def _has_oldrev(event: Event) -> bool:
+    """Tell whether a merge request update carries ``object_attributes.oldrev`` (new commits).
+
+    The key's absence from the raw body settles it without decoding; a body that has it is
+    decoded to check where it is, unless it is large, when the key's presence is trusted
+    (the body is GitLab's own, verified, and the cost of a second decode is not spent on
+    the event loop).
+    """
+    if _OLDREV_MARKER not in event.body:
+        return False
+    if len(event.body) > _DECODE_AT_MOST:
+        return True
     try:
         payload = event.payload()
     except ValueError:

@@ -519,3 +519,31 @@ def test_function_names_use_the_forges_words() -> None:
     )
     assert tier_names(tag.vendor, tag.event_type, tag.filter)[1] == "onGitlabTag"
     assert belongs_to("testOnGitlabTag", "onGitlabTag")
+
+
+def test_oldrev_is_found_without_decoding_when_absent_and_in_large_bodies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The intake decides on the event loop: no second decode of a large body, nor when the
+    raw bytes already say there is no ``oldrev``."""
+    payload, _ = _modified("pull_request_review_ready.json", lambda p: None)
+    small = _normalize("Merge Request Hook", payload, json.dumps(payload).encode())
+    payload["object_attributes"]["description"] = "x" * 300_000
+    large = _normalize("Merge Request Hook", payload, json.dumps(payload).encode())
+    payload["object_attributes"]["oldrev"] = "9217710ce8c7e1eae7a5d1c45f6e43e1c769f866"
+    large_pushed = _normalize("Merge Request Hook", payload, json.dumps(payload).encode())
+
+    def no_decoding(self: Event) -> Any:
+        raise AssertionError("the body was decoded again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Event, "payload", no_decoding)
+        assert GITLAB.ignore_reason(small) == gitlab.NO_NEW_COMMITS
+        assert GITLAB.ignore_reason(large) == gitlab.NO_NEW_COMMITS
+        assert GITLAB.ignore_reason(large_pushed) == ""
+    # A small body with "oldrev" elsewhere than object_attributes is decoded and not fooled.
+    payload, _ = _modified("pull_request_review_ready.json", lambda p: p.update(oldrev="x"))
+    data = json.dumps(payload).encode()
+    assert GITLAB.ignore_reason(_normalize("Merge Request Hook", payload, data)) == (
+        gitlab.NO_NEW_COMMITS
+    )
