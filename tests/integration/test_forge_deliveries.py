@@ -538,3 +538,24 @@ def test_fuzzed_signed_bodies_never_answer_500(
     assert status in (200, 202, 400, 409), (status, answer[:300])
     if status == 400:
         assert json.loads(answer)["error"]
+
+
+@pytest.mark.parametrize("forge", [GITEA, FORGEJO], ids=["gitea", "forgejo"])
+async def test_a_pushed_tag_runs_once_of_its_two_deliveries(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession, forge: Forge
+) -> None:
+    """Gitea sends a push of refs/tags/v1.0.0 and a create of the tag: one of them runs."""
+    it = await intake_factory(settings=EVERY_REPO)
+    push = json.loads(body("gitea", "push.json"))
+    push["ref"] = "refs/tags/v1.0.0"
+    push_data = json.dumps(push).encode()
+    create_data = body("gitea", "tag_create.json")
+    replies = [
+        await post(http, it, forge.vendor, push_data, headers_for(forge, push_data, "push")),
+        await post(http, it, forge.vendor, create_data, headers_for(forge, create_data, "create")),
+    ]
+    assert [r.status for r in replies] == [202, 200]
+    assert [s.status for s, _ in it.sink.submitted] == [EventStatus.RECEIVED, EventStatus.IGNORED]
+    tag = it.sink.submitted[0][0].event
+    assert (tag.event_type, tag.filter, tag.ref) == ("tag", "v1.0.0", "refs/tags/v1.0.0")
+    assert it.sink.submitted[1][0].detail == gitea.TAG_CREATE_REASON
