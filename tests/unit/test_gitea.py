@@ -444,3 +444,17 @@ def test_function_names_use_the_forges_words() -> None:
         "onForgejoPullRequestOpened",
         "onForgejoPullRequest",
     ]
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    header=st.text(max_size=80) | st.from_regex(r"[0-9a-fA-F]{60,68}", fullmatch=True),
+    data=st.binary(max_size=64),
+    forge=st.sampled_from([GITEA, FORGEJO]),
+)
+def test_verification_never_crashes_on_junk_signatures(
+    header: str, data: bytes, forge: GiteaForge
+) -> None:
+    """Any signature header but the exact digest is refused, without an exception."""
+    headers = CIMultiDict({forge.signature_header: header})
+    assert verified(forge, data, headers) == (header == gitea.signature_of(data, SECRET))
