@@ -100,7 +100,7 @@ def _register_secrets(
 
 def _run_tui(args: argparse.Namespace) -> int:
     try:
-        from pocketci_tui.tui.app import run_app
+        from pocketci_tui.tui.run import run_app
     except ImportError:
         print(f"{PROG}: the terminal UI is not available yet; use `{PROG} serve`", file=sys.stderr)
         return 2

@@ -6,13 +6,8 @@ subscribes the bridge, and routes actions to the engine.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import dataclasses
 import logging
-import os
-import shlex
 import sys
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -27,20 +22,12 @@ from textual.screen import Screen
 
 from pocketci_tui.config import Settings
 from pocketci_tui.config_reload import ConfigReloader, Reload
-from pocketci_tui.datalock import DataLock
 from pocketci_tui.engine.dispatch import fork_approval
-from pocketci_tui.intake.exposure import exposure_warning
 from pocketci_tui.intake.rejections import RejectionSummary
 from pocketci_tui.model import StoredEvent, webhook_path
-from pocketci_tui.paths import AppPaths, create_private_file, make_private_dir
-from pocketci_tui.problems import Problem, Problems
-from pocketci_tui.secrets import (
-    ENCRYPTED_FILE,
-    PassphraseRequired,
-    SecretStore,
-    SecretStoreError,
-    WrongPassphrase,
-)
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.problems import Problems
+from pocketci_tui.startup import Startup
 
 from .bridge import EngineBridge
 from .collector import QuietCollector
@@ -54,15 +41,8 @@ from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
 from .dialogs.webhook import WebhookDialog
 from .messages import RefusalsChanged, ServicesStarted
+from .pager import page, pager_argv
 from .screens.main import MainScreen
-from .start_errors import (
-    NO_KEYRING_HELP,
-    find_url,
-    needs_passphrase,
-    no_keyring,
-    passphrase_reason,
-    start_error,
-)
 from .widgets.run_log import RunLog
 from .widgets.status_bar import StatusBar
 
@@ -70,26 +50,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 PagerRunner = Callable[[list[str]], object]
-
-
-LOCKED = "secret store locked · u unlocks"
-"""The status-bar problem while the encrypted file waits for its passphrase."""
-NO_STORE = "keyring unavailable · u retries"
-"""The status-bar problem while no keyring answers and no encrypted file was chosen."""
-UNLOCK_HELP = (
-    "press u (or Unlock secrets in the ctrl+p palette) to type the passphrase; until then no "
-    "delivery can be verified and nothing runs"
-)
-RETRY_HELP = (
-    "press u (or Unlock secrets in the ctrl+p palette) to choose the encrypted file's "
-    "passphrase, or unlock the keyring first; `pocketci-tui check` tells more"
-)
-
-
-def locked_problem(exc: BaseException) -> Problem:
-    """The problem of an encrypted secrets file that waits for its passphrase."""
-    text = str(exc).splitlines()[0] if str(exc) else "the encrypted secrets file is locked"
-    return Problem(key="secret-store", short=LOCKED, detail=text, fix=UNLOCK_HELP)
 
 
 COLLECTOR_CHECK_SECONDS = 1.0
@@ -167,25 +127,21 @@ class PocketCIApp(App[int]):
         """The user configuration."""
         self.paths = paths
         """Where config and data live."""
-        self.services = services
-        """The services the UI drives."""
         self.clock = clock
         """The current time."""
-        self.problems = Problems()
-        """Problems found while starting (port in use, keyring unavailable), short."""
-        self.secrets_backend = settings.secrets_backend
-        """The secret backend in use (``file`` once the user chose the encrypted file)."""
-        self.listener_url = ""
-        """The listener's base URL once started."""
-        self.secrets_locked = False
-        """The secret store waits for its passphrase: the prompt was cancelled (``u`` asks
-        again)."""
+        self.startup = Startup(
+            services,
+            config_dir=paths.config_dir,
+            secrets_backend=settings.secrets_backend,
+            with_passphrase=services_with_passphrase,
+            ask=self._ask_passphrase,
+        )
+        """Starts the services (asking for a passphrase here) and keeps the start's problems."""
         self.main_screen: MainScreen | None = None
         """The main screen once mounted."""
         self._pager = pager
         self._first_start = first_start
         self._unlock = unlock_secrets
-        self._with_passphrase = services_with_passphrase
         self._bridge: EngineBridge | None = None
         self._start_task: asyncio.Task[None] | None = None
         self._unwatch_refusals: Callable[[], None] | None = None
@@ -213,6 +169,32 @@ class PocketCIApp(App[int]):
         base = self.listener_url or self.settings.listen_url
         return base.rstrip("/") + webhook_path("github")
 
+    @property
+    def services(self) -> Any:
+        """The services the UI drives (new ones once a passphrase was typed)."""
+        return self.startup.services
+
+    @property
+    def problems(self) -> Problems:
+        """Problems found while starting (port in use, keyring unavailable), short."""
+        return self.startup.problems
+
+    @property
+    def secrets_backend(self) -> str:
+        """The secret backend in use (``file`` once the user chose the encrypted file)."""
+        return self.startup.secrets_backend
+
+    @property
+    def listener_url(self) -> str:
+        """The listener's base URL once started."""
+        return self.startup.url
+
+    @property
+    def secrets_locked(self) -> bool:
+        """The secret store waits for its passphrase: the prompt was cancelled (``u`` asks
+        again)."""
+        return self.startup.locked
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     def on_mount(self) -> None:
@@ -232,85 +214,18 @@ class PocketCIApp(App[int]):
     async def _start_services(self) -> None:
         assert self._bridge is not None
         assert self.main_screen is not None
-        url, error = "", ""
-        start_problem: Problem | None = None
-        use_file = False
-        while True:
-            try:
-                result = await self.services.start()
-                url = result if isinstance(result, str) else find_url(self.services)
-                error = ""
-                wrong = await self._wrong_passphrase()
-                if not wrong or self._with_passphrase is None:
-                    break
-                passphrase = await self._ask_passphrase(wrong)
-                if passphrase is None:
-                    self.secrets_locked = True
-                    break
-                await self.services.stop()
-                url = ""
-                self.services = self._with_passphrase(passphrase, use_file)
-                continue
-            except Exception as exc:
-                if needs_passphrase(exc) or no_keyring(exc):
-                    # Expected on a first start over SSH (no keyring yet) or with the
-                    # encrypted file (its passphrase is asked for): one line, no traceback.
-                    level = logging.INFO if self._with_passphrase else logging.WARNING
-                    log.log(level, "secret store not open yet: %s", exc)
-                else:
-                    log.exception("services failed to start")
-                start_problem = start_error(exc, self.settings)
-                error = start_problem.short
-                if self._with_passphrase is None:
-                    break
-                if needs_passphrase(exc):
-                    why = passphrase_reason(exc, self.encrypted_file)
-                elif no_keyring(exc) and self.settings.secrets_backend == "auto":
-                    use_file = True
-                    why = NO_KEYRING_HELP
-                else:
-                    break
-                passphrase = await self._ask_passphrase(why)
-                if passphrase is None:
-                    self.secrets_locked = True
-                    if needs_passphrase(exc):
-                        start_problem = locked_problem(exc)
-                    else:
-                        start_problem = dataclasses.replace(
-                            start_problem, short=NO_STORE, fix=RETRY_HELP
-                        )
-                    error = start_problem.short
-                    break
-                self.services = self._with_passphrase(passphrase, use_file)
-        if use_file and not error:
-            self.secrets_backend = "file"
-        if error and start_problem is not None:
-            self.problems.raise_problem(start_problem)
-        else:
-            self.problems.clear("listener", "start")
+        started = await self.startup.start(self.settings)
         self.refresh_bindings()
         if getattr(self.services, "engine", None) is not None:
             self._bridge.attach(self.services.engine)
         self._watch_refusals()
-        self.listener_url = url or ""
-        if url:
-            listen = getattr(self.services, "settings", self.settings)
-            exposed = exposure_warning(listen.host, listen.port)
-            if exposed:
-                log.warning("%s", exposed)
-                # The sentence says what to do: it is the detail, with no separate fix.
-                self.problems.raise_problem(
-                    Problem(key="listener-exposed", short="listener exposed", detail=exposed)
-                )
-            else:
-                self.problems.clear("listener-exposed")
-        await self._probe_secrets()
+        await self.startup.probe_secrets(self.settings)
         screen = self.main_screen
         status = screen.query_one(StatusBar)
         status.starting = False
         screen.refresh_status()
-        status.url = url.rstrip("/") if url else ""
-        screen.post_message(ServicesStarted(url=url or "", error=error))
+        status.url = started.url.rstrip("/") if started.url else ""
+        screen.post_message(ServicesStarted(url=started.url, error=started.error))
         if self.collector is not None and not self.collector.freezes:
             self.call_after_refresh(self._quiet_collector)
         if not self._stopped:
@@ -374,27 +289,13 @@ class PocketCIApp(App[int]):
 
         self.set_interval(COLLECTOR_CHECK_SECONDS, check, name="collector")
 
-    async def _wrong_passphrase(self) -> str:
-        """After a start with the encrypted file: why its passphrase is wrong, or ``""``."""
-        from pocketci_tui.secrets import probe
-
-        store = getattr(self.services, "secrets", None)
-        if store is None or getattr(store, "path", None) is None:
-            return ""
-        try:
-            health = await probe(store)
-        except Exception:
-            return ""
-        return health.message if health.state == "locked" else ""
-
     @property
     def encrypted_file(self) -> Path:
         """The encrypted secrets file (a passphrase typed while it is missing creates it)."""
-        return self.paths.config_dir / ENCRYPTED_FILE
+        return self.startup.encrypted_file
 
-    async def _ask_passphrase(self, why: str) -> str | None:
-        """Ask for the encrypted file's passphrase: twice, with the length rule, to create it."""
-        create = not self.encrypted_file.exists()
+    async def _ask_passphrase(self, why: str, *, create: bool) -> str | None:
+        """Ask for the encrypted file's passphrase in a dialog (twice, to create the file)."""
         answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self.push_screen(PassphraseDialog(why, create=create), answer.set_result)
         return await answer
@@ -405,75 +306,9 @@ class PocketCIApp(App[int]):
     @work(group="problems", exclusive=True)
     async def recheck_problems(self) -> None:
         """Look at the secret store and the webhook secret again (after setup or a change)."""
-        await self._probe_secrets()
+        await self.startup.probe_secrets(self.settings)
         if self.main_screen is not None:
             self.main_screen.refresh_status()
-
-    async def _probe_secrets(self) -> None:
-        """Raise or clear the problems of the secret store: not answering, plaintext, no
-        webhook secret."""
-        store: SecretStore | None = getattr(self.services, "secrets", None)
-        if store is None:
-            return
-        try:
-            await asyncio.wait_for(store.names(), 5.0)
-        except TimeoutError:
-            self.problems.raise_problem(
-                Problem(
-                    key="secret-store",
-                    short="secret store not answering",
-                    detail="the secret store did not answer within 5 s",
-                    fix="unlock the keyring, then press s; `pocketci-tui check` tells more",
-                )
-            )
-            return
-        except SecretStoreError as exc:
-            if self.secrets_locked or isinstance(exc, PassphraseRequired | WrongPassphrase):
-                self.secrets_locked = True
-                self.problems.raise_problem(locked_problem(exc))
-            else:
-                self.problems.raise_problem(
-                    Problem(
-                        key="secret-store",
-                        short="keyring unavailable",
-                        detail=str(exc).splitlines()[0],
-                        fix="unlock the keyring, or see `pocketci-tui check` for the other secret "
-                        "stores",
-                    )
-                )
-            return
-        self.problems.clear("secret-store")
-        warning = getattr(store, "warning", None)
-        if isinstance(warning, str) and warning:
-            self.problems.raise_problem(
-                Problem(
-                    key="plaintext-secrets",
-                    short="secrets unencrypted",
-                    detail=warning,
-                    fix="set secrets: {backend: keyring} or {backend: file} in the config",
-                    warning=True,
-                )
-            )
-        else:
-            self.problems.clear("plaintext-secrets")
-        check = getattr(self.services, "webhook_secret_problem", None)
-        if check is None:
-            return
-        problem = await check()
-        if not problem:
-            self.problems.clear("webhook-secret")
-            return
-        name = self.settings.webhook_secret
-        self.problems.raise_problem(
-            Problem(
-                key="webhook-secret",
-                short="webhook secret not set"
-                if "not set" in problem
-                else "webhook secret unreadable",
-                detail=problem,
-                fix=f"run `pocketci-tui secrets set {name}`, or press s",
-            )
-        )
 
     async def on_unmount(self) -> None:
         """Stop the services and wait for them (children killed, socket closed)."""
@@ -588,7 +423,7 @@ class PocketCIApp(App[int]):
             return
         if self._start_task is not None and not self._start_task.done():
             return
-        self.secrets_locked = False
+        self.startup.locked = False
         self.refresh_bindings()
         self._start_task = asyncio.create_task(self._start_again())
 
@@ -599,10 +434,7 @@ class PocketCIApp(App[int]):
         if self._unwatch_refusals is not None:
             self._unwatch_refusals()
             self._unwatch_refusals = None
-        if self.listener_url or getattr(self.services, "engine", None) is not None:
-            await self.services.stop()
-        self.listener_url = ""
-        self.problems.clear("secret-store", "listener", "start", "webhook-secret")
+        await self.startup.restart_stop()
         if self.main_screen is not None:
             status = self.main_screen.query_one(StatusBar)
             status.problems = ()
@@ -730,62 +562,11 @@ class PocketCIApp(App[int]):
 
     def open_in_pager(self, path: Path) -> None:
         """Open a file in ``$PAGER`` (default ``less``), the UI suspended meanwhile."""
-        pager = os.environ.get("PAGER", "").strip() or "less"
-        argv = [*shlex.split(pager), str(path)]
+        argv = pager_argv(path)
         if self._pager is not None:
             self._pager(argv)
             return
-        self.run_worker(self._page(argv), group="pager", exclusive=True)
-
-    async def _page(self, argv: list[str]) -> None:
-        """Run the pager on the terminal while the loop goes on (the listener keeps answering).
-
-        Textual stops its terminal writer while suspended, but the app keeps refreshing, and
-        every frame would queue into the stopped writer's bounded queue until one blocks the
-        event loop for good (intake, the engine and output all stop). So the whole suspension
-        is one batch update: no frame is drawn until the terminal is back, then one full
-        repaint. The pager's failure (or a cancellation) is caught inside the suspension, so
-        the terminal is always given back before it is reported.
-        """
-        failure: BaseException | None = None
-        with self.batch_update():
-            try:
-                with self.suspend():
-                    try:
-                        await run_pager(argv)
-                    except BaseException as exc:  # given back first, reported below
-                        failure = exc
-            except Exception as exc:  # cannot suspend here (no terminal, or not supported)
-                failure = exc
-        self.refresh(repaint=True, layout=True)
-        if failure is None:
-            return
-        if isinstance(failure, FileNotFoundError):
-            self.notify(f"Pager not found: {argv[0]}", severity="error", markup=False)
-        elif isinstance(failure, Exception):
-            self.notify(f"Cannot open the pager: {failure}", severity="error", markup=False)
-        else:
-            raise failure
-
-
-async def run_pager(argv: list[str]) -> None:
-    """Run ``argv`` on the terminal and wait for it; cancelled, stop it first.
-
-    Args:
-        argv: The pager and the file to show.
-    """
-    proc = await asyncio.create_subprocess_exec(*argv)
-    try:
-        await proc.wait()
-    finally:
-        if proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            try:
-                await asyncio.wait_for(asyncio.shield(proc.wait()), 5.0)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+        self.run_worker(page(self, argv), group="pager", exclusive=True)
 
 
 def make_app(
@@ -832,67 +613,3 @@ def make_app(
         services_with_passphrase=services_with_passphrase,
         quiet_gc=quiet_gc,
     )
-
-
-def run_app(args: argparse.Namespace) -> int:
-    """Run the UI with the listener and engine; the CLI calls this with no subcommand.
-
-    Args:
-        args: Parsed options with ``config``, ``data_dir``, ``host`` and ``port``.
-
-    Returns:
-        The exit code.
-    """
-    from pocketci_tui.datalock import DataFolderBusy
-    from pocketci_tui.services import CommandFailed, settings_from_args
-
-    try:
-        settings, paths = settings_from_args(args)
-    except CommandFailed as exc:
-        print(f"pocketci-tui: {exc}", file=sys.stderr)
-        return exc.code
-    # Own the data folder before the terminal is taken and anything is read or changed: a
-    # second instance says who owns it and exits.
-    try:
-        lock = DataLock.acquire(paths.lock_file, "ui")
-    except DataFolderBusy as exc:
-        print(f"pocketci-tui: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(
-            f"pocketci-tui: error: cannot start: cannot lock the data folder {paths.data_dir}: "
-            f"{exc.strerror or exc}",
-            file=sys.stderr,
-        )
-        return 1
-    with lock:
-        return _run_locked(settings, paths, lock)
-
-
-def _run_locked(settings: Settings, paths: AppPaths, lock: DataLock) -> int:
-    """Run the UI while this process owns the data folder."""
-    import dataclasses
-
-    from pocketci_tui.services import Services
-
-    make_private_dir(paths.data_dir)
-    create_private_file(paths.app_log)
-    logging.basicConfig(
-        filename=str(paths.app_log),
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-
-    def with_passphrase(passphrase: str, use_file: bool) -> Services:
-        chosen = dataclasses.replace(settings, secrets_backend="file") if use_file else settings
-        return Services(chosen, paths, passphrase=passphrase, lock=lock, mode="ui")
-
-    app = make_app(
-        settings,
-        paths=paths,
-        services=Services(settings, paths, lock=lock, mode="ui"),
-        services_with_passphrase=with_passphrase,
-        quiet_gc=True,
-    )
-    result = app.run()
-    return int(result or 0)

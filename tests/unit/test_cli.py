@@ -32,6 +32,8 @@ CORE_MODULES = [
     "pocketci_tui.forges.github",
     "pocketci_tui.intake",
     "pocketci_tui.services",
+    "pocketci_tui.startup",
+    "pocketci_tui.start_errors",
     "pocketci_tui.logging_setup",
     "pocketci_tui.engine.dispatch.dispatcher",
     "pocketci_tui.commands.serve",
@@ -402,6 +404,7 @@ def test_no_subcommand_without_ui_exits_2(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setitem(sys.modules, "pocketci_tui.tui.app", None)
+    monkeypatch.setitem(sys.modules, "pocketci_tui.tui.run", None)
     assert main([]) == 2
     assert "use `pocketci-tui serve`" in capsys.readouterr().err
 
