@@ -1,10 +1,7 @@
 """Start-up as a use case with no terminal: the passphrase asked through a plain callback, the
-start's problems returned as values, and no Textual loaded to do it."""
+start's problems returned as values."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 from pocketci_tui.config import Settings
 from pocketci_tui.paths import AppPaths
@@ -85,14 +82,3 @@ async def test_a_declined_prompt_leaves_the_store_locked_with_a_problem_that_say
         assert "press u" in problem.fix
     finally:
         await startup.services.stop()
-
-
-def test_start_up_loads_no_textual() -> None:
-    code = (
-        "import sys, pocketci_tui.startup, pocketci_tui.start_errors; "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == "[]"
