@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pocketci_tui.config import Settings
 from pocketci_tui.intake.exposure import exposure_warning
+from pocketci_tui.model import webhook_path
 from pocketci_tui.problems import Problem, Problems
 from pocketci_tui.secrets import (
     ENCRYPTED_FILE,
@@ -56,6 +57,11 @@ STORE_TIMEOUT = 5.0
 
 START_KEYS = ("secret-store", "listener", "start", "webhook-secret")
 """The problems a new start decides again (a restart forgets them first)."""
+
+
+def webhook_url(base: str) -> str:
+    """The URL to paste into GitHub, given the listener's base URL."""
+    return base.rstrip("/") + webhook_path("github")
 
 
 def locked_problem(exc: BaseException) -> Problem:

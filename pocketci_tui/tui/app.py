@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.driver import Driver
@@ -24,10 +24,10 @@ from pocketci_tui.config import Settings
 from pocketci_tui.config_reload import ConfigReloader, Reload
 from pocketci_tui.engine.dispatch import fork_approval
 from pocketci_tui.intake.rejections import RejectionSummary
-from pocketci_tui.model import StoredEvent, webhook_path
+from pocketci_tui.model import StoredEvent
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problems
-from pocketci_tui.startup import Startup
+from pocketci_tui.startup import Startup, webhook_url
 
 from .bridge import EngineBridge
 from .collector import QuietCollector
@@ -40,11 +40,21 @@ from .dialogs.refused import RefusedDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
 from .dialogs.webhook import WebhookDialog
-from .messages import RefusalsChanged, ServicesStarted
+from .messages import (
+    Approve,
+    CancelEvent,
+    CancelRun,
+    Fire,
+    OpenFirePicker,
+    OpenLog,
+    RecheckProblems,
+    RefusalsChanged,
+    Rerun,
+    ServicesStarted,
+)
 from .pager import page, pager_argv
 from .screens.main import MainScreen
 from .widgets.run_log import RunLog
-from .widgets.status_bar import StatusBar
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +176,7 @@ class PocketCIApp(App[int]):
     @property
     def webhook_url(self) -> str:
         """The URL to paste into GitHub."""
-        base = self.listener_url or self.settings.listen_url
-        return base.rstrip("/") + webhook_path("github")
+        return webhook_url(self.listener_url or self.settings.listen_url)
 
     @property
     def services(self) -> Any:
@@ -201,7 +210,7 @@ class PocketCIApp(App[int]):
         """Apply the keymap, show the main screen and start the services in the background."""
         if self.settings.keymap:
             self.set_keymap(dict(self.settings.keymap))
-        self.main_screen = MainScreen(self.clock)
+        self.main_screen = MainScreen(self.clock, self.problems)
         self.push_screen(self.main_screen)
         self._bridge = EngineBridge(self.main_screen)
         # Paint the first frame before importing and starting the services.
@@ -221,10 +230,9 @@ class PocketCIApp(App[int]):
         self._watch_refusals()
         await self.startup.probe_secrets(self.settings)
         screen = self.main_screen
-        status = screen.query_one(StatusBar)
-        status.starting = False
+        screen.starting = False
+        screen.listener_url = started.url
         screen.refresh_status()
-        status.url = started.url.rstrip("/") if started.url else ""
         screen.post_message(ServicesStarted(url=started.url, error=started.error))
         if self.collector is not None and not self.collector.freezes:
             self.call_after_refresh(self._quiet_collector)
@@ -436,10 +444,8 @@ class PocketCIApp(App[int]):
             self._unwatch_refusals = None
         await self.startup.restart_stop()
         if self.main_screen is not None:
-            status = self.main_screen.query_one(StatusBar)
-            status.problems = ()
-            status.url = ""
-            status.starting = True
+            self.main_screen.listener_url = ""
+            self.main_screen.starting = True
         await self._start_services()
 
     def _not_open(self) -> None:
@@ -498,11 +504,48 @@ class PocketCIApp(App[int]):
         self.push_screen(FireDialog(self.services, event_id, self.clock), chosen)
 
     def fire_event(self, event_id: int) -> None:
-        """Dispatch a stored event again (the Functions pane follows its new runs)."""
+        """Dispatch a stored event again, chosen outside the main screen (the fire picker, the
+        palette): the command starts at the main screen, which follows the event's new runs,
+        and comes up here."""
         if self.main_screen is not None:
-            self.main_screen.show_newest_runs(event_id)
+            self.main_screen.post_message(Fire(event_id))
+        else:
+            self._fire(Fire(event_id))
+
+    # -- the main screen's commands ----------------------------------------------------------
+
+    @on(OpenFirePicker)
+    def _open_fire_picker(self, message: OpenFirePicker) -> None:
+        self.open_fire_picker(message.event_id)
+
+    @on(Fire)
+    def _fire(self, message: Fire) -> None:
         if (engine := self._engine()) is not None:
-            self._engine_call(engine.fire(event_id), f"Fired event #{event_id}")
+            self._engine_call(engine.fire(message.event_id), f"Fired event #{message.event_id}")
+
+    @on(Rerun)
+    def _rerun(self, message: Rerun) -> None:
+        self.rerun_run(message.run_id)
+
+    @on(CancelRun)
+    def _cancel_run(self, message: CancelRun) -> None:
+        self.cancel_run(message.run_id)
+
+    @on(CancelEvent)
+    def _cancel_event(self, message: CancelEvent) -> None:
+        self.cancel_event(message.event_id)
+
+    @on(Approve)
+    def _approve(self, message: Approve) -> None:
+        self.approve_event(message.stored)
+
+    @on(OpenLog)
+    def _open_log(self, message: OpenLog) -> None:
+        self.open_in_pager(self.paths.logs_dir / message.log_path)
+
+    @on(RecheckProblems)
+    def _recheck(self, message: RecheckProblems) -> None:
+        self.recheck_problems()
 
     def rerun_run(self, run_id: str) -> None:
         """Re-run one run."""

@@ -1,4 +1,5 @@
-"""Messages that cross the UI: what the engine did, batched by the bridge."""
+"""Messages that cross the UI: what the engine did, batched by the bridge, and the commands the
+main screen sends up to the app (attributes go down, messages go up)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 from textual.message import Message
 
 from pocketci_tui.intake.rejections import RejectionSummary
-from pocketci_tui.model import EventMatched, EventStored, EventUpdated, Run
+from pocketci_tui.model import EventMatched, EventStored, EventUpdated, Run, StoredEvent
 
 
 @dataclass
@@ -56,3 +57,89 @@ class RefusalsChanged(Message):
     """
 
     summary: RejectionSummary
+
+
+# -- commands the main screen sends up: the app carries them out --------------------------------
+
+
+@dataclass
+class OpenFirePicker(Message):
+    """Open the fire picker.
+
+    Attributes:
+        event_id: The event to start on (the selected one), or None.
+    """
+
+    event_id: int | None
+
+
+@dataclass
+class Fire(Message):
+    """Dispatch a stored event again (the screen follows its new runs on the way up).
+
+    Attributes:
+        event_id: The stored event.
+    """
+
+    event_id: int
+
+
+@dataclass
+class Rerun(Message):
+    """Run one run's function again.
+
+    Attributes:
+        run_id: The run.
+    """
+
+    run_id: str
+
+
+@dataclass
+class CancelRun(Message):
+    """Cancel one run.
+
+    Attributes:
+        run_id: The run.
+    """
+
+    run_id: str
+
+
+@dataclass
+class CancelEvent(Message):
+    """Cancel every unfinished run of an event.
+
+    Attributes:
+        event_id: The event.
+    """
+
+    event_id: int
+
+
+@dataclass
+class Approve(Message):
+    """Show a fork's waiting pull request and approve its head commit if the user confirms.
+
+    Attributes:
+        stored: The waiting event.
+    """
+
+    stored: StoredEvent
+
+
+@dataclass
+class OpenLog(Message):
+    """Open a run's full log in the pager.
+
+    Attributes:
+        log_path: The log file, relative to the logs folder (as the run records it).
+    """
+
+    log_path: str
+
+
+@dataclass
+class RecheckProblems(Message):
+    """Look at the secret store and the webhook secret again (a delivery got in, so the
+    webhook secret may have been set meanwhile)."""

@@ -23,8 +23,21 @@ from textual.worker import Worker, WorkerState
 
 from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
 from pocketci_tui.problems import Problem, merge
+from pocketci_tui.startup import webhook_url
 
-from ..messages import EngineActivity, RefusalsChanged, ServicesStarted
+from ..messages import (
+    Approve,
+    CancelEvent,
+    CancelRun,
+    EngineActivity,
+    Fire,
+    OpenFirePicker,
+    OpenLog,
+    RecheckProblems,
+    RefusalsChanged,
+    Rerun,
+    ServicesStarted,
+)
 from ..text import clean, clean_lines, format_time, literal
 from ..widgets.events_table import MAX_ROWS, EventsTable
 from ..widgets.footer import KeysFooter
@@ -97,10 +110,16 @@ class MainScreen(Screen[None]):
     """The run whose output is shown."""
     filter_text: reactive[str] = reactive("", init=False)
     """Text the Events pane is filtered by."""
+    listener_url: reactive[str] = reactive("", init=False)
+    """The listener's base URL, empty while it does not listen (set by the app)."""
+    starting: reactive[bool] = reactive(True, init=False)
+    """True while the services start (set by the app)."""
 
-    def __init__(self, clock: Callable[[], datetime]) -> None:
+    def __init__(self, clock: Callable[[], datetime], problems: Iterable[Problem] = ()) -> None:
         super().__init__()
         self._clock = clock
+        self.start_problems = problems
+        """The problems of starting the services, as the app keeps them (read when shown)."""
         self.runs: dict[int, dict[str, Run]] = {}
         """Known runs per event id."""
         self._more = True
@@ -313,8 +332,8 @@ class MainScreen(Screen[None]):
         pane = self.query_one("#log-pane")
         pane.border_title = "Output"
         if stored is None:
-            listening = self.pocketci.listener_url
-            url = self.pocketci.webhook_url if listening else "the webhook URL (once it listens)"
+            listening = self.listener_url
+            url = webhook_url(listening) if listening else "the webhook URL (once it listens)"
             reason.update("")
             reason.display = False
             problems: list[str] = []
@@ -445,10 +464,10 @@ class MainScreen(Screen[None]):
                 activity.ends.get(self.run_id),
                 activity.dropped.get(self.run_id, 0),
             )
-        if activity.stored and "webhook-secret" in self.pocketci.problems:
+        if activity.stored and any(p.key == "webhook-secret" for p in self.start_problems):
             # A delivery got in, so the secret may have been set meanwhile (`pocketci-tui
             # secrets set` from another terminal): look again rather than keep saying it is not.
-            self.pocketci.recheck_problems()
+            self.post_message(RecheckProblems())
         if new or (was_empty and table.events):
             self._update_events_title(len(table.events))
         if activity.runs or activity.stored or activity.updated:
@@ -463,6 +482,17 @@ class MainScreen(Screen[None]):
             (event.repository, event.event_type, event.filter, event.ref, event.sha, event.title)
         ).lower()
         return needle in haystack
+
+    def watch_starting(self, starting: bool) -> None:
+        """Starting again (after an unlock): the bar forgets the last start's problems."""
+        status = self.query_one(StatusBar)
+        status.starting = starting
+        if starting:
+            status.problems = ()
+
+    def watch_listener_url(self, url: str) -> None:
+        """Show where webhooks go."""
+        self.query_one(StatusBar).url = url.rstrip("/") if url else ""
 
     def refresh_status(self) -> None:
         """Redraw the status bar now (counts and problems), and the problems' details."""
@@ -488,7 +518,7 @@ class MainScreen(Screen[None]):
             engine_problems: list[Problem] = list(engine.problems())
         except Exception:  # the engine may not be started yet
             engine_problems = []
-        return merge(self.pocketci.problems, engine_problems)
+        return merge(self.start_problems, engine_problems)
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -547,7 +577,7 @@ class MainScreen(Screen[None]):
 
     def action_fire(self) -> None:
         """Open the fire picker on the selected event."""
-        self.pocketci.open_fire_picker(self.event_id)
+        self.post_message(OpenFirePicker(self.event_id))
 
     def action_rerun(self) -> None:
         """Re-run the selected run (Functions or Output focused) or the whole event."""
@@ -556,9 +586,9 @@ class MainScreen(Screen[None]):
             assert self.run_id is not None
             if run is not None:
                 self.query_one(RunsTable).follow_rerun(run.function)
-            self.pocketci.rerun_run(self.run_id)
+            self.post_message(Rerun(self.run_id))
         elif self.event_id is not None:
-            self.pocketci.fire_event(self.event_id)
+            self.post_message(Fire(self.event_id))
         else:
             self.notify("Nothing selected", severity="warning")
 
@@ -570,9 +600,9 @@ class MainScreen(Screen[None]):
         self.query_one(RunsTable).pin()
         if self._act_on_run():
             assert self.run_id is not None
-            self.pocketci.cancel_run(self.run_id)
+            self.post_message(CancelRun(self.run_id))
         elif self.event_id is not None:
-            self.pocketci.cancel_event(self.event_id)
+            self.post_message(CancelEvent(self.event_id))
         else:
             self.notify("Nothing selected", severity="warning")
 
@@ -585,7 +615,7 @@ class MainScreen(Screen[None]):
         if stored.status is not EventStatus.WAITING:
             self.notify("This event is not waiting for approval", severity="warning")
             return
-        self.pocketci.approve_event(stored)
+        self.post_message(Approve(stored))
 
     def action_pager(self) -> None:
         """Open the selected run's full log in $PAGER."""
@@ -593,11 +623,13 @@ class MainScreen(Screen[None]):
         if run is None or not run.log_path:
             self.notify("No log for the selection", severity="warning")
             return
-        self.pocketci.open_in_pager(self.pocketci.paths.logs_dir / run.log_path)
+        self.post_message(OpenLog(run.log_path))
 
-    def show_newest_runs(self, event_id: int) -> None:
-        """The user fired ``event_id`` again: if it is selected, follow its new runs."""
-        if event_id == self.event_id:
+    @on(Fire)
+    def _follow_fired(self, message: Fire) -> None:
+        """The user fired an event again: if it is selected, follow its new runs (the message
+        goes on up to the app, which fires it)."""
+        if message.event_id == self.event_id:
             self.query_one(RunsTable).follow_newest()
 
     def selection(self) -> dict[str, Any]:
