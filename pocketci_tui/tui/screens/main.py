@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -425,45 +424,16 @@ class MainScreen(Screen[None]):
         status.refused_last = f"{format_time(last.at, self._clock())} {last.reason}"
 
     def on_engine_activity(self, activity: EngineActivity) -> None:
-        """Apply a batch of engine notices to the panes."""
+        """Apply a batch of engine notices: each pane takes what it shows."""
         table = self.query_one(EventsTable)
-        runs_table = self.query_one(RunsTable)
         was_empty = not table.events
         for run in activity.runs.values():
             self.runs.setdefault(run.event_id, {})[run.id] = run
         lists = self._runs_lists()  # once per batch: a burst must not cost per notice
-        new = [n.stored for n in activity.stored if self._passes_filter(n.stored)]
-        if new:
-            table.upsert_many(new, lists)
-            if len(table.events) >= MAX_ROWS:
-                self._more = True  # the oldest rows left the pane; they page in again
-        for event_id, update in activity.updated.items():
-            stored = table.event(event_id)
-            if stored is not None:
-                changed = dataclasses.replace(stored, status=update.status, detail=update.detail)
-                table.replace_event(changed, lists)
-                if event_id == self.event_id and not self.runs.get(event_id):
-                    self._show_placeholder()
-        for event_id in {run.event_id for run in activity.runs.values()}:
-            table.refresh_event(event_id, lists)
-        refresh_runs = False
-        for run in activity.runs.values():
-            if run.event_id == self.event_id and not runs_table.update_run(run):
-                refresh_runs = True
-            if run.id == self.run_id:
-                self._show_reason(run)
-        if refresh_runs and self.event_id is not None:
-            runs_table.set_runs(self.runs[self.event_id].values())
-        if any(run.event_id == self.event_id for run in activity.runs.values()):
-            runs_table.follow_interesting()
-        if self.event_id in activity.matched and not self.runs.get(self.event_id):
-            self.load_runs(self.event_id)
-        if self.run_id is not None and self.run_id in activity.output:
-            self.query_one(RunLog).add_output(
-                activity.output[self.run_id],
-                activity.ends.get(self.run_id),
-                activity.dropped.get(self.run_id, 0),
-            )
+        new = table.apply_activity(activity, lists, self._passes_filter)
+        if new and len(table.events) >= MAX_ROWS:
+            self._more = True  # the oldest rows left the pane; they page in again
+        self._apply_to_selection(activity)
         if activity.stored and any(p.key == "webhook-secret" for p in self.start_problems):
             # A delivery got in, so the secret may have been set meanwhile (`pocketci-tui
             # secrets set` from another terminal): look again rather than keep saying it is not.
@@ -472,6 +442,19 @@ class MainScreen(Screen[None]):
             self._update_events_title(len(table.events))
         if activity.runs or activity.stored or activity.updated:
             self._update_status()
+
+    def _apply_to_selection(self, activity: EngineActivity) -> None:
+        """The Functions and Output panes follow the selected event and run."""
+        event_id = self.event_id
+        known = self.runs.get(event_id, {}) if event_id is not None else {}
+        if event_id in activity.updated and not known and self._selected_event() is not None:
+            self._show_placeholder()
+        self.query_one(RunsTable).apply_activity(activity, event_id, known)
+        if self.run_id is not None and self.run_id in activity.runs:
+            self._show_reason(activity.runs[self.run_id])
+        if event_id is not None and event_id in activity.matched and not known:
+            self.load_runs(event_id)
+        self.query_one(RunLog).apply_activity(activity, self.run_id)
 
     def _passes_filter(self, stored: StoredEvent) -> bool:
         needle = self.filter_text.lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from textual.widgets import DataTable
 
 from pocketci_tui.model import Run, StoredEvent
 
+from ..messages import EngineActivity
 from ..text import clean, format_time, literal, short_sha
 from .status import overall_state, state_label
 
@@ -287,3 +289,32 @@ class EventsTable(DataTable[Text | str]):
         self.post_message(self.EventSelected(self.selected_id))
         if self._events and message.cursor_row >= len(self._events) - 1:
             self.post_message(self.NearEnd())
+
+    def apply_activity(
+        self,
+        activity: EngineActivity,
+        runs: dict[int, list[Run]],
+        keep: Callable[[StoredEvent], bool],
+    ) -> list[StoredEvent]:
+        """Show what the engine did to the events: new deliveries, changed statuses, and the
+        overall state of events whose runs changed.
+
+        Args:
+            activity: The engine's batch of notices.
+            runs: The known runs per event id (after the batch).
+            keep: Whether a new event passes the filter, so it is shown.
+
+        Returns:
+            The new events shown.
+        """
+        new = [notice.stored for notice in activity.stored if keep(notice.stored)]
+        if new:
+            self.upsert_many(new, runs)
+        for event_id, update in activity.updated.items():
+            stored = self.event(event_id)
+            if stored is not None:
+                changed = dataclasses.replace(stored, status=update.status, detail=update.detail)
+                self.replace_event(changed, runs)
+        for event_id in {run.event_id for run in activity.runs.values()}:
+            self.refresh_event(event_id, runs)
+        return new

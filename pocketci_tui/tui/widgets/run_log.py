@@ -10,6 +10,8 @@ from textual.binding import Binding, BindingType
 from textual.reactive import reactive
 from textual.widgets import Log
 
+from ..messages import EngineActivity
+
 MAX_LINES = 10_000
 """Lines kept on screen; the full log stays on disk."""
 
@@ -116,6 +118,19 @@ class RunLog(Log):
             self.append(batch)
         self.shown_end = end
         self._update_subtitle()
+
+    def apply_activity(self, activity: EngineActivity, run_id: str | None) -> None:
+        """Add the shown run's new output from the engine's batch.
+
+        Args:
+            activity: The engine's batch of notices.
+            run_id: The run shown, or None.
+        """
+        if run_id is None or run_id not in activity.output:
+            return
+        self.add_output(
+            activity.output[run_id], activity.ends.get(run_id), activity.dropped.get(run_id, 0)
+        )
 
     def add_output(self, lines: list[str], end: int | None = None, dropped: int = 0) -> None:
         """Join a batch of the run's live output to what is shown.

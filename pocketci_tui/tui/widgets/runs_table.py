@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 from rich.text import Text
@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from pocketci_tui.model import Run, RunState, latest_attempts
 
+from ..messages import EngineActivity
 from ..text import format_duration, literal
 from .status import state_label
 
@@ -286,6 +287,24 @@ class RunsTable(DataTable[Text | str]):
         message.stop()
         selected = self.selected
         self.post_message(self.RunSelected(selected.id if selected else None))
+
+    def apply_activity(
+        self, activity: EngineActivity, event_id: int | None, known: Mapping[str, Run]
+    ) -> None:
+        """Show the changed runs of the shown event, and follow the one worth watching.
+
+        Args:
+            activity: The engine's batch of notices.
+            event_id: The event whose runs are shown, or None.
+            known: Every known run of that event (after the batch), by id.
+        """
+        mine = [run for run in activity.runs.values() if run.event_id == event_id]
+        if not mine:
+            return
+        missing = [run for run in mine if not self.update_run(run)]
+        if missing:
+            self.set_runs(known.values())
+        self.follow_interesting()
 
 
 def _run_order(run: Run) -> tuple[int, str, int]:
