@@ -210,7 +210,9 @@ class PocketCIApp(App[int]):
         """Apply the keymap, show the main screen and start the services in the background."""
         if self.settings.keymap:
             self.set_keymap(dict(self.settings.keymap))
-        self.main_screen = MainScreen(self.clock, self.problems)
+        self.main_screen = MainScreen(
+            self.clock, services=self.services, logs_dir=self.paths.logs_dir, problems=self.problems
+        )
         self.push_screen(self.main_screen)
         self._bridge = EngineBridge(self.main_screen)
         # Paint the first frame before importing and starting the services.
@@ -224,6 +226,7 @@ class PocketCIApp(App[int]):
         assert self._bridge is not None
         assert self.main_screen is not None
         started = await self.startup.start(self.settings)
+        self.main_screen.services = self.services
         self.refresh_bindings()
         if getattr(self.services, "engine", None) is not None:
             self._bridge.attach(self.services.engine)

@@ -2,26 +2,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.screen import Screen
 
+from .messages import Fire
+from .screens.main import MainScreen
 from .text import clean
-
-if TYPE_CHECKING:
-    from .app import PocketCIApp
 
 RECENT_EVENTS = 50
 
 
-def pocketci_commands(app: PocketCIApp, screen: Screen[object]) -> Iterable[SystemCommand]:
-    """The app's actions as palette commands (each also has a key binding)."""
-    from .screens.main import MainScreen
+class PaletteHost(Protocol):
+    """What the palette's commands ask of the app: its state and its actions."""
 
+    @property
+    def secrets_locked(self) -> bool:
+        """The secret store waits for its passphrase."""
+        ...
+
+    @property
+    def main_screen(self) -> MainScreen | None:
+        """The main screen once mounted."""
+        ...
+
+    def action_unlock(self) -> None:
+        """Ask for the passphrase again and start the services."""
+
+    def action_reload_config(self) -> Awaitable[None]:
+        """Read config.yaml again."""
+        ...
+
+    def open_fire_picker(self, event_id: int | None) -> None:
+        """Open the fire picker on an event."""
+
+    def action_webhook(self) -> None:
+        """Show the webhook URL and secret."""
+
+    def action_refused(self) -> None:
+        """List the refused requests."""
+
+    def action_secrets(self) -> None:
+        """Manage secrets."""
+
+    def action_help(self) -> None:
+        """Show the keys."""
+
+    def action_quit(self) -> Awaitable[None]:
+        """Quit, asking while builds run."""
+        ...
+
+
+def pocketci_commands(app: PaletteHost, screen: Screen[object]) -> Iterable[SystemCommand]:
+    """The app's actions as palette commands (each also has a key binding)."""
     main = app.main_screen
     if app.secrets_locked:
         yield SystemCommand(
@@ -71,14 +108,19 @@ def pocketci_commands(app: PocketCIApp, screen: Screen[object]) -> Iterable[Syst
 class EventCommands(Provider):
     """One "Fire event #N" hit per recent stored event."""
 
-    async def _events(self) -> list[tuple[int, str]]:
-        from .app import PocketCIApp
+    def _main(self) -> MainScreen | None:
+        """The main screen (the palette may be open over a dialog)."""
+        for screen in self.app.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
 
-        app = self.app
-        if not isinstance(app, PocketCIApp):
+    async def _events(self) -> list[tuple[int, str]]:
+        main = self._main()
+        if main is None:
             return []
         try:
-            events = await app.services.store.list_events(limit=RECENT_EVENTS)
+            events = await main.services.store.list_events(limit=RECENT_EVENTS)
         except Exception:
             return []
         items: list[tuple[int, str]] = []
@@ -94,10 +136,10 @@ class EventCommands(Provider):
         return items
 
     def _fire(self, event_id: int) -> None:
-        from .app import PocketCIApp
-
-        if isinstance(self.app, PocketCIApp):
-            self.app.fire_event(event_id)
+        main = self._main()
+        if main is not None:
+            # Through the main screen, which follows the event's new runs, up to the app.
+            main.post_message(Fire(event_id))
 
     async def discover(self) -> Hits:
         """Offer the newest few events."""

@@ -16,6 +16,7 @@ CONTRACTS = [
     "The engine's parts",
     "The dispatch engine's parts",
     "No import cycles between siblings",
+    "The UI's parts",
 ]
 
 

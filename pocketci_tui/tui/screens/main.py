@@ -47,8 +47,6 @@ from ..widgets.status_bar import StatusBar
 if TYPE_CHECKING:
     from pocketci_tui.engine.dispatch import EngineClient
 
-    from ..app import PocketCIApp
-
 PAGE_SIZE = 200
 """Events loaded per page."""
 STATUS_PRELOAD = 40
@@ -114,22 +112,25 @@ class MainScreen(Screen[None]):
     starting: reactive[bool] = reactive(True, init=False)
     """True while the services start (set by the app)."""
 
-    def __init__(self, clock: Callable[[], datetime], problems: Iterable[Problem] = ()) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], datetime],
+        *,
+        services: Any,
+        logs_dir: Path,
+        problems: Iterable[Problem] = (),
+    ) -> None:
         super().__init__()
         self._clock = clock
+        self.services = services
+        """The services whose store and engine the panes show (set by the app once started)."""
+        self.logs_dir = logs_dir
+        """Where the runs' log files are."""
         self.start_problems = problems
         """The problems of starting the services, as the app keeps them (read when shown)."""
         self.runs: dict[int, dict[str, Run]] = {}
         """Known runs per event id."""
         self._more = True
-
-    @property
-    def pocketci(self) -> PocketCIApp:
-        """The app, typed."""
-        from ..app import PocketCIApp
-
-        assert isinstance(self.app, PocketCIApp)
-        return self.app
 
     def compose(self) -> ComposeResult:
         """Status bar, the three panes and the footer."""
@@ -189,7 +190,7 @@ class MainScreen(Screen[None]):
     @work(group="db", exclusive=True, exit_on_error=False)
     async def load_page(self) -> None:
         """Show the newest page of events (filtered when a filter is set)."""
-        store = self.pocketci.services.store
+        store = self.services.store
         if store is None:
             return
         text = self.filter_text
@@ -205,7 +206,7 @@ class MainScreen(Screen[None]):
     @work(group="preload", exclusive=True, exit_on_error=False)
     async def preload_states(self, ids: list[int]) -> None:
         """Load the runs of the newest events so their overall state shows."""
-        store = self.pocketci.services.store
+        store = self.services.store
         table = self.query_one(EventsTable)
         if store is None:
             return
@@ -226,9 +227,9 @@ class MainScreen(Screen[None]):
         """Append the next older page."""
         table = self.query_one(EventsTable)
         shown = table.events
-        if not shown or shown[-1].event.id is None or self.pocketci.services.store is None:
+        if not shown or shown[-1].event.id is None or self.services.store is None:
             return
-        events = await self.pocketci.services.store.list_events(
+        events = await self.services.store.list_events(
             limit=PAGE_SIZE, before_id=shown[-1].event.id, text=self.filter_text
         )
         self._more = len(events) >= PAGE_SIZE
@@ -264,7 +265,7 @@ class MainScreen(Screen[None]):
     @work(group="runs-load", exclusive=True, exit_on_error=False)
     async def load_runs(self, event_id: int) -> None:
         """Fetch an event's runs and show them."""
-        store = self.pocketci.services.store
+        store = self.services.store
         if store is None:
             return
         runs: list[Run] = await store.list_runs(event_id)
@@ -385,12 +386,12 @@ class MainScreen(Screen[None]):
             return
         found: tuple[list[str], int | None] | None = None
         if run.state.finished and run.log_path:
-            path = self.pocketci.paths.logs_dir / run.log_path
+            path = self.logs_dir / run.log_path
             found = await asyncio.to_thread(read_log_tail, path)
         if found is None:
             # The tail and where it ends, in one go: the batches on their way are joined to
             # it by position, so a line is never shown twice (or lost).
-            engine: EngineClient = self.pocketci.services.engine
+            engine: EngineClient = self.services.engine
             found = list(engine.tail(run_id)), engine.tail_end(run_id)
         if self.run_id != run_id:
             return
@@ -489,14 +490,14 @@ class MainScreen(Screen[None]):
 
     def _update_status(self) -> None:
         status = self.query_one(StatusBar)
-        engine: EngineClient = self.pocketci.services.engine
+        engine: EngineClient = self.services.engine
         with contextlib.suppress(Exception):  # the engine may not be started yet
             status.queued, status.running = engine.counts()
         status.problems = self._problems()
 
     def _problems(self) -> tuple[Problem, ...]:
         """The app's problems and the engine's, once per key, errors first."""
-        engine: EngineClient = self.pocketci.services.engine
+        engine: EngineClient = self.services.engine
         try:
             engine_problems: list[Problem] = list(engine.problems())
         except Exception:  # the engine may not be started yet
