@@ -94,7 +94,7 @@ async def _serve(
 ) -> int:
     from pocketci_tui import __version__, logging_setup
     from pocketci_tui.config_reload import ConfigReloader, Reload
-    from pocketci_tui.model import Notice, RunOutput
+    from pocketci_tui.model import Notice, RunOutput, webhook_path
     from pocketci_tui.services import Services, ServicesError
 
     loop = asyncio.get_running_loop()
@@ -148,7 +148,9 @@ async def _serve(
     reloader.watch(report)
     try:
         log.info("listening on %s", services.url)
-        log.info("webhook URL: %s", services.webhook_url)
+        for vendor in settings.forges_in_use():
+            label = "webhook URL" if vendor == "github" else f"webhook URL for {vendor}"
+            log.info("%s: %s", label, services.url + webhook_path(vendor))
         await _log_start_warnings(services, settings, paths)
         await stop.wait()
         log.info("stopping")

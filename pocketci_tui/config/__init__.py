@@ -260,6 +260,14 @@ class Settings:
         """The webhook secret's NAME of every forge, by vendor (most share the top-level one)."""
         return {vendor: self.webhook_secret_of(vendor) for vendor in VENDORS}
 
+    def forges_in_use(self) -> tuple[str, ...]:
+        """The forges the file names under ``forges:`` or as a repository's vendor, in order.
+
+        GitHub alone when it names none (the first start, a file with no repositories).
+        """
+        used = dict.fromkeys([*self.forges, *(r.vendor for r in self.repos)])
+        return tuple(used) or ("github",)
+
     def webhook_secrets_in_use(self) -> dict[str, str]:
         """Every webhook secret deliveries are verified with, by NAME, with whose it is.
 
@@ -268,7 +276,7 @@ class Settings:
         repository's own (``acme/api``). A name used twice is listed once, first come.
         """
         names = {self.webhook_secret: ""}
-        for vendor in dict.fromkeys([*self.forges, *(r.vendor for r in self.repos)]):
+        for vendor in self.forges_in_use():
             names.setdefault(self.webhook_secret_of(vendor), vendor)
         for repo in self.repos:
             if repo.webhook_secret:

@@ -129,3 +129,10 @@ def test_the_webhook_secrets_in_use_say_whose_they_are() -> None:
         "web-hook": "acme/web",
     }
     assert _parse("").webhook_secrets_in_use() == {"webhook-secret": ""}
+
+
+def test_the_forges_in_use_are_the_named_ones_else_github() -> None:
+    assert _parse(CONTRACT).forges_in_use() == ("github", "gitea", "gitlab")
+    assert _parse("").forges_in_use() == ("github",)
+    only_gitea = "repos: [{name: a/b, vendor: gitea, clone-url: https://g.example/a/b.git}]"
+    assert _parse(only_gitea).forges_in_use() == ("gitea",)
