@@ -31,7 +31,7 @@ from pocketci_tui.engine.dispatch.live import LiveState
 from pocketci_tui.engine.dispatch.notices import EventStatuses, Publish, Spawn
 from pocketci_tui.engine.dispatch.queue import DispatchRequest
 from pocketci_tui.engine.dispatch.recovery import HELD
-from pocketci_tui.engine.dispatch.repos import check_out, clone_url
+from pocketci_tui.engine.dispatch.repos import check_out, clone_url, git_auth
 from pocketci_tui.engine.dispatch.runs import (
     dispatched_detail,
     matched_detail,
@@ -41,7 +41,6 @@ from pocketci_tui.engine.dispatch.runs import (
 from pocketci_tui.engine.dispatch.secret_grants import RunSecrets
 from pocketci_tui.engine.git import Checkout, GitError, Workspace, validate_ref, validate_sha
 from pocketci_tui.engine.match import match, paths_allow
-from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.registry import forge_for
 from pocketci_tui.model import (
     EventMatched,
@@ -220,11 +219,12 @@ class EventPipeline:
         """
         event = stored.event
         try:
+            secret, user = git_auth(repo, token)
             ref, sha = await self._workspace.resolve_commit(
                 clone_url(self._settings(), repo, event.repository),
-                token,
+                secret,
                 forge_for(event.vendor).commit_refs(event),
-                username=git_access(repo.vendor).username,
+                username=user,
             )
         except (GitError, ValueError) as exc:
             raise _Halt(EventStatus.ERROR, f"cannot tell which commit to build: {exc}") from exc
