@@ -39,7 +39,7 @@ from .dialogs.help import HelpDialog, binding_rows, key_display
 from .dialogs.refused import RefusedDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
-from .dialogs.webhook import WebhookDialog
+from .dialogs.webhook import WebhookDialog, forge_hooks
 from .messages import (
     Approve,
     CancelEvent,
@@ -415,8 +415,14 @@ class PocketCIApp(App[int]):
         if self.services.secrets is None or self.secrets_locked:
             self._not_open()
             return
+        base = self.listener_url or self.settings.listen_url
         self.push_screen(
-            WebhookDialog(self.webhook_url, self.settings.webhook_secret, self.services.secrets),
+            WebhookDialog(
+                self.webhook_url,
+                self.settings.webhook_secret,
+                self.services.secrets,
+                forges=forge_hooks(self.settings, base),
+            ),
             self._secrets_done,  # a secret generated there clears "webhook secret not set"
         )
 

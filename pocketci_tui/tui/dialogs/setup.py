@@ -143,7 +143,9 @@ class SetupDialog(ModalScreen[bool]):
             "In GitHub: repository → Settings → Webhooks → Add webhook\n\n"
             + paste_instructions(self._url, shown)
             + "\n\nThe listener is on loopback: expose it through a tunnel or reverse proxy.\n"
-            "Add repositories under `repos:` in the config. Press w to see this again."
+            "Add repositories under `repos:` in the config. Press w to see this again.\n"
+            "Gitea, Forgejo, GitLab: give a repository its `vendor:` (and a self-hosted\n"
+            "forge its URL under `forges:`); w then shows that forge's URL and steps."
         )
         self.query_one("#setup-keys", Label).update("Enter: done")
         self.step = 2

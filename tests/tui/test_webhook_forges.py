@@ -1,0 +1,82 @@
+"""The webhook dialog shows every configured forge's URL and steps (issue 13)."""
+
+from __future__ import annotations
+
+from textual.widgets import Static
+
+from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.tui.dialogs.webhook import HIDDEN, ForgeHook, WebhookDialog, forge_instructions
+from pocketci_tui.tui.screens.main import MainScreen
+
+from .harness import wait_for
+from .test_ui_actions import build, ready, seeded
+
+
+async def test_each_configured_forge_gets_its_url_form_and_local_address_note(
+    app_paths: AppPaths,
+) -> None:
+    services, _ = await seeded(app_paths)
+    settings = Settings(
+        repos=(
+            RepoConfig(name="me/app", vendor="gitea"),
+            RepoConfig(name="team/sub/api", vendor="gitlab"),
+        ),
+        forges={
+            "gitea": ForgeSettings(url="https://git.example.org"),
+            "gitlab": ForgeSettings(webhook_secret="gitlab-hook"),
+        },
+    )
+    app, _ = build(services, app_paths, settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await ready(app, pilot, 5)
+        await pilot.press("w")
+        await wait_for(lambda: isinstance(app.screen, WebhookDialog), pilot)
+        dialog = app.screen
+        assert isinstance(dialog, WebhookDialog)
+        text = dialog.query_one("#webhook-text", Static)
+        await wait_for(lambda: HIDDEN in str(text.render()), pilot)
+        shown = str(text.render())
+        # Only the configured forges: no GitHub section.
+        assert "webhooks/github" not in shown
+        assert "Gitea: repository → Settings → Webhooks → Add webhook → Gitea" in shown
+        assert "Target URL    http://127.0.0.1:8080/webhooks/gitea" in shown
+        assert "ALLOWED_HOST_LIST" in shown
+        assert "GitLab: project → Settings → Webhooks → Add new webhook" in shown
+        assert "URL           http://127.0.0.1:8080/webhooks/gitlab" in shown
+        assert "Allow requests to the local network" in shown
+        # Gitea shares the top-level secret; GitLab has an entry of its own.
+        assert "Secret        the secret above" in shown
+        assert "Secret token  the 'gitlab-hook' entry" in shown
+        await pilot.press("r")
+        await wait_for(lambda: "0f" * 32 in str(text.render()), pilot)
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
+
+
+def test_github_alone_reads_as_before() -> None:
+    """A config that names no other forge keeps GitHub's one form, unchanged."""
+    hooks = [ForgeHook("github", "http://h:1/webhooks/github", "webhook-secret")]
+    text = forge_instructions(hooks, "webhook-secret", "s3cret")
+    assert text.splitlines() == [
+        "Payload URL   http://h:1/webhooks/github",
+        "Content type  application/json",
+        "Secret",
+        "  s3cret",
+        "Events        push, pull requests (or: send me everything)",
+    ]
+
+
+def test_forgejo_is_told_about_its_own_form_and_app_ini() -> None:
+    hooks = [
+        ForgeHook("github", "http://h:1/webhooks/github", "webhook-secret"),
+        ForgeHook("forgejo", "http://h:1/webhooks/forgejo", "webhook-secret"),
+    ]
+    text = forge_instructions(hooks, "webhook-secret", "s3cret")
+    sections = text.split("\n\n")
+    assert sections[0] == "Secret ('webhook-secret')\n  s3cret"
+    assert sections[1].startswith("GitHub: repository → Settings → Webhooks → Add webhook\n")
+    assert "Payload URL   http://h:1/webhooks/github" in sections[1]
+    assert sections[2].startswith("Forgejo: repository → Settings → Webhooks → Add webhook")
+    assert "Target URL    http://h:1/webhooks/forgejo" in sections[2]
+    assert "[webhook] ALLOWED_HOST_LIST" in sections[2]
