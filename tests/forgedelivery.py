@@ -258,6 +258,18 @@ class Forge:
         p["repository"] = self._repo_object(p["repository"])
         return self._delivery("pull_request", p)
 
+    def issue(self) -> Delivery:
+        """An issue opened: an event of the repository as a whole, with no commit."""
+        if self.family == "gitlab":
+            p = _load("gitlab", "issue_create")
+            p["project"] = self._project(p["project"])
+            if isinstance(p.get("repository"), dict):
+                p["repository"] = {**p["repository"], "url": NOWHERE, "homepage": NOWHERE}
+            return self._delivery("Issue Hook", p)
+        p = _load(self.family, "issues_opened")
+        p["repository"] = self._repo_object(p["repository"])
+        return self._delivery("issues", p)
+
     def release(self, tag: str, sha: str, target_branch: str = "main") -> Delivery:
         """A release published at ``tag`` (GitLab: created), which points at ``sha``."""
         if self.family == "gitlab":

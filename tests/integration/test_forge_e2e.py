@@ -8,7 +8,9 @@ pull/merge request heads must come from the forge's own refs. The clone URL is d
 ``forges.<vendor>.url``; every URL in the payloads points where nothing listens.
 
 The flow: a push to main, a tag, a pull/merge request opened and then updated with new
-commits, a request from a fork (it waits for approval), a release. Each must call the right
+commits, a request from a fork (it waits for approval), an issue (only a ``dispatch`` whose
+``vendor`` default names the forge takes it), a release; on GitLab also an update without new
+commits, which runs nothing. Each must call the right
 functions of the module (named in the forge's own words) with the right arguments and
 changed files, computed by git.
 """
@@ -143,7 +145,7 @@ class Served:
     server: GitHttpServer
 
 
-@pytest.fixture(params=["github"])
+@pytest.fixture(params=list(FORGES))
 def served(request: pytest.FixtureRequest, tmp_path: Path, hermetic_home: Path) -> Iterator[Served]:
     w = FORGES[request.param]
     kit = EngineKit(tmp_path / "fixture", functions=_module(w))
@@ -322,6 +324,25 @@ async def test_a_forge_end_to_end(served: Served, hermetic_home: Path) -> None:
         assert f"waiting for approval of {fork_head[:12]}" in stored.detail
         assert calls == []
 
+        if w.vendor == "gitlab":
+            # An update that brought no new commits (a title edit: no oldrev) runs nothing.
+            stored, calls = await flow.run(
+                make.change(w.updated, number, head=newer, head_branch="topic", base=main_now)
+            )
+            assert calls == []
+            assert stored.status is EventStatus.IGNORED, stored.detail
+
+        # An issue: only the tier-4 `dispatch`, whose `vendor` default is "gitea,forgejo".
+        stored, calls = await flow.run(make.issue())
+        if w.vendor in ("gitea", "forgejo"):
+            call = _only(calls)
+            assert call["function"] == "dispatch"
+            assert call["args"]["vendor"] == w.vendor
+            assert call["event_trigger"]["sha"] == main_now  # the default branch's tip
+        else:
+            assert calls == []
+            assert stored.status is EventStatus.SKIPPED, stored.detail
+
         # A release at the tag.
         stored, calls = await flow.run(make.release("v1.0", after))
         call = _only(calls)
@@ -338,7 +359,7 @@ async def test_a_forge_end_to_end(served: Served, hermetic_home: Path) -> None:
     assert {r.status for r in seen} <= {200}, {(r.path, r.status) for r in seen}
     assert all(r.path.startswith(f"/{w.repository}.git/") for r in seen)
     # Nothing ran that should not have: every call belongs to one of the deliveries above.
-    assert len(kit.calls()) == 5
+    assert len(kit.calls()) == (6 if w.vendor in ("gitea", "forgejo") else 5)
 
 
 def _request_ref(w: Words, number: int) -> str:
