@@ -1,7 +1,7 @@
 """The dispatch pipeline: from one stored event to its runs.
 
 For each request a dispatch worker takes from the queue, the pipeline checks what the
-configuration allows (repository, deletions, fork pull requests, ref and sha), checks the
+configuration allows (:mod:`~pocketci_tui.engine.dispatch.admission`), checks the
 repository out, reads its ``pocketci.yaml``, loads the module's catalog, matches its functions
 against the event, stores one run per function and hands each matched one to the run executor
 (:mod:`~pocketci_tui.engine.dispatch.executor`). Every step and outcome is published as a notice.
@@ -26,6 +26,7 @@ from pocketci_tui.config import (
 )
 from pocketci_tui.engine.dagger import Catalog, CatalogError, module_content_key
 from pocketci_tui.engine.dispatch import secret_grants
+from pocketci_tui.engine.dispatch.admission import Refusal, admit
 from pocketci_tui.engine.dispatch.executor import EventWork, RunExecutor
 from pocketci_tui.engine.dispatch.live import LiveState
 from pocketci_tui.engine.dispatch.notices import EventStatuses, Publish, Spawn
@@ -39,7 +40,7 @@ from pocketci_tui.engine.dispatch.runs import (
     refused_reruns,
 )
 from pocketci_tui.engine.dispatch.secret_grants import RunSecrets
-from pocketci_tui.engine.git import Checkout, GitError, Workspace, validate_ref, validate_sha
+from pocketci_tui.engine.git import Checkout, GitError, Workspace
 from pocketci_tui.engine.match import match, paths_allow
 from pocketci_tui.forges.registry import forge_for
 from pocketci_tui.model import (
@@ -57,9 +58,6 @@ from pocketci_tui.store import Store
 
 SECRET_RETRY_SECONDS = 30.0
 """How long an event that needs an unreachable secret store waits before trying again."""
-
-_COMMIT_IN_PAYLOAD = frozenset({"push", "tag", "pull_request"})
-"""Event types whose payload must name the commit; the others are resolved on the remote."""
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +144,9 @@ class EventPipeline:
 
     async def _dispatch(self, stored: StoredEvent, request: DispatchRequest) -> None:
         event = stored.event
-        repo = _admit(stored, self._settings())
+        repo = admit(stored, self._settings())
+        if isinstance(repo, Refusal):
+            raise _Halt(repo.status, repo.detail)
         self._statuses.progress(request.event_id, "checking out")
         token = await self._clone_token(request, repo)
         if not event.sha:
@@ -398,36 +398,3 @@ class EventPipeline:
         for run in runs:
             self._publish(RunUpdated(run))
         await self._statuses.set(event_id, stored.status, stored.detail)
-
-
-def _admit(stored: StoredEvent, settings: Settings) -> RepoConfig:
-    """Refuse what the configuration does not build, before anything is fetched.
-
-    Returns:
-        The repository's entry in the configuration.
-
-    Raises:
-        _Halt: With the status and reason to record (ignored, skipped, waiting, refused).
-    """
-    event = stored.event
-    repo = settings.repo_for(event.vendor, event.repository)
-    if repo is None:
-        raise _Halt(EventStatus.IGNORED, f"{event.repository} is not in the config")
-    if event.deleted:
-        raise _Halt(EventStatus.IGNORED, "deleted: nothing to build")
-    fork_mode = settings.fork_pull_requests
-    if event.is_fork and fork_mode == "skip":
-        raise _Halt(EventStatus.SKIPPED, "fork pull request: not built (fork-pull-requests: skip)")
-    if event.is_fork and fork_mode == "approve" and stored.approved_sha != event.sha:
-        why = "fork pull request: waiting for approval of " + event.sha[:12]
-        if stored.approved_sha:
-            why += f" (approved {stored.approved_sha[:12]}, a newer commit came)"
-        raise _Halt(EventStatus.WAITING, why)
-    try:
-        if event.ref:
-            validate_ref(event.ref)
-        if event.sha or event.event_type in _COMMIT_IN_PAYLOAD:
-            validate_sha(event.sha)
-    except ValueError as exc:
-        raise _Halt(EventStatus.ERROR, f"refused: {exc}") from exc
-    return repo
