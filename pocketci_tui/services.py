@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from pocketci_tui.intake import IntakeLimits, Listener
+    from pocketci_tui.statuses.routing import SettingsRouter
+    from pocketci_tui.statuses.sender import StatusSender
 
 log = logging.getLogger("pocketci_tui.services")
 
@@ -160,6 +162,9 @@ class Services:
         self._mode = mode
         self._sockets = sockets
         self._intake_app: web.Application | None = None
+        self._router: SettingsRouter | None = None
+        self.statuses: StatusSender | None = None
+        """The commit status sender while started (its problems are the user's too)."""
 
     @property
     def webhook_url(self) -> str:
@@ -212,9 +217,12 @@ class Services:
                 self.secrets = await open_secrets(
                     self.settings, self.paths, passphrase=self._passphrase
                 )
+            await self._start_statuses(self.store, self.secrets)
             self.engine = self._engine_factory(
                 settings=self.settings, paths=self.paths, store=self.store, secrets=self.secrets
             )
+            if self.statuses is not None:
+                self.engine.subscribe(self.statuses.wake)
             await self.engine.start()
             app = make_intake_app(
                 settings=self.settings,
@@ -237,6 +245,20 @@ class Services:
             raise
         self._retention = asyncio.create_task(self._retain(), name="pocketci-retention")
         return self.url
+
+    async def _start_statuses(self, store: Store, secrets: SecretStore) -> None:
+        """Queue commit statuses with run states from now on, and start delivering them.
+
+        Started before the engine, so the states its recovery stores are reported too, and
+        the statuses a stop left undelivered go out first.
+        """
+        from pocketci_tui.statuses.routing import SettingsRouter
+        from pocketci_tui.statuses.sender import StatusSender
+
+        self._router = SettingsRouter(self.settings)
+        store.status_router = self._router
+        self.statuses = StatusSender(store, secrets, self.settings)
+        await self.statuses.start()
 
     async def _retain(self) -> None:
         while True:
@@ -267,6 +289,10 @@ class Services:
         self.settings = settings
         if self.engine is not None:
             self.engine.settings = settings
+        if self._router is not None:
+            self._router.settings = settings
+        if self.statuses is not None:
+            self.statuses.settings = settings
         app = self._intake_app
         if app is not None:
             app[keys.REPOS].use(settings)
@@ -319,6 +345,9 @@ class Services:
                     stopping.result()
             except Exception:
                 log.exception("stopping the engine failed")
+        statuses, self.statuses = self.statuses, None
+        if statuses is not None:
+            await statuses.stop()
         store, self.store = self.store, None
         if store is not None:
             await store.close()

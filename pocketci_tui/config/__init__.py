@@ -49,6 +49,7 @@ from pocketci_tui.keys import keymap_problem
 from pocketci_tui.model import VENDORS, webhook_path
 
 __all__ = [
+    "DEFAULT_STATUS_CONTEXT",
     "FORGE_DEFAULT_URLS",
     "FORK_MODES",
     "MAX_PATTERN_LENGTH",
@@ -62,6 +63,7 @@ __all__ = [
     "SECRET_BACKENDS",
     "SECRET_NAME_RE",
     "SPEC_FILE",
+    "STATUS_CONTEXT_FIELDS",
     "YAML_FIX",
     "ConfigError",
     "DaggerSettings",
@@ -100,6 +102,10 @@ NESTED_VENDORS = ("gitlab",)
 FORGE_DEFAULT_URLS = {"github": "https://github.com", "gitlab": "https://gitlab.com"}
 """Where a forge's repositories live when ``forges.<vendor>.url`` is not set; Gitea and
 Forgejo are always someone's own server, so they have no default."""
+DEFAULT_STATUS_CONTEXT = "pocketci/{function}"
+"""The commit status context of a run when ``status-context`` is not set."""
+STATUS_CONTEXT_FIELDS = ("function", "event")
+"""The fields a ``status-context`` template may use."""
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
@@ -143,6 +149,10 @@ class RepoConfig:
             (``from-env``); any other variable is refused.
         webhook_secret: NAME of the secret-store entry its deliveries must be signed with;
             empty means its forge's webhook secret.
+        statuses: Whether each run's state is posted back to the forge as a commit status;
+            None (not set) means on when a token is configured (:attr:`posts_statuses`).
+        status_token: NAME of the secret-store entry statuses are posted with; empty means
+            ``token``.
     """
 
     name: str
@@ -152,6 +162,25 @@ class RepoConfig:
     secrets: tuple[str, ...] = ()
     env: tuple[str, ...] = ()
     webhook_secret: str = ""
+    statuses: bool | None = None
+    status_token: str = ""
+
+    @property
+    def status_token_name(self) -> str:
+        """NAME of the secret-store entry commit statuses are posted with (may be empty)."""
+        return self.status_token or self.token
+
+    @property
+    def posts_statuses(self) -> bool:
+        """True when runs are reported back: ``statuses``, else whether a token is set.
+
+        Without a token no forge accepts a status, so the default follows the token: a
+        repository cloned with a token reports back, a public one cloned without does not.
+        ``statuses: true`` without any token is kept on, so the missing token is reported.
+        """
+        if self.statuses is not None:
+            return self.statuses
+        return bool(self.status_token_name)
 
     def matches(self, vendor: str, repository: str) -> bool:
         """Tell whether an event's repository is this entry (case-insensitive, like GitHub)."""
@@ -208,6 +237,7 @@ class Settings:
         retention_days: How many days to keep events.
         secrets_backend: ``auto``, ``keyring``, ``file``, ``plaintext`` or ``memory``.
         keymap: Binding id to keys, to remap the UI.
+        status_context: The commit status context of each run (``{function}``, ``{event}``).
         source: The file this was read from, if any.
     """
 
@@ -224,6 +254,7 @@ class Settings:
     retention_days: float = 90.0
     secrets_backend: SecretBackend = "auto"
     keymap: Mapping[str, str] = field(default_factory=dict)
+    status_context: str = DEFAULT_STATUS_CONTEXT
     source: Path | None = None
 
     def own_secrets(self) -> dict[str, str]:
@@ -242,6 +273,8 @@ class Settings:
         for repo in self.repos:
             if repo.token:
                 own.setdefault(repo.token, f"the clone token of {repo.name}")
+            if repo.status_token:
+                own.setdefault(repo.status_token, f"the status token of {repo.name}")
         if self.dagger.cloud_token:
             own.setdefault(self.dagger.cloud_token, "the Dagger Cloud token")
         return own
@@ -250,6 +283,23 @@ class Settings:
         """A forge's base URL: ``forges.<vendor>.url``, else its public host, else ``""``."""
         forge = self.forges.get(vendor)
         return (forge.url if forge else "") or FORGE_DEFAULT_URLS.get(vendor, "")
+
+    def api_url(self, vendor: str) -> str:
+        """A forge's API base URL: ``forges.<vendor>.api-url``, else derived from its URL.
+
+        ``https://api.github.com`` for github.com, ``<url>/api/v3`` for another GitHub host
+        (Enterprise Server), ``<url>/api/v1`` for Gitea and Forgejo, ``<url>/api/v4`` for
+        GitLab; ``""`` when the forge has no URL either.
+        """
+        forge = self.forges.get(vendor)
+        if forge and forge.api_url:
+            return forge.api_url
+        url = self.forge_url(vendor)
+        if not url:
+            return ""
+        if vendor == "github":
+            return "https://api.github.com" if url == "https://github.com" else url + "/api/v3"
+        return url + ("/api/v4" if vendor == "gitlab" else "/api/v1")
 
     def webhook_secret_of(self, vendor: str) -> str:
         """NAME of the secret-store entry a forge's deliveries are verified with."""
@@ -326,6 +376,7 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
             "retention",
             "secrets",
             "keymap",
+            "status-context",
         )
     )
     listen = r.sub("listen")
@@ -373,6 +424,7 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
         retention_days=retention.number("days", 90.0),
         secrets_backend=secrets.choice("backend", "auto", SECRET_BACKENDS),
         keymap={str(k): str(v) for k, v in keymap.data.items()},
+        status_context=_status_context(r),
         source=Path(source) if source else None,
     )
 
@@ -430,7 +482,22 @@ def _parse_repo(
     source: str, index: int, item: Any, forges: Mapping[str, ForgeSettings]
 ) -> RepoConfig:
     r = Reader(source, item, f"repos[{index}].")
-    r.check_keys(("name", "vendor", "clone-url", "token", "secrets", "env", "webhook-secret"))
+    r.check_keys(
+        (
+            "name",
+            "vendor",
+            "clone-url",
+            "token",
+            "secrets",
+            "env",
+            "webhook-secret",
+            "statuses",
+            "status-token",
+        )
+    )
+    statuses = r.data.get("statuses")
+    if statuses is not None and not isinstance(statuses, bool):
+        raise ConfigError(f"{r.where('statuses')}: expected true or false, got {shown(statuses)}")
     vendor = r.choice("vendor", "github", VENDORS)
     name = r.text("name", "")
     nested = vendor in NESTED_VENDORS
@@ -471,7 +538,23 @@ def _parse_repo(
         ),
         env=_name_list(r, "env", ENV_NAME_RE, "environment variable names, like [GITHUB_TOKEN]"),
         webhook_secret=r.secret_name("webhook-secret", ""),
+        statuses=statuses,
+        status_token=r.secret_name("status-token", ""),
     )
+
+
+def _status_context(r: Reader) -> str:
+    """Read ``status-context``: a template of at most 100 characters, known fields only."""
+    template = r.text("status-context", DEFAULT_STATUS_CONTEXT)
+    unknown = set(re.findall(r"\{([^{}]*)\}", template)) - set(STATUS_CONTEXT_FIELDS)
+    if not template or len(template) > 100 or unknown or any(ord(c) < 0x20 for c in template):
+        fields = ", ".join("{" + f + "}" for f in STATUS_CONTEXT_FIELDS)
+        raise ConfigError(
+            f"{r.where('status-context')}: expected a context of at most 100 characters using "
+            f"only {fields}, got {shown(template)}",
+            'like status-context: "pocketci/{function}"',
+        )
+    return template
 
 
 def _name_list(r: Reader, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:

@@ -33,12 +33,14 @@ from pocketci_tui.model import (
     bounded,
     utcnow,
 )
+from pocketci_tui.store import outbox
 from pocketci_tui.store.connection import (
     DEFAULT_BUSY_TIMEOUT,
     StoreError,
     connect,
     connect_read_only,
 )
+from pocketci_tui.store.outbox import OutboxRow, StatusRouter
 from pocketci_tui.store.recording import Replayed, _RecordJob
 from pocketci_tui.store.rows import (
     _EVENT_COLUMNS,
@@ -71,6 +73,8 @@ class Store:
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pocketci-db-read")
         self._read_local = threading.local()
         self._closed = False
+        self.status_router: StatusRouter | None = None
+        """Which runs get commit statuses (:mod:`pocketci_tui.store.outbox`); None: none."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -290,12 +294,16 @@ class Store:
         )
 
     async def set_event_status(self, event_id: int, status: EventStatus, detail: str = "") -> None:
-        """Change an event's status and detail."""
+        """Change an event's status and detail (a fork's approval status is queued with it)."""
+        router = self.status_router
 
         def job(conn: sqlite3.Connection) -> None:
             conn.execute(
                 "UPDATE events SET status = ?, detail = ? WHERE id = ?",
                 (status.value, bounded(detail), event_id),
+            )
+            outbox.queue_approval_status(
+                conn, router, event_id, status is EventStatus.WAITING, detail
             )
 
         await self._write(job)
@@ -371,8 +379,9 @@ class Store:
     # -- runs --------------------------------------------------------------------------------
 
     async def add_runs(self, runs: Sequence[Run]) -> None:
-        """Insert new runs (in one transaction)."""
+        """Insert new runs (in one transaction, with their commit statuses)."""
         items = list(runs)
+        router = self.status_router
 
         def job(conn: sqlite3.Connection) -> None:
             conn.executemany(
@@ -381,13 +390,19 @@ class Store:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_run_params(r) for r in items],
             )
+            outbox.queue_run_statuses(conn, router, items)
 
         await self._write(job)
 
     async def update_run(self, run: Run) -> None:
-        """Replace the stored run that has ``run.id`` (a finished run's call record goes)."""
+        """Replace the stored run that has ``run.id`` (a finished run's call record goes).
+
+        A change of state queues the run's commit status in the same transaction.
+        """
+        router = self.status_router
 
         def job(conn: sqlite3.Connection) -> None:
+            old = conn.execute("SELECT state FROM runs WHERE id = ?", (run.id,)).fetchone()
             conn.execute(
                 "UPDATE runs SET event_id = ?, function = ?, state = ?, attempt = ?, args = ?, "
                 "reason = ?, exit_code = ?, created_at = ?, started_at = ?, finished_at = ?, "
@@ -396,6 +411,8 @@ class Store:
             )
             if run.state.finished:
                 conn.execute("DELETE FROM run_calls WHERE run_id = ?", (run.id,))
+            if old is not None:
+                outbox.queue_run_statuses(conn, router, [run], {run.id: RunState(old[0])})
 
         await self._write(job)
 
@@ -539,11 +556,17 @@ class Store:
             if not ids:
                 return []
             marks = ", ".join("?" for _ in ids)
-            fresh = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({marks}) ORDER BY rowid", ids
-            )
-            return [_run_from_row(r) for r in fresh]
+            fresh = [
+                _run_from_row(r)
+                for r in conn.execute(
+                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({marks}) ORDER BY rowid", ids
+                )
+            ]
+            before = {run.id: RunState.RUNNING for run in fresh}
+            outbox.queue_run_statuses(conn, router, fresh, before)
+            return fresh
 
+        router = self.status_router
         return await self._write(job)
 
     async def max_attempt(self, event_id: int, function: str | None = None) -> int:
@@ -562,6 +585,29 @@ class Store:
             return int(row[0] or 0)
 
         return await self._read(job)
+
+    # -- commit statuses ---------------------------------------------------------------------
+
+    async def due_statuses(self) -> list[OutboxRow]:
+        """The commit statuses still to deliver, oldest first."""
+        return await self._read(outbox.due_rows)
+
+    async def claim_status(self, key: tuple[str, str, str, str]) -> OutboxRow | None:
+        """Take the newest undelivered status of a context to send (the older are superseded)."""
+        return await self._write(lambda conn: outbox.claim_latest(conn, key))
+
+    async def mark_status(self, row_id: int, status: str, detail: str = "") -> None:
+        """Record how a status's delivery went: ``sent``, ``failed`` or ``queued`` (retry)."""
+        await self._write(lambda conn: outbox.mark_row(conn, row_id, status, detail))
+
+    async def run_statuses(self, run_ids: Sequence[str]) -> dict[str, OutboxRow]:
+        """The newest commit status of each run, by run id (runs without one are absent)."""
+        wanted = list(dict.fromkeys(run_ids))
+        return await self._read(lambda conn: outbox.run_deliveries(conn, wanted))
+
+    async def all_statuses(self) -> list[OutboxRow]:
+        """Every commit status row, oldest first."""
+        return await self._read(outbox.all_rows)
 
     # -- retention ---------------------------------------------------------------------------
 
@@ -602,6 +648,12 @@ class Store:
                     )
                 )
                 conn.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
+                # Their statuses go too, except those the forge has not got yet.
+                conn.execute(
+                    f"DELETE FROM status_outbox WHERE event_id IN ({marks}) "
+                    "AND status NOT IN ('queued', 'sending')",
+                    chunk,
+                )
             # Body digests outlive their events (count-based retention), within the days.
             conn.execute("DELETE FROM body_digests WHERE received_at < ?", (cutoff,))
             return len(ids), logs

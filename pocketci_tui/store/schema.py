@@ -95,6 +95,31 @@ MIGRATIONS: tuple[str, ...] = (
         changes TEXT
     );
     """,
+    # 5: the commit status outbox (store/outbox.py): every status the forge should get, queued
+    # in the transaction that stores the run state it reports, then marked as it is delivered.
+    # Retention removes rows with their events, except those not delivered yet.
+    """
+    CREATE TABLE status_outbox (
+        id INTEGER PRIMARY KEY,
+        event_id INTEGER NOT NULL,
+        run_id TEXT,
+        vendor TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        sha TEXT NOT NULL,
+        context TEXT NOT NULL,
+        state TEXT NOT NULL,
+        description TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'queued',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        detail TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        updated_at TEXT
+    );
+    CREATE INDEX status_outbox_due ON status_outbox (status, id);
+    CREATE INDEX status_outbox_key ON status_outbox (vendor, repository, sha, context, id);
+    CREATE INDEX status_outbox_run ON status_outbox (run_id, id);
+    CREATE INDEX status_outbox_event ON status_outbox (event_id);
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N."""
 

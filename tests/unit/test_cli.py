@@ -34,6 +34,7 @@ CORE_MODULES = [
     "pocketci_tui.services",
     "pocketci_tui.startup",
     "pocketci_tui.start_errors",
+    "pocketci_tui.statuses.sender",
     "pocketci_tui.logging_setup",
     "pocketci_tui.engine.dispatch.dispatcher",
     "pocketci_tui.commands.serve",
