@@ -48,6 +48,38 @@ def push_body(repository: str = "acme/api", branch: str = "main", n: int = 0) ->
     return json.dumps(payload).encode()
 
 
+def gitea_push_body(repository: str = "acme/api", branch: str = "main", n: int = 0) -> bytes:
+    """A small, valid Gitea push payload (distinct per ``n``), of GitHub's small push's size."""
+    payload = json.loads(push_body(repository, branch, n))
+    payload["repository"]["clone_url"] = f"https://git.example.org/{repository}.git"
+    payload["pusher"] = payload["sender"] = {"login": "gitea-user", "username": "gitea-user"}
+    return json.dumps(payload).encode()
+
+
+def gitlab_push_body(repository: str = "acme/api", branch: str = "main", n: int = 0) -> bytes:
+    """A small, valid GitLab ``Push Hook`` payload (distinct per ``n``), of GitHub's small
+    push's size."""
+    namespace, _, name = repository.rpartition("/")
+    payload: dict[str, Any] = {
+        "object_kind": "push",
+        "event_name": "push",
+        "ref": f"refs/heads/{branch}",
+        "before": f"{n:040x}"[-40:] if n else "3c1b8a2d4e6f7081920a1b2c3d4e5f6a7b8c9d0e",
+        "after": f"{n + 1:040x}",
+        "checkout_sha": f"{n + 1:040x}",
+        "user_username": "gitlab-user",
+        "project": {
+            "path_with_namespace": repository,
+            "name": name,
+            "namespace": namespace,
+            "git_http_url": f"https://gitlab.example.org/{repository}.git",
+        },
+        "commits": [{"id": f"{n + 1:040x}", "message": f"commit {n}"}],
+        "total_commits_count": 1,
+    }
+    return json.dumps(payload).encode()
+
+
 @dataclass
 class Reply:
     """What the listener answered."""

@@ -24,6 +24,11 @@ Side by side, in one run, against servers started as separate processes on loopb
   measured in its own phase interleaved with a headless ``serve`` ("under a burst with the UI
   running and without it").
 
+* ``pocketci-tui serve`` as in the first row, sent Gitea's and then GitLab's deliveries
+  instead (``/webhooks/gitea``: ``X-Gitea-Signature``, the bare hex HMAC; ``/webhooks/gitlab``:
+  ``X-Gitlab-Token``, the secret itself, and GitLab's push body), each beside GitHub's: no
+  forge may be slower than another by more than what its verification costs.
+
 Every server gets the same client, concurrency (64 keep-alive HTTP/1.1 connections), bodies
 (small signed push payloads, each request a body and ``X-GitHub-Delivery`` id of its own: the
 intake refuses a body it already stored under another delivery id as a replay, so the bodies
@@ -46,6 +51,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -69,7 +76,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from apphome import write_home
-from signing import push_body
+from signing import gitea_push_body, gitlab_push_body, push_body
 
 from pocketci_tui.forges.github import sign
 
@@ -82,6 +89,8 @@ OTHER_REPO = "someone/else"
 """Deliveries of this repository are stored and marked ignored: it is not in any config."""
 
 INTAKE = "serve, headless (repository not configured: stored, ignored)"
+INTAKE_GITEA = "serve, headless, Gitea deliveries (repository not configured)"
+INTAKE_GITLAB = "serve, headless, GitLab deliveries (repository not configured)"
 ENGINE = "serve, headless (configured repository, engine dispatching)"
 HELLO = "aiohttp hello-world"
 WEBHOOK = "adnanh/webhook (HMAC rule, /bin/true)"
@@ -124,8 +133,62 @@ HELLO_SERVER = textwrap.dedent(
     """
 )
 
+
+@dataclass(frozen=True)
+class Form:
+    """How one forge sends a push: its headers, its body, and how it signs.
+
+    Attributes:
+        vendor: The route (``/webhooks/<vendor>``).
+        event_header: The header naming the event, and ``event`` its value.
+        signature_header: The header carrying the signature (GitLab: the secret itself).
+        delivery_header: The header carrying the delivery id.
+        body: A distinct small push body per ``n`` for a repository.
+        sign: The signature header's value for a body.
+    """
+
+    vendor: str
+    event_header: str
+    event: str
+    signature_header: str
+    delivery_header: str
+    body: Callable[[str, int], bytes]
+    sign: Callable[[bytes], str]
+
+
+FORMS = {
+    "github": Form(
+        "github",
+        "X-GitHub-Event",
+        "push",
+        "X-Hub-Signature-256",
+        "X-GitHub-Delivery",
+        lambda repository, n: push_body(repository=repository, n=n),
+        lambda body: sign(SECRET, body),
+    ),
+    "gitea": Form(
+        "gitea",
+        "X-Gitea-Event",
+        "push",
+        "X-Gitea-Signature",
+        "X-Gitea-Delivery",
+        lambda repository, n: gitea_push_body(repository=repository, n=n),
+        lambda body: hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest(),
+    ),
+    "gitlab": Form(
+        "gitlab",
+        "X-Gitlab-Event",
+        "Push Hook",
+        "X-Gitlab-Token",
+        "Idempotency-Key",
+        lambda repository, n: gitlab_push_body(repository=repository, n=n),
+        lambda body: SECRET,
+    ),
+}
+"""The deliveries of each forge measured, sent by the same client."""
+
 # wrk: each request gets a pre-signed body (one "signature<TAB>body" line of BENCH_BODIES,
-# from line BENCH_START on) and a delivery id of its own.
+# from line BENCH_START on) and a delivery id of its own; the header names are the forge's.
 WRK_SCRIPT = textwrap.dedent(
     """
     local bodies, signatures = {}, {}
@@ -141,14 +204,16 @@ WRK_SCRIPT = textwrap.dedent(
     end
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "application/json"
-    wrk.headers["X-GitHub-Event"] = "push"
+    wrk.headers[os.getenv("BENCH_EVENT_HEADER")] = os.getenv("BENCH_EVENT")
+    local delivery_header = os.getenv("BENCH_DELIVERY_HEADER")
+    local signature_header = os.getenv("BENCH_SIGNATURE_HEADER")
     local prefix = os.getenv("BENCH_PREFIX")
     local counter = 0
     request = function()
         local i = counter % #bodies + 1
         counter = counter + 1
-        wrk.headers["X-GitHub-Delivery"] = prefix .. "-" .. counter
-        wrk.headers["X-Hub-Signature-256"] = signatures[i]
+        wrk.headers[delivery_header] = prefix .. "-" .. counter
+        wrk.headers[signature_header] = signatures[i]
         return wrk.format(nil, nil, nil, bodies[i])
     end
     """
@@ -234,6 +299,8 @@ class Server:
     pid: int
     stopper: Callable[[], Awaitable[None]]
     repository: str = OTHER_REPO
+    form: Form = FORMS["github"]
+    """How its deliveries are sent (which forge's)."""
     rounds: list[Round] = field(default_factory=list)
     sent: int = 0
     """Bodies sent so far (each is sent once: a body sent again would be a replay)."""
@@ -274,10 +341,18 @@ def _prepare_home(home: Path, port: int) -> dict[str, str]:
     return write_home(home, port=port, secret=SECRET, repos=repos)
 
 
-async def start_serve(home: Path, *, name: str, repository: str, no_commit: bool = False) -> Server:
+async def start_serve(
+    home: Path,
+    *,
+    name: str,
+    repository: str,
+    no_commit: bool = False,
+    form: Form = FORMS["github"],
+) -> Server:
     """Start `pocketci-tui serve` with its own home, config and plaintext secret.
 
-    With ``no_commit`` it is the analysis server (see NO_COMMIT_SERVER), not the product.
+    With ``no_commit`` it is the analysis server (see NO_COMMIT_SERVER), not the product. It
+    is sent ``form``'s deliveries, at that forge's URL.
     """
     port = _free_port()
     env = _prepare_home(home, port)
@@ -292,8 +367,8 @@ async def start_serve(home: Path, *, name: str, repository: str, no_commit: bool
     )
     drain = asyncio.create_task(_drain(proc.stdout))
     await _wait_port(port)
-    url = f"http://127.0.0.1:{port}/webhooks/github"
-    return Server(name, url, proc.pid, _proc_stopper(proc, drain), repository)
+    url = f"http://127.0.0.1:{port}/webhooks/{form.vendor}"
+    return Server(name, url, proc.pid, _proc_stopper(proc, drain), repository, form)
 
 
 def _tmux(*argv: str, check: bool = True) -> str:
@@ -426,9 +501,9 @@ _WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M
 _WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
-async def measure_wrk(url: str, bodies_file: Path, start: int, seconds: float) -> Round:
+async def measure_wrk(url: str, bodies_file: Path, start: int, seconds: float, form: Form) -> Round:
     """Run wrk for ``seconds``: one thread, CONCURRENCY keep-alive connections, the signed
-    bodies of ``bodies_file`` from line ``start`` on."""
+    bodies of ``bodies_file`` from line ``start`` on, with ``form``'s headers."""
     script = bodies_file.with_suffix(".lua")
     if not script.exists():
         script.write_text(WRK_SCRIPT)
@@ -437,6 +512,10 @@ async def measure_wrk(url: str, bodies_file: Path, start: int, seconds: float) -
         "BENCH_BODIES": str(bodies_file),
         "BENCH_START": str(start),
         "BENCH_PREFIX": uuid.uuid4().hex,
+        "BENCH_EVENT_HEADER": form.event_header,
+        "BENCH_EVENT": form.event,
+        "BENCH_SIGNATURE_HEADER": form.signature_header,
+        "BENCH_DELIVERY_HEADER": form.delivery_header,
     }
     proc = await asyncio.create_subprocess_exec(
         WRK_BIN,
@@ -511,20 +590,25 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
 
 
 async def measure_asyncio(
-    url: str, bodies: list[tuple[bytes, str]], start: int, seconds: float
+    url: str, bodies: list[tuple[bytes, str]], start: int, seconds: float, form: Form
 ) -> Round:
     """The fallback client: a minimal HTTP/1.1 client on asyncio streams, in this process,
-    sending the signed ``bodies`` from ``start`` on."""
+    sending the signed ``bodies`` from ``start`` on, with ``form``'s headers."""
     rest = url.removeprefix("http://")
     hostport, _, path = rest.partition("/")
     host, _, port = hostport.rpartition(":")
     prefix = (
         f"POST /{path} HTTP/1.1\r\nHost: {hostport}\r\nContent-Type: application/json\r\n"
-        f"X-GitHub-Event: push\r\n"
+        f"{form.event_header}: {form.event}\r\n"
     ).encode()
     heads = [
-        b"Content-Length: %d\r\nX-Hub-Signature-256: %s\r\nX-GitHub-Delivery: "
-        % (len(body), signature.encode())
+        b"Content-Length: %d\r\n%s: %s\r\n%s: "
+        % (
+            len(body),
+            form.signature_header.encode(),
+            signature.encode(),
+            form.delivery_header.encode(),
+        )
         for body, signature in bodies
     ]
     run_id = uuid.uuid4().hex.encode()
@@ -588,32 +672,33 @@ class Client:
     kind: str
     work: Path
     count: int
-    bodies: dict[str, list[tuple[bytes, str]]] = field(default_factory=dict)
-    body_files: dict[str, Path] = field(default_factory=dict)
+    bodies: dict[tuple[str, str], list[tuple[bytes, str]]] = field(default_factory=dict)
+    body_files: dict[tuple[str, str], Path] = field(default_factory=dict)
 
-    def _bodies(self, repository: str) -> list[tuple[bytes, str]]:
-        bodies = self.bodies.get(repository)
+    def _bodies(self, form: Form, repository: str) -> list[tuple[bytes, str]]:
+        bodies = self.bodies.get((form.vendor, repository))
         if bodies is None:
             bodies = []
             for n in range(self.count):
-                body = push_body(repository=repository, n=n)
-                bodies.append((body, sign(SECRET, body)))
-            self.bodies[repository] = bodies
+                body = form.body(repository, n)
+                bodies.append((body, form.sign(body)))
+            self.bodies[form.vendor, repository] = bodies
         return bodies
 
     async def measure(self, server: Server, seconds: float) -> Round:
-        bodies = self._bodies(server.repository)
+        key = (server.form.vendor, server.repository)
+        bodies = self._bodies(server.form, server.repository)
         cpu0, client0 = _cpu_seconds(server.pid), _client_cpu()
         threads0, started = _thread_cpu(server.pid), time.perf_counter()
         if self.kind == "wrk":
-            body_file = self.body_files.get(server.repository)
+            body_file = self.body_files.get(key)
             if body_file is None:
                 body_file = self.work / f"bodies-{len(self.body_files)}.txt"
                 body_file.write_bytes(b"".join(b"%s\t%s\n" % (s.encode(), b) for b, s in bodies))
-                self.body_files[server.repository] = body_file
-            result = await measure_wrk(server.url, body_file, server.sent, seconds)
+                self.body_files[key] = body_file
+            result = await measure_wrk(server.url, body_file, server.sent, seconds, server.form)
         else:
-            result = await measure_asyncio(server.url, bodies, server.sent, seconds)
+            result = await measure_asyncio(server.url, bodies, server.sent, seconds, server.form)
         server.sent += result.sent
         elapsed = time.perf_counter() - started
         threads = _thread_cpu(server.pid)
@@ -693,6 +778,16 @@ async def _run(seconds: float, rounds: int, client_kind: str) -> list[dict[str, 
     try:
         # Phase 1, interleaved: the intake alone, the hello-world, adnanh/webhook.
         servers.append(await start_serve(work / "serve-intake", name=INTAKE, repository=OTHER_REPO))
+        # The same intake sent Gitea's and GitLab's deliveries, each at its own URL.
+        for name, vendor in ((INTAKE_GITEA, "gitea"), (INTAKE_GITLAB, "gitlab")):
+            servers.append(
+                await start_serve(
+                    work / f"serve-intake-{vendor}",
+                    name=name,
+                    repository=OTHER_REPO,
+                    form=FORMS[vendor],
+                )
+            )
         servers.append(await start_hello())
         servers.append(
             await start_serve(
@@ -762,6 +857,22 @@ def _rows(m: dict[str, Round], client_kind: str) -> list[dict[str, Any]]:
             "ok": ratio_hello >= 0.5 and intake.failures == 0,
         }
     )
+    for name, label in ((INTAKE_GITEA, "Gitea"), (INTAKE_GITLAB, "GitLab")):
+        other = m[name]
+        ratio = other.rate / intake.rate
+        rows.append(
+            {
+                "name": f"intake: {label} deliveries / GitHub deliveries",
+                "target": ">= 0.85x",
+                "value": round(ratio, 2),
+                "unit": "x",
+                "comparison": f"{other.rate:,.0f} vs {intake.rate:,.0f} req/s; server CPU "
+                f"{other.server_cpu_us:.0f} vs {intake.server_cpu_us:.0f} us/req; p50 "
+                f"{other.p50:.1f} vs {intake.p50:.1f} ms, p99 {other.p99:.1f} vs "
+                f"{intake.p99:.1f} ms",
+                "ok": ratio >= 0.85 and other.failures == 0,
+            }
+        )
     if WEBHOOK in m:
         ratio_webhook = intake.rate / m[WEBHOOK].rate
         rows.append(
