@@ -20,11 +20,21 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pocketci_tui.config import Settings
+from pocketci_tui.contract import (
+    ClientNotice,
+    CoreClient,
+    HeadSecrets,
+    NotStarted,
+    OutputTail,
+    Rejection,
+    RejectionSummary,
+)
+from pocketci_tui.core_feed import StatusWatch, read_log_tail
 from pocketci_tui.datalock import DataFolderBusy, DataLock, Mode
+from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.intake.rejections import RejectionLog
-from pocketci_tui.model import Notice, StoredEvent, webhook_path
+from pocketci_tui.model import StoredEvent, webhook_path
 from pocketci_tui.paths import AppPaths
-from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.store import Store, StoreError
 
@@ -32,6 +42,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from pocketci_tui.intake import IntakeLimits, Listener
+    from pocketci_tui.model import MatchResult, Run
     from pocketci_tui.statuses.routing import SettingsRouter
     from pocketci_tui.statuses.sender import StatusSender
 
@@ -44,12 +55,9 @@ ENGINE_STOP_TIMEOUT = 20.0
 """Seconds the engine gets to stop its runs before the store is closed anyway."""
 
 
-class EngineLike(Protocol):
-    """What :class:`Services` needs of the engine (``engine.dispatcher.Engine``)."""
-
-    def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
-        """Call ``callback`` with every notice; return a function that unsubscribes."""
-        ...
+class EngineLike(EngineClient, Protocol):
+    """What :class:`Services` needs of the engine (``engine.dispatcher.Engine``): what it
+    relays to the UI (:class:`EngineClient`), plus its lifecycle and the intake's sink."""
 
     async def start(self) -> None:
         """Resume queued work and start dispatching."""
@@ -61,10 +69,6 @@ class EngineLike(Protocol):
 
     async def submit(self, stored: StoredEvent, duplicate: bool) -> None:
         """Take a stored delivery (the intake's EventSink)."""
-        ...
-
-    def problems(self) -> list[Problem]:
-        """What the user should know is wrong (dagger or git missing...)."""
         ...
 
     settings: Settings
@@ -110,8 +114,11 @@ async def open_secrets(
     )
 
 
-class Services:
+class Services(CoreClient):
     """Owns the store, secret store, engine and listener of one running instance.
+
+    It is also the in-process :class:`~pocketci_tui.contract.CoreClient`: the UI's reads and
+    actions go to the store and engine it owns.
 
     Args:
         settings: The user configuration.
@@ -313,6 +320,98 @@ class Services:
                     f"503 until you run `pocketci-tui secrets set {name}`"
                 )
         return ""
+
+    # -- the UI's contract (pocketci_tui.contract.CoreClient) ---------------------------------
+
+    @property
+    def started(self) -> bool:
+        """True while the store and engine run (between a successful start and stop)."""
+        return self.engine is not None and self.store is not None
+
+    def _running(self) -> tuple[Store, EngineLike]:
+        if self.store is None or self.engine is None:
+            raise NotStarted("the engine is not running")
+        return self.store, self.engine
+
+    def subscribe(self, callback: Callable[[ClientNotice], None]) -> Callable[[], None]:
+        """Relay the engine's notices, and its counts and problems when they change."""
+        _, engine = self._running()
+        watch = StatusWatch(engine, callback)
+        unsubscribe_engine = engine.subscribe(watch.on_notice)
+
+        def unsubscribe() -> None:
+            unsubscribe_engine()
+            watch.close()
+
+        return unsubscribe
+
+    def subscribe_refusals(
+        self, callback: Callable[[RejectionSummary], None]
+    ) -> Callable[[], None]:
+        """Tell ``callback`` of the listener's refusals."""
+        return self.rejections.subscribe(callback)
+
+    async def events_page(
+        self, *, limit: int, before_id: int | None = None, text: str = ""
+    ) -> list[StoredEvent]:
+        """A page of stored events, newest first."""
+        store, _ = self._running()
+        return await store.list_events(limit=limit, before_id=before_id, text=text)
+
+    async def event(self, event_id: int) -> StoredEvent | None:
+        """One stored event with its payload."""
+        store, _ = self._running()
+        return await store.get_event(event_id)
+
+    async def runs(self, event_id: int) -> list[Run]:
+        """Every run of an event."""
+        store, _ = self._running()
+        return await store.list_runs(event_id)
+
+    async def output_tail(self, run: Run, lines: int) -> OutputTail:
+        """The log file's end once the run finished, else the engine's live tail."""
+        _, engine = self._running()
+        if run.state.finished and run.log_path:
+            found = await asyncio.to_thread(
+                read_log_tail, self.paths.logs_dir / run.log_path, lines
+            )
+            if found is not None:
+                return OutputTail(tuple(found[0]), found[1])
+        # The tail and where it ends in one go (no await between): live batches are joined
+        # to it by position.
+        return OutputTail(tuple(engine.tail(run.id)[-lines:]), engine.tail_end(run.id))
+
+    async def preview(self, event_id: int) -> MatchResult | None:
+        """What firing the event again would match."""
+        return await self._running()[1].preview(event_id)
+
+    async def head_secrets(self, event_id: int) -> HeadSecrets:
+        """The secrets a fork's head commit would get."""
+        return await self._running()[1].head_secrets(event_id)
+
+    async def refusals(self) -> tuple[list[Rejection], int]:
+        """The listener's recent refusals, newest first, and how many in all."""
+        return self.rejections.recent(), self.rejections.count
+
+    async def fire(self, event_id: int) -> None:
+        """Dispatch a stored event again."""
+        await self._running()[1].fire(event_id)
+
+    async def rerun(self, run_id: str) -> None:
+        """Re-run one function."""
+        await self._running()[1].rerun(run_id)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Cancel a run."""
+        return await self._running()[1].cancel(run_id)
+
+    async def cancel_event(self, event_id: int) -> int:
+        """Cancel an event's active runs."""
+        return await self._running()[1].cancel_event(event_id)
+
+    async def approve(self, event_id: int, sha: str | None = None) -> None:
+        """Approve a fork's pull request at its head commit."""
+        await self._running()[1].approve(event_id, sha)
 
     async def stop(self) -> None:
         """Stop the listener (no new deliveries), then the engine, then close the store."""

@@ -9,7 +9,6 @@ encrypted file where no keyring answers).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from pocketci_tui.config import Settings
 from pocketci_tui.problems import Problem
@@ -19,17 +18,6 @@ from pocketci_tui.secrets import (
     SecretStoreUnavailable,
     WrongPassphrase,
 )
-
-
-def find_url(services: Any) -> str:
-    """The listener URL of started services, whatever they call it (empty if none)."""
-    for name in ("url", "listener_url"):
-        value = getattr(services, name, None)
-        if isinstance(value, str) and value:
-            return value
-    listener = getattr(services, "listener", None)
-    value = getattr(listener, "url", None)
-    return value if isinstance(value, str) else ""
 
 
 def causes(exc: BaseException) -> list[BaseException]:

@@ -16,9 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from pocketci_tui.config import Settings
+from pocketci_tui.contract import CoreClient
 from pocketci_tui.intake.exposure import exposure_warning
 from pocketci_tui.model import webhook_path
 from pocketci_tui.problems import Problem, Problems
@@ -31,7 +32,6 @@ from pocketci_tui.secrets import (
 )
 from pocketci_tui.start_errors import (
     NO_KEYRING_HELP,
-    find_url,
     needs_passphrase,
     no_keyring,
     passphrase_reason,
@@ -85,7 +85,7 @@ class PassphrasePrompt(Protocol):
     def __call__(self, why: str, *, create: bool) -> Awaitable[str | None]: ...
 
 
-ServicesFactory = Callable[[str, bool], Any]
+ServicesFactory = Callable[[str, bool], CoreClient]
 """Builds new services given the encrypted file's passphrase (and True to switch to the
 encrypted file because no OS keyring answers)."""
 
@@ -116,7 +116,7 @@ class Startup:
 
     def __init__(
         self,
-        services: Any,
+        services: CoreClient,
         *,
         config_dir: Path,
         secrets_backend: str,
@@ -160,8 +160,7 @@ class Startup:
         use_file = False
         while True:
             try:
-                result = await self.services.start()
-                url = result if isinstance(result, str) else find_url(self.services)
+                url = await self.services.start()
                 problem = None
                 wrong = await self._wrong_passphrase()
                 if not wrong or self._with_passphrase is None:
@@ -233,7 +232,7 @@ class Startup:
         """After a start with the encrypted file: why its passphrase is wrong, or ``""``."""
         from pocketci_tui.secrets import probe
 
-        store = getattr(self.services, "secrets", None)
+        store = self.services.secrets
         if store is None or getattr(store, "path", None) is None:
             return ""
         try:
@@ -244,7 +243,7 @@ class Startup:
 
     def _check_exposure(self, settings: Settings) -> None:
         """Warn when the listener can be reached from other machines."""
-        listen = getattr(self.services, "settings", settings)
+        listen = self.services.settings
         exposed = exposure_warning(listen.host, listen.port)
         if exposed:
             log.warning("%s", exposed)
@@ -258,7 +257,7 @@ class Startup:
     async def restart_stop(self) -> None:
         """Stop what runs with the locked store and forget the start's problems, so that
         :meth:`start` can begin again."""
-        if self.url or getattr(self.services, "engine", None) is not None:
+        if self.url or self.services.started:
             await self.services.stop()
         self.url = ""
         self.problems.clear(*START_KEYS)
@@ -270,13 +269,13 @@ class Startup:
         Args:
             settings: The configuration in use now (it names the webhook secret).
         """
-        store: SecretStore | None = getattr(self.services, "secrets", None)
+        store: SecretStore | None = self.services.secrets
         if store is None:
             return
         if not await self._store_answers(store):
             return
-        warning = getattr(store, "warning", None)
-        if isinstance(warning, str) and warning:
+        warning = store.warning
+        if warning:
             self.problems.raise_problem(
                 Problem(
                     key="plaintext-secrets",
@@ -324,10 +323,7 @@ class Startup:
 
     async def _check_webhook_secret(self, settings: Settings) -> None:
         """Raise or clear the problem of a webhook secret that is not set or unreadable."""
-        check = getattr(self.services, "webhook_secret_problem", None)
-        if check is None:
-            return
-        problem = await check()
+        problem = await self.services.webhook_secret_problem()
         if not problem:
             self.problems.clear("webhook-secret")
             return

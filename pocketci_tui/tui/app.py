@@ -22,8 +22,7 @@ from textual.screen import Screen
 
 from pocketci_tui.config import Settings
 from pocketci_tui.config_reload import ConfigReloader, Reload
-from pocketci_tui.engine.dispatch import fork_approval
-from pocketci_tui.intake.rejections import RejectionSummary
+from pocketci_tui.contract import CoreClient, RejectionSummary, fork_approval
 from pocketci_tui.model import StoredEvent
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problems
@@ -124,12 +123,12 @@ class PocketCIApp(App[int]):
         settings: Settings,
         *,
         paths: AppPaths,
-        services: Any,
+        services: CoreClient,
         clock: Clock = local_now,
         pager: PagerRunner | None = None,
         first_start: bool = False,
         unlock_secrets: Unlock | None = None,
-        services_with_passphrase: Callable[[str, bool], Any] | None = None,
+        services_with_passphrase: Callable[[str, bool], CoreClient] | None = None,
         quiet_gc: bool = False,
     ) -> None:
         super().__init__()
@@ -179,8 +178,9 @@ class PocketCIApp(App[int]):
         return webhook_url(self.listener_url or self.settings.listen_url)
 
     @property
-    def services(self) -> Any:
-        """The services the UI drives (new ones once a passphrase was typed)."""
+    def services(self) -> CoreClient:
+        """The running instance, through the one contract the UI uses (new services once a
+        passphrase was typed)."""
         return self.startup.services
 
     @property
@@ -228,8 +228,8 @@ class PocketCIApp(App[int]):
         started = await self.startup.start(self.settings)
         self.main_screen.services = self.services
         self.refresh_bindings()
-        if getattr(self.services, "engine", None) is not None:
-            self._bridge.attach(self.services.engine)
+        if self.services.started:
+            self._bridge.attach(self.services)
         self._watch_refusals()
         await self.startup.probe_secrets(self.settings)
         screen = self.main_screen
@@ -240,11 +240,8 @@ class PocketCIApp(App[int]):
         if self.collector is not None and not self.collector.freezes:
             self.call_after_refresh(self._quiet_collector)
         if not self._stopped:
-            running = getattr(self.services, "settings", None)
             self._reloader = ConfigReloader(
-                self.paths.config_file,
-                running if isinstance(running, Settings) else self.settings,
-                self._apply_settings,
+                self.paths.config_file, self.services.settings, self._apply_settings
             )
             await self._reloader.prime()
             self._reloader.watch(self._report_reload)
@@ -266,8 +263,7 @@ class PocketCIApp(App[int]):
 
     def _watch_refusals(self) -> None:
         """Show the listener's refused requests in the status bar as they come."""
-        rejections = getattr(self.services, "rejections", None)
-        if rejections is None or self._unwatch_refusals is not None:
+        if self._unwatch_refusals is not None:
             return
         screen = self.main_screen
 
@@ -275,13 +271,15 @@ class PocketCIApp(App[int]):
             if screen is not None:
                 screen.post_message(RefusalsChanged(summary))
 
-        self._unwatch_refusals = rejections.subscribe(told)
+        self._unwatch_refusals = self.services.subscribe_refusals(told)
 
     def action_refused(self) -> None:
         """List the requests the listener refused lately (never their bodies)."""
-        rejections = getattr(self.services, "rejections", None)
-        recent = rejections.recent() if rejections is not None else []
-        total = rejections.count if rejections is not None else 0
+        self._show_refused()
+
+    @work(group="refused", exclusive=True)
+    async def _show_refused(self) -> None:
+        recent, total = await self.services.refusals()
         self.push_screen(RefusedDialog(recent, total, self.clock))
 
     def _quiet_collector(self) -> None:
@@ -391,9 +389,7 @@ class PocketCIApp(App[int]):
     def _apply_settings(self, settings: Settings) -> None:
         """Use a reloaded configuration: services (engine, intake), keymap, help."""
         self.settings = settings
-        apply = getattr(self.services, "apply_settings", None)
-        if apply is not None:
-            apply(settings)
+        self.services.apply_settings(settings)
         self.set_keymap(dict(settings.keymap))
         if self.is_screen_installed("help") and not isinstance(self.screen, HelpDialog):
             self.uninstall_screen("help")
@@ -480,10 +476,8 @@ class PocketCIApp(App[int]):
 
     async def action_quit(self) -> None:
         """Quit; while builds run or wait, ask first (y or Enter confirms)."""
-        try:
-            queued, running = self.services.engine.counts()
-        except Exception:
-            queued = running = 0
+        counts = self.main_screen.counts if self.main_screen is not None else None
+        queued, running = (counts.queued, counts.running) if counts is not None else (0, 0)
         if not (queued or running):
             self.exit(0)
             return
@@ -502,7 +496,7 @@ class PocketCIApp(App[int]):
 
     def open_fire_picker(self, event_id: int | None) -> None:
         """Open the fire picker; Enter fires the chosen event."""
-        if getattr(self.services, "engine", None) is None:
+        if not self.services.started:
             self.notify("The engine is not running", severity="error")
             return
 
@@ -529,8 +523,8 @@ class PocketCIApp(App[int]):
 
     @on(Fire)
     def _fire(self, message: Fire) -> None:
-        if (engine := self._engine()) is not None:
-            self._engine_call(engine.fire(message.event_id), f"Fired event #{message.event_id}")
+        if (client := self._client()) is not None:
+            self._engine_call(client.fire(message.event_id), f"Fired event #{message.event_id}")
 
     @on(Rerun)
     def _rerun(self, message: Rerun) -> None:
@@ -558,18 +552,18 @@ class PocketCIApp(App[int]):
 
     def rerun_run(self, run_id: str) -> None:
         """Re-run one run."""
-        if (engine := self._engine()) is not None:
-            self._engine_call(engine.rerun(run_id), "Re-run queued")
+        if (client := self._client()) is not None:
+            self._engine_call(client.rerun(run_id), "Re-run queued")
 
     def cancel_run(self, run_id: str) -> None:
         """Cancel one run."""
-        if (engine := self._engine()) is not None:
-            self._engine_call(engine.cancel(run_id), "Cancelling", "Already finished")
+        if (client := self._client()) is not None:
+            self._engine_call(client.cancel(run_id), "Cancelling", "Already finished")
 
     def cancel_event(self, event_id: int) -> None:
         """Cancel every unfinished run of an event."""
-        if (engine := self._engine()) is not None:
-            self._engine_call(engine.cancel_event(event_id), "Cancelling", "Nothing to cancel")
+        if (client := self._client()) is not None:
+            self._engine_call(client.cancel_event(event_id), "Cancelling", "Nothing to cancel")
 
     def approve_event(self, stored: StoredEvent) -> None:
         """Show a waiting fork pull request and approve its head commit if the user confirms.
@@ -577,26 +571,27 @@ class PocketCIApp(App[int]):
         The dialog names the fork, author, title and head commit and the secrets the run can
         receive; the approval is pinned to the head commit shown.
         """
-        if (engine := self._engine()) is None:
+        if (client := self._client()) is None:
             return
         facts = fork_approval(stored, self.settings)
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._engine_call(
-                    engine.approve(facts.event_id, facts.head_sha),
+                    client.approve(facts.event_id, facts.head_sha),
                     f"Approved event #{facts.event_id} at {facts.head_sha[:12]}",
                 )
 
         self.push_screen(
-            ApproveDialog(facts, lambda: engine.head_secrets(facts.event_id)), answered
+            ApproveDialog(facts, lambda: client.head_secrets(facts.event_id)), answered
         )
 
-    def _engine(self) -> Any:
-        engine = getattr(self.services, "engine", None)
-        if engine is None:
+    def _client(self) -> CoreClient | None:
+        """The running instance, or None (said) when it is not running."""
+        if not self.services.started:
             self.notify("The engine is not running", severity="error")
-        return engine
+            return None
+        return self.services
 
     @work(group="engine", exit_on_error=False)
     async def _engine_call(
@@ -625,12 +620,12 @@ def make_app(
     settings: Settings,
     *,
     paths: AppPaths,
-    services: Any,
+    services: CoreClient,
     clock: Clock = local_now,
     pager: PagerRunner | None = None,
     first_start: bool | None = None,
     unlock_secrets: Unlock | None = None,
-    services_with_passphrase: Callable[[str, bool], Any] | None = None,
+    services_with_passphrase: Callable[[str, bool], CoreClient] | None = None,
     quiet_gc: bool = False,
 ) -> PocketCIApp:
     """Build the app; the CLI, tests and the screenshot script all use this.

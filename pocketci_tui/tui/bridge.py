@@ -1,8 +1,9 @@
-"""The only translator from engine notices into Textual messages.
+"""The only translator from the core's notices into Textual messages.
 
 The engine may publish thousands of output lines a second. The bridge collects notices and
 posts one :class:`EngineActivity` message at most every ``interval`` seconds, with output
-batched per run (bounded, so a flood cannot grow memory) and run updates coalesced per run.
+batched per run (bounded, so a flood cannot grow memory), and run updates, counts and problems
+coalesced (the latest wins).
 """
 
 from __future__ import annotations
@@ -10,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any
 
 from textual.message_pump import MessagePump
 
+from pocketci_tui.contract import ClientNotice, CoreClient, CountsChanged, ProblemsChanged
 from pocketci_tui.model import (
     EventMatched,
     EventStored,
     EventUpdated,
-    Notice,
     RunOutput,
     RunUpdated,
 )
@@ -42,7 +42,7 @@ BURST_INTERVAL = 0.25
 
 
 class EngineBridge:
-    """Subscribes to an engine and posts batched :class:`EngineActivity` messages.
+    """Subscribes to the core and posts batched :class:`EngineActivity` messages.
 
     Args:
         target: Where messages go (the app).
@@ -72,11 +72,18 @@ class EngineBridge:
         self.notices = 0
         """How many notices arrived."""
 
-    def attach(self, engine: Any) -> None:
-        """Subscribe to ``engine`` (call on the event loop)."""
+    def attach(self, client: CoreClient) -> None:
+        """Subscribe to ``client`` (call on the event loop, once it started).
+
+        The counts and problems it tells a new subscriber at once are posted at once too, so
+        the status bar shows them with the first frame after the start.
+        """
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        self._unsubscribe = engine.subscribe(self.on_notice)
+        self._unsubscribe = client.subscribe(self.on_notice)
+        if self._handle is not None:
+            self._handle.cancel()
+            self.flush()
 
     def detach(self) -> None:
         """Unsubscribe and drop anything pending."""
@@ -88,7 +95,7 @@ class EngineBridge:
             self._handle = None
         self._batch = EngineActivity()
 
-    def on_notice(self, notice: Notice) -> None:
+    def on_notice(self, notice: ClientNotice) -> None:
         """Collect one notice; safe to call from the loop or (rarely) another thread."""
         if threading.get_ident() != self._thread and self._loop is not None:
             self._loop.call_soon_threadsafe(self.on_notice, notice)
@@ -112,6 +119,10 @@ class EngineBridge:
             batch.updated[notice.event_id] = notice
         elif isinstance(notice, EventMatched):
             batch.matched[notice.event_id] = notice
+        elif isinstance(notice, CountsChanged):
+            batch.counts = notice
+        elif isinstance(notice, ProblemsChanged):
+            batch.problems = notice
         if self._handle is None and self._loop is not None:
             # A burst of deliveries redraws the Events pane at a calmer pace: every redraw
             # costs the same whatever it shows, and the listener shares this loop.
@@ -124,7 +135,15 @@ class EngineBridge:
         self._handle = None
         batch, self._batch = self._batch, EngineActivity()
         self._burst_stored = len(batch.stored)
-        if not (batch.stored or batch.updated or batch.matched or batch.runs or batch.output):
+        if not (
+            batch.stored
+            or batch.updated
+            or batch.matched
+            or batch.runs
+            or batch.output
+            or batch.counts is not None
+            or batch.problems is not None
+        ):
             return
         for run_id, lines in batch.output.items():
             batch.output[run_id] = clean_lines(lines)

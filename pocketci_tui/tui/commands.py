@@ -120,7 +120,7 @@ class EventCommands(Provider):
         if main is None:
             return []
         try:
-            events = await main.services.store.list_events(limit=RECENT_EVENTS)
+            events = await main.services.events_page(limit=RECENT_EVENTS)
         except Exception:
             return []
         items: list[tuple[int, str]] = []

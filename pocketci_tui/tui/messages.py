@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
-from pocketci_tui.intake.rejections import RejectionSummary
+from pocketci_tui.contract import CountsChanged, ProblemsChanged, RejectionSummary
 from pocketci_tui.model import EventMatched, EventStored, EventUpdated, Run, StoredEvent
 
 
@@ -24,6 +24,8 @@ class EngineActivity(Message):
         dropped: Per run id, how many older lines were dropped from this batch to bound memory.
         ends: Per run id, the position right after the batch's last line in the run's output
             (see :attr:`pocketci_tui.model.RunOutput.end`), when the engine said.
+        counts: How many runs are queued and running, when that changed.
+        problems: What the engine finds wrong, when that changed.
     """
 
     stored: list[EventStored] = field(default_factory=list)
@@ -33,6 +35,8 @@ class EngineActivity(Message):
     output: dict[str, list[str]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     ends: dict[str, int] = field(default_factory=dict)
+    counts: CountsChanged | None = None
+    problems: ProblemsChanged | None = None
 
 
 @dataclass

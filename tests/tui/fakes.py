@@ -1,5 +1,11 @@
-"""A scripted engine over a real store, for snapshots (fixed ids, fixed times) and for the
-binding tests that only need to see which engine call an action makes."""
+"""Scripted services over a real store, for snapshots (fixed ids, fixed times) and for the
+binding tests that only need to see which engine call an action makes.
+
+:class:`ScriptedServices` implements :class:`~pocketci_tui.contract.CoreClient`, the contract
+the real services implement, and :class:`ScriptedEngine` the engine's
+:class:`~pocketci_tui.engine.dispatch.client.EngineClient`: mypy checks both, so a fake can
+never offer the UI something the product lacks.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from pocketci_tui.engine.dispatch.approval import HeadSecrets
+from pocketci_tui.config import Settings
+from pocketci_tui.contract import (
+    ClientNotice,
+    CoreClient,
+    HeadSecrets,
+    NotStarted,
+    OutputTail,
+    Rejection,
+    RejectionSummary,
+)
+from pocketci_tui.core_feed import StatusWatch, read_log_tail
 from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.model import (
     Event,
@@ -109,8 +125,17 @@ class ScriptedEngine(EngineClient):
         return self.preview_result
 
 
-class ScriptedServices:
-    """A real store plus the scripted engine and a memory secret store."""
+class ScriptedServices(CoreClient):
+    """A real store plus the scripted engine and a memory secret store.
+
+    Args:
+        paths: Where the database and logs are.
+        engine: The scripted engine (a new one by default).
+        secrets: The secret store (a memory store holding the webhook secret by default).
+        url: The URL :meth:`start` answers.
+        settings: The configuration it says it runs with (the defaults by default; give the
+            app's when they differ).
+    """
 
     def __init__(
         self,
@@ -118,15 +143,21 @@ class ScriptedServices:
         engine: ScriptedEngine | None = None,
         secrets: SecretStore | None = None,
         url: str = "http://127.0.0.1:8080",
+        settings: Settings | None = None,
     ) -> None:
         self.paths = paths
         self.engine = engine or ScriptedEngine()
         self.secrets: SecretStore = secrets or MemorySecretStore(
             {"webhook-secret": "0f" * 32, "github-token": "ghp_example_token_value"}
         )
+        self.settings = settings or Settings()
         self.store: Store | None = None
         self.url = url
         self.stopped = False
+        self.webhook_problem = ""
+        """What :meth:`webhook_secret_problem` answers (nothing wrong by default)."""
+        self.applied: list[Settings] = []
+        """The configurations given to :meth:`apply_settings`."""
 
     async def start(self) -> str:
         """Open the store."""
@@ -137,8 +168,106 @@ class ScriptedServices:
         """Close the store."""
         self.stopped = True
         await self.engine.shutdown()
-        if self.store is not None:
-            await self.store.close()
+        store, self.store = self.store, None
+        if store is not None:
+            await store.close()
+
+    @property
+    def started(self) -> bool:
+        """True while the store is open."""
+        return self.store is not None
+
+    def _store(self) -> Store:
+        if self.store is None:
+            raise NotStarted("the engine is not running")
+        return self.store
+
+    def subscribe(self, callback: Callable[[ClientNotice], None]) -> Callable[[], None]:
+        """Relay the scripted engine's notices, its counts and problems first."""
+        self._store()
+        watch = StatusWatch(self.engine, callback)
+        unsubscribe_engine = self.engine.subscribe(watch.on_notice)
+
+        def unsubscribe() -> None:
+            unsubscribe_engine()
+            watch.close()
+
+        return unsubscribe
+
+    def subscribe_refusals(
+        self, callback: Callable[[RejectionSummary], None]
+    ) -> Callable[[], None]:
+        """Nothing is ever refused here."""
+        return lambda: None
+
+    async def events_page(
+        self, *, limit: int, before_id: int | None = None, text: str = ""
+    ) -> list[StoredEvent]:
+        """From the real store."""
+        return await self._store().list_events(limit=limit, before_id=before_id, text=text)
+
+    async def event(self, event_id: int) -> StoredEvent | None:
+        """From the real store."""
+        return await self._store().get_event(event_id)
+
+    async def runs(self, event_id: int) -> list[Run]:
+        """From the real store."""
+        return await self._store().list_runs(event_id)
+
+    async def output_tail(self, run: Run, lines: int) -> OutputTail:
+        """The log file's end once finished (as the real services), else the scripted tail."""
+        self._store()
+        if run.state.finished and run.log_path:
+            found = read_log_tail(self.paths.logs_dir / run.log_path, lines)
+            if found is not None:
+                return OutputTail(tuple(found[0]), found[1])
+        return OutputTail(tuple(self.engine.tail(run.id)[-lines:]), self.engine.tail_end(run.id))
+
+    async def preview(self, event_id: int) -> MatchResult | None:
+        """The scripted preview."""
+        return await self.engine.preview(event_id)
+
+    async def head_secrets(self, event_id: int) -> HeadSecrets:
+        """The scripted answer."""
+        return await self.engine.head_secrets(event_id)
+
+    async def refusals(self) -> tuple[list[Rejection], int]:
+        """Nothing refused."""
+        return [], 0
+
+    async def webhook_secret_problem(self) -> str:
+        """The scripted answer."""
+        return self.webhook_problem
+
+    async def fire(self, event_id: int) -> None:
+        """Recorded by the engine."""
+        self._store()
+        await self.engine.fire(event_id)
+
+    async def rerun(self, run_id: str) -> None:
+        """Recorded by the engine."""
+        self._store()
+        await self.engine.rerun(run_id)
+
+    async def cancel(self, run_id: str) -> bool:
+        """Recorded by the engine."""
+        self._store()
+        return await self.engine.cancel(run_id)
+
+    async def cancel_event(self, event_id: int) -> int:
+        """Recorded by the engine."""
+        self._store()
+        return await self.engine.cancel_event(event_id)
+
+    async def approve(self, event_id: int, sha: str | None = None) -> None:
+        """Recorded by the engine."""
+        self._store()
+        await self.engine.approve(event_id, sha)
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Recorded."""
+        self.settings = settings
+        self.applied.append(settings)
 
 
 def at(minutes_ago: float) -> datetime:

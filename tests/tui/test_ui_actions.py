@@ -54,8 +54,10 @@ def build(
     **kw: object,
 ) -> tuple[PocketCIApp, list[list[str]]]:
     pager_calls: list[list[str]] = []
+    settings = settings or Settings()
+    services.settings = settings  # the scripted services run with the app's configuration
     app = make_app(
-        settings or Settings(),
+        settings,
         paths=paths,
         services=services,
         clock=fixed_clock,

@@ -31,6 +31,8 @@ CORE_MODULES = [
     "pocketci_tui.store",
     "pocketci_tui.forges.github",
     "pocketci_tui.intake",
+    "pocketci_tui.contract",
+    "pocketci_tui.core_feed",
     "pocketci_tui.services",
     "pocketci_tui.startup",
     "pocketci_tui.start_errors",

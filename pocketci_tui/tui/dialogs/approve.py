@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label
 
-from pocketci_tui.engine.dispatch import ForkApproval, HeadSecrets
+from pocketci_tui.contract import ForkApproval, HeadSecrets
 
 from ..text import clean
 

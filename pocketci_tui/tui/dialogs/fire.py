@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from datetime import datetime
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -13,13 +15,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
+from pocketci_tui.contract import CoreClient
 from pocketci_tui.model import Run, StoredEvent, latest_attempts
 
 from ..text import clean, format_time, literal, short_sha
 from ..widgets.status import state_label
-
-if TYPE_CHECKING:
-    from pocketci_tui.engine.dispatch import EngineClient
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class FireDialog(ModalScreen[int | None]):
     """Pick a stored event to fire again; shows the functions it matched or would match.
 
     Args:
-        services: The services (store and engine).
+        services: The running instance (stored events, runs and previews).
         selected: The event to highlight first.
         clock: The app's clock, for the time column.
     """
@@ -64,10 +64,11 @@ class FireDialog(ModalScreen[int | None]):
         Binding("up", "move(-1)", "Up", show=False, id="picker-up"),
     ]
 
-    def __init__(self, services: Any, selected: int | None, clock: Any) -> None:
+    def __init__(
+        self, services: CoreClient, selected: int | None, clock: Callable[[], datetime]
+    ) -> None:
         super().__init__()
         self._services = services
-        self._engine: EngineClient = services.engine
         self._selected = selected
         self._clock = clock
         self._events: list[StoredEvent] = []
@@ -109,11 +110,10 @@ class FireDialog(ModalScreen[int | None]):
     @work(group="picker", exclusive=True)
     async def load(self, text: str) -> None:
         """Search stored events (latest search wins)."""
-        store = self._services.store
-        if store is None:
+        if not self._services.started:
             self.query_one("#fire-preview", Static).update(Text("The store is not open."))
             return
-        events = await store.list_events(limit=PICKER_LIMIT, text=text)
+        events = await self._services.events_page(limit=PICKER_LIMIT, text=text)
         self._events = [e for e in events if e.event.id is not None]
         table = self.query_one("#fire-events", DataTable)
         table.clear()
@@ -149,11 +149,11 @@ class FireDialog(ModalScreen[int | None]):
         if stored is None or stored.event.id is None:
             return
         event_id = stored.event.id
-        full = await self._services.store.get_event(event_id) or stored
+        full = await self._services.event(event_id) or stored
         text = describe_event(full)
         text.append("\n")
         try:
-            result = await self._engine.preview(event_id)
+            result = await self._services.preview(event_id)
         except Exception as exc:  # the store or the catalog cache could not be read
             log.warning("no preview of event %s: %s", event_id, exc)
             result = None
@@ -172,7 +172,7 @@ class FireDialog(ModalScreen[int | None]):
                     text.append(f"  {clean(decision.reason)}", style="dim")
                 text.append("\n")
         else:
-            runs: list[Run] = latest_attempts(await self._services.store.list_runs(event_id))
+            runs: list[Run] = latest_attempts(await self._services.runs(event_id))
             if runs:
                 text.append("matched last time\n", style="bold")
                 for run in runs:

@@ -17,7 +17,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
-from pocketci_tui.intake.rejections import Rejection
+from pocketci_tui.contract import Rejection
 
 from ..text import format_time, literal
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -20,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
+from pocketci_tui.contract import CoreClient, CountsChanged
 from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
 from pocketci_tui.problems import Problem, merge
 from pocketci_tui.startup import webhook_url
@@ -44,9 +43,6 @@ from ..widgets.run_log import MAX_LINES, RunLog
 from ..widgets.runs_table import RunsTable
 from ..widgets.status_bar import StatusBar
 
-if TYPE_CHECKING:
-    from pocketci_tui.engine.dispatch import EngineClient
-
 PAGE_SIZE = 200
 """Events loaded per page."""
 STATUS_PRELOAD = 40
@@ -55,25 +51,6 @@ FILTER_DELAY = 0.15
 """Seconds of typing quiet before the filter queries the store."""
 NARROW_WIDTH = 110
 """Below this many columns, the Functions pane shows states as icons."""
-
-
-def read_log_tail(path: Path, lines: int = MAX_LINES) -> tuple[list[str], int] | None:
-    """Return the last ``lines`` lines of a log file and how many it has, or None when it does
-    not exist. Lines end at ``\\n`` only, as the engine wrote them."""
-    counted = 0
-
-    def counting(handle: Iterable[str]) -> Iterator[str]:
-        nonlocal counted
-        for line in handle:
-            counted += 1
-            yield line
-
-    try:
-        with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
-            kept = [line.rstrip("\n") for line in deque(counting(handle), maxlen=lines)]
-    except FileNotFoundError:
-        return None
-    return kept, counted
 
 
 class MainScreen(Screen[None]):
@@ -116,20 +93,25 @@ class MainScreen(Screen[None]):
         self,
         clock: Callable[[], datetime],
         *,
-        services: Any,
+        services: CoreClient,
         logs_dir: Path,
         problems: Iterable[Problem] = (),
     ) -> None:
         super().__init__()
         self._clock = clock
         self.services = services
-        """The services whose store and engine the panes show (set by the app once started)."""
+        """The running instance whose events, runs and output the panes show (set by the app
+        once started)."""
         self.logs_dir = logs_dir
         """Where the runs' log files are."""
         self.start_problems = problems
         """The problems of starting the services, as the app keeps them (read when shown)."""
         self.runs: dict[int, dict[str, Run]] = {}
         """Known runs per event id."""
+        self.counts: CountsChanged | None = None
+        """How many runs are queued and running, as last told (None: not told yet)."""
+        self.engine_problems: tuple[Problem, ...] = ()
+        """What the engine finds wrong, as last told."""
         self._more = True
 
     def compose(self) -> ComposeResult:
@@ -190,11 +172,11 @@ class MainScreen(Screen[None]):
     @work(group="db", exclusive=True, exit_on_error=False)
     async def load_page(self) -> None:
         """Show the newest page of events (filtered when a filter is set)."""
-        store = self.services.store
-        if store is None:
+        services = self.services
+        if not services.started:
             return
         text = self.filter_text
-        events: list[StoredEvent] = await store.list_events(limit=PAGE_SIZE, text=text)
+        events: list[StoredEvent] = await services.events_page(limit=PAGE_SIZE, text=text)
         self._more = len(events) >= PAGE_SIZE
         table = self.query_one(EventsTable)
         table.set_events(events, self._runs_lists())
@@ -206,14 +188,14 @@ class MainScreen(Screen[None]):
     @work(group="preload", exclusive=True, exit_on_error=False)
     async def preload_states(self, ids: list[int]) -> None:
         """Load the runs of the newest events so their overall state shows."""
-        store = self.services.store
+        services = self.services
         table = self.query_one(EventsTable)
-        if store is None:
+        if not services.started:
             return
         for event_id in ids:
             if event_id in self.runs:
                 continue
-            runs: list[Run] = await store.list_runs(event_id)
+            runs: list[Run] = await services.runs(event_id)
             self.runs[event_id] = {run.id: run for run in runs}
             table.refresh_event(event_id, self._runs_lists())
 
@@ -227,9 +209,10 @@ class MainScreen(Screen[None]):
         """Append the next older page."""
         table = self.query_one(EventsTable)
         shown = table.events
-        if not shown or shown[-1].event.id is None or self.services.store is None:
+        services = self.services
+        if not shown or shown[-1].event.id is None or not services.started:
             return
-        events = await self.services.store.list_events(
+        events = await services.events_page(
             limit=PAGE_SIZE, before_id=shown[-1].event.id, text=self.filter_text
         )
         self._more = len(events) >= PAGE_SIZE
@@ -265,10 +248,10 @@ class MainScreen(Screen[None]):
     @work(group="runs-load", exclusive=True, exit_on_error=False)
     async def load_runs(self, event_id: int) -> None:
         """Fetch an event's runs and show them."""
-        store = self.services.store
-        if store is None:
+        services = self.services
+        if not services.started:
             return
-        runs: list[Run] = await store.list_runs(event_id)
+        runs: list[Run] = await services.runs(event_id)
         known = self.runs.setdefault(event_id, {})
         for run in runs:
             current = known.get(run.id)
@@ -384,19 +367,12 @@ class MainScreen(Screen[None]):
         if run.state is RunState.SKIPPED:
             log.show("", ["This function did not run (the reason is above)."])
             return
-        found: tuple[list[str], int | None] | None = None
-        if run.state.finished and run.log_path:
-            path = self.logs_dir / run.log_path
-            found = await asyncio.to_thread(read_log_tail, path)
-        if found is None:
-            # The tail and where it ends, in one go: the batches on their way are joined to
-            # it by position, so a line is never shown twice (or lost).
-            engine: EngineClient = self.services.engine
-            found = list(engine.tail(run_id)), engine.tail_end(run_id)
+        # The tail says where it ends: the batches on their way are joined to it by position,
+        # so a line is never shown twice (or lost), however long the answer took.
+        tail = await self.services.output_tail(run, MAX_LINES)
         if self.run_id != run_id:
             return
-        lines, end = found
-        log.show(label if run.log_path else "", clean_lines(lines), end)
+        log.show(label if run.log_path else "", clean_lines(tail.lines), tail.end)
 
     def _show_reason(self, run: Run) -> None:
         reason = self.query_one("#run-reason", Label)
@@ -441,7 +417,12 @@ class MainScreen(Screen[None]):
             self.post_message(RecheckProblems())
         if new or (was_empty and table.events):
             self._update_events_title(len(table.events))
-        if activity.runs or activity.stored or activity.updated:
+        status_told = activity.counts is not None or activity.problems is not None
+        if activity.counts is not None:
+            self.counts = activity.counts
+        if activity.problems is not None:
+            self.engine_problems = activity.problems.problems
+        if activity.runs or activity.stored or activity.updated or status_told:
             self._update_status()
 
     def _apply_to_selection(self, activity: EngineActivity) -> None:
@@ -472,6 +453,7 @@ class MainScreen(Screen[None]):
         status = self.query_one(StatusBar)
         status.starting = starting
         if starting:
+            self.engine_problems = ()  # those of the engine just stopped
             status.problems = ()
 
     def watch_listener_url(self, url: str) -> None:
@@ -490,19 +472,13 @@ class MainScreen(Screen[None]):
 
     def _update_status(self) -> None:
         status = self.query_one(StatusBar)
-        engine: EngineClient = self.services.engine
-        with contextlib.suppress(Exception):  # the engine may not be started yet
-            status.queued, status.running = engine.counts()
+        if self.counts is not None:
+            status.queued, status.running = self.counts.queued, self.counts.running
         status.problems = self._problems()
 
     def _problems(self) -> tuple[Problem, ...]:
-        """The app's problems and the engine's, once per key, errors first."""
-        engine: EngineClient = self.services.engine
-        try:
-            engine_problems: list[Problem] = list(engine.problems())
-        except Exception:  # the engine may not be started yet
-            engine_problems = []
-        return merge(self.start_problems, engine_problems)
+        """The app's problems and the engine's (as told), once per key, errors first."""
+        return merge(self.start_problems, self.engine_problems)
 
     # -- actions -----------------------------------------------------------------------------
 

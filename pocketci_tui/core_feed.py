@@ -1,0 +1,110 @@
+"""What the in-process core feeds a client beyond the engine's own notices.
+
+:class:`StatusWatch` turns the engine's run counts and problems, which the engine keeps as
+state, into :class:`~pocketci_tui.contract.CountsChanged` and
+:class:`~pocketci_tui.contract.ProblemsChanged` notices, so a client is told of a change
+instead of asking on a timer. :func:`read_log_tail` reads the end of a finished run's log file
+and counts its lines, so the tail says where it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pocketci_tui.contract import ClientNotice, CountsChanged, ProblemsChanged
+
+if TYPE_CHECKING:
+    from pocketci_tui.engine.dispatch import EngineClient
+    from pocketci_tui.model import Notice
+
+STATUS_CHECK_SECONDS = 1.0
+"""How often the counts and problems are compared with those last told, besides after each
+notice: a problem can be raised, and a run wait for a slot, without a notice of its own."""
+
+
+class StatusWatch:
+    """Tells one subscriber the engine's counts and problems: now, then whenever they change.
+
+    Args:
+        engine: The engine whose state is watched.
+        callback: The subscriber; it gets the current values at once.
+        interval: Seconds between two comparisons when no notice comes.
+    """
+
+    def __init__(
+        self,
+        engine: EngineClient,
+        callback: Callable[[ClientNotice], None],
+        *,
+        interval: float = STATUS_CHECK_SECONDS,
+    ) -> None:
+        self._engine = engine
+        self._callback = callback
+        self._interval = interval
+        self._loop = asyncio.get_running_loop()
+        self._soon: asyncio.Handle | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._counts = CountsChanged(*engine.counts())
+        self._problems = ProblemsChanged(tuple(engine.problems()))
+        self._closed = False
+        callback(self._counts)
+        callback(self._problems)
+        self._timer = self._loop.call_later(interval, self._tick)
+
+    def on_notice(self, notice: Notice) -> None:
+        """Pass an engine notice on, then compare once the publishing code has run on."""
+        self._callback(notice)
+        if self._soon is None and not self._closed:
+            self._soon = self._loop.call_soon(self.check)
+
+    def check(self) -> None:
+        """Tell the subscriber the counts and problems that differ from those last told."""
+        self._soon = None
+        if self._closed:
+            return
+        counts = CountsChanged(*self._engine.counts())
+        if counts != self._counts:
+            self._counts = counts
+            self._callback(counts)
+        problems = ProblemsChanged(tuple(self._engine.problems()))
+        if problems != self._problems:
+            self._problems = problems
+            self._callback(problems)
+
+    def _tick(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        self.check()
+        self._timer = self._loop.call_later(self._interval, self._tick)
+
+    def close(self) -> None:
+        """Stop telling."""
+        self._closed = True
+        for handle in (self._soon, self._timer):
+            if handle is not None:
+                handle.cancel()
+        self._soon = self._timer = None
+
+
+def read_log_tail(path: Path, lines: int) -> tuple[list[str], int] | None:
+    """Return the last ``lines`` lines of a log file and how many it has, or None when it does
+    not exist. Lines end at ``\\n`` only, as the engine wrote them."""
+    counted = 0
+
+    def counting(handle: Iterable[str]) -> Iterator[str]:
+        nonlocal counted
+        for line in handle:
+            counted += 1
+            yield line
+
+    try:
+        with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
+            kept = [line.rstrip("\n") for line in deque(counting(handle), maxlen=lines)]
+    except FileNotFoundError:
+        return None
+    return kept, counted
