@@ -1,8 +1,11 @@
-"""What the UI may ask of the engine: the one contract the real engine and every test fake meet.
+"""What the services relay from the engine to a client: the engine's side of the UI's contract.
 
-The UI types its uses of the engine with :class:`EngineClient`, the real
+The UI itself uses only :class:`pocketci_tui.contract.CoreClient`; the in-process services
+implement that contract with the engine through :class:`EngineClient`. The real
 :class:`~pocketci_tui.engine.dispatch.dispatcher.Engine` is checked against it (mypy, in that
-module) and so are the test fakes, so a fake can never offer the UI something the product lacks.
+module) and so is the UI's scripted test engine. The reads here are synchronous because they are
+in-process: the services turn them into notices (counts, problems) and an async tail that says
+where it ends (``tail`` and ``tail_end`` taken in one go).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ if TYPE_CHECKING:
 
 
 class EngineClient(Protocol):
-    """The engine as the UI uses it: notices in, actions and reads out."""
+    """The engine as the services relay it to a client: notices, actions and reads."""
 
     def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
         """Call ``callback`` with every notice; return a function that unsubscribes."""
