@@ -165,6 +165,14 @@ class CoreClient(Protocol):
         """Every run of an event, every attempt."""
         ...
 
+    async def counts(self) -> CountsChanged:
+        """How many runs are queued and running right now.
+
+        For a decision that must not rest on a notice still on its way (quitting while builds
+        run); what is shown follows the :class:`CountsChanged` notices instead.
+        """
+        ...
+
     async def output_tail(self, run: Run, lines: int) -> OutputTail:
         """The last ``lines`` lines of a run's output and where they end: from its log file
         once it finished, else from the engine's live tail."""

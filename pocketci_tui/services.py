@@ -23,6 +23,7 @@ from pocketci_tui.config import Settings
 from pocketci_tui.contract import (
     ClientNotice,
     CoreClient,
+    CountsChanged,
     HeadSecrets,
     NotStarted,
     OutputTail,
@@ -367,6 +368,10 @@ class Services(CoreClient):
         """Every run of an event."""
         store, _ = self._running()
         return await store.list_runs(event_id)
+
+    async def counts(self) -> CountsChanged:
+        """How many runs are queued and running now."""
+        return CountsChanged(*self._running()[1].counts())
 
     async def output_tail(self, run: Run, lines: int) -> OutputTail:
         """The log file's end once the run finished, else the engine's live tail."""

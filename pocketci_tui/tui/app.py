@@ -476,8 +476,12 @@ class PocketCIApp(App[int]):
 
     async def action_quit(self) -> None:
         """Quit; while builds run or wait, ask first (y or Enter confirms)."""
-        counts = self.main_screen.counts if self.main_screen is not None else None
-        queued, running = (counts.queued, counts.running) if counts is not None else (0, 0)
+        # Asked now, not taken from the status bar: a run started a moment ago counts too.
+        try:
+            counts = await self.services.counts()
+            queued, running = counts.queued, counts.running
+        except Exception:  # not started
+            queued = running = 0
         if not (queued or running):
             self.exit(0)
             return

@@ -9,6 +9,7 @@ never offer the UI something the product lacks.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pocketci_tui.config import Settings
 from pocketci_tui.contract import (
     ClientNotice,
     CoreClient,
+    CountsChanged,
     HeadSecrets,
     NotStarted,
     OutputTail,
@@ -214,11 +216,18 @@ class ScriptedServices(CoreClient):
         """From the real store."""
         return await self._store().list_runs(event_id)
 
+    async def counts(self) -> CountsChanged:
+        """The scripted counts."""
+        self._store()
+        return CountsChanged(*self.engine.counts())
+
     async def output_tail(self, run: Run, lines: int) -> OutputTail:
         """The log file's end once finished (as the real services), else the scripted tail."""
         self._store()
         if run.state.finished and run.log_path:
-            found = read_log_tail(self.paths.logs_dir / run.log_path, lines)
+            found = await asyncio.to_thread(
+                read_log_tail, self.paths.logs_dir / run.log_path, lines
+            )
             if found is not None:
                 return OutputTail(tuple(found[0]), found[1])
         return OutputTail(tuple(self.engine.tail(run.id)[-lines:]), self.engine.tail_end(run.id))
