@@ -236,7 +236,8 @@ async def _example(
     """
     import json
 
-    from pocketci_tui.engine.git import GitError, Workspace, default_clone_url
+    from pocketci_tui.engine.dispatch.repos import clone_url, git_auth
+    from pocketci_tui.engine.git import GitError, Workspace
     from pocketci_tui.model import ZERO_SHA
     from pocketci_tui.secrets import SecretStoreError
 
@@ -247,12 +248,18 @@ async def _example(
             "(for example `repos: [{name: owner/name, token: github-token}]`) and try again",
             2,
         )
+    on_github = [r for r in settings.repos if r.vendor == "github"]
     if repo_name is None:
-        repo = settings.repos[0]
+        if not on_github:
+            raise _not_github(settings.repos[0].name, settings.repos[0].vendor)
+        repo = on_github[0]
         repo_name = repo.name
     else:
         found = settings.repo_for("github", repo_name)
         if found is None:
+            elsewhere = next((r for r in settings.repos if r.matches(r.vendor, repo_name)), None)
+            if elsewhere is not None:
+                raise _not_github(repo_name, elsewhere.vendor)
             names = ", ".join(r.name for r in settings.repos)
             raise CommandFailed(f"{repo_name} is not in the config (configured: {names})", 2)
         repo = found
@@ -273,11 +280,14 @@ async def _example(
                 2,
             )
     try:
-        clone_url = repo.clone_url or default_clone_url(repo.vendor, repo_name)
+        # Where the engine fetches from (clone-url, else forges.github.url), the token in
+        # the form the forge takes it.
+        url = clone_url(settings, repo, repo_name)
+        secret, user = git_auth(repo, token)
         # A private, throw-away git home: fire never writes into the owner's data folder.
         with tempfile.TemporaryDirectory(prefix="pocketci-fire-") as tmp:
             workspace = Workspace(Path(tmp), timeout=60)
-            ref, sha = await workspace.resolve_commit(clone_url, token, ())
+            ref, sha = await workspace.resolve_commit(url, secret, (), username=user)
     except (GitError, ValueError) as exc:
         raise CommandFailed(
             f"cannot ask {repo_name} for the tip of its default branch: {exc}", 1
@@ -302,6 +312,17 @@ async def _example(
         "sender": {"login": "pocketci-tui"},
     }
     return json.dumps(payload, indent=2).encode(), "push"
+
+
+def _not_github(repo_name: str, vendor: str) -> CommandFailed:
+    """``--example`` builds GitHub's push: say so, and how to send another forge's."""
+    event = "'Push Hook'" if vendor == "gitlab" else "push"
+    return CommandFailed(
+        f"`fire --example` builds a GitHub push, and {repo_name} is on {vendor}: save one of "
+        f"{vendor}'s push payloads and send it with `pocketci-tui fire --file PAYLOAD.json "
+        f"--event {event} --vendor {vendor}`",
+        2,
+    )
 
 
 async def _stored(paths: AppPaths, event_id: int) -> tuple[bytes, str, str]:

@@ -464,3 +464,23 @@ def test_fire_example_needs_a_configured_repository(
     assert "other/repo is not in the config (configured: acme/api)" in capsys.readouterr().err
     assert main(["fire", "1", "--example", "push"]) == 2
     assert main(["fire", "1", "--print"]) == 2
+
+
+def test_fire_example_says_it_builds_a_github_push(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Gitea or GitLab repository gets no GitHub payload it could not match: it is told how
+    to send its own forge's instead."""
+    (hermetic_home / "config.yaml").write_text(
+        "secrets: {backend: plaintext}\n"
+        "forges: {gitea: {url: https://git.example.org}}\n"
+        "repos: [{name: me/app, vendor: gitea}, {name: team/sub/api, vendor: gitlab}]\n"
+    )
+    assert main(["fire", "--example", "push", "--print"]) == 2
+    err = capsys.readouterr().err
+    assert "builds a GitHub push, and me/app is on gitea" in err
+    assert "fire --file PAYLOAD.json --event push --vendor gitea" in err
+    assert main(["fire", "--example", "push", "--repo", "team/sub/api", "--print"]) == 2
+    err = capsys.readouterr().err
+    assert "team/sub/api is on gitlab" in err
+    assert "--event 'Push Hook' --vendor gitlab" in err
