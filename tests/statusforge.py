@@ -85,6 +85,7 @@ class StatusForge:
     violations: list[str] = field(default_factory=list)
     applied: list[Applied] = field(default_factory=list)
     posted: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: int = 0
     _runner: web.AppRunner | None = None
     url: str = ""
 
@@ -186,13 +187,18 @@ class StatusForge:
             request.match_info["sha"],
         )
         self.received.append(got)
+        self.in_flight += 1
         try:
-            got.body = await request.json()
-        except ValueError:
-            got.body = None
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        got.answer, response = self._answer_post(request, got)
+            try:
+                got.body = await request.json()
+            except ValueError:
+                got.body = None
+            if self.delay:
+                # Like a forge, it finishes what it started even when the client is gone.
+                await asyncio.shield(asyncio.sleep(self.delay))
+            got.answer, response = self._answer_post(request, got)
+        finally:
+            self.in_flight -= 1
         self.posted.set()
         return response
 

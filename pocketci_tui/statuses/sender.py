@@ -105,6 +105,7 @@ class StatusSender:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._slots = asyncio.Semaphore(concurrency)
+        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -120,6 +121,7 @@ class StatusSender:
 
     async def stop(self) -> None:
         """Stop delivering; what is undelivered stays in the outbox for the next start."""
+        self._stopping = True
         tasks = [t for t in (self._task, *self._workers) if t is not None]
         for task in tasks:
             task.cancel()
@@ -143,7 +145,7 @@ class StatusSender:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 rows = await self.store.due_statuses()
@@ -162,8 +164,11 @@ class StatusSender:
             later = [at - now for key, at in self._retry_at.items() if key not in self._busy]
             if later:
                 wait = max(0.0, min(wait, *later))
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that comes as the wake-up does, and stop() would wait for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def _drain(self, key: tuple[str, str, str, str]) -> None:
         """Deliver a context's rows until none is left or the forge asks to wait."""
@@ -293,7 +298,8 @@ class StatusSender:
         cached = self._tokens.get(name)
         if cached is not None and now - cached[0] < TOKEN_TTL:
             return cached[1]
-        value = await asyncio.wait_for(self.secrets.get(name), 10)
+        async with asyncio.timeout(10):
+            value = await self.secrets.get(name)
         self._tokens[name] = (now, value)
         return value
 

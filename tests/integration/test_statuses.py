@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from daggerstub import arg, fn
 from enginekit import REPOSITORY, EngineKit
+from gitrepo import push_event
 from statusforge import StatusForge
 
-from pocketci_tui.config import ForgeSettings
+from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
 from pocketci_tui.engine.match.naming import pascal
-from pocketci_tui.model import Event, RunState
+from pocketci_tui.model import Event, EventStatus, Run, RunState
+from pocketci_tui.secrets import MemorySecretStore
 from pocketci_tui.statuses.routing import SettingsRouter
 from pocketci_tui.statuses.sender import StatusSender
+from pocketci_tui.store import Store
 
 TOKEN = "status-token-value"
 BASE = [arg("src", "Directory"), arg("eventTrigger", "File")]
@@ -160,3 +165,169 @@ async def test_push_with_pass_fail_and_cancel_reports_each_context(
             assert ("running", "running") in seq[f"pocketci/slow{tier1}"]
         rows = await r.kit.store.all_statuses()
         assert {row.status for row in rows} <= {"sent", "superseded"}
+
+
+def one_function(call: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One function for a push to main."""
+    return [fn("testOnGithubPushMain", *BASE, call=call or {"output": ["ok"], "exit": 0})]
+
+
+async def test_a_fork_pull_request_waits_with_one_pending_status_then_is_approved(
+    tmp_path: Path,
+) -> None:
+    async with rig(tmp_path) as r:
+        stored = await r.kit.deliver(r.kit.pull_request({"a.go": "x\n"}, fork=True))
+        event_id = stored.event.id
+        assert event_id is not None
+        await r.kit.wait_status(event_id, EventStatus.WAITING)
+        await r.wait_posts(lambda: len(r.forge.posts()) >= 1)
+        await r.wait_outbox_settled()
+        assert r.forge.sequence() == {
+            "pocketci/approval": [("pending", "waiting for approval in pocketci-tui")]
+        }
+        await r.kit.engine.approve(event_id)
+        await r.kit.wait_status(event_id, EventStatus.SKIPPED, EventStatus.DISPATCHED)
+        await r.wait_outbox_settled()
+        assert r.forge.sequence()["pocketci/approval"] == [
+            ("pending", "waiting for approval in pocketci-tui"),
+            ("success", "approved in pocketci-tui"),
+        ]
+        assert r.forge.violations == []
+
+
+async def test_a_rerun_posts_pending_again_then_its_new_outcome(tmp_path: Path) -> None:
+    flaky = "~/flaky-exit"
+    call = {"output": ["FAIL"], "exit": 1, "exit_file": flaky}
+    async with rig(tmp_path, functions=one_function(call)) as r:
+        stored = await r.kit.deliver(r.push("flaky"))
+        event_id = stored.event.id
+        assert event_id is not None
+        [failed] = await r.kit.wait_runs_finished(event_id)
+        await r.wait_outbox_settled()
+        await asyncio.to_thread(Path(flaky.replace("~", os.environ["HOME"], 1)).write_text, "0\n")
+        await r.kit.engine.rerun(failed.id)
+        await r.kit.wait_runs_finished(event_id, count=2)
+        await r.wait_outbox_settled()
+        states = r.forge.sequence()["pocketci/testOnGithubPushMain"]
+        end_of_first = states.index(("failure", "failed: exit 1"))
+        again = states[end_of_first + 1 :]
+        assert again[0][0] == "pending"
+        assert again[-1][0] == "success"
+        assert {s for s, _ in again[:-1]} == {"pending"}
+        assert r.forge.violations == []
+
+
+async def test_429_and_500_are_retried_with_backoff_and_retry_after(tmp_path: Path) -> None:
+    forge = StatusForge(
+        "github",
+        answers={"*": [(429, {"Retry-After": "1"}, "{}"), (500, {}, '{"message": "oops"}')]},
+    )
+    async with rig(tmp_path, functions=one_function(), forge=forge) as r:
+        stored = await r.kit.deliver(r.push("retry"))
+        assert stored.event.id is not None
+        await r.kit.wait_runs_finished(stored.event.id)
+        await r.wait_outbox_settled()
+        posts = [x for x in forge.received if x.method == "POST"]
+        assert [p.answer for p in posts[:3]] == [429, 500, 201]
+        # Retry-After: 1 is honoured; after the 500 the backoff waits before trying again,
+        # and reads the commit's statuses first (a 500 may have applied it).
+        assert posts[1].at - posts[0].at >= 1.0
+        after_500 = [x for x in forge.received if x.at > posts[1].at]
+        assert after_500[0].method == "GET"
+        assert after_500[0].at - posts[1].at >= 0.05 * 0.5
+        assert forge.sequence()["pocketci/testOnGithubPushMain"][-1][0] == "success"
+        assert forge.violations == []
+
+
+async def test_403_is_recorded_with_its_reason_and_other_repositories_go_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    refused: tuple[int, dict[str, str], str] = (
+        403,
+        {},
+        '{"message": "Resource not accessible by integration"}',
+    )
+    forge = StatusForge("github", answers={REPOSITORY: [refused] * 20})
+    async with rig(tmp_path, functions=one_function(), forge=forge) as r:
+        other = replace(r.kit.settings.repos[0], name="owner/other", clone_url="")
+        settings = replace(r.kit.settings, repos=(*r.kit.settings.repos, other))
+        r.sender.settings = settings
+        assert isinstance(r.kit.store.status_router, SettingsRouter)
+        r.kit.store.status_router.settings = settings
+        stored = await r.kit.deliver(r.push("refused"))
+        assert stored.event.id is not None
+        # Another repository's run, stored as the engine stores one.
+        elsewhere, _ = await r.kit.store.record_event(
+            replace(stored.event, repository="owner/other", delivery_id="other-1"),
+            EventStatus.DISPATCHED,
+        )
+        assert elsewhere.event.id is not None
+        run = Run("other-run", elsewhere.event.id, "testOnGithubPushMain", RunState.QUEUED)
+        await r.kit.store.add_runs([run])
+        await r.kit.store.update_run(replace(run, state=RunState.PASSED))
+        r.sender.wake()
+        await r.kit.wait_runs_finished(stored.event.id)
+        await r.wait_outbox_settled()
+        assert forge.sequence("owner/other") == {
+            "pocketci/testOnGithubPushMain": [("success", "passed")]
+        }
+        assert forge.posts(REPOSITORY) == []
+        reason = "403, the token lacks the Commit statuses permission (classic: repo:status)"
+        rows = [x for x in await r.kit.store.all_statuses() if x.repository == REPOSITORY]
+        assert rows
+        assert {x.status for x in rows} <= {"failed", "superseded"}
+        assert rows[-1].detail == reason
+        [problem] = r.sender.problems()
+        assert problem.detail == f"status not posted to {REPOSITORY}: {reason}"
+        assert f"status not posted to {REPOSITORY}: {reason}" in caplog.text
+        assert TOKEN not in caplog.text
+
+
+async def _sender_alone(tmp_path: Path, forge: StatusForge) -> tuple[Store, StatusSender, str]:
+    """A store with one run's queued status claimed (marked sending) and a sender, not started."""
+    settings = Settings(
+        repos=(RepoConfig(name=REPOSITORY, statuses=True, status_token="forge-token"),),
+        forges={"github": ForgeSettings(api_url=forge.api_url)},
+    )
+    store = await Store.open(tmp_path / "db.sqlite")
+    store.status_router = SettingsRouter(settings)
+    sha = "c" * 40
+    stored, _ = await store.record_event(
+        push_event("refs/heads/main", sha, "b" * 40, repository=REPOSITORY, delivery_id="x"),
+        EventStatus.DISPATCHED,
+    )
+    assert stored.event.id is not None
+    await store.add_runs([Run("r1", stored.event.id, "test", RunState.QUEUED)])
+    [row] = await store.due_statuses()
+    assert await store.claim_status(row.key) is not None  # handed over; then the crash
+    sender = StatusSender(store, MemorySecretStore({"forge-token": TOKEN}), settings)
+    return store, sender, sha
+
+
+@pytest.mark.parametrize("reached", [True, False])
+async def test_a_status_caught_mid_send_by_a_crash_reaches_the_forge_once(
+    tmp_path: Path, reached: bool
+) -> None:
+    forge = await StatusForge("github").start()
+    store, sender, sha = await _sender_alone(tmp_path, forge)
+    try:
+        if reached:  # the forge applied it before the process died
+            async with aiohttp.ClientSession() as http:
+                answer = await http.post(
+                    f"{forge.api_url}/repos/{REPOSITORY}/statuses/{sha}",
+                    json={"state": "pending", "context": "pocketci/test", "description": "queued"},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+                assert answer.status == 201
+        await sender.start()
+        async with asyncio.timeout(30):
+            while await store.due_statuses():
+                await asyncio.sleep(0.05)
+        assert forge.sequence() == {"pocketci/test": [("pending", "queued")]}
+        assert [x.method for x in forge.received] == ["POST", "GET"] if reached else ["GET", "POST"]
+        [row] = await store.all_statuses()
+        assert row.status == "sent"
+    finally:
+        await sender.stop()
+        await store.close()
+        await forge.stop()
