@@ -38,7 +38,7 @@ from .dialogs.help import HelpDialog, binding_rows, key_display
 from .dialogs.refused import RefusedDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
-from .dialogs.webhook import WebhookDialog, forge_hooks
+from .dialogs.webhook import WebhookDialog, configured_forges, forge_hooks, forge_name
 from .messages import (
     Approve,
     CancelEvent,
@@ -213,6 +213,7 @@ class PocketCIApp(App[int]):
         self.main_screen = MainScreen(
             self.clock, services=self.services, logs_dir=self.paths.logs_dir, problems=self.problems
         )
+        self.main_screen.forges = _forge_names(self.settings)
         self.push_screen(self.main_screen)
         self._bridge = EngineBridge(self.main_screen)
         # Paint the first frame before importing and starting the services.
@@ -390,6 +391,8 @@ class PocketCIApp(App[int]):
         """Use a reloaded configuration: services (engine, intake), keymap, help."""
         self.settings = settings
         self.services.apply_settings(settings)
+        if self.main_screen is not None:
+            self.main_screen.forges = _forge_names(settings)
         self.set_keymap(dict(settings.keymap))
         if self.is_screen_installed("help") and not isinstance(self.screen, HelpDialog):
             self.uninstall_screen("help")
@@ -664,3 +667,8 @@ def make_app(
         services_with_passphrase=services_with_passphrase,
         quiet_gc=quiet_gc,
     )
+
+
+def _forge_names(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """(name, vendor) of each forge the config names, for the main screen's hints."""
+    return tuple((forge_name(vendor), vendor) for vendor in configured_forges(settings))

@@ -6,10 +6,13 @@ from textual.widgets import Static
 
 from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
 from pocketci_tui.paths import AppPaths
+from pocketci_tui.tui.app import make_app
 from pocketci_tui.tui.dialogs.webhook import HIDDEN, ForgeHook, WebhookDialog, forge_instructions
 from pocketci_tui.tui.screens.main import MainScreen
+from pocketci_tui.tui.widgets.run_log import RunLog
 
-from .harness import wait_for
+from .fakes import ScriptedServices
+from .harness import fixed_clock, wait_for
 from .test_ui_actions import build, ready, seeded
 
 
@@ -80,3 +83,29 @@ def test_forgejo_is_told_about_its_own_form_and_app_ini() -> None:
     assert sections[2].startswith("Forgejo: repository → Settings → Webhooks → Add webhook")
     assert "Target URL    http://h:1/webhooks/forgejo" in sections[2]
     assert "[webhook] ALLOWED_HOST_LIST" in sections[2]
+
+
+async def test_the_empty_output_pane_points_each_configured_forge_at_its_url(
+    app_paths: AppPaths,
+) -> None:
+    """With no events yet, the hint names the forges the config uses, not GitHub's URL."""
+    settings = Settings(
+        repos=(
+            RepoConfig(name="me/app", vendor="forgejo"),
+            RepoConfig(name="team/sub/api", vendor="gitlab"),
+        ),
+        forges={"forgejo": ForgeSettings(url="https://code.example.org")},
+    )
+    app = make_app(
+        settings, paths=app_paths, services=ScriptedServices(app_paths), clock=fixed_clock
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.main_screen is not None
+        log = app.main_screen.query_one(RunLog)
+        await wait_for(lambda: any("No events yet" in line for line in log.lines), pilot)
+        await wait_for(lambda: any("webhooks/gitlab" in line for line in log.lines), pilot)
+        text = "\n".join(log.lines)
+        assert "Point a Forgejo webhook at" in text
+        assert "http://127.0.0.1:8080/webhooks/forgejo" in text
+        assert "Point a GitLab webhook at" in text
+        assert "GitHub" not in text

@@ -101,16 +101,27 @@ _FORGE_FORMS: dict[str, tuple[str, str, tuple[str, ...], str]] = {
 from delivering to this host (a self-hosted forge refuses local addresses by default)."""
 
 
+def configured_forges(settings: Settings) -> tuple[str, ...]:
+    """The forges the config names (under ``forges:`` or as a repository's ``vendor``), in
+    the usual order; GitHub when it names none."""
+    named = set(settings.forges) | {repo.vendor for repo in settings.repos}
+    return tuple(vendor for vendor in VENDORS if vendor in named) or ("github",)
+
+
+def forge_name(vendor: str) -> str:
+    """How a forge is named to people (``GitLab``)."""
+    form = _FORGE_FORMS.get(vendor)
+    return form[0] if form else vendor
+
+
 def forge_hooks(settings: Settings, base_url: str) -> tuple[ForgeHook, ...]:
-    """The forges to explain: those the config names (under ``forges:`` or as a repository's
-    ``vendor``), GitHub when it names none, each with its URL and secret entry.
+    """The forges to explain (:func:`configured_forges`), each with its URL and secret entry.
 
     Args:
         settings: The running configuration.
         base_url: The listener's URL as the forges reach it (``http://127.0.0.1:8080``).
     """
-    named = set(settings.forges) | {repo.vendor for repo in settings.repos}
-    vendors = [vendor for vendor in VENDORS if vendor in named] or ["github"]
+    vendors = configured_forges(settings)
     base = base_url.rstrip("/")
     return tuple(
         ForgeHook(vendor, base + webhook_path(vendor), settings.webhook_secret_of(vendor))

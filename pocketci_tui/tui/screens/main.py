@@ -19,9 +19,8 @@ from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
 from pocketci_tui.contract import CoreClient, CountsChanged
-from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
+from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent, webhook_path
 from pocketci_tui.problems import Problem, merge
-from pocketci_tui.startup import webhook_url
 
 from ..messages import (
     Approve,
@@ -112,6 +111,9 @@ class MainScreen(Screen[None]):
         """How many runs are queued and running, as last told (None: not told yet)."""
         self.engine_problems: tuple[Problem, ...] = ()
         """What the engine finds wrong, as last told."""
+        self.forges: tuple[tuple[str, str], ...] = (("GitHub", "github"),)
+        """(name, vendor) of each forge the config names, whose webhook URL the empty Output
+        pane gives (set by the app)."""
         self._more = True
 
     def compose(self) -> ComposeResult:
@@ -316,7 +318,14 @@ class MainScreen(Screen[None]):
         pane.border_title = "Output"
         if stored is None:
             listening = self.listener_url
-            url = webhook_url(listening) if listening else "the webhook URL (once it listens)"
+            point: list[str] = []
+            for name, vendor in self.forges:
+                url = (
+                    listening.rstrip("/") + webhook_path(vendor)
+                    if listening
+                    else "the webhook URL (once it listens)"
+                )
+                point += [f"Point a {name} webhook at", f"  {clean(url)}"]
             reason.update("")
             reason.display = False
             problems: list[str] = []
@@ -330,8 +339,7 @@ class MainScreen(Screen[None]):
                     *([" "] if problems else []),
                     "No events yet.",
                     "",
-                    "Point a GitHub webhook at",
-                    f"  {clean(url)}",
+                    *point,
                     "w shows the URL and secret,",
                     "s manages secrets, ? lists the keys.",
                     "",
