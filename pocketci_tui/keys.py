@@ -29,6 +29,8 @@ BINDINGS: dict[str, dict[str, str]] = {
         "event-approve": "a",
         "events-filter": "slash",
         "log-pager": "p",
+        "event-details": "i",
+        "event-link": "o",
         "cursor-down": "j",
         "cursor-up": "k",
         "log-follow": "end,G",
@@ -49,6 +51,12 @@ BINDINGS: dict[str, dict[str, str]] = {
     "fire": {"dialog-close": "escape", "picker-down": "down", "picker-up": "up"},
     "setup": {"setup-next": "enter", "setup-skip": "escape"},
     "help": {"dialog-close": "escape,q,question_mark,enter"},
+    "details": {
+        "details-close": "escape,i,q",
+        "details-link": "o",
+        "details-down": "j,down",
+        "details-up": "k,up",
+    },
 }
 """Default keys (comma-separated) of every binding id, by scope."""
 

@@ -115,6 +115,11 @@ class Event:
         body: The raw payload bytes exactly as signed.
         deleted: True for a branch or tag deletion (never run).
         title: A human label (pull request title or head commit message), untrusted text.
+        author: Who sent it (the forge's user name of the pusher or the pull request's
+            actor), one line, bounded; empty when the payload names nobody.
+        commits: How many commits a push carries, or None when not a push or not told.
+        url: The event's page on the forge (compare view, pull request, release...), a plain
+            ``http(s)`` address, or empty.
         hook_id: The forge's hook id, if it sent one.
         event_name: The forge's own event header (``push``, ``pull_request``, ``ping``...).
         id: The store's row id once stored, else None.
@@ -138,6 +143,9 @@ class Event:
     hook_id: str = ""
     event_name: str = ""
     id: int | None = None
+    author: str = ""
+    commits: int | None = None
+    url: str = ""
 
     def payload(self) -> Any:
         """Decode and return the raw payload (it was validated as JSON at intake)."""

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pocketci_tui.forges import github
+from pocketci_tui.forges import context, github
 from pocketci_tui.forges.base import BodyCheck, DeliveryRefused, GitAuth
 from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.github import unsafe_ref_reason
@@ -290,6 +290,7 @@ def normalize(
         received_at=received_at,
         body=body,
         **fields,
+        **context.gitea(event_name, payload),
     )
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pocketci_tui.forges import context
 from pocketci_tui.forges.base import REFIRE_HEADER, BodyCheck, DeliveryRefused, GitAuth
 from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.payload import (
@@ -325,6 +326,7 @@ def normalize(
         body=body,
         hook_id=hook_id,
         **fields,
+        **context.github(event_name, payload),
     )
 
 

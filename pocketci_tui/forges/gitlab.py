@@ -37,6 +37,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from pocketci_tui.forges import context
 from pocketci_tui.forges.base import BodyCheck, DeliveryRefused, GitAuth, keyed_digest
 from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.github import unsafe_ref_reason
@@ -399,6 +400,7 @@ def normalize(
         body=body,
         hook_id=hook_id,
         **fields,
+        **context.gitlab(kind, payload),
     )
 
 

@@ -260,7 +260,8 @@ class Store:
         Args:
             limit: At most this many.
             before_id: Only events with a smaller id (the next page).
-            text: Case-insensitive substring of the repository, filter, event type, sha or title.
+            text: Case-insensitive substring of the repository, filter, event type, sha, title or
+                author.
 
         Returns:
             The events; fetch a body with :meth:`get_event`.
@@ -275,7 +276,7 @@ class Store:
             if text:
                 pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 pattern += "%"
-                cols = ("repository", "filter", "event_type", "sha", "title")
+                cols = ("repository", "filter", "event_type", "sha", "title", "author")
                 where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in cols) + ")")
                 params.extend([pattern] * len(cols))
             sql = f"SELECT {_EVENT_COLUMNS} FROM events"

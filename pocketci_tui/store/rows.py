@@ -17,7 +17,7 @@ from pocketci_tui.model import Event, EventStatus, Run, RunState, StoredEvent, b
 _EVENT_COLUMNS = (
     "id, vendor, delivery_id, event_name, event_type, filter, repository, ref, sha, base_ref, "
     "base_sha, pr_number, is_fork, deleted, title, hook_id, received_at, status, detail, "
-    "redeliveries, approved_sha"
+    "redeliveries, approved_sha, author, commits, url"
 )
 _RUN_COLUMNS = (
     "id, event_id, function, state, attempt, args, reason, exit_code, created_at, started_at, "
@@ -55,6 +55,9 @@ def _event_from_row(row: sqlite3.Row, body: bytes = b"") -> StoredEvent:
         hook_id=row["hook_id"],
         event_name=row["event_name"],
         id=row["id"],
+        author=row["author"],
+        commits=row["commits"],
+        url=row["url"],
     )
     return StoredEvent(
         event=event,
@@ -104,11 +107,12 @@ def _run_params(run: Run) -> tuple[Any, ...]:
 
 _INSERT_EVENT_COLUMNS = (
     "vendor, delivery_id, event_name, event_type, filter, repository, ref, sha, base_ref, "
-    "base_sha, pr_number, is_fork, deleted, title, hook_id, hook_ids, received_at, status, detail"
+    "base_sha, pr_number, is_fork, deleted, title, hook_id, hook_ids, received_at, status, detail, "
+    "author, commits, url"
 )
-_INSERT_EVENT_MARKS = "(" + ", ".join("?" * 19) + ")"
+_INSERT_EVENT_MARKS = "(" + ", ".join("?" * 22) + ")"
 _MULTI_INSERT_ROWS = 500
-"""Rows per multi-row INSERT (19 parameters each, under SQLite's 32766 limit)."""
+"""Rows per multi-row INSERT (22 parameters each, under SQLite's 32766 limit)."""
 
 
 def _event_params(event: Event, status: EventStatus, detail: str) -> tuple[Any, ...]:
@@ -132,6 +136,9 @@ def _event_params(event: Event, status: EventStatus, detail: str) -> tuple[Any, 
         _ts(event.received_at),
         status.value,
         bounded(detail),
+        event.author,
+        event.commits,
+        event.url,
     )
 
 

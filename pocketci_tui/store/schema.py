@@ -120,6 +120,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX status_outbox_run ON status_outbox (run_id, id);
     CREATE INDEX status_outbox_event ON status_outbox (event_id);
     """,
+    # 6: the context a person reads an event by (forges/context.py): who sent it, how many
+    # commits a push carries and the event's page on the forge. Events stored before have none.
+    """
+    ALTER TABLE events ADD COLUMN author TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN commits INTEGER;
+    ALTER TABLE events ADD COLUMN url TEXT NOT NULL DEFAULT '';
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N."""
 

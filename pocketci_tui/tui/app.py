@@ -33,6 +33,7 @@ from .collector import QuietCollector
 from .commands import EventCommands, pocketci_commands
 from .dialogs.approve import ApproveDialog
 from .dialogs.confirm import ConfirmDialog
+from .dialogs.details import EventDetails
 from .dialogs.fire import FireDialog
 from .dialogs.help import HelpDialog, binding_rows, key_display
 from .dialogs.refused import RefusedDialog
@@ -43,6 +44,7 @@ from .messages import (
     Approve,
     CancelEvent,
     CancelRun,
+    CopyText,
     Fire,
     OpenFirePicker,
     OpenLog,
@@ -50,6 +52,7 @@ from .messages import (
     RefusalsChanged,
     Rerun,
     ServicesStarted,
+    ShowEventDetails,
 )
 from .pager import page, pager_argv
 from .screens.main import MainScreen
@@ -552,6 +555,15 @@ class PocketCIApp(App[int]):
     @on(OpenLog)
     def _open_log(self, message: OpenLog) -> None:
         self.open_in_pager(self.paths.logs_dir / message.log_path)
+
+    @on(ShowEventDetails)
+    def _show_details(self, message: ShowEventDetails) -> None:
+        self.push_screen(EventDetails(message.stored, message.runs, self.clock))
+
+    @on(CopyText)
+    def _copy(self, message: CopyText) -> None:
+        self.copy_to_clipboard(message.text)
+        self.notify(f"Copied {message.what} (OSC 52): {message.text}", markup=False)
 
     @on(RecheckProblems)
     def _recheck(self, message: RecheckProblems) -> None:

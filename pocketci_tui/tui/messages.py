@@ -144,6 +144,32 @@ class OpenLog(Message):
 
 
 @dataclass
+class CopyText(Message):
+    """Copy a text to the user's clipboard (OSC 52, so it reaches it over SSH and tmux).
+
+    Attributes:
+        text: What to copy.
+        what: What it is, for the notification ("the event's page").
+    """
+
+    text: str
+    what: str
+
+
+@dataclass
+class ShowEventDetails(Message):
+    """Show an event in full.
+
+    Attributes:
+        stored: The event.
+        runs: Its runs in creation order, or None when not loaded.
+    """
+
+    stored: StoredEvent
+    runs: list[Run] | None
+
+
+@dataclass
 class RecheckProblems(Message):
     """Look at the secret store and the webhook secret again (a delivery got in, so the
     webhook secret may have been set meanwhile)."""

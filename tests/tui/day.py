@@ -5,6 +5,8 @@ keep their own history, which includes hostile input on purpose.)"""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from typing import Any
 
 from pocketci_tui.model import Event, EventStatus, RunState
 from pocketci_tui.paths import AppPaths
@@ -101,11 +103,36 @@ WEB_BUILD_LOG = [
 ]
 
 
+DAY_CONTEXT: dict[str, dict[str, Any]] = {
+    "tag": {"author": "mara", "url": "https://github.com/acme/api/releases/tag/v2.3.0"},
+    "morning": {
+        "author": "jonas",
+        "commits": 3,
+        "url": "https://github.com/acme/web/compare/4e1a9c07...8b21d4c0",
+    },
+    "docs": {
+        "author": "mara",
+        "commits": 1,
+        "url": "https://github.com/acme/docs/commit/e04a77b2",
+    },
+    "failing": {"author": "priya", "url": "https://github.com/acme/api/pull/128"},
+    "fork": {"author": "octo-contrib", "url": "https://github.com/acme/web/pull/131"},
+    "running": {
+        "author": "jonas",
+        "commits": 2,
+        "url": "https://github.com/acme/web/compare/8b21d4c0...f19b2c6d",
+    },
+}
+"""Who sent each event of the day, its commits and its page (the context the Events pane and
+the details view show)."""
+
+
 async def seed_day(store: Store, paths: AppPaths, engine: ScriptedEngine) -> dict[str, int]:
     """Store the day's events and runs; return event ids by name."""
     ids: dict[str, int] = {}
 
     async def add(name: str, event: Event, status: EventStatus, detail: str = "") -> int:
+        event = replace(event, **DAY_CONTEXT[name])
         stored, _ = await store.record_event(event, status, detail)
         assert stored.event.id is not None
         ids[name] = stored.event.id

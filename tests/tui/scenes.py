@@ -19,6 +19,7 @@ from pocketci_tui.secrets import MemorySecretStore, SecretStoreUnavailable
 from pocketci_tui.services import ServicesError
 from pocketci_tui.store import Store
 from pocketci_tui.tui.app import PocketCIApp, make_app
+from pocketci_tui.tui.dialogs.details import EventDetails
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
 from pocketci_tui.tui.dialogs.secrets import PassphraseDialog
@@ -280,6 +281,24 @@ def day_fire(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+def day_details(folder: Path) -> Scene:
+    """A realistic day: the failed pull request in full, its page on the forge as a link."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        _select_event(main, ids["failing"])
+        await wait_for(lambda: main.run_id == "day-pr-test", pilot)
+        await pilot.press("i")
+        await wait_for(lambda: isinstance(app.screen, EventDetails), pilot)
+        await pilot.pause(0.1)
+
+    return Scene(app, run_before)
+
+
 class _NoKeyringServices(ScriptedServices):
     """Services whose secret store cannot open: no D-Bus session, as over SSH."""
 
@@ -327,5 +346,6 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "day-running": day_running,
     "day-failed": day_failed,
     "day-fire": day_fire,
+    "day-details": day_details,
     "passphrase": passphrase,
 }

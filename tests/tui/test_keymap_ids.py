@@ -12,6 +12,7 @@ from pocketci_tui import keys
 from pocketci_tui.tui.app import PocketCIApp
 from pocketci_tui.tui.dialogs.approve import ApproveDialog
 from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
+from pocketci_tui.tui.dialogs.details import EventDetails
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
 from pocketci_tui.tui.dialogs.secrets import PassphraseDialog, SecretsDialog, SecretValueDialog
@@ -31,6 +32,7 @@ SCOPES: dict[str, list[list[BindingType]]] = {
     "fire": [FireDialog.BINDINGS],
     "setup": [SetupDialog.BINDINGS],
     "help": [HelpDialog.BINDINGS],
+    "details": [EventDetails.BINDINGS],
 }
 
 

@@ -26,6 +26,7 @@ from ..messages import (
     Approve,
     CancelEvent,
     CancelRun,
+    CopyText,
     EngineActivity,
     Fire,
     OpenFirePicker,
@@ -34,6 +35,7 @@ from ..messages import (
     RefusalsChanged,
     Rerun,
     ServicesStarted,
+    ShowEventDetails,
 )
 from ..text import clean, clean_lines, format_time, literal
 from ..widgets.events_table import MAX_ROWS, EventsTable
@@ -64,6 +66,12 @@ class MainScreen(Screen[None]):
         ),
         Binding("slash", "filter", "Filter", id="events-filter", tooltip="filter events"),
         Binding("p", "pager", "Log", id="log-pager", tooltip="full log in $PAGER"),
+        Binding(
+            "i", "details", "Details", show=False, id="event-details", tooltip="the event in full"
+        ),
+        Binding(
+            "o", "link", "Link", show=False, id="event-link", tooltip="copy the event's forge page"
+        ),
         Binding(
             "j",
             "move(1)",
@@ -162,6 +170,8 @@ class MainScreen(Screen[None]):
         if action == "pager":
             run = self._selected_run()
             return run is not None and bool(run.log_path)
+        if action in ("details", "link"):
+            return self._selected_event() is not None
         return True
 
     # -- loading -----------------------------------------------------------------------------
@@ -354,6 +364,12 @@ class MainScreen(Screen[None]):
             f"ref {clean(event.ref)}  sha {clean(event.sha[:12])}",
             f"status: {stored.status}",
         ]
+        if event.title:
+            lines.insert(0, clean(event.title))
+        if event.author or event.commits is not None:
+            commits = f"{event.commits} commit{'s' if event.commits != 1 else ''}"
+            who = [f"by {clean(event.author)}"] if event.author else []
+            lines.insert(2, "  ".join(who + ([commits] if event.commits is not None else [])))
         if stored.detail:
             lines.extend(clean_lines(stored.detail.splitlines()))
         if stored.status is EventStatus.WAITING:
@@ -584,6 +600,25 @@ class MainScreen(Screen[None]):
             self.notify("This event is not waiting for approval", severity="warning")
             return
         self.post_message(Approve(stored))
+
+    def action_details(self) -> None:
+        """Show the selected event in full."""
+        stored = self._selected_event()
+        if stored is not None:
+            runs = self.runs.get(stored.event.id or -1)
+            self.post_message(
+                ShowEventDetails(stored, list(runs.values()) if runs is not None else None)
+            )
+
+    def action_link(self) -> None:
+        """Copy the selected event's page on the forge and show it as a link."""
+        stored = self._selected_event()
+        if stored is None:
+            return
+        if stored.event.url:
+            self.post_message(CopyText(stored.event.url, "the event's page"))
+        else:
+            self.notify("No page is known for this event", severity="warning")
 
     def action_pager(self) -> None:
         """Open the selected run's full log in $PAGER."""

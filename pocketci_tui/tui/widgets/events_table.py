@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
-from pocketci_tui.model import Run, StoredEvent
+from pocketci_tui.model import Event, Run, StoredEvent
 
 from ..messages import EngineActivity
 from ..text import clean, format_time, literal, short_sha
@@ -83,6 +83,23 @@ def fit(label: str, suffix: str, width: int) -> Text:
     cut = literal(label, limit=max(width - len(suffix), 2))
     cut.append(suffix)
     return cut
+
+
+def title_cell(event: Event, width: int) -> Text:
+    """The title column: the title (pull request title or commit message), then who sent it
+    and, for a push, how many commits; the title is cut first, the author last."""
+    title = event.title.strip().splitlines()[0] if event.title.strip() else ""
+    extra = []
+    if event.author:
+        extra.append(event.author)
+    if event.commits is not None and event.commits != 1:
+        extra.append(f"{event.commits} commits")
+    tail = " · ".join(extra)
+    if not tail:
+        return literal(title, style="dim", limit=width)
+    text = fit(title, " · " + tail if title else tail, width) if width else Text("")
+    text.stylize("dim")
+    return text
 
 
 class EventsTable(DataTable[Text | str]):
@@ -181,11 +198,7 @@ class EventsTable(DataTable[Text | str]):
             "vendor": VENDOR_LABELS.get(event.vendor, event.vendor[:6]),
             "repo": literal(event.repository, limit=widths.get("repo", 24)),
             "event": fit(label, suffix, widths.get("event", 26)),
-            "title": literal(
-                event.title.strip().splitlines()[0] if event.title.strip() else "",
-                style="dim",
-                limit=widths.get("title", 0),
-            ),
+            "title": title_cell(event, widths.get("title", 0)),
             "sha": short_sha(event.sha),
             "status": state_label(state),
         }
