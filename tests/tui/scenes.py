@@ -13,7 +13,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from pocketci_tui.config import Settings
+from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import MemorySecretStore, SecretStoreUnavailable
 from pocketci_tui.services import ServicesError
@@ -212,6 +212,39 @@ def webhook(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+def webhook_forges(folder: Path) -> Scene:
+    """The webhook dialog of a config with GitHub, Gitea and GitLab repositories (issue 13):
+    a section per forge with its URL, its form and what keeps it from delivering here."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    _seed(paths, engine)
+    settings = Settings(
+        repos=(
+            RepoConfig(name="acme/api"),
+            RepoConfig(name="me/app", vendor="gitea"),
+            RepoConfig(name="team/sub/api", vendor="gitlab"),
+        ),
+        forges={"gitea": ForgeSettings(url="https://git.example.org")},
+    )
+    app = make_app(
+        settings,
+        paths=paths,
+        services=ScriptedServices(paths, engine),
+        clock=fixed_clock,
+        first_start=False,
+    )
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 5)
+        await pilot.press("w")
+        await wait_for(lambda: isinstance(app.screen, WebhookDialog), pilot)
+        dialog = app.screen
+        assert isinstance(dialog, WebhookDialog)
+        await wait_for(lambda: dialog.exists is not None, pilot)
+
+    return Scene(app, run_before)
+
+
 def keys(folder: Path) -> Scene:
     """The help dialog: keys and binding ids."""
     paths = _paths(folder)
@@ -342,6 +375,7 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "failed": failed,
     "fire": fire,
     "webhook": webhook,
+    "webhook-forges": webhook_forges,
     "keys": keys,
     "day-running": day_running,
     "day-failed": day_failed,
