@@ -20,6 +20,7 @@ from pocketci_tui.contract import ClientNotice, CountsChanged, ProblemsChanged
 if TYPE_CHECKING:
     from pocketci_tui.engine.dispatch import EngineClient
     from pocketci_tui.model import Notice
+    from pocketci_tui.problems import Problem
 
 STATUS_CHECK_SECONDS = 1.0
 """How often the counts and problems are compared with those last told, besides after each
@@ -33,6 +34,8 @@ class StatusWatch:
         engine: The engine whose state is watched.
         callback: The subscriber; it gets the current values at once.
         interval: Seconds between two comparisons when no notice comes.
+        more_problems: The problems of other running parts (the commit status sender), told
+            after the engine's.
     """
 
     def __init__(
@@ -41,15 +44,17 @@ class StatusWatch:
         callback: Callable[[ClientNotice], None],
         *,
         interval: float = STATUS_CHECK_SECONDS,
+        more_problems: Callable[[], Iterable[Problem]] | None = None,
     ) -> None:
         self._engine = engine
+        self._more_problems = more_problems
         self._callback = callback
         self._interval = interval
         self._loop = asyncio.get_running_loop()
         self._soon: asyncio.Handle | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._counts = CountsChanged(*engine.counts())
-        self._problems = ProblemsChanged(tuple(engine.problems()))
+        self._problems = ProblemsChanged(self._all_problems())
         self._closed = False
         callback(self._counts)
         callback(self._problems)
@@ -70,10 +75,14 @@ class StatusWatch:
         if counts != self._counts:
             self._counts = counts
             self._callback(counts)
-        problems = ProblemsChanged(tuple(self._engine.problems()))
+        problems = ProblemsChanged(self._all_problems())
         if problems != self._problems:
             self._problems = problems
             self._callback(problems)
+
+    def _all_problems(self) -> tuple[Problem, ...]:
+        more = tuple(self._more_problems()) if self._more_problems is not None else ()
+        return (*self._engine.problems(), *more)
 
     def _tick(self) -> None:
         self._timer = None

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
     from pocketci_tui.intake import IntakeLimits, Listener
     from pocketci_tui.model import MatchResult, Run
+    from pocketci_tui.problems import Problem
     from pocketci_tui.statuses.routing import SettingsRouter
     from pocketci_tui.statuses.sender import StatusSender
 
@@ -337,7 +338,7 @@ class Services(CoreClient):
     def subscribe(self, callback: Callable[[ClientNotice], None]) -> Callable[[], None]:
         """Relay the engine's notices, and its counts and problems when they change."""
         _, engine = self._running()
-        watch = StatusWatch(engine, callback)
+        watch = StatusWatch(engine, callback, more_problems=self._status_problems)
         unsubscribe_engine = engine.subscribe(watch.on_notice)
 
         def unsubscribe() -> None:
@@ -345,6 +346,10 @@ class Services(CoreClient):
             watch.close()
 
         return unsubscribe
+
+    def _status_problems(self) -> list[Problem]:
+        """The repositories whose commit statuses the forge refused."""
+        return self.statuses.problems() if self.statuses is not None else []
 
     def subscribe_refusals(
         self, callback: Callable[[RejectionSummary], None]

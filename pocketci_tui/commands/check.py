@@ -93,6 +93,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 Finding("ok", "owner", f"{paths.data_dir} is in use by {owner.describe()}")
             )
         findings.append(asyncio.run(_database(paths.db_file)))
+        findings.extend(asyncio.run(_refused_statuses(paths.db_file)))
         findings.append(_port(settings.host, settings.port, owner))
         findings.extend(_exposure(settings.host, settings.port))
         for f in findings:
@@ -168,15 +169,19 @@ async def _secret_checks(
         names.append((settings.dagger.cloud_token, "dagger cloud token", False))
     for repo in settings.repos:
         names += [(name, f"secret granted to {repo.name}", False) for name in repo.secrets]
+        if repo.status_token:
+            names.append((repo.status_token, f"status token of {repo.name}", False))
     unique: dict[str, tuple[str, str, bool]] = {}
     for name, what, required in names:
         unique.setdefault(name, (name, what, required))
+    values: dict[str, str | None] = {}
     for name, what, required in unique.values():
         try:
             value = await asyncio.wait_for(store.get(name), 10)
         except (secrets_mod.SecretStoreError, TimeoutError) as exc:
             out.append(Finding("FAIL", "secrets", f"cannot read {name!r}: {exc or 'timed out'}"))
             continue
+        values[name] = value
         if value:
             out.append(Finding("ok", "secrets", f"{what} {name!r} is set"))
         else:
@@ -188,7 +193,77 @@ async def _secret_checks(
                     f"pocketci-tui secrets set {name}",
                 )
             )
+    out.extend(await _status_tokens(settings, values))
     return out
+
+
+async def _status_tokens(settings: Settings, values: dict[str, str | None]) -> list[Finding]:
+    """Read each reporting repository with its status token (a harmless API read)."""
+    import aiohttp
+
+    from pocketci_tui.statuses.probe import probe_token
+
+    reporting = [r for r in settings.repos if r.posts_statuses]
+    if not reporting:
+        return []
+    out: list[Finding] = []
+    timeout = aiohttp.ClientTimeout(total=20)
+    async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
+        for repo in reporting:
+            name = repo.status_token_name
+            token = values.get(name) if name else None
+            if not name:
+                out.append(
+                    Finding(
+                        "FAIL",
+                        "statuses",
+                        f"statuses of {repo.name}: no token to post them with",
+                        f"set `status-token` (or `token`) of {repo.name}, or `statuses: false`",
+                    )
+                )
+            elif not token:  # said above with the other secrets
+                out.append(
+                    Finding(
+                        "WARN",
+                        "statuses",
+                        f"statuses of {repo.name}: its token {name!r} is not set",
+                        f"pocketci-tui secrets set {name}",
+                    )
+                )
+            elif any(c in repo.name for c in "*?["):
+                out.append(
+                    Finding("ok", "statuses", f"statuses of {repo.name}: a pattern, not read")
+                )
+            else:
+                found = await probe_token(session, settings, repo, token)
+                out.append(Finding(found.level, "statuses", found.message, found.fix))
+    return out
+
+
+async def _refused_statuses(db: Path) -> list[Finding]:
+    """The repositories whose last commit status the forge refused (from the database)."""
+    from pocketci_tui.store import Store, StoreError
+
+    try:
+        store = await Store.open_read_only(db)
+    except (FileNotFoundError, StoreError):
+        return []
+    try:
+        refused = await store.refused_statuses()
+    except StoreError:
+        return []
+    finally:
+        await store.close()
+    return [
+        Finding(
+            "FAIL",
+            "statuses",
+            f"status not posted to {row.repository}: {row.detail}",
+            "fix the token (see the README's commit statuses section); new statuses go out "
+            "as runs change",
+        )
+        for row in refused
+    ]
 
 
 def _permissions(paths: AppPaths) -> list[Finding]:

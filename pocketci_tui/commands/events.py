@@ -11,6 +11,7 @@ from pocketci_tui.services import CommandFailed, run_command, settings_from_args
 
 if TYPE_CHECKING:
     from pocketci_tui.model import Run
+    from pocketci_tui.store.outbox import OutboxRow
 
 
 def register(
@@ -24,7 +25,7 @@ def register(
         description="List stored events, newest first. OUTCOME is the event's status, or once "
         "its functions ran, the outcome of the latest attempt of each function (a failed "
         "function whose re-run passed counts as passed). --json adds every run: function, "
-        "attempt, state, exit code and duration.",
+        "attempt, state, exit code, duration and whether its commit status reached the forge.",
     )
     parser.add_argument("--limit", type=int, default=20, metavar="N", help="how many (20)")
     parser.add_argument(
@@ -64,6 +65,7 @@ async def _load(db: Any, limit: int) -> list[dict[str, Any]]:
     try:
         events = await store.list_events(limit=limit)
         runs = await store.runs_by_event([s.event.id for s in events if s.event.id is not None])
+        statuses = await store.run_statuses([r.id for rs in runs.values() for r in rs])
     finally:
         await store.close()
     rows: list[dict[str, Any]] = []
@@ -88,14 +90,19 @@ async def _load(db: Any, limit: int) -> list[dict[str, Any]]:
                 "detail": s.detail,
                 "redeliveries": s.redeliveries,
                 "received_at": s.event.received_at.isoformat(),
-                "runs": [_run_row(run) for run in event_runs],
+                "runs": [_run_row(run, statuses.get(run.id)) for run in event_runs],
             }
         )
     return rows
 
 
-def _run_row(run: Run) -> dict[str, Any]:
-    """One run of an event for ``--json``: what ran, which attempt, how it ended."""
+def _run_row(run: Run, status: OutboxRow | None = None) -> dict[str, Any]:
+    """One run of an event for ``--json``: what ran, which attempt, how it ended.
+
+    ``commit_status`` says whether the forge got the run's last commit status: ``delivery``
+    is ``sent``, ``queued`` (or ``sending``, being retried), ``failed`` (``detail`` says why)
+    or ``superseded``; null when the run reports none.
+    """
     duration = None
     if run.started_at is not None and run.finished_at is not None:
         duration = round((run.finished_at - run.started_at).total_seconds(), 3)
@@ -110,6 +117,15 @@ def _run_row(run: Run) -> dict[str, Any]:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "parent_id": run.parent_id,
+        "commit_status": None
+        if status is None
+        else {
+            "context": status.context,
+            "state": status.state,
+            "description": status.description,
+            "delivery": status.status,
+            "detail": status.detail,
+        },
     }
 
 

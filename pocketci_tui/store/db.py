@@ -606,6 +606,10 @@ class Store:
         wanted = list(dict.fromkeys(run_ids))
         return await self._read(lambda conn: outbox.run_deliveries(conn, wanted))
 
+    async def refused_statuses(self) -> list[OutboxRow]:
+        """Each repository whose last status was refused by the forge, with that status."""
+        return await self._read(outbox.refused_repositories)
+
     async def all_statuses(self) -> list[OutboxRow]:
         """Every commit status row, oldest first."""
         return await self._read(outbox.all_rows)

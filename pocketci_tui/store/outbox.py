@@ -344,3 +344,13 @@ def all_rows(conn: sqlite3.Connection) -> list[OutboxRow]:
     return [
         _row(r) for r in conn.execute(f"SELECT {_OUTBOX_COLUMNS} FROM status_outbox ORDER BY id")
     ]
+
+
+def refused_repositories(conn: sqlite3.Connection) -> list[OutboxRow]:
+    """Each repository whose last delivered-or-refused status was refused, with that row."""
+    rows = conn.execute(
+        f"SELECT {_OUTBOX_COLUMNS} FROM status_outbox WHERE status = 'failed' AND id IN "
+        "(SELECT max(id) FROM status_outbox WHERE status IN ('sent', 'failed') "
+        "GROUP BY vendor, repository) ORDER BY id"
+    )
+    return [_row(r) for r in rows]
