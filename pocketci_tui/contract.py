@@ -154,7 +154,8 @@ class CoreClient(Protocol):
         self, *, limit: int, before_id: int | None = None, text: str = ""
     ) -> list[StoredEvent]:
         """A page of stored events, newest first: older than ``before_id`` if given, and
-        matching ``text`` (repository, branch, sha...) if given."""
+        passing the events filter ``text`` if given (free text beside ``state:``, ``event:``
+        and ``repo:`` terms, :mod:`pocketci_tui.eventquery`)."""
         ...
 
     async def event(self, event_id: int) -> StoredEvent | None:

@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from pocketci_tui.eventquery import parse as parse_query
 from pocketci_tui.model import (
     CallProcess,
     Event,
@@ -41,6 +42,7 @@ from pocketci_tui.store.connection import (
     connect_read_only,
 )
 from pocketci_tui.store.outbox import OutboxRow, StatusRouter
+from pocketci_tui.store.query import where as query_where
 from pocketci_tui.store.recording import Replayed, _RecordJob
 from pocketci_tui.store.rows import (
     _EVENT_COLUMNS,
@@ -260,8 +262,9 @@ class Store:
         Args:
             limit: At most this many.
             before_id: Only events with a smaller id (the next page).
-            text: Case-insensitive substring of the repository, filter, event type, sha, title or
-                author.
+            text: The events filter (:mod:`pocketci_tui.eventquery`): free text (a
+                case-insensitive substring of the repository, filter, event type, sha, title or
+                author) beside ``state:``, ``event:`` and ``repo:`` terms.
 
         Returns:
             The events; fetch a body with :meth:`get_event`.
@@ -274,11 +277,9 @@ class Store:
                 where.append("id < ?")
                 params.append(before_id)
             if text:
-                pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                pattern += "%"
-                cols = ("repository", "filter", "event_type", "sha", "title", "author")
-                where.append("(" + " OR ".join(f"{c} LIKE ? ESCAPE '\\'" for c in cols) + ")")
-                params.extend([pattern] * len(cols))
+                conditions, more = query_where(parse_query(text))
+                where.extend(conditions)
+                params.extend(more)
             sql = f"SELECT {_EVENT_COLUMNS} FROM events"
             if where:
                 sql += " WHERE " + " AND ".join(where)

@@ -19,6 +19,8 @@ from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
 from pocketci_tui.contract import CoreClient, CountsChanged
+from pocketci_tui.eventquery import STATES
+from pocketci_tui.eventquery import parse as parse_query
 from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent, webhook_path
 from pocketci_tui.problems import Problem, merge
 
@@ -42,6 +44,7 @@ from ..widgets.events_table import MAX_ROWS, EventsTable
 from ..widgets.footer import KeysFooter
 from ..widgets.run_log import MAX_LINES, RunLog
 from ..widgets.runs_table import RunsTable
+from ..widgets.status import overall_state
 from ..widgets.status_bar import StatusBar
 
 PAGE_SIZE = 200
@@ -65,6 +68,30 @@ class MainScreen(Screen[None]):
             "a", "approve", "Approve", id="event-approve", tooltip="approve a fork's pull request"
         ),
         Binding("slash", "filter", "Filter", id="events-filter", tooltip="filter events"),
+        Binding(
+            "F",
+            "quick_filter('state:failed')",
+            "Failed",
+            show=False,
+            id="events-failed",
+            tooltip="only failed events (again: all)",
+        ),
+        Binding(
+            "R",
+            "quick_filter('state:running,queued,dispatching')",
+            "Running",
+            show=False,
+            id="events-running",
+            tooltip="only events in progress (again: all)",
+        ),
+        Binding(
+            "W",
+            "quick_filter('state:waiting')",
+            "Waiting",
+            show=False,
+            id="events-waiting",
+            tooltip="only events waiting for approval (again: all)",
+        ),
         Binding("p", "pager", "Log", id="log-pager", tooltip="full log in $PAGER"),
         Binding(
             "i", "details", "Details", show=False, id="event-details", tooltip="the event in full"
@@ -130,7 +157,8 @@ class MainScreen(Screen[None]):
         with Vertical(id="events-pane", classes="pane") as pane:
             pane.border_title = "Events"
             yield Input(
-                placeholder="filter: repository, branch, sha… (Esc clears)", id="events-filter"
+                placeholder="filter: text state:failed event:tag repo:acme/* (Esc clears)",
+                id="events-filter",
             )
             yield EventsTable(self._clock, id="events")
         with Horizontal(id="lower"):
@@ -237,7 +265,11 @@ class MainScreen(Screen[None]):
         if self.filter_text:
             title += f" · /{clean(self.filter_text)[:30]}"
         pane.border_title = title
-        pane.border_subtitle = f"{shown}{'+' if self._more else ''} shown" if shown else ""
+        problems = parse_query(self.filter_text).problems
+        if problems:
+            pane.border_subtitle = clean(problems[0])[:50]
+        else:
+            pane.border_subtitle = f"{shown}{'+' if self._more else ''} shown" if shown else ""
 
     def _runs_lists(self) -> dict[int, list[Run]]:
         return {event_id: list(runs.values()) for event_id, runs in self.runs.items()}
@@ -319,6 +351,20 @@ class MainScreen(Screen[None]):
             return None
         return self.query_one(EventsTable).event(self.event_id)
 
+    def _no_match_note(self) -> list[str]:
+        """What the Output pane says when no event passes the filter."""
+        query = parse_query(self.filter_text)
+        return [
+            f"No event matches /{clean(self.filter_text)[:60]}",
+            *(f"⚠ {clean(problem)}" for problem in query.problems),
+            "The filter takes free text (repository,",
+            "branch, sha, title, author) and terms:",
+            "  state:failed  state:running,queued",
+            "  event:tag  event:pr  repo:acme/*",
+            f"states: {', '.join(state.replace(' ', '-') for state in STATES)}",
+            "Esc clears it.",
+        ]
+
     def _show_placeholder(self) -> None:
         """With no run selected, the Output pane explains the event (or how to start)."""
         log = self.query_one(RunLog)
@@ -326,6 +372,10 @@ class MainScreen(Screen[None]):
         stored = self._selected_event()
         pane = self.query_one("#log-pane")
         pane.border_title = "Output"
+        if stored is None and self.filter_text:
+            reason.display = False
+            log.show_note(self._no_match_note())
+            return
         if stored is None:
             listening = self.listener_url
             point: list[str] = []
@@ -432,6 +482,10 @@ class MainScreen(Screen[None]):
             self.runs.setdefault(run.event_id, {})[run.id] = run
         lists = self._runs_lists()  # once per batch: a burst must not cost per notice
         new = table.apply_activity(activity, lists, self._passes_filter)
+        if activity.runs and parse_query(self.filter_text).states:
+            # A state filter: events whose state changed may now pass or fail it; the store
+            # tells (after the usual typing delay, so a burst asks once).
+            self._filter_later()
         if new and len(table.events) >= MAX_ROWS:
             self._more = True  # the oldest rows left the pane; they page in again
         self._apply_to_selection(activity)
@@ -463,14 +517,13 @@ class MainScreen(Screen[None]):
         self.query_one(RunLog).apply_activity(activity, self.run_id)
 
     def _passes_filter(self, stored: StoredEvent) -> bool:
-        needle = self.filter_text.lower()
-        if not needle:
+        """Whether a live event passes the filter, read as the store reads it."""
+        query = parse_query(self.filter_text)
+        if query.empty:
             return True
-        event = stored.event
-        haystack = " ".join(
-            (event.repository, event.event_type, event.filter, event.ref, event.sha, event.title)
-        ).lower()
-        return needle in haystack
+        runs = self.runs.get(stored.event.id or -1)
+        state = overall_state(stored, list(runs.values()) if runs is not None else None)
+        return query.matches(stored.event, state)
 
     def watch_starting(self, starting: bool) -> None:
         """Starting again (after an unlock): the bar forgets the last start's problems."""
@@ -525,6 +578,17 @@ class MainScreen(Screen[None]):
         field = self.query_one("#events-filter", Input)
         field.display = True
         field.focus()
+
+    def action_quick_filter(self, terms: str) -> None:
+        """Filter the events by ``terms`` at once, or show them all when that filter is on."""
+        field = self.query_one("#events-filter", Input)
+        if field.value.strip() == terms:
+            field.value = ""
+            field.display = False
+        else:
+            field.value = terms
+            field.display = True
+        self.query_one(EventsTable).focus()
 
     @on(Input.Changed, "#events-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
