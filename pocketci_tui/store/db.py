@@ -42,6 +42,7 @@ from pocketci_tui.store.connection import (
     connect_read_only,
 )
 from pocketci_tui.store.outbox import OutboxRow, StatusRouter
+from pocketci_tui.store.polled import PollLedger
 from pocketci_tui.store.query import where as query_where
 from pocketci_tui.store.recording import Replayed, _RecordJob
 from pocketci_tui.store.rows import (
@@ -77,6 +78,8 @@ class Store:
         self._closed = False
         self.status_router: StatusRouter | None = None
         """Which runs get commit statuses (:mod:`pocketci_tui.store.outbox`); None: none."""
+        self.polls = PollLedger(self._write, self._read)
+        """The polled repositories' refs (:mod:`pocketci_tui.store.polled`)."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 

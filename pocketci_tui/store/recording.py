@@ -9,6 +9,10 @@ A delivery may carry its body's digest (the signature): a body already stored un
 delivery id is a replay and raises :class:`Replayed`, unless the delivery is a deliberate
 re-fire. A batch holding a replay is redone job by job (the writer does that for any failing
 job), so only the replay is refused.
+
+A push or tag event also records the change it reports (:mod:`pocketci_tui.store.changes`):
+a new delivery of a change already stored, from the forge's webhook or from polling, is
+counted as a redelivery of the event that reported it first.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from pocketci_tui.model import Event, EventStatus, StoredEvent, utcnow
+from pocketci_tui.store.changes import event_change, remember_changes, reported_changes
 from pocketci_tui.store.rows import (
     _EVENT_COLUMNS,
     _INSERT_EVENT_COLUMNS,
@@ -64,11 +69,20 @@ def _remember_digests(conn: sqlite3.Connection, jobs: list[_RecordJob]) -> None:
         )
 
 
-def _record_redelivery(conn: sqlite3.Connection, event: Event) -> tuple[StoredEvent, bool]:
-    """Count a redelivery of an event already stored; return the original."""
+def _record_redelivery(
+    conn: sqlite3.Connection, event: Event, reported: str | None = None
+) -> tuple[StoredEvent, bool]:
+    """Count a redelivery of an event already stored; return the original.
+
+    Args:
+        conn: The writer's connection.
+        event: The delivery that came again.
+        reported: The delivery id of the stored event it repeats, when not its own (the same
+            change reported under another id).
+    """
     row = conn.execute(
         f"SELECT {_EVENT_COLUMNS}, hook_ids FROM events WHERE vendor = ? AND delivery_id = ?",
-        (event.vendor, event.delivery_id),
+        (event.vendor, reported or event.delivery_id),
     ).fetchone()
     hook_ids = [h for h in row["hook_ids"].split(",") if h]
     if event.hook_id and event.hook_id not in hook_ids:
@@ -84,18 +98,33 @@ def _record_redelivery(conn: sqlite3.Connection, event: Event) -> tuple[StoredEv
 
 
 class _RecordJob:
-    """``record_event`` as a job: runs alone, or merged with others into multi-row INSERTs."""
+    """``record_event`` as a job: runs alone, or merged with others into multi-row INSERTs.
 
-    __slots__ = ("detail", "digest", "event", "refire", "status")
+    ``polled`` marks a delivery that polling made up (never merged into a batch).
+    """
+
+    __slots__ = ("detail", "digest", "event", "polled", "refire", "status")
 
     def __init__(
-        self, event: Event, status: EventStatus, detail: str, digest: str = "", refire: bool = False
+        self,
+        event: Event,
+        status: EventStatus,
+        detail: str,
+        digest: str = "",
+        refire: bool = False,
+        *,
+        polled: bool = False,
     ) -> None:
         self.event = event
         self.status = status
         self.detail = detail
         self.digest = digest
         self.refire = refire
+        self.polled = polled
+
+    def change(self) -> str:
+        """The change this delivery reports, unless it must not be folded (a re-fire)."""
+        return "" if self.refire else event_change(self.event)
 
     def replay_of(self, conn: sqlite3.Connection) -> str | None:
         """The delivery id this job's body was stored under, if this is a replay of it."""
@@ -114,6 +143,17 @@ class _RecordJob:
             ).fetchone()
             if exists is None:  # a redelivery of a stored id stays a redelivery
                 raise Replayed(original)
+        change = self.change()
+        reported = reported_changes(conn, e.vendor, [change], polled_only=not self.polled).get(
+            change
+        )
+        if reported is not None and reported != e.delivery_id:
+            own = conn.execute(
+                "SELECT 1 FROM events WHERE vendor = ? AND delivery_id = ?",
+                (e.vendor, e.delivery_id),
+            ).fetchone()
+            if own is None:  # the same change under another delivery id
+                return _record_redelivery(conn, e, reported)
         cur = conn.execute(
             f"INSERT INTO events ({_INSERT_EVENT_COLUMNS}) VALUES {_INSERT_EVENT_MARKS} "
             "ON CONFLICT (vendor, delivery_id) DO NOTHING",
@@ -125,6 +165,7 @@ class _RecordJob:
         assert event_id is not None
         conn.execute("INSERT INTO event_bodies (event_id, body) VALUES (?, ?)", (event_id, e.body))
         _remember_digests(conn, [self])
+        remember_changes(conn, [(e.vendor, change, event_id)], polled=self.polled)
         return StoredEvent(_with_id(e, event_id), self.status, self.detail), False
 
 
@@ -160,6 +201,9 @@ def _record_many(
             existing.add(key)  # a second delivery with this id in the batch is a redelivery
             fresh.append(job)
     _check_replays(conn, fresh)
+    changes = {id(job): job.change() for job in fresh}
+    aliases = _reported_changes(conn, fresh, changes)
+    fresh = [job for job in fresh if id(job) not in aliases]
     new_ids: dict[int, int] = {}  # id(job) -> row id
     for start in range(0, len(fresh), _MULTI_INSERT_ROWS):
         chunk = fresh[start : start + _MULTI_INSERT_ROWS]
@@ -195,16 +239,41 @@ def _record_many(
             bodies,
         )
     _remember_digests(conn, fresh)
+    remember_changes(
+        conn, [(job.event.vendor, changes[id(job)], new_ids[id(job)]) for job in fresh]
+    )
     results: list[tuple[StoredEvent, bool]] = []
     for job in jobs:
         event_id = new_ids.get(id(job))
         if event_id is None:
-            results.append(_record_redelivery(conn, job.event))
+            results.append(_record_redelivery(conn, job.event, aliases.get(id(job))))
         else:
             results.append(
                 (StoredEvent(_with_id(job.event, event_id), job.status, job.detail), False)
             )
     return results
+
+
+def _reported_changes(
+    conn: sqlite3.Connection, fresh: list[_RecordJob], changes: dict[int, str]
+) -> dict[int, str]:
+    """The new deliveries of a batch (webhooks) whose change polling reported already:
+    ``id(job)`` -> the delivery id that reported it."""
+    wanted: dict[str, list[str]] = {}
+    for job in fresh:
+        if changes[id(job)]:
+            wanted.setdefault(job.event.vendor, []).append(changes[id(job)])
+    reported: dict[tuple[str, str], str] = {}
+    for vendor, keys in wanted.items():
+        for start in range(0, len(keys), _MULTI_INSERT_ROWS):
+            chunk = keys[start : start + _MULTI_INSERT_ROWS]
+            found = reported_changes(conn, vendor, chunk, polled_only=True)
+            reported.update(((vendor, change), delivery) for change, delivery in found.items())
+    return {
+        id(job): reported[(job.event.vendor, changes[id(job)])]
+        for job in fresh
+        if (job.event.vendor, changes[id(job)]) in reported
+    }
 
 
 def _check_replays(conn: sqlite3.Connection, fresh: list[_RecordJob]) -> None:

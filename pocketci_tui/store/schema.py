@@ -127,6 +127,37 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE events ADD COLUMN commits INTEGER;
     ALTER TABLE events ADD COLUMN url TEXT NOT NULL DEFAULT '';
     """,
+    # 7: polling. The change each push or tag event stands for (a hash of forge, repository,
+    # ref, before and after) and whether polling reported it, so the same change reported by a
+    # webhook and by polling is one event; it goes with its event. Each polled repository's
+    # refs as last seen, and when it was first polled (the first poll records the refs without
+    # firing anything). An index on events by ref finds the last event of a branch, which a
+    # polled change may repeat.
+    """
+    CREATE TABLE event_changes (
+        vendor TEXT NOT NULL,
+        change TEXT NOT NULL,
+        event_id INTEGER NOT NULL REFERENCES events (id) ON DELETE CASCADE,
+        polled INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (vendor, change)
+    ) WITHOUT ROWID;
+    CREATE INDEX event_changes_event ON event_changes (event_id);
+    CREATE TABLE polled_repos (
+        vendor TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        first_polled_at TEXT NOT NULL,
+        last_polled_at TEXT NOT NULL,
+        PRIMARY KEY (vendor, repository)
+    ) WITHOUT ROWID;
+    CREATE TABLE polled_refs (
+        vendor TEXT NOT NULL,
+        repository TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        sha TEXT NOT NULL,
+        PRIMARY KEY (vendor, repository, ref)
+    ) WITHOUT ROWID;
+    CREATE INDEX events_ref ON events (vendor, ref, repository COLLATE NOCASE, id);
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N."""
 
