@@ -454,6 +454,7 @@ class GitCommand:
         time_limit: float | None = None,
         check: bool = True,
         what: str = "",
+        max_output: int | None = None,
     ) -> GitResult:
         """Run one git command and collect its output.
 
@@ -466,6 +467,8 @@ class GitCommand:
             time_limit: Time limit in seconds (default: the runner's).
             check: Raise :class:`GitError` when git exits with a non-zero status.
             what: A short description for error messages (``"fetch from https://..."``).
+            max_output: The most bytes of standard output kept; git is stopped and the
+                command fails when it writes more (a remote listing untold refs). None: all.
 
         Returns:
             The result.
@@ -494,7 +497,12 @@ class GitCommand:
         except OSError as exc:
             raise GitError(f"{label}: cannot start git: {exc.strerror or exc}") from None
         try:
-            stdout, stderr = await asyncio.wait_for(proc.communicate(), limit)
+            stdout, stderr = await asyncio.wait_for(_communicate(proc, max_output), limit)
+        except _TooMuchOutput:
+            await _stop(proc)
+            raise GitError(
+                _mask(f"{label}: more than {max_output} bytes of output; stopped", secrets)
+            ) from None
         except TimeoutError:
             await _stop(proc)
             raise GitTimeoutError(
@@ -516,6 +524,44 @@ class GitCommand:
                 )
             raise GitError(_mask(f"{label} failed: {summary}", secrets))
         return result
+
+
+class _TooMuchOutput(Exception):
+    """git wrote more standard output than the caller keeps."""
+
+
+STDERR_KEPT = 64 * 1024
+"""The most bytes of git's standard error kept when its output is bounded."""
+
+
+async def _communicate(
+    proc: asyncio.subprocess.Process, max_output: int | None
+) -> tuple[bytes, bytes]:
+    """``proc.communicate()``, keeping at most ``max_output`` bytes of standard output.
+
+    Raises:
+        _TooMuchOutput: git wrote more than that.
+    """
+    if max_output is None:
+        return await proc.communicate()
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+
+    async def drain(stream: asyncio.StreamReader, most: int, strict: bool) -> bytes:
+        kept = bytearray()
+        while chunk := await stream.read(65536):
+            if len(kept) + len(chunk) > most:
+                if strict:
+                    raise _TooMuchOutput
+                chunk = chunk[: max(0, most - len(kept))]
+            kept += chunk
+        return bytes(kept)
+
+    out, err = await asyncio.gather(
+        drain(proc.stdout, max_output, True), drain(proc.stderr, STDERR_KEPT, False)
+    )
+    await proc.wait()
+    return out, err
 
 
 def _refused(result: GitResult) -> bool:
