@@ -6,7 +6,8 @@ folder, so a second instance changes nothing), then the listening sockets are bo
 use fails before any state is touched), then the store opens (and fails loudly on a read-only or
 broken database), the engine stops what a crash left running and resumes queued work, and the
 listener starts serving last, so no delivery is accepted before the parts that must take it are
-up. :meth:`Services.stop` undoes it in reverse order.
+up. The poller (:mod:`pocketci_tui.polling`) starts with the engine, for the repositories that
+say ``poll:``. :meth:`Services.stop` undoes it in reverse order.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
     from pocketci_tui.intake import IntakeLimits, Listener
     from pocketci_tui.model import MatchResult, Run
+    from pocketci_tui.polling import Poller, PollTiming, ProblemBoard
     from pocketci_tui.problems import Problem
     from pocketci_tui.statuses.routing import SettingsRouter
     from pocketci_tui.statuses.sender import StatusSender
@@ -75,6 +77,11 @@ class EngineLike(EngineClient, Protocol):
 
     settings: Settings
     """The configuration each new event is dispatched with (replaced on a reload)."""
+
+    @property
+    def live(self) -> ProblemBoard:
+        """Where the engine's problems are kept; the poller adds its own there."""
+        ...
 
 
 EngineFactory = Callable[..., EngineLike]
@@ -135,6 +142,8 @@ class Services(CoreClient):
         mode: What this process is (``ui`` or ``serve``), recorded in the lock it takes.
         sockets: Listening sockets already bound (:func:`pocketci_tui.intake.bind_sockets`);
             None binds the configured address at start.
+        poll_timing: How the poller times its polls (``polling.PollTiming``); None for the
+            defaults (each repository's own ``poll``).
     """
 
     def __init__(
@@ -150,6 +159,7 @@ class Services(CoreClient):
         lock: DataLock | None = None,
         mode: Mode = "serve",
         sockets: list[socket.socket] | None = None,
+        poll_timing: PollTiming | None = None,
     ) -> None:
         self.settings = settings
         self.paths = paths
@@ -174,6 +184,9 @@ class Services(CoreClient):
         self._router: SettingsRouter | None = None
         self.statuses: StatusSender | None = None
         """The commit status sender while started (its problems are the user's too)."""
+        self._poll_timing = poll_timing
+        self.poller: Poller | None = None
+        """Polls the repositories that say ``poll:`` (while started)."""
 
     @property
     def webhook_url(self) -> str:
@@ -233,6 +246,7 @@ class Services(CoreClient):
             if self.statuses is not None:
                 self.engine.subscribe(self.statuses.wake)
             await self.engine.start()
+            self._start_poller(self.store, self.secrets, self.engine)
             app = make_intake_app(
                 settings=self.settings,
                 store=self.store,
@@ -269,6 +283,21 @@ class Services(CoreClient):
         self.statuses = StatusSender(store, secrets, self.settings)
         await self.statuses.start()
 
+    def _start_poller(self, store: Store, secrets: SecretStore, engine: EngineLike) -> None:
+        from pocketci_tui.engine.git import GitCommand
+        from pocketci_tui.polling import Poller
+
+        self.poller = Poller(
+            settings=self.settings,
+            store=store,
+            secrets=secrets,
+            sink=engine,
+            problems=engine.live,
+            git=GitCommand(self.paths.work_dir / "git" / "home"),
+            timing=self._poll_timing,
+        )
+        self.poller.start()
+
     async def _retain(self) -> None:
         while True:
             store = self.store
@@ -302,6 +331,8 @@ class Services(CoreClient):
             self._router.settings = settings
         if self.statuses is not None:
             self.statuses.settings = settings
+        if self.poller is not None:
+            self.poller.use(settings)
         app = self._intake_app
         if app is not None:
             app[keys.REPOS].use(settings)
@@ -436,6 +467,9 @@ class Services(CoreClient):
                 await listener.stop()
             except Exception:
                 log.exception("stopping the listener failed")
+        poller, self.poller = self.poller, None
+        if poller is not None:
+            await poller.stop()
         engine, self.engine = self.engine, None
         if engine is not None:
             stopping = asyncio.ensure_future(engine.shutdown())

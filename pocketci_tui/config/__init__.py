@@ -59,6 +59,7 @@ __all__ = [
     "MAX_SPEC_PATHS",
     "MAX_SPEC_SECRETS",
     "MAX_SPEC_VALUES",
+    "MIN_POLL_SECONDS",
     "NESTED_VENDORS",
     "SECRET_BACKENDS",
     "SECRET_NAME_RE",
@@ -153,6 +154,8 @@ class RepoConfig:
             None (not set) means on when a token is configured (:attr:`posts_statuses`).
         status_token: NAME of the secret-store entry statuses are posted with; empty means
             ``token``.
+        poll: Seconds between two checks of its branches and tags (``git ls-remote``), for a
+            server no webhook reaches; 0 means it is not polled.
     """
 
     name: str
@@ -164,6 +167,7 @@ class RepoConfig:
     webhook_secret: str = ""
     statuses: bool | None = None
     status_token: str = ""
+    poll: float = 0.0
 
     @property
     def status_token_name(self) -> str:
@@ -493,6 +497,7 @@ def _parse_repo(
             "webhook-secret",
             "statuses",
             "status-token",
+            "poll",
         )
     )
     statuses = r.data.get("statuses")
@@ -540,6 +545,7 @@ def _parse_repo(
         webhook_secret=r.secret_name("webhook-secret", ""),
         statuses=statuses,
         status_token=r.secret_name("status-token", ""),
+        poll=_poll_interval(r, name),
     )
 
 
@@ -555,6 +561,30 @@ def _status_context(r: Reader) -> str:
             'like status-context: "pocketci/{function}"',
         )
     return template
+
+
+MIN_POLL_SECONDS = 10.0
+"""The shortest ``repos[].poll``: each check is a request to the forge, and forges limit them."""
+
+
+def _poll_interval(r: Reader, name: str) -> float:
+    """Read ``repos[].poll``: a duration of at least :data:`MIN_POLL_SECONDS`, or 0 (absent)."""
+    raw = r.data.get("poll")
+    if raw is None:
+        return 0.0
+    seconds = parse_duration(raw, where=r.where("poll"))
+    if seconds < MIN_POLL_SECONDS:
+        raise ConfigError(
+            f"{r.where('poll')}: {shown(raw)} is too often; poll at most every "
+            f"{MIN_POLL_SECONDS:.0f}s",
+            "use a duration like 60s or 5m (each check is a request to the forge)",
+        )
+    if any(c in name for c in "*?["):
+        raise ConfigError(
+            f"{r.where('poll')}: a pattern ({name!r}) cannot be polled: list each repository "
+            "to poll by its own name",
+        )
+    return seconds
 
 
 def _name_list(r: Reader, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:

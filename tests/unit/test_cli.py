@@ -33,6 +33,7 @@ CORE_MODULES = [
     "pocketci_tui.intake",
     "pocketci_tui.contract",
     "pocketci_tui.core_feed",
+    "pocketci_tui.polling",
     "pocketci_tui.services",
     "pocketci_tui.startup",
     "pocketci_tui.start_errors",
