@@ -3,8 +3,10 @@
 :class:`StatusWatch` turns the engine's run counts and problems, which the engine keeps as
 state, into :class:`~pocketci_tui.contract.CountsChanged` and
 :class:`~pocketci_tui.contract.ProblemsChanged` notices, so a client is told of a change
-instead of asking on a timer. :func:`read_log_tail` reads the end of a finished run's log file
-and counts its lines, so the tail says where it ends.
+instead of asking on a timer: it compares them after each notice of the engine and whenever the
+engine says its state changed without a notice (a run added, a problem raised or cleared).
+:func:`read_log_tail` reads the end of a finished run's log file and counts its lines, so the
+tail says where it ends.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ if TYPE_CHECKING:
     from pocketci_tui.model import Notice
     from pocketci_tui.problems import Problem
 
-STATUS_CHECK_SECONDS = 1.0
-"""How often the counts and problems are compared with those last told, besides after each
-notice: a problem can be raised, and a run wait for a slot, without a notice of its own."""
+
+Watch = Callable[[Callable[[], None]], Callable[[], None]]
+"""Registers a callback called whenever something may have changed; returns how to stop."""
 
 
 class StatusWatch:
@@ -33,9 +35,10 @@ class StatusWatch:
     Args:
         engine: The engine whose state is watched.
         callback: The subscriber; it gets the current values at once.
-        interval: Seconds between two comparisons when no notice comes.
         more_problems: The problems of other running parts (the commit status sender), told
             after the engine's.
+        watch_more: Tells when ``more_problems`` may have changed (without it, they are only
+            looked at when the engine's state changes).
     """
 
     def __init__(
@@ -43,26 +46,30 @@ class StatusWatch:
         engine: EngineClient,
         callback: Callable[[ClientNotice], None],
         *,
-        interval: float = STATUS_CHECK_SECONDS,
         more_problems: Callable[[], Iterable[Problem]] | None = None,
+        watch_more: Watch | None = None,
     ) -> None:
         self._engine = engine
         self._more_problems = more_problems
         self._callback = callback
-        self._interval = interval
         self._loop = asyncio.get_running_loop()
         self._soon: asyncio.Handle | None = None
-        self._timer: asyncio.TimerHandle | None = None
         self._counts = CountsChanged(*engine.counts())
         self._problems = ProblemsChanged(self._all_problems())
         self._closed = False
         callback(self._counts)
         callback(self._problems)
-        self._timer = self._loop.call_later(interval, self._tick)
+        self._unwatch = [engine.watch_state(self._schedule)]
+        if watch_more is not None:
+            self._unwatch.append(watch_more(self._schedule))
 
     def on_notice(self, notice: Notice) -> None:
         """Pass an engine notice on, then compare once the publishing code has run on."""
         self._callback(notice)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Compare soon: after the engine's code that changed something has run on."""
         if self._soon is None and not self._closed:
             self._soon = self._loop.call_soon(self.check)
 
@@ -84,20 +91,14 @@ class StatusWatch:
         more = tuple(self._more_problems()) if self._more_problems is not None else ()
         return (*self._engine.problems(), *more)
 
-    def _tick(self) -> None:
-        self._timer = None
-        if self._closed:
-            return
-        self.check()
-        self._timer = self._loop.call_later(self._interval, self._tick)
-
     def close(self) -> None:
         """Stop telling."""
         self._closed = True
-        for handle in (self._soon, self._timer):
-            if handle is not None:
-                handle.cancel()
-        self._soon = self._timer = None
+        for stop in self._unwatch:
+            stop()
+        if self._soon is not None:
+            self._soon.cancel()
+            self._soon = None
 
 
 def read_log_tail(path: Path, lines: int) -> tuple[list[str], int] | None:

@@ -9,7 +9,8 @@ secret store). The status bar shows the short text of each; the Output pane the 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 
@@ -43,16 +44,39 @@ class Problems:
 
     def __init__(self, problems: Iterable[Problem] = ()) -> None:
         self._by_key: dict[str, Problem] = {p.key: p for p in problems}
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` after each change (a problem raised or changed, one cleared), so
+        whoever shows them is told instead of asking on a timer; return a function that stops
+        the calls. It is called in the middle of the owner's work: it should only note or
+        schedule."""
+        self._watchers.append(callback)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._watchers.remove(callback)
+
+        return stop
+
+    def _changed(self) -> None:
+        for callback in list(self._watchers):
+            callback()
 
     def raise_problem(self, problem: Problem) -> None:
         """Record ``problem``, replacing any earlier one with the same key."""
+        changed = self._by_key.get(problem.key) != problem
         self._by_key[problem.key] = problem
+        if changed:
+            self._changed()
 
     def clear(self, *keys: str) -> bool:
         """Forget the problems with these keys; return True when one was recorded."""
         found = False
         for key in keys:
             found = self._by_key.pop(key, None) is not None or found
+        if found:
+            self._changed()
         return found
 
     def get(self, key: str) -> Problem | None:

@@ -369,7 +369,13 @@ class Services(CoreClient):
     def subscribe(self, callback: Callable[[ClientNotice], None]) -> Callable[[], None]:
         """Relay the engine's notices, and its counts and problems when they change."""
         _, engine = self._running()
-        watch = StatusWatch(engine, callback, more_problems=self._status_problems)
+        statuses = self.statuses
+        watch = StatusWatch(
+            engine,
+            callback,
+            more_problems=self._status_problems,
+            watch_more=statuses.watch_problems if statuses is not None else None,
+        )
         unsubscribe_engine = engine.subscribe(watch.on_notice)
 
         def unsubscribe() -> None:

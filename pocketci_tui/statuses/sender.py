@@ -33,6 +33,7 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 
 import aiohttp
 from yarl import URL
@@ -140,6 +141,11 @@ class StatusSender:
     def problems(self) -> list[Problem]:
         """The repositories whose statuses the forge refused, one problem each."""
         return list(self._problems)
+
+    def watch_problems(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` whenever :meth:`problems` changed; return a function that stops
+        the calls (the status bar is told instead of asking)."""
+        return self._problems.watch(callback)
 
     # -- the loop -------------------------------------------------------------------------------
 

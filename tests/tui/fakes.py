@@ -61,6 +61,7 @@ class ScriptedEngine(EngineClient):
     problem_list: list[Problem] = field(default_factory=list)
     preview_result: MatchResult | None = None
     subscribers: list[Callable[[Notice], None]] = field(default_factory=list)
+    state_watchers: list[Callable[[], None]] = field(default_factory=list)
     shut_down: bool = False
 
     def subscribe(self, callback: Callable[[Notice], None]) -> Callable[[], None]:
@@ -121,6 +122,19 @@ class ScriptedEngine(EngineClient):
     def problems(self) -> list[Problem]:
         """The scripted problems."""
         return list(self.problem_list)
+
+    def watch_state(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Add a watcher of the counts and problems (see :meth:`set_state`)."""
+        self.state_watchers.append(callback)
+        return lambda: self.state_watchers.remove(callback)
+
+    def set_state(self, queued: int, running: int, problems: list[Problem] | None = None) -> None:
+        """Change the counts (and problems, if given) and tell the watchers, like the engine."""
+        self.queued, self.running = queued, running
+        if problems is not None:
+            self.problem_list = list(problems)
+        for callback in list(self.state_watchers):
+            callback()
 
     async def preview(self, event_id: int) -> MatchResult | None:
         """The scripted preview (a read, not an action: not recorded in ``calls``)."""

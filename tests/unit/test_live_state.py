@@ -82,3 +82,37 @@ async def test_the_queue_hands_requests_out_in_the_order_they_came() -> None:
     assert await queue.get() == DispatchRequest(5, None, None)
     assert await queue.get() is rerun
     assert len(queue) == 0
+
+
+def test_watchers_are_told_of_each_change_of_the_counts_or_problems() -> None:
+    live = LiveState()
+    told: list[tuple[tuple[int, int], list[str]]] = []
+
+    def note() -> None:
+        told.append((live.counts(), [p.key for p in live.problems()]))
+
+    stop = live.watch(note)
+    entry = live.add(run("a"))
+    live.raise_problem(Problem(key="dagger", short="dagger not found", detail="x"))
+    live.clear_problems("cloud-token")  # nothing to clear: nothing changed, nothing told
+    live.clear_problems("dagger")
+    live.ended(entry)
+    stop()
+    live.add(run("b"))
+
+    assert told == [((1, 0), []), ((1, 0), ["dagger"]), ((1, 0), []), ((0, 0), [])]
+
+
+def test_a_failing_watcher_does_not_stop_the_others_nor_the_engine() -> None:
+    live = LiveState()
+    told: list[str] = []
+
+    def broken() -> None:
+        raise RuntimeError("boom")
+
+    live.watch(broken)
+    live.watch(lambda: told.append("told"))
+    live.add(run("a"))
+
+    assert told == ["told"]
+    assert live.counts() == (1, 0)

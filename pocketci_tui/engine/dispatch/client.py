@@ -71,3 +71,10 @@ class EngineClient(Protocol):
     def problems(self) -> list[Problem]:
         """What the user should know is wrong."""
         ...
+
+    def watch_state(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (no argument, in the middle of the engine's work: only note or
+        schedule) whenever :meth:`counts` or :meth:`problems` may have changed without a
+        notice saying so; return a function that stops the calls. With the notices, it tells
+        every change, so nobody has to ask on a timer."""
+        ...

@@ -301,6 +301,11 @@ class Engine:
         """Return what the user should know is wrong (dagger missing, secret store down...)."""
         return self.live.problems()
 
+    def watch_state(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` whenever :meth:`counts` or :meth:`problems` may have changed
+        without a notice saying so; return a function that stops the calls."""
+        return self.live.watch(callback)
+
     # -- the dispatch workers -------------------------------------------------------------------
 
     async def _worker(self) -> None:

@@ -3,19 +3,25 @@
 One object owns it, so the rules live in one place: a run is live from the moment its task is
 created until it ends, then its tail is kept among the recently finished ones for a while; a
 problem is raised and cleared only through :meth:`LiveState.raise_problem` and
-:meth:`LiveState.clear_problems`, whichever part of the engine found it.
+:meth:`LiveState.clear_problems`, whichever part of the engine found it. Whoever shows the run
+counts or the problems is told when they may have changed (:meth:`LiveState.watch`), so nobody
+has to ask on a timer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import shutil
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pocketci_tui.model import Run, RunState
 from pocketci_tui.problems import GIT_MISSING, Problem, Problems
+
+log = logging.getLogger(__name__)
 
 TAIL_LINES = 2000
 """Lines of output kept in memory per run for the UI; the full log is on disk."""
@@ -54,7 +60,30 @@ class LiveState:
         self._runs: dict[str, LiveRun] = {}
         self._recent_tails: dict[str, deque[str]] = {}
         self._recent_ends: dict[str, int] = {}
+        self._watchers: list[Callable[[], None]] = []
         self._problems = Problems()
+        self._problems.watch(self._changed)
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` whenever the counts or problems may have changed: a run was added
+        or ended, a problem raised or cleared (a live run's state changes with a
+        :class:`~pocketci_tui.model.RunUpdated` notice instead). It is called in the middle of
+        the engine's work, so it should only note or schedule. Returns a function that stops
+        the calls."""
+        self._watchers.append(callback)
+
+        def stop() -> None:
+            with contextlib.suppress(ValueError):
+                self._watchers.remove(callback)
+
+        return stop
+
+    def _changed(self) -> None:
+        for callback in list(self._watchers):
+            try:
+                callback()
+            except Exception:
+                log.exception("a watcher of the live state failed")
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -62,6 +91,7 @@ class LiveState:
         """Make ``run`` live (its task is set by whoever executes it)."""
         live = LiveRun(run)
         self._runs[run.id] = live
+        self._changed()
         return live
 
     def get(self, run_id: str) -> LiveRun | None:
@@ -78,6 +108,7 @@ class LiveState:
             oldest = next(iter(self._recent_tails))
             self._recent_tails.pop(oldest)
             self._recent_ends.pop(oldest, None)
+        self._changed()
 
     def runs(self) -> list[LiveRun]:
         """Every live run."""
@@ -124,4 +155,4 @@ class LiveState:
     def check_git(self) -> None:
         """Raise the problem of a missing ``git`` when it is not on PATH."""
         if shutil.which("git") is None:
-            self._problems.raise_problem(GIT_MISSING)
+            self.raise_problem(GIT_MISSING)
