@@ -39,6 +39,7 @@ import aiohttp
 from yarl import URL
 
 from pocketci_tui.config import Settings
+from pocketci_tui.model import EventUpdated, RunUpdated
 from pocketci_tui.problems import Problem, Problems
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.statuses.apis import APIS, StatusApi, StatusRequest, Verdict
@@ -49,6 +50,9 @@ log = logging.getLogger("pocketci_tui.statuses")
 
 MAX_ANSWER = 64 * 1024
 """The most bytes of a forge's answer read (its error message is at the start)."""
+
+MIN_LOOK = 0.02
+"""The least seconds between two reads of the outbox (a burst of run changes is one read)."""
 
 TOKEN_TTL = 60.0
 """Seconds a token read from the secret store is reused."""
@@ -134,9 +138,15 @@ class StatusSender:
             await self._session.close()
             self._session = None
 
-    def wake(self, *_: object) -> None:
-        """Look at the outbox now (a run changed state); usable as a notice subscriber."""
-        self._wake.set()
+    def wake(self, notice: object = None) -> None:
+        """Look at the outbox soon; usable as a notice subscriber.
+
+        Of the engine's notices only those of a run or an event changing state can come with
+        new statuses; the others (a delivery stored, output lines) are ignored, so a flood of
+        deliveries does not make the sender read the outbox for each one.
+        """
+        if notice is None or isinstance(notice, RunUpdated | EventUpdated):
+            self._wake.set()
 
     def problems(self) -> list[Problem]:
         """The repositories whose statuses the forge refused, one problem each."""
@@ -151,15 +161,25 @@ class StatusSender:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        last = 0.0
         while not self._stopping:
+            # However often woken, the outbox is read at most every MIN_LOOK seconds.
+            since = loop.time() - last
+            if since < MIN_LOOK:
+                await asyncio.sleep(MIN_LOOK - since)
+            last = loop.time()
             self._wake.clear()
             try:
-                rows = await self.store.due_statuses()
+                # Enough to find free contexts past those being sent or waiting for a retry.
+                wanted = self.concurrency * 4 + len(self._busy) + len(self._retry_at)
+                keys = await self.store.due_status_keys(wanted)
             except StoreError as exc:
                 log.warning("cannot read the status outbox: %s", exc)
-                rows = []
+                keys = []
             now = loop.time()
-            for key in dict.fromkeys(row.key for row in rows):
+            for key in keys:
+                if len(self._busy) >= self.concurrency:
+                    break
                 if key in self._busy or self._retry_at.get(key, 0.0) > now:
                     continue
                 self._busy.add(key)
@@ -177,15 +197,16 @@ class StatusSender:
                     await self._wake.wait()
 
     async def _drain(self, key: tuple[str, str, str, str]) -> None:
-        """Deliver a context's rows until none is left or the forge asks to wait."""
+        """Deliver a context's rows until none is left or the forge asks to wait.
+
+        Recording one row's outcome and claiming the context's next row are one write.
+        """
         try:
             async with self._slots:
-                while True:
-                    row = await self.store.claim_status(key)
-                    if row is None:
-                        return
-                    if not await self._deliver_one(key, row):
-                        return
+                row = await self.store.claim_status(key)
+                while row is not None:
+                    status, detail, more = await self._deliver_one(key, row)
+                    row = await self.store.settle_status(row.id, status, detail, more)
         except StoreError as exc:
             log.warning("cannot record a status delivery: %s", exc)
         except Exception:
@@ -194,27 +215,30 @@ class StatusSender:
             self._busy.discard(key)
             self._wake.set()
 
-    async def _deliver_one(self, key: tuple[str, str, str, str], row: OutboxRow) -> bool:
-        """Send one claimed row and record the outcome; False when the context must wait."""
+    async def _deliver_one(
+        self, key: tuple[str, str, str, str], row: OutboxRow
+    ) -> tuple[str, str, tuple[str, str, str, str] | None]:
+        """Send one claimed row.
+
+        Returns:
+            The row's new delivery status, its detail, and the context to claim the next row
+            of (None when the context must wait for a retry).
+        """
         verdict, token = await self._attempt(row)
         detail = mask(verdict.reason, token or "")
         if verdict.outcome == "sent":
             self._failures.pop(key, None)
             self._retry_at.pop(key, None)
-            await self.store.mark_status(row.id, "sent", detail)
             self._problems.clear(_problem_key(row))
-            return True
+            return "sent", detail, key
         if verdict.outcome == "failed":
             self._failures.pop(key, None)
-            await self.store.mark_status(row.id, "failed", detail)
             self._refused(row, detail)
-            return True
+            return "failed", detail, key
         failures = self._failures.get(key, 0) + 1
         self._failures[key] = failures
         delay = self._delay(failures, verdict.wait)
         self._retry_at[key] = asyncio.get_running_loop().time() + delay
-        status = "sending" if verdict.ambiguous else "queued"
-        await self.store.mark_status(row.id, status, f"retrying in {delay:.1f}s: {detail}")
         log.info(
             "status for %s %s not posted yet (%s); retrying in %.1fs",
             row.repository,
@@ -222,7 +246,8 @@ class StatusSender:
             detail,
             delay,
         )
-        return False
+        status = "sending" if verdict.ambiguous else "queued"
+        return status, f"retrying in {delay:.1f}s: {detail}", None
 
     def _delay(self, failures: int, asked: float | None) -> float:
         """The wait before the next try: what the forge asked, else backoff with jitter."""

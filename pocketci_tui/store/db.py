@@ -597,9 +597,38 @@ class Store:
         """The commit statuses still to deliver, oldest first."""
         return await self._read(outbox.due_rows)
 
+    async def due_status_keys(self, limit: int = 64) -> list[tuple[str, str, str, str]]:
+        """The contexts with commit statuses still to deliver, the longest waiting first."""
+        return await self._read(lambda conn: outbox.due_keys(conn, limit))
+
     async def claim_status(self, key: tuple[str, str, str, str]) -> OutboxRow | None:
         """Take the newest undelivered status of a context to send (the older are superseded)."""
         return await self._write(lambda conn: outbox.claim_latest(conn, key))
+
+    async def settle_status(
+        self,
+        row_id: int,
+        status: str,
+        detail: str,
+        claim_next: tuple[str, str, str, str] | None,
+    ) -> OutboxRow | None:
+        """Record how a status's delivery went and, in the same write, claim the next one.
+
+        Args:
+            row_id: The status delivered (or tried).
+            status: ``sent``, ``failed``, ``queued`` or ``sending`` (to retry).
+            detail: How it went.
+            claim_next: The context whose next status to claim, or None.
+
+        Returns:
+            The claimed status, or None.
+        """
+
+        def job(conn: sqlite3.Connection) -> OutboxRow | None:
+            outbox.mark_row(conn, row_id, status, detail)
+            return outbox.claim_latest(conn, claim_next) if claim_next is not None else None
+
+        return await self._write(job)
 
     async def mark_status(self, row_id: int, status: str, detail: str = "") -> None:
         """Record how a status's delivery went: ``sent``, ``failed`` or ``queued`` (retry)."""

@@ -282,6 +282,20 @@ def due_rows(conn: sqlite3.Connection, limit: int = 1000) -> list[OutboxRow]:
     return [_row(r) for r in rows]
 
 
+def due_keys(conn: sqlite3.Connection, limit: int = 64) -> list[tuple[str, str, str, str]]:
+    """The contexts with statuses still to deliver, the longest waiting first (at most limit).
+
+    The sender asks this every time a context is done, so it reads the index, not the rows.
+    """
+    rows = conn.execute(
+        "SELECT vendor, repository, sha, context FROM status_outbox "
+        "WHERE status IN ('queued', 'sending') GROUP BY vendor, repository, sha, context "
+        "ORDER BY min(id) LIMIT ?",
+        (limit,),
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
 def claim_latest(conn: sqlite3.Connection, key: tuple[str, str, str, str]) -> OutboxRow | None:
     """Take the newest undelivered row of a context; mark the older ones superseded.
 

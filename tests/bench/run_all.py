@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["intake", "dispatch", "workspace", "ingest", "ui", "matching"]
+ORDER = ["intake", "dispatch", "workspace", "ingest", "ui", "matching", "statuses"]
 
 
 def _load(name: str) -> ModuleType:
