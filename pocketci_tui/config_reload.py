@@ -56,6 +56,7 @@ LIVE_KEYS: dict[str, Callable[[Settings], object]] = {
     "retention": lambda s: (s.retention_events, s.retention_days),
     "dagger.cloud-token": lambda s: s.dagger.cloud_token,
     "keymap": lambda s: dict(s.keymap),
+    "status-context": lambda s: s.status_context,
 }
 """Keys applied as soon as the file is reloaded."""
 

@@ -331,3 +331,27 @@ async def test_a_status_caught_mid_send_by_a_crash_reaches_the_forge_once(
         await sender.stop()
         await store.close()
         await forge.stop()
+
+
+async def test_a_redirect_is_not_followed_and_the_token_goes_nowhere_else(
+    tmp_path: Path,
+) -> None:
+    elsewhere = await StatusForge("github").start()
+    moved: tuple[int, dict[str, str], str] = (
+        301,
+        {"Location": f"{elsewhere.url}/repos/{REPOSITORY}/statuses/x"},
+        "",
+    )
+    forge = StatusForge("github", answers={"*": [moved] * 10})
+    try:
+        async with rig(tmp_path, functions=one_function(), forge=forge) as r:
+            stored = await r.kit.deliver(r.push("moved"))
+            assert stored.event.id is not None
+            await r.kit.wait_runs_finished(stored.event.id)
+            await r.wait_outbox_settled()
+            rows = await r.kit.store.all_statuses()
+    finally:
+        await elsewhere.stop()
+    assert elsewhere.received == []
+    assert rows[-1].status == "failed"
+    assert "redirects are not followed: set forges.github.api-url" in rows[-1].detail

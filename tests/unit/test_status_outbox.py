@@ -206,3 +206,27 @@ def test_config_reads_the_status_keys_and_derives_api_urls() -> None:
 def test_config_refuses_bad_status_keys(data: dict[str, object], words: str) -> None:
     with pytest.raises(ConfigError, match=words):
         parse_settings(data)
+
+
+class _BrokenRouter:
+    """A router that fails, as a bug or a full disk would fail the status's insert."""
+
+    def context(self, vendor: str, repository: str, event_type: str, function: str) -> str | None:
+        raise RuntimeError("cannot queue the status")
+
+
+async def test_a_run_state_and_its_status_are_stored_together_or_not_at_all(
+    store: Store,
+) -> None:
+    event_id = await _stored(store)
+    run = _run(event_id)
+    await store.add_runs([run])
+    store.status_router = _BrokenRouter()
+    with pytest.raises(RuntimeError):
+        await store.update_run(replace(run, state=RunState.RUNNING))
+    stored = await store.get_run("r1")
+    assert stored is not None
+    assert stored.state is RunState.QUEUED  # the state change went with the failed status
+    store.status_router = SettingsRouter(_settings())
+    await store.update_run(replace(run, state=RunState.RUNNING))
+    assert [r.state for r in await store.all_statuses()] == ["running"]
