@@ -355,3 +355,28 @@ async def test_a_redirect_is_not_followed_and_the_token_goes_nowhere_else(
     assert elsewhere.received == []
     assert rows[-1].status == "failed"
     assert "redirects are not followed: set forges.github.api-url" in rows[-1].detail
+
+
+async def test_gitlab_409_is_retried_and_cannot_transition_counts_as_applied(
+    tmp_path: Path,
+) -> None:
+    conflict: tuple[int, dict[str, str], str] = (409, {}, '{"message": "409 Conflict"}')
+    applied: tuple[int, dict[str, str], str] = (
+        400,
+        {},
+        '{"message": "Cannot transition status via :enqueue from :pending"}',
+    )
+    forge = StatusForge("gitlab", answers={"*": [conflict, applied]})
+    functions = [fn("testOnGitlabPushMain", *BASE, call={"output": ["ok"], "exit": 0})]
+    async with rig(tmp_path, "gitlab", functions=functions, forge=forge) as r:
+        stored = await r.kit.deliver(r.push("gitlab"))
+        assert stored.event.id is not None
+        await r.kit.wait_runs_finished(stored.event.id)
+        await r.wait_outbox_settled()
+        rows = await r.kit.store.all_statuses()
+    posts = [x for x in forge.received if x.method == "POST"]
+    assert [p.answer for p in posts[:2]] == [409, 400]
+    assert {row.status for row in rows} <= {"sent", "superseded"}
+    assert any(row.detail == "already applied" for row in rows)
+    assert forge.sequence()["pocketci/testOnGitlabPushMain"][-1][0] == "success"
+    assert forge.violations == []
