@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,19 +22,17 @@ from textual.screen import Screen
 
 from pocketci_tui.config import Settings
 from pocketci_tui.config_reload import ConfigReloader, Reload
-from pocketci_tui.contract import CoreClient, RejectionSummary, fork_approval
-from pocketci_tui.model import StoredEvent
+from pocketci_tui.contract import CoreClient, RejectionSummary
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problems
 from pocketci_tui.startup import Startup, webhook_url
 
+from .actions import CoreActions
 from .bridge import EngineBridge
 from .collector import QuietCollector
 from .commands import EventCommands, pocketci_commands
-from .dialogs.approve import ApproveDialog
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.details import EventDetails
-from .dialogs.fire import FireDialog
 from .dialogs.help import HelpDialog, binding_rows, key_display
 from .dialogs.refused import RefusedDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
@@ -151,6 +149,8 @@ class PocketCIApp(App[int]):
         """Starts the services (asking for a passphrase here) and keeps the start's problems."""
         self.main_screen: MainScreen | None = None
         """The main screen once mounted."""
+        self.actions = CoreActions(self, lambda: self.services, lambda: self.settings, clock)
+        """Carries out the main screen's commands on the engine."""
         self._pager = pager
         self._first_start = first_start
         self._unlock = unlock_secrets
@@ -506,15 +506,7 @@ class PocketCIApp(App[int]):
 
     def open_fire_picker(self, event_id: int | None) -> None:
         """Open the fire picker; Enter fires the chosen event."""
-        if not self.services.started:
-            self.notify("The engine is not running", severity="error")
-            return
-
-        def chosen(picked: int | None) -> None:
-            if picked is not None:
-                self.fire_event(picked)
-
-        self.push_screen(FireDialog(self.services, event_id, self.clock), chosen)
+        self.actions.open_fire_picker(event_id, self.fire_event)
 
     def fire_event(self, event_id: int) -> None:
         """Dispatch a stored event again, chosen outside the main screen (the fire picker, the
@@ -523,7 +515,7 @@ class PocketCIApp(App[int]):
         if self.main_screen is not None:
             self.main_screen.post_message(Fire(event_id))
         else:
-            self._fire(Fire(event_id))
+            self.actions.fire(event_id)
 
     # -- the main screen's commands ----------------------------------------------------------
 
@@ -533,24 +525,23 @@ class PocketCIApp(App[int]):
 
     @on(Fire)
     def _fire(self, message: Fire) -> None:
-        if (client := self._client()) is not None:
-            self._engine_call(client.fire(message.event_id), f"Fired event #{message.event_id}")
+        self.actions.fire(message.event_id)
 
     @on(Rerun)
     def _rerun(self, message: Rerun) -> None:
-        self.rerun_run(message.run_id)
+        self.actions.rerun(message.run_id)
 
     @on(CancelRun)
     def _cancel_run(self, message: CancelRun) -> None:
-        self.cancel_run(message.run_id)
+        self.actions.cancel_run(message.run_id)
 
     @on(CancelEvent)
     def _cancel_event(self, message: CancelEvent) -> None:
-        self.cancel_event(message.event_id)
+        self.actions.cancel_event(message.event_id)
 
     @on(Approve)
     def _approve(self, message: Approve) -> None:
-        self.approve_event(message.stored)
+        self.actions.approve(message.stored)
 
     @on(OpenLog)
     def _open_log(self, message: OpenLog) -> None:
@@ -568,63 +559,6 @@ class PocketCIApp(App[int]):
     @on(RecheckProblems)
     def _recheck(self, message: RecheckProblems) -> None:
         self.recheck_problems()
-
-    def rerun_run(self, run_id: str) -> None:
-        """Re-run one run."""
-        if (client := self._client()) is not None:
-            self._engine_call(client.rerun(run_id), "Re-run queued")
-
-    def cancel_run(self, run_id: str) -> None:
-        """Cancel one run."""
-        if (client := self._client()) is not None:
-            self._engine_call(client.cancel(run_id), "Cancelling", "Already finished")
-
-    def cancel_event(self, event_id: int) -> None:
-        """Cancel every unfinished run of an event."""
-        if (client := self._client()) is not None:
-            self._engine_call(client.cancel_event(event_id), "Cancelling", "Nothing to cancel")
-
-    def approve_event(self, stored: StoredEvent) -> None:
-        """Show a waiting fork pull request and approve its head commit if the user confirms.
-
-        The dialog names the fork, author, title and head commit and the secrets the run can
-        receive; the approval is pinned to the head commit shown.
-        """
-        if (client := self._client()) is None:
-            return
-        facts = fork_approval(stored, self.settings)
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._engine_call(
-                    client.approve(facts.event_id, facts.head_sha),
-                    f"Approved event #{facts.event_id} at {facts.head_sha[:12]}",
-                )
-
-        self.push_screen(
-            ApproveDialog(facts, lambda: client.head_secrets(facts.event_id)), answered
-        )
-
-    def _client(self) -> CoreClient | None:
-        """The running instance, or None (said) when it is not running."""
-        if not self.services.started:
-            self.notify("The engine is not running", severity="error")
-            return None
-        return self.services
-
-    @work(group="engine", exit_on_error=False)
-    async def _engine_call(
-        self, call: Awaitable[object], done: str, nothing: str | None = None
-    ) -> None:
-        try:
-            result = await call
-        except Exception as exc:
-            self.notify(f"{done.split()[0]} failed: {exc}", severity="error", markup=False)
-            return
-        if nothing is not None and (result is False or result == 0):
-            self.notify(nothing, severity="warning")
-        else:
-            self.notify(done)
 
     def open_in_pager(self, path: Path) -> None:
         """Open a file in ``$PAGER`` (default ``less``), the UI suspended meanwhile."""

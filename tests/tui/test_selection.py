@@ -156,7 +156,7 @@ async def test_a_clicked_run_stays_selected_when_others_change(rig: Rig) -> None
         await wait_for(lambda: main(app).run_id == clicked.id, pilot)
         event_id = main(app).event_id
         assert event_id is not None
-        app.cancel_event(event_id)  # the runs change state: the click must hold
+        app.actions.cancel_event(event_id)  # the runs change state: the click must hold
         await wait_for(lambda: any(r.state is RunState.CANCELLED for r in table.runs), pilot)
         await pilot.pause(0.3)
         assert table.selected is not None
