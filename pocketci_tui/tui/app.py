@@ -231,6 +231,7 @@ class PocketCIApp(App[int]):
         assert self.main_screen is not None
         started = await self.startup.start(self.settings)
         self.main_screen.services = self.services
+        self.main_screen.refresh_status()  # the start's problems, before the store is probed
         self.refresh_bindings()
         if self.services.started:
             self._bridge.attach(self.services)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from pocketci_tui.contract import CountsChanged, ProblemsChanged
 from pocketci_tui.paths import AppPaths
+from pocketci_tui.problems import Problem
 from pocketci_tui.tui.messages import (
     CancelEvent,
     CancelRun,
+    EngineActivity,
     Fire,
     OpenFirePicker,
     OpenLog,
@@ -70,3 +73,30 @@ async def test_the_app_sets_the_screens_listener_state_and_the_screen_shows_it(
         assert status.starting
         assert status.url == ""
         assert status.problems == ()
+
+
+async def test_the_status_bar_changes_when_told_and_is_not_polled(app_paths: AppPaths) -> None:
+    """The counts and the engine's problems come as notices, the start's problems when the
+    app says they changed: nothing redraws the bar on a timer any more."""
+    services, _ = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot, 5)
+        main = screen(app)
+        status = main.query_one(StatusBar)
+        main.post_message(
+            EngineActivity(
+                counts=CountsChanged(queued=3, running=2),
+                problems=ProblemsChanged((Problem("dagger", "dagger not found", "no dagger"),)),
+            )
+        )
+        await wait_for(lambda: (status.queued, status.running) == (3, 2), pilot)
+        assert [p.key for p in status.problems] == ["dagger"]
+        # A problem the app keeps but has not told the screen about is not picked up by a
+        # clock tick (the screen's clock ticks every second)...
+        app.problems.raise_problem(Problem("start", "start failed", "it did not start"))
+        await pilot.pause(1.5)
+        assert [p.key for p in status.problems] == ["dagger"]
+        # ...it shows once the app says its problems changed.
+        main.refresh_status()
+        assert [p.key for p in status.problems] == ["start", "dagger"]

@@ -122,6 +122,10 @@ class MainScreen(Screen[None]):
     """The listener's base URL, empty while it does not listen (set by the app)."""
     starting: reactive[bool] = reactive(True, init=False)
     """True while the services start (set by the app)."""
+    counts: reactive[CountsChanged | None] = reactive(None, init=False)
+    """How many runs are queued and running, as last told (None: not told yet)."""
+    engine_problems: reactive[tuple[Problem, ...]] = reactive((), init=False)
+    """What the engine finds wrong, as last told."""
 
     def __init__(
         self,
@@ -142,10 +146,6 @@ class MainScreen(Screen[None]):
         """The problems of starting the services, as the app keeps them (read when shown)."""
         self.runs: dict[int, dict[str, Run]] = {}
         """Known runs per event id."""
-        self.counts: CountsChanged | None = None
-        """How many runs are queued and running, as last told (None: not told yet)."""
-        self.engine_problems: tuple[Problem, ...] = ()
-        """What the engine finds wrong, as last told."""
         self.forges: tuple[tuple[str, str], ...] = (("GitHub", "github"),)
         """(name, vendor) of each forge the config names, whose webhook URL the empty Output
         pane gives (set by the app)."""
@@ -495,13 +495,11 @@ class MainScreen(Screen[None]):
             self.post_message(RecheckProblems())
         if new or (was_empty and table.events):
             self._update_events_title(len(table.events))
-        status_told = activity.counts is not None or activity.problems is not None
+        # The status bar follows these two (see the watchers); nothing polls the engine.
         if activity.counts is not None:
             self.counts = activity.counts
         if activity.problems is not None:
             self.engine_problems = activity.problems.problems
-        if activity.runs or activity.stored or activity.updated or status_told:
-            self._update_status()
 
     def _apply_to_selection(self, activity: EngineActivity) -> None:
         """The Functions and Output panes follow the selected event and run."""
@@ -537,14 +535,25 @@ class MainScreen(Screen[None]):
         """Show where webhooks go."""
         self.query_one(StatusBar).url = url.rstrip("/") if url else ""
 
+    def watch_counts(self) -> None:
+        """Show the new counts."""
+        self._update_status()
+
+    def watch_engine_problems(self) -> None:
+        """Show what the engine finds wrong now."""
+        self._update_status()
+
     def refresh_status(self) -> None:
-        """Redraw the status bar now (counts and problems), and the problems' details."""
+        """Show the start's problems as the app keeps them now: in the status bar, and in
+        full in the Output pane while no event is selected (the app calls this when they
+        changed)."""
+        self._update_status()
         self._tick()
         if self.event_id is None:
             self._show_placeholder()
 
     def _tick(self) -> None:
-        self._update_status()
+        """The clock: the running runs' durations (the status bar changes only when told)."""
         self.query_one(RunsTable).tick()
 
     def _update_status(self) -> None:
