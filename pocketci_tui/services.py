@@ -55,6 +55,9 @@ log = logging.getLogger("pocketci_tui.services")
 RETENTION_INTERVAL = 3600.0
 """Seconds between two retention passes while running."""
 
+STATUS_STOP_GRACE = 5.0
+"""Seconds the commit status sender gets at a stop to deliver the runs' last states."""
+
 ENGINE_STOP_TIMEOUT = 20.0
 """Seconds the engine gets to stop its runs before the store is closed anyway."""
 
@@ -496,7 +499,7 @@ class Services(CoreClient):
                 log.exception("stopping the engine failed")
         statuses, self.statuses = self.statuses, None
         if statuses is not None:
-            await statuses.stop()
+            await statuses.stop(grace=STATUS_STOP_GRACE)
         store, self.store = self.store, None
         if store is not None:
             await store.close()

@@ -124,8 +124,16 @@ class StatusSender:
         )
         self._task = asyncio.create_task(self._run(), name="pocketci-statuses")
 
-    async def stop(self) -> None:
-        """Stop delivering; what is undelivered stays in the outbox for the next start."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Stop delivering; what is undelivered stays in the outbox for the next start.
+
+        Args:
+            grace: Seconds to go on delivering first, so the states the last runs ended in
+                (cancelled by the stop) reach the forge now rather than at the next start.
+                Statuses waiting for a retry are not waited for.
+        """
+        if grace > 0 and self._task is not None:
+            await self._flush(grace)
         self._stopping = True
         tasks = [t for t in (self._task, *self._workers) if t is not None]
         for task in tasks:
@@ -137,6 +145,22 @@ class StatusSender:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+    async def _flush(self, grace: float) -> None:
+        """Wait until nothing is left to send but statuses waiting for a retry, or ``grace``."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                while True:
+                    self.wake()
+                    try:
+                        keys = await self.store.due_status_keys(self.concurrency * 4)
+                    except StoreError:
+                        return
+                    now = loop.time()
+                    if all(self._retry_at.get(key, 0.0) > now for key in keys):
+                        return
+                    await asyncio.sleep(MIN_LOOK)
 
     def wake(self, notice: object = None) -> None:
         """Look at the outbox soon; usable as a notice subscriber.

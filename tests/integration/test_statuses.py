@@ -380,3 +380,26 @@ async def test_gitlab_409_is_retried_and_cannot_transition_counts_as_applied(
     assert any(row.detail == "already applied" for row in rows)
     assert forge.sequence()["pocketci/testOnGitlabPushMain"][-1][0] == "success"
     assert forge.violations == []
+
+
+@pytest.mark.parametrize("answer", [201, 500])
+async def test_a_stop_delivers_what_is_queued_unless_the_forge_fails(
+    tmp_path: Path, answer: int
+) -> None:
+    script: list[tuple[int, dict[str, str], str]] = [(500, {}, "{}")] * 50
+    forge = StatusForge("github", delay=0.2, answers={"*": script} if answer == 500 else {})
+    await forge.start()
+    store, sender, _ = await _sender_alone(tmp_path, forge)
+    try:
+        await sender.start()
+        await sender.stop(grace=30.0)
+        due = await store.due_statuses()
+    finally:
+        await store.close()
+        await forge.stop()
+    if answer == 201:
+        assert due == []
+        assert forge.sequence() == {"pocketci/test": [("pending", "queued")]}
+    else:  # a retry waits for the next start; the stop did not wait for it
+        assert [row.status for row in due] == ["sending"]
+        assert [x.answer for x in forge.received if x.method == "POST"] == [500]
