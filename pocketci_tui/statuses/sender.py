@@ -233,8 +233,10 @@ class StatusSender:
                     row = await self.store.settle_status(row.id, status, detail, more)
         except StoreError as exc:
             log.warning("cannot record a status delivery: %s", exc)
+            self._back_off(key)
         except Exception:
             log.exception("delivering the statuses of %s failed", key[1])
+            self._back_off(key)
         finally:
             self._busy.discard(key)
             self._wake.set()
@@ -259,10 +261,7 @@ class StatusSender:
             self._failures.pop(key, None)
             self._refused(row, detail)
             return "failed", detail, key
-        failures = self._failures.get(key, 0) + 1
-        self._failures[key] = failures
-        delay = self._delay(failures, verdict.wait)
-        self._retry_at[key] = asyncio.get_running_loop().time() + delay
+        delay = self._back_off(key, verdict.wait)
         log.info(
             "status for %s %s not posted yet (%s); retrying in %.1fs",
             row.repository,
@@ -272,6 +271,14 @@ class StatusSender:
         )
         status = "sending" if verdict.ambiguous else "queued"
         return status, f"retrying in {delay:.1f}s: {detail}", None
+
+    def _back_off(self, key: tuple[str, str, str, str], asked: float | None = None) -> float:
+        """Count a failed try of a context and set when it is tried again; return the wait."""
+        failures = self._failures.get(key, 0) + 1
+        self._failures[key] = failures
+        delay = self._delay(failures, asked)
+        self._retry_at[key] = asyncio.get_running_loop().time() + delay
+        return delay
 
     def _delay(self, failures: int, asked: float | None) -> float:
         """The wait before the next try: what the forge asked, else backoff with jitter."""
@@ -320,6 +327,9 @@ class StatusSender:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = f"network error: {type(exc).__name__}: {exc}"
             return Verdict("retry", reason, ambiguous=True), token
+        except ValueError:  # its message may quote the header, token and all
+            why = f"the token {name!r} is not a valid HTTP header value (a line break in it?)"
+            return Verdict("failed", why), token
         return api.verdict(status, headers, text), token
 
     async def _already_there(self, api: StatusApi, base: str, row: OutboxRow, token: str) -> bool:
@@ -355,6 +365,7 @@ class StatusSender:
             return cached[1]
         async with asyncio.timeout(10):
             value = await self.secrets.get(name)
+        value = value.strip() if value else value  # a pasted token's trailing newline
         self._tokens[name] = (now, value)
         return value
 

@@ -403,3 +403,28 @@ async def test_a_stop_delivers_what_is_queued_unless_the_forge_fails(
     else:  # a retry waits for the next start; the stop did not wait for it
         assert [row.status for row in due] == ["sending"]
         assert [x.answer for x in forge.received if x.method == "POST"] == [500]
+
+
+async def test_a_token_that_cannot_be_a_header_is_refused_without_showing_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    forge = await StatusForge("github").start()
+    store, sender, _ = await _sender_alone(tmp_path, forge)
+    sender.secrets = MemorySecretStore({"forge-token": "first-half\nsecond-half"})
+    try:
+        await sender.start()
+        async with asyncio.timeout(30):
+            while await store.due_statuses():
+                await asyncio.sleep(0.05)
+        await sender.stop()
+        [row] = await store.all_statuses()
+    finally:
+        await store.close()
+        await forge.stop()
+    assert row.status == "failed"
+    assert row.detail == (
+        "the token 'forge-token' is not a valid HTTP header value (a line break in it?)"
+    )
+    assert "first-half" not in caplog.text
+    assert "second-half" not in caplog.text
+    assert [x for x in forge.received if x.method == "POST"] == []
