@@ -23,11 +23,13 @@ from enginekit import REPOSITORY, EngineKit
 from githttp import TEST_TOKEN, GitHttpServer
 from signing import delivery_headers, send
 
+from pocketci_tui.contract import ClientNotice, ProblemsChanged
 from pocketci_tui.engine.git import GitCommand
 from pocketci_tui.intake import Listener, make_intake_app
 from pocketci_tui.model import ZERO_SHA, EventStatus, RunState, StoredEvent, webhook_path
 from pocketci_tui.polling import Poller, PollTiming, problem_key
 from pocketci_tui.secrets import MemorySecretStore
+from pocketci_tui.services import Services
 
 TOKEN_NAME = "poll-token"
 
@@ -333,3 +335,58 @@ def test_backoff_doubles_up_to_its_cap() -> None:
 
     assert [backoff(10, n, 100) for n in range(1, 6)] == [20, 40, 80, 100, 100]
     assert backoff(600, 3, 100) == 600  # never shorter than the interval
+
+
+async def test_services_poll_with_the_engine_and_tell_the_problem(tmp_path: Path) -> None:
+    """``serve`` and the UI start the poller with the engine: a change on the server runs, a
+    repository that cannot be polled is a problem every client is told, a reload fixes it."""
+    kit = EngineKit(tmp_path, secrets={TOKEN_NAME: TEST_TOKEN})
+    with GitHttpServer(tmp_path, password=TEST_TOKEN) as server:
+        good = replace(
+            kit.settings.repos[0], clone_url=server.url("remote.git"), token=TOKEN_NAME, poll=60.0
+        )
+        settings = replace(kit.settings, repos=(good,))
+        services = Services(
+            settings, kit.paths, secrets=kit.secrets, poll_timing=PollTiming(interval=0.05)
+        )
+        await services.start(port=0)
+        try:
+            store, poller = services.store, services.poller
+            assert store is not None
+            assert poller is not None
+            async with asyncio.timeout(30):
+                while poller.polls < 2:
+                    await asyncio.sleep(0.02)
+            sha = kit.remote.commit({"x.txt": "x\n"}, branch="main")
+            async with asyncio.timeout(30):
+                while not [e for e in await store.list_events() if e.event.sha == sha]:
+                    await asyncio.sleep(0.02)
+            [stored] = await store.list_events()
+            assert stored.event.id is not None
+            runs = await store.list_runs(stored.event.id)
+            async with asyncio.timeout(30):
+                while not any(r.state is RunState.PASSED for r in runs):
+                    await asyncio.sleep(0.05)
+                    runs = await store.list_runs(stored.event.id)
+
+            told: list[ClientNotice] = []
+            services.subscribe(told.append)
+            key = problem_key(good)
+
+            def keys() -> set[str]:
+                return {
+                    p.key for n in told[-1:] if isinstance(n, ProblemsChanged) for p in n.problems
+                }
+
+            bad = replace(good, clone_url="http://127.0.0.1:9/remote.git")
+            services.apply_settings(replace(settings, repos=(bad,)))
+            async with asyncio.timeout(30):
+                while key not in keys():
+                    await asyncio.sleep(0.05)
+            services.apply_settings(settings)
+            async with asyncio.timeout(30):
+                while key in keys():
+                    await asyncio.sleep(0.05)
+        finally:
+            await services.stop()
+        assert services.poller is None
