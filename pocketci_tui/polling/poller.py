@@ -166,7 +166,9 @@ class Poller:
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
         self._slots = asyncio.Semaphore(max(1, self.timing.concurrency))
         self.polls = 0
-        """Polls made (for benchmarks and tests)."""
+        """Polls started (for benchmarks and tests)."""
+        self.completed = 0
+        """Polls that succeeded: what they saw is stored."""
         self.failures = 0
         """Polls that failed."""
 
@@ -246,6 +248,7 @@ class Poller:
                 delay = self._jittered(backoff(interval, failures, self.timing.max_backoff))
                 self._failed(repo, exc, failures, delay)
                 continue
+            self.completed += 1
             if failures:
                 log.info("polling %s works again", repo.name)
                 self.problems.clear_problems(problem_key(repo))

@@ -123,7 +123,7 @@ async def _measure(
     try:
         poller.start()
         # Warm up: every repository polled once (its refs recorded).
-        while poller.polls < repos:
+        while poller.completed < repos:
             await asyncio.sleep(0.05)
         polls0, failures0, cpu0, t0 = poller.polls, poller.failures, _cpu(), time.monotonic()
         await asyncio.sleep(seconds)
