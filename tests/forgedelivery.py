@@ -1,7 +1,7 @@
 """Deliveries as GitHub, Gitea, Forgejo and GitLab send them, for end-to-end tests and benchmarks.
 
 Bodies start from real webhook payloads (the project's GitHub fixtures, and the Gitea and GitLab
-bodies of ``shared/forge-fixtures/go-scm``) with the repository, refs and commits of a test
+bodies of ``tests/fixtures/go-scm``) with the repository, refs and commits of a test
 repository written in, and every URL the payload carries pointed at an address where nothing
 listens (a payload URL must never be fetched). Headers are signed here, independently of the
 code under test, exactly as each forge signs:
@@ -35,11 +35,8 @@ ZERO = "0" * 40
 
 
 def _go_scm_dir() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "shared" / "forge-fixtures" / "go-scm"
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("shared/forge-fixtures/go-scm was not found above the tests")
+    """The ``go-scm`` bodies kept with the tests (``tests/fixtures/go-scm``)."""
+    return Path(__file__).resolve().parent / "fixtures" / "go-scm"
 
 
 def _load(forge: str, name: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
-"""The real Gitea and GitLab webhook bodies of ``shared/forge-fixtures/go-scm`` and their oracle.
+"""The real Gitea and GitLab webhook bodies of ``tests/fixtures/go-scm`` and their oracle.
 
 Each body comes with the header its forge sends it under (the bodies do not say it; the table of
-``forge-fixtures/README.md``) and, for most, a ``.golden`` file: how another project (go-scm)
+``tests/fixtures/go-scm/README.md``) and, for most, a ``.golden`` file: how another project (go-scm)
 reads the same body. :func:`gitea_oracle` and :func:`gitlab_oracle` turn a golden reading into
 the Event fields it speaks about, so the tests compare our reading with an independent one,
 field by field, where the two models have a field in common.
@@ -17,14 +17,8 @@ _HERE = Path(__file__).resolve()
 
 
 def fixtures_dir() -> Path:
-    """The ``go-scm`` folder of the shared fixtures, found beside the checkout or above it."""
-    for parent in _HERE.parents:
-        candidate = parent / "shared" / "forge-fixtures" / "go-scm"
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError(
-        "shared/forge-fixtures/go-scm was not found beside the checkout or above it"
-    )
+    """The ``go-scm`` bodies kept with the tests (``tests/fixtures/go-scm``)."""
+    return Path(__file__).resolve().parent / "fixtures" / "go-scm"
 
 
 def gitea_event(name: str) -> str:

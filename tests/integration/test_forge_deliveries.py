@@ -1,6 +1,6 @@
 """Gitea, Forgejo and GitLab deliveries over real HTTP to ``/webhooks/{vendor}`` (issue 13).
 
-The real bodies of ``shared/forge-fixtures/go-scm`` are posted signed as each forge signs them;
+The real bodies of ``tests/fixtures/go-scm`` are posted signed as each forge signs them;
 the status code and the stored Event are checked for each, the Event beside go-scm's reading of
 the same body. Then what must be refused: bad signatures, wrong tokens, replayed timestamps,
 missing headers, and deliveries posted to another forge's URL.
