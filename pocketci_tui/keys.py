@@ -32,6 +32,7 @@ BINDINGS: dict[str, dict[str, str]] = {
         "events-failed": "F",
         "events-running": "R",
         "events-waiting": "W",
+        "run-attempts": "space",
         "event-details": "i",
         "event-link": "o",
         "cursor-down": "j",

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from textual.pilot import Pilot
 
 from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
+from pocketci_tui.model import RunState
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import MemorySecretStore, SecretStoreUnavailable
 from pocketci_tui.services import ServicesError
@@ -32,7 +33,7 @@ from pocketci_tui.tui.widgets.runs_table import RunsTable
 from pocketci_tui.tui.widgets.status_bar import StatusBar
 
 from .day import WEB_BUILD_LOG, seed_day
-from .fakes import ScriptedEngine, ScriptedServices, seed_history
+from .fakes import ScriptedEngine, ScriptedServices, run, seed_history
 from .harness import fixed_clock, wait_for
 
 RunBefore = Callable[[Pilot[int]], Awaitable[None]]
@@ -332,6 +333,58 @@ def day_details(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+async def seed_attempts(store: Store, paths: AppPaths, engine: ScriptedEngine) -> dict[str, int]:
+    """The fixed history, with acme/api's main fired twice more and its test re-run: three
+    attempts of each function, the deploy skipped every time."""
+    ids = await seed_history(store, paths, engine)
+    failed = ids["failed"]
+    later = [
+        (2, "onGithubPushMain", RunState.PASSED, 30, 3.0, ""),
+        (2, "testOnGithubPushMain", RunState.FAILED, 30, 8.4, "Error: exit status 1"),
+        (2, "deployOnGithubPushRelease", RunState.SKIPPED, None, None, "filter: main"),
+        (3, "onGithubPushMain", RunState.PASSED, 20, 2.9, ""),
+        (3, "testOnGithubPushMain", RunState.PASSED, 20, 9.1, ""),
+        (3, "deployOnGithubPushRelease", RunState.SKIPPED, None, None, "filter: main"),
+    ]
+    runs = [
+        replace(
+            run(f"run-{attempt}-{function}", failed, function, state, started=at, seconds=took),
+            attempt=attempt,
+            reason=reason,
+            exit_code=1 if state is RunState.FAILED else (0 if at else None),
+        )
+        for attempt, function, state, at, took, reason in later
+    ]
+    await store.add_runs(runs)
+    log = paths.logs_dir / f"{failed}" / "run-3-testOnGithubPushMain.log"
+    log.write_text("running 42 tests\nok   acme/api/internal/http 0.241s\nPASS\n", "utf-8")
+    return ids
+
+
+def attempts(folder: Path) -> Scene:
+    """Three attempts of each function, grouped: the latest first, the test's older ones
+    expanded under it, the build's collapsed, the skipped deploy once."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine, seed_attempts)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 5)
+        _select_event(main, ids["failed"])
+        table = main.query_one(RunsTable)
+        await wait_for(lambda: table.older_attempts("testOnGithubPushMain") == 2, pilot)
+        await pilot.press("tab")
+        await wait_for(lambda: isinstance(app.focused, RunsTable), pilot)
+        table.move_cursor(row=[r.function for r in table.runs].index("testOnGithubPushMain"))
+        await wait_for(lambda: main.run_id == "run-3-testOnGithubPushMain", pilot)
+        await pilot.press("space")
+        await wait_for(lambda: len(table.runs) == 5, pilot)
+        await pilot.pause(0.1)
+
+    return Scene(app, run_before)
+
+
 class _NoKeyringServices(ScriptedServices):
     """Services whose secret store cannot open: no D-Bus session, as over SSH."""
 
@@ -381,5 +434,6 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "day-failed": day_failed,
     "day-fire": day_fire,
     "day-details": day_details,
+    "attempts": attempts,
     "passphrase": passphrase,
 }

@@ -70,7 +70,7 @@ async def test_fire_picker_fires_the_stored_event_again(rig: Rig) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await started(rig, pilot)
         await push_and_finish(rig, app, pilot, "main")
-        before = len(runs(app).runs)
+        before = len(runs(app).all_runs)
         await pilot.press("f")
         await wait_for(
             lambda: isinstance(app.screen, FireDialog) and isinstance(app.focused, Input), pilot
@@ -83,11 +83,14 @@ async def test_fire_picker_fires_the_stored_event_again(rig: Rig) -> None:
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
         await wait_for(
-            lambda: len(runs(app).runs) > before and all(r.state.finished for r in runs(app).runs),
+            lambda: (
+                len(runs(app).all_runs) > before
+                and all(r.state.finished for r in runs(app).all_runs)
+            ),
             pilot,
         )
-        attempts = {r.attempt for r in runs(app).runs if r.function == "onGithubPushMain"}
-        assert len(attempts) == 2 or len(runs(app).runs) >= 2 * before - 1
+        attempts = {r.attempt for r in runs(app).all_runs if r.function == "onGithubPushMain"}
+        assert len(attempts) == 2 or len(runs(app).all_runs) >= 2 * before - 1
 
 
 async def test_rerun_selected_run(rig: Rig) -> None:
@@ -119,12 +122,22 @@ async def test_rerun_with_events_focused_refires_the_event(rig: Rig) -> None:
         await started(rig, pilot)
         await push_and_finish(rig, app, pilot, "main")
         assert isinstance(app.focused, EventsTable)
-        before = len(runs(app).runs)
+        before = len(runs(app).all_runs)
         await pilot.press("r")
         await wait_for(
-            lambda: len(runs(app).runs) > before and all(r.state.finished for r in runs(app).runs),
+            lambda: (
+                len(runs(app).all_runs) > before
+                and all(r.state.finished for r in runs(app).all_runs)
+            ),
             pilot,
         )
+        # The re-fire's attempts are grouped: one row per function, skipped ones included,
+        # each the newest attempt, the first attempts collapsed under it.
+        shown = runs(app).runs
+        assert len(shown) == before
+        assert len({r.function for r in shown}) == before
+        assert {r.attempt for r in shown} == {2}
+        assert all(runs(app).older_attempts(r.function) == 1 for r in shown)
 
 
 async def test_cancel_selected_run_kills_its_processes(rig: Rig) -> None:

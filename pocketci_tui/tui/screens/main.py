@@ -94,6 +94,14 @@ class MainScreen(Screen[None]):
         ),
         Binding("p", "pager", "Log", id="log-pager", tooltip="full log in $PAGER"),
         Binding(
+            "space",
+            "attempts",
+            "Attempts",
+            show=False,
+            id="run-attempts",
+            tooltip="show or hide a function's older attempts",
+        ),
+        Binding(
             "i", "details", "Details", show=False, id="event-details", tooltip="the event in full"
         ),
         Binding(
@@ -200,6 +208,9 @@ class MainScreen(Screen[None]):
             return run is not None and bool(run.log_path)
         if action in ("details", "link"):
             return self._selected_event() is not None
+        if action == "attempts":
+            run = self._selected_run()
+            return run is not None and self.query_one(RunsTable).older_attempts(run.function) > 0
         return True
 
     # -- loading -----------------------------------------------------------------------------
@@ -673,6 +684,12 @@ class MainScreen(Screen[None]):
             self.notify("This event is not waiting for approval", severity="warning")
             return
         self.post_message(Approve(stored))
+
+    def action_attempts(self) -> None:
+        """Show or hide the older attempts of the selected function."""
+        table = self.query_one(RunsTable)
+        if table.toggle_attempts():
+            table.focus()
 
     def action_details(self) -> None:
         """Show the selected event in full."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from datetime import datetime
 
 from rich.text import Text
@@ -33,8 +33,30 @@ MIN_REASON = 10
 above its output)."""
 
 
-def _label(run: Run) -> str:
-    return (run.function or "(event)") + (f" #{run.attempt}" if run.attempt > 1 else "")
+def group_attempts(runs: Iterable[Run], expanded: Collection[str] = ()) -> list[tuple[Run, int]]:
+    """The rows of the Functions pane: each function's latest attempt, then (when its function
+    is expanded) its older attempts, newest first.
+
+    Re-runs and re-fires add attempts; a function skipped by every re-fire is still one row.
+    Functions come in name order, those whose latest attempt was skipped last.
+
+    Args:
+        runs: Every run of an event.
+        expanded: The functions whose older attempts are shown.
+
+    Returns:
+        (run, depth) per row: 0 for a function's latest attempt, 1 for an older one.
+    """
+    groups: dict[str, list[Run]] = {}
+    for run in sorted(runs, key=_newness, reverse=True):
+        groups.setdefault(run.function, []).append(run)
+    rows: list[tuple[Run, int]] = []
+    for function in sorted(groups, key=lambda f: (groups[f][0].state is RunState.SKIPPED, f)):
+        latest, *older = groups[function]
+        rows.append((latest, 0))
+        if function in expanded:
+            rows.extend((run, 1) for run in older)
+    return rows
 
 
 def runs_layout(
@@ -88,6 +110,14 @@ class RunsTable(DataTable[Text | str]):
         self.compact = False
         """Show states as icons only (narrow screens)."""
         self._runs: list[Run] = []
+        """The rows shown, in order."""
+        self._all: dict[str, Run] = {}
+        """Every run of the event, shown or collapsed, by id."""
+        self._older: dict[str, int] = {}
+        """How many older attempts each function has."""
+        self.expanded: set[str] = set()
+        """The functions whose older attempts are shown."""
+        self._depth: dict[str, int] = {}
         self._index: dict[str, int] = {}
         self.pinned = False
         """True once the user chose a run (moved the cursor, clicked, cancelled it): then the
@@ -108,7 +138,7 @@ class RunsTable(DataTable[Text | str]):
     def _apply_layout(self, *, rows: bool = True) -> None:
         """Rebuild the columns when their widths should change (and the rows, unless the caller
         adds them next)."""
-        names = [len(_label(run)) for run in self._runs]
+        names = [len(self._row_label(run)) for run in self._runs]
         states = [len(state_label(str(run.state)).plain) for run in self._runs]
         layout = runs_layout(
             self.size.width or 36,
@@ -131,8 +161,34 @@ class RunsTable(DataTable[Text | str]):
 
     @property
     def runs(self) -> list[Run]:
-        """The runs shown."""
+        """The runs shown (each function's latest attempt, and the older ones expanded)."""
         return list(self._runs)
+
+    @property
+    def all_runs(self) -> list[Run]:
+        """Every run of the event, collapsed attempts included."""
+        return list(self._all.values())
+
+    def older_attempts(self, function: str) -> int:
+        """How many attempts of ``function`` come before its latest."""
+        return self._older.get(function, 0)
+
+    def _prefix(self, run: Run) -> str:
+        """``▸``/``▾`` before a function with older attempts, ``└`` before an older attempt;
+        nothing at all while no function of the event has more than one attempt."""
+        if not any(self._older.values()):
+            return ""
+        if self._depth.get(run.id, 0):
+            return "  └ "
+        if self._older.get(run.function):
+            return "▾ " if run.function in self.expanded else "▸ "
+        return "  "
+
+    def _row_label(self, run: Run) -> str:
+        suffix = f" #{run.attempt}" if run.attempt > 1 else ""
+        if self._depth.get(run.id, 0):
+            return self._prefix(run) + f"#{run.attempt}"
+        return self._prefix(run) + (run.function or "(event)") + suffix
 
     @property
     def selected(self) -> Run | None:
@@ -143,11 +199,17 @@ class RunsTable(DataTable[Text | str]):
 
     def _cells(self, run: Run) -> tuple[Text | str, ...]:
         widths = dict(self.column_widths)
-        suffix = f" #{run.attempt}" if run.attempt > 1 else ""
-        name = literal(
-            run.function or "(event)", limit=max(widths.get("function", 32) - len(suffix), 4)
-        )
-        name.append(suffix)
+        prefix = self._prefix(run)
+        if self._depth.get(run.id, 0):
+            name = Text(prefix, no_wrap=True, overflow="ellipsis")
+            name.append(f"#{run.attempt}")
+        else:
+            suffix = f" #{run.attempt}" if run.attempt > 1 else ""
+            room = max(widths.get("function", 32) - len(suffix) - len(prefix), 4)
+            name = literal(run.function or "(event)", limit=room)
+            if prefix:
+                name = Text(prefix, no_wrap=True, overflow="ellipsis") + name
+            name.append(suffix)
         reason = run.reason.strip().splitlines()[-1] if run.reason.strip() else ""
         if run.state is RunState.FAILED and run.exit_code is not None and not reason:
             reason = f"exit {run.exit_code}"
@@ -176,14 +238,17 @@ class RunsTable(DataTable[Text | str]):
         if new_event:
             self.pinned = False
             self.following = None
+        if new_event:
+            self.expanded = set()
         keep = select or (self.selected.id if self.selected and self.pinned else None)
-        self._runs = sorted(runs, key=_run_order)
-        self._apply_layout(rows=False)
-        self.clear()
-        self._index = {}
-        for position, run in enumerate(self._runs):
-            self._index[run.id] = position
-            self.add_row(*self._cells(run), key=run.id)
+        self._all = {run.id: run for run in runs}
+        if keep is not None and keep in self._all:
+            # A run chosen among the older attempts keeps its group open.
+            chosen = self._all[keep]
+            rows = group_attempts(self._all.values(), self.expanded)
+            if all(run.id != keep for run, _ in rows):
+                self.expanded.add(chosen.function)
+        self._show_rows()
         if keep is None or keep not in self._index:
             keep = self._target()
         if keep is not None:
@@ -191,11 +256,52 @@ class RunsTable(DataTable[Text | str]):
         if not self._runs:
             self.post_message(self.RunSelected(None))
 
+    def _show_rows(self) -> None:
+        """Lay out the rows from :attr:`_all` and :attr:`expanded` (the cursor is the caller's)."""
+        rows = group_attempts(self._all.values(), self.expanded)
+        counts: dict[str, int] = {}
+        for run in self._all.values():
+            counts[run.function] = counts.get(run.function, 0) + 1
+        self._older = {function: count - 1 for function, count in counts.items()}
+        self._runs = [run for run, _ in rows]
+        self._depth = {run.id: depth for run, depth in rows}
+        self._apply_layout(rows=False)
+        self.clear()
+        self._index = {}
+        for position, run in enumerate(self._runs):
+            self._index[run.id] = position
+            self.add_row(*self._cells(run), key=run.id)
+
+    def toggle_attempts(self) -> bool:
+        """Show or hide the older attempts of the selected run's function.
+
+        Returns:
+            False when the function has no older attempt (nothing to show).
+        """
+        selected = self.selected
+        if selected is None or not self._older.get(selected.function):
+            return False
+        function = selected.function
+        if function in self.expanded:
+            self.expanded.discard(function)
+            keep = self._runs[self._first_row(function)].id
+        else:
+            self.expanded.add(function)
+            keep = selected.id
+        self.pin()
+        self._show_rows()
+        self.move_cursor(row=self._index[keep], animate=False)
+        return True
+
+    def _first_row(self, function: str) -> int:
+        return next(i for i, run in enumerate(self._runs) if run.function == function)
+
     def update_run(self, run: Run) -> bool:
         """Refresh a shown run; return False when it is not shown (the caller re-sets rows)."""
         index = self._index.get(run.id)
         if index is None:
             return False
+        self._all[run.id] = run
         self._runs[index] = run
         for (key, _), value in zip(self.column_widths, self._cells(run), strict=True):
             self.update_cell(run.id, key, value)
@@ -234,9 +340,9 @@ class RunsTable(DataTable[Text | str]):
 
     def _target(self) -> str | None:
         if self.following is not None:
-            attempts = [run for run in self._runs if run.function == self.following]
+            attempts = [run for run in self._all.values() if run.function == self.following]
             if attempts:
-                return max(attempts, key=_newness).id
+                return max(attempts, key=_newness).id  # a latest attempt: always shown
         return _most_interesting(self._runs)
 
     def _pin(self) -> None:
@@ -305,11 +411,6 @@ class RunsTable(DataTable[Text | str]):
         if missing:
             self.set_runs(known.values())
         self.follow_interesting()
-
-
-def _run_order(run: Run) -> tuple[int, str, int]:
-    skipped = 1 if run.state is RunState.SKIPPED else 0
-    return (skipped, run.function, run.attempt)
 
 
 def _newness(run: Run) -> tuple[int, float]:
