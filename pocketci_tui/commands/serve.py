@@ -151,6 +151,7 @@ async def _serve(
         for vendor in settings.forges_in_use():
             label = "webhook URL" if vendor == "github" else f"webhook URL for {vendor}"
             log.info("%s: %s", label, services.url + webhook_path(vendor))
+        _log_polling(settings)
         await _log_start_warnings(services, settings, paths)
         await stop.wait()
         log.info("stopping")
@@ -164,6 +165,17 @@ async def _serve(
         await services.stop()
     log.info("stopped")
     return 0
+
+
+def _log_polling(settings: Settings) -> None:
+    """Say which repositories are polled, and how often (none: nothing said)."""
+    from pocketci_tui.polling import polled_repos
+
+    polled = polled_repos(settings)
+    if polled:
+        shown = ", ".join(f"{r.name} every {r.poll:g}s" for r in polled[:10])
+        more = f" and {len(polled) - 10} more" if len(polled) > 10 else ""
+        log.info("polling %s%s (their first poll records the refs, runs nothing)", shown, more)
 
 
 async def _log_start_warnings(services: Services, settings: Settings, paths: AppPaths) -> None:

@@ -14,6 +14,8 @@ process, the store on its own threads.
   what was there before polling started is not news.
 * **Restarts.** The known refs are in the store, replaced in the same transaction as the
   events of a poll, so a restart neither repeats a change nor loses one made while down.
+* **Floods.** At most :attr:`PollTiming.max_changes` changes of one poll become events
+  (branches first); the rest are recorded as seen, not run, and said as a warning.
 * **Failures** back off exponentially (with jitter, up to :attr:`PollTiming.max_backoff`) and
   show as a problem on the repository until a poll succeeds again.
 """
@@ -34,7 +36,13 @@ from pocketci_tui.forges import Registry, default_registry
 from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.logging_setup import safe_text
 from pocketci_tui.model import StoredEvent, utcnow
-from pocketci_tui.polling.changes import ListingError, diff_refs, parse_listing, polled_change
+from pocketci_tui.polling.changes import (
+    ListingError,
+    RefChange,
+    diff_refs,
+    parse_listing,
+    polled_change,
+)
 from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.store import Store, StoreError
@@ -99,6 +107,8 @@ class PollTiming:
         max_backoff: The longest wait after failures.
         jitter: How much each wait varies, as a fraction of it (0.1: ±10%).
         concurrency: Polls running at once, across repositories.
+        max_changes: The most changes one poll turns into events; the rest are recorded as
+            seen and not run (a mass import of tags must not queue a build for each).
     """
 
     interval: float | None = None
@@ -106,6 +116,7 @@ class PollTiming:
     max_backoff: float = 30 * 60.0
     jitter: float = 0.1
     concurrency: int = 8
+    max_changes: int = 100
 
 
 def polled_repos(settings: Settings) -> list[RepoConfig]:
@@ -306,6 +317,8 @@ class Poller:
         changes = diff_refs(known, seen)
         if not changes:
             return []
+        self._note_flood(repo, changes[self.timing.max_changes :])
+        changes = changes[: self.timing.max_changes]
         now = utcnow()
         polled = [polled_change(forge, repo.name, change, now) for change in changes]
         results = await self.store.polls.record(repo.vendor, repo.name, seen, polled)
@@ -315,6 +328,30 @@ class Poller:
             except Exception:  # stored: a restart dispatches it
                 log.exception("the engine failed to take polled event %s", stored.event.id)
         return results
+
+    def _note_flood(self, repo: RepoConfig, skipped: list[RefChange]) -> None:
+        """Say which changes of a poll were recorded as seen without running them; the warning
+        stays until a later poll has changes again, all of them run."""
+        key = f"{problem_key(repo)}:skipped"
+        if not skipped:
+            self.problems.clear_problems(key)
+            return
+        shown = ", ".join(safe_text(c.ref, 80) for c in skipped[:5])
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        detail = (
+            f"{len(skipped)} change(s) of {repo.name} seen in one poll were recorded without "
+            f"running them (more than {self.timing.max_changes} at once): {shown}{more}"
+        )
+        log.warning("%s", detail)
+        self.problems.raise_problem(
+            Problem(
+                key=key,
+                short=f"{repo.name}: changes not run",
+                detail=detail,
+                fix="push to a branch again (or re-create a tag) to run it",
+                warning=True,
+            )
+        )
 
     async def list_refs(self, repo: RepoConfig) -> dict[str, str]:
         """The remote's branches and tags, ``{ref: id}``, as one ``git ls-remote`` lists them.

@@ -18,9 +18,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from conftest import WEBHOOK_SECRET
+from conftest import WEBHOOK_SECRET, ServeProcess, write_serve_config
 from enginekit import REPOSITORY, EngineKit
 from githttp import TEST_TOKEN, GitHttpServer
+from gitrepo import BareRepo
 from signing import delivery_headers, send
 
 from pocketci_tui.contract import ClientNotice, ProblemsChanged
@@ -391,3 +392,57 @@ async def test_services_poll_with_the_engine_and_tell_the_problem(tmp_path: Path
         finally:
             await services.stop()
         assert services.poller is None
+
+
+async def test_a_flood_of_changes_runs_only_the_first_and_says_so(polled: Polled) -> None:
+    """Many tags pushed at once (a mass import) must not queue a build each: the first
+    ``max_changes`` run (branches first), the rest are recorded as seen, with a warning."""
+    remote = polled.remote
+    polled.timing = PollTiming(interval=0.05, jitter=0.2, max_changes=3)
+    poller = polled.start()
+    await polled.wait_polls()
+    main = remote.commit({"m.txt": "m\n"}, branch=None)
+    names = ("t1", "t2", "t3", "t4")
+    # One transaction, so that no poll sees half of it.
+    moves = [f"update refs/heads/main {main}", *(f"create refs/tags/{n} {main}" for n in names)]
+    remote.git("update-ref", "--stdin", input="\n".join([*moves, ""]).encode())
+    tags = {name: remote.rev(f"refs/tags/{name}") for name in names}
+    await polled.wait_polls(3)
+    events = await polled.events()
+    assert [(s.event.ref, s.event.sha) for s in events] == [
+        ("refs/heads/main", main),
+        ("refs/tags/t1", tags["t1"]),
+        ("refs/tags/t2", tags["t2"]),
+    ]
+    warned = [p for p in polled.kit.engine.problems() if p.key.endswith(":skipped")]
+    assert len(warned) == 1
+    assert warned[0].warning
+    assert "2 change(s) of owner/repo" in warned[0].detail
+    assert "refs/tags/t3, refs/tags/t4" in warned[0].detail
+    # Nothing skipped comes back later; the next change runs and clears the warning.
+    after = remote.commit({"n.txt": "n\n"}, branch="main")
+    await polled.wait_event(_is("refs/heads/main", after))
+    await polled.wait_polls(2)
+    assert len(await polled.events()) == 4
+    assert not [p for p in polled.kit.engine.problems() if p.key.endswith(":skipped")]
+    assert poller.failures == 0
+
+
+async def test_serve_says_which_repositories_it_polls(hermetic_home: Path, tmp_path: Path) -> None:
+    remote = BareRepo(tmp_path / "remote.git")
+    remote.commit({"a.txt": "a\n"}, branch="main")
+    write_serve_config(
+        hermetic_home,
+        repos=f"[{{name: {REPOSITORY}, clone-url: '{remote.path}', poll: 2m}}]",
+    )
+    serve = await ServeProcess.start()
+    try:
+        async with asyncio.timeout(60):
+            while not any(" polling " in line for line in serve.lines):
+                await asyncio.sleep(0.05)
+    finally:
+        assert await serve.terminate() == 0
+    [line] = [line for line in serve.lines if " polling " in line]
+    assert line.endswith(
+        f"polling {REPOSITORY} every 120s (their first poll records the refs, runs nothing)"
+    )
