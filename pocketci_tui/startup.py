@@ -230,10 +230,10 @@ class Startup:
 
     async def _wrong_passphrase(self) -> str:
         """After a start with the encrypted file: why its passphrase is wrong, or ``""``."""
-        from pocketci_tui.secrets import probe
+        from pocketci_tui.secrets import EncryptedFileSecretStore, probe
 
         store = self.services.secrets
-        if store is None or getattr(store, "path", None) is None:
+        if not isinstance(store, EncryptedFileSecretStore):
             return ""
         try:
             health = await probe(store)
