@@ -64,6 +64,9 @@ log = logging.getLogger("pocketci_tui.polling")
 MAX_LISTING_BYTES = 8 * 1024 * 1024
 """The most bytes of ``git ls-remote`` output read (about 80,000 refs)."""
 
+PARSE_IN_THREAD = 64 * 1024
+"""Listings larger than this (about 700 refs) are read in a worker thread, off the loop."""
+
 ALLOWED_PROTOCOLS = ("https", "http", "ssh", "file")
 """Transports a polled clone URL may use: those the workspace fetches with."""
 
@@ -365,7 +368,9 @@ class Poller:
         token = await self._token(repo)
         remote = await self.fetcher.remote(url, token, username=git_access(repo.vendor).username)
         result = await _ls_remote(remote, self.timing.timeout)
-        return parse_listing(result)
+        if len(result) <= PARSE_IN_THREAD:
+            return parse_listing(result)
+        return await asyncio.to_thread(parse_listing, result)
 
     async def _token(self, repo: RepoConfig) -> str | None:
         if not repo.token:

@@ -152,7 +152,13 @@ async def test_each_change_on_the_server_is_one_event_with_its_files(polled: Pol
     tag_id = remote.tag("v1.0", forced, annotated=True)
     tag = await polled.wait_event(_is("refs/tags/v1.0", tag_id))
     assert (tag.event.event_type, tag.event.filter) == ("tag", "v1.0")
-    assert tag.status is not EventStatus.IGNORED
+    assert tag.event.id is not None
+    done = await polled.kit.wait_status(
+        tag.event.id, EventStatus.DISPATCHED, EventStatus.SKIPPED, EventStatus.ERROR
+    )
+    # Checked out at the tagged commit and matched (no tag function in the fixture module).
+    assert done.status is EventStatus.SKIPPED, done.detail
+    assert await polled.kit.store.match_inputs(tag.event.id) is not None
 
     # A branch deletion: stored and shown, never run.
     remote.delete_ref("refs/heads/feature")
