@@ -19,9 +19,8 @@ from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
 from pocketci_tui.contract import CoreClient, CountsChanged
-from pocketci_tui.eventquery import STATES
 from pocketci_tui.eventquery import parse as parse_query
-from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent, webhook_path
+from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
 from pocketci_tui.problems import Problem, merge
 
 from ..messages import (
@@ -46,6 +45,7 @@ from ..widgets.run_log import MAX_LINES, RunLog
 from ..widgets.runs_table import RunsTable
 from ..widgets.status import overall_state
 from ..widgets.status_bar import StatusBar
+from .notes import event_note, no_match_note, welcome_note
 
 PAGE_SIZE = 200
 """Events loaded per page."""
@@ -362,20 +362,6 @@ class MainScreen(Screen[None]):
             return None
         return self.query_one(EventsTable).event(self.event_id)
 
-    def _no_match_note(self) -> list[str]:
-        """What the Output pane says when no event passes the filter."""
-        query = parse_query(self.filter_text)
-        return [
-            f"No event matches /{clean(self.filter_text)[:60]}",
-            *(f"⚠ {clean(problem)}" for problem in query.problems),
-            "The filter takes free text (repository,",
-            "branch, sha, title, author) and terms:",
-            "  state:failed  state:running,queued",
-            "  event:tag  event:pr  repo:acme/*",
-            f"states: {', '.join(state.replace(' ', '-') for state in STATES)}",
-            "Esc clears it.",
-        ]
-
     def _show_placeholder(self) -> None:
         """With no run selected, the Output pane explains the event (or how to start)."""
         log = self.query_one(RunLog)
@@ -383,60 +369,14 @@ class MainScreen(Screen[None]):
         stored = self._selected_event()
         pane = self.query_one("#log-pane")
         pane.border_title = "Output"
-        if stored is None and self.filter_text:
-            reason.display = False
-            log.show_note(self._no_match_note())
-            return
-        if stored is None:
-            listening = self.listener_url
-            point: list[str] = []
-            for name, vendor in self.forges:
-                url = (
-                    listening.rstrip("/") + webhook_path(vendor)
-                    if listening
-                    else "the webhook URL (once it listens)"
-                )
-                point += [f"Point a {name} webhook at", f"  {clean(url)}"]
-            reason.update("")
-            reason.display = False
-            problems: list[str] = []
-            for problem in self._problems():
-                problems.append(f"⚠ {clean(problem.detail)}")  # the pane wraps notes
-                if problem.fix:
-                    problems.append(f"  → {clean(problem.fix)}")
-            log.show_note(
-                [
-                    *problems,
-                    *([" "] if problems else []),
-                    "No events yet.",
-                    "",
-                    *point,
-                    "w shows the URL and secret,",
-                    "s manages secrets, ? lists the keys.",
-                    "",
-                    "Test it from another terminal:",
-                    "  pocketci-tui fire --example push",
-                ],
-            )
-            return
-        event = stored.event
-        lines = [
-            f"{clean(event.repository)}  {clean(event.event_type)} {clean(event.filter)}",
-            f"ref {clean(event.ref)}  sha {clean(event.sha[:12])}",
-            f"status: {stored.status}",
-        ]
-        if event.title:
-            lines.insert(0, clean(event.title))
-        if event.author or event.commits is not None:
-            commits = f"{event.commits} commit{'s' if event.commits != 1 else ''}"
-            who = [f"by {clean(event.author)}"] if event.author else []
-            lines.insert(2, "  ".join(who + ([commits] if event.commits is not None else [])))
-        if stored.detail:
-            lines.extend(clean_lines(stored.detail.splitlines()))
-        if stored.status is EventStatus.WAITING:
-            lines.append("A pull request from a fork: press a to approve its head commit.")
         reason.display = False
-        log.show_note(lines)
+        if stored is None and self.filter_text:
+            log.show_note(no_match_note(self.filter_text))
+        elif stored is None:
+            reason.update("")
+            log.show_note(welcome_note(self._problems(), self.listener_url, self.forges))
+        else:
+            log.show_note(event_note(stored))
 
     @work(group="log", exclusive=True, exit_on_error=False)
     async def show_run(self, run_id: str) -> None:
