@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from pocketci_tui.config import RepoConfig, Settings
 from pocketci_tui.engine.git import GitCommand, GitError
 from pocketci_tui.forges import forge_for
-from pocketci_tui.model import ZERO_SHA, Event, EventStatus, utcnow
-from pocketci_tui.polling import RefChange
+from pocketci_tui.model import ZERO_SHA, Event, EventStatus, StoredEvent, utcnow
+from pocketci_tui.polling import Poller, PollError, RefChange
 from pocketci_tui.polling.changes import polled_change
+from pocketci_tui.problems import Problem
+from pocketci_tui.secrets import MemorySecretStore
 from pocketci_tui.store import PolledChange, Store
 from pocketci_tui.store.connection import connect
 from pocketci_tui.store.recording import _record_many, _RecordJob
@@ -153,3 +156,39 @@ async def test_git_output_beyond_its_bound_stops_git(tmp_path: Path) -> None:
     # Output in several reads: the bound holds across them.
     with pytest.raises(GitError, match="more than 10 bytes"):
         await git.run(["help", "-a"], max_output=10)
+
+
+class _Board:
+    def __init__(self) -> None:
+        self.problems: dict[str, Problem] = {}
+
+    def raise_problem(self, problem: Problem) -> None:
+        self.problems[problem.key] = problem
+
+    def clear_problems(self, *keys: str) -> None:
+        for key in keys:
+            self.problems.pop(key, None)
+
+
+class _Sink:
+    async def submit(self, stored: StoredEvent, duplicate: bool) -> None:
+        raise AssertionError("nothing is stored without a token")
+
+
+async def test_a_missing_token_says_how_to_set_it_and_touches_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    repo = RepoConfig(name=REPO, clone_url="https://git.example.org/acme/api.git", token="t")
+    poller = Poller(
+        settings=Settings(repos=(repo,)),
+        store=store,
+        secrets=MemorySecretStore({}),
+        sink=_Sink(),
+        problems=_Board(),
+        git=GitCommand(tmp_path / "home"),
+    )
+    with pytest.raises(
+        PollError, match=r"clone token 't' is not set: run `pocketci-tui secrets set t`"
+    ):
+        await poller.poll_once(repo)
+    assert await store.polls.known_refs("github", REPO) is None
