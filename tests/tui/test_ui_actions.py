@@ -106,6 +106,28 @@ async def test_status_bar_shows_url_counts_and_problems(app_paths: AppPaths) -> 
         assert "dagger not found" in text
 
 
+async def test_the_status_bar_follows_the_counts_and_problems_it_is_told(
+    app_paths: AppPaths,
+) -> None:
+    """Counts and problems are notices: a change the engine tells reaches the status bar."""
+    services, _ = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot, 5)
+        status = screen(app).query_one(StatusBar)
+        services.engine.set_state(
+            2, 3, [Problem("git", "git not found", "git is not on PATH", fix="install git")]
+        )
+        await wait_for(lambda: "git not found" in str(status.render()), pilot)
+        text = str(status.render())
+        assert "3 running" in text
+        assert "2 queued" in text
+
+        services.engine.set_state(0, 0, [])
+        await wait_for(lambda: "git not found" not in str(status.render()), pilot)
+        assert "0 running · 0 queued" in str(status.render())
+
+
 async def test_an_exposed_listener_is_a_problem_with_the_way_out(app_paths: AppPaths) -> None:
     """R8: listening on 0.0.0.0 is said in the status bar, and how to avoid it in full."""
     services, _ = await seeded(app_paths)
