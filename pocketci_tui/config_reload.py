@@ -57,6 +57,7 @@ LIVE_KEYS: dict[str, Callable[[Settings], object]] = {
     "dagger.cloud-token": lambda s: s.dagger.cloud_token,
     "keymap": lambda s: dict(s.keymap),
     "status-context": lambda s: s.status_context,
+    "public-url": lambda s: s.public_url,
 }
 """Keys applied as soon as the file is reloaded."""
 

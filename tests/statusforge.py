@@ -75,12 +75,15 @@ class StatusForge:
         answers: Scripted answers for the next posts, by repository (``*`` for any):
             (status, headers, body), used in order, then 201.
         delay: Seconds every post waits before answering.
+        target_prefix: What each post's ``target_url`` must start with; None (the default)
+            means a post must carry no ``target_url`` at all (no ``public-url`` configured).
     """
 
     vendor: str
     token: str = "status-token-value"
     answers: dict[str, list[tuple[int, dict[str, str], str]]] = field(default_factory=dict)
     delay: float = 0.0
+    target_prefix: str | None = None
     received: list[Received] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     applied: list[Applied] = field(default_factory=list)
@@ -176,6 +179,16 @@ class StatusForge:
         description = body.get("description")
         if not isinstance(description, str) or len(description) > 140:
             return f"bad description {description!r}"
+        return self._check_target(body.get("target_url"))
+
+    def _check_target(self, target: Any) -> str:
+        """A link only when one is configured: an http(s) URL under :attr:`target_prefix`."""
+        if self.target_prefix is None:
+            return "" if target is None else f"unexpected target_url {target!r}"
+        if not isinstance(target, str) or not target.startswith(self.target_prefix):
+            return f"target_url {target!r} is not under {self.target_prefix!r}"
+        if not target.startswith(("https://", "http://")) or len(target) > 2000:
+            return f"bad target_url {target!r}"
         return ""
 
     async def _post(self, request: web.Request) -> web.StreamResponse:

@@ -242,6 +242,9 @@ class Settings:
         secrets_backend: ``auto``, ``keyring``, ``file``, ``plaintext`` or ``memory``.
         keymap: Binding id to keys, to remap the UI.
         status_context: The commit status context of each run (``{function}``, ``{event}``).
+        public_url: Where people reach this instance (``public-url``), without a trailing
+            slash; each commit status links there (:meth:`status_target`) when it is set, and
+            carries no link when it is empty.
         source: The file this was read from, if any.
     """
 
@@ -259,7 +262,19 @@ class Settings:
     secrets_backend: SecretBackend = "auto"
     keymap: Mapping[str, str] = field(default_factory=dict)
     status_context: str = DEFAULT_STATUS_CONTEXT
+    public_url: str = ""
     source: Path | None = None
+
+    def status_target(self, event_id: int) -> str | None:
+        """The ``target_url`` of an event's commit statuses, or None without ``public-url``.
+
+        Nothing serves a page per event yet, so the link is the public URL itself with the
+        event named in the fragment (``https://ci.example.org/#event-42``): it opens what is
+        served there and says which event, and a page served later can read the fragment.
+        """
+        if not self.public_url:
+            return None
+        return f"{self.public_url}/#event-{event_id}"
 
     def own_secrets(self) -> dict[str, str]:
         """pocketci-tui's own secret-store entries, by name, with what each one is.
@@ -381,6 +396,7 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
             "secrets",
             "keymap",
             "status-context",
+            "public-url",
         )
     )
     listen = r.sub("listen")
@@ -429,6 +445,7 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
         secrets_backend=secrets.choice("backend", "auto", SECRET_BACKENDS),
         keymap={str(k): str(v) for k, v in keymap.data.items()},
         status_context=_status_context(r),
+        public_url=_public_url(r),
         source=Path(source) if source else None,
     )
 
@@ -561,6 +578,17 @@ def _status_context(r: Reader) -> str:
             'like status-context: "pocketci/{function}"',
         )
     return template
+
+
+def _public_url(r: Reader) -> str:
+    """Read ``public-url``: an http(s) address with no credentials, query or fragment."""
+    value = r.text("public-url", "")
+    try:
+        return check_base_url(value, r.where("public-url")) if value else ""
+    except ValueError as exc:
+        raise ConfigError(
+            str(exc), "give the address people open this instance at, like https://ci.example.org"
+        ) from None
 
 
 MIN_POLL_SECONDS = 10.0

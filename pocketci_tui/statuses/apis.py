@@ -143,13 +143,25 @@ class StatusApi:
         owner, _, name = repository.partition("/")
         return f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
 
-    def post(self, base: str, row: OutboxRow, token: str) -> StatusRequest:
-        """The request that sets one status."""
+    def post(
+        self, base: str, row: OutboxRow, token: str, target: str | None = None
+    ) -> StatusRequest:
+        """The request that sets one status.
+
+        Args:
+            base: The API base URL.
+            row: The status.
+            token: The token.
+            target: The status's link (``target_url``, every forge's name for it), or None
+                for none.
+        """
         body = {
             "state": self.states[row.state],
             self.context_field: row.context,
             "description": row.description,
         }
+        if target:
+            body["target_url"] = target
         url = f"{base}{self.repo_path(row.repository)}/statuses/{quote(row.sha, safe='')}"
         return StatusRequest("POST", url, self.headers(token), body)
 

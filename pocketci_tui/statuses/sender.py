@@ -323,7 +323,8 @@ class StatusSender:
         try:
             if row.status == "sending" and await self._already_there(api, base, row, token):
                 return Verdict("sent", "already there"), token
-            status, headers, text = await self._send(api.post(base, row, token))
+            target = self.settings.status_target(row.event_id)
+            status, headers, text = await self._send(api.post(base, row, token, target))
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = f"network error: {type(exc).__name__}: {exc}"
             return Verdict("retry", reason, ambiguous=True), token

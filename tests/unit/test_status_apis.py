@@ -69,3 +69,14 @@ def test_answers_are_retried_or_refused_for_good() -> None:
 )
 def test_retry_after_and_rate_limit_headers(headers: dict[str, str], expected: float) -> None:
     assert retry_after(headers, now=1000.0) == expected
+
+
+def test_a_link_is_sent_in_each_forges_target_url_only_when_given() -> None:
+    for vendor in ("github", "gitea", "forgejo", "gitlab"):
+        row = replace_vendor(vendor)
+        linked = APIS[vendor].post("https://api", row, "T", "https://ci.example.org/#event-1")
+        assert linked.body is not None
+        assert linked.body["target_url"] == "https://ci.example.org/#event-1"
+        bare = APIS[vendor].post("https://api", row, "T")
+        assert bare.body is not None
+        assert "target_url" not in bare.body
