@@ -11,11 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 ZERO_SHA = "0" * 40
 
-VENDORS = ("github", "gitea", "forgejo", "gitlab")
+Vendor = Literal["github", "gitea", "forgejo", "gitlab"]
+"""A forge pocketci-tui speaks, as a type, so a configuration holds only names it knows."""
+
+VENDORS: tuple[Vendor, ...] = get_args(Vendor)
 """Every forge pocketci-tui speaks, by the name used in ``config.yaml``, the route and events."""
 
 

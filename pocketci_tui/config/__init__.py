@@ -46,7 +46,7 @@ from pocketci_tui.config.repo_spec import (
     resolve_module_dir,
 )
 from pocketci_tui.keys import keymap_problem
-from pocketci_tui.model import VENDORS, webhook_path
+from pocketci_tui.model import VENDORS, Vendor, webhook_path
 
 __all__ = [
     "DEFAULT_STATUS_CONTEXT",
@@ -159,7 +159,7 @@ class RepoConfig:
     """
 
     name: str
-    vendor: str = "github"
+    vendor: Vendor = "github"
     clone_url: str = ""
     token: str = ""
     secrets: tuple[str, ...] = ()

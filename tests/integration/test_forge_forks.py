@@ -22,7 +22,7 @@ from multidict import CIMultiDict
 from pocketci_tui.config import ForgeSettings, RepoConfig
 from pocketci_tui.engine.dispatch.notices import EngineError
 from pocketci_tui.forges.registry import forge_for
-from pocketci_tui.model import Event, EventStatus, RunState, utcnow
+from pocketci_tui.model import Event, EventStatus, RunState, Vendor, utcnow
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -55,7 +55,7 @@ def _normalized(delivery: Delivery, delivery_id: str) -> Event:
 class ForkSetup:
     """A repository of one forge behind a forge-like server, and an engine configured for it."""
 
-    def __init__(self, tmp: Path, vendor: str, mode: str) -> None:
+    def __init__(self, tmp: Path, vendor: Vendor, mode: str) -> None:
         self.vendor = vendor
         repository, user, self.word, self.opened, self.fork = FORGES[vendor]
         title = vendor.capitalize()
@@ -129,7 +129,7 @@ def vendor(request: pytest.FixtureRequest) -> str:
 
 
 async def test_a_fork_waits_and_an_approval_fetches_its_pinned_head(
-    tmp_path: Path, vendor: str
+    tmp_path: Path, vendor: Vendor
 ) -> None:
     setup = ForkSetup(tmp_path, vendor, "approve")
     with setup.server:
@@ -166,7 +166,7 @@ async def test_a_fork_waits_and_an_approval_fetches_its_pinned_head(
             assert len(kit.calls()) == 1
 
 
-async def test_a_fork_runs_without_secrets(tmp_path: Path, vendor: str) -> None:
+async def test_a_fork_runs_without_secrets(tmp_path: Path, vendor: Vendor) -> None:
     setup = ForkSetup(tmp_path, vendor, "no-secrets")
     with setup.server:
         setup.configure()
@@ -183,7 +183,7 @@ async def test_a_fork_runs_without_secrets(tmp_path: Path, vendor: str) -> None:
             assert GH_PASSWORD not in json.dumps(call)
 
 
-async def test_a_fork_is_only_recorded_when_skipped(tmp_path: Path, vendor: str) -> None:
+async def test_a_fork_is_only_recorded_when_skipped(tmp_path: Path, vendor: Vendor) -> None:
     setup = ForkSetup(tmp_path, vendor, "skip")
     with setup.server:
         setup.configure()

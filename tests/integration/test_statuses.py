@@ -24,7 +24,7 @@ from statusforge import StatusForge
 
 from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
 from pocketci_tui.engine.match.naming import pascal
-from pocketci_tui.model import Event, EventStatus, Run, RunState
+from pocketci_tui.model import Event, EventStatus, Run, RunState, Vendor
 from pocketci_tui.secrets import MemorySecretStore
 from pocketci_tui.statuses.routing import SettingsRouter
 from pocketci_tui.statuses.sender import StatusSender
@@ -82,7 +82,7 @@ class Rig:
 @contextlib.asynccontextmanager
 async def rig(
     tmp_path: Path,
-    vendor: str = "github",
+    vendor: Vendor = "github",
     *,
     functions: list[dict[str, Any]] | None = None,
     forge: StatusForge | None = None,
@@ -134,7 +134,7 @@ async def _push_pass_fail_cancel(r: Rig) -> dict[str, list[tuple[str, str]]]:
 
 @pytest.mark.parametrize("vendor", ["github", "gitea", "forgejo", "gitlab"])
 async def test_push_with_pass_fail_and_cancel_reports_each_context(
-    tmp_path: Path, vendor: str
+    tmp_path: Path, vendor: Vendor
 ) -> None:
     async with rig(tmp_path, vendor) as r:
         seq = await _push_pass_fail_cancel(r)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args, get_origin, get_type_hints
+
 import pytest
 import yaml
 
-from pocketci_tui.config import ConfigError, ForgeSettings, Settings, parse_settings
+from pocketci_tui.config import ConfigError, ForgeSettings, RepoConfig, Settings, parse_settings
 from pocketci_tui.config_reload import RESTART_KEYS
+from pocketci_tui.forges.registry import default_registry
 
 CONTRACT = """
 forges:
@@ -136,3 +139,19 @@ def test_the_forges_in_use_are_the_named_ones_else_github() -> None:
     assert _parse("").forges_in_use() == ("github",)
     only_gitea = "repos: [{name: a/b, vendor: gitea, clone-url: https://g.example/a/b.git}]"
     assert _parse(only_gitea).forges_in_use() == ("gitea",)
+
+
+def test_a_repository_vendor_is_a_literal_of_the_registered_forges() -> None:
+    """The type names every forge the registry serves, so mypy refuses a misspelt vendor."""
+    hint = get_type_hints(RepoConfig)["vendor"]
+    assert get_origin(hint) is Literal
+    assert get_args(hint) == default_registry().vendors
+
+
+def test_an_unknown_vendor_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(ConfigError) as err:
+        _parse("repos: [{name: a/b, vendor: bitbucket}]")
+    message = str(err.value)
+    assert "repos[0].vendor" in message
+    assert "'bitbucket'" in message
+    assert "github, gitea, forgejo, gitlab" in message
