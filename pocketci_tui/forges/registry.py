@@ -81,6 +81,12 @@ class Registry:
     def misrouted(self, vendor: str, headers: Mapping[str, str]) -> str:
         """Say why a delivery posted to ``vendor``'s URL belongs elsewhere, or ``""``.
 
+        A delivery carrying only the headers of a forge that ``vendor`` mimics is taken when
+        ``vendor`` can verify it with them: Forgejo forked from Gitea, and older Forgejo sends
+        only ``X-Gitea-*`` headers, so such a delivery at ``/webhooks/forgejo`` is Forgejo's.
+        GitHub's headers alone never carry a signature Gitea or Forgejo reads, so a GitHub
+        delivery at their URLs is still refused.
+
         Args:
             vendor: The forge the route names.
             headers: The request headers.
@@ -93,6 +99,11 @@ class Registry:
             return ""
         this = self._forges[vendor]
         other = self._forges[sender]
+        if sender in this.mimics and not this.missing_credentials(headers):
+            # This forge sends the sender's headers too and finds its signature among them:
+            # an older version of this forge that sent only those (Forgejo before its own
+            # X-Forgejo-* headers sent only Gitea's). The route decides the forge.
+            return ""
         return (
             f"this is a {other.display_name} delivery ({other.event_header}) posted to "
             f"{webhook_path(vendor)}, the URL for {this.display_name}; point the "

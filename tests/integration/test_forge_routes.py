@@ -231,7 +231,9 @@ _VENDORS = ("github", "gitea", "forgejo", "gitlab")
 
 
 @pytest.mark.parametrize(
-    ("sender", "route"), [(s, r) for s in _VENDORS for r in _VENDORS if s != r]
+    ("sender", "route"),
+    # Gitea's headers at Forgejo's URL are older Forgejo's (tested below).
+    [(s, r) for s in _VENDORS for r in _VENDORS if s != r and (s, r) != ("gitea", "forgejo")],
 )
 async def test_every_forge_posted_to_another_forge_is_refused_naming_its_url(
     intake_factory: IntakeFactory, http: aiohttp.ClientSession, sender: str, route: str
@@ -272,3 +274,31 @@ def test_the_sender_is_one_forge_or_none_whatever_the_headers(present: set[str])
     for vendor in forges.vendors:
         told = forges.misrouted(vendor, headers)
         assert bool(told) == (sender not in ("", vendor))
+
+
+async def test_older_forgejo_sending_only_gitea_headers_is_taken_at_forgejo_url(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    """Forgejo before its own X-Forgejo-* headers sent Gitea's and GitHub's only."""
+    it = await intake_factory()
+    body = push_body()
+    older = forge_for("gitea").sign(
+        body, WEBHOOK_SECRET, event_name="push", delivery_id=str(uuid.uuid4())
+    )
+    assert not any(name.startswith("X-Forgejo") for name in older)
+    reply = await send(http, it.hook_url_for("forgejo"), body, {"Content-Type": _JSON, **older})
+    assert reply.status == 200, reply.body
+    stored = await it.store.get_event(reply.json()["event_id"])
+    assert stored is not None
+    assert (stored.event.vendor, stored.event.event_type) == ("forgejo", "push")
+    # Still verified: Gitea's signature made with another secret is refused.
+    forged = forge_for("gitea").sign(
+        body, "another secret", event_name="push", delivery_id=str(uuid.uuid4())
+    )
+    reply = await send(http, it.hook_url_for("forgejo"), body, {"Content-Type": _JSON, **forged})
+    assert reply.status == 401
+    # GitHub's headers alone carry no signature Forgejo reads: still sent to /webhooks/github.
+    hub = delivery_headers(WEBHOOK_SECRET, body)
+    reply = await send(http, it.hook_url_for("forgejo"), body, hub)
+    assert reply.status == 400
+    assert reply.json()["error"].endswith("point the GitHub webhook at /webhooks/github")
