@@ -14,11 +14,12 @@ from statusforge import StatusForge
 from test_statuses import BASE, one_function, rig
 
 from pocketci_tui.engine.match.naming import pascal
+from pocketci_tui.model import Vendor
 
 
 @pytest.mark.parametrize("vendor", ["github", "gitea", "forgejo", "gitlab"])
 async def test_each_status_links_to_its_event_under_the_public_url(
-    tmp_path: Path, vendor: str
+    tmp_path: Path, vendor: Vendor
 ) -> None:
     forge = StatusForge(vendor, target_prefix="https://ci.example.org/")
     passing = {"output": ["ok"], "exit": 0}
