@@ -34,7 +34,7 @@ from pocketci_tui.model import Notice
 
 if TYPE_CHECKING:
     from pocketci_tui.config import Settings
-    from pocketci_tui.model import MatchResult, Run, StoredEvent
+    from pocketci_tui.model import MatchResult, RepoSummary, Run, StoredEvent
     from pocketci_tui.problems import Problem
     from pocketci_tui.secrets import SecretStore
 
@@ -164,6 +164,16 @@ class CoreClient(Protocol):
 
     async def runs(self, event_id: int) -> list[Run]:
         """Every run of an event, every attempt."""
+        ...
+
+    async def queue_order(self) -> list[str]:
+        """The ids of the queued runs, first to start first (runs wait for a slot in the
+        order they were queued)."""
+        ...
+
+    async def repositories(self) -> list[RepoSummary]:
+        """How each repository stands: its newest event and the last build that ended, and
+        when; the most recently active first."""
         ...
 
     async def counts(self) -> CountsChanged:

@@ -33,6 +33,7 @@ BINDINGS: dict[str, dict[str, str]] = {
         "events-running": "R",
         "events-waiting": "W",
         "run-attempts": "space",
+        "repos-show": "v",
         "event-details": "i",
         "event-link": "o",
         "cursor-down": "j",
@@ -55,6 +56,7 @@ BINDINGS: dict[str, dict[str, str]] = {
     "fire": {"dialog-close": "escape", "picker-down": "down", "picker-up": "up"},
     "setup": {"setup-next": "enter", "setup-skip": "escape"},
     "help": {"dialog-close": "escape,q,question_mark,enter"},
+    "repos": {"repos-close": "escape,v,q", "repos-down": "j", "repos-up": "k"},
     "details": {
         "details-close": "escape,i,q",
         "details-link": "o",

@@ -383,6 +383,34 @@ def event_outcome(status: EventStatus, runs: Iterable[Run] | None) -> str:
     return NOTHING_RAN
 
 
+FINAL_OUTCOMES: tuple[str, ...] = ("passed", "failed", "cancelled", "interrupted")
+"""The outcomes of an event whose functions all ran to an end."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepoSummary:
+    """How a repository stands: its newest event, and the last build that ended.
+
+    Attributes:
+        repository: ``owner/name``.
+        vendor: The forge of its newest event.
+        latest: Its newest event.
+        latest_state: How that event stands (:func:`event_outcome`).
+        outcome: The outcome of its newest event whose functions all ended
+            (:data:`FINAL_OUTCOMES`), or empty when none did.
+        outcome_at: When that build ended (its last run's end), or None.
+        outcome_event_id: That event, or None.
+    """
+
+    repository: str
+    vendor: str
+    latest: StoredEvent
+    latest_state: str
+    outcome: str = ""
+    outcome_at: datetime | None = None
+    outcome_event_id: int | None = None
+
+
 # -- What the engine publishes to its subscribers (the UI, the headless logger) ---------------
 
 

@@ -35,7 +35,7 @@ from pocketci_tui.core_feed import StatusWatch, read_log_tail
 from pocketci_tui.datalock import DataFolderBusy, DataLock, Mode
 from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.intake.rejections import RejectionLog
-from pocketci_tui.model import StoredEvent, webhook_path
+from pocketci_tui.model import RepoSummary, StoredEvent, webhook_path
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.store import Store, StoreError
@@ -413,6 +413,16 @@ class Services(CoreClient):
         """Every run of an event."""
         store, _ = self._running()
         return await store.list_runs(event_id)
+
+    async def queue_order(self) -> list[str]:
+        """The queued runs, first to start first."""
+        store, _ = self._running()
+        return await store.queued_runs()
+
+    async def repositories(self) -> list[RepoSummary]:
+        """How each repository stands."""
+        store, _ = self._running()
+        return await store.repositories()
 
     async def counts(self) -> CountsChanged:
         """How many runs are queued and running now."""

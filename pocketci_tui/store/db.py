@@ -28,13 +28,14 @@ from pocketci_tui.model import (
     Event,
     EventStatus,
     MatchInputs,
+    RepoSummary,
     Run,
     RunState,
     StoredEvent,
     bounded,
     utcnow,
 )
-from pocketci_tui.store import outbox
+from pocketci_tui.store import outbox, summary
 from pocketci_tui.store.connection import (
     DEFAULT_BUSY_TIMEOUT,
     StoreError,
@@ -442,6 +443,14 @@ class Store:
             return [_run_from_row(r) for r in rows]
 
         return await self._read(job)
+
+    async def queued_runs(self) -> list[str]:
+        """The ids of the queued runs, first to start first."""
+        return await self._read(summary.queued_run_ids)
+
+    async def repositories(self) -> list[RepoSummary]:
+        """How each repository stands: newest event, last build that ended, and when."""
+        return await self._read(summary.repository_summaries)
 
     async def runs_by_event(self, event_ids: Sequence[int]) -> dict[int, list[Run]]:
         """Return the runs of several events at once, each event's in creation order.

@@ -35,6 +35,7 @@ from .dialogs.confirm import ConfirmDialog
 from .dialogs.details import EventDetails
 from .dialogs.help import HelpDialog, binding_rows, key_display
 from .dialogs.refused import RefusedDialog
+from .dialogs.repositories import RepositoriesDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
 from .dialogs.webhook import WebhookDialog, configured_forges, forge_hooks, forge_name
@@ -51,6 +52,7 @@ from .messages import (
     Rerun,
     ServicesStarted,
     ShowEventDetails,
+    ShowRepositories,
 )
 from .pager import page, pager_argv
 from .screens.main import MainScreen
@@ -550,7 +552,11 @@ class PocketCIApp(App[int]):
 
     @on(ShowEventDetails)
     def _show_details(self, message: ShowEventDetails) -> None:
-        self.push_screen(EventDetails(message.stored, message.runs, self.clock))
+        self.push_screen(EventDetails(message.stored, message.runs, self.clock, message.queue))
+
+    @on(ShowRepositories)
+    def _show_repositories(self, message: ShowRepositories) -> None:
+        self.push_screen(RepositoriesDialog(message.summaries, self.clock))
 
     @on(CopyText)
     def _copy(self, message: CopyText) -> None:

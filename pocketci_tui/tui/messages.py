@@ -8,7 +8,14 @@ from dataclasses import dataclass, field
 from textual.message import Message
 
 from pocketci_tui.contract import CountsChanged, ProblemsChanged, RejectionSummary
-from pocketci_tui.model import EventMatched, EventStored, EventUpdated, Run, StoredEvent
+from pocketci_tui.model import (
+    EventMatched,
+    EventStored,
+    EventUpdated,
+    RepoSummary,
+    Run,
+    StoredEvent,
+)
 
 
 @dataclass
@@ -167,6 +174,19 @@ class ShowEventDetails(Message):
 
     stored: StoredEvent
     runs: list[Run] | None
+    queue: list[str] = field(default_factory=list)
+    """The queued runs' ids, first to start first."""
+
+
+@dataclass
+class ShowRepositories(Message):
+    """Show how every repository stands.
+
+    Attributes:
+        summaries: The repositories, most recently active first.
+    """
+
+    summaries: list[RepoSummary]
 
 
 @dataclass

@@ -106,3 +106,18 @@ def format_duration(seconds: float | None) -> str:
     if whole < 3600:
         return f"{whole // 60}m{whole % 60:02d}s"
     return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
+
+
+def ordinal(n: int) -> str:
+    """``1st``, ``2nd``, ``3rd``, ``4th``... ``11th``, ``21st``."""
+    if 10 <= n % 100 <= 20:
+        return f"{n}th"
+    return f"{n}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th') }"
+
+
+def queue_note(run_id: str, queue: list[str]) -> str:
+    """Where a queued run stands in the queue (``2nd in line``), or ``""`` when not in it."""
+    if run_id not in queue:
+        return ""
+    position = queue.index(run_id) + 1
+    return "next to start" if position == 1 else f"{ordinal(position)} in line"

@@ -34,6 +34,7 @@ from pocketci_tui.model import (
     EventStatus,
     MatchResult,
     Notice,
+    RepoSummary,
     Run,
     RunState,
     StoredEvent,
@@ -229,6 +230,14 @@ class ScriptedServices(CoreClient):
     async def runs(self, event_id: int) -> list[Run]:
         """From the real store."""
         return await self._store().list_runs(event_id)
+
+    async def queue_order(self) -> list[str]:
+        """From the real store."""
+        return await self._store().queued_runs()
+
+    async def repositories(self) -> list[RepoSummary]:
+        """From the real store."""
+        return await self._store().repositories()
 
     async def counts(self) -> CountsChanged:
         """The scripted counts."""

@@ -23,6 +23,7 @@ from pocketci_tui.tui.app import PocketCIApp, make_app
 from pocketci_tui.tui.dialogs.details import EventDetails
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
+from pocketci_tui.tui.dialogs.repositories import RepositoriesDialog
 from pocketci_tui.tui.dialogs.secrets import PassphraseDialog
 from pocketci_tui.tui.dialogs.setup import SetupDialog
 from pocketci_tui.tui.dialogs.webhook import WebhookDialog
@@ -385,6 +386,22 @@ def attempts(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+def day_repos(folder: Path) -> Scene:
+    """A realistic day: every repository, how it stands now and how its last build ended."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        await _settle(app, pilot, 6)
+        await pilot.press("v")
+        await wait_for(lambda: isinstance(app.screen, RepositoriesDialog), pilot)
+        await pilot.pause(0.1)
+
+    return Scene(app, run_before)
+
+
 class _NoKeyringServices(ScriptedServices):
     """Services whose secret store cannot open: no D-Bus session, as over SSH."""
 
@@ -435,5 +452,6 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "day-fire": day_fire,
     "day-details": day_details,
     "attempts": attempts,
+    "day-repos": day_repos,
     "passphrase": passphrase,
 }

@@ -15,6 +15,7 @@ from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
 from pocketci_tui.tui.dialogs.details import EventDetails
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
+from pocketci_tui.tui.dialogs.repositories import RepositoriesDialog
 from pocketci_tui.tui.dialogs.secrets import PassphraseDialog, SecretsDialog, SecretValueDialog
 from pocketci_tui.tui.dialogs.setup import SetupDialog
 from pocketci_tui.tui.dialogs.webhook import WebhookDialog
@@ -33,6 +34,7 @@ SCOPES: dict[str, list[list[BindingType]]] = {
     "setup": [SetupDialog.BINDINGS],
     "help": [HelpDialog.BINDINGS],
     "details": [EventDetails.BINDINGS],
+    "repos": [RepositoriesDialog.BINDINGS],
 }
 
 

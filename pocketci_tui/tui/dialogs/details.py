@@ -20,10 +20,10 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from pocketci_tui.model import Run, StoredEvent, latest_attempts
+from pocketci_tui.model import Run, RunState, StoredEvent, latest_attempts
 
 from ..messages import CopyText
-from ..text import clean, format_time, literal
+from ..text import clean, format_time, literal, queue_note
 from ..widgets.status import overall_state, state_label
 
 _LINK_RE = re.compile(r"https?://[!-~]+")
@@ -117,6 +117,7 @@ class EventDetails(ModalScreen[None]):
         stored: The event.
         runs: Its runs, in creation order (None when not loaded).
         clock: The current time, for "received".
+        queue: The queued runs' ids, first to start first (for a queued run's place).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -131,8 +132,11 @@ class EventDetails(ModalScreen[None]):
         stored: StoredEvent,
         runs: Iterable[Run] | None,
         clock: Callable[[], datetime],
+        queue: list[str] | None = None,
     ) -> None:
         super().__init__()
+        self.queue = queue or []
+        """The queued runs' ids, first to start first."""
         self.stored = stored
         """The event shown."""
         self.runs = list(runs) if runs is not None else None
@@ -181,6 +185,8 @@ class EventDetails(ModalScreen[None]):
             if run.started_at is not None:
                 end = run.finished_at or now
                 took = _duration((end - run.started_at).total_seconds())
+            if run.state is RunState.QUEUED:
+                took = queue_note(run.id, self.queue)
             if run.attempt > 1:
                 took = f"{took}  attempt {run.attempt}".strip()
             table.add_row(literal(run.function or "(event)"), state_label(str(run.state)), took)

@@ -37,8 +37,9 @@ from ..messages import (
     Rerun,
     ServicesStarted,
     ShowEventDetails,
+    ShowRepositories,
 )
-from ..text import clean, clean_lines, format_time, literal
+from ..text import clean, clean_lines, format_time, literal, queue_note
 from ..widgets.events_table import MAX_ROWS, EventsTable
 from ..widgets.footer import KeysFooter
 from ..widgets.run_log import MAX_LINES, RunLog
@@ -102,6 +103,14 @@ class MainScreen(Screen[None]):
             tooltip="show or hide a function's older attempts",
         ),
         Binding(
+            "v",
+            "repositories",
+            "Repos",
+            show=False,
+            id="repos-show",
+            tooltip="every repository: now and its last build",
+        ),
+        Binding(
             "i", "details", "Details", show=False, id="event-details", tooltip="the event in full"
         ),
         Binding(
@@ -154,6 +163,8 @@ class MainScreen(Screen[None]):
         """The problems of starting the services, as the app keeps them (read when shown)."""
         self.runs: dict[int, dict[str, Run]] = {}
         """Known runs per event id."""
+        self.queue_order: list[str] = []
+        """The queued runs' ids, first to start first (read again as runs change)."""
         self.forges: tuple[tuple[str, str], ...] = (("GitHub", "github"),)
         """(name, vendor) of each forge the config names, whose webhook URL the empty Output
         pane gives (set by the app)."""
@@ -218,6 +229,7 @@ class MainScreen(Screen[None]):
     def on_services_started(self, message: ServicesStarted) -> None:
         """Load the newest page once the store is open."""
         self.load_page()
+        self.refresh_queue()
         self._tick()
 
     @work(group="db", exclusive=True, exit_on_error=False)
@@ -410,6 +422,8 @@ class MainScreen(Screen[None]):
             text = f"■ {run.state}{': ' + run.reason.strip() if run.reason.strip() else ''}"
         elif run.state is RunState.SKIPPED:
             text = f"- skipped: {run.reason.strip()}"
+        elif run.state is RunState.QUEUED and (place := queue_note(run.id, self.queue_order)):
+            text = f"· queued: {place}"
         shown = literal(text, limit=300)
         shown.no_wrap, shown.overflow = False, "fold"  # wrapped (up to 3 lines), never cut
         reason.update(shown)
@@ -433,6 +447,8 @@ class MainScreen(Screen[None]):
             self.runs.setdefault(run.event_id, {})[run.id] = run
         lists = self._runs_lists()  # once per batch: a burst must not cost per notice
         new = table.apply_activity(activity, lists, self._passes_filter)
+        if activity.runs:
+            self.refresh_queue()
         if activity.runs and parse_query(self.filter_text).states:
             # A state filter: events whose state changed may now pass or fail it; the store
             # tells (after the usual typing delay, so a burst asks once).
@@ -637,8 +653,27 @@ class MainScreen(Screen[None]):
         if stored is not None:
             runs = self.runs.get(stored.event.id or -1)
             self.post_message(
-                ShowEventDetails(stored, list(runs.values()) if runs is not None else None)
+                ShowEventDetails(
+                    stored, list(runs.values()) if runs is not None else None, self.queue_order
+                )
             )
+
+    @work(group="repos", exclusive=True, exit_on_error=False)
+    async def action_repositories(self) -> None:
+        """Show how every repository stands."""
+        if not self.services.started:
+            return
+        self.post_message(ShowRepositories(await self.services.repositories()))
+
+    @work(group="queue", exclusive=True, exit_on_error=False)
+    async def refresh_queue(self) -> None:
+        """Read the queue's order again (a queued run shows its place in it)."""
+        if not self.services.started:
+            return
+        self.queue_order = await self.services.queue_order()
+        run = self._selected_run()
+        if run is not None and run.state is RunState.QUEUED:
+            self._show_reason(run)
 
     def action_link(self) -> None:
         """Copy the selected event's page on the forge and show it as a link."""

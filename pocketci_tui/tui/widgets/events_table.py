@@ -94,6 +94,8 @@ def title_cell(event: Event, width: int) -> Text:
         extra.append(event.author)
     if event.commits is not None and event.commits != 1:
         extra.append(f"{event.commits} commits")
+    if len(extra) > 1 and width - len(" · ".join(extra)) - 3 < min(len(title), 16):
+        extra.pop()  # the title first: the commit count only where it still fits
     tail = " · ".join(extra)
     if not tail:
         return literal(title, style="dim", limit=width)
