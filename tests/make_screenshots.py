@@ -32,6 +32,8 @@ SHOTS: list[tuple[str, str, tuple[int, int]]] = [
     ("day-fire", "fire-picker", (120, 36)),
     ("day-running", "running-build-80x24", (80, 24)),
     ("day-failed", "failed-build-80x24", (80, 24)),
+    ("day-details", "event-details-80x24", (80, 24)),
+    ("day-repos", "repositories-80x24", (80, 24)),
 ]
 """(scene, file name, size): a realistic day (tests/tui/day.py), not the snapshot tests' history,
 which carries hostile input on purpose; and first what an SSH user meets, the passphrase."""
