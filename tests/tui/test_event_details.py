@@ -52,8 +52,11 @@ async def test_details_view_shows_context_and_copies_the_link(app_paths: AppPath
         fields = console.file.getvalue()  # type: ignore[attr-defined]
         for expected in ("Speed up the cache", "octocat", "commits", "3", "refs/heads/main"):
             assert expected in fields
-        link = app.screen.query_one("#details-link", Static).render()
-        assert URL in str(link)
+        link = app.screen.query_one("#details-link", Static)
+        line = link.render_line(0).render(app.console)
+        # What reaches the terminal: the address inside an OSC 8 hyperlink, so a click opens it.
+        assert f";{URL}\x1b\\" in line
+        assert "\x1b]8;;\x1b\\" in line
         await pilot.press("o")
         await wait_for(lambda: copied == [URL], pilot)
         await pilot.press("escape")
