@@ -24,7 +24,7 @@ running ``serve``):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -49,6 +49,7 @@ __all__ = [
     "ProblemsChanged",
     "Rejection",
     "RejectionSummary",
+    "StatusDelivery",
     "fork_approval",
 ]
 
@@ -73,7 +74,26 @@ class ProblemsChanged:
     problems: tuple[Problem, ...]
 
 
-ClientNotice = Notice | CountsChanged | ProblemsChanged
+@dataclass(frozen=True, slots=True)
+class StatusDelivery:
+    """Whether a run's latest commit status reached the forge, published whenever that changes
+    (claimed for sending, sent, refused, put back to retry).
+
+    Attributes:
+        run_id: The run.
+        event_id: Its event.
+        delivery: ``queued`` (not tried yet, or waiting for a retry), ``sending``, ``sent``,
+            ``superseded`` (a newer status of the same context went instead) or ``failed``.
+        detail: Why it failed, or how the last try went (``retrying in 2.0s: 502...``).
+    """
+
+    run_id: str
+    event_id: int
+    delivery: str
+    detail: str = ""
+
+
+ClientNotice = Notice | CountsChanged | ProblemsChanged | StatusDelivery
 """Everything the core pushes to a subscriber."""
 
 
@@ -174,6 +194,11 @@ class CoreClient(Protocol):
     async def repositories(self) -> list[RepoSummary]:
         """How each repository stands: its newest event and the last build that ended, and
         when; the most recently active first."""
+        ...
+
+    async def status_deliveries(self, run_ids: Sequence[str]) -> dict[str, StatusDelivery]:
+        """Whether each run's latest commit status reached the forge, by run id (runs that
+        report none are absent); :class:`StatusDelivery` notices tell the changes after."""
         ...
 
     async def counts(self) -> CountsChanged:

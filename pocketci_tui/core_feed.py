@@ -5,8 +5,10 @@ state, into :class:`~pocketci_tui.contract.CountsChanged` and
 :class:`~pocketci_tui.contract.ProblemsChanged` notices, so a client is told of a change
 instead of asking on a timer: it compares them after each notice of the engine and whenever the
 engine says its state changed without a notice (a run added, a problem raised or cleared).
-:func:`read_log_tail` reads the end of a finished run's log file and counts its lines, so the
-tail says where it ends.
+:func:`delivery_of` turns the commit status sender's rows into
+:class:`~pocketci_tui.contract.StatusDelivery` values, so the sender's news of a run's status
+reaches the client as it is recorded. :func:`read_log_tail` reads the end of a finished run's
+log file and counts its lines, so the tail says where it ends.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pocketci_tui.contract import ClientNotice, CountsChanged, ProblemsChanged
+from pocketci_tui.contract import ClientNotice, CountsChanged, ProblemsChanged, StatusDelivery
 
 if TYPE_CHECKING:
     from pocketci_tui.engine.dispatch import EngineClient
     from pocketci_tui.model import Notice
     from pocketci_tui.problems import Problem
+    from pocketci_tui.store.outbox import OutboxRow
 
 
 Watch = Callable[[Callable[[], None]], Callable[[], None]]
@@ -99,6 +102,17 @@ class StatusWatch:
         if self._soon is not None:
             self._soon.cancel()
             self._soon = None
+
+
+def delivery_of(row: OutboxRow) -> StatusDelivery:
+    """What a client is told of a run's commit status row."""
+    return StatusDelivery(row.run_id or "", row.event_id, row.status, row.detail)
+
+
+def tell_delivery(callback: Callable[[ClientNotice], None], row: OutboxRow) -> None:
+    """Tell ``callback`` of a run's commit status row (the approval status is no run's)."""
+    if row.run_id:
+        callback(delivery_of(row))
 
 
 def read_log_tail(path: Path, lines: int) -> tuple[list[str], int] | None:

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,8 +30,9 @@ from pocketci_tui.contract import (
     OutputTail,
     Rejection,
     RejectionSummary,
+    StatusDelivery,
 )
-from pocketci_tui.core_feed import StatusWatch, read_log_tail
+from pocketci_tui.core_feed import StatusWatch, delivery_of, read_log_tail, tell_delivery
 from pocketci_tui.datalock import DataFolderBusy, DataLock, Mode
 from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.intake.rejections import RejectionLog
@@ -380,9 +381,16 @@ class Services(CoreClient):
             watch_more=statuses.watch_problems if statuses is not None else None,
         )
         unsubscribe_engine = engine.subscribe(watch.on_notice)
+        unwatch_deliveries = (
+            statuses.watch_deliveries(lambda row: tell_delivery(callback, row))
+            if statuses is not None
+            else None
+        )
 
         def unsubscribe() -> None:
             unsubscribe_engine()
+            if unwatch_deliveries is not None:
+                unwatch_deliveries()
             watch.close()
 
         return unsubscribe
@@ -423,6 +431,12 @@ class Services(CoreClient):
         """How each repository stands."""
         store, _ = self._running()
         return await store.repositories()
+
+    async def status_deliveries(self, run_ids: Sequence[str]) -> dict[str, StatusDelivery]:
+        """Whether each run's latest commit status reached the forge."""
+        store, _ = self._running()
+        rows = await store.run_statuses(run_ids)
+        return {run_id: delivery_of(row) for run_id, row in rows.items()}
 
     async def counts(self) -> CountsChanged:
         """How many runs are queued and running now."""

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import random
@@ -106,6 +107,7 @@ class StatusSender:
         self._failures: dict[tuple[str, str, str, str], int] = {}
         self._tokens: dict[str, tuple[float, str | None]] = {}
         self._problems = Problems()
+        self._delivery_watchers: list[Callable[[OutboxRow], None]] = []
         self._workers: set[asyncio.Task[None]] = set()
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -181,6 +183,24 @@ class StatusSender:
         the calls (the status bar is told instead of asking)."""
         return self._problems.watch(callback)
 
+    def watch_deliveries(self, callback: Callable[[OutboxRow], None]) -> Callable[[], None]:
+        """Call ``callback`` with each row whose delivery changed (claimed, sent, refused, put
+        back to retry), as it is recorded; return a function that stops the calls."""
+        self._delivery_watchers.append(callback)
+        return lambda: self._delivery_watchers.remove(callback)
+
+    def _told(self, row: OutboxRow | None, *, claimed: bool = False) -> None:
+        """Tell the watchers of a row (a claimed one as the database has it now: sending)."""
+        if row is None:
+            return
+        if claimed:
+            row = dataclasses.replace(row, status="sending")
+        for callback in list(self._delivery_watchers):
+            try:
+                callback(row)
+            except Exception:
+                log.exception("a commit status watcher failed")
+
     # -- the loop -------------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -228,9 +248,13 @@ class StatusSender:
         try:
             async with self._slots:
                 row = await self.store.claim_status(key)
+                self._told(row, claimed=True)
                 while row is not None:
                     status, detail, more = await self._deliver_one(key, row)
+                    settled = dataclasses.replace(row, status=status, detail=detail)
                     row = await self.store.settle_status(row.id, status, detail, more)
+                    self._told(settled)
+                    self._told(row, claimed=True)
         except StoreError as exc:
             log.warning("cannot record a status delivery: %s", exc)
             self._back_off(key)

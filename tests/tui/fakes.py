@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,8 +26,9 @@ from pocketci_tui.contract import (
     OutputTail,
     Rejection,
     RejectionSummary,
+    StatusDelivery,
 )
-from pocketci_tui.core_feed import StatusWatch, read_log_tail
+from pocketci_tui.core_feed import StatusWatch, delivery_of, read_log_tail, tell_delivery
 from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.model import (
     Event,
@@ -43,6 +44,7 @@ from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import MemorySecretStore, SecretStore
 from pocketci_tui.store import Store
+from pocketci_tui.store.outbox import OutboxRow
 
 from .harness import FIXED_NOW
 
@@ -175,6 +177,7 @@ class ScriptedServices(CoreClient):
         """What :meth:`webhook_secret_problem` answers (nothing wrong by default)."""
         self.applied: list[Settings] = []
         """The configurations given to :meth:`apply_settings`."""
+        self.subscribers: list[Callable[[ClientNotice], None]] = []
 
     async def start(self) -> str:
         """Open the store."""
@@ -204,12 +207,19 @@ class ScriptedServices(CoreClient):
         self._store()
         watch = StatusWatch(self.engine, callback)
         unsubscribe_engine = self.engine.subscribe(watch.on_notice)
+        self.subscribers.append(callback)
 
         def unsubscribe() -> None:
             unsubscribe_engine()
+            self.subscribers.remove(callback)
             watch.close()
 
         return unsubscribe
+
+    def tell_delivery(self, row: OutboxRow) -> None:
+        """Tell the subscribers of a commit status row, as the real sender's watch does."""
+        for callback in list(self.subscribers):
+            tell_delivery(callback, row)
 
     def subscribe_refusals(
         self, callback: Callable[[RejectionSummary], None]
@@ -238,6 +248,11 @@ class ScriptedServices(CoreClient):
     async def repositories(self) -> list[RepoSummary]:
         """From the real store."""
         return await self._store().repositories()
+
+    async def status_deliveries(self, run_ids: Sequence[str]) -> dict[str, StatusDelivery]:
+        """From the real store's outbox."""
+        rows = await self._store().run_statuses(run_ids)
+        return {run_id: delivery_of(row) for run_id, row in rows.items()}
 
     async def counts(self) -> CountsChanged:
         """The scripted counts."""
