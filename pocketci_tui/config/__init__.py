@@ -2,30 +2,36 @@
 
 Both are parsed into frozen dataclasses. Every problem raises :class:`ConfigError` whose message
 names the file and the key, so the user knows exactly what to fix. This module reads the user's
-``config.yaml``; :mod:`~pocketci_tui.config.repo_spec` a repository's ``pocketci.yaml`` and
+``config.yaml`` into :class:`Settings`, with its ``forges:`` section read by
+:mod:`~pocketci_tui.config.forges` and its ``repos:`` by :mod:`~pocketci_tui.config.repos`;
+:mod:`~pocketci_tui.config.repo_spec` reads a repository's ``pocketci.yaml`` and
 :mod:`~pocketci_tui.config.reading` what both share. Every name stays importable from here.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
-from urllib.parse import urlsplit
 
 import yaml
 
+from pocketci_tui.config.forges import (
+    FORGE_DEFAULT_URLS,
+    ForgeSettings,
+    check_base_url,
+    parse_forges,
+)
 from pocketci_tui.config.reading import (
-    ENV_NAME_RE,
     MAX_SHOWN,
     SECRET_NAME_RE,
     YAML_FIX,
     ConfigError,
     FileTooLarge,
     Reader,
+    parse_duration,
     shown,
     yaml_error,
 )
@@ -45,8 +51,9 @@ from pocketci_tui.config.repo_spec import (
     read_bounded_file,
     resolve_module_dir,
 )
+from pocketci_tui.config.repos import MIN_POLL_SECONDS, NESTED_VENDORS, RepoConfig, parse_repo
 from pocketci_tui.keys import keymap_problem
-from pocketci_tui.model import VENDORS, Vendor, webhook_path
+from pocketci_tui.model import VENDORS, webhook_path
 
 __all__ = [
     "DEFAULT_STATUS_CONTEXT",
@@ -96,116 +103,10 @@ FORK_MODES: tuple[ForkMode, ...] = get_args(ForkMode)
 SecretBackend = Literal["auto", "keyring", "file", "plaintext", "memory"]
 """Where secrets are kept (``secrets.backend``)."""
 SECRET_BACKENDS: tuple[SecretBackend, ...] = get_args(SecretBackend)
-_REPO_PATTERN_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+/[A-Za-z0-9_.*?\[\]-]+$")
-_NESTED_REPO_PATTERN_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]-]+(?:/[A-Za-z0-9_.*?\[\]-]+){1,20}$")
-NESTED_VENDORS = ("gitlab",)
-"""Forges whose repository names may hold groups in groups (``group/sub/project``)."""
-FORGE_DEFAULT_URLS = {"github": "https://github.com", "gitlab": "https://gitlab.com"}
-"""Where a forge's repositories live when ``forges.<vendor>.url`` is not set; Gitea and
-Forgejo are always someone's own server, so they have no default."""
 DEFAULT_STATUS_CONTEXT = "pocketci/{function}"
 """The commit status context of a run when ``status-context`` is not set."""
 STATUS_CONTEXT_FIELDS = ("function", "event")
 """The fields a ``status-context`` template may use."""
-_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
-
-def parse_duration(value: Any, *, where: str) -> float:
-    """Parse ``90``, ``90s``, ``60m``, ``1.5h`` or ``2d`` into seconds.
-
-    Args:
-        value: The raw YAML value.
-        where: ``file: key`` for the error message.
-
-    Returns:
-        The duration in seconds, greater than zero.
-    """
-    if isinstance(value, bool):
-        raise ConfigError(f"{where}: expected a duration like 90s, 60m or 2h, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        m = _DURATION_RE.match(str(value))
-        if not m:
-            raise ConfigError(f"{where}: expected a duration like 90s, 60m or 2h, got {value!r}")
-        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-    if seconds <= 0:
-        raise ConfigError(f"{where}: the duration must be greater than zero")
-    return seconds
-
-
-@dataclass(frozen=True, slots=True)
-class RepoConfig:
-    """A repository pocketci-tui builds.
-
-    Attributes:
-        name: ``owner/name`` as the forge reports it; shell globs allowed (``acme/*``).
-        vendor: The forge (``github``).
-        clone_url: Where to clone from; empty means derived from the vendor.
-        token: The NAME of the secret-store entry used for cloning, or empty for public repos.
-        secrets: The secret-store entries its ``pocketci.yaml`` may hand to functions
-            (``from-keyring``); any other name is refused.
-        env: The runner's environment variables its ``pocketci.yaml`` may hand to functions
-            (``from-env``); any other variable is refused.
-        webhook_secret: NAME of the secret-store entry its deliveries must be signed with;
-            empty means its forge's webhook secret.
-        statuses: Whether each run's state is posted back to the forge as a commit status;
-            None (not set) means on when a token is configured (:attr:`posts_statuses`).
-        status_token: NAME of the secret-store entry statuses are posted with; empty means
-            ``token``.
-        poll: Seconds between two checks of its branches and tags (``git ls-remote``), for a
-            server no webhook reaches; 0 means it is not polled.
-    """
-
-    name: str
-    vendor: Vendor = "github"
-    clone_url: str = ""
-    token: str = ""
-    secrets: tuple[str, ...] = ()
-    env: tuple[str, ...] = ()
-    webhook_secret: str = ""
-    statuses: bool | None = None
-    status_token: str = ""
-    poll: float = 0.0
-
-    @property
-    def status_token_name(self) -> str:
-        """NAME of the secret-store entry commit statuses are posted with (may be empty)."""
-        return self.status_token or self.token
-
-    @property
-    def posts_statuses(self) -> bool:
-        """True when runs are reported back: ``statuses``, else whether a token is set.
-
-        Without a token no forge accepts a status, so the default follows the token: a
-        repository cloned with a token reports back, a public one cloned without does not.
-        ``statuses: true`` without any token is kept on, so the missing token is reported.
-        """
-        if self.statuses is not None:
-            return self.statuses
-        return bool(self.status_token_name)
-
-    def matches(self, vendor: str, repository: str) -> bool:
-        """Tell whether an event's repository is this entry (case-insensitive, like GitHub)."""
-        return vendor == self.vendor and fnmatch.fnmatchcase(repository.lower(), self.name.lower())
-
-
-@dataclass(frozen=True, slots=True)
-class ForgeSettings:
-    """One forge's entry under ``forges:``; every field is optional.
-
-    Attributes:
-        url: The forge's base URL (``https://git.example.org``), without a trailing slash;
-            clone URLs are derived from it. Empty: the forge's public host, if it has one.
-        api_url: The forge's API URL, for talking back to it; empty when not needed.
-        webhook_secret: NAME of the secret-store entry holding this forge's webhook secret;
-            empty means the top-level ``webhook-secret``.
-    """
-
-    url: str = ""
-    api_url: str = ""
-    webhook_secret: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -420,8 +321,8 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
     repos_raw = r.data.get("repos") or []
     if not isinstance(repos_raw, list):
         raise ConfigError(f"{r.where('repos')}: expected a list of repositories")
-    forges = _parse_forges(r.sub("forges"))
-    repos = tuple(_parse_repo(source, i, item, forges) for i, item in enumerate(repos_raw))
+    forges = parse_forges(r.sub("forges"))
+    repos = tuple(parse_repo(source, i, item, forges) for i, item in enumerate(repos_raw))
 
     host = listen.text("host", "127.0.0.1")
     if not host:
@@ -450,122 +351,6 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
     )
 
 
-def check_base_url(url: str, key: str = "url") -> str:
-    """Check a forge's base URL and return it without a trailing slash.
-
-    Args:
-        url: ``https://git.example.org`` or ``https://example.org/gitea`` (http for a forge
-            on the local network).
-        key: The config key, for messages.
-
-    Raises:
-        ValueError: Not http(s), no host, a user name or password, a query or a fragment.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"{key}: {url!r} is not an http(s) URL with a host")
-    if "@" in parts.netloc:
-        raise ValueError(
-            f"{key}: {url!r} holds a user name or password; keep tokens in the secret store"
-        )
-    if parts.query or parts.fragment or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
-        raise ValueError(f"{key}: {url!r} has a query, a fragment, spaces or control characters")
-    return url.rstrip("/")
-
-
-def _parse_forges(r: Reader) -> dict[str, ForgeSettings]:
-    """Read ``forges:``: vendor -> {url, api-url, webhook-secret}, every field optional."""
-    r.check_keys(VENDORS)
-    forges: dict[str, ForgeSettings] = {}
-    for vendor in VENDORS:
-        if vendor not in r.data:
-            continue
-        f = r.sub(vendor)
-        f.check_keys(("url", "api-url", "webhook-secret"))
-        urls = {}
-        for key in ("url", "api-url"):
-            value = f.text(key, "")
-            try:
-                urls[key] = check_base_url(value, f.where(key)) if value else ""
-            except ValueError as exc:
-                raise ConfigError(
-                    str(exc), "give the forge's address, like https://git.example.org"
-                ) from None
-        forges[vendor] = ForgeSettings(
-            url=urls["url"],
-            api_url=urls["api-url"],
-            webhook_secret=f.secret_name("webhook-secret", ""),
-        )
-    return forges
-
-
-def _parse_repo(
-    source: str, index: int, item: Any, forges: Mapping[str, ForgeSettings]
-) -> RepoConfig:
-    r = Reader(source, item, f"repos[{index}].")
-    r.check_keys(
-        (
-            "name",
-            "vendor",
-            "clone-url",
-            "token",
-            "secrets",
-            "env",
-            "webhook-secret",
-            "statuses",
-            "status-token",
-            "poll",
-        )
-    )
-    statuses = r.data.get("statuses")
-    if statuses is not None and not isinstance(statuses, bool):
-        raise ConfigError(f"{r.where('statuses')}: expected true or false, got {shown(statuses)}")
-    vendor = r.choice("vendor", "github", VENDORS)
-    name = r.text("name", "")
-    nested = vendor in NESTED_VENDORS
-    pattern = _NESTED_REPO_PATTERN_RE if nested else _REPO_PATTERN_RE
-    if not name or not pattern.fullmatch(name) or ".." in name:
-        shape = "group/…/project" if nested else "owner/name"
-        raise ConfigError(f"{r.where('name')}: expected {shape} (globs allowed), got {name!r}")
-    clone_url = r.text("clone-url", "")
-    if clone_url and any(c in name for c in "*?["):
-        raise ConfigError(
-            f"{r.where('clone-url')}: a clone URL fits one repository, not the pattern {name!r}"
-        )
-    if clone_url and ("@" in clone_url.split("://", 1)[-1].split("/", 1)[0]):
-        raise ConfigError(
-            f"{r.where('clone-url')}: must not carry credentials; name a secret in `token`"
-        )
-    if clone_url.startswith("-") or clone_url.lower().startswith("ext::"):
-        raise ConfigError(f"{r.where('clone-url')}: not a clone URL: {clone_url!r}")
-    forge = forges.get(vendor)
-    if not clone_url and not (forge and forge.url) and vendor not in FORGE_DEFAULT_URLS:
-        pattern_fix = "" if not any(c in name for c in "*?[") else " (a pattern needs the URL)"
-        raise ConfigError(
-            f"{r.where('vendor')}: pocketci-tui cannot tell where {name} is cloned from: "
-            f"{vendor} has no public host",
-            f"set forges.{vendor}.url to your server's address (like https://git.example.org)"
-            f", or give this repository a clone-url{pattern_fix}",
-        )
-    return RepoConfig(
-        name=name,
-        vendor=vendor,
-        clone_url=clone_url,
-        token=r.secret_name("token", ""),
-        secrets=_name_list(
-            r,
-            "secrets",
-            SECRET_NAME_RE,
-            "secret-store entry NAMES (letters, digits, . _ -), like [gh-password]",
-        ),
-        env=_name_list(r, "env", ENV_NAME_RE, "environment variable names, like [GITHUB_TOKEN]"),
-        webhook_secret=r.secret_name("webhook-secret", ""),
-        statuses=statuses,
-        status_token=r.secret_name("status-token", ""),
-        poll=_poll_interval(r, name),
-    )
-
-
 def _status_context(r: Reader) -> str:
     """Read ``status-context``: a template of at most 100 characters, known fields only."""
     template = r.text("status-context", DEFAULT_STATUS_CONTEXT)
@@ -589,46 +374,6 @@ def _public_url(r: Reader) -> str:
         raise ConfigError(
             str(exc), "give the address people open this instance at, like https://ci.example.org"
         ) from None
-
-
-MIN_POLL_SECONDS = 10.0
-"""The shortest ``repos[].poll``: each check is a request to the forge, and forges limit them."""
-
-
-def _poll_interval(r: Reader, name: str) -> float:
-    """Read ``repos[].poll``: a duration of at least :data:`MIN_POLL_SECONDS`, or 0 (absent)."""
-    raw = r.data.get("poll")
-    if raw is None:
-        return 0.0
-    seconds = parse_duration(raw, where=r.where("poll"))
-    if seconds < MIN_POLL_SECONDS:
-        raise ConfigError(
-            f"{r.where('poll')}: {shown(raw)} is too often; poll at most every "
-            f"{MIN_POLL_SECONDS:.0f}s",
-            "use a duration like 60s or 5m (each check is a request to the forge)",
-        )
-    if any(c in name for c in "*?["):
-        raise ConfigError(
-            f"{r.where('poll')}: a pattern ({name!r}) cannot be polled: list each repository "
-            "to poll by its own name",
-        )
-    return seconds
-
-
-def _name_list(r: Reader, key: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
-    """Read a grant list (``repos[].secrets`` or ``repos[].env``): names, each once."""
-    raw = r.data.get(key)
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise ConfigError(f"{r.where(key)}: expected a list of {what}")
-    names: list[str] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, str) or not pattern.fullmatch(item.strip()):
-            raise ConfigError(f"{r.where(f'{key}[{i}]')}: expected one of {what}, got {item!r}")
-        if item.strip() not in names:
-            names.append(item.strip())
-    return tuple(names)
 
 
 def load_settings(path: Path) -> Settings:

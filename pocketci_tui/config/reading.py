@@ -167,3 +167,31 @@ class Reader:
 
     def sub(self, key: str) -> Reader:
         return Reader(self.source, self.data.get(key), f"{self.prefix}{key}.")
+
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: Any, *, where: str) -> float:
+    """Parse ``90``, ``90s``, ``60m``, ``1.5h`` or ``2d`` into seconds.
+
+    Args:
+        value: The raw YAML value.
+        where: ``file: key`` for the error message.
+
+    Returns:
+        The duration in seconds, greater than zero.
+    """
+    if isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a duration like 90s, 60m or 2h, got {value!r}")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        m = _DURATION_RE.match(str(value))
+        if not m:
+            raise ConfigError(f"{where}: expected a duration like 90s, 60m or 2h, got {value!r}")
+        seconds = float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if seconds <= 0:
+        raise ConfigError(f"{where}: the duration must be greater than zero")
+    return seconds
