@@ -37,6 +37,19 @@ def webhook_path(vendor: str) -> str:
     return f"/webhooks/{vendor}"
 
 
+def change_request_noun(vendor: str) -> str:
+    """What the forge calls a proposed change: GitLab's ``merge request``, the others'
+    ``pull request``, so that messages about one read in the words its forge shows."""
+    return "merge request" if vendor == "gitlab" else "pull request"
+
+
+def change_request_ref(vendor: str, number: int | None) -> str:
+    """How the forge writes a change request's number (GitLab ``!7``, the others ``#7``)."""
+    if number is None:
+        return ""
+    return f"{'!' if vendor == 'gitlab' else '#'}{number}"
+
+
 MAX_DETAIL = 2000
 """The longest event detail or run reason kept (stored, published, shown)."""
 

@@ -84,8 +84,8 @@ def pocketci_commands(app: PaletteHost, screen: Screen[object]) -> Iterable[Syst
             "Cancel", "Cancel the selected run, or the event's runs (c)", screen.action_cancel
         )
         yield SystemCommand(
-            "Approve pull request",
-            "Approve a fork's pull request waiting (a)",
+            "Approve pull/merge request",
+            "Approve a fork's pull or merge request waiting (a)",
             screen.action_approve,
         )
         yield SystemCommand("Filter events", "Filter the Events pane (/)", screen.action_filter)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from pocketci_tui.config import RepoConfig, RepoSpec, SecretRef, Settings
 from pocketci_tui.engine.dispatch.approval import ForkApproval, HeadSecrets, head_secrets
-from pocketci_tui.tui.dialogs.approve import secret_rows
+from pocketci_tui.tui.dialogs.approve import headline, secret_rows
 
 FACTS = ForkApproval(
     event_id=1,
@@ -54,3 +56,16 @@ def test_what_the_head_commit_gets_and_is_refused() -> None:
     # Under no-secrets the run gets nothing whatever the file asks.
     none = head_secrets(spec, repo, Settings(repos=(repo,)), no_secrets=True)
     assert secret_rows(FACTS, none) == [("secrets", "this commit receives none")]
+
+
+def test_the_dialog_speaks_of_each_forge_change_request_in_its_words() -> None:
+    assert headline(FACTS) == (
+        "Approve a pull request from a fork",
+        "Run pull request #3 from a fork?",
+    )
+    gitlab = replace(FACTS, vendor="gitlab")
+    assert headline(gitlab) == (
+        "Approve a merge request from a fork",
+        "Run merge request !3 from a fork?",
+    )
+    assert headline(replace(gitlab, number=None))[1] == "Run merge request from a fork?"

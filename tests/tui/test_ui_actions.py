@@ -433,7 +433,7 @@ async def test_every_action_is_in_the_palette(app_paths: AppPaths) -> None:
             "Fire a stored event",
             "Re-run",
             "Cancel",
-            "Approve pull request",
+            "Approve pull/merge request",
             "Filter events",
             "Open log in pager",
             "Webhook URL and secret",

@@ -72,3 +72,16 @@ def test_a_commit_git_could_not_be_asked_for_safely_is_refused() -> None:
     assert isinstance(refused, Refusal)
     assert refused.status is EventStatus.ERROR
     assert refused.detail.startswith("refused: ")
+
+
+def test_a_gitlab_fork_is_a_merge_request_in_the_details() -> None:
+    stored = pull_request()
+    gitlab = RepoConfig(name="acme/api", vendor="gitlab")
+    mr = replace(stored, event=replace(stored.event, vendor="gitlab", event_type="merge_request"))
+    waiting = admit(mr, Settings(repos=(gitlab,)))
+    assert waiting == Refusal(
+        EventStatus.WAITING, f"fork merge request: waiting for approval of {HEAD[:12]}"
+    )
+    skipped = admit(mr, Settings(repos=(gitlab,), fork_pull_requests="skip"))
+    assert isinstance(skipped, Refusal)
+    assert skipped.detail == "fork merge request: not built (fork-pull-requests: skip)"

@@ -93,6 +93,7 @@ def test_a_gitlab_merge_request_from_a_fork_names_its_source_project() -> None:
     assert (facts.author, facts.sender) == ("mallory", "")
     assert facts.title == "Add a step"
     assert facts.head_sha == HEAD
+    assert facts.vendor == "gitlab"  # the dialog speaks of a merge request
     # An update names who pushed, not who opened it.
     payload["object_attributes"]["action"] = "update"  # type: ignore[index]
     stored = StoredEvent(replace(stored.event, body=json.dumps(payload).encode()), stored.status)

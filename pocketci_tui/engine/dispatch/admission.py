@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pocketci_tui.config import RepoConfig, Settings
 from pocketci_tui.engine.git import validate_ref, validate_sha
-from pocketci_tui.model import EventStatus, StoredEvent
+from pocketci_tui.model import EventStatus, StoredEvent, change_request_noun
 
 COMMIT_IN_PAYLOAD = frozenset({"push", "tag", "pull_request"})
 """Event types whose payload must name the commit; the others are resolved on the remote."""
@@ -41,10 +41,11 @@ def admit(stored: StoredEvent, settings: Settings) -> RepoConfig | Refusal:
     fork_mode = settings.fork_pull_requests
     if event.is_fork and fork_mode == "skip":
         return Refusal(
-            EventStatus.SKIPPED, "fork pull request: not built (fork-pull-requests: skip)"
+            EventStatus.SKIPPED,
+            f"fork {change_request_noun(event.vendor)}: not built (fork-pull-requests: skip)",
         )
     if event.is_fork and fork_mode == "approve" and stored.approved_sha != event.sha:
-        why = "fork pull request: waiting for approval of " + event.sha[:12]
+        why = f"fork {change_request_noun(event.vendor)}: waiting for approval of {event.sha[:12]}"
         if stored.approved_sha:
             why += f" (approved {stored.approved_sha[:12]}, a newer commit came)"
         return Refusal(EventStatus.WAITING, why)

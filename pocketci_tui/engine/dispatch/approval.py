@@ -37,6 +37,8 @@ class ForkApproval:
         title: The pull request's title.
         head_sha: The commit the approval is pinned to.
         secrets: One line per secret the run can receive (empty: none).
+        vendor: The forge, whose own words the change request is shown in (GitLab's merge
+            request, the others' pull request).
     """
 
     event_id: int
@@ -49,6 +51,7 @@ class ForkApproval:
     title: str
     head_sha: str
     secrets: tuple[str, ...]
+    vendor: str = "github"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,7 @@ def fork_approval(stored: StoredEvent, settings: Settings) -> ForkApproval:
         title=title or event.title,
         head_sha=event.sha,
         secrets=tuple(secrets),
+        vendor=event.vendor,
     )
 
 

@@ -44,7 +44,14 @@ from pocketci_tui.engine.dispatch.queue import DispatchQueue, DispatchRequest
 from pocketci_tui.engine.dispatch.recovery import HELD, resume, stop_leftover_calls
 from pocketci_tui.engine.dispatch.repos import check_out
 from pocketci_tui.engine.git import GitError, Workspace, validate_sha
-from pocketci_tui.model import EventStatus, EventStored, MatchResult, RunUpdated, StoredEvent
+from pocketci_tui.model import (
+    EventStatus,
+    EventStored,
+    MatchResult,
+    RunUpdated,
+    StoredEvent,
+    change_request_noun,
+)
 from pocketci_tui.paths import AppPaths, make_private_dir
 from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStore, SecretStoreError
@@ -235,11 +242,11 @@ class Engine:
         """
         stored = await self._stored(event_id)
         if not stored.event.is_fork:
-            raise EngineError("only pull requests from forks need approval")
+            raise EngineError("only pull and merge requests from forks need approval")
         if sha is not None and sha != stored.event.sha:
             raise EngineError(
                 f"the head commit is {stored.event.sha[:12]}, not the {sha[:12]} shown; "
-                "look at the pull request again"
+                f"look at the {change_request_noun(stored.event.vendor)} again"
             )
         await self.store.set_approved_sha(event_id, stored.event.sha)
         self.queue.put(DispatchRequest(event_id))

@@ -1,4 +1,4 @@
-"""Approve a pull request from a fork, after seeing whose code it is and what it will get."""
+"""Approve a pull or merge request from a fork, after seeing whose code it is and what it gets."""
 
 from __future__ import annotations
 
@@ -13,11 +13,22 @@ from textual.screen import ModalScreen
 from textual.widgets import Label
 
 from pocketci_tui.contract import ForkApproval, HeadSecrets
+from pocketci_tui.model import change_request_noun, change_request_ref
 
 from ..text import clean
 
 TITLE_LIMIT = 300
 """Characters of the pull request's title shown (it is untrusted and can be long)."""
+
+
+def headline(facts: ForkApproval) -> tuple[str, str]:
+    """The dialog's title and question, in the forge's words (GitLab's merge request ``!7``)."""
+    noun = change_request_noun(facts.vendor)
+    number = change_request_ref(facts.vendor, facts.number)
+    return (
+        f"Approve a {noun} from a fork",
+        f"Run {noun}{' ' if number else ''}{number} from a fork?",
+    )
 
 
 def fact_rows(facts: ForkApproval) -> list[tuple[str, str]]:
@@ -72,7 +83,7 @@ def _row(label: str, value: str) -> Horizontal:
 
 
 class ApproveDialog(ModalScreen[bool]):
-    """Show a fork's pull request and ask before its code runs with secrets.
+    """Show a fork's pull or merge request and ask before its code runs with secrets.
 
     ``y`` or Enter approves the head commit shown, Escape (or ``n``) cancels.
 
@@ -97,12 +108,10 @@ class ApproveDialog(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         """Lay out the facts, the consequence and the keys."""
         facts = self.facts
-        number = f" #{facts.number}" if facts.number is not None else ""
+        title, question = headline(facts)
         with Vertical(classes="dialog", id="approve") as box:
-            box.border_title = "Approve a pull request from a fork"
-            yield Label(
-                f"Run pull request{number} from a fork?", classes="dialog-title", markup=False
-            )
+            box.border_title = title
+            yield Label(question, classes="dialog-title", markup=False)
             with Vertical(id="approve-facts"):
                 for label, value in fact_rows(facts):
                     yield _row(label, value)

@@ -66,7 +66,11 @@ class MainScreen(Screen[None]):
         Binding("r", "rerun", "Rerun", id="run-rerun", tooltip="re-run the run, or the event"),
         Binding("c", "cancel", "Cancel", id="run-cancel", tooltip="cancel the run, or the event"),
         Binding(
-            "a", "approve", "Approve", id="event-approve", tooltip="approve a fork's pull request"
+            "a",
+            "approve",
+            "Approve",
+            id="event-approve",
+            tooltip="approve a fork's pull or merge request",
         ),
         Binding("slash", "filter", "Filter", id="events-filter", tooltip="filter events"),
         Binding(

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from pocketci_tui.eventquery import STATES
 from pocketci_tui.eventquery import parse as parse_query
-from pocketci_tui.model import EventStatus, StoredEvent, webhook_path
+from pocketci_tui.model import EventStatus, StoredEvent, change_request_noun, webhook_path
 from pocketci_tui.problems import Problem
 
 from ..text import clean, clean_lines
@@ -67,7 +67,8 @@ def event_note(stored: StoredEvent) -> list[str]:
     if stored.detail:
         lines.extend(clean_lines(stored.detail.splitlines()))
     if stored.status is EventStatus.WAITING:
-        lines.append("A pull request from a fork: press a to approve its head commit.")
+        noun = change_request_noun(event.vendor)
+        lines.append(f"A {noun} from a fork: press a to approve its head commit.")
     return lines
 
 
