@@ -60,6 +60,9 @@ async def test_fire_file_then_stored_event_then_listed(
             "acme/api",
         )
         assert listed["sha"] == "9f2c1a7e3b5d4c6e8f0a1b2c3d4e5f60718293a4"
+        # Who sent it, its commits and its page, read from the payload by the listener.
+        assert (listed["author"], listed["commits"]) == ("octocat", 1)
+        assert listed["url"] == "https://github.com/acme/api/compare/3c1b8a2d4e6f...9f2c1a7e3b5d"
 
         # Re-fire the stored event: a new delivery id, so a new event that runs again.
         code, out, err = await _cli("fire", str(listed["id"]), "--url", serve.hook_url)
