@@ -16,7 +16,7 @@ from pocketci_tui.tui.dialogs.details import EventDetails, page_link
 from pocketci_tui.tui.widgets.events_table import EventsTable
 
 from .fakes import push
-from .harness import wait_for
+from .harness import fixed_clock, wait_for
 from .test_ui_actions import build, ready, screen, seeded
 
 URL = "https://github.com/acme/api/compare/aaaaaaa...bbbbbbb"
@@ -103,3 +103,20 @@ async def test_events_pane_shows_author_and_commits_when_wide(app_paths: AppPath
         await wait_for(lambda: len(table.events) == 6, pilot)
         cell = str(table.get_cell("901", "title"))
         assert cell == "Speed up the cache · octocat · 3 commits"
+
+
+def test_details_number_a_merge_request_as_gitlab_does() -> None:
+    event = replace(
+        push("mr", "acme/api", "main", "c" * 40, 1),
+        vendor="gitlab",
+        event_type="merge_request",
+        filter="open",
+        pr_number=7,
+        id=5,
+    )
+    dialog = EventDetails(StoredEvent(event, EventStatus.RECEIVED), None, fixed_clock)
+    console = Console(width=100, file=io.StringIO())
+    console.print(dialog.fields_table())
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "merge_request/open !7" in text
+    assert "#7" not in text

@@ -20,7 +20,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
-from pocketci_tui.model import Run, RunState, StoredEvent, latest_attempts
+from pocketci_tui.model import Run, RunState, StoredEvent, change_request_ref, latest_attempts
 
 from ..messages import CopyText
 from ..text import clean, format_time, literal, queue_note
@@ -86,7 +86,7 @@ def _event_rows(stored: StoredEvent, now: datetime) -> list[tuple[str, Text]]:
     kind = event.event_type or event.event_name
     what = f"{kind}/{event.filter}" if event.filter else kind
     if event.pr_number is not None:
-        what += f" #{event.pr_number}"
+        what += f" {change_request_ref(event.vendor, event.pr_number)}"
     if event.is_fork:
         what += " (fork)"
     rows: list[tuple[str, Text]] = [
