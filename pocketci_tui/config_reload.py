@@ -6,7 +6,8 @@ once for what can change while running: the repositories (and what each is grant
 request handling, the call timeout, retention, the Dagger Cloud token's name and the UI's
 keymap. What the running parts were built with keeps its running value, and the reload says so:
 the listen address, the secret store backend, the webhook secret's name, the concurrency and
-the Dagger CLI and engine (``dagger.cli``, ``dagger.runner-host``) change at the next start.
+the Dagger CLI and engines (``dagger.cli``, ``dagger.runner-host``, ``dagger.engines``) change
+at the next start.
 
 :class:`ConfigReloader` does the reading and comparing; :meth:`ConfigReloader.watch` polls the
 file's identity (inode, size, modification time) with one ``stat`` in a thread every few
@@ -45,6 +46,7 @@ RESTART_KEYS: dict[str, Callable[[Settings], object]] = {
     "concurrency": lambda s: s.concurrency,
     "dagger.cli": lambda s: s.dagger.cli,
     "dagger.runner-host": lambda s: s.dagger.runner_host,
+    "dagger.engines": lambda s: s.dagger.engines,
 }
 """Keys the running parts were built with: a change waits for the next start."""
 
@@ -181,7 +183,10 @@ class ConfigReloader:
                 forges=_with_secrets_of(new, running),
                 concurrency=running.concurrency,
                 dagger=replace(
-                    new.dagger, cli=running.dagger.cli, runner_host=running.dagger.runner_host
+                    new.dagger,
+                    cli=running.dagger.cli,
+                    runner_host=running.dagger.runner_host,
+                    engines=running.dagger.engines,
                 ),
             )
             if applied:

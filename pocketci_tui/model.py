@@ -318,6 +318,7 @@ class Run:
         finished_at: When it finished.
         log_path: Its log file, relative to the data dir's ``logs`` folder.
         parent_id: The run it re-runs, if any.
+        engine: The name of the Dagger engine it ran on (empty until it got one).
     """
 
     id: str
@@ -333,6 +334,7 @@ class Run:
     finished_at: datetime | None = None
     log_path: str = ""
     parent_id: str | None = None
+    engine: str = ""
 
 
 def latest_attempts(runs: Iterable[Run]) -> list[Run]:

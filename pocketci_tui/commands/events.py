@@ -120,6 +120,7 @@ def _run_row(run: Run, status: OutboxRow | None = None) -> dict[str, Any]:
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "parent_id": run.parent_id,
+        "engine": run.engine,
         "commit_status": None
         if status is None
         else {

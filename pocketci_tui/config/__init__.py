@@ -18,6 +18,12 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from pocketci_tui.config.engines import (
+    LOCAL_ENGINE,
+    EngineSettings,
+    check_runner_host,
+    parse_engines,
+)
 from pocketci_tui.config.forges import (
     FORGE_DEFAULT_URLS,
     ForgeSettings,
@@ -59,6 +65,7 @@ __all__ = [
     "DEFAULT_STATUS_CONTEXT",
     "FORGE_DEFAULT_URLS",
     "FORK_MODES",
+    "LOCAL_ENGINE",
     "MAX_PATTERN_LENGTH",
     "MAX_SHOWN",
     "MAX_SPEC_BYTES",
@@ -75,6 +82,7 @@ __all__ = [
     "YAML_FIX",
     "ConfigError",
     "DaggerSettings",
+    "EngineSettings",
     "FileTooLarge",
     "ForgeSettings",
     "ForkMode",
@@ -117,11 +125,14 @@ class DaggerSettings:
         cli: Path of the ``dagger`` CLI; empty means ``dagger`` on PATH, else the SDK's download.
         runner_host: A shared or remote engine (``tcp://...``, ``kube-pod://...``), or empty.
         cloud_token: NAME of the secret-store entry holding a Dagger Cloud token, or empty.
+        engines: The pool of engines builds are spread over (``dagger.engines``); empty means
+            the single ``runner_host``.
     """
 
     cli: str = ""
     runner_host: str = ""
     cloud_token: str = ""
+    engines: tuple[EngineSettings, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +187,13 @@ class Settings:
         if not self.public_url:
             return None
         return f"{self.public_url}/#event-{event_id}"
+
+    def engine_pool(self) -> tuple[EngineSettings, ...]:
+        """The engines builds run on: ``dagger.engines``, else the single ``runner-host`` as a
+        pool of one limited by the top-level ``concurrency``."""
+        if self.dagger.engines:
+            return self.dagger.engines
+        return (EngineSettings(LOCAL_ENGINE, self.dagger.runner_host, self.concurrency),)
 
     def own_secrets(self) -> dict[str, str]:
         """pocketci-tui's own secret-store entries, by name, with what each one is.
@@ -303,7 +321,14 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
     listen = r.sub("listen")
     listen.check_keys(("host", "port"))
     dagger = r.sub("dagger")
-    dagger.check_keys(("cli", "runner-host", "cloud-token"))
+    dagger.check_keys(("cli", "runner-host", "cloud-token", "engines"))
+    engines = parse_engines(dagger)
+    runner_host = check_runner_host(dagger.text("runner-host", ""), dagger.where("runner-host"))
+    if engines and runner_host:
+        raise ConfigError(
+            f"{dagger.where('runner-host')}: set either runner-host or engines, not both; "
+            "list this engine under engines"
+        )
     retention = r.sub("retention")
     retention.check_keys(("events", "days"))
     secrets = r.sub("secrets")
@@ -338,8 +363,9 @@ def parse_settings(data: Any, source: str = "config.yaml") -> Settings:
         fork_pull_requests=r.choice("fork-pull-requests", "approve", FORK_MODES),
         dagger=DaggerSettings(
             cli=dagger.text("cli", ""),
-            runner_host=dagger.text("runner-host", ""),
+            runner_host=runner_host,
             cloud_token=dagger.secret_name("cloud-token", ""),
+            engines=engines,
         ),
         retention_events=retention.integer("events", 5000, low=1, high=10_000_000),
         retention_days=retention.number("days", 90.0),

@@ -392,8 +392,8 @@ class Store:
         def job(conn: sqlite3.Connection) -> None:
             conn.executemany(
                 "INSERT INTO runs (event_id, function, state, attempt, args, reason, exit_code, "
-                "created_at, started_at, finished_at, log_path, parent_id, id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "created_at, started_at, finished_at, log_path, parent_id, engine, id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_run_params(r) for r in items],
             )
             outbox.queue_run_statuses(conn, router, items)
@@ -412,7 +412,7 @@ class Store:
             conn.execute(
                 "UPDATE runs SET event_id = ?, function = ?, state = ?, attempt = ?, args = ?, "
                 "reason = ?, exit_code = ?, created_at = ?, started_at = ?, finished_at = ?, "
-                "log_path = ?, parent_id = ? WHERE id = ?",
+                "log_path = ?, parent_id = ?, engine = ? WHERE id = ?",
                 _run_params(run),
             )
             if run.state.finished:

@@ -21,7 +21,7 @@ _EVENT_COLUMNS = (
 )
 _RUN_COLUMNS = (
     "id, event_id, function, state, attempt, args, reason, exit_code, created_at, started_at, "
-    "finished_at, log_path, parent_id"
+    "finished_at, log_path, parent_id, engine"
 )
 
 
@@ -84,6 +84,7 @@ def _run_from_row(row: sqlite3.Row) -> Run:
         finished_at=_dt(row["finished_at"]),
         log_path=row["log_path"],
         parent_id=row["parent_id"],
+        engine=row["engine"],
     )
 
 
@@ -101,6 +102,7 @@ def _run_params(run: Run) -> tuple[Any, ...]:
         _ts(run.finished_at),
         run.log_path,
         run.parent_id,
+        run.engine,
         run.id,
     )
 

@@ -158,6 +158,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX events_ref ON events (vendor, ref, repository COLLATE NOCASE, id);
     """,
+    # 8: the Dagger engine each run ran on (dagger.engines), by name; empty for runs stored
+    # before, or that never reached an engine.
+    """
+    ALTER TABLE runs ADD COLUMN engine TEXT NOT NULL DEFAULT '';
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N."""
 

@@ -106,7 +106,8 @@ class Engine:
         self.catalog = Catalog(
             paths.cache_dir / "catalog",
             dagger_cli=settings.dagger.cli,
-            runner_host=settings.dagger.runner_host,
+            # Introspection may run on any engine: the first of the pool does it.
+            runner_host=settings.engine_pool()[0].runner_host,
             log_path=paths.app_log,
         )
         self._publisher = Publisher()

@@ -1,7 +1,8 @@
-"""Executing matched runs: ``dagger call`` in a concurrency slot, live output, the outcome.
+"""Executing matched runs: ``dagger call`` in an engine's slot, live output, the outcome.
 
 The dispatch pipeline hands each matched function to :meth:`RunExecutor.start`, which runs it as
-a task of its own. The task waits for one of the ``concurrency`` slots, runs the call through a
+a task of its own. The task waits for a slot of an engine of the pool
+(:mod:`~pocketci_tui.engine.dispatch.engines`), runs the call on it through a
 :class:`~pocketci_tui.engine.dagger.runner.Runner`, keeps the tail of its output in the live
 state, publishes the run's state as it changes and stores how it ended. The last run of an event
 removes the event's checkout and says how the event turned out.
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
-from pocketci_tui.config import Settings
+from pocketci_tui.config import EngineSettings, Settings
 from pocketci_tui.engine.dagger import CallRequest, Catalog, DaggerEnv, Runner, resolve_dagger_cli
+from pocketci_tui.engine.dispatch.engines import EnginePool
 from pocketci_tui.engine.dispatch.live import LiveRun, LiveState
 from pocketci_tui.engine.dispatch.notices import Publish, Spawn
 from pocketci_tui.engine.git import Checkout, Workspace
@@ -68,7 +70,10 @@ class EventWork:
 
 
 class RunExecutor:
-    """Runs matched functions, at most ``concurrency`` at a time.
+    """Runs matched functions over the engine pool, each engine at most at its capacity.
+
+    Without ``dagger.engines`` the pool is the single ``runner-host`` at the global
+    ``concurrency``; each run records the engine it got.
 
     Args:
         settings: Gives the configuration in force (it may be replaced on a reload).
@@ -104,7 +109,7 @@ class RunExecutor:
         self._live = live
         self._publish = publish
         self._spawn = spawn
-        self._slots = asyncio.Semaphore(settings().concurrency)
+        self.pool = EnginePool(settings().engine_pool())
         self._cloud_token: str | None = None
         self._stopping = False
 
@@ -171,13 +176,16 @@ class RunExecutor:
         configured = self._settings().dagger.cli
         return self._catalog.cli_used or resolve_dagger_cli(configured) or configured or "dagger"
 
-    def _runner(self, extra_mask: Iterable[str], *, no_secrets: bool = False) -> Runner:
+    def _runner(
+        self, engine: EngineSettings, extra_mask: Iterable[str], *, no_secrets: bool = False
+    ) -> Runner:
         settings = self._settings()
-        # A run the fork policy gives no secrets gets no Dagger Cloud token either.
+        # A run the fork policy gives no secrets gets no Dagger Cloud token either; the token
+        # and the secrets go only to the engine that runs the call.
         return Runner(
             DaggerEnv(
                 cli=self._dagger_cli(),
-                runner_host=settings.dagger.runner_host,
+                runner_host=engine.runner_host,
                 cloud_token=None if no_secrets else self._cloud_token,
             ),
             work_dir=self._paths.work_dir / "runs",
@@ -192,8 +200,9 @@ class RunExecutor:
             if unmet:
                 await self._finish(live, RunState.FAILED, None, unmet)
                 return
-            async with self._slots:
-                await self._run(live, call, work)
+            async with self.pool.slot(work.stored.event.repository) as engine:
+                live.run = replace(live.run, engine=engine.name)
+                await self._run(live, call, work, engine)
         except asyncio.CancelledError:
             state = RunState.INTERRUPTED if self._stopping else RunState.CANCELLED
             reason = "pocketci-tui stopped" if self._stopping else "cancelled by the user"
@@ -230,7 +239,9 @@ class RunExecutor:
         ran = tuple(r for r in latest_attempts(runs) if r.state is not RunState.SKIPPED)
         self._publish(EventSettled(event_id, outcome, ran))
 
-    async def _run(self, live: LiveRun, call: FunctionCall, work: EventWork) -> None:
+    async def _run(
+        self, live: LiveRun, call: FunctionCall, work: EventWork, engine: EngineSettings
+    ) -> None:
         run = live.run
         request = CallRequest(
             run_id=run.id,
@@ -254,7 +265,7 @@ class RunExecutor:
             # Its process group is recorded, so a start after a crash can stop it.
             self._spawn(self._save_started(started, call_process(run_id, pid)), f"save-{run_id}")
 
-        runner = self._runner(work.extra_mask, no_secrets=work.no_secrets)
+        runner = self._runner(engine, work.extra_mask, no_secrets=work.no_secrets)
         outcome = await runner.run(request, on_lines, on_started)
         await self._finish(
             live,

@@ -1,0 +1,132 @@
+"""Builds spread over a pool of Dagger engines, with the stand-in dagger reaching each engine.
+
+Each ``tcp://`` engine is a real loopback listener; the stand-in connects to it before a call
+as the real CLI does, and writes ``start``/``end`` lines per runner host, so the tests see how
+many calls each engine ran at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from daggerstub import arg, fn
+from enginekit import EngineKit
+
+from pocketci_tui.commands.events import _run_row
+from pocketci_tui.config import DaggerSettings, EngineSettings
+from pocketci_tui.model import RunState
+
+SLEEP = 0.2
+
+
+def three_functions() -> list[dict[str, object]]:
+    base = [arg("src", "Directory"), arg("eventTrigger", "File")]
+    call = {"output": ["built"], "sleep": SLEEP, "exit": 0}
+    return [fn(f"{p}OnGithubPushMain", *base, call=call) for p in ("build", "test", "lint")]
+
+
+@contextlib.asynccontextmanager
+async def engine_listeners(count: int) -> AsyncIterator[list[str]]:
+    """``count`` loopback listeners standing in for remote engines; yields their addresses."""
+
+    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    servers = [await asyncio.start_server(accept, "127.0.0.1", 0) for _ in range(count)]
+    try:
+        yield [f"tcp://127.0.0.1:{s.sockets[0].getsockname()[1]}" for s in servers]
+    finally:
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+
+
+def peak_per_host(starts_file: Path) -> dict[str, int]:
+    """The most calls each runner host ran at once, from the stand-in's start/end lines."""
+    busy: Counter[str] = Counter()
+    peak: Counter[str] = Counter()
+    for line in starts_file.read_text().splitlines():
+        what, host = line.split(" ", 1)
+        busy[host] += 1 if what == "start" else -1
+        peak[host] = max(peak[host], busy[host])
+    assert all(n == 0 for n in busy.values()), "every started call ended"
+    return dict(peak)
+
+
+@pytest.mark.parametrize("capacities", [(1, 3), (1, 2, 3)], ids=["two", "three"])
+async def test_calls_spread_over_engines_within_each_capacity(
+    tmp_path: Path, capacities: tuple[int, ...]
+) -> None:
+    starts = tmp_path / "starts.txt"
+    async with engine_listeners(len(capacities) - 1) as remote:
+        hosts = ["", *remote]
+        engines = tuple(
+            EngineSettings(f"e{i}", host, cap)
+            for i, (host, cap) in enumerate(zip(hosts, capacities, strict=True))
+        )
+        async with EngineKit(
+            tmp_path,
+            functions=three_functions(),
+            dagger_env={"FAKE_DAGGER_STARTS_FILE": str(starts)},
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), engines=engines),
+        ) as kit:
+            events = []
+            for i in range(30):
+                events.append(await kit.deliver(kit.push({"main.go": f"// {i}\n"})))
+            runs = []
+            for stored in events:
+                assert stored.event.id is not None
+                runs += await kit.wait_runs_finished(stored.event.id, count=3, timeout=120)
+
+    assert len(runs) == 90
+    assert {r.state for r in runs} == {RunState.PASSED}
+    by_engine = Counter(r.engine for r in runs)
+    assert set(by_engine) == {e.name for e in engines}
+    peak = peak_per_host(starts)
+    limits = {e.runner_host or "local": e.concurrency for e in engines}
+    assert set(peak) == set(limits)
+    for host, most in peak.items():
+        assert most <= limits[host], f"{host} ran {most} calls at once, above {limits[host]}"
+    # Every call ran where its run says it ran.
+    by_host = Counter(
+        next(e.runner_host for e in engines if e.name == r.engine) or "local" for r in runs
+    )
+    assert by_host == Counter(
+        line.split(" ", 1)[1] for line in starts.read_text().splitlines() if line[:5] == "start"
+    )
+    # The engine is in events --json.
+    assert _run_row(runs[0])["engine"] == runs[0].engine
+
+
+async def test_a_repositorys_second_event_goes_to_the_same_engine(tmp_path: Path) -> None:
+    async with engine_listeners(2) as remote:
+        engines = (EngineSettings("a", remote[0], 4), EngineSettings("b", remote[1], 4))
+        async with EngineKit(
+            tmp_path,
+            functions=three_functions()[:1],
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), engines=engines),
+        ) as kit:
+            first = await kit.deliver(kit.push({"main.go": "// 1\n"}))
+            assert first.event.id is not None
+            [one] = await kit.wait_runs_finished(first.event.id, count=1)
+            pool = kit.engine.executor.pool
+            # Make the other engine the less loaded one: affinity must still win.
+            other = "b" if one.engine == "a" else "a"
+            assert pool.last_engine("owner/repo") == one.engine
+            second = await kit.deliver(kit.push({"main.go": "// 2\n"}))
+            assert second.event.id is not None
+            [two] = await kit.wait_runs_finished(second.event.id, count=1)
+            stored = await kit.store.get_run(two.id)
+    assert one.engine
+    assert two.engine == one.engine != other
+    assert stored is not None
+    assert stored.engine == one.engine
+    hosts = {e.name: e.runner_host for e in engines}
+    assert [c["env"]["_EXPERIMENTAL_DAGGER_RUNNER_HOST"] for c in kit.calls()] == [
+        hosts[one.engine]
+    ] * 2
