@@ -6,13 +6,13 @@ from dataclasses import replace
 
 from textual.widgets import Input
 
-from pocketci_tui.model import EventStatus, EventStored, StoredEvent
+from pocketci_tui.model import EventStatus, EventStored, RunState, RunUpdated, StoredEvent
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.tui.widgets.events_table import EventsTable
 from pocketci_tui.tui.widgets.run_log import RunLog
 
 from .fakes import push
-from .harness import wait_for
+from .harness import fixed_clock, wait_for
 from .test_ui_actions import build, ready, screen, seeded
 
 
@@ -76,3 +76,25 @@ async def test_live_events_obey_the_terms(app_paths: AppPaths) -> None:
             event = replace(push(f"live{n}", repository, "main", "f" * 40, 0.1), id=900 + n)
             services.engine.publish(EventStored(StoredEvent(event, EventStatus.RECEIVED)))
         await wait_for(lambda: _shown(table) == {901}, pilot)
+
+
+async def test_an_event_leaves_a_state_filter_when_its_state_changes(app_paths: AppPaths) -> None:
+    services, ids = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        table = screen(app).query_one(EventsTable)
+        await pilot.press("R")
+        await wait_for(lambda: _shown(table) == {ids["running"]}, pilot)
+        # Both of its runs end: the event is no longer in progress, so it leaves the list.
+        assert services.store is not None
+        runs = await services.store.list_runs(ids["running"])
+        now = fixed_clock()
+        for run in runs:
+            done = replace(run, state=RunState.PASSED, started_at=now, finished_at=now)
+            await services.store.update_run(done)
+            services.engine.publish(RunUpdated(done))
+        await wait_for(lambda: not table.events, pilot)
+        await pilot.press("R")
+        await wait_for(lambda: len(table.events) == 5, pilot)
+        assert table.states[ids["running"]] == "passed"
