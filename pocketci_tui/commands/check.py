@@ -193,7 +193,34 @@ async def _secret_checks(
                     f"pocketci-tui secrets set {name}",
                 )
             )
+    out.extend(_signing_tokens(settings, values))
     out.extend(await _status_tokens(settings, values))
+    return out
+
+
+def _signing_tokens(settings: Settings, values: dict[str, str | None]) -> list[Finding]:
+    """GitLab's signing tokens (``whsec_…``) that the intake could not verify with.
+
+    A mangled paste is otherwise found only when GitLab's deliveries are answered 503.
+    """
+    from pocketci_tui.forges import gitlab
+
+    names: dict[str, None] = {}
+    if "gitlab" in settings.forges_in_use():
+        names[settings.webhook_secret_of("gitlab")] = None
+    names.update((r.webhook_secret, None) for r in settings.repos if r.vendor == "gitlab")
+    out: list[Finding] = []
+    for name in names:
+        problem = gitlab.signing_token_problem(values.get(name) or "") if name else ""
+        if problem:
+            out.append(
+                Finding(
+                    "FAIL",
+                    "secrets",
+                    f"GitLab signing token {name!r} cannot verify deliveries: {problem}",
+                    f"{gitlab.SIGNING_TOKEN_FIX}; pocketci-tui secrets set {name}",
+                )
+            )
     return out
 
 

@@ -92,6 +92,29 @@ _EVENT_TYPES = {
 # -- credentials --------------------------------------------------------------------------------
 
 
+def signing_token_problem(secret: str) -> str:
+    """Say why a stored ``whsec_…`` signing token cannot verify deliveries, or ``""``.
+
+    A secret without the prefix is a secret token, for which anything goes. Checked by
+    ``pocketci-tui check`` with the same rules the intake keys its verifier with, so a token
+    ``check`` passes never answers deliveries with 503.
+    """
+    if not secret.startswith(SIGNING_PREFIX):
+        return ""
+    try:
+        signing_key(secret)
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
+SIGNING_TOKEN_FIX = (
+    "copy the signing token again from the GitLab webhook's settings, whole (whsec_ and the "
+    "base64 after it) and on one line"
+)
+"""What to do about a stored signing token that cannot verify deliveries."""
+
+
 def signing_key(secret: str) -> bytes:
     """Return the HMAC key of a ``whsec_…`` signing token.
 
@@ -99,6 +122,8 @@ def signing_key(secret: str) -> bytes:
         ValueError: The rest of the token is not base64 of at least 16 bytes.
     """
     encoded = secret.removeprefix(SIGNING_PREFIX)
+    if encoded != "".join(encoded.split()):
+        raise ValueError("the signing token has a space or a line break in it")
     try:
         key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
     except binascii.Error:
@@ -209,8 +234,7 @@ class _SignedVerifier:
         if self._keyed is None:
             raise DeliveryRefused(
                 503,
-                f"cannot verify deliveries now: {self._error}; store GitLab's signing token "
-                "as it shows it",
+                f"cannot verify deliveries now: {self._error}; {SIGNING_TOKEN_FIX}",
                 "bad signing token",
             )
         msg_id = headers.get(ID_HEADER, "")

@@ -320,7 +320,10 @@ async def _keyed_checks(
         try:
             keyed.append(_Keyed(name, secret, verifier.start(headers)))
         except DeliveryRefused as exc:
-            raise _Refused(exc.status, exc.message, exc.reason) from exc
+            message = exc.message
+            if exc.status == 503:  # the stored secret itself is unusable: say which to set
+                message += f" (the secret-store entry {name!r}: pocketci-tui secrets set {name})"
+            raise _Refused(exc.status, message, exc.reason) from exc
     return keyed, unavailable
 
 

@@ -7,6 +7,7 @@ are verified with that forge's own secret.
 
 from __future__ import annotations
 
+import base64
 import uuid
 
 import aiohttp
@@ -302,3 +303,29 @@ async def test_older_forgejo_sending_only_gitea_headers_is_taken_at_forgejo_url(
     reply = await send(http, it.hook_url_for("forgejo"), body, hub)
     assert reply.status == 400
     assert reply.json()["error"].endswith("point the GitHub webhook at /webhooks/github")
+
+
+async def test_a_broken_gitlab_signing_token_is_answered_with_what_to_do(
+    intake_factory: IntakeFactory, http: aiohttp.ClientSession
+) -> None:
+    """A whsec_ token pasted with a line break in it: GitLab's page shows what to fix."""
+    token = "whsec_" + base64.b64encode(b"k" * 32).decode()
+    settings = Settings(
+        repos=(RepoConfig("team/api", vendor="gitlab"),),
+        forges={"gitlab": ForgeSettings(webhook_secret="gitlab-hook")},
+    )
+    store = MemorySecretStore(
+        {"webhook-secret": WEBHOOK_SECRET, "gitlab-hook": token[:20] + "\n" + token[20:]}
+    )
+    it = await intake_factory(settings=settings, secrets=store)
+    body = push_body()
+    headers = forge_for("gitlab").sign(body, token, event_name="Push Hook", delivery_id="d-1")
+    reply = await send(http, it.hook_url_for("gitlab"), body, {"Content-Type": _JSON, **headers})
+    assert reply.status == 503
+    error = reply.json()["error"]
+    assert "the signing token has a space or a line break in it" in error
+    assert "copy the signing token again from the GitLab webhook's settings" in error
+    assert error.endswith(
+        "(the secret-store entry 'gitlab-hook': pocketci-tui secrets set gitlab-hook)"
+    )
+    assert await it.store.count_events() == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import socket
 import stat
@@ -226,6 +227,33 @@ def test_check_checks_each_configured_forge_secret(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "webhook secret of gitea 'gitea-webhook' is set" in out
+
+
+def test_check_finds_a_gitlab_signing_token_that_cannot_verify(
+    hermetic_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mangled whsec_ paste is said by check, not first by a 503 to GitLab's deliveries."""
+    _plaintext_config(
+        hermetic_home,
+        _free_port(),
+        "forges: {gitlab: {url: https://gitlab.example.org, webhook-secret: gitlab-hook}}\n",
+    )
+    _set_secret(hermetic_home, "webhook-secret", "a-long-webhook-secret")
+    _set_secret(hermetic_home, "gitlab-hook", "whsec_" + base64.b64encode(b"k" * 32).decode()[:-3])
+    code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "FAIL  secrets        GitLab signing token 'gitlab-hook' cannot verify deliveries" in out
+    assert "copy the signing token again" in out
+    assert "pocketci-tui secrets set gitlab-hook" in out
+    _set_secret(hermetic_home, "gitlab-hook", "whsec_" + base64.b64encode(b"k" * 32).decode())
+    code = main(["check"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "signing token" not in out
+    # A secret token (no whsec_ prefix) is anything GitLab was given.
+    _set_secret(hermetic_home, "gitlab-hook", "whsec-like but a plain secret token")
+    assert main(["check"]) == 0, capsys.readouterr().out
 
 
 def test_check_lists_grants_and_warns_about_own_entries(
