@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
+from pocketci_tui.launch import CommandFailed, passphrase_for, run_command, settings_from_args
 
 if TYPE_CHECKING:
     from pocketci_tui.config import Settings
@@ -140,7 +140,7 @@ async def _secret_checks(
     settings: Settings, paths: AppPaths, passphrase: str | None
 ) -> list[Finding]:
     from pocketci_tui import secrets as secrets_mod
-    from pocketci_tui.services import open_secrets
+    from pocketci_tui.launch import open_secrets
 
     out: list[Finding] = []
     try:

@@ -7,7 +7,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from pocketci_tui.services import CommandFailed, run_command, settings_from_args
+from pocketci_tui.launch import CommandFailed, run_command, settings_from_args
 
 if TYPE_CHECKING:
     from pocketci_tui.model import Run

@@ -17,8 +17,8 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pocketci_tui.launch import CommandFailed, passphrase_for, run_command, settings_from_args
 from pocketci_tui.model import VENDORS
-from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
 
 if TYPE_CHECKING:
     from pocketci_tui.config import Settings
@@ -143,9 +143,9 @@ async def _fire(
     import aiohttp
 
     from pocketci_tui import __version__
+    from pocketci_tui.launch import open_secrets
     from pocketci_tui.model import webhook_path
     from pocketci_tui.secrets import SecretStoreError
-    from pocketci_tui.services import open_secrets
 
     try:
         secrets = await open_secrets(settings, paths, passphrase=passphrase)

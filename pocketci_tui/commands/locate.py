@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pocketci_tui.services import run_command
+from pocketci_tui.launch import run_command
 
 WHAT = ("config", "data", "db", "logs")
 

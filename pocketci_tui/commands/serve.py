@@ -10,7 +10,7 @@ import socket
 import sys
 from typing import TYPE_CHECKING
 
-from pocketci_tui.services import CommandFailed, passphrase_for, run_command, settings_from_args
+from pocketci_tui.launch import CommandFailed, passphrase_for, run_command, settings_from_args
 
 if TYPE_CHECKING:
     from pocketci_tui.config import Settings

@@ -23,7 +23,7 @@ def run_app(args: argparse.Namespace) -> int:
     Returns:
         The exit code.
     """
-    from pocketci_tui.services import CommandFailed, settings_from_args
+    from pocketci_tui.launch import CommandFailed, settings_from_args
 
     try:
         settings, paths = settings_from_args(args)
