@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +19,7 @@ from enginekit import EngineKit
 
 from pocketci_tui.commands.events import _run_row
 from pocketci_tui.config import DaggerSettings, EngineSettings
-from pocketci_tui.model import RunState
+from pocketci_tui.model import RunOutput, RunState
 
 SLEEP = 0.2
 
@@ -130,3 +130,76 @@ async def test_a_repositorys_second_event_goes_to_the_same_engine(tmp_path: Path
     assert [c["env"]["_EXPERIMENTAL_DAGGER_RUNNER_HOST"] for c in kit.calls()] == [
         hosts[one.engine]
     ] * 2
+
+
+async def _accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Wait until ``predicate()`` holds (the pool's state changes without a notice)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_an_unreachable_engine_is_skipped_then_used_again(tmp_path: Path) -> None:
+    starts = tmp_path / "starts.txt"
+    engine_a = await asyncio.start_server(_accept, "127.0.0.1", 0)
+    port_a = engine_a.sockets[0].getsockname()[1]
+    async with engine_listeners(1) as (host_b,):
+        engines = (
+            EngineSettings("a", f"tcp://127.0.0.1:{port_a}", 2),
+            EngineSettings("b", host_b, 2),
+        )
+        async with EngineKit(
+            tmp_path,
+            functions=three_functions(),
+            dagger_env={"FAKE_DAGGER_STARTS_FILE": str(starts)},
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), engines=engines),
+        ) as kit:
+            pool = kit.engine.executor.pool
+            first = await kit.deliver(kit.push({"main.go": "// 1\n"}))
+            assert first.event.id is not None
+            before = await kit.wait_runs_finished(first.event.id, count=3)
+            assert {r.engine for r in before} == {"a", "b"}
+
+            # Engine a goes away: the calls given to it never start and go to b.
+            engine_a.close()
+            await engine_a.wait_closed()
+            later = [await kit.deliver(kit.push({"main.go": f"// {i}\n"})) for i in (2, 3, 4)]
+            runs = []
+            for stored in later:
+                assert stored.event.id is not None
+                runs += await kit.wait_runs_finished(stored.event.id, count=3, timeout=120)
+            assert [r.state for r in runs] == [RunState.PASSED] * 9
+            assert {r.engine for r in runs} == {"b"}
+            assert all(r.attempt == 1 for r in runs)
+            down = {p.key: p for p in kit.engine.problems()}
+            assert "engine:a" in down
+            assert "cannot be reached" in down["engine:a"].detail
+            assert pool.loads()[0].down
+            requeued = [
+                n
+                for n in kit.notices
+                if isinstance(n, RunOutput)
+                and any("engine a cannot be reached" in x for x in n.lines)
+            ]
+            assert requeued, "a call given to engine a was queued again"
+
+            # Engine a comes back on the same address: it is probed up and takes calls again.
+            engine_a = await asyncio.start_server(_accept, "127.0.0.1", port_a)
+            await eventually(lambda: not pool.loads()[0].down)
+            assert "engine:a" not in {p.key for p in kit.engine.problems()}
+            last = await kit.deliver(kit.push({"main.go": "// 5\n"}))
+            assert last.event.id is not None
+            back = await kit.wait_runs_finished(last.event.id, count=3)
+            engine_a.close()
+            await engine_a.wait_closed()
+    assert [r.state for r in back] == [RunState.PASSED] * 3
+    assert "a" in {r.engine for r in back}
+    # Only calls that reached an engine started there.
+    started = Counter(
+        line.split(" ", 1)[1] for line in starts.read_text().splitlines() if line[:5] == "start"
+    )
+    assert sum(started.values()) == 15

@@ -21,6 +21,7 @@ from pathlib import Path
 from pocketci_tui.config import EngineSettings, Settings
 from pocketci_tui.engine.dagger import CallRequest, Catalog, DaggerEnv, Runner, resolve_dagger_cli
 from pocketci_tui.engine.dispatch.engines import EnginePool
+from pocketci_tui.engine.dispatch.health import EngineHealth
 from pocketci_tui.engine.dispatch.live import LiveRun, LiveState
 from pocketci_tui.engine.dispatch.notices import Publish, Spawn
 from pocketci_tui.engine.git import Checkout, Workspace
@@ -110,6 +111,7 @@ class RunExecutor:
         self._publish = publish
         self._spawn = spawn
         self.pool = EnginePool(settings().engine_pool())
+        self.health = EngineHealth(self.pool, live, spawn, enabled=bool(settings().dagger.engines))
         self._cloud_token: str | None = None
         self._stopping = False
 
@@ -200,9 +202,12 @@ class RunExecutor:
             if unmet:
                 await self._finish(live, RunState.FAILED, None, unmet)
                 return
-            async with self.pool.slot(work.stored.event.repository) as engine:
-                live.run = replace(live.run, engine=engine.name)
-                await self._run(live, call, work, engine)
+            while True:
+                async with self.pool.slot(work.stored.event.repository) as engine:
+                    live.run = replace(live.run, engine=engine.name)
+                    if await self._run(live, call, work, engine):
+                        break
+                await self._requeue(live, engine.name)
         except asyncio.CancelledError:
             state = RunState.INTERRUPTED if self._stopping else RunState.CANCELLED
             reason = "pocketci-tui stopped" if self._stopping else "cancelled by the user"
@@ -239,9 +244,21 @@ class RunExecutor:
         ran = tuple(r for r in latest_attempts(runs) if r.state is not RunState.SKIPPED)
         self._publish(EventSettled(event_id, outcome, ran))
 
+    async def _requeue(self, live: LiveRun, engine: str) -> None:
+        """Put a run whose engine could not be reached back in line: it never ran."""
+        log.info("run %s: engine %s unreachable, queued again", live.run.id, engine)
+        queued = replace(live.run, state=RunState.QUEUED, started_at=None, engine="")
+        live.run = queued
+        note = [f"pocketci-tui: engine {engine} cannot be reached; queued for another engine"]
+        self._publish(RunOutput(queued.id, tuple(note), live.add_output(note)))
+        await self._store.update_run(queued)
+        self._publish(RunUpdated(queued))
+
     async def _run(
         self, live: LiveRun, call: FunctionCall, work: EventWork, engine: EngineSettings
-    ) -> None:
+    ) -> bool:
+        """Run the call on ``engine`` and record how it ended; False when the engine could not
+        be reached, so the call never ran and nothing was recorded."""
         run = live.run
         request = CallRequest(
             run_id=run.id,
@@ -267,6 +284,10 @@ class RunExecutor:
 
         runner = self._runner(engine, work.extra_mask, no_secrets=work.no_secrets)
         outcome = await runner.run(request, on_lines, on_started)
+        if outcome.state is RunState.FAILED and await self.health.check_failure(
+            engine, outcome.reason
+        ):
+            return False
         await self._finish(
             live,
             outcome.state,
@@ -275,6 +296,7 @@ class RunExecutor:
             started_at=outcome.started_at,
             finished_at=outcome.finished_at,
         )
+        return True
 
     async def _save_started(self, run: Run, call: CallProcess | None) -> None:
         await self._store.update_run(run)
