@@ -6,7 +6,8 @@ with its own read-only-by-use connection (WAL lets it read while the writer writ
 opened with :meth:`Store.open_read_only` has no writer at all and reads through a read-only
 connection: the one-shot commands use it beside a running owner. Nothing
 here blocks the event loop. Rows become models in :mod:`pocketci_tui.store.rows`, and
-deliveries are recorded by :mod:`pocketci_tui.store.recording`.
+deliveries are recorded by :mod:`pocketci_tui.store.recording`; the SQL of runs is in
+:mod:`pocketci_tui.store.runs`, of commit statuses in :mod:`pocketci_tui.store.outbox`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pocketci_tui.model import (
     utcnow,
 )
 from pocketci_tui.store import outbox, summary
+from pocketci_tui.store import runs as run_sql
 from pocketci_tui.store.connection import (
     DEFAULT_BUSY_TIMEOUT,
     StoreError,
@@ -48,10 +50,7 @@ from pocketci_tui.store.query import where as query_where
 from pocketci_tui.store.recording import Replayed, _RecordJob
 from pocketci_tui.store.rows import (
     _EVENT_COLUMNS,
-    _RUN_COLUMNS,
     _event_from_row,
-    _run_from_row,
-    _run_params,
     _ts,
 )
 from pocketci_tui.store.schema import MIGRATIONS
@@ -382,23 +381,13 @@ class Store:
 
         return await self._read(job)
 
-    # -- runs --------------------------------------------------------------------------------
+    # -- runs (the SQL in :mod:`pocketci_tui.store.runs`) -----------------------------------
 
     async def add_runs(self, runs: Sequence[Run]) -> None:
         """Insert new runs (in one transaction, with their commit statuses)."""
         items = list(runs)
         router = self.status_router
-
-        def job(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO runs (event_id, function, state, attempt, args, reason, exit_code, "
-                "created_at, started_at, finished_at, log_path, parent_id, engine, id) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_run_params(r) for r in items],
-            )
-            outbox.queue_run_statuses(conn, router, items)
-
-        await self._write(job)
+        await self._write(lambda conn: run_sql.insert_runs(conn, router, items))
 
     async def update_run(self, run: Run) -> None:
         """Replace the stored run that has ``run.id`` (a finished run's call record goes).
@@ -406,43 +395,15 @@ class Store:
         A change of state queues the run's commit status in the same transaction.
         """
         router = self.status_router
-
-        def job(conn: sqlite3.Connection) -> None:
-            old = conn.execute("SELECT state FROM runs WHERE id = ?", (run.id,)).fetchone()
-            conn.execute(
-                "UPDATE runs SET event_id = ?, function = ?, state = ?, attempt = ?, args = ?, "
-                "reason = ?, exit_code = ?, created_at = ?, started_at = ?, finished_at = ?, "
-                "log_path = ?, parent_id = ?, engine = ? WHERE id = ?",
-                _run_params(run),
-            )
-            if run.state.finished:
-                conn.execute("DELETE FROM run_calls WHERE run_id = ?", (run.id,))
-            if old is not None:
-                outbox.queue_run_statuses(conn, router, [run], {run.id: RunState(old[0])})
-
-        await self._write(job)
+        await self._write(lambda conn: run_sql.update_run(conn, router, run))
 
     async def get_run(self, run_id: str) -> Run | None:
         """Return the run with this id, or None."""
-
-        def job(conn: sqlite3.Connection) -> Run | None:
-            row = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
-            ).fetchone()
-            return _run_from_row(row) if row else None
-
-        return await self._read(job)
+        return await self._read(lambda conn: run_sql.get_run(conn, run_id))
 
     async def list_runs(self, event_id: int) -> list[Run]:
         """Return an event's runs in creation order."""
-
-        def job(conn: sqlite3.Connection) -> list[Run]:
-            rows = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE event_id = ? ORDER BY rowid", (event_id,)
-            )
-            return [_run_from_row(r) for r in rows]
-
-        return await self._read(job)
+        return await self._read(lambda conn: run_sql.list_runs(conn, event_id))
 
     async def queued_runs(self) -> list[str]:
         """The ids of the queued runs, first to start first."""
@@ -462,73 +423,22 @@ class Store:
             The runs per event id, every given id included.
         """
         wanted = list(dict.fromkeys(event_ids))
-
-        def job(conn: sqlite3.Connection) -> dict[int, list[Run]]:
-            found: dict[int, list[Run]] = {event_id: [] for event_id in wanted}
-            for start in range(0, len(wanted), 500):
-                chunk = wanted[start : start + 500]
-                marks = ", ".join("?" for _ in chunk)
-                rows = conn.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE event_id IN ({marks}) ORDER BY rowid",
-                    chunk,
-                )
-                for row in rows:
-                    found[row["event_id"]].append(_run_from_row(row))
-            return found
-
-        return await self._read(job)
+        return await self._read(lambda conn: run_sql.runs_by_event(conn, wanted))
 
     async def runs_with_state(self, *states: RunState) -> list[Run]:
         """Return the runs in any of these states, in creation order."""
-
-        def job(conn: sqlite3.Connection) -> list[Run]:
-            if not states:
-                return []
-            marks = ", ".join("?" for _ in states)
-            rows = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE state IN ({marks}) ORDER BY rowid",
-                [s.value for s in states],
-            )
-            return [_run_from_row(r) for r in rows]
-
-        return await self._read(job)
+        return await self._read(lambda conn: run_sql.runs_with_state(conn, states))
 
     async def record_call(self, call: CallProcess) -> None:
         """Record the process group of a run's ``dagger call`` as it starts (durably).
 
         The record goes when the run is stored finished (:meth:`update_run`) or interrupted.
         """
-
-        def job(conn: sqlite3.Connection) -> None:
-            # Not for a run stored finished meanwhile (a call that ended at once).
-            conn.execute(
-                "INSERT OR REPLACE INTO run_calls (run_id, pgid, start_ticks, boot_id, "
-                "recorded_at) SELECT ?, ?, ?, ?, ? WHERE EXISTS "
-                "(SELECT 1 FROM runs WHERE id = ? AND state IN (?, ?))",
-                (
-                    call.run_id,
-                    call.pgid,
-                    call.start_ticks,
-                    call.boot_id,
-                    _ts(utcnow()),
-                    call.run_id,
-                    RunState.QUEUED.value,
-                    RunState.RUNNING.value,
-                ),
-            )
-
-        await self._write(job)
+        await self._write(lambda conn: run_sql.record_call(conn, call))
 
     async def recorded_calls(self) -> list[CallProcess]:
         """Return the calls recorded as started whose runs have not finished since."""
-
-        def job(conn: sqlite3.Connection) -> list[CallProcess]:
-            rows = conn.execute(
-                "SELECT run_id, pgid, start_ticks, boot_id FROM run_calls ORDER BY recorded_at"
-            )
-            return [CallProcess(r[0], int(r[1]), int(r[2]), r[3]) for r in rows]
-
-        return await self._read(job)
+        return await self._read(run_sql.recorded_calls)
 
     async def mark_interrupted(self, reasons: Mapping[str, str] | None = None) -> list[Run]:
         """Mark every run left RUNNING (by a stopped process) INTERRUPTED; return them.
@@ -543,62 +453,12 @@ class Store:
         Returns:
             The runs as now stored.
         """
-
-        def job(conn: sqlite3.Connection) -> list[Run]:
-            now = _ts(utcnow())
-            rows = conn.execute(
-                f"SELECT {_RUN_COLUMNS} FROM runs WHERE state = ? ORDER BY rowid",
-                (RunState.RUNNING.value,),
-            ).fetchall()
-            for run_id, reason in (reasons or {}).items():
-                conn.execute(
-                    "UPDATE runs SET reason = ? WHERE id = ? AND state = ?",
-                    (reason, run_id, RunState.RUNNING.value),
-                )
-            conn.execute("DELETE FROM run_calls")
-            conn.execute(
-                "UPDATE runs SET state = ?, finished_at = ?, "
-                "reason = CASE WHEN reason = '' THEN ? ELSE reason END WHERE state = ?",
-                (
-                    RunState.INTERRUPTED.value,
-                    now,
-                    "pocketci-tui stopped while this ran",
-                    RunState.RUNNING.value,
-                ),
-            )
-            ids = [r["id"] for r in rows]
-            if not ids:
-                return []
-            marks = ", ".join("?" for _ in ids)
-            fresh = [
-                _run_from_row(r)
-                for r in conn.execute(
-                    f"SELECT {_RUN_COLUMNS} FROM runs WHERE id IN ({marks}) ORDER BY rowid", ids
-                )
-            ]
-            before = {run.id: RunState.RUNNING for run in fresh}
-            outbox.queue_run_statuses(conn, router, fresh, before)
-            return fresh
-
         router = self.status_router
-        return await self._write(job)
+        return await self._write(lambda conn: run_sql.mark_interrupted(conn, router, reasons))
 
     async def max_attempt(self, event_id: int, function: str | None = None) -> int:
         """Return the highest attempt number of an event's runs (of one function), 0 if none."""
-
-        def job(conn: sqlite3.Connection) -> int:
-            if function is None:
-                row = conn.execute(
-                    "SELECT max(attempt) FROM runs WHERE event_id = ?", (event_id,)
-                ).fetchone()
-            else:
-                row = conn.execute(
-                    "SELECT max(attempt) FROM runs WHERE event_id = ? AND function = ?",
-                    (event_id, function),
-                ).fetchone()
-            return int(row[0] or 0)
-
-        return await self._read(job)
+        return await self._read(lambda conn: run_sql.max_attempt(conn, event_id, function))
 
     # -- commit statuses ---------------------------------------------------------------------
 
