@@ -13,7 +13,6 @@ deliveries are recorded by :mod:`pocketci_tui.store.recording`; the SQL of runs 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sqlite3
 import threading
@@ -36,7 +35,7 @@ from pocketci_tui.model import (
     bounded,
     utcnow,
 )
-from pocketci_tui.store import outbox, summary
+from pocketci_tui.store import outbox, retention, summary
 from pocketci_tui.store import runs as run_sql
 from pocketci_tui.store.connection import (
     DEFAULT_BUSY_TIMEOUT,
@@ -532,49 +531,9 @@ class Store:
             How many events were deleted.
         """
         cutoff = _ts(utcnow() - timedelta(days=max_days))
-
-        def job(conn: sqlite3.Connection) -> tuple[int, list[str]]:
-            busy = "SELECT event_id FROM runs WHERE state IN ('queued', 'running')"
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    f"SELECT id FROM events WHERE id NOT IN ({busy}) AND (received_at < ? OR id <= "
-                    f"(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?))",
-                    (cutoff, max(0, max_events)),
-                )
-            ]
-            logs: list[str] = []
-            for start in range(0, len(ids), 500):
-                chunk = ids[start : start + 500]
-                marks = ", ".join("?" for _ in chunk)
-                logs.extend(
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT log_path FROM runs WHERE event_id IN ({marks}) AND log_path != ''",
-                        chunk,
-                    )
-                )
-                conn.execute(f"DELETE FROM events WHERE id IN ({marks})", chunk)
-                # Their statuses go too, except those the forge has not got yet.
-                conn.execute(
-                    f"DELETE FROM status_outbox WHERE event_id IN ({marks}) "
-                    "AND status NOT IN ('queued', 'sending')",
-                    chunk,
-                )
-            # Body digests outlive their events (count-based retention), within the days.
-            conn.execute("DELETE FROM body_digests WHERE received_at < ?", (cutoff,))
-            return len(ids), logs
-
-        count, logs = await self._write(job)
-
-        def unlink_logs() -> None:
-            root = logs_dir.resolve()
-            for rel in logs:
-                target = (root / rel).resolve()
-                if root in target.parents:
-                    with contextlib.suppress(OSError):
-                        target.unlink()
-
+        count, logs = await self._write(
+            lambda conn: retention.delete_expired(conn, cutoff, max_events)
+        )
         if logs:
-            await asyncio.to_thread(unlink_logs)
+            await asyncio.to_thread(retention.remove_logs, logs_dir, logs)
         return count
