@@ -122,11 +122,13 @@ async def test_a_repositorys_second_event_goes_to_the_same_engine(tmp_path: Path
             assert second.event.id is not None
             [two] = await kit.wait_runs_finished(second.event.id, count=1)
             stored = await kit.store.get_run(two.id)
+    hosts = {e.name: e.runner_host for e in engines}
     assert one.engine
     assert two.engine == one.engine != other
     assert stored is not None
     assert stored.engine == one.engine
-    hosts = {e.name: e.runner_host for e in engines}
+    first_line = (kit.paths.logs_dir / two.log_path).read_text().splitlines()[0]
+    assert first_line == f"pocketci-tui: engine {one.engine} ({hosts[one.engine]})"
     assert [c["env"]["_EXPERIMENTAL_DAGGER_RUNNER_HOST"] for c in kit.calls()] == [
         hosts[one.engine]
     ] * 2
@@ -183,7 +185,7 @@ async def test_an_unreachable_engine_is_skipped_then_used_again(tmp_path: Path) 
                 n
                 for n in kit.notices
                 if isinstance(n, RunOutput)
-                and any("engine a cannot be reached" in x for x in n.lines)
+                and any("engine a cannot be reached; queued again" in x for x in n.lines)
             ]
             assert requeued, "a call given to engine a was queued again"
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pocketci_tui.config import EngineSettings, Settings
 from pocketci_tui.engine.dagger import CallRequest, Catalog, DaggerEnv, Runner, resolve_dagger_cli
+from pocketci_tui.engine.dagger.call_output import open_log
 from pocketci_tui.engine.dispatch.engines import EnginePool
 from pocketci_tui.engine.dispatch.health import EngineHealth
 from pocketci_tui.engine.dispatch.live import LiveRun, LiveState
@@ -205,6 +206,9 @@ class RunExecutor:
             while True:
                 async with self.pool.slot(work.stored.event.repository) as engine:
                     live.run = replace(live.run, engine=engine.name)
+                    if self._settings().dagger.engines:
+                        host = engine.runner_host or "this machine"
+                        self._note(live, f"pocketci-tui: engine {engine.name} ({host})")
                     if await self._run(live, call, work, engine):
                         break
                 await self._requeue(live, engine.name)
@@ -244,13 +248,22 @@ class RunExecutor:
         ran = tuple(r for r in latest_attempts(runs) if r.state is not RunState.SKIPPED)
         self._publish(EventSettled(event_id, outcome, ran))
 
+    def _note(self, live: LiveRun, line: str) -> None:
+        """Add a line of pocketci-tui's own to a run's log and live output (so the log's first
+        line says which engine ran it, and a retry says why)."""
+        with (
+            contextlib.suppress(OSError),
+            open_log(self._paths.logs_dir / live.run.log_path) as log_file,
+        ):
+            log_file.write(line + "\n")
+        self._publish(RunOutput(live.run.id, (line,), live.add_output([line])))
+
     async def _requeue(self, live: LiveRun, engine: str) -> None:
         """Put a run whose engine could not be reached back in line: it never ran."""
         log.info("run %s: engine %s unreachable, queued again", live.run.id, engine)
         queued = replace(live.run, state=RunState.QUEUED, started_at=None, engine="")
         live.run = queued
-        note = [f"pocketci-tui: engine {engine} cannot be reached; queued for another engine"]
-        self._publish(RunOutput(queued.id, tuple(note), live.add_output(note)))
+        self._note(live, f"pocketci-tui: engine {engine} cannot be reached; queued again")
         await self._store.update_run(queued)
         self._publish(RunUpdated(queued))
 
