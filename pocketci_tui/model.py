@@ -319,6 +319,8 @@ class Run:
         log_path: Its log file, relative to the data dir's ``logs`` folder.
         parent_id: The run it re-runs, if any.
         engine: The name of the Dagger engine it ran on (empty until it got one).
+        spec: The name of the ``pocketci.yaml`` spec its function belongs to (empty when the
+            file holds a single spec).
     """
 
     id: str
@@ -335,6 +337,7 @@ class Run:
     log_path: str = ""
     parent_id: str | None = None
     engine: str = ""
+    spec: str = ""
 
 
 def latest_attempts(runs: Iterable[Run]) -> list[Run]:
@@ -348,13 +351,14 @@ def latest_attempts(runs: Iterable[Run]) -> list[Run]:
         runs: An event's runs, in creation order.
 
     Returns:
-        One run per function.
+        One run per function (of each spec, when ``pocketci.yaml`` lists several).
     """
-    latest: dict[str, Run] = {}
+    latest: dict[tuple[str, str], Run] = {}
     for run in runs:
-        current = latest.get(run.function)
+        key = (run.spec, run.function)
+        current = latest.get(key)
         if current is None or run.attempt >= current.attempt:
-            latest[run.function] = run
+            latest[key] = run
     return list(latest.values())
 
 

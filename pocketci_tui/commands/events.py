@@ -121,6 +121,7 @@ def _run_row(run: Run, status: OutboxRow | None = None) -> dict[str, Any]:
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "parent_id": run.parent_id,
         "engine": run.engine,
+        "spec": run.spec,
         "commit_status": None
         if status is None
         else {

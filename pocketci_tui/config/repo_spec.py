@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,12 @@ MAX_SPEC_SECRETS = 100
 MAX_PATTERN_LENGTH = 1024
 """The longest single path pattern (in ``paths``)."""
 
+MAX_SPECS = 16
+"""The most named ``specs`` a ``pocketci.yaml`` may list."""
+
+_SPEC_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_SPEC_KEYS = ("module-path", "paths", "secrets")
+
 
 @dataclass(frozen=True, slots=True)
 class SecretRef:
@@ -63,17 +70,22 @@ class SecretRef:
 class RepoSpec:
     """A repository's ``pocketci.yaml``.
 
+    A file listing several ``specs`` gives one of these per listed spec, each matched and
+    given secrets on its own; the single-spec form gives one, with an empty ``name``.
+
     Attributes:
         module_path: The Dagger module's folder, relative to the repository root.
         paths: If not empty, events whose changes match none of these are skipped.
         secrets: The secrets its functions may receive.
         found: False when the repository has no ``pocketci.yaml`` (defaults apply).
+        name: The spec's name in a file listing several ``specs``, else empty.
     """
 
     module_path: str = "./ci"
     paths: tuple[str, ...] = ()
     secrets: tuple[SecretRef, ...] = ()
     found: bool = True
+    name: str = ""
 
     @property
     def secret_names(self) -> frozenset[str]:
@@ -164,26 +176,71 @@ def load_bounded_yaml(text: str, source: str) -> Any:
         loader.dispose()
 
 
-def parse_repo_spec(text: str, source: str = SPEC_FILE) -> RepoSpec:
+def parse_repo_specs(text: str, source: str = SPEC_FILE) -> tuple[RepoSpec, ...]:
     """Parse the text of a ``pocketci.yaml``, a file the repository (not the user) controls.
 
-    Every size is bounded: the text (:data:`MAX_SPEC_BYTES`), the values once aliases are
-    expanded, the nesting, the number of ``paths`` and ``secrets`` and the length of a
-    pattern; error messages quote values in bounded space.
+    The file is either one spec (``module-path``, ``paths``, ``secrets`` at the top level) or
+    a list of named ``specs``, one per application of a monorepo. Every size is bounded: the
+    text (:data:`MAX_SPEC_BYTES`), the values once aliases are expanded, the nesting, the
+    number of specs, of ``paths`` and ``secrets`` and the length of a pattern; error messages
+    quote values in bounded space.
 
     Args:
         text: The file's content.
         source: The name to use in error messages.
 
     Returns:
-        The validated spec.
+        The validated specs: one unnamed spec for the single-spec form.
 
     Raises:
         ConfigError: The file is not a valid spec; the message names the key.
     """
     data = load_bounded_yaml(text, source)
     r = Reader(source, data)
-    r.check_keys(("module-path", "paths", "secrets"))
+    if "specs" not in r.data:
+        r.check_keys(_SPEC_KEYS)
+        return (_parse_spec(r),)
+    r.check_keys(("specs",))
+    items = r.data["specs"]
+    if not isinstance(items, list) or not items:
+        raise ConfigError(
+            f"{r.where('specs')}: expected a list of specs, each with a name and a module-path"
+        )
+    if len(items) > MAX_SPECS:
+        raise ConfigError(
+            f"{r.where('specs')}: {len(items)} specs, more than the {MAX_SPECS} pocketci-tui "
+            "accepts"
+        )
+    specs: list[RepoSpec] = []
+    for i, item in enumerate(items):
+        s = Reader(source, item, f"specs[{i}].")
+        s.check_keys(("name", *_SPEC_KEYS))
+        name = s.text("name", "")
+        if not _SPEC_NAME_RE.fullmatch(name):
+            raise ConfigError(
+                f"{s.where('name')}: expected a short name of lowercase letters, digits, - and _ "
+                f"(like api), got {shown(name)}"
+            )
+        if any(x.name == name for x in specs):
+            raise ConfigError(f"{s.where('name')}: the spec name {name} is used twice")
+        specs.append(replace(_parse_spec(s), name=name))
+    return tuple(specs)
+
+
+def parse_repo_spec(text: str, source: str = SPEC_FILE) -> RepoSpec:
+    """Parse a single-spec ``pocketci.yaml`` (see :func:`parse_repo_specs`).
+
+    Raises:
+        ConfigError: The file is not a valid spec, or lists several ``specs``.
+    """
+    specs = parse_repo_specs(text, source)
+    if len(specs) != 1 or specs[0].name:
+        raise ConfigError(f"{source}: expected a single spec, not a list of specs")
+    return specs[0]
+
+
+def _module_path(r: Reader) -> str:
+    """``module-path``: relative, bounded, and not leaving the repository by its ``..``."""
     module_path = r.text("module-path", "./ci") or "./ci"
     if "\x00" in module_path:
         raise ConfigError(f"{r.where('module-path')}: contains a NUL byte")
@@ -191,6 +248,19 @@ def parse_repo_spec(text: str, source: str = SPEC_FILE) -> RepoSpec:
         raise ConfigError(f"{r.where('module-path')}: longer than {MAX_PATTERN_LENGTH} characters")
     if Path(module_path).is_absolute():
         raise ConfigError(f"{r.where('module-path')}: must be relative to the repository root")
+    normal = posixpath.normpath(module_path.replace("\\", "/"))
+    if normal == ".." or normal.startswith("../"):
+        raise ConfigError(
+            f"{r.where('module-path')}: {shown(module_path)} points outside the repository; "
+            "give a folder inside it, like ./ci"
+        )
+    return module_path
+
+
+def _parse_spec(r: Reader) -> RepoSpec:
+    """One spec's ``module-path``, ``paths`` and ``secrets``, from its mapping."""
+    source = r.source
+    module_path = _module_path(r)
     paths_raw = r.data.get("paths") or []
     if not isinstance(paths_raw, list) or not all(isinstance(p, str) and p for p in paths_raw):
         raise ConfigError(f"{r.where('paths')}: expected a list of path patterns")
@@ -215,7 +285,7 @@ def parse_repo_spec(text: str, source: str = SPEC_FILE) -> RepoSpec:
         )
     secrets: list[SecretRef] = []
     for i, item in enumerate(secrets_raw):
-        s = Reader(source, item, f"secrets[{i}].")
+        s = Reader(source, item, f"{r.prefix}secrets[{i}].")
         s.check_keys(("name", "from-keyring", "from-env"))
         name = s.text("name", "")
         if not _ARG_NAME_RE.fullmatch(name) or len(name) > MAX_SHOWN:
@@ -276,7 +346,7 @@ def read_bounded_file(path: Path, limit: int, what: str) -> str | None:
         raise ConfigError(f"{what}: not UTF-8 text") from None
 
 
-def load_repo_spec(checkout: Path) -> RepoSpec:
+def load_repo_specs(checkout: Path) -> tuple[RepoSpec, ...]:
     """Read ``pocketci.yaml`` from a checkout; without one, the defaults apply.
 
     The file is refused unread when it is larger than :data:`MAX_SPEC_BYTES`.
@@ -285,12 +355,12 @@ def load_repo_spec(checkout: Path) -> RepoSpec:
         checkout: The repository's working tree.
 
     Returns:
-        The spec (``found`` is False when the file is absent).
+        Its specs (one, with ``found`` False, when the file is absent).
     """
     text = read_bounded_file(checkout / SPEC_FILE, MAX_SPEC_BYTES, SPEC_FILE)
     if text is None:
-        return RepoSpec(found=False)
-    return parse_repo_spec(text, SPEC_FILE)
+        return (RepoSpec(found=False),)
+    return parse_repo_specs(text, SPEC_FILE)
 
 
 def resolve_module_dir(checkout: Path, module_path: str) -> Path:

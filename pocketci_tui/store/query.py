@@ -16,6 +16,7 @@ from pocketci_tui.model import NOTHING_RAN, OUTCOME_ORDER, EventStatus
 _LATEST = (
     "SELECT 1 FROM runs r WHERE r.event_id = events.id AND r.state = ? AND NOT EXISTS ("
     "SELECT 1 FROM runs n WHERE n.event_id = r.event_id AND n.function = r.function "
+    "AND n.spec = r.spec "
     "AND (n.attempt > r.attempt OR (n.attempt = r.attempt AND n.rowid > r.rowid)))"
 )
 """A latest attempt of the event's functions is in a given state (a later attempt, or a later

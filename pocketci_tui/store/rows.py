@@ -21,7 +21,7 @@ _EVENT_COLUMNS = (
 )
 _RUN_COLUMNS = (
     "id, event_id, function, state, attempt, args, reason, exit_code, created_at, started_at, "
-    "finished_at, log_path, parent_id, engine"
+    "finished_at, log_path, parent_id, engine, spec"
 )
 
 
@@ -85,6 +85,7 @@ def _run_from_row(row: sqlite3.Row) -> Run:
         log_path=row["log_path"],
         parent_id=row["parent_id"],
         engine=row["engine"],
+        spec=row["spec"],
     )
 
 
@@ -103,6 +104,7 @@ def _run_params(run: Run) -> tuple[Any, ...]:
         run.log_path,
         run.parent_id,
         run.engine,
+        run.spec,
         run.id,
     )
 

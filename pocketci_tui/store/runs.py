@@ -21,8 +21,8 @@ def insert_runs(conn: sqlite3.Connection, router: StatusRouter | None, runs: lis
     """Insert new runs, with their commit statuses."""
     conn.executemany(
         "INSERT INTO runs (event_id, function, state, attempt, args, reason, exit_code, "
-        "created_at, started_at, finished_at, log_path, parent_id, engine, id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "created_at, started_at, finished_at, log_path, parent_id, engine, spec, id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [_run_params(r) for r in runs],
     )
     outbox.queue_run_statuses(conn, router, runs)
@@ -34,7 +34,7 @@ def update_run(conn: sqlite3.Connection, router: StatusRouter | None, run: Run) 
     conn.execute(
         "UPDATE runs SET event_id = ?, function = ?, state = ?, attempt = ?, args = ?, "
         "reason = ?, exit_code = ?, created_at = ?, started_at = ?, finished_at = ?, "
-        "log_path = ?, parent_id = ?, engine = ? WHERE id = ?",
+        "log_path = ?, parent_id = ?, engine = ?, spec = ? WHERE id = ?",
         _run_params(run),
     )
     if run.state.finished:

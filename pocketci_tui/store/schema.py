@@ -163,6 +163,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN engine TEXT NOT NULL DEFAULT '';
     """,
+    # 9: the pocketci.yaml spec each run belongs to, for a repository listing several specs
+    # (empty for the single-spec form, and for runs stored before).
+    """
+    ALTER TABLE runs ADD COLUMN spec TEXT NOT NULL DEFAULT '';
+    """,
 )
 """Migration N (1-based) brings the schema from version N-1 to N."""
 

@@ -20,7 +20,7 @@ from pocketci_tui.config import (
     MAX_SPEC_VALUES,
     ConfigError,
     FileTooLarge,
-    load_repo_spec,
+    load_repo_specs,
     parse_repo_spec,
     read_bounded_file,
     shown,
@@ -110,12 +110,12 @@ def test_a_large_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
     # Comments only: a valid, empty spec that the old code read whole and accepted.
     (checkout / "pocketci.yaml").write_text("# padding\n" * (MAX_SPEC_BYTES // 10 + 1))
     with pytest.raises(FileTooLarge, match="KiB"):
-        load_repo_spec(checkout)
+        load_repo_specs(checkout)
     # A sparse file of 4 GiB is refused by its size: nothing is read or allocated.
     with open(checkout / "pocketci.yaml", "wb") as f:
         f.truncate(4 * 2**30)
     with pytest.raises(FileTooLarge):
-        load_repo_spec(checkout)
+        load_repo_specs(checkout)
 
 
 def test_only_a_regular_file_is_read(tmp_path: Path) -> None:
@@ -124,13 +124,13 @@ def test_only_a_regular_file_is_read(tmp_path: Path) -> None:
     (tmp_path / "elsewhere.yaml").write_text("module-path: ./ci\n")
     (checkout / "pocketci.yaml").symlink_to(tmp_path / "elsewhere.yaml")
     with pytest.raises(ConfigError, match="symbolic link"):
-        load_repo_spec(checkout)
+        load_repo_specs(checkout)
     (checkout / "pocketci.yaml").unlink()
     os.mkfifo(checkout / "pocketci.yaml")  # opening it for reading must not block
     with pytest.raises(ConfigError, match="regular file"):
-        load_repo_spec(checkout)
+        load_repo_specs(checkout)
     (checkout / "pocketci.yaml").unlink()
-    assert load_repo_spec(checkout).found is False
+    assert load_repo_specs(checkout)[0].found is False
     (checkout / "pocketci.yaml").write_bytes(b"module-path: \xff\n")
     with pytest.raises(ConfigError, match="UTF-8"):
         read_bounded_file(checkout / "pocketci.yaml", 1024, "pocketci.yaml")

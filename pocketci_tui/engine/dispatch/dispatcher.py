@@ -25,7 +25,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pocketci_tui.config import ConfigError, Settings, load_repo_spec
+from pocketci_tui.config import ConfigError, RepoSpec, Settings, load_repo_specs
 from pocketci_tui.engine.dagger import Catalog, resolve_dagger_cli
 from pocketci_tui.engine.dispatch.approval import HeadSecrets, head_secrets
 from pocketci_tui.engine.dispatch.client import EngineClient
@@ -271,13 +271,15 @@ class Engine:
         except (GitError, ValueError, SecretStoreError) as exc:
             return HeadSecrets(error=f"cannot fetch the head commit: {exc}")
         try:
-            spec = await asyncio.to_thread(load_repo_spec, checkout.path)
+            specs = await asyncio.to_thread(load_repo_specs, checkout.path)
         except ConfigError as exc:
             return HeadSecrets(error=str(exc))
         finally:
             await self.workspace.remove(checkout)
         no_secrets = self.settings.fork_pull_requests == "no-secrets"
-        return head_secrets(spec, repo, self.settings, no_secrets=no_secrets)
+        # What the head asks for, over all its specs (each function gets only its spec's).
+        asked = RepoSpec(secrets=tuple(ref for spec in specs for ref in spec.secrets))
+        return head_secrets(asked, repo, self.settings, no_secrets=no_secrets)
 
     async def preview(self, event_id: int) -> MatchResult | None:
         """What firing a stored event again would match, without running anything.

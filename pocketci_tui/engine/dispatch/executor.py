@@ -50,8 +50,18 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
+class PendingRuns:
+    """How many runs of a dispatch have not ended yet; the last one removes the checkout.
+
+    Shared by the works of every spec of one event, since they share the checkout.
+    """
+
+    count: int
+
+
+@dataclass(slots=True)
 class EventWork:
-    """What the runs of one dispatched event share: its checkout and inputs.
+    """What the runs of one spec of a dispatched event share: its checkout and inputs.
 
     ``refused_secrets`` are the ones ``pocketci.yaml`` asked for without a grant (a run that
     declares one gets nothing and fails with the reason); ``no_secrets`` marks an event the
@@ -68,7 +78,7 @@ class EventWork:
     refused_secrets: dict[str, str] = field(default_factory=dict)
     no_secrets: bool = False
     extra_mask: tuple[str, ...] = ()
-    pending: int = 0
+    pending: PendingRuns = field(default_factory=lambda: PendingRuns(0))
 
 
 class RunExecutor:
@@ -222,8 +232,8 @@ class RunExecutor:
             await self._finish(live, RunState.FAILED, None, f"internal error: {exc}")
         finally:
             self._live.ended(live)
-            work.pending -= 1
-            if work.pending == 0:
+            work.pending.count -= 1
+            if work.pending.count == 0:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self._workspace.remove(work.checkout))
                 if not self._stopping:

@@ -21,13 +21,13 @@ from pocketci_tui.config import (
     RepoConfig,
     RepoSpec,
     Settings,
-    load_repo_spec,
+    load_repo_specs,
     resolve_module_dir,
 )
 from pocketci_tui.engine.dagger import Catalog, CatalogError, module_content_key
 from pocketci_tui.engine.dispatch import secret_grants
 from pocketci_tui.engine.dispatch.admission import Refusal, admit
-from pocketci_tui.engine.dispatch.executor import EventWork, RunExecutor
+from pocketci_tui.engine.dispatch.executor import EventWork, PendingRuns, RunExecutor
 from pocketci_tui.engine.dispatch.live import LiveState
 from pocketci_tui.engine.dispatch.notices import EventStatuses, Publish, Spawn
 from pocketci_tui.engine.dispatch.queue import DispatchRequest
@@ -46,9 +46,11 @@ from pocketci_tui.forges.registry import forge_for
 from pocketci_tui.model import (
     EventMatched,
     EventStatus,
+    FunctionCall,
     MatchInputs,
     MatchResult,
     ModuleCatalog,
+    Run,
     RunUpdated,
     StoredEvent,
 )
@@ -254,79 +256,127 @@ class EventPipeline:
         request: DispatchRequest,
         token: str | None,
     ) -> bool:
-        """Match the checkout's module against the event and start the runs.
+        """Match the checkout's modules (one per spec) against the event and start the runs.
 
         Returns:
             True when runs were started (they remove the checkout when the last one ends).
         """
         event = stored.event
         event_id = request.event_id
-        module = await self._load_module(stored, checkout)
+        modules = await self._load_modules(stored, checkout)
         no_secrets = event.is_fork and self._settings().fork_pull_requests == "no-secrets"
-        secret_names: frozenset[str] = frozenset() if no_secrets else module.spec.secret_names
-        result = await self._match(stored, request, module, secret_names)
-        if result is None:
+        results = [
+            await self._match(stored, request, m, self._secret_names(m, no_secrets), len(modules))
+            for m in modules
+        ]
+        combined = MatchResult(
+            next((r.tier for r in results if r.tier is not None), None),
+            tuple(d for r in results for d in r.decisions),
+        )
+        if request.only is not None and not combined.calls:
+            await self._refuse_rerun(stored, request.only, combined, request.parent_id)
             return False
-        self._publish(EventMatched(event_id, result))
+        self._publish(EventMatched(event_id, combined))
 
         attempt = await self._store.max_attempt(event_id) + 1
-        runs, calls = new_runs(event_id, result.decisions, attempt, request.parent_id)
+        runs: list[Run] = []
+        calls: list[tuple[Run, FunctionCall, _Module]] = []
+        for module, result in zip(modules, results, strict=True):
+            spec_runs, spec_calls = new_runs(
+                event_id, result.decisions, attempt, request.parent_id, module.spec.name
+            )
+            runs += spec_runs
+            calls += [(run, call, module) for run, call in spec_calls]
         await self._store.add_runs(runs)
         for run in runs:
             self._publish(RunUpdated(run))
         if not calls:
-            if result.decisions:
+            if combined.decisions:
                 detail = "no function matched (see the reasons of each)"
             else:
-                detail = f"no function of the module {module.catalog.module_name!r} is a trigger"
+                names = ", ".join(repr(m.catalog.module_name) for m in modules)
+                detail = f"no function of the module {names} is a trigger"
             raise _Halt(EventStatus.SKIPPED, detail)
 
-        given = RunSecrets()
         if not no_secrets:
-            given = await secret_grants.resolve(module.spec, repo, self._secrets, os.environ)
             await self._executor.load_cloud_token()  # set or fixed since the last event
-        work = EventWork(
-            stored=stored,
-            checkout=checkout,
-            module_dir=module.module_dir,
-            changes=module.changes,
-            secrets=given.values,
-            missing_secrets=given.missing,
-            refused_secrets=given.refused,
-            no_secrets=no_secrets,
-            extra_mask=(token,) if token else (),
-            pending=len(calls),
-        )
-        detail = matched_detail(len(calls), len(runs), result)
-        if given.refused:
-            detail += "; " + secret_grants.refused_detail(module.spec, given.refused)
+        pending = PendingRuns(len(calls))
+        works: dict[str, EventWork] = {}
+        detail = matched_detail(len(calls), len(runs), combined)
+        for module in modules:
+            given = RunSecrets()
+            if not no_secrets:
+                # Each spec's functions get its own secrets, never another spec's.
+                given = await secret_grants.resolve(module.spec, repo, self._secrets, os.environ)
+            works[module.spec.name] = EventWork(
+                stored=stored,
+                checkout=checkout,
+                module_dir=module.module_dir,
+                changes=module.changes,
+                secrets=given.values,
+                missing_secrets=given.missing,
+                refused_secrets=given.refused,
+                no_secrets=no_secrets,
+                extra_mask=(token,) if token else (),
+                pending=pending,
+            )
+            if given.refused:
+                detail += "; " + secret_grants.refused_detail(module.spec, given.refused)
         await self._statuses.set(
             event_id, EventStatus.DISPATCHED, dispatched_detail(stored, request.only, detail)
         )
-        for run, call in calls:
-            self._executor.start(run, call, work)
+        for run, call, module in calls:
+            self._executor.start(run, call, works[module.spec.name])
         return True
 
-    async def _load_module(self, stored: StoredEvent, checkout: Checkout) -> _Module:
-        """Read ``pocketci.yaml``, apply its ``paths`` and load the module's catalog."""
-        event_id = stored.event.id
-        assert event_id is not None
+    def _secret_names(self, module: _Module, no_secrets: bool) -> frozenset[str]:
+        return frozenset() if no_secrets else module.spec.secret_names
+
+    async def _load_modules(self, stored: StoredEvent, checkout: Checkout) -> list[_Module]:
+        """Read ``pocketci.yaml``, apply each spec's ``paths`` and load the catalogs of the
+        specs whose paths the changes match."""
         try:
-            spec = await asyncio.to_thread(load_repo_spec, checkout.path)
-            module_dir = await asyncio.to_thread(
-                resolve_module_dir, checkout.path, spec.module_path
-            )
+            specs = await asyncio.to_thread(load_repo_specs, checkout.path)
+            dirs = [
+                await asyncio.to_thread(resolve_module_dir, checkout.path, spec.module_path)
+                for spec in specs
+            ]
         except ConfigError as exc:
             raise _Halt(EventStatus.ERROR, str(exc)) from exc
         changes = await self._workspace.changed_files(checkout, stored.event)
-        try:
-            # The patterns come from the repository: compile and apply them off the loop.
-            allowed = not spec.paths or await asyncio.to_thread(paths_allow, spec.paths, changes)
-        except ValueError as exc:
-            raise _Halt(EventStatus.ERROR, f"pocketci.yaml: paths: {exc}") from exc
-        if not allowed:
-            raise _Halt(EventStatus.SKIPPED, "no changed file matches the paths of pocketci.yaml")
-        self._statuses.progress(event_id, "loading the Dagger module")
+        modules: list[_Module] = []
+        for spec, module_dir in zip(specs, dirs, strict=True):
+            where = f"pocketci.yaml: specs: {spec.name}: " if spec.name else "pocketci.yaml: "
+            try:
+                # The patterns come from the repository: compile and apply them off the loop.
+                allowed = not spec.paths or await asyncio.to_thread(
+                    paths_allow, spec.paths, changes
+                )
+            except ValueError as exc:
+                raise _Halt(EventStatus.ERROR, f"{where}paths: {exc}") from exc
+            if allowed:
+                modules.append(await self._load_module(stored, checkout, spec, module_dir, changes))
+        if not modules:
+            which = "of any spec in" if len(specs) > 1 else "of"
+            raise _Halt(
+                EventStatus.SKIPPED, f"no changed file matches the paths {which} pocketci.yaml"
+            )
+        return modules
+
+    async def _load_module(
+        self,
+        stored: StoredEvent,
+        checkout: Checkout,
+        spec: RepoSpec,
+        module_dir: Path,
+        changes: list[str] | None,
+    ) -> _Module:
+        """Load the catalog of one spec's module."""
+        event_id = stored.event.id
+        assert event_id is not None
+        self._statuses.progress(
+            event_id, f"loading the Dagger module{f' of {spec.name}' if spec.name else ''}"
+        )
         try:
             key = await module_content_key(checkout.path, module_dir, git=self._workspace.git)
             catalog = await self._catalog.load(module_dir, key)
@@ -339,7 +389,8 @@ class EventPipeline:
                     fix="check the dagger CLI and engine with `pocketci-tui check`",
                 )
             )
-            raise _Halt(EventStatus.ERROR, f"module: {exc}") from exc
+            label = f"module of {spec.name}" if spec.name else "module"
+            raise _Halt(EventStatus.ERROR, f"{label}: {exc}") from exc
         self._live.clear_problems("dagger")  # a module loaded: dagger works
         return _Module(spec, module_dir, changes, catalog, key)
 
@@ -349,13 +400,15 @@ class EventPipeline:
         request: DispatchRequest,
         module: _Module,
         secret_names: frozenset[str],
-    ) -> MatchResult | None:
-        """Match the module against the event; None for a re-run refused (and recorded)."""
+        modules: int,
+    ) -> MatchResult:
+        """Match one spec's module against the event (a re-run keeps only its functions)."""
         event_id = request.event_id
         only, changes = request.only, module.changes
-        if only is None and (changes is None or len(changes) <= MAX_STORED_CHANGES):
-            # Kept for the fire picker's preview; written in the background, so the first
-            # `dagger call` does not wait for it.
+        fits = changes is None or len(changes) <= MAX_STORED_CHANGES
+        if only is None and modules == 1 and fits:
+            # Kept for the fire picker's preview (of a single-spec repository); written in the
+            # background, so the first `dagger call` does not wait for it.
             inputs = MatchInputs(
                 module.key, tuple(secret_names), tuple(changes) if changes is not None else None
             )
@@ -366,11 +419,7 @@ class EventPipeline:
         )
         if only is None:
             return result
-        result = MatchResult(result.tier, tuple(d for d in result.decisions if d.function in only))
-        if not result.calls:
-            await self._refuse_rerun(stored, only, result, request.parent_id)
-            return None
-        return result
+        return MatchResult(result.tier, tuple(d for d in result.decisions if d.function in only))
 
     async def _save_inputs(self, event_id: int, inputs: MatchInputs) -> None:
         try:

@@ -30,8 +30,11 @@ def new_runs(
     decisions: Sequence[Decision],
     attempt: int,
     parent_id: str | None,
+    spec: str = "",
 ) -> tuple[list[Run], list[tuple[Run, FunctionCall]]]:
     """One run per decision: queued when it matched, skipped with its reason when not.
+
+    ``spec`` labels the runs with the ``pocketci.yaml`` spec the functions belong to.
 
     Returns:
         Every run, and the matched ones with the call each makes.
@@ -55,6 +58,7 @@ def new_runs(
             created_at=now,
             log_path=f"{event_id}/{run_id}.log" if decision.matched else "",
             parent_id=parent_id,
+            spec=spec,
         )
         runs.append(run)
         if decision.matched and decision.call is not None:
