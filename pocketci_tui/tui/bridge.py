@@ -14,7 +14,13 @@ from collections.abc import Callable
 
 from textual.message_pump import MessagePump
 
-from pocketci_tui.contract import ClientNotice, CoreClient, CountsChanged, ProblemsChanged
+from pocketci_tui.contract import (
+    ClientNotice,
+    CoreClient,
+    CountsChanged,
+    ProblemsChanged,
+    StatusDelivery,
+)
 from pocketci_tui.model import (
     EventMatched,
     EventStored,
@@ -123,6 +129,8 @@ class EngineBridge:
             batch.counts = notice
         elif isinstance(notice, ProblemsChanged):
             batch.problems = notice
+        elif isinstance(notice, StatusDelivery):
+            batch.deliveries[notice.run_id] = notice
         if self._handle is None and self._loop is not None:
             # A burst of deliveries redraws the Events pane at a calmer pace: every redraw
             # costs the same whatever it shows, and the listener shares this loop.
@@ -143,6 +151,7 @@ class EngineBridge:
             or batch.output
             or batch.counts is not None
             or batch.problems is not None
+            or batch.deliveries
         ):
             return
         for run_id, lines in batch.output.items():

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
-from pocketci_tui.contract import CountsChanged, ProblemsChanged, RejectionSummary
+from pocketci_tui.contract import CountsChanged, ProblemsChanged, RejectionSummary, StatusDelivery
 from pocketci_tui.model import (
     EventMatched,
     EventStored,
@@ -33,6 +33,7 @@ class EngineActivity(Message):
             (see :attr:`pocketci_tui.model.RunOutput.end`), when the engine said.
         counts: How many runs are queued and running, when that changed.
         problems: What the engine finds wrong, when that changed.
+        deliveries: The latest news of each run's commit status, by run id.
     """
 
     stored: list[EventStored] = field(default_factory=list)
@@ -44,6 +45,7 @@ class EngineActivity(Message):
     ends: dict[str, int] = field(default_factory=dict)
     counts: CountsChanged | None = None
     problems: ProblemsChanged | None = None
+    deliveries: dict[str, StatusDelivery] = field(default_factory=dict)
 
 
 @dataclass

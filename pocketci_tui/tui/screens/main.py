@@ -8,6 +8,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -323,6 +324,7 @@ class MainScreen(Screen[None]):
         if not services.started:
             return
         runs: list[Run] = await services.runs(event_id)
+        deliveries = await services.status_deliveries([run.id for run in runs])
         known = self.runs.setdefault(event_id, {})
         for run in runs:
             current = known.get(run.id)
@@ -332,6 +334,10 @@ class MainScreen(Screen[None]):
             return
         table = self.query_one(RunsTable)
         table.set_runs(known.values(), new_event=True)
+        table.set_deliveries(deliveries)
+        selected = self._selected_run()
+        if selected is not None:
+            self._show_reason(selected)
         self.query_one(EventsTable).refresh_event(event_id, self._runs_lists())
         if not known:
             self.run_id = None
@@ -428,11 +434,17 @@ class MainScreen(Screen[None]):
             text = f"- skipped: {run.reason.strip()}"
         elif run.state is RunState.QUEUED and (place := queue_note(run.id, self.queue_order)):
             text = f"· queued: {place}"
+        delivery = self.query_one(RunsTable).deliveries.get(run.id)
+        refused = delivery is not None and delivery.delivery == "failed"
         shown = literal(text, limit=300)
+        if delivery is not None and refused:
+            # Where the user looks at a run: why the forge did not get its status.
+            why = literal(f"! commit status not posted: {delivery.detail}", limit=300)
+            shown = Text.assemble(shown, "\n", why) if text else why
         shown.no_wrap, shown.overflow = False, "fold"  # wrapped (up to 3 lines), never cut
         reason.update(shown)
-        reason.display = bool(text)
-        reason.set_class(run.state is RunState.FAILED, "-failed")
+        reason.display = bool(text) or refused
+        reason.set_class(run.state is RunState.FAILED or refused, "-failed")
 
     # -- live updates ------------------------------------------------------------------------
 
@@ -481,6 +493,8 @@ class MainScreen(Screen[None]):
         self.query_one(RunsTable).apply_activity(activity, event_id, known)
         if self.run_id is not None and self.run_id in activity.runs:
             self._show_reason(activity.runs[self.run_id])
+        elif self.run_id in activity.deliveries and (run := self._selected_run()) is not None:
+            self._show_reason(run)
         if event_id is not None and event_id in activity.matched and not known:
             self.load_runs(event_id)
         self.query_one(RunLog).apply_activity(activity, self.run_id)

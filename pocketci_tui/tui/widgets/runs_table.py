@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.message import Message
 from textual.widgets import DataTable
 
+from pocketci_tui.contract import StatusDelivery
 from pocketci_tui.model import Run, RunState, latest_attempts
 
 from ..messages import EngineActivity
@@ -59,8 +60,19 @@ def group_attempts(runs: Iterable[Run], expanded: Collection[str] = ()) -> list[
     return rows
 
 
+STATUS_MARKS = {
+    "sent": ("↑", "green"),
+    "queued": ("…", "yellow"),
+    "sending": ("…", "yellow"),
+    "failed": ("!", "bold red"),
+    "superseded": ("·", "dim"),
+}
+"""The mark of each commit status delivery: sent to the forge, on its way, refused (the reason
+is shown above the run's output), or replaced by a newer status of the same context."""
+
+
 def runs_layout(
-    width: int, name_width: int, *, compact: bool, state_width: int = 9
+    width: int, name_width: int, *, compact: bool, state_width: int = 9, mark: bool = False
 ) -> tuple[tuple[str, int], ...]:
     """Size the Functions pane's columns for a table ``width`` cells wide.
 
@@ -72,6 +84,8 @@ def runs_layout(
         name_width: The longest function label shown.
         compact: States as icons only.
         state_width: The longest state label shown (``- skipped``), when not compact.
+        mark: Add the one-cell column that says whether the commit status reached the forge
+            (only when a run of the event reports one).
 
     Returns:
         (column key, content width) in display order; each column also takes 2 cells of
@@ -79,11 +93,21 @@ def runs_layout(
     """
     state = 1 if compact else state_width
     room = width - 1 - 3 * 2 - state - TIME_WIDTH  # the scrollbar, three paddings
+    marks: tuple[tuple[str, int], ...] = ()
+    if mark:
+        room -= 3
+        marks = (("commit", 1),)
     function = max(min(name_width, room), 4)  # a name is cut only when nothing else fits
     reason = room - function - 2
     if reason < MIN_REASON:
-        return (("function", max(room, 4)), ("state", state), ("time", TIME_WIDTH))
-    return (("function", function), ("state", state), ("time", TIME_WIDTH), ("reason", reason))
+        return (("function", max(room, 4)), ("state", state), *marks, ("time", TIME_WIDTH))
+    return (
+        ("function", function),
+        ("state", state),
+        *marks,
+        ("time", TIME_WIDTH),
+        ("reason", reason),
+    )
 
 
 class RunsTable(DataTable[Text | str]):
@@ -126,6 +150,8 @@ class RunsTable(DataTable[Text | str]):
         """The columns shown, as (key, width), sized from the table's width."""
         self.following: str | None = None
         """The function the user re-ran: the cursor shows its newest attempt."""
+        self.deliveries: dict[str, StatusDelivery] = {}
+        """Whether each run's commit status reached the forge, by run id."""
 
     def on_mount(self) -> None:
         """Create the columns for the width there is."""
@@ -145,6 +171,7 @@ class RunsTable(DataTable[Text | str]):
             max(names, default=8),
             compact=self.compact,
             state_width=max(states, default=5),
+            mark=any(run.id in self.deliveries for run in self._runs),
         )
         if layout == self.column_widths:
             return
@@ -152,7 +179,7 @@ class RunsTable(DataTable[Text | str]):
         row = self.cursor_row
         self.clear(columns=True)
         for key, width in layout:
-            self.add_column(key, key=key, width=width)
+            self.add_column("↑" if key == "commit" else key, key=key, width=width)
         if rows:
             for run in self._runs:
                 self.add_row(*self._cells(run), key=run.id)
@@ -218,8 +245,30 @@ class RunsTable(DataTable[Text | str]):
             "state": state_label(str(run.state), icon_only=self.compact),
             "time": format_duration(run_duration(run, self._clock())),
             "reason": literal(reason, style="dim", limit=widths.get("reason", 0)),
+            "commit": self._mark(run.id),
         }
         return tuple(cells[key] for key, _ in self.column_widths)
+
+    def _mark(self, run_id: str) -> Text:
+        delivery = self.deliveries.get(run_id)
+        if delivery is None:
+            return Text(" ")
+        mark, style = STATUS_MARKS.get(delivery.delivery, ("?", "dim"))
+        return Text(mark, style=style)
+
+    def set_deliveries(self, deliveries: Mapping[str, StatusDelivery]) -> None:
+        """Show whether runs' commit statuses reached the forge (news of some runs, or of
+        every run of the event when it is first shown)."""
+        changed = [run_id for run_id, d in deliveries.items() if self.deliveries.get(run_id) != d]
+        self.deliveries.update(deliveries)
+        if not changed:
+            return
+        before = self.column_widths
+        self._apply_layout()  # the first status adds the mark column
+        if self.column_widths == before:
+            for run_id in changed:
+                if run_id in self._index and "commit" in dict(self.column_widths):
+                    self.update_cell(run_id, "commit", self._mark(run_id))
 
     def set_compact(self, compact: bool) -> None:
         """Switch between icon-only and worded states, redrawing the rows."""
@@ -240,6 +289,7 @@ class RunsTable(DataTable[Text | str]):
             self.following = None
         if new_event:
             self.expanded = set()
+            self.deliveries = {}
         keep = select or (self.selected.id if self.selected and self.pinned else None)
         self._all = {run.id: run for run in runs}
         if keep is not None and keep in self._all:
@@ -404,6 +454,9 @@ class RunsTable(DataTable[Text | str]):
             event_id: The event whose runs are shown, or None.
             known: Every known run of that event (after the batch), by id.
         """
+        news = {k: d for k, d in activity.deliveries.items() if d.event_id == event_id}
+        if news:
+            self.set_deliveries(news)
         mine = [run for run in activity.runs.values() if run.event_id == event_id]
         if not mine:
             return
