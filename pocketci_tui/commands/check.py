@@ -86,6 +86,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         findings.extend(asyncio.run(_secret_checks(settings, paths, passphrase)))
         findings.append(_git())
         findings.append(_dagger(settings.dagger.cli))
+        findings.extend(asyncio.run(_engines(settings)))
         findings.extend(_permissions(paths))
         owner = _owner(paths.lock_file)
         if owner is not None:
@@ -356,6 +357,34 @@ def _dagger(configured: str) -> Finding:
     if code != 0:
         return Finding("FAIL", "dagger", f"{cli} version exited with {code}: {out}")
     return Finding("ok", "dagger", f"{out} ({cli})")
+
+
+async def _engines(settings: Settings) -> list[Finding]:
+    """Probe each engine of ``dagger.engines`` that can be reached without the CLI."""
+    from pocketci_tui.engine.dispatch.health import probe, probeable
+
+    findings = []
+    for engine in settings.dagger.engines:
+        what = f"engine {engine.name}"
+        where = engine.runner_host or "the engine on this machine"
+        if not probeable(engine):
+            findings.append(
+                Finding("ok", what, f"{where}, {engine.concurrency} slots (not probed)")
+            )
+            continue
+        why = await probe(engine)
+        if why:
+            findings.append(
+                Finding(
+                    "WARN",
+                    what,
+                    f"cannot be reached: {why}; its calls go to the other engines",
+                    "start the engine, or check the network and dagger.engines",
+                )
+            )
+        else:
+            findings.append(Finding("ok", what, f"{where} answers, {engine.concurrency} slots"))
+    return findings
 
 
 def _owner(lock_file: Path) -> LockOwner | None:

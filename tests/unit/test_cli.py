@@ -514,3 +514,25 @@ def test_fire_example_says_it_builds_a_github_push(
     err = capsys.readouterr().err
     assert "team/sub/api is on gitlab" in err
     assert "--event 'Push Hook' --vendor gitlab" in err
+
+
+def test_check_probes_each_engine(hermetic_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as up, socket.socket() as gone:
+        up.bind(("127.0.0.1", 0))
+        up.listen()
+        gone.bind(("127.0.0.1", 0))
+        down_port = gone.getsockname()[1]
+        engines = (
+            "dagger:\n  engines:\n"
+            f"    - {{name: up, runner-host: 'tcp://127.0.0.1:{up.getsockname()[1]}'}}\n"
+            f"    - {{name: down, runner-host: 'tcp://127.0.0.1:{down_port}'}}\n"
+            "    - {name: k8s, runner-host: 'kube-pod://dagger-engine-0?namespace=dagger'}\n"
+        )
+        _plaintext_config(hermetic_home, _free_port(), engines)
+        main(["check"])
+    out = capsys.readouterr().out
+    assert "ok    engine up" in out
+    assert "answers, 2 slots" in out
+    assert "WARN  engine down" in out
+    assert "cannot be reached" in out
+    assert "kube-pod://dagger-engine-0?namespace=dagger, 2 slots (not probed)" in out
