@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.widgets import Static
+from textual.widgets import Label, Static
 
 from pocketci_tui.config import ForgeSettings, RepoConfig, Settings
 from pocketci_tui.paths import AppPaths
@@ -48,9 +48,10 @@ async def test_each_configured_forge_gets_its_url_form_and_local_address_note(
         assert "GitLab: project → Settings → Webhooks → Add new webhook" in shown
         assert "URL           http://127.0.0.1:8080/webhooks/gitlab" in shown
         assert "Allow requests to the local network" in shown
-        # Gitea shares the top-level secret; GitLab has an entry of its own.
-        assert "Secret        the secret above" in shown
-        assert "Secret token  the 'gitlab-hook' entry" in shown
+        # Gitea shares the top-level secret; GitLab has an entry of its own, shown too.
+        assert "Secret        the 'webhook-secret' secret above" in shown
+        assert "Secret token  the 'gitlab-hook' secret above" in shown
+        assert "Secret ('gitlab-hook', GitLab)" in shown
         await pilot.press("r")
         await wait_for(lambda: "0f" * 32 in str(text.render()), pilot)
         await pilot.press("escape")
@@ -109,3 +110,55 @@ async def test_the_empty_output_pane_points_each_configured_forge_at_its_url(
         assert "http://127.0.0.1:8080/webhooks/forgejo" in text
         assert "Point a GitLab webhook at" in text
         assert "GitHub" not in text
+
+
+async def test_each_forge_own_secret_is_revealed_and_generated_like_the_top_one(
+    app_paths: AppPaths,
+) -> None:
+    """GitLab's own entry is stored, Gitea's is not: r shows both stored ones, g makes Gitea's."""
+    services, _ = await seeded(app_paths)
+    assert services.secrets is not None
+    await services.secrets.set("gitlab-hook", "1a" * 32)
+    settings = Settings(
+        repos=(
+            RepoConfig(name="me/app", vendor="gitea"),
+            RepoConfig(name="team/sub/api", vendor="gitlab"),
+        ),
+        forges={
+            "gitea": ForgeSettings(url="https://git.example.org", webhook_secret="gitea-hook"),
+            "gitlab": ForgeSettings(webhook_secret="gitlab-hook"),
+        },
+    )
+    app, _ = build(services, app_paths, settings)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await pilot.press("w")
+        await wait_for(lambda: isinstance(app.screen, WebhookDialog), pilot)
+        dialog = app.screen
+        assert isinstance(dialog, WebhookDialog)
+        text = dialog.query_one("#webhook-text", Static)
+        await wait_for(lambda: dialog.missing == ("gitea-hook",), pilot)
+        shown = str(text.render())
+        assert shown.count(HIDDEN) == 2
+        assert "1a1a" not in shown
+        assert "Secret ('gitea-hook', Gitea)\n  (none yet)" in shown
+        error = str(dialog.query_one("#webhook-error", Label).render())
+        assert "No secret named 'gitea-hook' is stored yet" in error
+        assert "pocketci-tui secrets set gitea-hook" in error
+        await pilot.press("r")
+        await wait_for(lambda: dialog.revealed, pilot)
+        shown = str(text.render())
+        assert "0f" * 32 in shown
+        assert "Secret ('gitlab-hook', GitLab)\n  " + "1a" * 32 in shown
+        await pilot.press("g")
+        await wait_for(lambda: not dialog.missing, pilot)
+        made = await services.secrets.get("gitea-hook")
+        assert made is not None
+        assert len(made) == 64
+        assert f"Secret ('gitea-hook', Gitea)\n  {made}" in str(text.render())
+        # Nothing else was touched.
+        assert await services.secrets.get("gitlab-hook") == "1a" * 32
+        keys = str(dialog.query_one("#webhook-keys", Label).render())
+        assert "stored as 'gitea-hook'" in keys
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets as token_source
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -129,7 +129,12 @@ def forge_hooks(settings: Settings, base_url: str) -> tuple[ForgeHook, ...]:
     )
 
 
-def forge_instructions(hooks: Sequence[ForgeHook], secret_name: str, secret: str) -> str:
+def forge_instructions(
+    hooks: Sequence[ForgeHook],
+    secret_name: str,
+    secret: str,
+    others: Mapping[str, str] | None = None,
+) -> str:
     """Return what to type into each forge's webhook form, one section per forge.
 
     A single GitHub hook reads exactly as :func:`paste_instructions`.
@@ -138,22 +143,29 @@ def forge_instructions(hooks: Sequence[ForgeHook], secret_name: str, secret: str
         hooks: The forges to explain, in order.
         secret_name: The secret-store entry whose value (or mask) is ``secret``.
         secret: What to show for that entry's value (masked until revealed).
+        others: What to show for the other entries some forges use (``forges.<vendor>.
+            webhook-secret``), by name; an entry not in it is only named.
 
     Returns:
         The text, sections separated by blank lines.
     """
     if len(hooks) == 1 and hooks[0].vendor == "github" and hooks[0].secret_name == secret_name:
         return paste_instructions(hooks[0].url, secret)
+    others = others or {}
     sections = [f"Secret ({secret_name!r})\n  {secret}"]
+    for other, value in others.items():
+        whose = ", ".join(forge_name(h.vendor) for h in hooks if h.secret_name == other)
+        sections.append(f"Secret ({other!r}{', ' + whose if whose else ''})\n  {value}")
     for hook in hooks:
         name, where, fields, note = _FORGE_FORMS.get(
             hook.vendor, (hook.vendor, "its webhook settings", _FORGE_FORMS["github"][2], "")
         )
-        shown = (
-            "the secret above"
-            if hook.secret_name == secret_name
-            else f"the {hook.secret_name!r} entry (pocketci-tui secrets set {hook.secret_name})"
-        )
+        if hook.secret_name == secret_name:
+            shown = "the secret above" if not others else f"the {secret_name!r} secret above"
+        elif hook.secret_name in others:
+            shown = f"the {hook.secret_name!r} secret above"
+        else:
+            shown = f"the {hook.secret_name!r} entry (pocketci-tui secrets set {hook.secret_name})"
         lines = [f"{name}: {where}"]
         lines += ["  " + f.format(url=hook.url, secret=shown) for f in fields]
         lines += ["  " + line for line in note.splitlines()]
@@ -161,12 +173,17 @@ def forge_instructions(hooks: Sequence[ForgeHook], secret_name: str, secret: str
     return "\n\n".join(sections)
 
 
+def _quoted(names: Sequence[str]) -> str:
+    return ", ".join(repr(name) for name in names)
+
+
 class WebhookDialog(ModalScreen[None]):
     """Shows what to paste into the forge's webhook settings, and the truth about the secret.
 
-    The secret is looked up when the dialog opens: while it exists it shows masked (``r``
-    reveals it); when the entry does not exist the dialog says so and ``g`` generates and
-    stores one.
+    Every secret entry the forges use (the top-level one, and each forge's own) is looked up
+    when the dialog opens: while they exist they show masked (``r`` reveals them, read once
+    more, never logged); an entry that does not exist is said so and ``g`` generates and
+    stores one for each missing entry.
 
     Args:
         url: The webhook URL.
@@ -195,11 +212,20 @@ class WebhookDialog(ModalScreen[None]):
         self._url = url
         self._secret_name = secret_name
         self._hooks = tuple(forges) or (ForgeHook("github", url, secret_name),)
+        self._names = tuple(dict.fromkeys((secret_name, *(h.secret_name for h in self._hooks))))
         self._secrets = secrets
+        self._present: dict[str, bool] = {}
+        self._shown: dict[str, str] = dict.fromkeys(self._names, "…")
         self.revealed = False
-        """True once the secret is on screen."""
+        """True once the secrets are on screen."""
         self.exists: bool | None = None
-        """Whether the secret entry exists (None until looked up, or when the store failed)."""
+        """Whether the top-level secret entry exists (None until looked up, or when the store
+        failed)."""
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """The entries looked up and not found."""
+        return tuple(name for name in self._names if self._present.get(name) is False)
 
     def compose(self) -> ComposeResult:
         """Lay out URL, the secret (looked up next) and the keys."""
@@ -207,34 +233,40 @@ class WebhookDialog(ModalScreen[None]):
             box.border_title = "Webhook"
             # Several forges' steps may not fit a small terminal: they scroll, the keys stay.
             with VerticalScroll(id="webhook-body"):
-                yield Static(self._instructions("…"), id="webhook-text", markup=False)
+                yield Static(self._instructions(), id="webhook-text", markup=False)
             yield Label("", id="webhook-error", markup=False)
             yield Label("", id="webhook-keys", classes="dialog-keys", markup=False)
 
     def on_mount(self) -> None:
-        """Look the secret up (off the loop, with a timeout)."""
+        """Look the secrets up (off the loop, with a timeout)."""
         self._look_up()
 
-    def _instructions(self, secret: str) -> str:
-        return forge_instructions(self._hooks, self._secret_name, secret)
+    def _instructions(self) -> str:
+        others = {name: self._shown[name] for name in self._names[1:]}
+        return forge_instructions(
+            self._hooks, self._secret_name, self._shown[self._secret_name], others
+        )
 
-    def _show(self, secret: str, keys: str, error: str = "") -> None:
-        self.query_one("#webhook-text", Static).update(self._instructions(secret))
+    def _show(self, keys: str, error: str = "") -> None:
+        self.query_one("#webhook-text", Static).update(self._instructions())
         self.query_one("#webhook-error", Label).update(error)
         self.query_one("#webhook-keys", Label).update(keys)
 
     def _fail(self, message: str) -> None:
         self.exists = None
-        self._show("(cannot be read)", "Esc: close", message)
+        self._present = {}
+        self._shown = dict.fromkeys(self._names, "(cannot be read)")
+        self._show("Esc: close", message)
+        self.refresh_bindings()
 
-    async def _read(self) -> tuple[bool, str | None]:
-        """Read the secret off the loop, with a timeout.
+    async def _read(self, name: str) -> tuple[bool, str | None]:
+        """Read one secret off the loop, with a timeout.
 
         Returns:
             (whether the store answered, the value or None); a failure is already shown.
         """
         try:
-            value = await asyncio.wait_for(self._secrets.get(self._secret_name), SECRET_TIMEOUT)
+            value = await asyncio.wait_for(self._secrets.get(name), SECRET_TIMEOUT)
         except TimeoutError:
             self._fail("The secret store did not answer (locked keyring?).")
             return False, None
@@ -243,72 +275,86 @@ class WebhookDialog(ModalScreen[None]):
             return False, None
         return True, value
 
+    def _entries(self) -> str:
+        names = [name for name in self._names if self._present.get(name)]
+        if len(self._names) == 1:
+            return f"secret: the {self._secret_name!r} entry" if names else ""
+        return f"secrets: {_quoted(names)}" if names else ""
+
     @work(group="secrets", exclusive=True)
     async def _look_up(self) -> None:
-        answered, value = await self._read()
-        if not answered:
-            return
-        self.exists = value is not None
-        if value is not None:
-            self._show(
-                HIDDEN,
-                f"secret: the {self._secret_name!r} entry    r: reveal    Esc: close",
-            )
-        else:
-            self._show(
-                "(none yet)",
-                "g: generate and store one    Esc: close",
-                f"No secret named {self._secret_name!r} is stored yet, so no delivery can be "
+        for name in self._names:
+            answered, value = await self._read(name)
+            if not answered:
+                return
+            self._present[name] = value is not None
+            self._shown[name] = HIDDEN if value is not None else "(none yet)"
+        self.exists = self._present[self._secret_name]
+        keys = [self._entries(), "r: reveal" if any(self._present.values()) else ""]
+        error = ""
+        missing = self.missing
+        if missing:
+            keys.append("g: generate and store one" if len(missing) == 1 else "g: generate them")
+            error = (
+                f"No secret named {_quoted(missing)} is stored yet, so no delivery "
+                f"{'' if len(self._names) == 1 else 'of the forges using it '}can be "
                 "verified. Press g to generate one here (then paste it into the forge), or run "
-                f"`pocketci-tui secrets set {self._secret_name}` to store your own.",
+                + " or ".join(f"`pocketci-tui secrets set {name}`" for name in missing)
+                + " to store your own."
             )
+        self._show("    ".join(k for k in (*keys, "Esc: close") if k), error)
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Reveal only an existing secret; generate only a missing one."""
+        """Reveal only existing secrets; generate only missing ones."""
         if action == "reveal":
-            return self.exists is True
+            return any(self._present.values()) and not self.revealed
         if action == "generate":
-            return self.exists is False
+            return bool(self.missing)
         return True
 
     def action_reveal(self) -> None:
-        """Read the secret and show it."""
+        """Read the secrets and show them."""
         self._reveal()
 
     @work(group="secrets", exclusive=True)
     async def _reveal(self) -> None:
-        answered, value = await self._read()
-        if not answered:
-            return
-        if value is None:
-            self.exists = False
-            self._look_up()
-            return
+        for name in [n for n in self._names if self._present.get(n)]:
+            answered, value = await self._read(name)
+            if not answered:
+                return
+            if value is None:  # removed meanwhile
+                self._look_up()
+                return
+            self._shown[name] = value
         self.revealed = True
-        self._show(value, f"secret: the {self._secret_name!r} entry    Esc: close")
+        self._show("    ".join(k for k in (self._entries(), "Esc: close") if k))
+        self.refresh_bindings()
 
     def action_generate(self) -> None:
-        """Generate a random secret and store it (only when none exists)."""
+        """Generate a random secret for each missing entry and store it."""
         self._generate()
 
     @work(group="secrets", exclusive=True)
     async def _generate(self) -> None:
-        value = token_source.token_hex(32)
-        try:
-            await asyncio.wait_for(self._secrets.set(self._secret_name, value), SECRET_TIMEOUT)
-        except TimeoutError:
-            self._fail("The secret store did not answer (locked keyring?).")
-            return
-        except SecretStoreError as exc:
-            self._fail(f"Secret store: {exc}")
-            return
-        self.exists = True
-        self.revealed = True
-        self._show(
-            value,
-            f"stored as {self._secret_name!r}: paste it into the forge    Esc: close",
-        )
+        stored: list[str] = []
+        for name in self.missing:
+            value = token_source.token_hex(32)
+            try:
+                await asyncio.wait_for(self._secrets.set(name, value), SECRET_TIMEOUT)
+            except TimeoutError:
+                self._fail("The secret store did not answer (locked keyring?).")
+                return
+            except SecretStoreError as exc:
+                self._fail(f"Secret store: {exc}")
+                return
+            self._present[name] = True
+            self._shown[name] = value
+            stored.append(name)
+        self.exists = self._present.get(self._secret_name)
+        self.revealed = all(self._shown[n] != HIDDEN for n in self._names)
+        where = "the forge" if len(stored) == 1 else "the forges"
+        self._show(f"stored as {_quoted(stored)}: paste it into {where}    Esc: close")
         self.refresh_bindings()
 
     def action_close(self) -> None:
