@@ -117,7 +117,7 @@ SecretBackend = Literal["auto", "keyring", "file", "plaintext", "memory"]
 SECRET_BACKENDS: tuple[SecretBackend, ...] = get_args(SecretBackend)
 DEFAULT_STATUS_CONTEXT = "pocketci/{function}"
 """The commit status context of a run when ``status-context`` is not set."""
-STATUS_CONTEXT_FIELDS = ("function", "event")
+STATUS_CONTEXT_FIELDS = ("function", "event", "spec")
 """The fields a ``status-context`` template may use."""
 
 
@@ -157,7 +157,8 @@ class Settings:
         retention_days: How many days to keep events.
         secrets_backend: ``auto``, ``keyring``, ``file``, ``plaintext`` or ``memory``.
         keymap: Binding id to keys, to remap the UI.
-        status_context: The commit status context of each run (``{function}``, ``{event}``).
+        status_context: The commit status context of each run (``{function}``, ``{event}``,
+            ``{spec}``).
         public_url: Where people reach this instance (``public-url``), without a trailing
             slash; each commit status links there (:meth:`status_target`) when it is set, and
             carries no link when it is empty.

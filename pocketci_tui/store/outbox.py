@@ -42,7 +42,9 @@ DELIVERY_STATES = ("queued", "sending", "sent", "superseded", "failed")
 class StatusRouter(Protocol):
     """Which context a run's status goes to, or that its repository reports nothing."""
 
-    def context(self, vendor: str, repository: str, event_type: str, function: str) -> str | None:
+    def context(
+        self, vendor: str, repository: str, event_type: str, function: str, spec: str = ""
+    ) -> str | None:
         """Return the status context for a function's runs, or None for no status at all.
 
         Args:
@@ -50,6 +52,7 @@ class StatusRouter(Protocol):
             repository: ``owner/name``.
             event_type: The event's type (``push``...).
             function: The function (or :data:`APPROVAL_FUNCTION`).
+            spec: The ``pocketci.yaml`` spec of the function (empty for a single spec).
         """
         ...
 
@@ -222,7 +225,7 @@ def queue_run_statuses(
         if target is None or not target["sha"]:
             continue
         context = router.context(
-            target["vendor"], target["repository"], target["event_type"], run.function
+            target["vendor"], target["repository"], target["event_type"], run.function, run.spec
         )
         if context is not None:
             _insert(conn, target, run.event_id, run.id, context, *status)

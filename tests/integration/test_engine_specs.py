@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from daggerstub import arg, fn, write_module
 from enginekit import EngineKit
 
 from pocketci_tui.model import EventStatus, Run, RunState
+from pocketci_tui.statuses.routing import SettingsRouter
 
 API_VALUE = "api-deploy-token-value"
 NPM_VALUE = "web-npm-token-value"
@@ -75,6 +77,7 @@ def _given(kit: EngineKit) -> dict[str, dict[str, str]]:
     for call in kit.calls():
         app = "api" if "/api/ci" in json.dumps(call["argv"]) else "web"
         assert app not in out, "one call per application"
+        assert call["event_trigger"]["spec"] == app  # the function learns its spec
         out[app] = call["secrets"]
     return out
 
@@ -119,7 +122,11 @@ async def _events_json(kit: EngineKit) -> list[dict[str, Any]]:
 async def test_a_change_touching_both_runs_both_each_with_its_own_secrets(
     tmp_path: Path,
 ) -> None:
-    async with _monorepo(tmp_path) as kit:
+    kit = _monorepo(tmp_path)
+    repo = replace(kit.settings.repos[0], statuses=True, status_token="forge-token")
+    kit.settings = replace(kit.settings, repos=(repo,))
+    async with kit:
+        kit.store.status_router = SettingsRouter(kit.settings)
         event = kit.push({"api/main.go": "package main\n", "web/app.js": "x\n"})
         stored = await kit.deliver(event)
         assert stored.event.id is not None
@@ -131,6 +138,14 @@ async def test_a_change_touching_both_runs_both_each_with_its_own_secrets(
         }
         done = await kit.wait_status(stored.event.id, EventStatus.DISPATCHED)
         assert "2 of 2 functions matched" in done.detail
+        # Each application's function has a commit status of its own, named by its spec.
+        statuses = {(s.context, s.state) for s in await kit.store.all_statuses()}
+        assert ("pocketci/api/onGithubPushMain", "success") in statuses
+        assert ("pocketci/web/onGithubPushMain", "success") in statuses
+        assert {context for context, _ in statuses} == {
+            "pocketci/api/onGithubPushMain",
+            "pocketci/web/onGithubPushMain",
+        }
 
 
 async def test_a_change_under_no_application_is_skipped(tmp_path: Path) -> None:

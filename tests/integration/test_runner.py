@@ -380,6 +380,7 @@ async def test_child_sees_its_env_argv_and_event_file_while_running(h: Harness) 
         "changes": ["a.go", "b/c.go"],
         "delivery_id": "delivery-1",
         "run_id": "run-1",
+        "spec": "",
         "received_at": "2026-11-27T20:00:01Z",
         "payload": PAYLOAD,
     }

@@ -15,7 +15,9 @@ from pocketci_tui.config import (
     SecretRef,
     parse_repo_spec,
     parse_repo_specs,
+    parse_settings,
 )
+from pocketci_tui.statuses.routing import render_context
 
 MONOREPO = """
 specs:
@@ -116,3 +118,22 @@ def test_a_hostile_list_of_specs_is_refused_with_the_key_and_the_fix(
 def test_a_single_spec_reader_refuses_a_list() -> None:
     with pytest.raises(ConfigError, match="expected a single spec"):
         parse_repo_spec(MONOREPO)
+
+
+@pytest.mark.parametrize(
+    ("template", "spec", "context"),
+    [
+        ("pocketci/{function}", "", "pocketci/build"),
+        ("pocketci/{function}", "api", "pocketci/api/build"),
+        ("ci/{spec}/{function}", "", "ci/build"),
+        ("ci/{spec}/{function}", "web", "ci/web/build"),
+        ("{event}: {function} ({spec})", "web", "push: build (web)"),
+    ],
+)
+def test_the_status_context_names_the_spec(template: str, spec: str, context: str) -> None:
+    assert render_context(template, "build", "push", spec) == context
+
+
+def test_status_context_may_use_spec() -> None:
+    settings = parse_settings({"status-context": "ci/{spec}/{function}"})
+    assert settings.status_context == "ci/{spec}/{function}"

@@ -211,7 +211,9 @@ def test_config_refuses_bad_status_keys(data: dict[str, object], words: str) -> 
 class _BrokenRouter:
     """A router that fails, as a bug or a full disk would fail the status's insert."""
 
-    def context(self, vendor: str, repository: str, event_type: str, function: str) -> str | None:
+    def context(
+        self, vendor: str, repository: str, event_type: str, function: str, spec: str = ""
+    ) -> str | None:
         raise RuntimeError("cannot queue the status")
 
 

@@ -116,6 +116,8 @@ class CallRequest:
         changes: The changed files, or None when they could not be computed.
         secrets: Secret values by lowerCamelCase argument name (only for ``call.secrets``).
         log_path: The run's log file (appended to, created with mode 0600).
+        spec: The ``pocketci.yaml`` spec the function belongs to (empty for a single spec);
+            also written into the event trigger file.
     """
 
     run_id: str
@@ -126,6 +128,7 @@ class CallRequest:
     changes: Sequence[str] | None
     secrets: Mapping[str, str]
     log_path: Path
+    spec: str = ""
 
 
 def secret_env_var(arg: str) -> str:
@@ -271,7 +274,8 @@ def event_trigger(req: CallRequest) -> dict[str, object]:
     raw payload decoded (null if it is not JSON). ``ref`` and ``sha`` are what was checked out;
     ``commit_source`` says where they came from: ``payload``, or, for events whose payload
     names no commit, ``release tag``, ``release target branch``, ``created branch``, ``created
-    tag`` or ``default branch`` (repository-level events such as ``issues``).
+    tag`` or ``default branch`` (repository-level events such as ``issues``). ``spec`` names
+    the ``pocketci.yaml`` spec of the function, for a repository listing several (else empty).
     """
     event = req.event
     payload: Any
@@ -293,6 +297,7 @@ def event_trigger(req: CallRequest) -> dict[str, object]:
         "changes": None if req.changes is None else list(req.changes),
         "delivery_id": event.delivery_id,
         "run_id": req.run_id,
+        "spec": req.spec,
         "received_at": _iso_utc(event.received_at),
         "payload": payload,
     }

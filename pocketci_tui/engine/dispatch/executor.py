@@ -292,6 +292,7 @@ class RunExecutor:
             changes=work.changes,
             secrets={name: work.secrets[name] for name in call.secrets},
             log_path=self._paths.logs_dir / run.log_path,
+            spec=run.spec,
         )
 
         def on_lines(run_id: str, lines: list[str]) -> None:
