@@ -24,7 +24,9 @@ REFUSED = "403, the token lacks the Commit statuses permission (classic: repo:st
 class Router:
     """Every function of every repository reports, as ``pocketci/<function>``."""
 
-    def context(self, vendor: str, repository: str, event_type: str, function: str) -> str:
+    def context(
+        self, vendor: str, repository: str, event_type: str, function: str, spec: str = ""
+    ) -> str:
         return f"pocketci/{function}"
 
 
