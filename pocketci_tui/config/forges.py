@@ -46,15 +46,28 @@ def check_base_url(url: str, key: str = "url") -> str:
         ValueError: Not http(s), no host, a user name or password, a query or a fragment.
     """
     parts = urlsplit(url)
+    shown = _without_userinfo(url)
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError(f"{key}: {url!r} is not an http(s) URL with a host")
+        raise ValueError(f"{key}: {shown!r} is not an http(s) URL with a host")
     if "@" in parts.netloc:
         raise ValueError(
-            f"{key}: {url!r} holds a user name or password; keep tokens in the secret store"
+            f"{key}: {shown!r} holds a user name or password; keep tokens in the secret store"
         )
     if parts.query or parts.fragment or any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
-        raise ValueError(f"{key}: {url!r} has a query, a fragment, spaces or control characters")
+        raise ValueError(f"{key}: {shown!r} has a query, a fragment, spaces or control characters")
     return url.rstrip("/")
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` for an error message: whatever precedes an ``@`` in its authority (a user name
+    and a token, pasted by mistake) replaced by ``***``, so the message never repeats it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return f"{scheme}{sep}{authority}{slash}{path}"
 
 
 def parse_forges(r: Reader) -> dict[str, ForgeSettings]:

@@ -155,3 +155,21 @@ def test_an_unknown_vendor_is_refused_naming_the_known_ones() -> None:
     assert "repos[0].vendor" in message
     assert "'bitbucket'" in message
     assert "github, gitea, forgejo, gitlab" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "forges: {gitea: {url: 'https://me:tok3n-s3cret@git.example.org'}}",
+        "forges: {gitea: {url: 'ftp://me:tok3n-s3cret@git.example.org/x'}}",
+        "forges: {gitlab: {api-url: 'https://oauth2:tok3n-s3cret@gitlab.example.org/api/v4'}}",
+        "public-url: 'https://tok3n-s3cret@ci.example.org/?q=1'",
+    ],
+)
+def test_a_url_with_a_token_pasted_in_is_refused_without_repeating_the_token(text: str) -> None:
+    """A token pasted into a URL is refused, and the message (shown on screen and logged)
+    names the URL without it."""
+    with pytest.raises(ConfigError) as err:
+        _parse(text)
+    assert "tok3n-s3cret" not in str(err.value)
+    assert "***@" in str(err.value)
