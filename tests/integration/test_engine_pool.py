@@ -115,12 +115,15 @@ async def test_a_repositorys_second_event_goes_to_the_same_engine(tmp_path: Path
             assert first.event.id is not None
             [one] = await kit.wait_runs_finished(first.event.id, count=1)
             pool = kit.engine.executor.pool
-            # Make the other engine the less loaded one: affinity must still win.
             other = "b" if one.engine == "a" else "a"
             assert pool.last_engine("owner/repo") == one.engine
-            second = await kit.deliver(kit.push({"main.go": "// 2\n"}))
-            assert second.event.id is not None
-            [two] = await kit.wait_runs_finished(second.event.id, count=1)
+            # Another repository's call holds a slot there, so the other engine is the less
+            # loaded one: affinity must still win.
+            async with pool.slot("someone/else") as held:
+                assert held.name == one.engine
+                second = await kit.deliver(kit.push({"main.go": "// 2\n"}))
+                assert second.event.id is not None
+                [two] = await kit.wait_runs_finished(second.event.id, count=1)
             stored = await kit.store.get_run(two.id)
     hosts = {e.name: e.runner_host for e in engines}
     assert one.engine

@@ -113,15 +113,16 @@ async def test_a_repository_goes_back_to_its_engine_rather_than_the_least_loaded
     async with pool.slot("acme/x") as first, pool.slot("acme/y") as other:
         pass
     assert (first.name, other.name) == ("a", "b")
-    async with pool.slot("acme/x") as holder:
-        assert holder.name == "a"
-        # b is idle and a is half busy: acme/y still goes to b, the engine that has its cache,
-        async with pool.slot("acme/y") as again:
-            assert again.name == "b"
-        # and a new repository goes to the least loaded engine.
+    # Both idle: the least loaded would be the first, a; acme/y goes back to b.
+    async with pool.slot("acme/y") as again:
+        assert again.name == "b"
+        # b is now half busy and a idle: acme/y still goes to b, where its cache is,
+        async with pool.slot("acme/y") as still:
+            assert still.name == "b"
+        # while a new repository goes to the least loaded engine.
         async with pool.slot("acme/z") as fresh:
-            assert fresh.name == "b"
-    assert pool.last_engine("ACME/X") == "a"
+            assert fresh.name == "a"
+    assert pool.last_engine("ACME/Y") == "b"
 
 
 async def test_a_full_preferred_engine_falls_back_to_the_least_loaded() -> None:
