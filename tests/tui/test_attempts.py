@@ -3,6 +3,7 @@ shows them), a function skipped by every re-fire shown once."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from textual.pilot import Pilot
@@ -11,7 +12,7 @@ from pocketci_tui.model import Run, RunState
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.store import Store
 from pocketci_tui.tui.app import PocketCIApp
-from pocketci_tui.tui.widgets.runs_table import RunsTable, group_attempts
+from pocketci_tui.tui.widgets.runs_table import RunsTable, group_attempts, run_name
 
 from .fakes import ScriptedEngine, ScriptedServices, at
 from .harness import wait_for
@@ -128,3 +129,12 @@ async def test_space_does_nothing_without_older_attempts(app_paths: AppPaths) ->
         assert table.runs == rows
         # No function has a second attempt: no tree marks take room from the names.
         assert not str(table.get_row_at(0)[0]).startswith(("▸", " "))
+
+
+def test_functions_of_two_specs_with_one_name_are_two_rows_named_by_spec() -> None:
+    api = replace(_run("a1", "build", 1, RunState.PASSED, 30), spec="api")
+    web = replace(_run("w1", "build", 1, RunState.FAILED, 20), spec="web")
+    rows = group_attempts([api, web])
+    assert [(r.id, d) for r, d in rows] == [("a1", 0), ("w1", 0)]
+    assert [run_name(r) for r, _ in rows] == ["api/build", "web/build"]
+    assert run_name(_run("s1", "build", 1, RunState.PASSED, 10)) == "build"

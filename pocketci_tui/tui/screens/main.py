@@ -44,7 +44,7 @@ from ..text import clean, clean_lines, format_time, literal, queue_note
 from ..widgets.events_table import MAX_ROWS, EventsTable
 from ..widgets.footer import KeysFooter
 from ..widgets.run_log import MAX_LINES, RunLog
-from ..widgets.runs_table import RunsTable
+from ..widgets.runs_table import RunsTable, run_name
 from ..widgets.status import overall_state
 from ..widgets.status_bar import StatusBar
 from .notes import event_note, no_match_note, welcome_note
@@ -226,7 +226,7 @@ class MainScreen(Screen[None]):
             return self._selected_event() is not None
         if action == "attempts":
             run = self._selected_run()
-            return run is not None and self.query_one(RunsTable).older_attempts(run.function) > 0
+            return run is not None and self.query_one(RunsTable).older_attempts(run_name(run)) > 0
         return True
 
     # -- loading -----------------------------------------------------------------------------
@@ -408,7 +408,7 @@ class MainScreen(Screen[None]):
             return
         log = self.query_one(RunLog)
         pane = self.query_one("#log-pane")
-        label = run.function + (f" #{run.attempt}" if run.attempt > 1 else "")
+        label = run_name(run) + (f" #{run.attempt}" if run.attempt > 1 else "")
         pane.border_title = f"Output · {clean(label)}"
         self._show_reason(run)
         if run.state is RunState.SKIPPED:
@@ -627,7 +627,7 @@ class MainScreen(Screen[None]):
             run = self._selected_run()
             assert self.run_id is not None
             if run is not None:
-                self.query_one(RunsTable).follow_rerun(run.function)
+                self.query_one(RunsTable).follow_rerun(run_name(run))
             self.post_message(Rerun(self.run_id))
         elif self.event_id is not None:
             self.post_message(Fire(self.event_id))

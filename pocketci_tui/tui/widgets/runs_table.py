@@ -34,6 +34,14 @@ MIN_REASON = 10
 above its output)."""
 
 
+def run_name(run: Run) -> str:
+    """A run's function as shown and grouped: ``api/build`` for a function of the ``api`` spec
+    of a ``pocketci.yaml`` listing several (two specs may have functions of the same name)."""
+    if run.spec and run.function:
+        return f"{run.spec}/{run.function}"
+    return run.function
+
+
 def group_attempts(runs: Iterable[Run], expanded: Collection[str] = ()) -> list[tuple[Run, int]]:
     """The rows of the Functions pane: each function's latest attempt, then (when its function
     is expanded) its older attempts, newest first.
@@ -50,7 +58,7 @@ def group_attempts(runs: Iterable[Run], expanded: Collection[str] = ()) -> list[
     """
     groups: dict[str, list[Run]] = {}
     for run in sorted(runs, key=_newness, reverse=True):
-        groups.setdefault(run.function, []).append(run)
+        groups.setdefault(run_name(run), []).append(run)
     rows: list[tuple[Run, int]] = []
     for function in sorted(groups, key=lambda f: (groups[f][0].state is RunState.SKIPPED, f)):
         latest, *older = groups[function]
@@ -207,15 +215,15 @@ class RunsTable(DataTable[Text | str]):
             return ""
         if self._depth.get(run.id, 0):
             return "  └ "
-        if self._older.get(run.function):
-            return "▾ " if run.function in self.expanded else "▸ "
+        if self._older.get(run_name(run)):
+            return "▾ " if run_name(run) in self.expanded else "▸ "
         return "  "
 
     def _row_label(self, run: Run) -> str:
         suffix = f" #{run.attempt}" if run.attempt > 1 else ""
         if self._depth.get(run.id, 0):
             return self._prefix(run) + f"#{run.attempt}"
-        return self._prefix(run) + (run.function or "(event)") + suffix
+        return self._prefix(run) + (run_name(run) or "(event)") + suffix
 
     @property
     def selected(self) -> Run | None:
@@ -233,7 +241,7 @@ class RunsTable(DataTable[Text | str]):
         else:
             suffix = f" #{run.attempt}" if run.attempt > 1 else ""
             room = max(widths.get("function", 32) - len(suffix) - len(prefix), 4)
-            name = literal(run.function or "(event)", limit=room)
+            name = literal(run_name(run) or "(event)", limit=room)
             if prefix:
                 name = Text(prefix, no_wrap=True, overflow="ellipsis") + name
             name.append(suffix)
@@ -297,7 +305,7 @@ class RunsTable(DataTable[Text | str]):
             chosen = self._all[keep]
             rows = group_attempts(self._all.values(), self.expanded)
             if all(run.id != keep for run, _ in rows):
-                self.expanded.add(chosen.function)
+                self.expanded.add(run_name(chosen))
         self._show_rows()
         if keep is None or keep not in self._index:
             keep = self._target()
@@ -311,7 +319,7 @@ class RunsTable(DataTable[Text | str]):
         rows = group_attempts(self._all.values(), self.expanded)
         counts: dict[str, int] = {}
         for run in self._all.values():
-            counts[run.function] = counts.get(run.function, 0) + 1
+            counts[run_name(run)] = counts.get(run_name(run), 0) + 1
         self._older = {function: count - 1 for function, count in counts.items()}
         self._runs = [run for run, _ in rows]
         self._depth = {run.id: depth for run, depth in rows}
@@ -329,9 +337,9 @@ class RunsTable(DataTable[Text | str]):
             False when the function has no older attempt (nothing to show).
         """
         selected = self.selected
-        if selected is None or not self._older.get(selected.function):
+        if selected is None or not self._older.get(run_name(selected)):
             return False
-        function = selected.function
+        function = run_name(selected)
         if function in self.expanded:
             self.expanded.discard(function)
             keep = self._runs[self._first_row(function)].id
@@ -344,7 +352,7 @@ class RunsTable(DataTable[Text | str]):
         return True
 
     def _first_row(self, function: str) -> int:
-        return next(i for i, run in enumerate(self._runs) if run.function == function)
+        return next(i for i, run in enumerate(self._runs) if run_name(run) == function)
 
     def update_run(self, run: Run) -> bool:
         """Refresh a shown run; return False when it is not shown (the caller re-sets rows)."""
@@ -390,7 +398,7 @@ class RunsTable(DataTable[Text | str]):
 
     def _target(self) -> str | None:
         if self.following is not None:
-            attempts = [run for run in self._all.values() if run.function == self.following]
+            attempts = [run for run in self._all.values() if run_name(run) == self.following]
             if attempts:
                 return max(attempts, key=_newness).id  # a latest attempt: always shown
         return _most_interesting(self._runs)
