@@ -165,3 +165,21 @@ async def test_a_cancelled_waiter_leaves_the_line_and_loses_no_slot() -> None:
     async with pool.slot("r") as engine:
         assert engine.name == "a"
     assert pool.loads()[0].busy == 0
+
+
+async def test_a_call_given_back_goes_to_the_head_of_the_line() -> None:
+    pool = EnginePool([EngineSettings("a", "", 1)])
+    got: list[str] = []
+
+    async def call(name: str, *, first: bool = False) -> None:
+        async with pool.slot("r", first=first):
+            got.append(name)
+
+    async with pool.slot("r"):
+        later = asyncio.create_task(call("later"))
+        await asyncio.sleep(0)
+        again = asyncio.create_task(call("again", first=True))
+        await asyncio.sleep(0)
+        assert pool.waiting == 2
+    await asyncio.gather(later, again)
+    assert got == ["again", "later"]

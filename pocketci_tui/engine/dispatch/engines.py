@@ -72,18 +72,25 @@ class EnginePool:
     # -- taking and giving back slots ----------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def slot(self, repository: str) -> AsyncIterator[EngineSettings]:
-        """Wait for a slot for a call of ``repository`` and hold it for the block."""
-        load = await self._acquire(repository)
+    async def slot(self, repository: str, *, first: bool = False) -> AsyncIterator[EngineSettings]:
+        """Wait for a slot for a call of ``repository`` and hold it for the block.
+
+        ``first`` puts the call at the head of the line: a call whose engine could not be
+        reached was already given its turn once.
+        """
+        load = await self._acquire(repository, first)
         try:
             yield load.settings
         finally:
             self._release(load)
 
-    async def _acquire(self, repository: str) -> EngineLoad:
+    async def _acquire(self, repository: str, first: bool) -> EngineLoad:
         key = repository.lower()
         fut: asyncio.Future[EngineLoad] = asyncio.get_running_loop().create_future()
-        self._waiting.append((key, fut))
+        if first:
+            self._waiting.appendleft((key, fut))
+        else:
+            self._waiting.append((key, fut))
         self._assign()
         try:
             return await fut

@@ -213,8 +213,9 @@ class RunExecutor:
             if unmet:
                 await self._finish(live, RunState.FAILED, None, unmet)
                 return
+            again = False
             while True:
-                async with self.pool.slot(work.stored.event.repository) as engine:
+                async with self.pool.slot(work.stored.event.repository, first=again) as engine:
                     live.run = replace(live.run, engine=engine.name)
                     if self._settings().dagger.engines:
                         host = engine.runner_host or "this machine"
@@ -222,6 +223,7 @@ class RunExecutor:
                     if await self._run(live, call, work, engine):
                         break
                 await self._requeue(live, engine.name)
+                again = True
         except asyncio.CancelledError:
             state = RunState.INTERRUPTED if self._stopping else RunState.CANCELLED
             reason = "pocketci-tui stopped" if self._stopping else "cancelled by the user"
