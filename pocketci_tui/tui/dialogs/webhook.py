@@ -248,6 +248,7 @@ class WebhookDialog(ModalScreen[None]):
         )
 
     def _show(self, keys: str, error: str = "") -> None:
+        self.query_one("#webhook", Vertical).set_class(bool(error), "-error")
         self.query_one("#webhook-text", Static).update(self._instructions())
         self.query_one("#webhook-error", Label).update(error)
         self.query_one("#webhook-keys", Label).update(keys)
@@ -276,10 +277,10 @@ class WebhookDialog(ModalScreen[None]):
         return True, value
 
     def _entries(self) -> str:
-        names = [name for name in self._names if self._present.get(name)]
-        if len(self._names) == 1:
-            return f"secret: the {self._secret_name!r} entry" if names else ""
-        return f"secrets: {_quoted(names)}" if names else ""
+        # Several entries are each named above their value: the keys line stays one line.
+        if len(self._names) == 1 and self._present.get(self._secret_name):
+            return f"secret: the {self._secret_name!r} entry"
+        return ""
 
     @work(group="secrets", exclusive=True)
     async def _look_up(self) -> None:
@@ -290,7 +291,13 @@ class WebhookDialog(ModalScreen[None]):
             self._present[name] = value is not None
             self._shown[name] = HIDDEN if value is not None else "(none yet)"
         self.exists = self._present[self._secret_name]
-        keys = [self._entries(), "r: reveal" if any(self._present.values()) else ""]
+        self._show(*self._keys_and_error())
+        self.refresh_bindings()
+
+    def _keys_and_error(self) -> tuple[str, str]:
+        """The keys line and what is missing, from what was looked up."""
+        hidden = any(self._shown[n] == HIDDEN for n in self._names if self._present.get(n))
+        keys = [self._entries(), "r: reveal" if hidden else ""]
         error = ""
         missing = self.missing
         if missing:
@@ -302,8 +309,7 @@ class WebhookDialog(ModalScreen[None]):
                 + " or ".join(f"`pocketci-tui secrets set {name}`" for name in missing)
                 + " to store your own."
             )
-        self._show("    ".join(k for k in (*keys, "Esc: close") if k), error)
-        self.refresh_bindings()
+        return "    ".join(k for k in (*keys, "Esc: close") if k), error
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Reveal only existing secrets; generate only missing ones."""
@@ -328,7 +334,7 @@ class WebhookDialog(ModalScreen[None]):
                 return
             self._shown[name] = value
         self.revealed = True
-        self._show("    ".join(k for k in (self._entries(), "Esc: close") if k))
+        self._show(*self._keys_and_error())
         self.refresh_bindings()
 
     def action_generate(self) -> None:
