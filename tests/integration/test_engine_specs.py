@@ -148,6 +148,26 @@ async def test_a_change_touching_both_runs_both_each_with_its_own_secrets(
         }
 
 
+async def test_a_rerun_repeats_the_function_of_its_own_spec_only(tmp_path: Path) -> None:
+    async with _monorepo(tmp_path) as kit:
+        event = kit.push({"api/main.go": "package main\n", "web/app.js": "x\n"})
+        stored = await kit.deliver(event)
+        assert stored.event.id is not None
+        runs = await kit.wait_runs_finished(stored.event.id, count=2)
+        [api_run] = [r for r in runs if r.spec == "api"]
+        await kit.engine.rerun(api_run.id)
+        runs = await kit.wait_runs_finished(stored.event.id, count=3)
+        [again] = [r for r in runs if r.attempt == 2]
+        assert (again.spec, again.function, again.parent_id) == (
+            "api",
+            api_run.function,
+            api_run.id,
+        )
+        assert again.state is RunState.PASSED
+        assert [c["secrets"] for c in kit.calls()][-1] == {"deployToken": API_VALUE}
+        assert len(kit.calls()) == 3
+
+
 async def test_a_change_under_no_application_is_skipped(tmp_path: Path) -> None:
     async with _monorepo(tmp_path) as kit:
         stored = await kit.deliver(kit.push({"README.md": "more\n"}))

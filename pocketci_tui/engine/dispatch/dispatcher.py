@@ -223,7 +223,9 @@ class Engine:
             raise EngineError(f"no run {run_id}")
         if not run.function:
             raise EngineError("this entry is not a function run")
-        self.queue.put(DispatchRequest(run.event_id, frozenset({run.function}), run.id))
+        self.queue.put(
+            DispatchRequest(run.event_id, frozenset({run.function}), run.id, spec=run.spec)
+        )
 
     async def cancel(self, run_id: str) -> bool:
         """Cancel a queued or running run; return False when it was not active."""

@@ -264,6 +264,8 @@ class EventPipeline:
         event = stored.event
         event_id = request.event_id
         modules = await self._load_modules(stored, checkout)
+        if request.spec is not None:  # a re-run of one spec's function
+            modules = [m for m in modules if m.spec.name == request.spec]
         no_secrets = event.is_fork and self._settings().fork_pull_requests == "no-secrets"
         results = [
             await self._match(stored, request, m, self._secret_names(m, no_secrets), len(modules))

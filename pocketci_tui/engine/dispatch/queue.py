@@ -20,11 +20,14 @@ class DispatchRequest:
         event_id: The stored event.
         only: The functions to run again (a re-run), or None for every function it matches.
         parent_id: The run a re-run repeats, or None.
+        spec: The ``pocketci.yaml`` spec of the functions a re-run repeats (two specs may have
+            functions of the same name), or None for every spec.
     """
 
     event_id: int
     only: frozenset[str] | None = None
     parent_id: str | None = None
+    spec: str | None = None
 
 
 class DispatchQueue:
