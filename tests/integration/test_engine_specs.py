@@ -17,8 +17,11 @@ import yaml
 from daggerstub import arg, fn, write_module
 from enginekit import EngineKit
 
+from pocketci_tui.engine.dispatch.queue import DispatchRequest
+from pocketci_tui.engine.dispatch.recovery import resume
 from pocketci_tui.model import EventStatus, Run, RunState
 from pocketci_tui.statuses.routing import SettingsRouter
+from pocketci_tui.store import Store
 
 API_VALUE = "api-deploy-token-value"
 NPM_VALUE = "web-npm-token-value"
@@ -190,3 +193,34 @@ async def test_a_spec_whose_module_leaves_the_repository_is_refused(tmp_path: Pa
         assert "specs[1].module-path" in done.detail
         assert "outside the repository" in done.detail
         assert kit.calls() == []
+
+
+async def test_runs_left_queued_by_a_stop_are_queued_again_per_spec(tmp_path: Path) -> None:
+    """After a stop, each spec's queued functions are dispatched again, and only them."""
+    store = await Store.open(tmp_path / "pocketci.db")
+    try:
+        kit = EngineKit(tmp_path / "kit")
+        stored, _ = await store.record_event(kit.push({"a": "1\n"}), EventStatus.RECEIVED)
+        event_id = stored.event.id
+        assert event_id is not None
+        await store.set_event_status(event_id, EventStatus.DISPATCHED)
+        await store.add_runs(
+            [
+                Run(
+                    id=f"r-{spec}",
+                    event_id=event_id,
+                    function="build",
+                    state=RunState.QUEUED,
+                    spec=spec,
+                )
+                for spec in ("api", "web")
+            ]
+        )
+        requests: list[DispatchRequest] = []
+        await resume(store, requests.append, lambda notice: None)
+    finally:
+        await store.close()
+    assert sorted(requests, key=lambda r: r.spec or "") == [
+        DispatchRequest(event_id, frozenset({"build"}), spec="api"),
+        DispatchRequest(event_id, frozenset({"build"}), spec="web"),
+    ]

@@ -224,7 +224,7 @@ class Engine:
         if not run.function:
             raise EngineError("this entry is not a function run")
         self.queue.put(
-            DispatchRequest(run.event_id, frozenset({run.function}), run.id, spec=run.spec)
+            DispatchRequest(run.event_id, frozenset({run.function}), run.id, spec=run.spec or None)
         )
 
     async def cancel(self, run_id: str) -> bool:

@@ -100,4 +100,9 @@ async def resume(store: Store, queue: Callable[[DispatchRequest], None], publish
             )
             await store.update_run(done)
             publish(RunUpdated(done))
-        queue(DispatchRequest(event_id, frozenset(run.function for run in runs)))
+        # Each spec's functions again, and only them (two specs may share a function name).
+        by_spec: dict[str, set[str]] = {}
+        for run in runs:
+            by_spec.setdefault(run.spec, set()).add(run.function)
+        for spec, functions in by_spec.items():
+            queue(DispatchRequest(event_id, frozenset(functions), spec=spec or None))

@@ -24,6 +24,7 @@ from pocketci_tui.model import Run, RunState, StoredEvent, change_request_ref, l
 
 from ..messages import CopyText
 from ..text import clean, format_time, literal, queue_note
+from ..widgets.runs_table import run_name
 from ..widgets.status import overall_state, state_label
 
 _LINK_RE = re.compile(r"https?://[!-~]+")
@@ -189,7 +190,7 @@ class EventDetails(ModalScreen[None]):
                 took = queue_note(run.id, self.queue)
             if run.attempt > 1:
                 took = f"{took}  attempt {run.attempt}".strip()
-            table.add_row(literal(run.function or "(event)"), state_label(str(run.state)), took)
+            table.add_row(literal(run_name(run) or "(event)"), state_label(str(run.state)), took)
         return table
 
     def action_close(self) -> None:
