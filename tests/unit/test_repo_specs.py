@@ -17,6 +17,9 @@ from pocketci_tui.config import (
     parse_repo_specs,
     parse_settings,
 )
+from pocketci_tui.engine.dispatch.runs import cap_runs
+from pocketci_tui.engine.match import MAX_RUNS_PER_EVENT, RUN_CAP_REASON
+from pocketci_tui.model import Decision, FunctionCall, MatchResult
 from pocketci_tui.statuses.routing import render_context
 
 MONOREPO = """
@@ -137,3 +140,18 @@ def test_the_status_context_names_the_spec(template: str, spec: str, context: st
 def test_status_context_may_use_spec() -> None:
     settings = parse_settings({"status-context": "ci/{spec}/{function}"})
     assert settings.status_context == "ci/{spec}/{function}"
+
+
+def _matched(count: int, prefix: str) -> MatchResult:
+    names = [f"{prefix}{i}" for i in range(count)]
+    return MatchResult(1, tuple(Decision(n, 1, True, "", FunctionCall(n)) for n in names))
+
+
+def test_the_run_cap_holds_for_all_the_specs_of_an_event_together() -> None:
+    first, second = cap_runs([_matched(20, "api"), _matched(20, "web")])
+    assert len(first.calls) == 20
+    assert len(second.calls) == MAX_RUNS_PER_EVENT - 20
+    capped = [d for d in second.decisions if not d.matched]
+    assert len(capped) == 40 - MAX_RUNS_PER_EVENT
+    assert all(d.reason.startswith(RUN_CAP_REASON) and d.call is None for d in capped)
+    assert [d.function for d in capped] == [f"web{i}" for i in range(MAX_RUNS_PER_EVENT - 20, 20)]

@@ -34,6 +34,7 @@ from pocketci_tui.engine.dispatch.queue import DispatchRequest
 from pocketci_tui.engine.dispatch.recovery import HELD
 from pocketci_tui.engine.dispatch.repos import check_out, clone_url, git_auth
 from pocketci_tui.engine.dispatch.runs import (
+    cap_runs,
     dispatched_detail,
     matched_detail,
     new_runs,
@@ -267,10 +268,14 @@ class EventPipeline:
         if request.spec is not None:  # a re-run of one spec's function
             modules = [m for m in modules if m.spec.name == request.spec]
         no_secrets = event.is_fork and self._settings().fork_pull_requests == "no-secrets"
-        results = [
-            await self._match(stored, request, m, self._secret_names(m, no_secrets), len(modules))
-            for m in modules
-        ]
+        results = cap_runs(
+            [
+                await self._match(
+                    stored, request, m, self._secret_names(m, no_secrets), len(modules)
+                )
+                for m in modules
+            ]
+        )
         combined = MatchResult(
             next((r.tier for r in results if r.tier is not None), None),
             tuple(d for r in results for d in r.decisions),

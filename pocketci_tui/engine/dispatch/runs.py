@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pocketci_tui.engine.match import MAX_RUNS_PER_EVENT, RUN_CAP_REASON
 from pocketci_tui.model import (
@@ -23,6 +24,33 @@ from pocketci_tui.model import (
 
 NO_SUCH_FUNCTION = "the module no longer has this function"
 """Why a re-run of a function the module lost is refused."""
+
+
+def cap_runs(results: Sequence[MatchResult]) -> list[MatchResult]:
+    """Hold the runs of all the specs of one event to :data:`MAX_RUNS_PER_EVENT` together.
+
+    Each spec's match is capped on its own; a file listing several specs would otherwise run
+    that many per spec. Past the cap, matched functions are skipped with the reason, the first
+    ones in the order of the specs having run.
+    """
+    matched = 0
+    out: list[MatchResult] = []
+    for result in results:
+        decisions: list[Decision] = []
+        for d in result.decisions:
+            if d.matched and d.call is not None:
+                matched += 1
+                if matched > MAX_RUNS_PER_EVENT:
+                    d = replace(
+                        d,
+                        matched=False,
+                        call=None,
+                        reason=f"{RUN_CAP_REASON} {MAX_RUNS_PER_EVENT} pocketci-tui runs per "
+                        "event (the first ones in the order of the pocketci.yaml specs ran)",
+                    )
+            decisions.append(d)
+        out.append(replace(result, decisions=tuple(decisions)))
+    return out
 
 
 def new_runs(
