@@ -96,7 +96,7 @@ class MainScreen(Screen[None]):
             "Waiting",
             show=False,
             id="events-waiting",
-            tooltip="only events waiting for approval (again: all)",
+            tooltip="only waiting for approval (again: all)",
         ),
         Binding("p", "pager", "Log", id="log-pager", tooltip="full log in $PAGER"),
         Binding(
@@ -105,7 +105,7 @@ class MainScreen(Screen[None]):
             "Attempts",
             show=False,
             id="run-attempts",
-            tooltip="show or hide a function's older attempts",
+            tooltip="a function's older attempts: show, hide",
         ),
         Binding(
             "v",
@@ -113,7 +113,7 @@ class MainScreen(Screen[None]):
             "Repos",
             show=False,
             id="repos-show",
-            tooltip="every repository: now and its last build",
+            tooltip="every repository: now and last build",
         ),
         Binding(
             "i", "details", "Details", show=False, id="event-details", tooltip="the event in full"
