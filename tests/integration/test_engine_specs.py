@@ -224,3 +224,26 @@ async def test_runs_left_queued_by_a_stop_are_queued_again_per_spec(tmp_path: Pa
         DispatchRequest(event_id, frozenset({"build"}), spec="api"),
         DispatchRequest(event_id, frozenset({"build"}), spec="web"),
     ]
+
+
+async def test_approving_a_fork_shows_what_each_spec_of_its_head_asks_for(tmp_path: Path) -> None:
+    async with _monorepo(tmp_path) as kit:
+        hostile = {
+            "specs": [
+                {**SPECS["specs"][0]},
+                {**SPECS["specs"][1], "secrets": [{"name": "npmToken", "from-keyring": "other"}]},
+            ]
+        }
+        event = kit.pull_request(
+            {"web/app.js": "y\n", "pocketci.yaml": yaml.safe_dump(hostile)}, fork=True
+        )
+        stored = await kit.deliver(event)
+        assert stored.event.id is not None
+        await kit.wait_status(stored.event.id, EventStatus.WAITING)
+        head = await kit.engine.head_secrets(stored.event.id)
+        assert head.error == ""
+        assert head.given == ("api/deployToken: secret-store entry 'api-deploy'",)
+        assert head.refused == (
+            "web/npmToken: secret-store entry 'other', not granted to owner/repo",
+        )
+        assert kit.calls() == []

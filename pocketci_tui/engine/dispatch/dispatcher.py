@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from pocketci_tui.config import ConfigError, RepoSpec, Settings, load_repo_specs
@@ -279,8 +280,15 @@ class Engine:
         finally:
             await self.workspace.remove(checkout)
         no_secrets = self.settings.fork_pull_requests == "no-secrets"
-        # What the head asks for, over all its specs (each function gets only its spec's).
-        asked = RepoSpec(secrets=tuple(ref for spec in specs for ref in spec.secrets))
+        # What the head asks for, over all its specs (each function gets only its spec's),
+        # named by spec when there are several: api/deployToken.
+        asked = RepoSpec(
+            secrets=tuple(
+                replace(ref, name=f"{spec.name}/{ref.name}") if spec.name else ref
+                for spec in specs
+                for ref in spec.secrets
+            )
+        )
         return head_secrets(asked, repo, self.settings, no_secrets=no_secrets)
 
     async def preview(self, event_id: int) -> MatchResult | None:
