@@ -3,8 +3,10 @@
 The terminal UI defines its bindings with these ids and default keys (a test keeps the two in
 step); the configuration checks a ``keymap`` against them without importing the UI. Bindings
 are grouped by where they are active together (a *scope*: the main screen with the app's own
-keys, or one dialog): within a scope, a key may belong to one binding only, or one of them
-would silently stop working.
+keys, the Output pane while focused, or one dialog): within a scope, a key may belong to one
+binding only, or one of them would silently stop working. The Output pane's keys come before
+the main screen's while it is focused (``/`` searches the output there, and filters the events
+elsewhere).
 """
 
 from __future__ import annotations
@@ -38,8 +40,15 @@ BINDINGS: dict[str, dict[str, str]] = {
         "event-link": "o",
         "cursor-down": "j",
         "cursor-up": "k",
+        "pane-zoom": "z",
+    },
+    "output": {
         "log-follow": "end,G",
         "log-top": "home,g",
+        "log-search": "slash",
+        "log-next": "n",
+        "log-previous": "N",
+        "log-failure": "e",
     },
     "secrets": {
         "secret-new": "n",
@@ -125,4 +134,6 @@ def keymap_problem(keymap: Mapping[str, str]) -> tuple[str, str]:
 
 
 def _scope_name(scope: str) -> str:
+    if scope == "output":
+        return "Output pane"
     return "main screen" if scope == "main" else f"{scope} dialog"

@@ -171,8 +171,10 @@ def failed(folder: Path) -> Scene:
         await wait_for(lambda: main.run_id == "run-main-test", pilot)
         log = main.query_one(RunLog)
         await wait_for(lambda: "Error: exit status 1" in log.lines, pilot)
+        await wait_for(lambda: log.current is not None, pilot)  # opened at its failure
         await pilot.press("tab")
         await wait_for(lambda: isinstance(app.focused, RunsTable), pilot)
+        await pilot.pause(0.2)  # the scrollbars settle after the jump to the failure
 
     return Scene(app, run_before)
 
@@ -291,8 +293,10 @@ def day_failed(folder: Path) -> Scene:
         await wait_for(lambda: main.run_id == "day-pr-test", pilot)
         log = main.query_one(RunLog)
         await wait_for(lambda: "Error: exit status 1" in log.lines, pilot)
+        await wait_for(lambda: log.current is not None, pilot)  # opened at its failure
         await pilot.press("tab")
         await wait_for(lambda: isinstance(app.focused, RunsTable), pilot)
+        await pilot.pause(0.2)  # the scrollbars settle after the jump to the failure
 
     return Scene(app, run_before)
 
@@ -402,6 +406,50 @@ def day_repos(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+def day_zoom(folder: Path) -> Scene:
+    """A realistic day: the failed pull request's output zoomed to the full screen, at its
+    failure, the title saying the function and its state."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        _select_event(main, ids["failing"])
+        await wait_for(lambda: main.run_id == "day-pr-test", pilot)
+        log = main.query_one(RunLog)
+        await wait_for(lambda: log.current is not None, pilot)
+        log.focus()
+        await pilot.press("z")
+        await wait_for(lambda: not main.query_one("#runs-pane").display, pilot)
+        await pilot.pause(0.1)
+
+    return Scene(app, run_before)
+
+
+def day_search(folder: Path) -> Scene:
+    """A realistic day: the running build's output searched for ``dist``, matches marked, the
+    current one on its line, the count in the border."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        await wait_for(lambda: main.run_id == "day-web-build", pilot)
+        log = main.query_one(RunLog)
+        await wait_for(lambda: log.line_count == len(WEB_BUILD_LOG), pilot)
+        log.focus()
+        await pilot.press("slash", *"dist", "enter")
+        await wait_for(lambda: log.search_status == "/dist 1/2 · n/N", pilot)
+        await wait_for(lambda: log.current is not None and log.has_focus, pilot)
+        await pilot.pause(0.1)
+
+    return Scene(app, run_before)
+
+
 class _NoKeyringServices(ScriptedServices):
     """Services whose secret store cannot open: no D-Bus session, as over SSH."""
 
@@ -453,5 +501,7 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "day-details": day_details,
     "attempts": attempts,
     "day-repos": day_repos,
+    "day-zoom": day_zoom,
+    "day-search": day_search,
     "passphrase": passphrase,
 }

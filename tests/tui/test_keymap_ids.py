@@ -23,7 +23,8 @@ from pocketci_tui.tui.screens.main import MainScreen
 from pocketci_tui.tui.widgets.run_log import RunLog
 
 SCOPES: dict[str, list[list[BindingType]]] = {
-    "main": [PocketCIApp.BINDINGS, MainScreen.BINDINGS, RunLog.BINDINGS],
+    "main": [PocketCIApp.BINDINGS, MainScreen.BINDINGS],
+    "output": [RunLog.BINDINGS],
     "secrets": [SecretsDialog.BINDINGS],
     "secret-value": [SecretValueDialog.BINDINGS],
     "passphrase": [PassphraseDialog.BINDINGS],

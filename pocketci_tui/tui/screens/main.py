@@ -43,6 +43,7 @@ from ..messages import (
 from ..text import clean, clean_lines, format_time, literal, queue_note
 from ..widgets.events_table import MAX_ROWS, EventsTable
 from ..widgets.footer import KeysFooter
+from ..widgets.output_pane import OutputPane
 from ..widgets.run_log import MAX_LINES, RunLog
 from ..widgets.runs_table import RunsTable, run_name
 from ..widgets.status import overall_state
@@ -122,6 +123,13 @@ class MainScreen(Screen[None]):
             "o", "link", "Link", show=False, id="event-link", tooltip="copy the event's forge page"
         ),
         Binding(
+            "z",
+            "zoom",
+            "Zoom",
+            id="pane-zoom",
+            tooltip="zoom: the focused pane full screen, and back",
+        ),
+        Binding(
             "j",
             "move(1)",
             "Down",
@@ -189,9 +197,10 @@ class MainScreen(Screen[None]):
             with Vertical(id="runs-pane", classes="pane") as runs:
                 runs.border_title = "Functions"
                 yield RunsTable(self._clock, id="runs")
-            with Vertical(id="log-pane", classes="pane") as log:
+            with OutputPane(id="log-pane", classes="pane") as log:
                 log.border_title = "Output"
                 yield Label("", id="run-reason", markup=False)
+                yield Input(placeholder="search the whole log (Esc clears)", id="log-search")
                 yield RunLog(id="log")
         yield KeysFooter(compact=True)
 
@@ -401,15 +410,14 @@ class MainScreen(Screen[None]):
             log.show_note(event_note(stored))
 
     @work(group="log", exclusive=True, exit_on_error=False)
-    async def show_run(self, run_id: str) -> None:
-        """Fill the Output pane with a run's output: live tail, or the log file's end."""
+    async def show_run(self, run_id: str, *, at_failure: bool = True) -> None:
+        """Fill the Output pane with a run's output: live tail, or the log file's end (a failed
+        run's opens at its failure line, unless ``at_failure`` is False)."""
         run = self._selected_run()
         if run is None:
             return
         log = self.query_one(RunLog)
-        pane = self.query_one("#log-pane")
         label = run_name(run) + (f" #{run.attempt}" if run.attempt > 1 else "")
-        pane.border_title = f"Output · {clean(label)}"
         self._show_reason(run)
         if run.state is RunState.SKIPPED:
             log.show("", ["This function did not run (the reason is above)."])
@@ -419,9 +427,28 @@ class MainScreen(Screen[None]):
         tail = await self.services.output_tail(run, MAX_LINES)
         if self.run_id != run_id:
             return
-        log.show(label if run.log_path else "", clean_lines(tail.lines), tail.end)
+        log_file = self.logs_dir / run.log_path if run.log_path else None
+        failed = at_failure and run.state is RunState.FAILED
+        log.show(
+            label if run.log_path else "",
+            clean_lines(tail.lines),
+            tail.end,
+            path=log_file,
+            failed=failed,
+        )
+
+    @on(RunLog.TailWanted)
+    def _tail_wanted(self) -> None:
+        """End after reading an older part of the log: show (and follow) the tail again."""
+        if self.run_id is not None:
+            self.show_run(self.run_id, at_failure=False)
 
     def _show_reason(self, run: Run) -> None:
+        """The reason line above the output, and the pane's title: the function, its attempt,
+        and, while zoomed (the Functions pane hidden), its state."""
+        label = run_name(run) + (f" #{run.attempt}" if run.attempt > 1 else "")
+        state = f" · {run.state}" if self.has_class("-zoom-output") else ""
+        self.query_one("#log-pane").border_title = f"Output · {clean(label)}{state}"
         reason = self.query_one("#run-reason", Label)
         text = ""
         if run.state is RunState.FAILED:
@@ -566,6 +593,24 @@ class MainScreen(Screen[None]):
                 focused.scroll_down(animate=False)
             else:
                 focused.scroll_up(animate=False)
+
+    def action_zoom(self) -> None:
+        """z: the Output pane (or the Events pane, when focused) fills the screen; z again
+        brings the other panes back. The run shown stays the one chosen while zoomed."""
+        if self.has_class("-zoom-output") or self.has_class("-zoom-events"):
+            self.remove_class("-zoom-output", "-zoom-events")
+        elif self.focused is not None and self.query_one("#events-pane") in (
+            self.focused,
+            *self.focused.ancestors,
+        ):
+            self.add_class("-zoom-events")
+        else:
+            self.add_class("-zoom-output")
+            self.query_one(RunsTable).pin()
+            self.query_one(RunLog).focus()
+        run = self._selected_run()
+        if run is not None:
+            self._show_reason(run)
 
     def action_filter(self) -> None:
         """Show the filter input."""

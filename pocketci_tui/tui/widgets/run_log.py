@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterable
+from pathlib import Path
 from typing import ClassVar
 
+from rich.highlighter import Highlighter
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widgets import Log
 
+from ..logscan import smart_case
 from ..messages import EngineActivity
 
 MAX_LINES = 10_000
@@ -49,6 +58,29 @@ def wrap_note(lines: Iterable[str], width: int) -> list[str]:
     return out
 
 
+class NeedleHighlighter(Highlighter):
+    """Marks every occurrence of the searched text (smart case, as the search finds them)."""
+
+    def __init__(self) -> None:
+        self.pattern: re.Pattern[str] | None = None
+
+    def set_needle(self, needle: str) -> None:
+        """Mark ``needle`` from now on (nothing when empty)."""
+        flags = 0 if smart_case(needle) else re.IGNORECASE
+        self.pattern = re.compile(re.escape(needle), flags) if needle else None
+
+    def highlight(self, text: Text) -> None:
+        """Style the occurrences in ``text``."""
+        if self.pattern is None:
+            return
+        for match in self.pattern.finditer(text.plain):
+            text.stylize("reverse yellow", match.start(), match.end())
+
+
+CURRENT_LINE = Style(bgcolor="grey30", bold=True)
+"""The line of the current match (or of the failure)."""
+
+
 class RunLog(Log):
     """Live output of one run, written in batches, following the tail until the user scrolls up.
 
@@ -73,7 +105,53 @@ class RunLog(Log):
             show=False,
             tooltip="the first line of the output",
         ),
+        Binding(
+            "slash",
+            "search",
+            "Search",
+            id="log-search",
+            tooltip="search the whole log (Output focused)",
+        ),
+        Binding("n", "search_step(1)", "Next", id="log-next", show=False, tooltip="next match"),
+        Binding(
+            "N",
+            "search_step(-1)",
+            "Previous",
+            id="log-previous",
+            show=False,
+            tooltip="previous match",
+        ),
+        Binding(
+            "e",
+            "failure",
+            "Failure",
+            id="log-failure",
+            tooltip="go to the first line that looks like the failure",
+        ),
     ]
+
+    class SearchOpen(Message):
+        """The user asked to search the output."""
+
+    class SearchStep(Message):
+        """The user asked for the next (1) or previous (-1) match."""
+
+        def __init__(self, delta: int) -> None:
+            super().__init__()
+            self.delta = delta
+
+    class FailureWanted(Message):
+        """The user (or a failed run's opening, ``quiet``) asked for the failure line."""
+
+        def __init__(self, *, quiet: bool = False) -> None:
+            super().__init__()
+            self.quiet = quiet
+
+    class Replaced(Message):
+        """Another run (or a note) is shown: what was found in the last one no longer holds."""
+
+    class TailWanted(Message):
+        """A window of the log file is shown and the user asked to follow the tail again."""
 
     follow: reactive[bool] = reactive(True, init=False)
     """Keep the newest line in view."""
@@ -84,8 +162,18 @@ class RunLog(Log):
     status_line: reactive[str] = reactive("", init=False)
     """A short state for the pane's border: following, or paused with N new lines."""
 
+    search_status: reactive[str] = reactive("", init=False)
+    """What the search found (``3/120 "needle"``), for the border (set by the pane)."""
+
     def __init__(self, *, id: str | None = None, max_lines: int = MAX_LINES) -> None:
-        super().__init__(highlight=False, max_lines=max_lines, auto_scroll=True, id=id)
+        super().__init__(highlight=True, max_lines=max_lines, auto_scroll=True, id=id)
+        self.highlighter = self.needles = NeedleHighlighter()
+        self.log_file: Path | None = None
+        """The shown run's log file, which search reads (None: only the lines shown)."""
+        self.current: int | None = None
+        """The log line (0-based, in the whole log) of the current match, marked."""
+        self.window = False
+        """True while a window of the log file is shown rather than its live tail."""
         self.run_label = ""
         """What the border says is shown (function name and attempt)."""
         self.written = 0
@@ -96,7 +184,15 @@ class RunLog(Log):
         """Where the shown output ends in the run's output (the number of its lines up to the
         last one shown), or None when unknown: batches are then appended as they come."""
 
-    def show(self, label: str, lines: Iterable[str], end: int | None = None) -> None:
+    def show(
+        self,
+        label: str,
+        lines: Iterable[str],
+        end: int | None = None,
+        *,
+        path: Path | None = None,
+        failed: bool = False,
+    ) -> None:
         """Replace the content with ``lines`` of the run called ``label``; follow the tail.
 
         Args:
@@ -105,8 +201,12 @@ class RunLog(Log):
             end: The position right after the last of ``lines`` in the run's output (the
                 engine's :meth:`tail_end`, or the log file's line count), so that the batches
                 that follow are joined without repeating or losing a line.
+            path: The run's log file (searched; windows of it are read from it).
+            failed: The run failed: go to its failure line once found.
         """
         self.note = None
+        self.log_file = path
+        self._forget()
         self.clear()
         self.run_label = label
         self.written = 0
@@ -118,6 +218,68 @@ class RunLog(Log):
             self.append(batch)
         self.shown_end = end
         self._update_subtitle()
+        if failed:
+            self.post_message(self.FailureWanted(quiet=True))
+
+    def _forget(self) -> None:
+        """Drop the search's marks (another run or a note is shown)."""
+        self.window = False
+        self.current = None
+        self.needles.set_needle("")
+        self.search_status = ""
+        self.post_message(self.Replaced())
+
+    @property
+    def first_line(self) -> int:
+        """The number (0-based, in the whole log) of the first line shown."""
+        end = self.shown_end if self.shown_end is not None else self.line_count
+        return max(0, end - self.line_count)
+
+    def holds(self, line: int) -> bool:
+        """True when the log line ``line`` is shown (within the lines kept)."""
+        return self.note is None and self.first_line <= line < self.first_line + self.line_count
+
+    def show_window(self, start: int, lines: list[str]) -> None:
+        """Show lines of the log file from line ``start`` (a match older than the tail kept):
+        live output is counted, not added, until End follows the tail again."""
+        self.clear()
+        self.window = True
+        self.follow = False
+        self.written = 0
+        self.shown_end = None
+        self.write_lines([line or " " for line in lines], scroll_end=False)
+        self.shown_end = start + len(lines)
+        self._update_subtitle()
+
+    def go_to(self, line: int) -> None:
+        """Mark the log line ``line`` (shown) and bring it to the upper third of the view."""
+        self.current = line
+        self.follow = False
+        self.notify_style_update()
+        y = line - self.first_line
+        self.scroll_to(
+            y=max(0, y - self.scrollable_content_region.height // 3),
+            animate=False,
+            immediate=True,
+        )
+        self.refresh()
+
+    def set_needle(self, needle: str) -> None:
+        """Mark ``needle`` in the shown lines (nothing when empty)."""
+        self.needles.set_needle(needle)
+        if not needle:
+            self.current = None
+        self.notify_style_update()
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        """A line of the view; the current match's line stands out."""
+        strip = super().render_line(y)
+        if self.current is not None and self.current - self.first_line == self.scroll_offset.y + y:
+            # After the line's own style, so that its background gives way.
+            segments = Segment.apply_style(list(strip), post_style=CURRENT_LINE)
+            strip = Strip(segments, strip.cell_length)
+        return strip
 
     def apply_activity(self, activity: EngineActivity, run_id: str | None) -> None:
         """Add the shown run's new output from the engine's batch.
@@ -144,6 +306,9 @@ class RunLog(Log):
             end: The position right after the batch's last line in the run's output.
             dropped: Lines dropped before this batch to bound memory (when ``end`` is unknown).
         """
+        if self.window:
+            self.paused_lines += len(lines)
+            return
         if end is not None and self.shown_end is not None:
             new = end - self.shown_end
             if new <= 0:
@@ -167,6 +332,8 @@ class RunLog(Log):
             lines: The note, already cleaned for the screen, one paragraph per line.
         """
         self.note = list(lines)
+        self.log_file = None
+        self._forget()
         self._write_note()
 
     def _write_note(self) -> None:
@@ -218,7 +385,7 @@ class RunLog(Log):
     def watch_scroll_y(self, old: float, new: float) -> None:
         """Stop following when the user scrolls up; resume at the bottom."""
         super().watch_scroll_y(old, new)
-        if new >= self.max_scroll_y:
+        if new >= self.max_scroll_y and not self.window:
             self.follow = True
         elif new < old:
             self.follow = False
@@ -233,17 +400,39 @@ class RunLog(Log):
         """Show how many lines arrived while paused."""
         self._update_subtitle()
 
+    def watch_search_status(self) -> None:
+        """Show what the search found."""
+        self._update_subtitle()
+
     def _update_subtitle(self) -> None:
+        found = f"{self.search_status} · " if self.search_status else ""
         if self.note is not None:
             self.status_line = ""
         elif not self.follow and self.paused_lines:
-            self.status_line = f"paused · {self.paused_lines} new lines · End follows"
+            self.status_line = f"{found}paused · {self.paused_lines} new lines · End follows"
         elif not self.follow:
-            self.status_line = "paused · End follows"
+            self.status_line = f"{found}paused · End follows"
         else:
-            self.status_line = "following · p: full log" if self.run_label else ""
+            self.status_line = found + ("following · p: full log" if self.run_label else "")
 
     def action_follow(self) -> None:
-        """Jump to the newest line and follow again."""
+        """Jump to the newest line and follow again (reading the tail again after a window)."""
+        if self.window:
+            self.post_message(self.TailWanted())
+            return
         self.scroll_end(animate=False, immediate=True)
         self.follow = True
+
+    def action_search(self) -> None:
+        """Open the search (the pane runs it)."""
+        if self.note is None:
+            self.post_message(self.SearchOpen())
+
+    def action_search_step(self, delta: int) -> None:
+        """Go to the next or previous match."""
+        self.post_message(self.SearchStep(delta))
+
+    def action_failure(self) -> None:
+        """Go to the failure line."""
+        if self.note is None:
+            self.post_message(self.FailureWanted())

@@ -1,0 +1,251 @@
+"""The Output pane around the run's log: searching the whole log file and finding the failure.
+
+The log widget shows at most the last lines of a run; the file holds them all. Searches and the
+failure line are read from the file in a worker thread (a million lines take a fraction of a
+second, and the UI keeps answering meanwhile); the first match is shown as soon as it is read,
+the count grows as the rest comes in. A match older than the lines kept is shown by reading a
+window of the file around it, until End follows the tail again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import events, on, work
+from textual.containers import Vertical
+from textual.widgets import Input
+
+from ..logscan import FAILURE_RE, Hit, failure_line, find, read_window, smart_case
+from ..text import clean, clean_lines
+from .run_log import RunLog
+
+WINDOW = 2_000
+"""Lines read around a match older than the lines kept."""
+
+SEARCH_DELAY = 0.12
+"""Seconds of typing quiet before a search starts reading."""
+
+
+class OutputPane(Vertical):
+    """Holds the reason line, the search field and the log; runs the log's searches."""
+
+    DEFAULT_CSS: ClassVar[str] = """
+    OutputPane > #log-search {
+        display: none;
+        height: 1;
+        border: none;
+        padding: 0 1;
+        background: $boost;
+    }
+    """
+
+    def __init__(self, *children: Any, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(*children, id=id, classes=classes)
+        self.needle = ""
+        """The text searched for (empty: no search)."""
+        self.hits: list[Hit] = []
+        """The lines found so far, in log order."""
+        self.index = -1
+        """The current match in :attr:`hits`."""
+        self.done = True
+        """False while the search is still reading."""
+        self._stop = threading.Event()
+        self._generation = 0
+
+    def _log(self) -> RunLog:
+        return self.query_one(RunLog)
+
+    def _field(self) -> Input:
+        return self.query_one("#log-search", Input)
+
+    # -- the search field ----------------------------------------------------------------------
+
+    @on(RunLog.SearchOpen)
+    def _open(self, message: RunLog.SearchOpen) -> None:
+        message.stop()
+        field = self._field()
+        field.cursor_blink = not self.app.is_headless
+        field.value = self.needle
+        field.display = True
+        field.focus()
+
+    @on(Input.Changed, "#log-search")
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if event.value != self.needle:
+            self.start(event.value)
+
+    @on(Input.Submitted, "#log-search")
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        event.input.display = False
+        self._log().focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """Escape in the search field clears the search."""
+        field = self._field()
+        if event.key == "escape" and self.screen.focused is field:
+            event.stop()
+            event.prevent_default()
+            field.value = ""
+            field.display = False
+            self.start("")
+            self._log().focus()
+
+    # -- searching -----------------------------------------------------------------------------
+
+    def start(self, needle: str) -> None:
+        """Search the shown run's whole log for ``needle`` (stopping the previous search)."""
+        self._stop.set()
+        self._stop = stop = threading.Event()
+        self.needle = needle
+        self.hits = []
+        self.index = -1
+        self.done = not needle
+        log = self._log()
+        log.set_needle(needle)
+        self._show_count()
+        if needle:
+            # A running build's file may not exist yet: search the lines shown meanwhile.
+            on_disk = log.log_file is not None and log.log_file.exists()
+            lines = None if on_disk else list(log.lines)
+            self._search(needle, log.log_file, lines, log.first_line, stop)
+
+    @work(thread=True, group="log-search", exit_on_error=False)
+    def _search(
+        self,
+        needle: str,
+        path: Path | None,
+        lines: list[str] | None,
+        first: int,
+        stop: threading.Event,
+    ) -> None:
+        if stop.wait(SEARCH_DELAY):
+            return  # typing went on
+        call = self.app.call_from_thread
+        if path is None or lines is not None:
+            folded = needle if smart_case(needle) else needle.lower()
+            found = [
+                Hit(first + i, -1)
+                for i, line in enumerate(lines or [])
+                if folded in (line if smart_case(needle) else line.lower())
+            ]
+            call(self._add, stop, found)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                find(path, needle, lambda hits: call(self._add, stop, hits), stop)
+        call(self._finish, stop)
+
+    def _add(self, stop: threading.Event, hits: list[Hit]) -> None:
+        if stop is not self._stop or not hits:
+            return
+        first = not self.hits
+        self.hits.extend(hits)
+        if first:
+            self.index = 0
+            self._go(self.hits[0])
+        self._show_count()
+
+    def _finish(self, stop: threading.Event) -> None:
+        if stop is self._stop:
+            self.done = True
+            self._show_count()
+
+    def _show_count(self) -> None:
+        log = self._log()
+        if not self.needle:
+            log.search_status = ""
+            return
+        shown = clean(self.needle)[:20]
+        more = "" if self.done else "+"
+        if not self.hits:
+            log.search_status = f"/{shown}: " + ("no match" if self.done else "searching…")
+        else:
+            log.search_status = f"/{shown} {self.index + 1}/{len(self.hits):,}{more} · n/N"
+
+    @on(RunLog.SearchStep)
+    def _step(self, message: RunLog.SearchStep) -> None:
+        message.stop()
+        if not self.hits:
+            self.notify(
+                "No match to go to: / searches the output" if not self.needle else "No match",
+                severity="warning",
+            )
+            return
+        self.index = (self.index + message.delta) % len(self.hits)
+        self._go(self.hits[self.index])
+        self._show_count()
+
+    # -- the failure ---------------------------------------------------------------------------
+
+    @on(RunLog.FailureWanted)
+    def _failure(self, message: RunLog.FailureWanted) -> None:
+        message.stop()
+        log = self._log()
+        if log.log_file is None:
+            for i, line in enumerate(log.lines):
+                if FAILURE_RE.search(line):
+                    self._go(Hit(log.first_line + i, -1))
+                    return
+            self._no_failure(quiet=message.quiet)
+            return
+        self._find_failure(log.log_file, self._generation, message.quiet)
+
+    @work(thread=True, group="log-failure", exclusive=True, exit_on_error=False)
+    def _find_failure(self, path: Path, generation: int, quiet: bool) -> None:
+        try:
+            hit = failure_line(path, threading.Event())
+        except FileNotFoundError:
+            hit = None
+        self.app.call_from_thread(self._failure_found, generation, hit, quiet)
+
+    def _failure_found(self, generation: int, hit: Hit | None, quiet: bool) -> None:
+        if generation != self._generation:
+            return
+        if hit is None:
+            self._no_failure(quiet=quiet)
+        else:
+            self._go(hit)
+
+    def _no_failure(self, *, quiet: bool) -> None:
+        if not quiet:
+            self.notify("No line looks like a failure (see README)", severity="warning")
+
+    # -- going to a line -----------------------------------------------------------------------
+
+    def _go(self, hit: Hit) -> None:
+        log = self._log()
+        if log.holds(hit.line) or hit.offset < 0 or log.log_file is None:
+            if log.holds(hit.line):
+                log.go_to(hit.line)
+            return
+        self._load_window(log.log_file, hit, self._generation)
+
+    @work(thread=True, group="log-window", exclusive=True, exit_on_error=False)
+    def _load_window(self, path: Path, hit: Hit, generation: int) -> None:
+        start, lines = read_window(path, hit, WINDOW // 2, WINDOW // 2)
+        self.app.call_from_thread(self._show_window, generation, hit, start, clean_lines(lines))
+
+    def _show_window(self, generation: int, hit: Hit, start: int, lines: list[str]) -> None:
+        if generation != self._generation:
+            return
+        log = self._log()
+        log.show_window(start, lines)
+        log.go_to(hit.line)
+
+    @on(RunLog.Replaced)
+    def _replaced(self, message: RunLog.Replaced) -> None:
+        """Another run is shown: stop reading the last one's log, forget its matches."""
+        message.stop()
+        self._generation += 1
+        self._stop.set()
+        self.needle = ""
+        self.hits = []
+        self.index = -1
+        self.done = True
+        field = self._field()
+        field.value = ""
+        field.display = False
