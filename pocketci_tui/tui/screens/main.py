@@ -126,6 +126,7 @@ class MainScreen(Screen[None]):
             "z",
             "zoom",
             "Zoom",
+            show=False,
             id="pane-zoom",
             tooltip="zoom: the focused pane full screen, and back",
         ),
