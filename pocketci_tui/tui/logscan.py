@@ -96,12 +96,21 @@ def find(
                 carry = data
                 continue
             body, carry = data[:cut], data[cut:]
-            hits = _hits(body.lower() if fold else body, pattern, line, offset)
-            if hits and found < limit:
-                hits = hits[: limit - found]
-                if found == 0 and len(hits) > 1:
-                    on_hits(hits[:1])  # the first one shown before the others are sent
-                    found, hits = 1, hits[1:]
+            folded = body.lower() if fold else body
+            if found == 0:
+                # The first match is shown before the rest of the chunk is looked through.
+                first = _hits(folded, pattern, line, offset, most=1)
+                if first:
+                    on_hits(first)
+                    found = 1
+                    hits = _hits(folded, pattern, line, offset, most=limit)[1:]
+                else:
+                    hits = []
+            elif found < limit:
+                hits = _hits(folded, pattern, line, offset, most=limit - found)
+            else:
+                hits = []
+            if hits:
                 found += len(hits)
                 on_hits(hits)
             line += body.count(b"\n")
@@ -109,14 +118,14 @@ def find(
     return line
 
 
-def _hits(body: bytes, pattern: bytes, line: int, offset: int) -> list[Hit]:
-    """The lines of ``body`` (whole lines) holding ``pattern``, once per line."""
+def _hits(body: bytes, pattern: bytes, line: int, offset: int, most: int) -> list[Hit]:
+    """The first ``most`` lines of ``body`` (whole lines) holding ``pattern``, once per line."""
     hits: list[Hit] = []
     if not pattern:
         return hits
     position = body.find(pattern)
     counted_to = 0
-    while position >= 0:
+    while position >= 0 and len(hits) < most:
         start = body.rfind(b"\n", 0, position) + 1
         line += body.count(b"\n", counted_to, start)
         counted_to = start

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import events, on, work
 from textual.containers import Vertical
+from textual.message import Message
 from textual.widgets import Input
 
 from ..logscan import FAILURE_RE, Hit, failure_line, find, read_window, smart_case
@@ -25,7 +27,7 @@ from .run_log import RunLog
 WINDOW = 2_000
 """Lines read around a match older than the lines kept."""
 
-SEARCH_DELAY = 0.12
+SEARCH_DELAY = 0.08
 """Seconds of typing quiet before a search starts reading."""
 
 
@@ -42,6 +44,16 @@ class OutputPane(Vertical):
     }
     """
 
+    class Deliver(Message, bubble=False):
+        """What a reading thread found, handed to the pane on its own loop. Posting never
+        waits (``call_from_thread`` would, and a thread waiting on a loop that is closing
+        would hold the app's exit)."""
+
+        def __init__(self, call: Callable[..., None], *args: Any) -> None:
+            super().__init__()
+            self.call = call
+            self.args = args
+
     def __init__(self, *children: Any, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(*children, id=id, classes=classes)
         self.needle = ""
@@ -53,7 +65,14 @@ class OutputPane(Vertical):
         self.done = True
         """False while the search is still reading."""
         self._stop = threading.Event()
-        self._generation = 0
+
+    @on(Deliver)
+    def _deliver(self, message: Deliver) -> None:
+        message.call(*message.args)
+
+    def on_unmount(self) -> None:
+        """Stop reading when the pane goes (the app quits)."""
+        self._stop.set()
 
     def _log(self) -> RunLog:
         return self.query_one(RunLog)
@@ -83,6 +102,8 @@ class OutputPane(Vertical):
         event.stop()
         event.input.display = False
         self._log().focus()
+        if event.value and not self.hits and not self.done:
+            self.start(event.value, delay=0)  # Enter does not wait for typing to stop
 
     def on_key(self, event: events.Key) -> None:
         """Escape in the search field clears the search."""
@@ -97,8 +118,9 @@ class OutputPane(Vertical):
 
     # -- searching -----------------------------------------------------------------------------
 
-    def start(self, needle: str) -> None:
-        """Search the shown run's whole log for ``needle`` (stopping the previous search)."""
+    def start(self, needle: str, *, delay: float = SEARCH_DELAY) -> None:
+        """Search the shown run's whole log for ``needle`` (stopping the previous search),
+        once ``delay`` seconds passed without another search starting."""
         self._stop.set()
         self._stop = stop = threading.Event()
         self.needle = needle
@@ -112,7 +134,7 @@ class OutputPane(Vertical):
             # A running build's file may not exist yet: search the lines shown meanwhile.
             on_disk = log.log_file is not None and log.log_file.exists()
             lines = None if on_disk else list(log.lines)
-            self._search(needle, log.log_file, lines, log.first_line, stop)
+            self._search(needle, log.log_file, lines, log.first_line, stop, delay)
 
     @work(thread=True, group="log-search", exit_on_error=False)
     def _search(
@@ -122,10 +144,14 @@ class OutputPane(Vertical):
         lines: list[str] | None,
         first: int,
         stop: threading.Event,
+        delay: float,
     ) -> None:
-        if stop.wait(SEARCH_DELAY):
+        if delay and stop.wait(delay):
             return  # typing went on
-        call = self.app.call_from_thread
+
+        def call(method: Callable[..., None], *args: Any) -> None:
+            self.post_message(self.Deliver(method, *args))
+
         if path is None or lines is not None:
             folded = needle if smart_case(needle) else needle.lower()
             found = [
@@ -192,7 +218,7 @@ class OutputPane(Vertical):
                     return
             self._no_failure(quiet=message.quiet)
             return
-        self._find_failure(log.log_file, self._generation, message.quiet)
+        self._find_failure(log.log_file, log.generation, message.quiet)
 
     @work(thread=True, group="log-failure", exclusive=True, exit_on_error=False)
     def _find_failure(self, path: Path, generation: int, quiet: bool) -> None:
@@ -200,10 +226,10 @@ class OutputPane(Vertical):
             hit = failure_line(path, threading.Event())
         except FileNotFoundError:
             hit = None
-        self.app.call_from_thread(self._failure_found, generation, hit, quiet)
+        self.post_message(self.Deliver(self._failure_found, generation, hit, quiet))
 
     def _failure_found(self, generation: int, hit: Hit | None, quiet: bool) -> None:
-        if generation != self._generation:
+        if generation != self._log().generation:
             return
         if hit is None:
             self._no_failure(quiet=quiet)
@@ -222,15 +248,16 @@ class OutputPane(Vertical):
             if log.holds(hit.line):
                 log.go_to(hit.line)
             return
-        self._load_window(log.log_file, hit, self._generation)
+        self._load_window(log.log_file, hit, log.generation)
 
     @work(thread=True, group="log-window", exclusive=True, exit_on_error=False)
     def _load_window(self, path: Path, hit: Hit, generation: int) -> None:
         start, lines = read_window(path, hit, WINDOW // 2, WINDOW // 2)
-        self.app.call_from_thread(self._show_window, generation, hit, start, clean_lines(lines))
+        shown = clean_lines(lines)
+        self.post_message(self.Deliver(self._show_window, generation, hit, start, shown))
 
     def _show_window(self, generation: int, hit: Hit, start: int, lines: list[str]) -> None:
-        if generation != self._generation:
+        if generation != self._log().generation:
             return
         log = self._log()
         log.show_window(start, lines)
@@ -240,7 +267,6 @@ class OutputPane(Vertical):
     def _replaced(self, message: RunLog.Replaced) -> None:
         """Another run is shown: stop reading the last one's log, forget its matches."""
         message.stop()
-        self._generation += 1
         self._stop.set()
         self.needle = ""
         self.hits = []

@@ -174,6 +174,8 @@ class RunLog(Log):
         """The log line (0-based, in the whole log) of the current match, marked."""
         self.window = False
         """True while a window of the log file is shown rather than its live tail."""
+        self.generation = 0
+        """Counts what was shown (runs, notes): what was read for an older one is dropped."""
         self.run_label = ""
         """What the border says is shown (function name and attempt)."""
         self.written = 0
@@ -223,6 +225,7 @@ class RunLog(Log):
 
     def _forget(self) -> None:
         """Drop the search's marks (another run or a note is shown)."""
+        self.generation += 1
         self.window = False
         self.current = None
         self.needles.set_needle("")
@@ -262,6 +265,7 @@ class RunLog(Log):
             animate=False,
             immediate=True,
         )
+        self.follow = False  # reaching the bottom this way is not asking to follow
         self.refresh()
 
     def set_needle(self, needle: str) -> None:
