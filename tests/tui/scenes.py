@@ -428,28 +428,6 @@ def day_zoom(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
-def day_search(folder: Path) -> Scene:
-    """A realistic day: the running build's output searched for ``dist``, matches marked, the
-    current one on its line, the count in the border."""
-    paths = _paths(folder)
-    engine = ScriptedEngine()
-    _seed(paths, engine, seed_day)
-    app = _app(paths, ScriptedServices(paths, engine))
-
-    async def run_before(pilot: Pilot[int]) -> None:
-        main = await _settle(app, pilot, 6)
-        await wait_for(lambda: main.run_id == "day-web-build", pilot)
-        log = main.query_one(RunLog)
-        await wait_for(lambda: log.line_count == len(WEB_BUILD_LOG), pilot)
-        log.focus()
-        await pilot.press("slash", *"dist", "enter")
-        await wait_for(lambda: log.search_status == "/dist 1/2 · n/N", pilot)
-        await wait_for(lambda: log.current is not None and log.has_focus, pilot)
-        await pilot.pause(0.1)
-
-    return Scene(app, run_before)
-
-
 class _NoKeyringServices(ScriptedServices):
     """Services whose secret store cannot open: no D-Bus session, as over SSH."""
 
@@ -502,6 +480,5 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "attempts": attempts,
     "day-repos": day_repos,
     "day-zoom": day_zoom,
-    "day-search": day_search,
     "passphrase": passphrase,
 }

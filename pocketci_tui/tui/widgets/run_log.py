@@ -259,14 +259,22 @@ class RunLog(Log):
         self.current = line
         self.follow = False
         self.notify_style_update()
-        y = line - self.first_line
+        self._scroll_to_current()
+        # Once more after the layout: a scrollbar that comes with the new lines changes the
+        # view's height (and how far it can scroll).
+        self.call_after_refresh(self._scroll_to_current)
+        self.refresh()
+
+    def _scroll_to_current(self) -> None:
+        if self.current is None or not self.holds(self.current):
+            return
+        y = self.current - self.first_line
         self.scroll_to(
             y=max(0, y - self.scrollable_content_region.height // 3),
             animate=False,
             immediate=True,
         )
         self.follow = False  # reaching the bottom this way is not asking to follow
-        self.refresh()
 
     def set_needle(self, needle: str) -> None:
         """Mark ``needle`` in the shown lines (nothing when empty)."""
