@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.reactive import reactive
@@ -48,6 +48,7 @@ from ..widgets.run_log import MAX_LINES, RunLog
 from ..widgets.runs_table import RunsTable, run_name
 from ..widgets.status import overall_state
 from ..widgets.status_bar import StatusBar
+from .main_keys import MAIN_BINDINGS
 from .notes import event_note, no_match_note, welcome_note
 
 PAGE_SIZE = 200
@@ -63,85 +64,7 @@ NARROW_WIDTH = 110
 class MainScreen(Screen[None]):
     """Three panes and a status bar; every action works on the selection."""
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f", "fire", "Fire", id="event-fire", tooltip="fire a stored event (picker)"),
-        Binding("r", "rerun", "Rerun", id="run-rerun", tooltip="re-run the run, or the event"),
-        Binding("c", "cancel", "Cancel", id="run-cancel", tooltip="cancel the run, or the event"),
-        Binding(
-            "a",
-            "approve",
-            "Approve",
-            id="event-approve",
-            tooltip="approve a fork's pull or merge request",
-        ),
-        Binding("slash", "filter", "Filter", id="events-filter", tooltip="filter events"),
-        Binding(
-            "F",
-            "quick_filter('state:failed')",
-            "Failed",
-            show=False,
-            id="events-failed",
-            tooltip="only failed events (again: all)",
-        ),
-        Binding(
-            "R",
-            "quick_filter('state:running,queued,dispatching')",
-            "Running",
-            show=False,
-            id="events-running",
-            tooltip="only events in progress (again: all)",
-        ),
-        Binding(
-            "W",
-            "quick_filter('state:waiting')",
-            "Waiting",
-            show=False,
-            id="events-waiting",
-            tooltip="only waiting for approval (again: all)",
-        ),
-        Binding("p", "pager", "Log", id="log-pager", tooltip="full log in $PAGER"),
-        Binding(
-            "space",
-            "attempts",
-            "Attempts",
-            show=False,
-            id="run-attempts",
-            tooltip="a function's older attempts: show, hide",
-        ),
-        Binding(
-            "v",
-            "repositories",
-            "Repos",
-            show=False,
-            id="repos-show",
-            tooltip="every repository: now and last build",
-        ),
-        Binding(
-            "i", "details", "Details", show=False, id="event-details", tooltip="the event in full"
-        ),
-        Binding(
-            "o", "link", "Link", show=False, id="event-link", tooltip="copy the event's forge page"
-        ),
-        Binding(
-            "z",
-            "zoom",
-            "Zoom",
-            show=False,
-            id="pane-zoom",
-            tooltip="zoom: the focused pane full screen, and back",
-        ),
-        Binding(
-            "j",
-            "move(1)",
-            "Down",
-            show=False,
-            id="cursor-down",
-            tooltip="down within a pane (or ↓)",
-        ),
-        Binding(
-            "k", "move(-1)", "Up", show=False, id="cursor-up", tooltip="up within a pane (or ↑)"
-        ),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = MAIN_BINDINGS
 
     event_id: reactive[int | None] = reactive(None, init=False)
     """The selected event."""
