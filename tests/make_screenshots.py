@@ -34,6 +34,8 @@ SHOTS: list[tuple[str, str, tuple[int, int]]] = [
     ("day-failed", "failed-build-80x24", (80, 24)),
     ("day-details", "event-details-80x24", (80, 24)),
     ("day-repos", "repositories-80x24", (80, 24)),
+    ("day-zoom", "zoom-80x24", (80, 24)),
+    ("webhook-forges", "webhook-forges-80x24", (80, 24)),
 ]
 """(scene, file name, size): a realistic day (tests/tui/day.py), not the snapshot tests' history,
 which carries hostile input on purpose; and first what an SSH user meets, the passphrase."""
