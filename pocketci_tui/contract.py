@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from pocketci_tui.engine.dispatch import ForkApproval, HeadSecrets, fork_approval
 from pocketci_tui.intake.rejections import Rejection, RejectionSummary
@@ -42,6 +42,7 @@ __all__ = [
     "ClientNotice",
     "CoreClient",
     "CountsChanged",
+    "EngineLoadInfo",
     "ForkApproval",
     "HeadSecrets",
     "NotStarted",
@@ -58,12 +59,30 @@ class NotStarted(Exception):
     """The core is not running (not started yet, failed to start, or stopped)."""
 
 
+class EngineLoadInfo(NamedTuple):
+    """One engine of the pool as the status bar shows it."""
+
+    name: str
+    busy: int
+    capacity: int
+    up: bool
+
+
 @dataclass(frozen=True, slots=True)
 class CountsChanged:
-    """How many runs are queued and running, published whenever either number changes."""
+    """How many runs are queued and running, and each engine's load, published whenever one
+    of them changes.
+
+    Attributes:
+        queued: Runs waiting for a slot.
+        running: Runs running.
+        engines: Each engine of ``dagger.engines`` with its load, in configuration order;
+            empty when no pool is configured (the counts then say it all).
+    """
 
     queued: int
     running: int
+    engines: tuple[EngineLoadInfo, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

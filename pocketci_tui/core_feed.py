@@ -1,7 +1,7 @@
 """What the in-process core feeds a client beyond the engine's own notices.
 
-:class:`StatusWatch` turns the engine's run counts and problems, which the engine keeps as
-state, into :class:`~pocketci_tui.contract.CountsChanged` and
+:class:`StatusWatch` turns the engine's run counts, engine loads and problems, which the
+engine keeps as state, into :class:`~pocketci_tui.contract.CountsChanged` and
 :class:`~pocketci_tui.contract.ProblemsChanged` notices, so a client is told of a change
 instead of asking on a timer: it compares them after each notice of the engine and whenever the
 engine says its state changed without a notice (a run added, a problem raised or cleared).
@@ -19,7 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pocketci_tui.contract import ClientNotice, CountsChanged, ProblemsChanged, StatusDelivery
+from pocketci_tui.contract import (
+    ClientNotice,
+    CountsChanged,
+    EngineLoadInfo,
+    ProblemsChanged,
+    StatusDelivery,
+)
 
 if TYPE_CHECKING:
     from pocketci_tui.engine.dispatch import EngineClient
@@ -57,7 +63,7 @@ class StatusWatch:
         self._callback = callback
         self._loop = asyncio.get_running_loop()
         self._soon: asyncio.Handle | None = None
-        self._counts = CountsChanged(*engine.counts())
+        self._counts = counts_of(engine)
         self._problems = ProblemsChanged(self._all_problems())
         self._closed = False
         callback(self._counts)
@@ -81,7 +87,7 @@ class StatusWatch:
         self._soon = None
         if self._closed:
             return
-        counts = CountsChanged(*self._engine.counts())
+        counts = counts_of(self._engine)
         if counts != self._counts:
             self._counts = counts
             self._callback(counts)
@@ -102,6 +108,12 @@ class StatusWatch:
         if self._soon is not None:
             self._soon.cancel()
             self._soon = None
+
+
+def counts_of(engine: EngineClient) -> CountsChanged:
+    """The engine's run counts and engine loads, as a client is told them."""
+    loads = tuple(EngineLoadInfo(*load) for load in engine.engine_loads())
+    return CountsChanged(*engine.counts(), engines=loads)
 
 
 def delivery_of(row: OutboxRow) -> StatusDelivery:

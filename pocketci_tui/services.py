@@ -32,7 +32,13 @@ from pocketci_tui.contract import (
     RejectionSummary,
     StatusDelivery,
 )
-from pocketci_tui.core_feed import StatusWatch, delivery_of, read_log_tail, tell_delivery
+from pocketci_tui.core_feed import (
+    StatusWatch,
+    counts_of,
+    delivery_of,
+    read_log_tail,
+    tell_delivery,
+)
 from pocketci_tui.datalock import DataFolderBusy, DataLock, Mode
 from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.intake.rejections import RejectionLog
@@ -418,7 +424,7 @@ class Services(CoreClient):
 
     async def counts(self) -> CountsChanged:
         """How many runs are queued and running now."""
-        return CountsChanged(*self._running()[1].counts())
+        return counts_of(self._running()[1])
 
     async def output_tail(self, run: Run, lines: int) -> OutputTail:
         """The log file's end once the run finished, else the engine's live tail."""

@@ -19,6 +19,8 @@ from enginekit import EngineKit
 
 from pocketci_tui.commands.events import _run_row
 from pocketci_tui.config import DaggerSettings, EngineSettings
+from pocketci_tui.contract import ClientNotice, CountsChanged, EngineLoadInfo
+from pocketci_tui.core_feed import StatusWatch
 from pocketci_tui.model import RunOutput, RunState
 
 SLEEP = 0.2
@@ -208,3 +210,39 @@ async def test_an_unreachable_engine_is_skipped_then_used_again(tmp_path: Path) 
         line.split(" ", 1)[1] for line in starts.read_text().splitlines() if line[:5] == "start"
     )
     assert sum(started.values()) == 15
+
+
+async def test_each_engines_load_reaches_subscribers_as_calls_start_and_end(
+    tmp_path: Path,
+) -> None:
+    """The loads come with the counts, told when they change: a call taking a slot, giving it
+    back, an engine marked down."""
+    async with engine_listeners(1) as remote:
+        engines = (EngineSettings("here", "", 2), EngineSettings("rack", remote[0], 3))
+        async with EngineKit(
+            tmp_path,
+            functions=three_functions()[:1],
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), engines=engines),
+        ) as kit:
+            told: list[CountsChanged] = []
+
+            def tell(notice: ClientNotice) -> None:
+                if isinstance(notice, CountsChanged):
+                    told.append(notice)
+
+            watch = StatusWatch(kit.engine, tell)
+            try:
+                idle = (EngineLoadInfo("here", 0, 2, True), EngineLoadInfo("rack", 0, 3, True))
+                assert told == [CountsChanged(0, 0, idle)]
+                stored = await kit.deliver(kit.push({"main.go": "// 1\n"}))
+                assert stored.event.id is not None
+                [run] = await kit.wait_runs_finished(stored.event.id, count=1)
+                await eventually(lambda: told[-1].engines == idle)
+                busy = [c.engines for c in told if any(e.busy for e in c.engines)]
+                assert busy, "the call's slot was told"
+                assert {e.name for e in busy[0] if e.busy == 1} == {run.engine}
+                kit.engine.executor.pool.mark_down("rack", "connection refused")
+                await eventually(lambda: not told[-1].engines[1].up)
+                assert told[-1].engines == (idle[0], EngineLoadInfo("rack", 0, 3, False))
+            finally:
+                watch.close()

@@ -28,7 +28,13 @@ from pocketci_tui.contract import (
     RejectionSummary,
     StatusDelivery,
 )
-from pocketci_tui.core_feed import StatusWatch, delivery_of, read_log_tail, tell_delivery
+from pocketci_tui.core_feed import (
+    StatusWatch,
+    counts_of,
+    delivery_of,
+    read_log_tail,
+    tell_delivery,
+)
 from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.model import (
     Event,
@@ -62,6 +68,7 @@ class ScriptedEngine(EngineClient):
     queued: int = 0
     running: int = 0
     problem_list: list[Problem] = field(default_factory=list)
+    loads: tuple[tuple[str, int, int, bool], ...] = ()
     preview_result: MatchResult | None = None
     subscribers: list[Callable[[Notice], None]] = field(default_factory=list)
     state_watchers: list[Callable[[], None]] = field(default_factory=list)
@@ -122,6 +129,10 @@ class ScriptedEngine(EngineClient):
         """The scripted counts."""
         return self.queued, self.running
 
+    def engine_loads(self) -> tuple[tuple[str, int, int, bool], ...]:
+        """The scripted engine loads."""
+        return self.loads
+
     def problems(self) -> list[Problem]:
         """The scripted problems."""
         return list(self.problem_list)
@@ -131,11 +142,20 @@ class ScriptedEngine(EngineClient):
         self.state_watchers.append(callback)
         return lambda: self.state_watchers.remove(callback)
 
-    def set_state(self, queued: int, running: int, problems: list[Problem] | None = None) -> None:
-        """Change the counts (and problems, if given) and tell the watchers, like the engine."""
+    def set_state(
+        self,
+        queued: int,
+        running: int,
+        problems: list[Problem] | None = None,
+        loads: tuple[tuple[str, int, int, bool], ...] | None = None,
+    ) -> None:
+        """Change the counts (and problems and engine loads, if given) and tell the watchers,
+        like the engine."""
         self.queued, self.running = queued, running
         if problems is not None:
             self.problem_list = list(problems)
+        if loads is not None:
+            self.loads = loads
         for callback in list(self.state_watchers):
             callback()
 
@@ -257,7 +277,7 @@ class ScriptedServices(CoreClient):
     async def counts(self) -> CountsChanged:
         """The scripted counts."""
         self._store()
-        return CountsChanged(*self.engine.counts())
+        return counts_of(self.engine)
 
     async def output_tail(self, run: Run, lines: int) -> OutputTail:
         """The log file's end once finished (as the real services), else the scripted tail."""

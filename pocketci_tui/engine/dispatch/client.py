@@ -68,6 +68,11 @@ class EngineClient(Protocol):
         """How many runs are (queued, running)."""
         ...
 
+    def engine_loads(self) -> tuple[tuple[str, int, int, bool], ...]:
+        """Each configured engine's (name, busy slots, capacity, up), in configuration order;
+        empty without ``dagger.engines``. :meth:`watch_state` tells when they change."""
+        ...
+
     def problems(self) -> list[Problem]:
         """What the user should know is wrong."""
         ...

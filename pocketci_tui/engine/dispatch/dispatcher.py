@@ -317,6 +317,11 @@ class Engine:
         """Return how many runs are (queued, running)."""
         return self.live.counts()
 
+    def engine_loads(self) -> tuple[tuple[str, int, int, bool], ...]:
+        """Each configured engine's (name, busy slots, capacity, up); empty without
+        ``dagger.engines``."""
+        return self.executor.engine_loads()
+
     def problems(self) -> list[Problem]:
         """Return what the user should know is wrong (dagger missing, secret store down...)."""
         return self.live.problems()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from pocketci_tui.config import EngineSettings
@@ -45,11 +45,16 @@ class EnginePool:
 
     Args:
         engines: The pool (at least one engine, unique names).
+        on_change: Called (in the middle of the pool's work: only note or schedule) whenever an
+            engine's load or health changed, so whoever shows the loads is told, not polling.
     """
 
-    def __init__(self, engines: Sequence[EngineSettings]) -> None:
+    def __init__(
+        self, engines: Sequence[EngineSettings], *, on_change: Callable[[], None] | None = None
+    ) -> None:
         if not engines:
             raise ValueError("an engine pool needs at least one engine")
+        self._on_change = on_change
         self._engines = {e.name: EngineLoad(e) for e in engines}
         self._affinity: dict[str, str] = {}
         self._waiting: deque[tuple[str, asyncio.Future[EngineLoad]]] = deque()
@@ -106,6 +111,11 @@ class EnginePool:
     def _release(self, load: EngineLoad) -> None:
         load.busy -= 1
         self._assign()
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change()
 
     def _pick(self, key: str) -> EngineLoad | None:
         preferred = self._engines.get(self._affinity.get(key, ""))
@@ -131,14 +141,17 @@ class EnginePool:
             load.started += 1
             self._affinity[key] = load.settings.name
             fut.set_result(load)
+            self._changed()
 
     # -- health --------------------------------------------------------------------------------
 
     def mark_down(self, name: str, reason: str) -> None:
         """Give ``name`` no more calls until :meth:`mark_up` (its running calls go on)."""
         self._engines[name].down = reason or "unreachable"
+        self._changed()
 
     def mark_up(self, name: str) -> None:
         """Let ``name`` take calls again."""
         self._engines[name].down = ""
         self._assign()
+        self._changed()

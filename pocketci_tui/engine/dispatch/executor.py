@@ -121,12 +121,21 @@ class RunExecutor:
         self._live = live
         self._publish = publish
         self._spawn = spawn
-        self.pool = EnginePool(settings().engine_pool())
+        self.pool = EnginePool(settings().engine_pool(), on_change=live.changed)
         self.health = EngineHealth(self.pool, live, spawn, enabled=bool(settings().dagger.engines))
         self._cloud_token: str | None = None
         self._stopping = False
 
     # -- what the engine asks -------------------------------------------------------------------
+
+    def engine_loads(self) -> tuple[tuple[str, int, int, bool], ...]:
+        """Each configured engine's (name, busy slots, capacity, up), in configuration order;
+        empty without ``dagger.engines`` (a single engine's load is the run counts)."""
+        if not self._settings().dagger.engines:
+            return ()
+        return tuple(
+            (e.settings.name, e.busy, e.settings.concurrency, not e.down) for e in self.pool.loads()
+        )
 
     def start(self, run: Run, call: FunctionCall, work: EventWork) -> LiveRun:
         """Make ``run`` live and start executing it as a task of its own."""

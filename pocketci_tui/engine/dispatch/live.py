@@ -78,6 +78,10 @@ class LiveState:
 
         return stop
 
+    def changed(self) -> None:
+        """Tell the watchers that something they show may have changed (the engines' loads)."""
+        self._changed()
+
     def _changed(self) -> None:
         for callback in list(self._watchers):
             try:

@@ -19,6 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
+from pocketci_tui.config.engines import LOCAL_ENGINE
 from pocketci_tui.contract import CoreClient, CountsChanged
 from pocketci_tui.eventquery import parse as parse_query
 from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
@@ -367,12 +368,20 @@ class MainScreen(Screen[None]):
         if self.run_id is not None:
             self.show_run(self.run_id, at_failure=False)
 
+    def _names_engine(self, run: Run) -> bool:
+        """Whether the title names the run's engine: with a pool configured, or when it ran
+        on one (a single engine without a pool is always the implicit one, not worth saying)."""
+        if not run.engine:
+            return False
+        return bool(self.services.settings.dagger.engines) or run.engine != LOCAL_ENGINE
+
     def _show_reason(self, run: Run) -> None:
         """The reason line above the output, and the pane's title: the function, its attempt,
         and, while zoomed (the Functions pane hidden), its state."""
         label = run_name(run) + (f" #{run.attempt}" if run.attempt > 1 else "")
         state = f" · {run.state}" if self.has_class("-zoom-output") else ""
-        self.query_one("#log-pane").border_title = f"Output · {clean(label)}{state}"
+        engine = f" · on {clean(run.engine)}" if self._names_engine(run) else ""
+        self.query_one("#log-pane").border_title = f"Output · {clean(label)}{state}{engine}"
         reason = self.query_one("#run-reason", Label)
         text = ""
         if run.state is RunState.FAILED:
@@ -496,6 +505,7 @@ class MainScreen(Screen[None]):
         status = self.query_one(StatusBar)
         if self.counts is not None:
             status.queued, status.running = self.counts.queued, self.counts.running
+            status.engines = self.counts.engines
         status.problems = self._problems()
 
     def _problems(self) -> tuple[Problem, ...]:

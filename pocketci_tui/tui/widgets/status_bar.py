@@ -1,4 +1,5 @@
-"""The status bar: listener URL, queued and running builds, problems, refused requests."""
+"""The status bar: listener URL, queued and running builds, problems, refused requests, and
+each engine's load when a pool of engines is configured."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from pocketci_tui.contract import EngineLoadInfo
 from pocketci_tui.problems import Problem
 
 from ..text import clean
@@ -38,6 +40,8 @@ class StatusBar(Static):
     """Requests the listener refused since start (bad signature, wrong content type...)."""
     refused_last: reactive[str] = reactive("")
     """The last refusal: its time and reason, short."""
+    engines: reactive[tuple[EngineLoadInfo, ...]] = reactive(())
+    """Each engine of the pool with its load (empty without ``dagger.engines``)."""
 
     def render(self) -> Text:
         """Build the line: problems first (short), then the listener and the counts."""
@@ -63,7 +67,38 @@ class StatusBar(Static):
             text.append(f"✗ {self.refused} refused", style="bold yellow")
             if self.refused_last:
                 text.append(f" {clean(self.refused_last)}", style="yellow")
+        if self.engines:
+            # Last, and only what fits: the engines never push the rest of the line out.
+            room = self.content_size.width - text.cell_len - 2
+            part = engine_loads(self.engines, room)
+            if part.cell_len:
+                text.append("  ")
+                text.append_text(part)
         return text
+
+
+def engine_loads(engines: tuple[EngineLoadInfo, ...], room: int) -> Text:
+    """Each engine's load (``here 1/2 · rack down``), as many as fit in ``room`` cells, with
+    ``…`` for those left out; empty when not even one fits."""
+    part = Text(no_wrap=True)
+    for index, engine in enumerate(engines):
+        item = Text(clean(engine.name)[:16])
+        if engine.up:
+            item.append(f" {engine.busy}/{engine.capacity}")
+            item.stylize("bold yellow" if engine.busy else "dim")
+        else:
+            item.append(" down")
+            item.stylize("bold red")
+        sep = " · " if index else ""
+        last = index == len(engines) - 1
+        need = part.cell_len + len(sep) + item.cell_len + (0 if last else 2)
+        if need > room:
+            if part.cell_len and part.cell_len + 2 <= room:
+                part.append(" …", style="dim")
+            return part
+        part.append(sep, style="dim")
+        part.append_text(item)
+    return part
 
 
 def short_problem(problem: Problem) -> str:
