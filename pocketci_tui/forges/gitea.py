@@ -35,6 +35,12 @@ from pocketci_tui.forges import context, github
 from pocketci_tui.forges.base import BodyCheck, DeliveryRefused, GitAuth
 from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.github import unsafe_ref_reason
+from pocketci_tui.forges.payload import (
+    blank_fields,
+    first_line,
+    read_int,
+    read_str,
+)
 from pocketci_tui.gitrefs import is_commit_id, sha_problem
 from pocketci_tui.model import ZERO_SHA, Event
 
@@ -53,8 +59,6 @@ _EVENT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _DELIVERY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _HEX_SIGNATURE_RE = re.compile(r"[0-9a-f]{64}")
 _REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
-_TITLE_MAX = 300
-_MAX_NUMBER = 2**53
 
 
 def signature_of(body: bytes, secret: str | bytes) -> str:
@@ -124,40 +128,25 @@ def _obj(data: Any, key: str) -> dict[str, Any]:
     return value if type(value) is dict else {}
 
 
-def _str(data: Any, key: str) -> str:
-    value = data.get(key) if type(data) is dict else None
-    return value if type(value) is str else ""
-
-
-def _int(data: Any, key: str) -> int | None:
-    value = data.get(key) if type(data) is dict else None
-    return value if type(value) is int and 0 < value <= _MAX_NUMBER else None
-
-
-def _title(text: str) -> str:
-    stripped = text.strip()
-    return stripped.splitlines()[0][:_TITLE_MAX] if stripped else ""
-
-
 def repository_name(payload: dict[str, Any]) -> str:
     """Return ``repository.full_name`` if it is a plausible ``owner/name``, else ``""``."""
     return _repo_name(_obj(payload, "repository"))
 
 
 def _repo_name(repo: dict[str, Any]) -> str:
-    name = _str(repo, "full_name")
+    name = read_str(repo, "full_name")
     return name if _REPO_RE.fullmatch(name) and ".." not in name else ""
 
 
 def _head_commit_message(payload: dict[str, Any], after: str) -> str:
-    message = _str(_obj(payload, "head_commit"), "message")
+    message = read_str(_obj(payload, "head_commit"), "message")
     if message:
         return message
     commits = payload.get("commits")
     if type(commits) is list:
         for commit in commits[-50:]:  # the head is the last one; never walk a huge list
-            if _str(commit, "id") == after:
-                return _str(commit, "message")
+            if read_str(commit, "id") == after:
+                return read_str(commit, "message")
     return ""
 
 
@@ -172,60 +161,60 @@ def _pull_request_is_fork(payload: dict[str, Any]) -> bool:
     if type(head_repo) is not dict:
         return True
     base_repo = _obj(_obj(pr, "base"), "repo") or _obj(payload, "repository")
-    head_id, base_id = _int(head_repo, "id"), _int(base_repo, "id")
+    head_id, base_id = read_int(head_repo, "id"), read_int(base_repo, "id")
     if head_id is not None and base_id is not None:
         return head_id != base_id
-    head_name, base_name = _str(head_repo, "full_name"), _str(base_repo, "full_name")
+    head_name, base_name = read_str(head_repo, "full_name"), read_str(base_repo, "full_name")
     return not head_name or head_name.lower() != base_name.lower()
 
 
 def _push_fields(payload: dict[str, Any]) -> dict[str, Any]:
-    ref = _str(payload, "ref")
-    after = _str(payload, "after")
-    fields: dict[str, Any] = {"ref": ref, "sha": after, "base_sha": _str(payload, "before")}
+    ref = read_str(payload, "ref")
+    after = read_str(payload, "after")
+    fields: dict[str, Any] = {"ref": ref, "sha": after, "base_sha": read_str(payload, "before")}
     if ref.startswith("refs/tags/"):
         fields.update(event_type="tag", filter=ref.removeprefix("refs/tags/"))
     else:
         fields["filter"] = ref.removeprefix("refs/heads/")
     fields["deleted"] = after == ZERO_SHA or payload.get("deleted") is True
-    fields["title"] = "" if fields["deleted"] else _title(_head_commit_message(payload, after))
+    fields["title"] = "" if fields["deleted"] else first_line(_head_commit_message(payload, after))
     return fields
 
 
 def _pull_request_fields(payload: dict[str, Any]) -> dict[str, Any]:
     pr = _obj(payload, "pull_request")
     head, base = _obj(pr, "head"), _obj(pr, "base")
-    number = _int(pr, "number") or _int(payload, "number")
+    number = read_int(pr, "number") or read_int(payload, "number")
     return {
         "ref": f"refs/pull/{number}/head" if number is not None else "",
-        "sha": _str(head, "sha"),
-        "base_ref": _str(base, "ref"),
-        "base_sha": _str(base, "sha"),
+        "sha": read_str(head, "sha"),
+        "base_ref": read_str(base, "ref"),
+        "base_sha": read_str(base, "sha"),
         "pr_number": number,
         "is_fork": _pull_request_is_fork(payload),
-        "title": _title(_str(pr, "title")),
+        "title": first_line(read_str(pr, "title")),
     }
 
 
 def _release_fields(payload: dict[str, Any]) -> dict[str, Any]:
     release = _obj(payload, "release")
-    tag = _str(release, "tag_name")
-    commitish = _str(release, "target_commitish")
+    tag = read_str(release, "tag_name")
+    commitish = read_str(release, "target_commitish")
     return {
         "ref": f"refs/tags/{tag}" if tag else "",
         "sha": commitish if is_commit_id(commitish) else "",
-        "title": _title(_str(release, "name") or tag),
+        "title": first_line(read_str(release, "name") or tag),
     }
 
 
 def _ref_event_fields(event_name: str, payload: dict[str, Any]) -> dict[str, Any]:
     """``create`` and ``delete``: the ref they name; a deletion is never run."""
-    name = _str(payload, "ref")
-    kind = _str(payload, "ref_type")
+    name = read_str(payload, "ref")
+    kind = read_str(payload, "ref_type")
     if not name or kind not in ("branch", "tag"):
         return {}
     prefix = "refs/heads/" if kind == "branch" else "refs/tags/"
-    sha = _str(payload, "sha")
+    sha = read_str(payload, "sha")
     return {
         "ref": prefix + name.removeprefix(prefix),
         "sha": sha if event_name == "create" and is_commit_id(sha) else "",
@@ -262,18 +251,7 @@ def normalize(
     Returns:
         The normalized event (not yet stored, ``id`` None).
     """
-    fields: dict[str, Any] = {
-        "event_type": event_name,
-        "filter": _str(payload, "action"),
-        "ref": "",
-        "sha": "",
-        "base_ref": "",
-        "base_sha": "",
-        "pr_number": None,
-        "is_fork": False,
-        "deleted": False,
-        "title": "",
-    }
+    fields = blank_fields(event_name, read_str(payload, "action"))
     if event_name == "push":
         fields.update(_push_fields(payload))
     elif event_name == "pull_request":

@@ -20,8 +20,12 @@ from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.payload import (
     MAX_JSON_VALUES,
     PayloadError,
+    blank_fields,
     count_values,
+    first_line,
     parse_payload,
+    read_int,
+    read_str,
 )
 from pocketci_tui.gitrefs import is_commit_id, ref_problem, sha_problem
 from pocketci_tui.model import ZERO_SHA, Event
@@ -64,7 +68,6 @@ _EVENT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _DELIVERY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _HOOK_ID_RE = re.compile(r"[0-9]{1,32}")
 _REPO_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
-_TITLE_MAX = 300
 
 
 # -- signature ----------------------------------------------------------------------------------
@@ -202,28 +205,9 @@ def _obj(data: Any, key: str) -> dict[str, Any]:
     return value if type(value) is dict else {}
 
 
-def _str(data: Any, key: str) -> str:
-    value = data.get(key) if type(data) is dict else None
-    return value if type(value) is str else ""
-
-
-_MAX_NUMBER = 2**53
-"""Numbers (pull request numbers) beyond this are not plausible and would not fit SQLite."""
-
-
-def _int(data: Any, key: str) -> int | None:
-    value = data.get(key) if type(data) is dict else None
-    return value if type(value) is int and 0 < value <= _MAX_NUMBER else None
-
-
-def _title(text: str) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first[:_TITLE_MAX]
-
-
 def repository_name(payload: dict[str, Any]) -> str:
     """Return ``repository.full_name`` if it is a plausible ``owner/name``, else ``""``."""
-    name = _str(_obj(payload, "repository"), "full_name")
+    name = read_str(_obj(payload, "repository"), "full_name")
     return name if _REPO_RE.fullmatch(name) and ".." not in name else ""
 
 
@@ -231,10 +215,12 @@ def _pull_request_is_fork(payload: dict[str, Any]) -> bool:
     """Tell whether a pull request's head repository differs from its base repository."""
     pr = _obj(payload, "pull_request")
     head_repo = _obj(pr, "head").get("repo")
-    base_repo_name = _str(_obj(_obj(pr, "base"), "repo"), "full_name") or repository_name(payload)
+    base_repo_name = read_str(_obj(_obj(pr, "base"), "repo"), "full_name") or repository_name(
+        payload
+    )
     if type(head_repo) is not dict:
         return True  # the fork was deleted: treat it as one (P5)
-    head_name = _str(head_repo, "full_name")
+    head_name = read_str(head_repo, "full_name")
     return not head_name or head_name.lower() != base_repo_name.lower()
 
 
@@ -262,61 +248,50 @@ def normalize(
     Returns:
         The normalized event (not yet stored, ``id`` None).
     """
-    fields: dict[str, Any] = {
-        "event_type": event_name,
-        "filter": _str(payload, "action"),
-        "ref": "",
-        "sha": "",
-        "base_ref": "",
-        "base_sha": "",
-        "pr_number": None,
-        "is_fork": False,
-        "deleted": False,
-        "title": "",
-    }
+    fields = blank_fields(event_name, read_str(payload, "action"))
     if event_name == "push":
-        ref = _str(payload, "ref")
-        after = _str(payload, "after")
-        fields.update(ref=ref, sha=after, base_sha=_str(payload, "before"))
+        ref = read_str(payload, "ref")
+        after = read_str(payload, "after")
+        fields.update(ref=ref, sha=after, base_sha=read_str(payload, "before"))
         if ref.startswith("refs/tags/"):
             fields.update(event_type="tag", filter=ref.removeprefix("refs/tags/"))
         else:
             fields.update(filter=ref.removeprefix("refs/heads/"))
         fields["deleted"] = payload.get("deleted") is True or after == ZERO_SHA
-        fields["title"] = _title(_str(_obj(payload, "head_commit"), "message"))
+        fields["title"] = first_line(read_str(_obj(payload, "head_commit"), "message"))
     elif event_name == "pull_request":
         pr = _obj(payload, "pull_request")
         head = _obj(pr, "head")
         base = _obj(pr, "base")
-        number = _int(pr, "number")
+        number = read_int(pr, "number")
         if number is None:
-            number = _int(payload, "number")
+            number = read_int(payload, "number")
         fields.update(
             ref=f"refs/pull/{number}/head" if number is not None else "",
-            sha=_str(head, "sha"),
-            base_ref=_str(base, "ref"),
-            base_sha=_str(base, "sha"),
+            sha=read_str(head, "sha"),
+            base_ref=read_str(base, "ref"),
+            base_sha=read_str(base, "sha"),
             pr_number=number,
             is_fork=_pull_request_is_fork(payload),
-            title=_title(_str(pr, "title")),
+            title=first_line(read_str(pr, "title")),
         )
     elif event_name == "release":
         release = _obj(payload, "release")
-        tag = _str(release, "tag_name")
-        commitish = _str(release, "target_commitish")
+        tag = read_str(release, "tag_name")
+        commitish = read_str(release, "target_commitish")
         fields.update(
             ref=f"refs/tags/{tag}" if tag else "",
             sha=commitish if is_commit_id(commitish) else "",
-            title=_title(_str(release, "name") or tag),
+            title=first_line(read_str(release, "name") or tag),
         )
     elif event_name == "create":
-        name = _str(payload, "ref")
-        kind = _str(payload, "ref_type")
+        name = read_str(payload, "ref")
+        kind = read_str(payload, "ref_type")
         if name and kind in ("branch", "tag"):
             prefix = "refs/heads/" if kind == "branch" else "refs/tags/"
             fields.update(ref=prefix + name.removeprefix(prefix))
     elif event_name == "ping":
-        fields.update(filter="", title=_title(_str(payload, "zen")))
+        fields.update(filter="", title=first_line(read_str(payload, "zen")))
     return Event(
         vendor=VENDOR,
         event_name=event_name,
@@ -406,7 +381,7 @@ def commit_refs(event: Event) -> tuple[str, ...]:
         refs.append(event.ref)
     if event.event_type == "release":
         try:
-            target = _str(_obj(event.payload(), "release"), "target_commitish")
+            target = read_str(_obj(event.payload(), "release"), "target_commitish")
         except ValueError:
             target = ""
         if target and not is_commit_id(target) and _BRANCH_RE.fullmatch(target):
@@ -433,7 +408,7 @@ def commit_source(event: Event) -> str:
         return COMMIT_FROM_PAYLOAD
     if kind == "release":
         try:
-            target = _str(_obj(event.payload(), "release"), "target_commitish")
+            target = read_str(_obj(event.payload(), "release"), "target_commitish")
         except ValueError:
             target = ""
         if target and is_commit_id(target) and target == event.sha:

@@ -41,6 +41,12 @@ from pocketci_tui.forges import context
 from pocketci_tui.forges.base import BodyCheck, DeliveryRefused, GitAuth, keyed_digest
 from pocketci_tui.forges.git_access import git_access
 from pocketci_tui.forges.github import unsafe_ref_reason
+from pocketci_tui.forges.payload import (
+    blank_fields,
+    first_line,
+    read_int,
+    read_str,
+)
 from pocketci_tui.gitrefs import is_commit_id, sha_problem
 from pocketci_tui.model import ZERO_SHA, Event
 
@@ -78,8 +84,6 @@ _DELIVERY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _UUID_RE = re.compile(r"[0-9a-fA-F-]{8,64}")
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 _SIGNATURE_RE = re.compile(r"v1,([A-Za-z0-9+/]{43}=)")
-_TITLE_MAX = 300
-_MAX_NUMBER = 2**53
 
 _EVENT_TYPES = {
     "Push Hook": "push",
@@ -278,21 +282,6 @@ def _obj(data: Any, key: str) -> dict[str, Any]:
     return value if type(value) is dict else {}
 
 
-def _str(data: Any, key: str) -> str:
-    value = data.get(key) if type(data) is dict else None
-    return value if type(value) is str else ""
-
-
-def _int(data: Any, key: str) -> int | None:
-    value = data.get(key) if type(data) is dict else None
-    return value if type(value) is int and 0 < value <= _MAX_NUMBER else None
-
-
-def _title(text: str) -> str:
-    stripped = text.strip()
-    return stripped.splitlines()[0][:_TITLE_MAX] if stripped else ""
-
-
 def event_type_of(event_name: str) -> str:
     """The normalized event type of an ``X-Gitlab-Event`` (``Note Hook`` -> ``note``)."""
     known = _EVENT_TYPES.get(event_name)
@@ -303,7 +292,7 @@ def event_type_of(event_name: str) -> str:
 
 def repository_name(payload: dict[str, Any]) -> str:
     """Return ``project.path_with_namespace`` if GitLab would allow it, else ``""``."""
-    name = _str(_obj(payload, "project"), "path_with_namespace")
+    name = read_str(_obj(payload, "project"), "path_with_namespace")
     try:
         git_access(VENDOR).check_name(name)
     except ValueError:
@@ -315,54 +304,54 @@ def _commit_message(payload: dict[str, Any], after: str) -> str:
     commits = payload.get("commits")
     if type(commits) is list:
         for commit in commits[-50:]:  # the newest is last; never walk a huge list
-            if _str(commit, "id") == after:
-                return _str(commit, "message")
-    return _str(payload, "message")  # an annotated tag's own message
+            if read_str(commit, "id") == after:
+                return read_str(commit, "message")
+    return read_str(payload, "message")  # an annotated tag's own message
 
 
 def _push_fields(payload: dict[str, Any], *, tag_hook: bool) -> dict[str, Any]:
-    ref = _str(payload, "ref")
-    after = _str(payload, "after")
-    fields: dict[str, Any] = {"ref": ref, "sha": after, "base_sha": _str(payload, "before")}
+    ref = read_str(payload, "ref")
+    after = read_str(payload, "after")
+    fields: dict[str, Any] = {"ref": ref, "sha": after, "base_sha": read_str(payload, "before")}
     if tag_hook or ref.startswith("refs/tags/"):
         fields.update(event_type="tag", filter=ref.removeprefix("refs/tags/"))
     else:
         fields.update(event_type="push", filter=ref.removeprefix("refs/heads/"))
     fields["deleted"] = after == ZERO_SHA
-    fields["title"] = "" if fields["deleted"] else _title(_commit_message(payload, after))
+    fields["title"] = "" if fields["deleted"] else first_line(_commit_message(payload, after))
     return fields
 
 
 def _merge_request_is_fork(payload: dict[str, Any]) -> bool:
     """Source and target project ids differ; a missing id counts as a fork (fail safe)."""
     attributes = _obj(payload, "object_attributes")
-    source = _int(attributes, "source_project_id")
-    target = _int(attributes, "target_project_id")
+    source = read_int(attributes, "source_project_id")
+    target = read_int(attributes, "target_project_id")
     return source is None or target is None or source != target
 
 
 def _merge_request_fields(payload: dict[str, Any]) -> dict[str, Any]:
     attributes = _obj(payload, "object_attributes")
-    number = _int(attributes, "iid")
+    number = read_int(attributes, "iid")
     return {
-        "filter": _str(attributes, "action"),
+        "filter": read_str(attributes, "action"),
         "ref": f"refs/merge-requests/{number}/head" if number is not None else "",
-        "sha": _str(_obj(attributes, "last_commit"), "id"),
-        "base_ref": _str(attributes, "target_branch"),
+        "sha": read_str(_obj(attributes, "last_commit"), "id"),
+        "base_ref": read_str(attributes, "target_branch"),
         "pr_number": number,
         "is_fork": _merge_request_is_fork(payload),
-        "title": _title(_str(attributes, "title")),
+        "title": first_line(read_str(attributes, "title")),
     }
 
 
 def _release_fields(payload: dict[str, Any]) -> dict[str, Any]:
-    tag = _str(payload, "tag")
-    sha = _str(_obj(payload, "commit"), "id")
+    tag = read_str(payload, "tag")
+    sha = read_str(_obj(payload, "commit"), "id")
     return {
-        "filter": _str(payload, "action"),
+        "filter": read_str(payload, "action"),
         "ref": f"refs/tags/{tag}" if tag else "",
         "sha": sha if is_commit_id(sha) else "",
-        "title": _title(_str(payload, "name") or tag),
+        "title": first_line(read_str(payload, "name") or tag),
     }
 
 
@@ -396,18 +385,9 @@ def normalize(
         The normalized event (not yet stored, ``id`` None).
     """
     attributes = _obj(payload, "object_attributes")
-    fields: dict[str, Any] = {
-        "event_type": event_type_of(event_name),
-        "filter": _str(attributes, "action") or _str(payload, "action"),
-        "ref": "",
-        "sha": "",
-        "base_ref": "",
-        "base_sha": "",
-        "pr_number": None,
-        "is_fork": False,
-        "deleted": False,
-        "title": "",
-    }
+    fields = blank_fields(
+        event_type_of(event_name), read_str(attributes, "action") or read_str(payload, "action")
+    )
     kind = fields["event_type"]
     if kind in ("push", "tag"):
         fields.update(_push_fields(payload, tag_hook=kind == "tag"))
@@ -457,7 +437,7 @@ def _has_oldrev(event: Event) -> bool:
         payload = event.payload()
     except ValueError:
         return False
-    return bool(_str(_obj(payload, "object_attributes"), "oldrev"))
+    return bool(read_str(_obj(payload, "object_attributes"), "oldrev"))
 
 
 def ignore_reason(event: Event) -> str:

@@ -114,3 +114,47 @@ def parse_payload(body: bytes) -> dict[str, Any]:
     if "\\u" in text and _SURROGATE_ESCAPE_RE.search(text) and _has_lone_surrogate(data):
         raise PayloadError("the JSON body holds an unpaired surrogate (\\ud800-\\udfff)")
     return data
+
+
+# -- reading decoded payloads --------------------------------------------------------------------
+# Every forge reads its payload the same way: a value is used only when it has the expected type.
+
+TITLE_MAX = 300
+"""Characters kept of a title (a pull request's title, a commit message's first line)."""
+
+MAX_NUMBER = 2**53
+"""Numbers (pull request numbers) beyond this are not plausible and would not fit SQLite."""
+
+
+def read_str(data: Any, key: str) -> str:
+    """``data[key]`` when ``data`` is an object and the value a string, else ``""``."""
+    value = data.get(key) if type(data) is dict else None
+    return value if type(value) is str else ""
+
+
+def read_int(data: Any, key: str) -> int | None:
+    """``data[key]`` when it is a plausible positive number (not a bool), else None."""
+    value = data.get(key) if type(data) is dict else None
+    return value if type(value) is int and 0 < value <= MAX_NUMBER else None
+
+
+def first_line(text: str) -> str:
+    """The first line of ``text``, stripped and cut to :data:`TITLE_MAX` characters."""
+    stripped = text.strip()
+    return stripped.splitlines()[0][:TITLE_MAX] if stripped else ""
+
+
+def blank_fields(event_type: str, action: str) -> dict[str, Any]:
+    """The Event fields every forge's normalizer starts from, before reading its event."""
+    return {
+        "event_type": event_type,
+        "filter": action,
+        "ref": "",
+        "sha": "",
+        "base_ref": "",
+        "base_sha": "",
+        "pr_number": None,
+        "is_fork": False,
+        "deleted": False,
+        "title": "",
+    }
