@@ -45,11 +45,13 @@ __all__ = [
     "EngineLoadInfo",
     "ForkApproval",
     "HeadSecrets",
+    "LinkChanged",
     "NotStarted",
     "OutputTail",
     "ProblemsChanged",
     "Rejection",
     "RejectionSummary",
+    "SecretChanged",
     "StatusDelivery",
     "fork_approval",
 ]
@@ -112,7 +114,37 @@ class StatusDelivery:
     detail: str = ""
 
 
-ClientNotice = Notice | CountsChanged | ProblemsChanged | StatusDelivery
+@dataclass(frozen=True, slots=True)
+class LinkChanged:
+    """An attached client's link to the owner of the data folder went down or came back.
+
+    Never published by the in-process core (it has no link); a client across a socket
+    publishes it so the UI can say so, and re-read what it shows when told to.
+
+    Attributes:
+        up: True when the link works (again).
+        owner: Who owns the data folder (``pocketci-tui serve (pid 123)``).
+        detail: Why it went down, or when the next try is (``reconnecting in 4s``).
+        resync: Up again, and what the UI shows must be read again (notices were missed).
+    """
+
+    up: bool
+    owner: str
+    detail: str = ""
+    resync: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SecretChanged:
+    """An entry of the owner's secret store was set or deleted (the name only, never a value),
+    so that every attached client's view of the store follows a change made by another."""
+
+    name: str
+
+
+ClientNotice = (
+    Notice | CountsChanged | ProblemsChanged | StatusDelivery | LinkChanged | SecretChanged
+)
 """Everything the core pushes to a subscriber."""
 
 
@@ -166,6 +198,11 @@ class CoreClient(Protocol):
 
     secrets: SecretStore | None
     """The secret store (every method a coroutine), None when it is not open."""
+
+    owner: str | None
+    """Who owns the data folder when it is another process (``pocketci-tui serve (pid
+    123)``), for the status bar and for quitting without stopping anything; None when this
+    process owns it (the core runs in process)."""
 
     # -- notices -----------------------------------------------------------------------------
 

@@ -160,6 +160,8 @@ class Services(CoreClient):
         self.engine: EngineLike | None = None
         self.listener: Listener | None = None
         self.url = ""
+        self.owner: str | None = None
+        """Always None: this process owns the data folder (see ``CoreClient.owner``)."""
         self._retention: asyncio.Task[None] | None = None
         self.rejections = RejectionLog()
         """Requests the listener refused: subscribe to be told (the UI's status bar)."""

@@ -192,6 +192,8 @@ class ScriptedServices(CoreClient):
         self.settings = settings or Settings()
         self.store: Store | None = None
         self.url = url
+        self.owner: str | None = None
+        """Who owns the data folder (None: in process, as the real services)."""
         self.stopped = False
         self.webhook_problem = ""
         """What :meth:`webhook_secret_problem` answers (nothing wrong by default)."""

@@ -15,6 +15,7 @@ CONTRACTS = [
     "The package's layers",
     "The engine's parts",
     "The dispatch engine's parts",
+    "The control socket's parts",
     "No import cycles between siblings",
     "The UI's parts",
 ]

@@ -36,6 +36,7 @@ CORE_MODULES = [
     "pocketci_tui.core_feed",
     "pocketci_tui.polling",
     "pocketci_tui.services",
+    "pocketci_tui.control.wire",
     "pocketci_tui.launch",
     "pocketci_tui.startup",
     "pocketci_tui.start_errors",
