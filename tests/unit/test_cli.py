@@ -37,6 +37,7 @@ CORE_MODULES = [
     "pocketci_tui.polling",
     "pocketci_tui.services",
     "pocketci_tui.control.wire",
+    "pocketci_tui.control.location",
     "pocketci_tui.launch",
     "pocketci_tui.startup",
     "pocketci_tui.start_errors",
