@@ -38,6 +38,7 @@ CORE_MODULES = [
     "pocketci_tui.services",
     "pocketci_tui.control.wire",
     "pocketci_tui.control.location",
+    "pocketci_tui.control.hub",
     "pocketci_tui.launch",
     "pocketci_tui.startup",
     "pocketci_tui.start_errors",

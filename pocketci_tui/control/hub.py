@@ -1,0 +1,301 @@
+"""The owner's notices, numbered, buffered and handed to each attached client at its own pace.
+
+:class:`NoticeHub` subscribes once to the in-process core and numbers every notice (``seq``,
+from 1, under an ``instance`` id new at each start), encodes it once into the text frame every
+client is sent, and keeps the last :data:`RING_SIZE` frames (at most :data:`RING_BYTES`) so a
+client that lost its connection resumes right after the last number it saw. A client whose
+number is older than the buffer, or of another instance (the owner restarted), is told to
+re-read the snapshot instead (:meth:`NoticeHub.open` returns the resync frame).
+
+Publishing never awaits and never waits for a client: the frame is appended to each client's
+queue, which holds at most :data:`QUEUE_SIZE` frames (and :data:`QUEUE_BYTES`). A client whose
+queue is full (a stalled SSH link, a suspended terminal) is cut off there: its queue is freed,
+and its connection closed as too slow (:class:`ClientTooSlow`); it reconnects with its last
+number and resumes, or resyncs. So one client can never slow the intake, the engine or another
+client, and cannot make the owner's memory grow.
+
+The latest counts, problems and refusal summary are kept for the snapshot, which is how a new
+(or resynced) client gets them first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pocketci_tui.contract import (
+    CountsChanged,
+    ProblemsChanged,
+    RejectionSummary,
+    SecretChanged,
+)
+from pocketci_tui.control.wire import WireError, WireNotice, encode_notice
+
+if TYPE_CHECKING:
+    from pocketci_tui.contract import CoreClient
+
+__all__ = [
+    "QUEUE_BYTES",
+    "QUEUE_SIZE",
+    "RING_BYTES",
+    "RING_SIZE",
+    "ClientTooSlow",
+    "HubClient",
+    "NoticeHub",
+]
+
+log = logging.getLogger("pocketci_tui.control")
+
+RING_SIZE = 10_000
+"""How many of the latest notices are kept for clients that resume."""
+
+RING_BYTES = 32 * 1024 * 1024
+"""The most bytes of frames the ring keeps (a flood of output comes in large batches: the
+oldest are dropped sooner, and a client that was away longer resyncs)."""
+
+QUEUE_SIZE = 1_000
+"""How many notices may wait for one client before it is cut off as too slow."""
+
+QUEUE_BYTES = 16 * 1024 * 1024
+"""How many bytes of frames may wait for one client before it is cut off as too slow."""
+
+
+class ClientTooSlow(Exception):
+    """The client did not keep up: its queue filled, and it was cut off (it may resume)."""
+
+
+class HubClient:
+    """One attached client's place in the stream: what it still has to be sent.
+
+    Created by :meth:`NoticeHub.open`, with the frames it missed (its backlog) copied from the
+    ring in the same step as it starts receiving new ones, so nothing falls between the two.
+
+    Args:
+        backlog: Frames it missed, oldest first (not counted against the queue's bound).
+        last: The number of the last notice it has (or will have from the backlog).
+        size: The most frames that may wait (besides the backlog).
+        max_bytes: The most bytes of frames that may wait (besides the backlog).
+    """
+
+    def __init__(
+        self, backlog: list[tuple[int, str]], last: int, size: int, max_bytes: int
+    ) -> None:
+        self._backlog: deque[tuple[int, str]] = deque(backlog)
+        self._queue: deque[tuple[int, str]] = deque()
+        self._bytes = 0
+        self._size = size
+        self._max_bytes = max_bytes
+        self._wake = asyncio.Event()
+        if backlog:
+            self._wake.set()
+        self.last = backlog[-1][0] if backlog else last
+        """The number of the last notice queued for it (it resumes after this)."""
+        self.sent = last
+        """The number of the last notice taken to be sent."""
+        self.too_slow = False
+        """True once it was cut off for not keeping up."""
+        self.closed = False
+
+    @property
+    def waiting(self) -> int:
+        """How many frames wait to be sent (backlog included)."""
+        return len(self._backlog) + len(self._queue)
+
+    def offer(self, seq: int, frame: str) -> bool:
+        """Queue a frame without waiting; False (and cut off) when the queue is full."""
+        if self.closed or self.too_slow:
+            return False
+        if len(self._queue) >= self._size or self._bytes + len(frame) > self._max_bytes:
+            self.too_slow = True
+            self._queue.clear()
+            self._backlog.clear()
+            self._bytes = 0
+            self._wake.set()
+            return False
+        self._queue.append((seq, frame))
+        self._bytes += len(frame)
+        self.last = seq
+        self._wake.set()
+        return True
+
+    async def take(self) -> list[str]:
+        """Wait for frames to send, and take every one waiting, oldest first.
+
+        Returns:
+            The frames; an empty list once the client was closed.
+
+        Raises:
+            ClientTooSlow: It was cut off.
+        """
+        while True:
+            if self.too_slow:
+                raise ClientTooSlow(f"more than {self._size} notices waited for it")
+            if self.closed:
+                return []
+            if self._backlog or self._queue:
+                break
+            self._wake.clear()
+            await self._wake.wait()
+        taken = list(self._backlog)
+        self._backlog.clear()
+        taken.extend(self._queue)
+        self._queue.clear()
+        self._bytes = 0
+        self.sent = taken[-1][0]
+        return [frame for _, frame in taken]
+
+    def close(self) -> None:
+        """Stop it (idempotent): :meth:`take` returns nothing more."""
+        self.closed = True
+        self._queue.clear()
+        self._backlog.clear()
+        self._bytes = 0
+        self._wake.set()
+
+
+class NoticeHub:
+    """Numbers the core's notices and hands them to every attached client; see the module
+    docstring.
+
+    Args:
+        ring_size: How many notices are kept for resuming (:data:`RING_SIZE`).
+        ring_bytes: The most bytes kept for resuming (:data:`RING_BYTES`).
+        queue_size: A client's bound (:data:`QUEUE_SIZE`).
+        queue_bytes: A client's bound in bytes (:data:`QUEUE_BYTES`).
+    """
+
+    def __init__(
+        self,
+        *,
+        ring_size: int = RING_SIZE,
+        ring_bytes: int = RING_BYTES,
+        queue_size: int = QUEUE_SIZE,
+        queue_bytes: int = QUEUE_BYTES,
+    ) -> None:
+        self.instance = uuid.uuid4().hex
+        """This start's id: a number of another instance means nothing here."""
+        self.seq = 0
+        """The number of the last notice published (0: none yet)."""
+        self._ring: deque[tuple[int, str]] = deque(maxlen=ring_size)
+        self._ring_bytes = 0
+        self._max_ring_bytes = ring_bytes
+        self._queue_size = queue_size
+        self._queue_bytes = queue_bytes
+        self._clients: list[HubClient] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self.counts: CountsChanged | None = None
+        """The latest counts published."""
+        self.problems: ProblemsChanged | None = None
+        """The latest problems published."""
+        self.refusals: RejectionSummary | None = None
+        """The latest refusal summary published (None: nothing refused since start)."""
+        self.cut_off = 0
+        """How many clients were cut off for not keeping up."""
+
+    def start(self, core: CoreClient) -> None:
+        """Subscribe to ``core``'s notices, refusals and secret changes (once).
+
+        Raises:
+            NotStarted: The core is not running.
+        """
+        if self._unsubscribe:
+            return
+        self._unsubscribe.append(core.subscribe(self.publish))
+        self._unsubscribe.append(core.subscribe_refusals(self.publish))
+        if core.secrets is not None:
+            self._unsubscribe.append(
+                core.secrets.watch(lambda name: self.publish(SecretChanged(name)))
+            )
+
+    def stop(self) -> None:
+        """Unsubscribe and close every client (idempotent)."""
+        unsubscribe, self._unsubscribe = self._unsubscribe, []
+        for stop in unsubscribe:
+            stop()
+        clients, self._clients = self._clients, []
+        for client in clients:
+            client.close()
+
+    @property
+    def clients(self) -> int:
+        """How many clients are attached."""
+        return len(self._clients)
+
+    @property
+    def oldest(self) -> int:
+        """The number of the oldest notice kept (``seq + 1`` when none is)."""
+        return self._ring[0][0] if self._ring else self.seq + 1
+
+    def publish(self, notice: WireNotice) -> None:
+        """Number, encode and hand a notice to every client; never waits, never raises."""
+        try:
+            encoded = encode_notice(notice)
+        except WireError:
+            log.exception("a notice could not be encoded for attached clients: dropped")
+            return
+        if isinstance(notice, CountsChanged):
+            self.counts = notice
+        elif isinstance(notice, ProblemsChanged):
+            self.problems = notice
+        elif isinstance(notice, RejectionSummary):
+            self.refusals = notice
+        self.seq += 1
+        frame = json.dumps({"seq": self.seq, "notice": encoded}, separators=(",", ":"))
+        self._keep(self.seq, frame)
+        slow = [c for c in self._clients if not c.offer(self.seq, frame)]
+        for client in slow:
+            self._drop(client)
+            if client.too_slow:
+                self.cut_off += 1
+
+    def _keep(self, seq: int, frame: str) -> None:
+        if len(self._ring) == self._ring.maxlen:
+            self._ring_bytes -= len(self._ring[0][1])
+        self._ring.append((seq, frame))
+        self._ring_bytes += len(frame)
+        while self._ring_bytes > self._max_ring_bytes and len(self._ring) > 1:
+            self._ring_bytes -= len(self._ring.popleft()[1])
+
+    def open(
+        self, after: int | None, instance: str | None
+    ) -> tuple[HubClient, dict[str, Any] | None]:
+        """Attach a client that has every notice up to ``after`` of ``instance``.
+
+        It is sent the notices after ``after`` from the ring, then each new one. When it cannot
+        be (no number, another instance, a number older than the ring or not yet given), it is
+        to re-read the snapshot: the resync frame to send it first is returned, and it is sent
+        the notices after the current number.
+
+        Returns:
+            The client, and the resync frame (None when it resumes).
+        """
+        resumes = (
+            after is not None and instance == self.instance and self.oldest - 1 <= after <= self.seq
+        )
+        if resumes:
+            assert after is not None
+            start = after + 1 - self.oldest
+            backlog = list(itertools.islice(self._ring, start, None))
+            client = HubClient(backlog, after, self._queue_size, self._queue_bytes)
+            resync = None
+        else:
+            client = HubClient([], self.seq, self._queue_size, self._queue_bytes)
+            resync = {"resync": True, "seq": self.seq, "instance": self.instance}
+        self._clients.append(client)
+        return client, resync
+
+    def close(self, client: HubClient) -> None:
+        """Detach a client (idempotent)."""
+        client.close()
+        self._drop(client)
+
+    def _drop(self, client: HubClient) -> None:
+        with contextlib.suppress(ValueError):
+            self._clients.remove(client)
