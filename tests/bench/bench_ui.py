@@ -23,6 +23,7 @@ asserts nothing.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import fcntl
 import json
@@ -59,6 +60,8 @@ TARGET_P95_MS = 100.0
 TARGET_RSS_MB = 50.0
 TARGET_START_RATIO = 1.3
 TARGET_PAGE_MS = 300.0
+BYTES_SECONDS = 5.0
+"""How long the bytes written to the terminal are counted while the flood streams."""
 
 # The program run inside the pseudo-terminal: the real CLI, plus a hook that appends
 # "<monotonic time> <screen class> <lines shown> <rss kB>" to a file after each frame.
@@ -217,8 +220,15 @@ class Frames:
         return None
 
 
-def make_home(base: Path, lines: int) -> tuple[Path, dict[str, str], str]:
-    """A home with config, plaintext webhook secret, a repository and the stand-in dagger."""
+def make_home(base: Path, lines: int, pace: float = 0.0) -> tuple[Path, dict[str, str], str]:
+    """A home with config, plaintext webhook secret, a repository and the stand-in dagger.
+
+    The push to the ``flood`` branch prints ``lines`` lines: as fast as it can, or ``pace``
+    lines a second when given (a flood that lasts as long as a measurement needs).
+    """
+    flooding: dict[str, Any] = {"lines": lines, "exit": 0}
+    if pace > 0:
+        flooding["lines_per_second"] = pace
     from apphome import write_home
     from daggerstub import arg, fn, install_fake_dagger, write_module
     from gitrepo import BareRepo
@@ -243,7 +253,7 @@ def make_home(base: Path, lines: int) -> tuple[Path, dict[str, str], str]:
                 arg("src", "Directory"),
                 arg("eventTrigger", "File"),
                 arg("filter", "String", optional=True, default="flood"),
-                call={"lines": lines, "exit": 0},
+                call=flooding,
             ),
         ],
     )
@@ -303,19 +313,72 @@ def wait_port(url: str, timeout: float = 30.0) -> bool:
     return False
 
 
-def flood(lines: int = FLOOD_LINES, probes: int = PROBES) -> dict[str, Any]:
-    """Key press to screen while flooding, and RSS growth over the flood."""
+class Owner:
+    """``pocketci-tui serve`` owning a home, for a UI to attach to (``--attached``)."""
+
+    def __init__(self, env: dict[str, str], log: Path, url: str) -> None:
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "pocketci_tui", "serve"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.log = log
+        if not wait_port(url, 60):
+            self.stop()
+            raise RuntimeError("serve did not start:\n" + log.read_text())
+
+    def attached(self, pid: int, timeout: float = 60.0) -> bool:
+        """Wait until ``serve`` logged that the process ``pid`` attached."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if f"attached: pid {pid}" in self.log.read_text(errors="replace"):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        """SIGTERM it and wait (SIGKILL after 60 s)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def ui_argv(attached: bool) -> list[str]:
+    """The UI with the frame hook: embedded (it owns the home), or attached to ``serve``."""
+    return [sys.executable, "-c", CHILD, *(["attach"] if attached else [])]
+
+
+def flood(
+    lines: int = FLOOD_LINES,
+    probes: int = PROBES,
+    attached: bool = False,
+    bytes_seconds: float = BYTES_SECONDS,
+) -> dict[str, Any]:
+    """Key press to screen while flooding, bytes written to the terminal per second while the
+    flood streams (nothing pressed), and RSS growth over the flood; with ``attached``, the UI
+    is attached to a ``serve`` process that owns the home and runs the build."""
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
         _home, env, where = make_home(base, lines)
         url, sha, main_sha = where.split("|")
+        owner = Owner(env, base / "serve.log", url) if attached else None
         frames_file = base / "frames.txt"
         env["BENCH_FRAMES"] = str(frames_file)
         frames = Frames(frames_file)
-        term = Terminal([sys.executable, "-c", CHILD], env, SIZE)
+        term = Terminal(ui_argv(attached), env, SIZE)
         try:
             if frames.wait(0, "MainScreen", 30) is None or not wait_port(url):
                 raise RuntimeError("pocketci-tui did not start")
+            if owner is not None and not owner.attached(term.proc.pid):
+                raise RuntimeError("pocketci-tui did not attach:\n" + owner.log.read_text())
             time.sleep(1.0)
             # Warm up: a first build loads the module catalog and imports the SDK once, so the
             # memory figure is the flood's own.
@@ -335,6 +398,10 @@ def flood(lines: int = FLOOD_LINES, probes: int = PROBES) -> dict[str, Any]:
                 if any(written > 1000 for _, _, written, _ in frames.read()):
                     break
                 time.sleep(0.01)
+            # What the UI writes to its terminal while the flood streams, nothing pressed.
+            received = term.received
+            time.sleep(bytes_seconds)
+            per_second = (term.received - received) / bytes_seconds
             probe_started = time.monotonic()
             latencies = probe(term, frames, probes)
             probe_ended = time.monotonic()
@@ -354,9 +421,12 @@ def flood(lines: int = FLOOD_LINES, probes: int = PROBES) -> dict[str, Any]:
             idle = probe(term, frames, probes // 2)  # the same keys once the flood is over
         finally:
             term.close()
+            if owner is not None:
+                owner.stop()
             flooded = (probe_started, probe_ended)
             pauses = _collections(Path(f"{frames_file}.gc"), flooded)
     figures: dict[str, Any] = {"shown": shown_lines, "rss_mb": (rss_after - rss_before) / 1024}
+    figures["bytes_per_second"] = per_second
     figures["full_collections"] = pauses
     for kind in ("scroll", "help"):
         figures[kind] = {
@@ -415,38 +485,49 @@ def probe(term: Terminal, frames: Frames, count: int) -> dict[str, list[float]]:
     return latencies
 
 
-def first_frame(starts: int = STARTS) -> dict[str, float]:
-    """Median time to first frame of ``pocketci-tui`` and of the bare imports, side by side."""
+def first_frame(starts: int = STARTS, attached: bool = False) -> dict[str, float]:
+    """Median time to first frame of ``pocketci-tui`` and of the bare imports, side by side;
+    with ``attached``, each UI attaches to one ``serve`` that owns the home throughout."""
     ours: list[float] = []
     bare: list[float] = []
-    for _ in range(starts):
-        with tempfile.TemporaryDirectory() as folder:
-            base = Path(folder)
-            home = base / "home"
-            home.mkdir()
-            (home / "config.yaml").write_text(
-                f"listen: {{host: 127.0.0.1, port: {_free_port()}}}\n"
-                "secrets: {backend: plaintext}\n"
-            )
-            frames_file = base / "frames.txt"
-            env = {
-                **os.environ,
-                "POCKETCI_TUI_HOME": str(home),
-                "TERM": "xterm-256color",
-                "BENCH_FRAMES": str(frames_file),
-            }
-            term = Terminal([sys.executable, "-c", CHILD], env, SIZE)
-            shown = Frames(frames_file).wait(0, "MainScreen", 30)
-            if shown is not None:
-                ours.append(shown - term.started)
-            term.close()
-        started = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-c", "import textual.app, aiohttp.web"],
-            check=True,
-            stdin=subprocess.DEVNULL,
-        )
-        bare.append(time.monotonic() - started)
+    with tempfile.TemporaryDirectory() as shared:
+        owner: Owner | None = None
+        if attached:
+            _home, owner_env, where = make_home(Path(shared), 10)
+            owner = Owner(owner_env, Path(shared) / "serve.log", where.split("|")[0])
+        try:
+            for _ in range(starts):
+                with tempfile.TemporaryDirectory() as folder:
+                    base = Path(folder)
+                    if owner is None:
+                        home = base / "home"
+                        home.mkdir()
+                        (home / "config.yaml").write_text(
+                            f"listen: {{host: 127.0.0.1, port: {_free_port()}}}\n"
+                            "secrets: {backend: plaintext}\n"
+                        )
+                        env = {**os.environ, "POCKETCI_TUI_HOME": str(home)}
+                    else:
+                        env = dict(owner_env)
+                    frames_file = base / "frames.txt"
+                    env.update(TERM="xterm-256color", BENCH_FRAMES=str(frames_file))
+                    term = Terminal(ui_argv(attached), env, SIZE)
+                    shown = Frames(frames_file).wait(0, "MainScreen", 30)
+                    if shown is not None:
+                        ours.append(shown - term.started)
+                    if owner is not None:
+                        owner.attached(term.proc.pid)  # let it attach before it detaches
+                    term.close()
+                started = time.monotonic()
+                subprocess.run(
+                    [sys.executable, "-c", "import textual.app, aiohttp.web"],
+                    check=True,
+                    stdin=subprocess.DEVNULL,
+                )
+                bare.append(time.monotonic() - started)
+        finally:
+            if owner is not None:
+                owner.stop()
     return {"ours": statistics.median(ours), "bare": statistics.median(bare)}
 
 
@@ -517,6 +598,71 @@ def history(count: int = HISTORY) -> float:
     return asyncio.run(_history(count))
 
 
+def side_by_side(args: argparse.Namespace) -> list[str]:
+    """The UI embedded and attached to ``serve``, measured one after the other in this run:
+    first frame, key press to screen while a build floods output, bytes/s to the terminal."""
+    modes = {"embedded": False, "attached": True}
+    results: dict[str, dict[str, Any]] = {}
+    starts: dict[str, dict[str, float]] = {}
+    for name, attached in modes.items():
+        results[name] = flood(args.lines, args.probes, attached, args.bytes_seconds)
+        starts[name] = first_frame(args.starts, attached)
+    out = [f"{'':<46}{'embedded':>14}{'attached':>14}{'attached/embedded':>20}"]
+
+    def row(label: str, embedded: float, attached: float, unit: str) -> None:
+        ratio = attached / embedded if embedded else float("nan")
+        out.append(
+            f"{label:<46}{embedded:>11.1f} {unit:<2}{attached:>11.1f} {unit:<2}{ratio:>19.2f}x"
+        )
+
+    row(
+        "first frame (median)",
+        starts["embedded"]["ours"] * 1000,
+        starts["attached"]["ours"] * 1000,
+        "ms",
+    )
+    row(
+        "bare imports (median, same runs)",
+        starts["embedded"]["bare"] * 1000,
+        starts["attached"]["bare"] * 1000,
+        "ms",
+    )
+    for kind, label in (("help", "open/close help"), ("scroll", "scroll the log")):
+        for q in ("p50", "p95"):
+            row(
+                f"key to screen {q}, flooding ({label})",
+                results["embedded"][kind][q],
+                results["attached"][kind][q],
+                "ms",
+            )
+        row(
+            f"key to screen p95, idle ({label})",
+            results["embedded"][kind]["idle_p95"],
+            results["attached"][kind]["idle_p95"],
+            "ms",
+        )
+    row(
+        "bytes/s to the terminal while flooding",
+        results["embedded"]["bytes_per_second"] / 1024,
+        results["attached"]["bytes_per_second"] / 1024,
+        "KiB",
+    )
+    row(
+        "UI RSS growth over the flood",
+        results["embedded"]["rss_mb"],
+        results["attached"]["rss_mb"],
+        "MB",
+    )
+    row(
+        "lines the Output pane was given",
+        results["embedded"]["shown"],
+        results["attached"]["shown"],
+        "",
+    )
+    out.append(f"(target: key to screen p95 while flooding <= {TARGET_P95_MS:g} ms)")
+    return out
+
+
 def run() -> list[dict[str, Any]]:
     """Every UI figure as rows for ``run_all.py``."""
     rows: list[dict[str, Any]] = []
@@ -584,8 +730,21 @@ def run() -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> int:
-    """Print the figures as a table."""
+def main(argv: list[str] | None = None) -> int:
+    """Print the figures as a table; ``--attached``: the UI embedded and attached to ``serve``,
+    side by side."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--attached", action="store_true", help="embedded and attached, side by side"
+    )
+    parser.add_argument("--lines", type=int, default=FLOOD_LINES, help="lines the flood prints")
+    parser.add_argument("--probes", type=int, default=PROBES, help="key presses of each kind")
+    parser.add_argument("--starts", type=int, default=STARTS, help="starts for the first frame")
+    parser.add_argument("--bytes-seconds", type=float, default=BYTES_SECONDS)
+    args = parser.parse_args(argv)
+    if args.attached:
+        print("\n".join(side_by_side(args)))
+        return 0
     rows = run()
     widths = [max(len(str(r[k])) for r in rows) for k in ("name", "target")]
     for r in rows:
