@@ -93,6 +93,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             findings.append(
                 Finding("ok", "owner", f"{paths.data_dir} is in use by {owner.describe()}")
             )
+        else:
+            findings.append(Finding("ok", "owner", f"nothing runs on {paths.data_dir} now"))
+        findings.append(_control_socket(paths, owner))
         findings.append(asyncio.run(_database(paths.db_file)))
         findings.extend(asyncio.run(_refused_statuses(paths.db_file)))
         findings.append(_port(settings.host, settings.port, owner))
@@ -385,6 +388,73 @@ async def _engines(settings: Settings) -> list[Finding]:
         else:
             findings.append(Finding("ok", what, f"{where} answers, {engine.concurrency} slots"))
     return findings
+
+
+HELLO_LIMIT = 64 * 1024
+"""The most bytes of a control socket's greeting read."""
+
+
+def socket_hello(path: Path, timeout: float = 3.0) -> dict[str, object] | None:
+    """The greeting of the control socket at ``path`` (``GET /v1/hello``), or None when
+    nothing answers there as one within ``timeout`` seconds."""
+    import json
+
+    import aiohttp
+
+    async def ask() -> dict[str, object] | None:
+        connector = aiohttp.UnixConnector(path=str(path))
+        limit = aiohttp.ClientTimeout(total=timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(connector=connector, timeout=limit) as session,
+                session.get("http://pocketci-tui/v1/hello") as reply,
+            ):
+                if reply.status != 200:
+                    return None
+                data = json.loads(await reply.content.read(HELLO_LIMIT))
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            return None
+        return data if isinstance(data, dict) and "version" in data else None
+
+    return asyncio.run(ask())
+
+
+def socket_answers(path: Path) -> bool:
+    """True when a control socket answers at ``path``."""
+    return socket_hello(path) is not None
+
+
+def _control_socket(paths: AppPaths, owner: LockOwner | None) -> Finding:
+    """Where the owner's control socket is and whether it answers (what `pocketci-tui`
+    attaches to); without an owner, where one would serve it."""
+    from pocketci_tui.control.location import SocketLocationError, socket_candidates, socket_path
+
+    try:
+        chosen = socket_path(paths)
+    except SocketLocationError as exc:
+        return Finding("FAIL", "socket", str(exc))
+    for candidate in socket_candidates(paths):
+        if not candidate.exists():
+            continue
+        hello = socket_hello(candidate)
+        if hello is not None:
+            return Finding(
+                "ok",
+                "socket",
+                f"{candidate} answers (control protocol {hello.get('version')}): "
+                "`pocketci-tui` attaches to it",
+            )
+    if owner is None:
+        return Finding(
+            "ok", "socket", f"{chosen} (nothing runs: an owner started now serves it there)"
+        )
+    return Finding(
+        "WARN",
+        "socket",
+        f"{owner.describe()} does not answer at {chosen}: no UI can attach to it",
+        "it may still be starting, or be an older pocketci-tui without a control socket: "
+        "restart it",
+    )
 
 
 def _owner(lock_file: Path) -> LockOwner | None:
