@@ -33,6 +33,8 @@ class CoreActions:
         services: The services in use now (new ones once a passphrase was typed).
         settings: The configuration in use now (it can be reloaded).
         clock: The current time, for the fire picker.
+        unavailable: Why the engine cannot be asked now (the UI is attached to another process
+            and the link to it is down), or ``""``.
     """
 
     def __init__(
@@ -41,17 +43,19 @@ class CoreActions:
         services: Callable[[], CoreClient],
         settings: Callable[[], Settings],
         clock: Callable[[], datetime],
+        *,
+        unavailable: Callable[[], str] = str,
     ) -> None:
         self._app = app
         self._services = services
         self._settings = settings
         self._clock = clock
+        self._unavailable = unavailable
 
     def open_fire_picker(self, event_id: int | None, chosen: Callable[[int], None]) -> None:
         """Open the fire picker on ``event_id``; ``chosen`` gets the event Enter picks."""
-        services = self._services()
-        if not services.started:
-            self._app.notify("The engine is not running", severity="error")
+        services = self._client()
+        if services is None:
             return
 
         def picked(event: int | None) -> None:
@@ -102,8 +106,11 @@ class CoreActions:
         )
 
     def _client(self) -> CoreClient | None:
-        """The running instance, or None (said) when it is not running."""
+        """The running instance, or None (said) when it is not running or out of reach."""
         services = self._services()
+        if why := self._unavailable():
+            self._app.notify(why, severity="warning", markup=False)
+            return None
         if not services.started:
             self._app.notify("The engine is not running", severity="error")
             return None

@@ -28,6 +28,7 @@ from pocketci_tui.problems import Problems
 from pocketci_tui.startup import Startup, webhook_url
 
 from .actions import CoreActions
+from .attach import Attachment
 from .bridge import EngineBridge
 from .collector import QuietCollector
 from .commands import EventCommands, pocketci_commands
@@ -47,6 +48,7 @@ from .messages import (
     Fire,
     OpenFirePicker,
     OpenLog,
+    OwnerLinkChanged,
     RecheckProblems,
     RefusalsChanged,
     Rerun,
@@ -151,7 +153,15 @@ class PocketCIApp(App[int]):
         """Starts the services (asking for a passphrase here) and keeps the start's problems."""
         self.main_screen: MainScreen | None = None
         """The main screen once mounted."""
-        self.actions = CoreActions(self, lambda: self.services, lambda: self.settings, clock)
+        self.attachment = Attachment(self, lambda: self.services, lambda: self.main_screen)
+        """Whose builds these are when another process owns them, and the link to it."""
+        self.actions = CoreActions(
+            self,
+            lambda: self.services,
+            lambda: self.settings,
+            clock,
+            unavailable=self.attachment.unavailable,
+        )
         """Carries out the main screen's commands on the engine."""
         self._pager = pager
         self._first_start = first_start
@@ -237,6 +247,9 @@ class PocketCIApp(App[int]):
         self.refresh_bindings()
         if self.services.started:
             self._bridge.attach(self.services)
+            self.attachment.started()
+            if self.attachment.attached:
+                self.use_settings(self.services.settings)  # the owner's, as it runs
         self._watch_refusals()
         await self.startup.probe_secrets(self.settings)
         screen = self.main_screen
@@ -246,7 +259,7 @@ class PocketCIApp(App[int]):
         screen.post_message(ServicesStarted(url=started.url, error=started.error))
         if self.collector is not None and not self.collector.freezes:
             self.call_after_refresh(self._quiet_collector)
-        if not self._stopped:
+        if not self._stopped and not self.attachment.attached:
             self._reloader = ConfigReloader(
                 self.paths.config_file, self.services.settings, self._apply_settings
             )
@@ -384,7 +397,12 @@ class PocketCIApp(App[int]):
         self.push_screen("help")
 
     async def action_reload_config(self) -> None:
-        """Read config.yaml again and use what can change while running."""
+        """Read config.yaml again and use what can change while running (attached: the
+        owner reads its own)."""
+        if self.attachment.attached:
+            if not self.attachment.refused():
+                self.run_worker(self.attachment.reload(self.use_settings), group="reload")
+            return
         if self._reloader is None:
             self.notify(
                 "config.yaml can be reloaded once the listener and engine have started",
@@ -395,8 +413,12 @@ class PocketCIApp(App[int]):
 
     def _apply_settings(self, settings: Settings) -> None:
         """Use a reloaded configuration: services (engine, intake), keymap, help."""
-        self.settings = settings
         self.services.apply_settings(settings)
+        self.use_settings(settings)
+
+    def use_settings(self, settings: Settings) -> None:
+        """Show what ``settings`` say (forges, keymap, help); the owner's when attached."""
+        self.settings = settings
         if self.main_screen is not None:
             self.main_screen.forges = _forge_names(settings)
         self.set_keymap(dict(settings.keymap))
@@ -417,6 +439,8 @@ class PocketCIApp(App[int]):
 
     def action_webhook(self) -> None:
         """Show the webhook URL and (on request) the secret."""
+        if self.attachment.refused():
+            return
         if self.services.secrets is None or self.secrets_locked:
             self._not_open()
             return
@@ -472,6 +496,8 @@ class PocketCIApp(App[int]):
 
     def action_secrets(self) -> None:
         """Manage secrets."""
+        if self.attachment.refused():
+            return
         if self.services.secrets is None or self.secrets_locked:
             self._not_open()
             return
@@ -484,7 +510,11 @@ class PocketCIApp(App[int]):
         self.recheck_problems()
 
     async def action_quit(self) -> None:
-        """Quit; while builds run or wait, ask first (y or Enter confirms)."""
+        """Quit; while builds run or wait, ask first (y or Enter confirms). Attached to
+        another process, detach at once: its builds go on."""
+        if self.attachment.attached:
+            self.exit(0)
+            return
         # Asked now, not taken from the status bar: a run started a moment ago counts too.
         try:
             counts = await self.services.counts()
@@ -562,6 +592,10 @@ class PocketCIApp(App[int]):
     def _copy(self, message: CopyText) -> None:
         self.copy_to_clipboard(message.text)
         self.notify(f"Copied {message.what} (OSC 52): {message.text}", markup=False)
+
+    @on(OwnerLinkChanged)
+    def _link_changed(self, message: OwnerLinkChanged) -> None:
+        self.attachment.link_changed(message.link)
 
     @on(RecheckProblems)
     def _recheck(self, message: RecheckProblems) -> None:

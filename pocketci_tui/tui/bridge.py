@@ -18,6 +18,7 @@ from pocketci_tui.contract import (
     ClientNotice,
     CoreClient,
     CountsChanged,
+    LinkChanged,
     ProblemsChanged,
     StatusDelivery,
 )
@@ -29,7 +30,7 @@ from pocketci_tui.model import (
     RunUpdated,
 )
 
-from .messages import EngineActivity
+from .messages import EngineActivity, OwnerLinkChanged
 from .text import clean_lines
 
 DEFAULT_INTERVAL = 0.05
@@ -131,6 +132,13 @@ class EngineBridge:
             batch.problems = notice
         elif isinstance(notice, StatusDelivery):
             batch.deliveries[notice.run_id] = notice
+        elif isinstance(notice, LinkChanged):
+            # What came before the link changed is shown first, then the change itself.
+            if self._handle is not None:
+                self._handle.cancel()
+            self.flush()
+            self._target.post_message(OwnerLinkChanged(notice))
+            return
         if self._handle is None and self._loop is not None:
             # A burst of deliveries redraws the Events pane at a calmer pace: every redraw
             # costs the same whatever it shows, and the listener shares this loop.

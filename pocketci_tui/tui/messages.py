@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
-from pocketci_tui.contract import CountsChanged, ProblemsChanged, RejectionSummary, StatusDelivery
+from pocketci_tui.contract import (
+    CountsChanged,
+    LinkChanged,
+    ProblemsChanged,
+    RejectionSummary,
+    StatusDelivery,
+)
 from pocketci_tui.model import (
     EventMatched,
     EventStored,
@@ -70,6 +76,18 @@ class RefusalsChanged(Message):
     """
 
     summary: RejectionSummary
+
+
+@dataclass
+class OwnerLinkChanged(Message):
+    """The link to the process that owns the builds (the UI is attached to it) went down or
+    came back; posted after the notices that came before it.
+
+    Attributes:
+        link: What the client said.
+    """
+
+    link: LinkChanged
 
 
 # -- commands the main screen sends up: the app carries them out --------------------------------

@@ -1,5 +1,6 @@
-"""The status bar: listener URL, queued and running builds, problems, refused requests, and
-each engine's load when a pool of engines is configured."""
+"""The status bar: listener URL, queued and running builds, problems, refused requests, each
+engine's load when a pool of engines is configured, and, when the UI is attached to another
+process, whose builds these are and whether the link to it works."""
 
 from __future__ import annotations
 
@@ -42,11 +43,28 @@ class StatusBar(Static):
     """The last refusal: its time and reason, short."""
     engines: reactive[tuple[EngineLoadInfo, ...]] = reactive(())
     """Each engine of the pool with its load (empty without ``dagger.engines``)."""
+    owner: reactive[str] = reactive("")
+    """Who owns the builds shown (``pocketci-tui serve (pid 123)``) when the UI is attached to
+    another process; empty when this process owns them."""
+    link_down: reactive[str] = reactive("")
+    """Attached, and the link to the owner is down: why, or when the next try is; empty while
+    it works."""
 
     def render(self) -> Text:
-        """Build the line: problems first (short), then the listener and the counts."""
+        """Build the line: whose builds (when attached), problems (short), then the listener
+        and the counts."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("pocketci ", style="bold")
+        if self.owner and self.link_down:
+            text.append("⚠ ", style="bold red")
+            text.append(
+                f"{clean(owner_short(self.owner))} gone · {clean(self.link_down)}",
+                style="bold red",
+            )
+            text.append("  ")
+        elif self.owner:
+            text.append(owner_label(self.owner, self.content_size.width), style="bold cyan")
+            text.append("  ")
         for problem in self.problems:
             colour = "yellow" if problem.warning else "red"
             text.append("⚠ ", style=f"bold {colour}")
@@ -99,6 +117,21 @@ def engine_loads(engines: tuple[EngineLoadInfo, ...], room: int) -> Text:
         part.append(sep, style="dim")
         part.append_text(item)
     return part
+
+
+def owner_short(owner: str) -> str:
+    """The owner without the program's name: ``serve (pid 123)``."""
+    return owner.removeprefix("the ").removeprefix("pocketci-tui ")
+
+
+def owner_label(owner: str, width: int) -> str:
+    """Say whose builds these are, as long as the line leaves room for (the listener and the
+    counts need about 45 cells): ``attached to pocketci-tui serve (pid 123)`` on a wide
+    screen, ``⇄ serve (pid 123)`` on an 80-column one."""
+    long = clean(f"attached to {owner}")
+    if width - len(long) >= 60:
+        return long
+    return "⇄ " + clean(owner_short(owner))
 
 
 def short_problem(problem: Problem) -> str:
