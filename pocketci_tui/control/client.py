@@ -61,7 +61,7 @@ from .link import (
     VersionMismatch,
     decode_answer,
 )
-from .location import socket_candidates
+from .location import check_private_folder, socket_candidates
 from .remote_secrets import RemoteSecretStore
 from .transport import DEFAULT_TIMEOUT, TAIL_TIMEOUT, RemoteError, Transport
 
@@ -467,11 +467,18 @@ async def find_owner(paths: AppPaths, *, timeout: float = 2.0) -> Path | None:  
     Returns:
         The socket to attach to, or None when nobody owns the folder or its owner has no
         socket that answers (an older version, or one still starting).
+
+    Raises:
+        SocketLocationError: A socket is there, but in a folder that is not this user's
+            alone (someone else could have put it there): the message says what to do.
     """
     if await asyncio.to_thread(lock_owner, paths.lock_file) is None:
         return None
     for path in socket_candidates(paths):
-        if path.exists() and await _answers(path, timeout):
+        if not path.exists():
+            continue
+        check_private_folder(path.parent)
+        if await _answers(path, timeout):
             return path
     return None
 

@@ -40,6 +40,7 @@ from pocketci_tui.datalock import MODES
 from pocketci_tui.model import Run, StoredEvent
 
 from . import wire
+from .location import SocketLocationError, check_private_folder
 from .transport import BASE, RemoteError, Transport
 
 log = logging.getLogger("pocketci_tui.control.client")
@@ -268,6 +269,12 @@ class Link:
         Returns:
             The open stream, and whether the snapshot was read.
         """
+        try:
+            # Only this user can have put a socket in a private folder of theirs: what answers
+            # there is trusted with secrets and actions.
+            check_private_folder(self.path.parent)
+        except SocketLocationError as exc:
+            raise AttachError(str(exc)) from exc
         hello = _hello_of(self.path, await self.transport.call("GET", "/v1/hello"))
         self.hello = hello
         self.owner = hello.owner
