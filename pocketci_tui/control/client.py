@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -184,10 +184,21 @@ class SocketClient(CoreClient):
         self._started = True
         self.owner = self._link.owner
         self.secrets = self._remote_secrets
-        with contextlib.suppress(SecretStoreError):
-            await self._remote_secrets.refresh()  # where the owner keeps them, for the UI
+        # Where the owner keeps them, for the UI; in the background, so that a slow keyring
+        # of the owner's never delays attaching.
+        self._spawn(self._learn_secret_store())
         log.info("attached to %s at %s", self.owner, self.path)
         return self.url
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task that :meth:`stop` cancels."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _learn_secret_store(self) -> None:
+        with contextlib.suppress(SecretStoreError):
+            await self._remote_secrets.refresh()
 
     async def stop(self) -> None:
         """Detach (idempotent): the owner and its builds carry on."""
@@ -421,9 +432,7 @@ class SocketClient(CoreClient):
         """
         if not self._started:
             return
-        task = asyncio.get_running_loop().create_task(self._reload_logged())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._reload_logged())
 
     async def _reload_logged(self) -> None:
         try:

@@ -60,6 +60,9 @@ SNAPSHOT_EVENTS = 50
 MAX_MESSAGE = 64 * 1024 * 1024
 """The largest notice frame read (the owner runs as the same user: this bounds only a bug)."""
 
+CLOSE_TIMEOUT = 2.0
+"""Seconds the stream's closing handshake may take before the connection is dropped."""
+
 TOO_SLOW = 4008
 """The close code of an owner that cut this client off for not reading its notices."""
 
@@ -251,6 +254,7 @@ class Link:
         """Stop following the stream and trying to attach (idempotent)."""
         self.up = False
         self.down = "detached"
+        self._need_snapshot = True  # attached again later, it starts from a snapshot
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -290,6 +294,8 @@ class Link:
                     params=params,
                     heartbeat=self._heartbeat,
                     max_msg_size=MAX_MESSAGE,
+                    # Closing never waits long for an owner that stopped answering.
+                    timeout=aiohttp.ClientWSTimeout(ws_close=CLOSE_TIMEOUT),
                 )
         except TimeoutError:
             raise TimeoutError(f"{self.owner} did not open its notices stream in time") from None
