@@ -51,6 +51,7 @@ from pocketci_tui.store import Store, StoreError
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from pocketci_tui.control.server import ControlServer, ReloadHook
     from pocketci_tui.intake import IntakeLimits, Listener
     from pocketci_tui.model import MatchResult, Run
     from pocketci_tui.polling import Poller, PollTiming, ProblemBoard
@@ -177,6 +178,12 @@ class Services(CoreClient):
         self._poll_timing = poll_timing
         self.poller: Poller | None = None
         """Polls the repositories that say ``poll:`` (while started)."""
+        self.control: ControlServer | None = None
+        """The control socket other processes attach to (while started, when it opened)."""
+        self.reload_config: ReloadHook | None = None
+        """Re-reads config.yaml for a client attached to the control socket (``serve`` and the
+        UI set it once their reloader runs); None: the client is told this one cannot."""
+        self._control_problem: Problem | None = None
 
     @property
     def webhook_url(self) -> str:
@@ -250,6 +257,7 @@ class Services(CoreClient):
             self.listener = Listener(app, self.settings.host, self.settings.port, sockets=sockets)
             self.url = await self.listener.start()
             await asyncio.to_thread(self.lock.note_url, self.url)
+            await self._start_control(self.lock)
         except (DataFolderBusy, StoreError, SecretStoreError, ListenerError) as exc:
             await self.stop()
             raise ServicesError(str(exc)) from exc
@@ -272,6 +280,46 @@ class Services(CoreClient):
         store.status_router = self._router
         self.statuses = StatusSender(store, secrets, self.settings)
         await self.statuses.start()
+
+    async def _start_control(self, lock: DataLock) -> None:
+        """Open the control socket, last, once everything it serves runs.
+
+        A socket that cannot be opened (a folder open to others, a path too long) is a
+        problem shown like the others, not a failed start: builds go on, only attaching to
+        this process is impossible.
+        """
+        from pocketci_tui.control.location import SocketLocationError, socket_path
+        from pocketci_tui.control.server import ControlServer, ControlServerError
+        from pocketci_tui.problems import Problem
+
+        self._control_problem = None
+        try:
+            server = ControlServer(
+                self,
+                path=socket_path(self.paths),
+                owner=lock.owner,
+                paths=self.paths,
+                reload=self._reload_for_clients,
+            )
+            await server.start()
+        except (SocketLocationError, ControlServerError, OSError) as exc:
+            self._control_problem = Problem(
+                "control-socket",
+                "no control socket",
+                f"the control socket could not be opened, so no UI can attach to this process "
+                f"(everything else runs): {exc}",
+                "fix what the message says, then restart pocketci-tui",
+                warning=True,
+            )
+            log.warning("%s", self._control_problem.detail)
+            return
+        self.control = server
+
+    async def _reload_for_clients(self) -> tuple[bool, str]:
+        hook = self.reload_config
+        if hook is None:
+            return False, "this pocketci-tui does not reload its configuration on request"
+        return await hook()
 
     def _start_poller(self, store: Store, secrets: SecretStore, engine: EngineLike) -> None:
         from pocketci_tui.engine.git import GitCommand
@@ -382,8 +430,12 @@ class Services(CoreClient):
         return unsubscribe
 
     def _status_problems(self) -> list[Problem]:
-        """The repositories whose commit statuses the forge refused."""
-        return self.statuses.problems() if self.statuses is not None else []
+        """The repositories whose commit statuses the forge refused, and a control socket
+        that could not be opened."""
+        found = self.statuses.problems() if self.statuses is not None else []
+        if self._control_problem is not None:
+            found = [*found, self._control_problem]
+        return found
 
     def subscribe_refusals(
         self, callback: Callable[[RejectionSummary], None]
@@ -474,7 +526,14 @@ class Services(CoreClient):
         await self._running()[1].approve(event_id, sha)
 
     async def stop(self) -> None:
-        """Stop the listener (no new deliveries), then the engine, then close the store."""
+        """Close the control socket (attached clients are told), stop the listener (no new
+        deliveries), then the engine, then close the store."""
+        control, self.control = self.control, None
+        if control is not None:
+            try:
+                await control.stop()
+            except Exception:
+                log.exception("stopping the control socket failed")
         if self._retention is not None:
             self._retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -139,6 +139,14 @@ async def _serve(
     async def reload_now() -> None:
         report(await reloader.reload())
 
+    async def reload_for_client() -> tuple[bool, str]:
+        # An attached UI's reload key: the same reload as SIGHUP, answered with what it did.
+        result = await reloader.reload()
+        report(result)
+        return result.ok, result.describe(paths.config_file)
+
+    services.reload_config = reload_for_client
+
     def on_hangup() -> None:
         task = asyncio.create_task(reload_now(), name="pocketci-config-reload")
         reloading.add(task)
@@ -156,6 +164,7 @@ async def _serve(
         await stop.wait()
         log.info("stopping")
     finally:
+        services.reload_config = None
         loop.remove_signal_handler(signal.SIGHUP)
         await reloader.stop()
         for task in list(reloading):

@@ -43,6 +43,8 @@ CORE_MODULES = [
     "pocketci_tui.control.link",
     "pocketci_tui.control.remote_secrets",
     "pocketci_tui.control.client",
+    "pocketci_tui.control.peers",
+    "pocketci_tui.control.server",
     "pocketci_tui.launch",
     "pocketci_tui.startup",
     "pocketci_tui.start_errors",
