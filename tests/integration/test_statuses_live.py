@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from corekit import Told, deliver
 from enginekit import REPOSITORY, EngineKit
 from statusforge import StatusForge
-from test_core_client import Told, deliver
 from test_statuses import TOKEN, one_function, rig
 
 from pocketci_tui.config import ForgeSettings
