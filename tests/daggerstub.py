@@ -14,9 +14,12 @@ Typical use::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +29,21 @@ FAKE_DIR = Path(__file__).resolve().parent / "fixtures" / "fake_dagger"
 FAKE_VERSION_LINE = "dagger v0.21.8 (fake) linux/amd64"
 
 
-def install_fake_dagger(tmp_path: Path) -> Path:
+def install_fake_dagger(tmp_path: Path, env: dict[str, str] | None = None) -> Path:
     """Write an executable ``dagger`` into ``tmp_path/bin`` and return that directory.
 
     The wrapper's shebang is the running interpreter, so the stand-in runs with the same
     virtual environment (graphql-core) on any checkout. Put the returned directory first on
-    PATH, or pass ``bin_dir / "dagger"`` wherever a CLI path is configured.
+    PATH, or pass ``bin_dir / "dagger"`` wherever a CLI path is configured. ``env`` is set by
+    the stand-in for itself (the product hands the CLI an allow-listed environment only).
     """
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     exe = bin_dir / "dagger"
     exe.write_text(
         f"#!{sys.executable}\n"
-        "import sys\n"
+        "import os, sys\n"
+        f"os.environ.update({dict(env or {})!r})\n"
         f"sys.path.insert(0, {str(FAKE_DIR)!r})\n"
         "from fake_dagger import main\n"
         "sys.exit(main(sys.argv))\n",
@@ -157,3 +162,62 @@ def fake_env(tmp_path: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+class EngineListener:
+    """A loopback listener standing in for a remote engine (``tcp://``, or behind a fake
+    ``kube-pod://`` pod): the stand-in connects to it before a call and keeps the connection
+    for the call, as the real CLI keeps its session. :meth:`stop` makes the engine go away
+    (new connections refused, the running calls' connections closed, so those calls fail);
+    :meth:`start` brings it back on the same port.
+    """
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._conns: set[asyncio.StreamWriter] = set()
+
+    @property
+    def host(self) -> str:
+        """Its runner host."""
+        return f"tcp://127.0.0.1:{self.port}"
+
+    @property
+    def connections(self) -> int:
+        """How many CLIs are connected now."""
+        return len(self._conns)
+
+    async def start(self) -> EngineListener:
+        """Listen (on the same port as before, if it listened before)."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._conns.add(writer)
+        try:
+            with contextlib.suppress(OSError):
+                await reader.read()
+        finally:
+            self._conns.discard(writer)
+            writer.close()
+
+    async def stop(self) -> None:
+        """Go away: refuse new connections and drop the open ones."""
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._conns):
+            writer.close()
+
+
+@contextlib.asynccontextmanager
+async def engine_listeners(count: int) -> AsyncIterator[list[EngineListener]]:
+    """``count`` started :class:`EngineListener` objects, stopped at the end."""
+    engines = [await EngineListener().start() for _ in range(count)]
+    try:
+        yield engines
+    finally:
+        for engine in engines:
+            await engine.stop()

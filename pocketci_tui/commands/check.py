@@ -363,19 +363,19 @@ def _dagger(configured: str) -> Finding:
 
 
 async def _engines(settings: Settings) -> list[Finding]:
-    """Probe each engine of ``dagger.engines`` that can be reached without the CLI."""
-    from pocketci_tui.engine.dispatch.health import probe, probeable
+    """Probe each engine of ``dagger.engines`` (all at once): with a connection where one
+    tells, else with ``dagger core version`` through the CLI."""
+    from pocketci_tui.engine.dagger import resolve_dagger_cli
+    from pocketci_tui.engine.dispatch.health import probe_any
 
+    configured = settings.dagger.cli
+    cli = resolve_dagger_cli(configured) or configured or "dagger"
+    engines = settings.dagger.engines
+    reasons = await asyncio.gather(*(probe_any(engine, cli) for engine in engines))
     findings = []
-    for engine in settings.dagger.engines:
+    for engine, why in zip(engines, reasons, strict=True):
         what = f"engine {engine.name}"
         where = engine.runner_host or "the engine on this machine"
-        if not probeable(engine):
-            findings.append(
-                Finding("ok", what, f"{where}, {engine.concurrency} slots (not probed)")
-            )
-            continue
-        why = await probe(engine)
         if why:
             findings.append(
                 Finding(

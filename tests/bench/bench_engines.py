@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from daggerstub import arg, fn
+from daggerstub import EngineListener, arg, fn
 from enginekit import EngineKit
 
 from pocketci_tui.config import DaggerSettings, EngineSettings
@@ -37,17 +37,10 @@ EVENTS = 8
 FUNCTIONS = 25
 
 
-async def _accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
-
-
 async def wall_time(engines: int, capacity: int, sleep: float) -> tuple[float, dict[str, int]]:
     """Seconds to run EVENTS x FUNCTIONS calls over ``engines`` engines; runs per engine."""
-    servers = [await asyncio.start_server(_accept, "127.0.0.1", 0) for _ in range(engines)]
-    pool = tuple(
-        EngineSettings(f"e{i}", f"tcp://127.0.0.1:{s.sockets[0].getsockname()[1]}", capacity)
-        for i, s in enumerate(servers)
-    )
+    servers = [await EngineListener().start() for _ in range(engines)]
+    pool = tuple(EngineSettings(f"e{i}", s.host, capacity) for i, s in enumerate(servers))
     base = [arg("src", "Directory"), arg("eventTrigger", "File")]
     call = {"sleep": sleep, "exit": 0}
     functions = [fn(f"f{i}OnGithubPushMain", *base, call=call) for i in range(FUNCTIONS)]
@@ -71,7 +64,7 @@ async def wall_time(engines: int, capacity: int, sleep: float) -> tuple[float, d
                 took = time.perf_counter() - began
     finally:
         for server in servers:
-            server.close()
+            await server.stop()
     bad = [
         (r.function, r.state.value, r.reason[:300]) for r in runs if r.state is not RunState.PASSED
     ]

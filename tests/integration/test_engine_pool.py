@@ -8,13 +8,12 @@ many calls each engine ran at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from daggerstub import arg, fn
+from daggerstub import EngineListener, arg, engine_listeners, fn
 from enginekit import EngineKit
 
 from pocketci_tui.commands.events import _run_row
@@ -30,22 +29,6 @@ def three_functions() -> list[dict[str, object]]:
     base = [arg("src", "Directory"), arg("eventTrigger", "File")]
     call = {"output": ["built"], "sleep": SLEEP, "exit": 0}
     return [fn(f"{p}OnGithubPushMain", *base, call=call) for p in ("build", "test", "lint")]
-
-
-@contextlib.asynccontextmanager
-async def engine_listeners(count: int) -> AsyncIterator[list[str]]:
-    """``count`` loopback listeners standing in for remote engines; yields their addresses."""
-
-    async def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.close()
-
-    servers = [await asyncio.start_server(accept, "127.0.0.1", 0) for _ in range(count)]
-    try:
-        yield [f"tcp://127.0.0.1:{s.sockets[0].getsockname()[1]}" for s in servers]
-    finally:
-        for server in servers:
-            server.close()
-            await server.wait_closed()
 
 
 def peak_per_host(starts_file: Path) -> dict[str, int]:
@@ -66,7 +49,7 @@ async def test_calls_spread_over_engines_within_each_capacity(
 ) -> None:
     starts = tmp_path / "starts.txt"
     async with engine_listeners(len(capacities) - 1) as remote:
-        hosts = ["", *remote]
+        hosts = ["", *(e.host for e in remote)]
         engines = tuple(
             EngineSettings(f"e{i}", host, cap)
             for i, (host, cap) in enumerate(zip(hosts, capacities, strict=True))
@@ -107,7 +90,7 @@ async def test_calls_spread_over_engines_within_each_capacity(
 
 async def test_a_repositorys_second_event_goes_to_the_same_engine(tmp_path: Path) -> None:
     async with engine_listeners(2) as remote:
-        engines = (EngineSettings("a", remote[0], 4), EngineSettings("b", remote[1], 4))
+        engines = (EngineSettings("a", remote[0].host, 4), EngineSettings("b", remote[1].host, 4))
         async with EngineKit(
             tmp_path,
             functions=three_functions()[:1],
@@ -139,10 +122,6 @@ async def test_a_repositorys_second_event_goes_to_the_same_engine(tmp_path: Path
     ] * 2
 
 
-async def _accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    writer.close()
-
-
 async def eventually(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     """Wait until ``predicate()`` holds (the pool's state changes without a notice)."""
     async with asyncio.timeout(timeout):
@@ -152,13 +131,9 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 60.0) -> No
 
 async def test_an_unreachable_engine_is_skipped_then_used_again(tmp_path: Path) -> None:
     starts = tmp_path / "starts.txt"
-    engine_a = await asyncio.start_server(_accept, "127.0.0.1", 0)
-    port_a = engine_a.sockets[0].getsockname()[1]
-    async with engine_listeners(1) as (host_b,):
-        engines = (
-            EngineSettings("a", f"tcp://127.0.0.1:{port_a}", 2),
-            EngineSettings("b", host_b, 2),
-        )
+    engine_a = await EngineListener().start()
+    async with engine_listeners(1) as (engine_b,):
+        engines = (EngineSettings("a", engine_a.host, 2), EngineSettings("b", engine_b.host, 2))
         async with EngineKit(
             tmp_path,
             functions=three_functions(),
@@ -172,8 +147,7 @@ async def test_an_unreachable_engine_is_skipped_then_used_again(tmp_path: Path) 
             assert {r.engine for r in before} == {"a", "b"}
 
             # Engine a goes away: the calls given to it never start and go to b.
-            engine_a.close()
-            await engine_a.wait_closed()
+            await engine_a.stop()
             later = [await kit.deliver(kit.push({"main.go": f"// {i}\n"})) for i in (2, 3, 4)]
             runs = []
             for stored in later:
@@ -195,14 +169,13 @@ async def test_an_unreachable_engine_is_skipped_then_used_again(tmp_path: Path) 
             assert requeued, "a call given to engine a was queued again"
 
             # Engine a comes back on the same address: it is probed up and takes calls again.
-            engine_a = await asyncio.start_server(_accept, "127.0.0.1", port_a)
+            await engine_a.start()
             await eventually(lambda: not pool.loads()[0].down)
             assert "engine:a" not in {p.key for p in kit.engine.problems()}
             last = await kit.deliver(kit.push({"main.go": "// 5\n"}))
             assert last.event.id is not None
             back = await kit.wait_runs_finished(last.event.id, count=3)
-            engine_a.close()
-            await engine_a.wait_closed()
+            await engine_a.stop()
     assert [r.state for r in back] == [RunState.PASSED] * 3
     assert "a" in {r.engine for r in back}
     # Only calls that reached an engine started there.
@@ -218,7 +191,7 @@ async def test_each_engines_load_reaches_subscribers_as_calls_start_and_end(
     """The loads come with the counts, told when they change: a call taking a slot, giving it
     back, an engine marked down."""
     async with engine_listeners(1) as remote:
-        engines = (EngineSettings("here", "", 2), EngineSettings("rack", remote[0], 3))
+        engines = (EngineSettings("here", "", 2), EngineSettings("rack", remote[0].host, 3))
         async with EngineKit(
             tmp_path,
             functions=three_functions()[:1],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import socket
 import stat
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from daggerstub import install_fake_dagger
 
 from pocketci_tui import __version__
 from pocketci_tui.cli import main
@@ -525,7 +527,19 @@ def test_fire_example_says_it_builds_a_github_push(
     assert "--event 'Push Hook' --vendor gitlab" in err
 
 
-def test_check_probes_each_engine(hermetic_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_probes_each_engine(
+    hermetic_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A tcp:// engine is probed with a connection; a kube-pod:// one (reached only through
+    the CLI) with ``dagger core version``, which fails as the real CLI does on a missing pod."""
+    pods = tmp_path / "pods"
+    (pods / "dagger").mkdir(parents=True)
+    env = {"FAKE_DAGGER_KUBE_PODS": str(pods), "FAKE_DAGGER_CONNECT_RETRY": "0.01"}
+    bin_dir = install_fake_dagger(tmp_path, env)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     with socket.socket() as up, socket.socket() as gone:
         up.bind(("127.0.0.1", 0))
         up.listen()
@@ -539,9 +553,16 @@ def test_check_probes_each_engine(hermetic_home: Path, capsys: pytest.CaptureFix
         )
         _plaintext_config(hermetic_home, _free_port(), engines)
         main(["check"])
-    out = capsys.readouterr().out
+        out = capsys.readouterr().out
+        # The pod comes up, its engine listening where `up` does.
+        (pods / "dagger" / "dagger-engine-0").write_text(f"tcp://127.0.0.1:{up.getsockname()[1]}")
+        main(["check"])
+        again = capsys.readouterr().out
     assert "ok    engine up" in out
     assert "answers, 2 slots" in out
     assert "WARN  engine down" in out
     assert "cannot be reached" in out
-    assert "kube-pod://dagger-engine-0?namespace=dagger, 2 slots (not probed)" in out
+    assert "WARN  engine k8s" in out
+    assert 'pods "dagger-engine-0" not found' in out
+    assert "not probed" not in out
+    assert "kube-pod://dagger-engine-0?namespace=dagger answers, 2 slots" in again

@@ -215,6 +215,33 @@ def build_argv(cli: str, req: CallRequest, event_file: Path) -> list[str]:
     return argv
 
 
+def _parent_env(base_env: Mapping[str, str] | None) -> dict[str, str]:
+    """The allow-listed part of ``os.environ`` (or ``base_env``), credential-looking names
+    dropped, with a ``PATH``."""
+    if base_env is not None:
+        env = {k: v for k, v in base_env.items() if not _looks_secret(k)}
+    else:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if (k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)) and not _looks_secret(k)
+        }
+    env.setdefault("PATH", os.defpath)
+    return env
+
+
+def probe_env(runner_host: str) -> dict[str, str]:
+    """The environment of a ``dagger`` command that only reaches an engine (no secret, no
+    cloud token): what a call gets from the parent, Dagger's quiet switches, the engine."""
+    env = _parent_env(None)
+    env.update(
+        {"DAGGER_NO_NAG": "1", "DAGGER_NO_UPDATE_CHECK": "1", "DO_NOT_TRACK": "1", "NO_COLOR": "1"}
+    )
+    if runner_host:
+        env["_EXPERIMENTAL_DAGGER_RUNNER_HOST"] = runner_host
+    return env
+
+
 def build_env(
     dagger: DaggerEnv, base_env: Mapping[str, str] | None, req: CallRequest, event_file: Path
 ) -> dict[str, str]:
@@ -232,17 +259,7 @@ def build_env(
         plus ``CI``, ``GITHUB_*``, Dagger's quiet switches, ``NO_COLOR``, the configured
         engine and cloud token, and ``POCKETCI_SECRET_*`` for this call's secrets only.
     """
-    if base_env is not None:
-        source: Mapping[str, str] = base_env
-        env = {k: v for k, v in source.items() if not _looks_secret(k)}
-    else:
-        source = os.environ
-        env = {
-            k: v
-            for k, v in source.items()
-            if (k in ENV_ALLOW or k.startswith(ENV_ALLOW_PREFIXES)) and not _looks_secret(k)
-        }
-    env.setdefault("PATH", os.defpath)
+    env = _parent_env(base_env)
     event = req.event
     env.update(
         {

@@ -21,6 +21,7 @@ from pathlib import Path
 from pocketci_tui.config import EngineSettings, Settings
 from pocketci_tui.engine.dagger import CallRequest, Catalog, DaggerEnv, Runner, resolve_dagger_cli
 from pocketci_tui.engine.dagger.call_output import open_log
+from pocketci_tui.engine.dagger.runner import CallOutcome
 from pocketci_tui.engine.dispatch.engines import EnginePool
 from pocketci_tui.engine.dispatch.health import EngineHealth
 from pocketci_tui.engine.dispatch.live import LiveRun, LiveState
@@ -122,7 +123,9 @@ class RunExecutor:
         self._publish = publish
         self._spawn = spawn
         self.pool = EnginePool(settings().engine_pool(), on_change=live.changed)
-        self.health = EngineHealth(self.pool, live, spawn, enabled=bool(settings().dagger.engines))
+        self.health = EngineHealth(
+            self.pool, live, spawn, enabled=bool(settings().dagger.engines), cli=self._dagger_cli
+        )
         self._cloud_token: str | None = None
         self._stopping = False
 
@@ -306,9 +309,19 @@ class RunExecutor:
             spec=run.spec,
         )
 
+        calling: asyncio.Future[CallOutcome] | None = None
+
+        def stop() -> None:
+            if calling is not None:
+                calling.cancel()
+
+        guard = self.health.guard(engine, stop)
+
         def on_lines(run_id: str, lines: list[str]) -> None:
             end = live.add_output(lines)
             self._publish(RunOutput(run_id, tuple(lines), end))
+            if guard is not None:
+                guard.feed(lines)
 
         def on_started(run_id: str, pid: int) -> None:
             started = replace(live.run, state=RunState.RUNNING, started_at=utcnow())
@@ -318,9 +331,20 @@ class RunExecutor:
             self._spawn(self._save_started(started, call_process(run_id, pid)), f"save-{run_id}")
 
         runner = self._runner(engine, work.extra_mask, no_secrets=work.no_secrets)
-        outcome = await runner.run(request, on_lines, on_started)
+        calling = asyncio.ensure_future(runner.run(request, on_lines, on_started))
+        try:
+            outcome = await calling
+        except asyncio.CancelledError:
+            this = asyncio.current_task()
+            if guard is None or not guard.stopped or (this is not None and this.cancelling()):
+                raise
+            # Its CLI never reached the engine: the call was stopped before anything ran.
+            return False
+        finally:
+            if guard is not None:
+                guard.close()
         if outcome.state is RunState.FAILED and await self.health.check_failure(
-            engine, outcome.reason
+            engine, guard.watch if guard is not None else None
         ):
             return False
         await self._finish(

@@ -1,12 +1,16 @@
 """Whether an engine of the pool can be reached, and bringing a down engine back.
 
-A call whose ``dagger`` CLI could not reach its engine failed before anything ran. The
-executor asks :func:`unreachable` whether a failed call looks like that; when the engine also
-refuses a connection of ours, the engine is marked down in the pool, the run goes back in line
-for another engine, and :class:`EngineHealth` probes the engine with a growing pause until it
-answers, then marks it up again. Only ``tcp://`` and ``unix://`` engines are probed (the
-others cannot be reached without the CLI), and only in a configured pool (``dagger.engines``):
-a single engine's failure stays a failed build, as before.
+The ``dagger`` CLI does not fail fast when its engine cannot be reached: it tries again every
+second for ten minutes (:mod:`~pocketci_tui.engine.dagger.connect_phase` says what it prints).
+So each call on a pool engine is watched while its CLI connects (:class:`CallGuard`): when
+its attempts fail and the engine is confirmed unreachable (a ``tcp://`` or ``unix://`` engine
+refuses a connection of ours; any other engine, after a few failed attempts of the CLI), the
+call is stopped before anything ran, the engine is marked down, and the run goes back in line
+for another engine. A call that ends while still connecting is treated the same way. A call
+that got past connecting and failed is a failed build. A down engine is probed with a growing
+pause until it answers (a connection, or ``dagger core version`` through the CLI for engines
+only the CLI can reach), then marked up. All this only in a configured pool
+(``dagger.engines``): a single engine's failure stays a failed build, as before.
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
+import os
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from pocketci_tui.config import EngineSettings
+from pocketci_tui.engine.dagger.connect_phase import ConnectWatch
+from pocketci_tui.engine.dagger.engine_probe import FAILED_ATTEMPTS, cli_probe
 from pocketci_tui.engine.dispatch.engines import EnginePool
 from pocketci_tui.engine.dispatch.live import LiveState
 from pocketci_tui.engine.dispatch.notices import Spawn
@@ -29,15 +36,9 @@ PROBE_TIMEOUT = 5.0
 FIRST_PAUSE = 0.5
 LONGEST_PAUSE = 60.0
 
-_CONNECT_FAILURE = re.compile(
-    r"failed to connect to engine|connection refused|no route to host|no such host|"
-    r"i/o timeout|connect: network is unreachable",
-    re.IGNORECASE,
-)
-
 
 def probeable(engine: EngineSettings) -> bool:
-    """Whether pocketci-tui can tell on its own if ``engine`` answers."""
+    """Whether pocketci-tui can tell with a plain connection if ``engine`` answers."""
     return engine.runner_host.startswith(("tcp://", "unix://"))
 
 
@@ -52,17 +53,27 @@ async def probe(engine: EngineSettings) -> str:
                 _, writer = await asyncio.open_connection(parts.hostname, parts.port)
     except TimeoutError:
         return f"{engine.runner_host} did not answer within {PROBE_TIMEOUT:g}s"
-    except (OSError, ValueError) as exc:
-        return f"{engine.runner_host}: {getattr(exc, 'strerror', None) or exc}"
+    except OSError as exc:
+        # asyncio words a refusal "Connect call failed (...)": say it the way the CLI does.
+        return f"{engine.runner_host}: {os.strerror(exc.errno).lower() if exc.errno else exc}"
+    except ValueError as exc:
+        return f"{engine.runner_host}: {exc}"
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return ""
 
 
-def looks_unreachable(reason: str) -> bool:
-    """Whether a failed call's reason reads like the CLI never reached its engine."""
-    return bool(_CONNECT_FAILURE.search(reason))
+async def probe_any(engine: EngineSettings, cli: str) -> str:
+    """Probe ``engine`` the cheapest way it can be: a connection, else the CLI."""
+    if probeable(engine):
+        return await probe(engine)
+    return await cli_probe(cli, engine.runner_host)
+
+
+def _cli_reason(engine: EngineSettings, watch: ConnectWatch) -> str:
+    where = engine.runner_host or "the engine on this machine"
+    return f"{where}: {watch.last_error or 'the dagger CLI could not connect'}"
 
 
 def problem_key(name: str) -> str:
@@ -78,28 +89,53 @@ class EngineHealth:
         live: Where the problems go.
         spawn: Runs the probing in the background.
         enabled: False for a pool of one from ``runner-host`` (its failures stay failures).
+        cli: Gives the ``dagger`` CLI that probes engines only it can reach.
     """
 
-    def __init__(self, pool: EnginePool, live: LiveState, spawn: Spawn, *, enabled: bool) -> None:
+    def __init__(
+        self,
+        pool: EnginePool,
+        live: LiveState,
+        spawn: Spawn,
+        *,
+        enabled: bool,
+        cli: Callable[[], str] = lambda: "dagger",
+    ) -> None:
         self._pool = pool
         self._live = live
         self._spawn = spawn
         self._enabled = enabled
+        self._cli = cli
         self._probing: set[str] = set()
 
-    async def check_failure(self, engine: EngineSettings, reason: str) -> bool:
-        """After a failed call: True when its engine is unreachable (now marked down), so the
-        call never ran and goes to another engine."""
-        if not (self._enabled and probeable(engine) and looks_unreachable(reason)):
+    def guard(self, engine: EngineSettings, stop: Callable[[], None]) -> CallGuard | None:
+        """A watch over one call on ``engine`` that calls ``stop`` when the engine turns out
+        unreachable while the call connects; None outside a configured pool."""
+        return CallGuard(self, engine, stop) if self._enabled else None
+
+    async def confirm(self, engine: EngineSettings, watch: ConnectWatch) -> tuple[str, bool]:
+        """While a call's CLI fails to connect: why its engine cannot be reached (empty when
+        that is not established yet), and whether only the CLI can tell it answers again."""
+        if probeable(engine):
+            why = await probe(engine)
+            if why:
+                return why, False
+        if watch.failures >= FAILED_ATTEMPTS:
+            return _cli_reason(engine, watch), True
+        return "", False
+
+    async def check_failure(self, engine: EngineSettings, watch: ConnectWatch | None) -> bool:
+        """After a failed call: True when it never got past connecting to its engine (now
+        marked down), so it never ran and goes to another engine."""
+        if not (self._enabled and watch is not None and watch.unreachable):
             return False
-        why = await probe(engine)
-        if not why:
-            return False
-        self.mark_down(engine, why)
+        why = await probe(engine) if probeable(engine) else ""
+        self.mark_down(engine, why or _cli_reason(engine, watch), by_cli=not why)
         return True
 
-    def mark_down(self, engine: EngineSettings, why: str) -> None:
-        """Give ``engine`` no calls, say so, and probe it until it answers."""
+    def mark_down(self, engine: EngineSettings, why: str, *, by_cli: bool = False) -> None:
+        """Give ``engine`` no calls, say so, and probe it until it answers (through the CLI
+        when ``by_cli``, or when only the CLI can reach it)."""
         self._pool.mark_down(engine.name, why)
         self._live.raise_problem(
             Problem(
@@ -112,14 +148,19 @@ class EngineHealth:
         )
         if engine.name not in self._probing:
             self._probing.add(engine.name)
-            self._spawn(self._until_up(engine), f"probe-{engine.name}")
+            self._spawn(
+                self._until_up(engine, by_cli or not probeable(engine)), f"probe-{engine.name}"
+            )
 
-    async def _until_up(self, engine: EngineSettings) -> None:
+    async def _until_up(self, engine: EngineSettings, by_cli: bool) -> None:
         pause = FIRST_PAUSE
         try:
             while True:
                 await asyncio.sleep(pause)
-                why = await probe(engine)
+                if by_cli:
+                    why = await cli_probe(self._cli(), engine.runner_host)
+                else:
+                    why = await probe(engine)
                 if not why:
                     break
                 log.info("engine %s still down: %s", engine.name, why)
@@ -128,3 +169,50 @@ class EngineHealth:
             self._probing.discard(engine.name)
         self._live.clear_problems(problem_key(engine.name))
         self._pool.mark_up(engine.name)
+
+
+class CallGuard:
+    """Watches one call's output while its CLI connects to a pool engine.
+
+    Once the CLI's attempts fail, it asks :meth:`EngineHealth.confirm` (after the first
+    failure for an engine a connection can probe, else after a few); a confirmed unreachable
+    engine is marked down and the call stopped: it never ran.
+
+    Attributes:
+        watch: What the call's output says about connecting.
+        stopped: The guard stopped the call because its engine cannot be reached.
+    """
+
+    def __init__(self, health: EngineHealth, engine: EngineSettings, stop: Callable[[], None]):
+        self._health = health
+        self._engine = engine
+        self._stop = stop
+        self.watch = ConnectWatch()
+        self.stopped = False
+        self._next_check = 1 if probeable(engine) else FAILED_ATTEMPTS
+        self._checking: asyncio.Task[None] | None = None
+
+    def feed(self, lines: list[str]) -> None:
+        """Take the call's next output lines (on the event loop)."""
+        watch = self.watch
+        if not watch.connecting or self.stopped:
+            return
+        watch.feed(lines)
+        if watch.unreachable and watch.failures >= self._next_check and self._checking is None:
+            self._next_check = watch.failures + 1
+            self._checking = asyncio.create_task(self._check(), name="engine-confirm")
+
+    async def _check(self) -> None:
+        try:
+            why, by_cli = await self._health.confirm(self._engine, self.watch)
+        finally:
+            self._checking = None
+        if why and self.watch.connecting and not self.stopped:
+            self.stopped = True
+            self._health.mark_down(self._engine, why, by_cli=by_cli)
+            self._stop()
+
+    def close(self) -> None:
+        """Forget a check still running (the call ended)."""
+        if self._checking is not None:
+            self._checking.cancel()
