@@ -10,6 +10,7 @@ engine: new client: context deadline exceeded`` and exits 1; the stand-in acts t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 from collections import Counter
@@ -188,3 +189,88 @@ async def test_a_kube_pod_engine_is_marked_down_and_probed_back_up(
     assert "k8s" in {r.engine for r in back}
     assert sum(started(starts).values()) == 15
     assert max(peak_per_host(starts).values()) <= 2
+
+
+# -- an engine lost in the middle of a run ---------------------------------------------------
+
+
+@pytest.mark.parametrize("capacities", [(2, 3), (2, 3, 1)], ids=["two", "three"])
+async def test_an_engine_lost_mid_run(tmp_path: Path, capacities: tuple[int, ...]) -> None:
+    """Engine e0 goes away while calls run on it and others wait in line: the calls it was
+    running fail (they had started), the calls that then reach for it go to the other engines
+    and pass, it is marked down (a problem, and in ``check``) and comes back when it returns;
+    no engine ever runs more calls than its capacity."""
+    starts = tmp_path / "starts.txt"
+    gate = tmp_path / "gate"
+    async with engine_listeners(len(capacities)) as listeners:
+        engines = tuple(
+            EngineSettings(f"e{i}", listener.host, cap)
+            for i, (listener, cap) in enumerate(zip(listeners, capacities, strict=True))
+        )
+        lost = listeners[0]
+        async with EngineKit(
+            tmp_path,
+            functions=functions(wait_file=str(gate)),
+            dagger_env={"FAKE_DAGGER_STARTS_FILE": str(starts)},
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), engines=engines),
+        ) as kit:
+            pool = kit.engine.executor.pool
+            events = [await kit.deliver(kit.push({"main.go": f"// {i}\n"})) for i in range(4)]
+            total = sum(capacities)
+            # Every engine full, its calls connected, and calls waiting in line.
+            await eventually(
+                lambda: (
+                    sum(e.busy for e in pool.loads()) == total
+                    and sum(x.connections for x in listeners) == total
+                    and pool.waiting > 0
+                )
+            )
+            await lost.stop()
+            await eventually(lambda: bool(pool.loads()[0].down))
+            problems = {p.key: p for p in kit.engine.problems()}
+            assert "connection refused" in problems["engine:e0"].detail
+            [e0, *others] = await _engines(kit.settings)
+            assert e0.level == "WARN"
+            assert "cannot be reached" in e0.message
+            assert {f.level for f in others} == {"ok"}
+            gate.write_text("open")
+            runs = []
+            for stored in events:
+                assert stored.event.id is not None
+                runs += await kit.wait_runs_finished(stored.event.id, count=3, timeout=120)
+
+            # While e0 is still down, the other engines' slots are taken: only e0 can take
+            # the next calls once it is back.
+            async with contextlib.AsyncExitStack() as held:
+                for _ in range(total - capacities[0]):
+                    taken = await held.enter_async_context(pool.slot("someone/else"))
+                    assert taken.name != "e0"
+                await lost.start()
+                await eventually(lambda: not pool.loads()[0].down)
+                assert "engine:e0" not in {p.key for p in kit.engine.problems()}
+                again = await kit.deliver(kit.push({"main.go": "// back\n"}))
+                assert again.event.id is not None
+                back = await kit.wait_runs_finished(again.event.id, count=3, timeout=120)
+            requeues = requeued(kit, "e0")
+
+    failed = [r for r in runs if r.state is RunState.FAILED]
+    passed = [r for r in runs if r.state is RunState.PASSED]
+    assert len(runs) == 12
+    # The calls e0 was running had started: failed builds, with the CLI's error.
+    assert len(failed) == capacities[0]
+    assert {r.engine for r in failed} == {"e0"}
+    assert all("error reading from server: EOF" in r.reason for r in failed)
+    # Everything else passed on the other engines, first time, nothing failed that never ran.
+    assert len(passed) == 12 - capacities[0]
+    assert "e0" not in {r.engine for r in passed}
+    assert all(r.attempt == 1 for r in runs)
+    assert requeues >= 1, "calls that reached for the lost engine were queued again"
+    assert [r.state for r in back] == [RunState.PASSED] * 3
+    assert {r.engine for r in back} == {"e0"}
+    # Every call that started, started on an engine that took it, within its capacity.
+    hosts = {e.runner_host: e.concurrency for e in engines}
+    assert sum(started(starts).values()) == 12 + 3
+    peak = peak_per_host(starts)
+    assert set(peak) == set(hosts)
+    for host, most in peak.items():
+        assert most <= hosts[host], f"{host} ran {most} calls at once, above {hosts[host]}"
