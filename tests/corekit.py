@@ -9,6 +9,8 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import aiohttp
+
 from pocketci_tui.contract import ClientNotice, CoreClient, LinkChanged, OutputTail
 from pocketci_tui.control.client import SocketClient
 from pocketci_tui.control.location import socket_path
@@ -90,3 +92,21 @@ async def attached(
         yield client
     finally:
         await client.stop()
+
+
+async def forge_delivery(webhook_url: str) -> int:
+    """Post a delivery with a wrong signature to the listener; return its answer's status."""
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            webhook_url,
+            data=b'{"zen": "forged"}',
+            headers={
+                "Content-Type": "application/json",
+                "X-GitHub-Event": "ping",
+                "X-GitHub-Delivery": "forged-1",
+                "X-Hub-Signature-256": "sha256=" + "0" * 64,
+            },
+        ) as resp,
+    ):
+        return resp.status

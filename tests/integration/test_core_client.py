@@ -13,12 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from corekit import IMPLEMENTATIONS, Told, attached, deliver, join
+from corekit import IMPLEMENTATIONS, Told, attached, deliver, forge_delivery, join
 from daggerstub import arg, fn
 from enginekit import EngineKit
 
 from pocketci_tui.config import DaggerSettings
-from pocketci_tui.contract import CountsChanged, ProblemsChanged
+from pocketci_tui.contract import CountsChanged, ProblemsChanged, RejectionSummary
 from pocketci_tui.model import EventSettled, RunOutput, RunState
 from pocketci_tui.services import Services
 
@@ -235,5 +235,38 @@ async def test_secrets_are_listed_set_read_and_deleted_and_watched(
             await kit.secrets.set("later", "later-value")
             assert await store.names() == ["later"]
             assert changed == ["deploy-token", "deploy-token"]
+    finally:
+        await services.stop()
+
+
+@pytest.mark.parametrize("how", IMPLEMENTATIONS)
+async def test_refused_deliveries_are_told_and_listed(tmp_path: Path, how: str) -> None:
+    kit = EngineKit(
+        tmp_path,
+        functions=[fn("onGithubPushMain", *BASE, call={"exit": 0})],
+        secrets={"webhook-secret": "webhook-secret-value"},
+    )
+    services = Services(kit.settings, kit.paths, secrets=kit.secrets)
+    await services.start(port=0)
+    try:
+        async with attached(services, how) as core:
+            summaries: list[RejectionSummary] = []
+            arrived = asyncio.Event()
+
+            def on_refusal(summary: RejectionSummary) -> None:
+                summaries.append(summary)
+                arrived.set()
+
+            core.subscribe_refusals(on_refusal)
+            assert await forge_delivery(services.webhook_url) == 401
+            async with asyncio.timeout(30):
+                while not summaries:
+                    arrived.clear()
+                    await arrived.wait()
+            assert summaries[-1].count == 1
+            assert summaries[-1].last.status == 401
+            recent, total = await core.refusals()
+            assert total == 1
+            assert recent == [summaries[-1].last]
     finally:
         await services.stop()

@@ -7,11 +7,13 @@ frozen while the owner runs on."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from corekit import Told, deliver
+from corekit import Told, deliver, forge_delivery
 from daggerstub import arg, fn
 from enginekit import EngineKit
 from sockrelay import SocketRelay
@@ -21,6 +23,7 @@ from pocketci_tui.contract import (
     CoreClient,
     LinkChanged,
     NotStarted,
+    RejectionSummary,
     SecretChanged,
 )
 from pocketci_tui.control import link as control_link
@@ -360,3 +363,57 @@ async def test_a_client_away_longer_than_the_owner_remembers_reads_the_snapshot_
         await client.stop()
         await relay.close()
         await services.stop()
+
+
+async def test_a_reload_asks_the_owner_and_takes_its_settings(
+    kit: EngineKit, owner: Services
+) -> None:
+    """The attached UI never pushes settings of its own: the owner re-reads its file, says
+    what came of it, and the client then shows the owner's settings."""
+    client = SocketClient(socket_path(kit.paths))
+    await client.start()
+    try:
+        ok, message = await client.reload_config()
+        assert not ok
+        assert "does not reload" in message
+
+        asked = asyncio.Event()
+
+        async def reload() -> tuple[bool, str]:
+            owner.apply_settings(replace(owner.settings, timeout=123.0))
+            asked.set()
+            return True, "config.yaml reloaded: the timeout is 123 s"
+
+        owner.reload_config = reload
+        assert client.settings.timeout != 123.0
+        assert await client.reload_config() == (True, "config.yaml reloaded: the timeout is 123 s")
+        assert client.settings.timeout == 123.0
+
+        asked.clear()
+        client.apply_settings(replace(client.settings, timeout=5.0))  # what it was given: unused
+        async with asyncio.timeout(30):
+            await asked.wait()
+        assert owner.settings.timeout == 123.0
+    finally:
+        await client.stop()
+
+
+async def test_a_client_attaching_later_is_told_the_refusals_so_far_at_once(
+    kit: EngineKit, owner: Services
+) -> None:
+    await kit.secrets.set("webhook-secret", "webhook-secret-value")
+    assert await forge_delivery(owner.webhook_url) == 401
+    assert owner.control is not None
+    async with asyncio.timeout(30):
+        while owner.control.hub.refusals is None:  # the owner's summary is sent at a pace
+            await asyncio.sleep(0.05)
+    client = SocketClient(socket_path(kit.paths))
+    await client.start()
+    try:
+        told: list[RejectionSummary] = []
+        client.subscribe_refusals(told.append)
+        assert len(told) == 1
+        assert told[0].count == 1
+        assert told[0].last.status == 401
+    finally:
+        await client.stop()
