@@ -98,3 +98,15 @@ def test_a_failure_without_connect_errors_is_a_build_failure() -> None:
         ]
     )
     assert not w.unreachable
+
+
+def test_any_other_top_level_step_means_it_got_past_connecting() -> None:
+    """Nested steps belong to connecting; a top-level step that is not ``connect`` (the
+    module loading, the function) means the CLI reached its engine."""
+    nested = watch(["1   : connect", "2   : ┆ pulling engine image", "3   : ┆ ┆ " + REFUSED])
+    assert nested.unreachable
+    w = watch(["1   : connect", "7   : load module: ./ci", "8   : ┆ " + REFUSED])
+    assert not w.connecting
+    assert not w.unreachable
+    logs = watch(["1   : connect", "1   : [0.0s] | cloud url=https://dagger.cloud/traces/setup"])
+    assert logs.connecting

@@ -12,10 +12,13 @@ fails and the CLI prints ``Error: start engine: new client: context deadline exc
 exits 1. Nothing of the module or the function runs before ``connect`` is done.
 
 The rule pocketci-tui applies: a call never started on its engine when everything it printed
-belongs to the connect phase (plain progress lines, none after ``connect DONE``, and no line
-of the function's own output, which has no progress prefix) and among it is a connect failure
-(an attempt's ``connection error`` or the final ``start engine`` error). Output the function
-printed, or a failure after connecting, makes it a build that ran.
+belongs to the connect phase (plain progress lines of the ``connect`` step and of what is
+nested under it; none after ``connect DONE``; no other top-level step such as loading the
+module or the function; no line of the function's own output, which has no progress prefix)
+and among it is a connect failure (an attempt's ``connection error`` or the final ``start
+engine`` error). Output the function printed, or a failure after connecting, makes it a build
+that ran: when in doubt, a call counts as started, since running a build twice is worse than
+counting one that never ran as failed.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ _PROGRESS = re.compile(r"^\d+\s*: ")
 
 _INDENT = re.compile(r"^[\s┆│]*")
 """The tree drawing that indents a nested span."""
+
+_CONNECT_STEP = re.compile(
+    r"(?:connect|starting engine|connecting to engine|creating client|starting session|"
+    r"subscribing to telemetry|moby\.buildkit\.v1\.Control/Info)(?: |$)|[\[!]"
+)
+"""A top-level (unindented) line that still belongs to connecting: the ``connect`` step (or
+one of its own steps, should a version show them unindented), a log line or an error line.
+Whatever is nested (indented) belongs to the top-level step above it."""
 
 _ATTEMPT_FAILED = "! connection error: desc = "
 _CONNECT_DONE = ("connect DONE", "connect CACHED")
@@ -81,12 +92,16 @@ class ConnectWatch:
                 # The function's own output (the result on stdout): it got past connecting.
                 self.connecting = False
             return
-        body = _INDENT.sub("", line[prefix.end() :])
+        rest = line[prefix.end() :]
+        body = _INDENT.sub("", rest)
         if body.startswith(_CONNECT_DONE):
             self.connecting = False
         elif body.startswith(_ATTEMPT_FAILED):
             self.failures += 1
             self.last_error = _shorten(_unquote(body[len(_ATTEMPT_FAILED) :]))
+        elif rest == body and not _CONNECT_STEP.match(body):
+            # Another top-level step (loading the module, the function): past connecting.
+            self.connecting = False
 
     @property
     def unreachable(self) -> bool:
