@@ -63,6 +63,10 @@ MAX_MESSAGE = 64 * 1024 * 1024
 CLOSE_TIMEOUT = 2.0
 """Seconds the stream's closing handshake may take before the connection is dropped."""
 
+FIRST_FRAME_GRACE = 0.3
+"""Seconds a stream attached again is given for its first frame before the link is told up
+(an owner that cannot resume says so at once)."""
+
 TOO_SLOW = 4008
 """The close code of an owner that cut this client off for not reading its notices."""
 
@@ -176,6 +180,17 @@ def _why_closed(ws: aiohttp.ClientWebSocketResponse, owner: str) -> str:
     if error is not None:
         return f"the link to {owner} broke: {error}"
     return f"{owner} went away"
+
+
+def _is_resync(msg: aiohttp.WSMessage) -> bool:
+    """True for the owner's word to re-read the snapshot."""
+    if msg.type is not aiohttp.WSMsgType.TEXT or '"resync"' not in msg.data:
+        return False
+    try:
+        data = json.loads(msg.data)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and bool(data.get("resync"))
 
 
 class LinkEvents(Protocol):
@@ -314,16 +329,16 @@ class Link:
 
     async def _keep_linked(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Read the stream; when the link is lost, say so and attach again, until closed."""
+        again: bool | None = None
         while True:
-            why = await self._read_stream(ws)
+            why = await self._read_stream(ws, again)
             self.up = False
             self.down = why
             log.warning("lost the link to %s: %s", self.owner, why)
             self._events.link_changed(LinkChanged(up=False, owner=self.owner, detail=why))
-            ws, resynced = await self._reconnect()
+            ws, again = await self._reconnect()
             self.up = True
-            log.info("attached again to %s%s", self.owner, " (resynced)" if resynced else "")
-            self._events.link_changed(LinkChanged(up=True, owner=self.owner, resync=resynced))
+            log.info("attached again to %s%s", self.owner, " (resynced)" if again else "")
 
     async def _reconnect(self) -> tuple[aiohttp.ClientWebSocketResponse, bool]:
         """Try to attach again, with a jittered backoff, until it works (or :meth:`close`)."""
@@ -339,11 +354,42 @@ class Link:
                 log.debug("attaching again to %s failed: %s", self.path, exc)
                 self._events.link_changed(LinkChanged(up=False, owner=self.owner, detail=self.down))
 
-    async def _read_stream(self, ws: aiohttp.ClientWebSocketResponse) -> str:
-        """Hand the stream's notices on until it ends; return why it ended."""
+    async def _first_frame(
+        self, ws: aiohttp.ClientWebSocketResponse, resynced: bool
+    ) -> aiohttp.WSMessage | None:
+        """Read the first frame of a stream attached again, and tell that the link is up.
+
+        An owner that cannot resume the stream says so in its very first frame: the link is
+        then told up once, with ``resync`` (by :meth:`_resync`), rather than up and at once up
+        again to be read anew. Returns the frame, or None when none came within
+        :data:`FIRST_FRAME_GRACE` (an owner with nothing to tell).
+        """
+        msg: aiohttp.WSMessage | None = None
+        with contextlib.suppress(TimeoutError):
+            # One deadline for the frame (receive's own restarts at each heartbeat's pong).
+            async with asyncio.timeout(FIRST_FRAME_GRACE):
+                msg = await ws.receive()
+        if msg is None or not _is_resync(msg):
+            self._events.link_changed(LinkChanged(up=True, owner=self.owner, resync=resynced))
+        return msg
+
+    async def _read_stream(self, ws: aiohttp.ClientWebSocketResponse, again: bool | None) -> str:
+        """Hand the stream's notices on until it ends; return why it ended.
+
+        Args:
+            ws: The stream.
+            again: None for the first stream of the client; else whether the snapshot was read
+                for it (the link being up is told with its first frame).
+        """
         try:
             while True:
-                msg = await ws.receive()
+                if again is None:
+                    msg = await ws.receive()
+                else:
+                    first, again = await self._first_frame(ws, again), None
+                    if first is None:
+                        continue
+                    msg = first
                 if msg.type is aiohttp.WSMsgType.TEXT:
                     await self._on_frame(msg.data)
                 elif msg.type in (

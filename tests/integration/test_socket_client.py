@@ -217,6 +217,7 @@ async def test_the_owner_going_away_is_told_and_fails_every_call_at_once_until_i
         await again.start(port=0)
         await told.wait_for(lambda: told.links()[-1].up)
         assert told.links()[-1] == LinkChanged(up=True, owner=told.links()[-1].owner, resync=True)
+        assert [link.resync for link in told.links() if link.up] == [True]  # told up once
         assert client.link_up
         assert client.url == again.url
         assert client.snapshot is not None
@@ -257,7 +258,7 @@ async def test_a_cut_link_resumes_where_it_left_without_a_resync_or_a_lost_notic
 
         await relay.start()
         await told.wait_for(lambda: told.links()[-1].up)
-        assert told.links()[-1].resync is False
+        assert [link.resync for link in told.links() if link.up] == [False]  # told up once
         await told.wait_for(lambda: settled(told, missed))
         assert client.last_seq > seq
         # Nothing lost, nothing twice, in the owner's order.
@@ -283,7 +284,7 @@ async def test_an_owner_that_stops_answering_is_noticed_by_the_heartbeat(
 
         relay.frozen = False
         await told.wait_for(lambda: told.links()[-1].up)
-        assert told.links()[-1].resync is False
+        assert [link.resync for link in told.links() if link.up] == [False]  # told up once
         event_id = await deliver(owner, kit.push({"main.go": "2\n"}))
         await told.wait_for(lambda: settled(told, event_id))
     finally:
@@ -352,6 +353,8 @@ async def test_a_client_away_longer_than_the_owner_remembers_reads_the_snapshot_
 
         await relay.start()
         await told.wait_for(lambda: any(link.up and link.resync for link in told.links()))
+        # Told up once, to re-read: not up, then at once to re-read.
+        assert [link.resync for link in told.links() if link.up] == [True]
         assert client.link_up
         assert client.snapshot is not None
         assert [s.event.id for s in client.snapshot.events] == [missed]
