@@ -177,6 +177,8 @@ def _why_closed(ws: aiohttp.ClientWebSocketResponse, owner: str) -> str:
     error = ws.exception()
     if isinstance(error, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
         return f"{owner} stopped answering (no reply to heartbeats)"
+    if isinstance(error, ConnectionError | aiohttp.ClientConnectionError):
+        return f"{owner} went away (its connection closed)"
     if error is not None:
         return f"the link to {owner} broke: {error}"
     return f"{owner} went away"
