@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from daggerstub import arg, count_requests, count_sessions, fn, install_fake_dagger, write_module
+from daggerstub import (
+    arg,
+    count_requests,
+    count_sessions,
+    engine_listeners,
+    fn,
+    install_fake_dagger,
+    write_module,
+)
 
 from pocketci_tui.engine.dagger.catalog import Catalog, CatalogError
 from pocketci_tui.model import ArgSpec
@@ -163,10 +171,11 @@ async def test_the_session_gets_cli_and_runner_host_without_touching_os_environ(
     tmp_path: Path, cli: str, module: Path, fake_log: Path
 ) -> None:
     before = dict(os.environ)
-    await make_catalog(tmp_path, cli, runner_host="tcp://127.0.0.1:1234").load(module, "k")
+    async with engine_listeners(1) as (engine,):
+        await make_catalog(tmp_path, cli, runner_host=engine.host).load(module, "k")
     text = await asyncio.to_thread(fake_log.read_text)
     assert f"session env _EXPERIMENTAL_DAGGER_CLI_BIN={cli}\n" in text
-    assert "session env _EXPERIMENTAL_DAGGER_RUNNER_HOST=tcp://127.0.0.1:1234\n" in text
+    assert f"session env _EXPERIMENTAL_DAGGER_RUNNER_HOST={engine.host}\n" in text
     assert dict(os.environ) == before
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from daggerstub import arg, engine_listeners, fn, install_fake_dagger
+from daggerstub import arg, engine_listeners, fn, install_fake_dagger, write_module
 from enginekit import EngineKit
 
 from pocketci_tui.commands.check import _engines
@@ -189,6 +189,45 @@ async def test_a_kube_pod_engine_is_marked_down_and_probed_back_up(
     assert "k8s" in {r.engine for r in back}
     assert sum(started(starts).values()) == 15
     assert max(peak_per_host(starts).values()) <= 2
+
+
+# -- introspection -------------------------------------------------------------------------
+
+
+async def test_introspection_runs_on_an_engine_that_is_up(tmp_path: Path) -> None:
+    """The catalog's ``dagger session`` goes to the first engine not marked down: with the
+    first engine gone, a changed module is introspected on the second."""
+    log_file = tmp_path / "fake.log"
+    async with engine_listeners(2) as (first, second):
+        engines = (EngineSettings("a", first.host, 2), EngineSettings("b", second.host, 2))
+        async with EngineKit(
+            tmp_path,
+            functions=functions(),
+            dagger_env={"FAKE_DAGGER_LOG": str(log_file), "FAKE_DAGGER_CONNECT_RETRY": "0.05"},
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), engines=engines),
+        ) as kit:
+            pool = kit.engine.executor.pool
+            one = await kit.deliver(kit.push({"main.go": "// 1\n"}))
+            assert one.event.id is not None
+            await kit.wait_runs_finished(one.event.id, count=3)
+            await first.stop()
+            two = await kit.deliver(kit.push({"main.go": "// 2\n"}))
+            assert two.event.id is not None
+            await kit.wait_runs_finished(two.event.id, count=3, timeout=120)
+            assert pool.loads()[0].down
+            more = [*functions(), {**functions()[0], "name": "docsOnGithubPushMain"}]
+            changed = write_module(tmp_path / "module-v2", "ci", more)
+            module = (changed / "pocketci-fake.json").read_text()
+            three = await kit.deliver(kit.push({"ci/pocketci-fake.json": module}))
+            assert three.event.id is not None
+            runs = await kit.wait_runs_finished(three.event.id, count=4, timeout=120)
+    assert [r.state for r in runs] == [RunState.PASSED] * 4
+    sessions = [
+        line.split("=", 1)[1]
+        for line in log_file.read_text().splitlines()
+        if "session env _EXPERIMENTAL_DAGGER_RUNNER_HOST=" in line
+    ]
+    assert sessions == [first.host, second.host]
 
 
 # -- an engine lost in the middle of a run ---------------------------------------------------

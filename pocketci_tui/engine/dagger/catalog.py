@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 from typing import IO
@@ -83,7 +84,11 @@ class Catalog:
     Args:
         cache_dir: Where cache files (one JSON file per module content) are kept.
         dagger_cli: The configured CLI (see :func:`resolve_dagger_cli`); empty for PATH.
-        runner_host: ``_EXPERIMENTAL_DAGGER_RUNNER_HOST`` for the session, when set.
+        runner_host: ``_EXPERIMENTAL_DAGGER_RUNNER_HOST`` for the session, when set (and part
+            of the cache key).
+        pick_host: When given, chooses the engine of each session instead (a pool's engine
+            that is up); the cache key keeps ``runner_host``, since any engine of the pool
+            gives the same catalog.
         log_path: Where the session's own messages go (default: ``cache_dir/session.log``).
         timeout: Seconds one introspection may take in all (starting the engine included).
     """
@@ -94,12 +99,14 @@ class Catalog:
         *,
         dagger_cli: str = "",
         runner_host: str = "",
+        pick_host: Callable[[], str] | None = None,
         log_path: Path | None = None,
         timeout: float = 600.0,
     ) -> None:
         self.cache_dir = cache_dir
         self.dagger_cli = dagger_cli
         self.runner_host = runner_host
+        self.pick_host = pick_host
         self.log_path = log_path or cache_dir / "session.log"
         self.timeout = timeout
         self.sessions_started = 0
@@ -228,9 +235,12 @@ class Catalog:
                 f"{self.timeout:.0f}s; check the engine ({cli or 'dagger'} core version)"
             ) from None
 
+    def _session_host(self) -> str:
+        return self.pick_host() if self.pick_host is not None else self.runner_host
+
     async def _start_session(self, cli: str, log: IO[str] | None) -> Session:
         session = await spawn_session(
-            cli, log, cwd=self.cache_dir, env=session_env(cli, self.runner_host)
+            cli, log, cwd=self.cache_dir, env=session_env(cli, self._session_host())
         )
         self.sessions_started += 1
         await read_session_params(session)

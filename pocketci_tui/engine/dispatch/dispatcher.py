@@ -107,8 +107,9 @@ class Engine:
         self.catalog = Catalog(
             paths.cache_dir / "catalog",
             dagger_cli=settings.dagger.cli,
-            # Introspection may run on any engine: the first of the pool does it.
+            # Introspection may run on any engine: the first of the pool that is up does it.
             runner_host=settings.engine_pool()[0].runner_host,
+            pick_host=self._introspection_host,
             log_path=paths.app_log,
         )
         self._publisher = Publisher()
@@ -148,6 +149,11 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self._started = False
         self._stopping = False
+
+    def _introspection_host(self) -> str:
+        """The engine for a catalog session: the first of the pool not marked down."""
+        loads = self.executor.pool.loads()
+        return next((e for e in loads if not e.down), loads[0]).settings.runner_host
 
     def _current_settings(self) -> Settings:
         return self.settings
