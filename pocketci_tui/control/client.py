@@ -81,6 +81,9 @@ T = TypeVar("T")
 
 Subscriber = Callable[[ClientNotice], None]
 
+OWNER_POLL = 0.2
+"""Seconds between two looks for the socket of an owner that is still starting."""
+
 
 def _field(data: Any, name: str, kind: type[T]) -> T:
     """One field of an answer object, of the given type."""
@@ -460,36 +463,51 @@ class SocketClient(CoreClient):
 # -- finding the owner ---------------------------------------------------------------------
 
 
-async def find_owner(paths: AppPaths, *, timeout: float = 2.0) -> Path | None:  # noqa: ASYNC109
+async def find_owner(
+    paths: AppPaths,
+    *,
+    timeout: float = 2.0,  # noqa: ASYNC109 - each socket's, not the whole search's
+    wait: float = 0.0,
+) -> Path | None:
     """The control socket of the process that owns the data folder, if one answers there.
 
     Someone owns the folder when its lock is held (:func:`pocketci_tui.datalock.lock_owner`);
     its socket is at one of :func:`~pocketci_tui.control.location.socket_candidates` (an
     owner started without a runtime folder, as a system service, binds a later one), the
-    first that answers ``hello`` within ``timeout``. An owner of another
-    protocol version still counts (attaching then says what is wrong).
+    first that answers ``hello`` within ``timeout``. An owner of another protocol version
+    still counts (attaching then says what is wrong).
+
+    An owner opens its socket last, once its engine runs: with ``wait``, an owner that holds
+    the lock but does not answer yet (``pocketci-tui`` started just after ``serve``) is looked
+    for again until it does, for that many seconds.
 
     Args:
         paths: The data folder's paths.
-        timeout: Seconds the socket has to answer.
+        timeout: Seconds each socket has to answer.
+        wait: Seconds to keep looking while the folder is owned but no socket answers.
 
     Returns:
-        The socket to attach to, or None when nobody owns the folder or its owner has no
-        socket that answers (an older version, or one still starting).
+        The socket to attach to, or None when nobody owns the folder, or its owner has no
+        socket that answers (still starting after ``wait``, or a version without one).
 
     Raises:
         SocketLocationError: A socket is there, but in a folder that is not this user's
             alone (someone else could have put it there): the message says what to do.
     """
-    if await asyncio.to_thread(lock_owner, paths.lock_file) is None:
-        return None
-    for path in socket_candidates(paths):
-        if not path.exists():
-            continue
-        check_private_folder(path.parent)
-        if await _answers(path, timeout):
-            return path
-    return None
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    while True:
+        if await asyncio.to_thread(lock_owner, paths.lock_file) is None:
+            return None
+        for path in socket_candidates(paths):
+            if not path.exists():
+                continue
+            check_private_folder(path.parent)
+            if await _answers(path, timeout):
+                return path
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(min(OWNER_POLL, max(0.0, deadline - loop.time())))
 
 
 async def _answers(path: Path, timeout: float) -> bool:  # noqa: ASYNC109
@@ -505,6 +523,6 @@ async def _answers(path: Path, timeout: float) -> bool:  # noqa: ASYNC109
     return isinstance(data, dict) and "version" in data
 
 
-def find_owner_blocking(paths: AppPaths, *, timeout: float = 2.0) -> Path | None:
+def find_owner_blocking(paths: AppPaths, *, timeout: float = 2.0, wait: float = 0.0) -> Path | None:
     """:func:`find_owner` for code without a running event loop (the command line)."""
-    return asyncio.run(find_owner(paths, timeout=timeout))
+    return asyncio.run(find_owner(paths, timeout=timeout, wait=wait))

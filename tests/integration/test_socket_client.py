@@ -35,6 +35,7 @@ from pocketci_tui.control.client import (
 )
 from pocketci_tui.control.hub import NoticeHub
 from pocketci_tui.control.location import socket_path
+from pocketci_tui.datalock import DataLock
 from pocketci_tui.model import (
     EventMatched,
     EventSettled,
@@ -420,3 +421,17 @@ async def test_a_client_attaching_later_is_told_the_refusals_so_far_at_once(
         assert told[0].last.status == 401
     finally:
         await client.stop()
+
+
+async def test_an_owner_still_starting_is_waited_for(kit: EngineKit) -> None:
+    """The owner takes the data folder's lock first and opens its socket last."""
+    lock = await asyncio.to_thread(DataLock.acquire, kit.paths.lock_file, "serve")
+    services = Services(kit.settings, kit.paths, secrets=kit.secrets, lock=lock)
+    try:
+        assert await find_owner(kit.paths) is None  # owned, but nothing answers yet
+        looking = asyncio.create_task(find_owner(kit.paths, wait=60))
+        await services.start(port=0)
+        assert await looking == socket_path(kit.paths)
+    finally:
+        await services.stop()
+        lock.release()
