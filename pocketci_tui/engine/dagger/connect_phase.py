@@ -7,7 +7,8 @@ at the first refusal. Every second it tries again; with ``--progress plain`` eac
 ``moby.buildkit.v1.Control/Info`` span that ends ``ERROR`` followed by
 ``! connection error: desc = "..."``, gRPC's description of the failure (the dial error of a
 ``tcp://`` or ``unix://`` engine, or the exit of the ``kubectl exec``/``ssh`` helper of a
-``kube-pod://`` or ``ssh://`` one, with its stderr). After ten minutes the ``connect`` span
+``kube-pod://`` or ``ssh://`` one, with its stderr); these gRPC steps are otherwise hidden,
+but the plain frontend shows every failed step. After ten minutes the ``connect`` span
 fails and the CLI prints ``Error: start engine: new client: context deadline exceeded`` and
 exits 1. Nothing of the module or the function runs before ``connect`` is done.
 
