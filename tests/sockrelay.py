@@ -4,7 +4,8 @@ It stands between an attached client and the owner's control socket, as the link
 ends stay real (the client's aiohttp, the owner's server), and a test cuts the link
 (:meth:`SocketRelay.cut`), takes it away (:meth:`SocketRelay.close`, as an owner that went away
 but may come back) or freezes it (:attr:`SocketRelay.frozen`: bytes are swallowed, as with an
-owner that stopped answering), without stopping the owner.
+owner that stopped answering), or lets requests through but breaks the notices stream
+(:attr:`SocketRelay.refuse_streams`), without stopping the owner.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ class SocketRelay:
         self.back = back
         self.frozen = False
         """While true, bytes in either direction are swallowed (nothing is answered)."""
+        self.refuse_streams = False
+        """While true, a connection asking for a websocket is broken at once (requests pass)."""
         self.connections = 0
         """How many connections were accepted."""
         self._server: asyncio.Server | None = None
@@ -44,10 +47,11 @@ class SocketRelay:
             back_reader, back_writer = await asyncio.open_unix_connection(str(self.back))
         except OSError:
             writer.transport.abort()
+            self._writers.discard(writer)
             return
         self._writers.add(back_writer)
         pipes = [
-            asyncio.create_task(self._pipe(reader, back_writer)),
+            asyncio.create_task(self._pipe(reader, back_writer, requests=True)),
             asyncio.create_task(self._pipe(back_reader, writer)),
         ]
         self._tasks.update(pipes)
@@ -61,10 +65,14 @@ class SocketRelay:
                 end.transport.abort()
                 self._writers.discard(end)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, requests: bool = False
+    ) -> None:
         while data := await reader.read(65536):
             if self.frozen:
                 continue
+            if requests and self.refuse_streams and b"upgrade: websocket" in data.lower():
+                return  # the connection is broken, both ways
             writer.write(data)
             await writer.drain()
 

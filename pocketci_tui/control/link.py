@@ -248,6 +248,8 @@ class Link:
         self._snapshot_events = snapshot_events
         self._instance = ""
         self._need_snapshot = True
+        self._unannounced = False
+        """A snapshot was read that the client was not told to re-read by yet."""
         self._task: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
@@ -265,6 +267,7 @@ class Link:
         except Exception as exc:
             raise AttachError(f"cannot attach to the owner at {self.path}: {exc}") from exc
         self.up = True
+        self._unannounced = False  # the first snapshot is what the client starts from
         self._task = asyncio.create_task(self._keep_linked(ws), name="pocketci-control-link")
 
     async def close(self) -> None:
@@ -288,7 +291,8 @@ class Link:
         """Greet the owner, read its snapshot when the stream cannot resume, open the stream.
 
         Returns:
-            The open stream, and whether the snapshot was read.
+            The open stream, and whether a snapshot was read since the link was last told up
+            (by this try or an earlier one that failed after it).
         """
         try:
             # Only this user can have put a socket in a private folder of theirs: what answers
@@ -299,10 +303,8 @@ class Link:
         hello = _hello_of(self.path, await self.transport.call("GET", "/v1/hello"))
         self.hello = hello
         self.owner = hello.owner
-        resynced = False
         if self._need_snapshot or hello.instance != self._instance:
             await self._load_snapshot()
-            resynced = True
         params = {"after": str(self.seq), "instance": self._instance}
         try:
             async with asyncio.timeout(self.transport.timeout):
@@ -318,7 +320,7 @@ class Link:
             raise TimeoutError(f"{self.owner} did not open its notices stream in time") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise NotStarted(f"cannot open the notices stream of {self.owner}: {exc}") from exc
-        return ws, resynced
+        return ws, self._unannounced
 
     async def _load_snapshot(self) -> None:
         """Read the snapshot: what the owner shows, and the notice number to go on from."""
@@ -327,6 +329,7 @@ class Link:
         self._instance = snapshot.instance
         self.seq = snapshot.seq
         self._need_snapshot = False
+        self._unannounced = True
         self._events.snapshot_read(snapshot)
 
     async def _keep_linked(self, ws: aiohttp.ClientWebSocketResponse) -> None:
@@ -372,7 +375,7 @@ class Link:
             async with asyncio.timeout(FIRST_FRAME_GRACE):
                 msg = await ws.receive()
         if msg is None or not _is_resync(msg):
-            self._events.link_changed(LinkChanged(up=True, owner=self.owner, resync=resynced))
+            self._tell_up(resynced)
         return msg
 
     async def _read_stream(self, ws: aiohttp.ClientWebSocketResponse, again: bool | None) -> str:
@@ -451,4 +454,9 @@ class Link:
         re-read what it shows."""
         await self._load_snapshot()
         self.seq = seq
-        self._events.link_changed(LinkChanged(up=True, owner=self.owner, resync=True))
+        self._tell_up(True)
+
+    def _tell_up(self, resync: bool) -> None:
+        """Tell the client the link is up (and whether to re-read what it shows)."""
+        self._unannounced = False
+        self._events.link_changed(LinkChanged(up=True, owner=self.owner, resync=resync))

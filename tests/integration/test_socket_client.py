@@ -435,3 +435,45 @@ async def test_an_owner_still_starting_is_waited_for(kit: EngineKit) -> None:
     finally:
         await services.stop()
         lock.release()
+
+
+async def test_a_snapshot_read_by_a_failed_try_still_makes_the_ui_read_again(
+    kit: EngineKit, tmp_path: Path
+) -> None:
+    """A try to attach again can read the new owner's snapshot and then fail to open the
+    stream: the try that then succeeds must still say that what the UI shows is to be read
+    anew, although it read no snapshot itself."""
+    first = Services(kit.settings, kit.paths, secrets=kit.secrets)
+    await first.start(port=0)
+    folder = tmp_path / "relay"
+    folder.mkdir(mode=0o700)
+    relay = SocketRelay(folder / "relay.sock", socket_path(kit.paths))
+    await relay.start()
+    client = SocketClient(relay.front, backoff=QUICK)
+    second: Services | None = None
+    try:
+        await client.start()
+        told = Told()
+        client.subscribe(told)
+        assert client.snapshot is not None
+        before = client.snapshot.instance
+
+        await first.stop()
+        await told.wait_for(lambda: any(not link.up for link in told.links()))
+        relay.refuse_streams = True
+        second = Services(kit.settings, kit.paths, secrets=kit.secrets)
+        await second.start(port=0)
+        async with asyncio.timeout(30):  # a try read the new owner's snapshot, then failed
+            while client.snapshot is None or client.snapshot.instance == before:
+                await asyncio.sleep(0.02)
+        assert not client.link_up
+
+        relay.refuse_streams = False
+        await told.wait_for(lambda: told.links()[-1].up)
+        assert [link.resync for link in told.links() if link.up] == [True]
+    finally:
+        await client.stop()
+        await relay.close()
+        if second is not None:
+            await second.stop()
+        await first.stop()
