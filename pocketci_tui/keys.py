@@ -16,6 +16,15 @@ from collections.abc import Mapping
 
 __all__ = ["BINDINGS", "BINDING_IDS", "RESERVED_KEYS", "keymap_problem"]
 
+_EDGES = {
+    "list-half-down": "ctrl+d",
+    "list-half-up": "ctrl+u",
+    "list-top": "g",
+    "list-bottom": "G",
+}
+_LIST = {"list-down": "j", "list-up": "k", **_EDGES}
+"""The keys of a dialog's list (:mod:`pocketci_tui.tui.dialogs.list_keys`)."""
+
 BINDINGS: dict[str, dict[str, str]] = {
     "main": {
         "help": "question_mark",
@@ -40,6 +49,10 @@ BINDINGS: dict[str, dict[str, str]] = {
         "event-link": "o",
         "cursor-down": "j",
         "cursor-up": "k",
+        "cursor-half-down": "ctrl+d",
+        "cursor-half-up": "ctrl+u",
+        "cursor-top": "g",
+        "cursor-bottom": "G",
         "pane-zoom": "z",
     },
     "output": {
@@ -49,6 +62,9 @@ BINDINGS: dict[str, dict[str, str]] = {
         "log-next": "n",
         "log-previous": "N",
         "log-failure": "e",
+        "log-wrap": "w",
+        "log-left": "h",
+        "log-right": "l",
     },
     "secrets": {
         "secret-new": "n",
@@ -56,22 +72,30 @@ BINDINGS: dict[str, dict[str, str]] = {
         "secret-delete": "d,delete",
         "secret-unlock": "u",
         "dialog-close": "escape,q",
+        **_LIST,
     },
     "secret-value": {"dialog-close": "escape"},
     "passphrase": {"dialog-close": "escape"},
     "webhook": {"webhook-reveal": "r", "webhook-generate": "g", "dialog-close": "escape,enter,q"},
     "confirm": {"confirm-yes": "y,enter", "confirm-no": "n,escape"},
     "approve": {"approve-yes": "y,enter", "approve-no": "n,escape"},
-    "fire": {"dialog-close": "escape", "picker-down": "down", "picker-up": "up"},
+    "fire": {"dialog-close": "escape", "picker-down": "down", "picker-up": "up", **_LIST},
     "setup": {"setup-next": "enter", "setup-skip": "escape"},
-    "help": {"dialog-close": "escape,q,question_mark,enter"},
-    "repos": {"repos-close": "escape,v,q", "repos-down": "j", "repos-up": "k"},
+    "help": {"dialog-close": "escape,q,question_mark,enter", **_LIST},
+    "repos": {
+        "repos-close": "escape,v,q",
+        "repos-down": "j",
+        "repos-up": "k",
+        **_EDGES,
+    },
     "details": {
         "details-close": "escape,i,q",
         "details-link": "o",
         "details-down": "j,down",
         "details-up": "k,up",
+        **_EDGES,
     },
+    "refused": {"dialog-close": "escape,q,enter", **_LIST},
 }
 """Default keys (comma-separated) of every binding id, by scope."""
 

@@ -35,6 +35,7 @@ from .commands import EventCommands, pocketci_commands
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.details import EventDetails
 from .dialogs.help import HelpDialog, binding_rows, key_display
+from .dialogs.list_keys import list_bindings
 from .dialogs.refused import RefusedDialog
 from .dialogs.repositories import RepositoriesDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
@@ -385,7 +386,9 @@ class PocketCIApp(App[int]):
 
     def key_rows(self) -> list[tuple[str, str, str]]:
         """(keys, description, id) for the help dialog, from the bindings, after remapping."""
-        rows = binding_rows([MainScreen, RunLog, type(self), Screen], dict(self.settings.keymap))
+        rows = binding_rows(
+            [MainScreen, RunLog, list_bindings(), type(self), Screen], dict(self.settings.keymap)
+        )
         rows.append(("↑ ↓", "move within a pane", ""))
         rows.append((key_display(self.COMMAND_PALETTE_BINDING), "command palette", ""))
         return rows

@@ -428,6 +428,28 @@ def day_zoom(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+def day_wrap(folder: Path) -> Scene:
+    """A realistic day: the failed pull request's output with its long lines wrapped (w), the
+    border saying so, the failure line marked over all its rows."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        _select_event(main, ids["failing"])
+        await wait_for(lambda: main.run_id == "day-pr-test", pilot)
+        log = main.query_one(RunLog)
+        await wait_for(lambda: log.current is not None, pilot)
+        log.focus()
+        await pilot.press("w")
+        await wait_for(lambda: log.wrap, pilot)
+        await pilot.pause(0.2)
+
+    return Scene(app, run_before)
+
+
 class _NoKeyringServices(ScriptedServices):
     """Services whose secret store cannot open: no D-Bus session, as over SSH."""
 
@@ -480,5 +502,6 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "attempts": attempts,
     "day-repos": day_repos,
     "day-zoom": day_zoom,
+    "day-wrap": day_wrap,
     "passphrase": passphrase,
 }

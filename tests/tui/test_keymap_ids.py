@@ -15,6 +15,7 @@ from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
 from pocketci_tui.tui.dialogs.details import EventDetails
 from pocketci_tui.tui.dialogs.fire import FireDialog
 from pocketci_tui.tui.dialogs.help import HelpDialog
+from pocketci_tui.tui.dialogs.refused import RefusedDialog
 from pocketci_tui.tui.dialogs.repositories import RepositoriesDialog
 from pocketci_tui.tui.dialogs.secrets import PassphraseDialog, SecretsDialog, SecretValueDialog
 from pocketci_tui.tui.dialogs.setup import SetupDialog
@@ -36,6 +37,7 @@ SCOPES: dict[str, list[list[BindingType]]] = {
     "help": [HelpDialog.BINDINGS],
     "details": [EventDetails.BINDINGS],
     "repos": [RepositoriesDialog.BINDINGS],
+    "refused": [RefusedDialog.BINDINGS],
 }
 
 

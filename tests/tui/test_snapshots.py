@@ -22,6 +22,7 @@ def test_scene(name: str, size: tuple[int, int], tmp_path: Path, snap_compare: A
     a running build following its output, a failed build with its reason, the fire picker with
     its preview, the webhook dialog with the secret hidden (alone, and with a section per
     forge of a config using GitHub, Gitea and GitLab), the keys; the same on a realistic
-    day (the README's screenshots); and the passphrase an SSH user chooses first."""
+    day (the README's screenshots), with the failed build's long lines wrapped (w); and the
+    passphrase an SSH user chooses first."""
     scene = SCENES[name](tmp_path)
     assert snap_compare(scene.app, terminal_size=size, run_before=scene.run_before)

@@ -17,7 +17,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
 from pocketci_tui.model import Run, RunState, StoredEvent, change_request_ref, latest_attempts
@@ -26,6 +25,7 @@ from ..messages import CopyText
 from ..text import clean, format_time, literal, queue_note
 from ..widgets.runs_table import run_name
 from ..widgets.status import overall_state, state_label
+from .list_keys import ListDialog, list_bindings
 
 _LINK_RE = re.compile(r"https?://[!-~]+")
 """A page address that may become a terminal hyperlink (printable ASCII, no spaces)."""
@@ -111,7 +111,7 @@ def _event_rows(stored: StoredEvent, now: datetime) -> list[tuple[str, Text]]:
     return rows
 
 
-class EventDetails(ModalScreen[None]):
+class EventDetails(ListDialog[None]):
     """One event in full, with its page on the forge as a link.
 
     Args:
@@ -124,9 +124,11 @@ class EventDetails(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,i,q", "close", "Close", id="details-close", tooltip="close the details"),
         Binding("o", "copy_link", "Copy link", id="details-link", tooltip="copy the event's page"),
-        Binding("j,down", "scroll(1)", "Down", show=False, id="details-down"),
-        Binding("k,up", "scroll(-1)", "Up", show=False, id="details-up"),
+        Binding("j,down", "list_move(1)", "Down", show=False, id="details-down"),
+        Binding("k,up", "list_move(-1)", "Up", show=False, id="details-up"),
+        *list_bindings(rows=False),
     ]
+    LIST = "#details-body"
 
     def __init__(
         self,
@@ -196,11 +198,6 @@ class EventDetails(ModalScreen[None]):
     def action_close(self) -> None:
         """Close the view."""
         self.dismiss(None)
-
-    def action_scroll(self, delta: int) -> None:
-        """Scroll the fields (for a long title on a small screen)."""
-        body = self.query_one("#details-body", VerticalScroll)
-        body.scroll_to(y=body.scroll_y + delta, animate=False)
 
     def action_copy_link(self) -> None:
         """Copy the event's page to the clipboard (through the terminal, so over SSH too)."""

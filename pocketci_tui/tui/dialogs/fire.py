@@ -12,7 +12,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 
 from pocketci_tui.contract import CoreClient
@@ -20,6 +19,7 @@ from pocketci_tui.model import Run, StoredEvent, latest_attempts
 
 from ..text import clean, format_time, literal, short_sha
 from ..widgets.status import state_label
+from .list_keys import ListDialog, list_bindings
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def describe_event(stored: StoredEvent) -> Text:
     return text
 
 
-class FireDialog(ModalScreen[int | None]):
+class FireDialog(ListDialog[int | None]):
     """Pick a stored event to fire again; shows the functions it matched or would match.
 
     Args:
@@ -60,9 +60,11 @@ class FireDialog(ModalScreen[int | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="dialog-close"),
-        Binding("down", "move(1)", "Down", show=False, id="picker-down"),
-        Binding("up", "move(-1)", "Up", show=False, id="picker-up"),
+        Binding("down", "list_move(1)", "Down", show=False, id="picker-down"),
+        Binding("up", "list_move(-1)", "Up", show=False, id="picker-up"),
+        *list_bindings(),
     ]
+    LIST = "#fire-events"
 
     def __init__(
         self, services: CoreClient, selected: int | None, clock: Callable[[], datetime]
@@ -83,7 +85,8 @@ class FireDialog(ModalScreen[int | None]):
                 yield table
                 yield Static("", id="fire-preview", markup=False)
             yield Label(
-                "type to search   ↑/↓ choose   Enter: fire   Esc: cancel", classes="dialog-keys"
+                "type to search  ↑/↓ choose  Tab: list (j/k g/G)  Enter: fire  Esc: cancel",
+                classes="dialog-keys",
             )
 
     def on_mount(self) -> None:
@@ -202,13 +205,6 @@ class FireDialog(ModalScreen[int | None]):
         stored = self.highlighted
         if stored is not None:
             self.dismiss(stored.event.id)
-
-    def action_move(self, delta: int) -> None:
-        """Move the highlight while typing in the search box."""
-        table = self.query_one("#fire-events", DataTable)
-        if self._events:
-            row = min(max(table.cursor_row + delta, 0), len(self._events) - 1)
-            table.move_cursor(row=row)
 
     def action_cancel(self) -> None:
         """Close without firing."""

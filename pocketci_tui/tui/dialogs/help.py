@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from rich.text import Text
@@ -10,8 +10,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.dom import DOMNode
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
+
+from .list_keys import ListDialog, list_bindings
 
 KEY_NAMES = {
     "slash": "/",
@@ -29,12 +30,13 @@ def key_display(keys: str) -> str:
 
 
 def binding_rows(
-    sources: Iterable[type[DOMNode]], keymap: Mapping[str, str]
+    sources: Iterable[type[DOMNode] | Sequence[BindingType]], keymap: Mapping[str, str]
 ) -> list[tuple[str, str, str]]:
     """The help's rows, read from the bindings the classes declare (not from a list kept apart).
 
     Args:
-        sources: Classes whose own ``BINDINGS`` are listed, in this order.
+        sources: Classes whose own ``BINDINGS`` are listed, in this order, or bindings shared
+            by several classes (the dialogs' list keys).
         keymap: The user's remapping by binding id (``keymap`` in config.yaml).
 
     Returns:
@@ -44,7 +46,7 @@ def binding_rows(
     keys: dict[str, list[str]] = {}
     rows: dict[str, tuple[str, str]] = {}
     for source in sources:
-        declared = source.__dict__.get("BINDINGS", [])
+        declared = source.__dict__.get("BINDINGS", []) if isinstance(source, type) else source
         # make_bindings gives one Binding per key ("end,G" is two): group them again by id.
         for binding in Binding.make_bindings(declared):
             if binding.system:
@@ -65,7 +67,7 @@ def binding_rows(
     return result
 
 
-class HelpDialog(ModalScreen[None]):
+class HelpDialog(ListDialog[None]):
     """Lists every action: keys, what it does, and the binding id used by ``keymap``.
 
     Args:
@@ -73,8 +75,10 @@ class HelpDialog(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,question_mark,enter", "close", "Close", id="dialog-close")
+        Binding("escape,q,question_mark,enter", "close", "Close", id="dialog-close"),
+        *list_bindings(),
     ]
+    LIST = "#help-table"
 
     def __init__(self, rows: list[tuple[str, str, str]]) -> None:
         super().__init__()
@@ -90,7 +94,8 @@ class HelpDialog(ModalScreen[None]):
                 table.add_row(Text(keys, style="bold"), description, Text(binding_id, style="dim"))
             yield table
             yield Label(
-                "Remap in config.yaml:  keymap: {run-rerun: ctrl+r}    Esc closes",
+                "Letters type in a text field: Enter/Esc leave it (Tab in the fire picker)."
+                "\nRemap in config.yaml:  keymap: {run-rerun: ctrl+r}    Esc closes",
                 classes="dialog-keys",
                 markup=False,
             )

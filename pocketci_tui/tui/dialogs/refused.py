@@ -14,12 +14,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
 from pocketci_tui.contract import Rejection
 
 from ..text import format_time, literal
+from .list_keys import ListDialog, list_bindings
 
 HINTS = {
     401: "the secret in the forge's webhook settings differs from pocketci-tui's (w shows it)",
@@ -30,7 +30,7 @@ HINTS = {
 """What to do about the usual refusals, by status."""
 
 
-class RefusedDialog(ModalScreen[None]):
+class RefusedDialog(ListDialog[None]):
     """Lists the most recent refused requests, newest first.
 
     Args:
@@ -40,8 +40,10 @@ class RefusedDialog(ModalScreen[None]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q,enter", "close", "Close", id="dialog-close")
+        Binding("escape,q,enter", "close", "Close", id="dialog-close"),
+        *list_bindings(),
     ]
+    LIST = "#refused-table"
 
     def __init__(
         self, rejections: Sequence[Rejection], total: int, clock: Callable[[], datetime]

@@ -10,16 +10,16 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label
 
 from pocketci_tui.model import RepoSummary
 
 from ..text import format_time, literal
 from ..widgets.status import state_label
+from .list_keys import ListDialog, list_bindings
 
 
-class RepositoriesDialog(ModalScreen[None]):
+class RepositoriesDialog(ListDialog[None]):
     """One row per repository: its newest event's state and time, its last build's outcome
     and when it ended.
 
@@ -30,9 +30,11 @@ class RepositoriesDialog(ModalScreen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,v,q", "close", "Close", id="repos-close", tooltip="close"),
-        Binding("j", "move(1)", "Down", show=False, id="repos-down"),
-        Binding("k", "move(-1)", "Up", show=False, id="repos-up"),
+        Binding("j", "list_move(1)", "Down", show=False, id="repos-down"),
+        Binding("k", "list_move(-1)", "Up", show=False, id="repos-up"),
+        *list_bindings(rows=False),
     ]
+    LIST = "#repos-table"
 
     def __init__(self, summaries: list[RepoSummary], clock: Callable[[], datetime]) -> None:
         super().__init__()
@@ -64,11 +66,6 @@ class RepositoriesDialog(ModalScreen[None]):
                 classes="dialog-keys",
                 markup=False,
             )
-
-    def action_move(self, delta: int) -> None:
-        """Move the cursor (j/k like the arrows)."""
-        table = self.query_one("#repos-table", DataTable)
-        table.move_cursor(row=max(table.cursor_row + delta, 0))
 
     def action_close(self) -> None:
         """Close the view."""

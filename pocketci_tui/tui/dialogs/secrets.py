@@ -29,6 +29,7 @@ from pocketci_tui.secrets import (
 )
 
 from .confirm import ConfirmDialog
+from .list_keys import ListDialog, list_bindings
 
 SECRET_TIMEOUT = 5.0
 
@@ -203,7 +204,7 @@ class PassphraseDialog(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class SecretsDialog(ModalScreen[None]):
+class SecretsDialog(ListDialog[None]):
     """Lists secret names (never values) and sets or deletes them.
 
     Args:
@@ -218,7 +219,9 @@ class SecretsDialog(ModalScreen[None]):
         Binding("d,delete", "delete", "Delete", id="secret-delete"),
         Binding("u", "unlock", "Unlock", id="secret-unlock", show=False),
         Binding("escape,q", "close", "Close", id="dialog-close"),
+        *list_bindings(),
     ]
+    LIST = "#secret-names"
 
     def __init__(
         self,

@@ -15,7 +15,6 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import Input, Label
 from textual.worker import Worker, WorkerState
 
@@ -50,6 +49,7 @@ from ..widgets.runs_table import RunsTable, run_name
 from ..widgets.status import overall_state
 from ..widgets.status_bar import StatusBar
 from .main_keys import MAIN_BINDINGS
+from .main_nav import PaneKeysScreen
 from .notes import event_note, no_match_note, welcome_note
 
 PAGE_SIZE = 200
@@ -62,7 +62,7 @@ NARROW_WIDTH = 110
 """Below this many columns, the Functions pane shows states as icons."""
 
 
-class MainScreen(Screen[None]):
+class MainScreen(PaneKeysScreen):
     """Three panes and a status bar; every action works on the selection."""
 
     BINDINGS: ClassVar[list[BindingType]] = MAIN_BINDINGS
@@ -513,20 +513,6 @@ class MainScreen(Screen[None]):
         return merge(self.start_problems, self.engine_problems)
 
     # -- actions -----------------------------------------------------------------------------
-
-    def action_move(self, delta: int) -> None:
-        """j/k: move within the focused pane."""
-        focused = self.focused
-        if isinstance(focused, EventsTable | RunsTable):
-            if delta > 0:
-                focused.action_cursor_down()
-            else:
-                focused.action_cursor_up()
-        elif isinstance(focused, RunLog):
-            if delta > 0:
-                focused.scroll_down(animate=False)
-            else:
-                focused.scroll_up(animate=False)
 
     def action_zoom(self) -> None:
         """z: the Output pane (or the Events pane, when focused) fills the screen; z again

@@ -82,4 +82,24 @@ MAIN_BINDINGS: list[BindingType] = [
         tooltip="down within a pane (or ↓)",
     ),
     Binding("k", "move(-1)", "Up", show=False, id="cursor-up", tooltip="up within a pane (or ↑)"),
+    Binding(
+        "ctrl+d",
+        "half_page(1)",
+        "Half down",
+        show=False,
+        id="cursor-half-down",
+        tooltip="half a page down within a pane",
+    ),
+    Binding(
+        "ctrl+u",
+        "half_page(-1)",
+        "Half up",
+        show=False,
+        id="cursor-half-up",
+        tooltip="half a page up within a pane",
+    ),
+    Binding("g", "edge(False)", "Top", show=False, id="cursor-top", tooltip="the pane's first row"),
+    Binding(
+        "G", "edge(True)", "Bottom", show=False, id="cursor-bottom", tooltip="the pane's last row"
+    ),
 ]

@@ -16,10 +16,10 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
-from textual.widgets import Log
 
 from ..logscan import smart_case
 from ..messages import EngineActivity
+from .long_lines import LongLinesLog
 
 MAX_LINES = 10_000
 """Lines kept on screen; the full log stays on disk."""
@@ -81,7 +81,7 @@ CURRENT_LINE = Style(bgcolor="grey30", bold=True)
 """The line of the current match (or of the failure)."""
 
 
-class RunLog(Log):
+class RunLog(LongLinesLog):
     """Live output of one run, written in batches, following the tail until the user scrolls up.
 
     While paused (scrolled away from the end), new lines are counted and shown in the border;
@@ -127,6 +127,30 @@ class RunLog(Log):
             "Failure",
             id="log-failure",
             tooltip="go to the first line that looks like the failure",
+        ),
+        Binding(
+            "w",
+            "toggle_wrap",
+            "Wrap",
+            id="log-wrap",
+            show=False,
+            tooltip="wrap long lines, or not (Output focused)",
+        ),
+        Binding(
+            "h",
+            "scroll_sideways(-1)",
+            "Left",
+            id="log-left",
+            show=False,
+            tooltip="scroll long lines left (not wrapped)",
+        ),
+        Binding(
+            "l",
+            "scroll_sideways(1)",
+            "Right",
+            id="log-right",
+            show=False,
+            tooltip="scroll long lines right (not wrapped)",
         ),
     ]
 
@@ -268,7 +292,7 @@ class RunLog(Log):
     def _scroll_to_current(self) -> None:
         if self.current is None or not self.holds(self.current):
             return
-        y = self.current - self.first_line
+        y = self.row_of(self.current - self.first_line)
         self.scroll_to(
             y=max(0, y - self.scrollable_content_region.height // 3),
             animate=False,
@@ -287,7 +311,10 @@ class RunLog(Log):
     def render_line(self, y: int) -> Strip:
         """A line of the view; the current match's line stands out."""
         strip = super().render_line(y)
-        if self.current is not None and self.current - self.first_line == self.scroll_offset.y + y:
+        if (
+            self.current is not None
+            and self.current - self.first_line == self.line_at(self.scroll_offset.y + y)[0]
+        ):
             # After the line's own style, so that its background gives way.
             segments = Segment.apply_style(list(strip), post_style=CURRENT_LINE)
             strip = Strip(segments, strip.cell_length)
@@ -381,7 +408,8 @@ class RunLog(Log):
 
     def on_resize(self) -> None:
         """Keep the newest line in view when the view changes size (a scrollbar came or went);
-        wrap a note again to the new width."""
+        wrap a note (and wrapped output) again to the new width."""
+        self.rewrap()
         if self.note is not None:
             self._write_note()
         elif self.follow:
@@ -412,12 +440,28 @@ class RunLog(Log):
         """Show how many lines arrived while paused."""
         self._update_subtitle()
 
+    def keeps_end(self) -> bool:
+        """The wrap toggle keeps the end in view while following (and only then)."""
+        return self.follow
+
+    def keep_in_view(self, top: int, at_end: bool) -> None:
+        """After the wrap toggle: the current match (or failure) stays in view when marked."""
+        if not at_end and self.current is not None and self.holds(self.current):
+            self._scroll_to_current()
+        else:
+            super().keep_in_view(top, at_end)
+
+    def watch_wrap(self) -> None:
+        """Say in the border that long lines are wrapped."""
+        self._update_subtitle()
+
     def watch_search_status(self) -> None:
         """Show what the search found."""
         self._update_subtitle()
 
     def _update_subtitle(self) -> None:
         found = f"{self.search_status} · " if self.search_status else ""
+        found = ("wrap · " if self.wrap else "") + found
         if self.note is not None:
             self.status_line = ""
         elif not self.follow and self.paused_lines:
