@@ -75,3 +75,30 @@ async def test_a_match_on_a_wrapped_line_is_marked_on_each_of_its_rows() -> None
         assert not any(s.style is not None and s.style.bold for s in log.render_line(4))
         last_piece = "".join(s.text for s in log.render_line(3))
         assert "needle" in last_piece
+
+
+async def test_the_wrap_toggle_and_a_new_width_keep_the_line_read_at_the_top() -> None:
+    """Reading line 24 of a failed run opened at its failure (line 40): w wraps the lines
+    above and below, line 24 stays at the top (the view does not jump back to the failure);
+    a wider screen keeps it there too; w again shows the lines whole, line 24 still on top."""
+    app = _LogApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        log = app.query_one(RunLog)
+        lines = [f"line {n:02d} " + "z" * (n % 3) * 30 for n in range(50)]
+        log.show("build", lines)
+        log.go_to(40)
+        log.focus()
+        await pilot.pause()
+        log.scroll_to(y=24, animate=False, immediate=True)
+        await pilot.pause()
+        await pilot.press("w")
+        await pilot.pause()
+        assert log.wrap
+        assert log.line_at(round(log.scroll_y)) == (24, 0)
+        assert not log.follow
+        await pilot.resize_terminal(60, 12)
+        await pilot.pause()
+        assert log.line_at(round(log.scroll_y)) == (24, 0)
+        await pilot.press("w")
+        await pilot.pause()
+        assert round(log.scroll_y) == 24

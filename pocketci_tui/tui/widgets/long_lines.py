@@ -90,9 +90,13 @@ class LongLinesLog(Log):
             self.scroll_to(y=self.row_of(top), animate=False, immediate=True)
 
     def rewrap(self) -> None:
-        """Count the rows again when the view's width changed (call on resize)."""
+        """Count the rows again when the view's width changed (call on resize), keeping the
+        line at the top there (or the end in view)."""
         if self.wrap and self._width_now() != self._wrap_width:
+            at_end = self.keeps_end()
+            top = self.line_at(round(self.scroll_y))[0]
             self._recount()
+            self.keep_in_view(top, at_end)
 
     def _width_now(self) -> int:
         return max(self.scrollable_content_region.width, 1)

@@ -444,13 +444,6 @@ class RunLog(LongLinesLog):
         """The wrap toggle keeps the end in view while following (and only then)."""
         return self.follow
 
-    def keep_in_view(self, top: int, at_end: bool) -> None:
-        """After the wrap toggle: the current match (or failure) stays in view when marked."""
-        if not at_end and self.current is not None and self.holds(self.current):
-            self._scroll_to_current()
-        else:
-            super().keep_in_view(top, at_end)
-
     def watch_wrap(self) -> None:
         """Say in the border that long lines are wrapped."""
         self._update_subtitle()
