@@ -31,14 +31,27 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from pocketci_tui.contract import NotStarted, ProblemsChanged
+from pocketci_tui.contract import ProblemsChanged
+from pocketci_tui.control.answers import (
+    MAX_ID,
+    Refused,
+    bad,
+    errors,
+    event_id_of,
+    json_body,
+    query_int,
+    reply,
+    reply_off_loop,
+    run_id_of,
+    secret_name_of,
+    short_text,
+)
 from pocketci_tui.control.hub import ClientTooSlow, HubClient, NoticeHub
 from pocketci_tui.control.location import make_socket_folder
 from pocketci_tui.control.peers import GatedUnixSite, RefusalLog, peer_of
-from pocketci_tui.control.wire import PROTOCOL_VERSION, WireError, decode, encode
-from pocketci_tui.engine.dispatch.notices import EngineError
+from pocketci_tui.control.wire import PROTOCOL_VERSION, decode, encode
 from pocketci_tui.model import Run
-from pocketci_tui.secrets import SecretStoreError, SecretValueError, check_value, validate_name
+from pocketci_tui.secrets import SecretStoreError, check_value
 
 if TYPE_CHECKING:
     from pocketci_tui.contract import CoreClient
@@ -70,14 +83,14 @@ MAX_PAGE = 1_000
 MAX_RUN_IDS = 10_000
 """The most runs one status-deliveries request asks about."""
 
-MAX_TEXT = 1_000
-"""The longest events filter, run id or instance id accepted (characters)."""
-
 HEARTBEAT = 10.0
 """Seconds between two pings on a notices websocket (an unanswered ping closes it)."""
 
 SEND_TIMEOUT = 10.0
 """Seconds one frame may take to reach a client before it is cut off as too slow."""
+
+CLOSE_TIMEOUT = 2.0
+"""Seconds a closing handshake may take before the connection is cut."""
 
 TOO_SLOW = 4008
 """The websocket close code of a client cut off for not keeping up."""
@@ -118,122 +131,9 @@ ROUTES: tuple[tuple[str, str], ...] = (
 )
 """Every route the server answers, as (method, path)."""
 
-_MAX_ID = 2**63 - 1
-
 
 class ControlServerError(Exception):
     """The control socket could not be opened; the message says why and what to do."""
-
-
-class _Refused(Exception):
-    """A request the server refuses: an HTTP status, an error kind and a message."""
-
-    def __init__(self, status: int, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.kind = kind
-
-
-def _bad(message: str) -> _Refused:
-    return _Refused(400, "bad_request", message)
-
-
-def _error(status: int, kind: str, message: str) -> web.Response:
-    return web.json_response({"error": {"kind": kind, "message": message}}, status=status)
-
-
-@web.middleware
-async def _errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """Every failure as an error answer of its kind; the unexpected ones logged."""
-    try:
-        return await handler(request)
-    except _Refused as exc:
-        return _error(exc.status, exc.kind, str(exc))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        kind = "not_found" if exc.status in (404, 405) else "bad_request"
-        return _error(exc.status, kind, exc.reason)
-    except WireError as exc:
-        return _error(400, "bad_request", str(exc))
-    except NotStarted as exc:
-        return _error(503, "not_started", str(exc) or "the engine is not running")
-    except SecretValueError as exc:
-        return _error(400, "secret_store", str(exc))
-    except SecretStoreError as exc:
-        return _error(503, "secret_store", str(exc))
-    except EngineError as exc:
-        return _error(409, "conflict", str(exc))
-    except Exception:
-        log.exception("the control request %s %s failed", request.method, request.path)
-        return _error(500, "internal", "the owner failed to answer; its log says why")
-
-
-def _reply(data: Any) -> web.Response:
-    return web.Response(
-        text=json.dumps(data, separators=(",", ":")), content_type="application/json"
-    )
-
-
-async def _reply_off_loop(value: Any) -> web.Response:
-    """Encode a value that may be large (an event's raw payload) off the event loop."""
-    text = await asyncio.to_thread(lambda: json.dumps(encode(value), separators=(",", ":")))
-    return web.Response(text=text, content_type="application/json")
-
-
-def _whole(text: str | None, what: str, lo: int, hi: int) -> int:
-    if text is None or not text.isascii() or not text.lstrip("-").isdigit() or len(text) > 20:
-        raise _bad(f"{what} must be a whole number")
-    value = int(text)
-    if not lo <= value <= hi:
-        raise _bad(f"{what} must be between {lo} and {hi}")
-    return value
-
-
-def _query_int(
-    request: web.Request, name: str, default: int | None, lo: int, hi: int
-) -> int | None:
-    text = request.query.get(name)
-    if text is None or text == "":
-        return default
-    return _whole(text, name, lo, hi)
-
-
-def _event_id(request: web.Request) -> int:
-    return _whole(request.match_info.get("id"), "the event id", 1, _MAX_ID)
-
-
-def _short_text(value: Any, what: str) -> str:
-    if not isinstance(value, str) or len(value) > MAX_TEXT or not value.isprintable():
-        raise _bad(f"{what} must be printable text of at most {MAX_TEXT} characters")
-    return value
-
-
-def _run_id(request: web.Request) -> str:
-    run_id = _short_text(request.match_info.get("id"), "the run id")
-    if not run_id:
-        raise _bad("the run id is empty")
-    return run_id
-
-
-def _secret_name(request: web.Request) -> str:
-    return validate_name(request.match_info.get("name", ""))
-
-
-async def _body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object (at most :data:`MAX_BODY` bytes)."""
-    raw = await request.read()
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise _bad("the body is not JSON") from None
-    if not isinstance(data, dict):
-        raise _bad("the body must be a JSON object")
-    return data
 
 
 class ControlServer:
@@ -246,6 +146,8 @@ class ControlServer:
         paths: The instance's paths (the data folder and config file, told in ``hello``).
         reload: Re-reads config.yaml for ``POST /v1/config/reload``; None when the owner
             cannot (the answer says so).
+        heartbeat: Seconds between two pings on a notices websocket (:data:`HEARTBEAT`).
+        send_timeout: Seconds one frame may take to reach a client (:data:`SEND_TIMEOUT`).
     """
 
     def __init__(
@@ -256,8 +158,12 @@ class ControlServer:
         owner: LockOwner,
         paths: AppPaths,
         reload: ReloadHook | None = None,
+        heartbeat: float = HEARTBEAT,
+        send_timeout: float = SEND_TIMEOUT,
     ) -> None:
         self.client = client
+        self.heartbeat = heartbeat
+        self.send_timeout = send_timeout
         self.path = path
         self.owner = owner
         self.paths = paths
@@ -266,7 +172,6 @@ class ControlServer:
         self.refusals = RefusalLog()
         """Connections refused for their peer's uid."""
         self._runner: web.AppRunner | None = None
-        self._sockets: set[web.WebSocketResponse] = set()
         self._inode: int | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -280,10 +185,10 @@ class ControlServer:
         """
         sock = await asyncio.to_thread(self._bind)
         try:
-            app = web.Application(client_max_size=MAX_BODY, middlewares=[_errors])
+            app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
             self._add_routes(app)
             self._runner = web.AppRunner(
-                app, handle_signals=False, access_log=None, shutdown_timeout=2.0
+                app, handle_signals=False, access_log=None, shutdown_timeout=CLOSE_TIMEOUT + 1.0
             )
             await self._runner.setup()
             await GatedUnixSite(self._runner, sock, self.refusals).start()
@@ -325,10 +230,7 @@ class ControlServer:
 
     async def stop(self) -> None:
         """Close every client, stop serving and remove the socket (idempotent)."""
-        self.hub.stop()
-        for ws in list(self._sockets):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(code=1001, message=b"the owner is stopping"), 2.0)
+        self.hub.stop()  # each client's sender closes its websocket (cut if it does not read)
         runner, self._runner = self._runner, None
         if runner is not None:
             try:
@@ -365,7 +267,7 @@ class ControlServer:
             "/v1/refusals": self._refusals,
             "/v1/webhook-secret-problem": self._webhook_secret_problem,
             "/v1/config/reload": self._reload,
-            "/v1/secrets": self._secret_names,
+            "/v1/secrets": self.secret_names,
             "/v1/notices": self._notices,
         }
         secret: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
@@ -378,7 +280,7 @@ class ControlServer:
             app.router.add_route(method, route, handler)
 
     async def _hello(self, request: web.Request) -> web.Response:
-        return _reply(
+        return reply(
             {
                 "version": PROTOCOL_VERSION,
                 "instance": self.hub.instance,
@@ -393,8 +295,8 @@ class ControlServer:
         )
 
     async def _snapshot(self, request: web.Request) -> web.Response:
-        limit = _query_int(request, "limit", 100, 1, MAX_PAGE)
-        event = _query_int(request, "event", None, 1, _MAX_ID)
+        limit = query_int(request, "limit", 100, 1, MAX_PAGE)
+        event = query_int(request, "event", None, 1, MAX_ID)
         # Numbered before reading: replaying from here can only repeat what the reads show.
         seq, instance = self.hub.seq, self.hub.instance
         problems = self.hub.problems or ProblemsChanged(())
@@ -403,7 +305,7 @@ class ControlServer:
         events = await self.client.events_page(limit=limit)
         runs = await self.client.runs(event) if event is not None else []
         counts = await self.client.counts()
-        return _reply(
+        return reply(
             {
                 "instance": instance,
                 "seq": seq,
@@ -418,91 +320,91 @@ class ControlServer:
         )
 
     async def _events(self, request: web.Request) -> web.Response:
-        limit = _query_int(request, "limit", 100, 1, MAX_PAGE)
-        before = _query_int(request, "before", None, 1, _MAX_ID)
-        text = _short_text(request.query.get("text", ""), "text")
+        limit = query_int(request, "limit", 100, 1, MAX_PAGE)
+        before = query_int(request, "before", None, 1, MAX_ID)
+        text = short_text(request.query.get("text", ""), "text")
         assert limit is not None
-        return _reply(
+        return reply(
             encode(await self.client.events_page(limit=limit, before_id=before, text=text))
         )
 
     async def _event(self, request: web.Request) -> web.Response:
-        return await _reply_off_loop(await self.client.event(_event_id(request)))
+        return await reply_off_loop(await self.client.event(event_id_of(request)))
 
     async def _runs(self, request: web.Request) -> web.Response:
-        return _reply(encode(await self.client.runs(_event_id(request))))
+        return reply(encode(await self.client.runs(event_id_of(request))))
 
     async def _preview(self, request: web.Request) -> web.Response:
-        return _reply(encode(await self.client.preview(_event_id(request))))
+        return reply(encode(await self.client.preview(event_id_of(request))))
 
     async def _head_secrets(self, request: web.Request) -> web.Response:
-        return _reply(encode(await self.client.head_secrets(_event_id(request))))
+        return reply(encode(await self.client.head_secrets(event_id_of(request))))
 
     async def _fire(self, request: web.Request) -> web.Response:
-        await self.client.fire(_event_id(request))
-        return _reply({"ok": True})
+        await self.client.fire(event_id_of(request))
+        return reply({"ok": True})
 
     async def _cancel_event(self, request: web.Request) -> web.Response:
-        return _reply({"cancelled": await self.client.cancel_event(_event_id(request))})
+        return reply({"cancelled": await self.client.cancel_event(event_id_of(request))})
 
     async def _approve(self, request: web.Request) -> web.Response:
-        event_id = _event_id(request)
-        sha = (await _body(request)).get("sha")
+        event_id = event_id_of(request)
+        sha = (await json_body(request)).get("sha")
         if sha is not None:
-            sha = _short_text(sha, "sha")
+            sha = short_text(sha, "sha")
         await self.client.approve(event_id, sha)
-        return _reply({"ok": True})
+        return reply({"ok": True})
 
     async def _rerun(self, request: web.Request) -> web.Response:
-        await self.client.rerun(_run_id(request))
-        return _reply({"ok": True})
+        await self.client.rerun(run_id_of(request))
+        return reply({"ok": True})
 
     async def _cancel_run(self, request: web.Request) -> web.Response:
-        return _reply({"cancelled": await self.client.cancel(_run_id(request))})
+        return reply({"cancelled": await self.client.cancel(run_id_of(request))})
 
     async def _output_tail(self, request: web.Request) -> web.Response:
-        body = await _body(request)
+        body = await json_body(request)
         run = decode(Run, body.get("run"))
-        if not 1 <= run.event_id <= _MAX_ID:
-            raise _bad(f"the run's event id must be between 1 and {_MAX_ID}")
+        if not 1 <= run.event_id <= MAX_ID:
+            raise bad(f"the run's event id must be between 1 and {MAX_ID}")
         lines = body.get("lines")
         if not isinstance(lines, int) or isinstance(lines, bool) or lines < 0:
-            raise _bad("lines must be a whole number, 0 or more")
+            raise bad("lines must be a whole number, 0 or more")
         # The run as stored, not as sent: its log file is found from the owner's own record.
         stored = next((r for r in await self.client.runs(run.event_id) if r.id == run.id), None)
         if stored is None:
-            raise _Refused(404, "not_found", f"no run {run.id[:80]} of event {run.event_id}")
+            raise Refused(404, "not_found", f"no run {run.id[:80]} of event {run.event_id}")
         tail = await self.client.output_tail(stored, min(lines, MAX_TAIL_LINES))
-        return await _reply_off_loop(tail)
+        return await reply_off_loop(tail)
 
     async def _queue(self, request: web.Request) -> web.Response:
-        return _reply(await self.client.queue_order())
+        return reply(await self.client.queue_order())
 
     async def _repositories(self, request: web.Request) -> web.Response:
-        return _reply(encode(await self.client.repositories()))
+        return reply(encode(await self.client.repositories()))
 
     async def _status_deliveries(self, request: web.Request) -> web.Response:
-        run_ids = (await _body(request)).get("run_ids")
+        run_ids = (await json_body(request)).get("run_ids")
         if not isinstance(run_ids, list) or len(run_ids) > MAX_RUN_IDS:
-            raise _bad(f"run_ids must be a list of at most {MAX_RUN_IDS} run ids")
-        ids = [_short_text(run_id, "a run id") for run_id in run_ids]
-        return _reply(encode(await self.client.status_deliveries(ids)))
+            raise bad(f"run_ids must be a list of at most {MAX_RUN_IDS} run ids")
+        ids = [short_text(run_id, "a run id") for run_id in run_ids]
+        return reply(encode(await self.client.status_deliveries(ids)))
 
     async def _counts(self, request: web.Request) -> web.Response:
-        return _reply(encode(await self.client.counts()))
+        return reply(encode(await self.client.counts()))
 
     async def _refusals(self, request: web.Request) -> web.Response:
         recent, total = await self.client.refusals()
-        return _reply({"recent": encode(recent), "total": total})
+        return reply({"recent": encode(recent), "total": total})
 
     async def _webhook_secret_problem(self, request: web.Request) -> web.Response:
-        return _reply({"problem": await self.client.webhook_secret_problem()})
+        return reply({"problem": await self.client.webhook_secret_problem()})
 
     async def _reload(self, request: web.Request) -> web.Response:
         if self.reload is None:
-            return _reply({"ok": False, "message": "this pocketci-tui cannot reload its config"})
+            return reply({"ok": False, "message": "this pocketci-tui cannot reload its config"})
         ok, message = await self.reload()
-        return _reply({"ok": ok, "message": message})
+        return reply({"ok": ok, "message": message})
 
     # -- secrets --------------------------------------------------------------------------------
 
@@ -512,13 +414,13 @@ class ControlServer:
             raise SecretStoreError("the secret store is not open")
         return store
 
-    async def _secret_names(self, request: web.Request) -> web.Response:
+    async def secret_names(self, request: web.Request) -> web.Response:
         store = self._store()
         names = await store.names()
-        return _reply({"backend": store.backend_name, "warning": store.warning, "names": names})
+        return reply({"backend": store.backend_name, "warning": store.warning, "names": names})
 
     async def _secret_get(self, request: web.Request) -> web.Response:
-        name = _secret_name(request)
+        name = secret_name_of(request)
         value = await self._store().get(name)
         peer = peer_of(request.transport.get_extra_info("socket") if request.transport else None)
         log.info(
@@ -526,43 +428,43 @@ class ControlServer:
             name,
             peer.pid if peer is not None else "?",
         )
-        return _reply({"value": value})
+        return reply({"value": value})
 
     async def _secret_set(self, request: web.Request) -> web.Response:
-        name = _secret_name(request)
-        value = (await _body(request)).get("value")
+        name = secret_name_of(request)
+        value = (await json_body(request)).get("value")
         if not isinstance(value, str):
-            raise _bad("value must be text")
+            raise bad("value must be text")
         check_value(value, allow_short=True)
         await self._store().set(name, value)
-        return _reply({"ok": True})
+        return reply({"ok": True})
 
     async def _secret_delete(self, request: web.Request) -> web.Response:
-        await self._store().delete(_secret_name(request))
-        return _reply({"ok": True})
+        await self._store().delete(secret_name_of(request))
+        return reply({"ok": True})
 
     # -- notices --------------------------------------------------------------------------------
 
     async def _notices(self, request: web.Request) -> web.StreamResponse:
-        after = _query_int(request, "after", None, 0, _MAX_ID)
+        after = query_int(request, "after", None, 0, MAX_ID)
         instance = request.query.get("instance") or None
         if instance is not None:
-            instance = _short_text(instance, "instance")
+            instance = short_text(instance, "instance")
         peer = peer_of(request.transport.get_extra_info("socket") if request.transport else None)
-        ws = web.WebSocketResponse(heartbeat=HEARTBEAT, compress=False, max_msg_size=64 * 1024)
+        ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=False, max_msg_size=64 * 1024)
         await ws.prepare(request)
         client, resync = self.hub.open(after, instance)
         pid = peer.pid if peer is not None else 0
         log.info("attached: pid %d uid %d", pid, peer.uid if peer is not None else -1)
-        self._sockets.add(ws)
-        sender = asyncio.create_task(self._send(ws, client, resync), name="pocketci-control-send")
+        sender = asyncio.create_task(
+            self._send(ws, request.transport, client, resync), name="pocketci-control-send"
+        )
         try:
             async for msg in ws:  # the client's acknowledgements: read, so pings are answered
                 if msg.type is WSMsgType.ERROR:
                     break
         finally:
             self.hub.close(client)
-            self._sockets.discard(ws)
             reason = await self._ended(sender) or _why_closed(ws)
             log.info("detached: pid %d (%s)", pid, reason)
         return ws
@@ -576,32 +478,60 @@ class ControlServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
             return ""
-        if sender.cancelled() or sender.exception() is not None:
+        if sender.cancelled():
             return ""
+        exc = sender.exception()
+        if exc is not None:
+            log.warning("sending notices to a client failed: %r", exc)
+            return f"failed: {exc!r}"[:200]
         return sender.result()
 
     async def _send(
-        self, ws: web.WebSocketResponse, client: HubClient, resync: dict[str, Any] | None
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport | None,
+        client: HubClient,
+        resync: dict[str, Any] | None,
     ) -> str:
         """Send the client its frames until it is closed; return why it ended."""
         try:
             if resync is not None:
-                await asyncio.wait_for(ws.send_str(json.dumps(resync)), SEND_TIMEOUT)
+                await asyncio.wait_for(ws.send_str(json.dumps(resync)), self.send_timeout)
             while True:
                 frames = await client.take()
                 if not frames:
                     if ws.closed:
                         return ""
-                    await asyncio.wait_for(ws.close(code=1001, message=b"stopping"), 2.0)
+                    await _close(ws, transport, 1001, b"the owner is stopping")
                     return "the owner is stopping"
                 for frame in frames:
-                    await asyncio.wait_for(ws.send_str(frame), SEND_TIMEOUT)
+                    await asyncio.wait_for(ws.send_str(frame), self.send_timeout)
         except (ClientTooSlow, TimeoutError):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(ws.close(code=TOO_SLOW, message=b"too slow"), 2.0)
+            await _close(ws, transport, TOO_SLOW, b"too slow")
             return "too slow: it did not keep up with the notices"
         except (ConnectionError, RuntimeError) as exc:
             return f"connection lost ({exc})"
+
+
+async def _close(
+    ws: web.WebSocketResponse, transport: asyncio.Transport | None, code: int, why: bytes
+) -> None:
+    """Close a notices websocket, telling the client why if it still reads; one that does not
+    read (its socket full) cannot even be told, and its connection is cut instead: a closing
+    transport would wait forever for its buffer to drain."""
+    closed = False
+    try:
+        closed = await asyncio.wait_for(ws.close(code=code, message=why), CLOSE_TIMEOUT)
+    except asyncio.CancelledError:
+        # aiohttp cancels a close whose handshake the reading side ended; only a
+        # cancellation of this task itself goes on.
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+    except Exception:
+        closed = False  # cut below, whatever failed
+    if not closed and transport is not None:
+        transport.abort()
 
 
 def _why_closed(ws: web.WebSocketResponse) -> str:

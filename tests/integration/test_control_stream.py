@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +26,7 @@ from daggerstub import arg, fn
 from enginekit import EngineKit
 
 from pocketci_tui.control.hub import QUEUE_SIZE, RING_SIZE
-from pocketci_tui.control.server import TOO_SLOW
+from pocketci_tui.control.server import TOO_SLOW, ControlServer
 from pocketci_tui.control.wire import decode_notice
 from pocketci_tui.model import EventStatus, RunOutput, RunState
 from pocketci_tui.paths import AppPaths
@@ -345,3 +346,118 @@ async def test_another_user_is_refused(
         # And the owner still serves its own user.
         _, ours = await as_user(None, path)
         assert ours["reply"].startswith("HTTP/1.1 200")
+
+
+@contextlib.asynccontextmanager
+async def second_server(
+    services: Services, folder: Path, *, heartbeat: float = 10.0, send_timeout: float = 10.0
+) -> AsyncIterator[ControlServer]:
+    """Another control server on the same services, with its own socket and timings."""
+    assert services.lock is not None
+    server = ControlServer(
+        services,
+        path=folder / "run" / "control.sock",
+        owner=services.lock.owner,
+        paths=services.paths,
+        heartbeat=heartbeat,
+        send_timeout=send_timeout,
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def test_a_client_that_answers_no_heartbeat_is_detached(
+    tmp_path: Path, open_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    kit = EngineKit(tmp_path)
+    caplog.set_level(logging.INFO, logger="pocketci_tui.control")
+    async with (
+        running(kit) as (services, _),
+        second_server(services, open_tmp, heartbeat=0.3) as server,
+    ):
+        control = Control(server.path)
+        try:
+            # A client that neither reads nor answers pings (a hung process).
+            ws = await control.session.ws_connect(
+                "http://control/v1/notices", autoping=False, heartbeat=None
+            )
+            while server.hub.clients:
+                await asyncio.sleep(0.05)
+            await ws.close()
+        finally:
+            await control.close()
+    detached = [r.getMessage() for r in caplog.records if r.getMessage().startswith("detached")]
+    assert detached == [f"detached: pid {os.getpid()} (no answer to the heartbeat)"]
+
+
+def ws_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """The (opcode, payload) of each whole frame a server sent (servers do not mask)."""
+    frames: list[tuple[int, bytes]] = []
+    at = 0
+    while at + 2 <= len(data):
+        opcode, length = data[at] & 0x0F, data[at + 1] & 0x7F
+        at += 2
+        if length == 126:
+            length, at = int.from_bytes(data[at : at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(data[at : at + 8], "big"), at + 8
+        if at + length > len(data):
+            break
+        frames.append((opcode, data[at : at + length]))
+        at += length
+    return frames
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    with contextlib.suppress(OSError):
+        while chunk := sock.recv(1 << 20):
+            data += chunk
+    return data
+
+
+async def test_a_client_a_frame_cannot_reach_in_time_is_cut_off(
+    tmp_path: Path, open_tmp: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    kit = EngineKit(tmp_path)
+    caplog.set_level(logging.INFO, logger="pocketci_tui.control")
+    async with (
+        running(kit) as (services, _),
+        second_server(services, open_tmp, send_timeout=0.5) as server,
+    ):
+        # A client that attaches, then never reads its socket again (a stopped process).
+        raw = socket.socket(socket.AF_UNIX)
+        raw.setblocking(False)
+        loop = asyncio.get_running_loop()
+        await loop.sock_connect(raw, str(server.path))
+        await loop.sock_sendall(
+            raw,
+            b"GET /v1/notices HTTP/1.1\r\nHost: control\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            b"Sec-WebSocket-Version: 13\r\n\r\n",
+        )
+        while not server.hub.clients:
+            await asyncio.sleep(0.01)
+        # Fewer frames than its queue holds, but more bytes than the socket takes: a send
+        # blocks, and the send deadline (not the queue's bound) cuts the client off.
+        for n in range(200):
+            server.hub.publish(RunOutput("r", ("y" * 40_000,), n + 1))
+        while server.hub.clients:
+            await asyncio.sleep(0.05)
+        assert server.hub.cut_off == 0
+        raw.setblocking(True)
+        raw.settimeout(5)
+        data = await asyncio.to_thread(read_all, raw)
+        raw.close()
+    detached = [r.getMessage() for r in caplog.records if r.getMessage().startswith("detached")]
+    assert detached == [
+        f"detached: pid {os.getpid()} (too slow: it did not keep up with the notices)"
+    ]
+    assert data.startswith(b"HTTP/1.1 101")
+    frames = ws_frames(data[data.index(b"\r\n\r\n") + 4 :])
+    texts = [json.loads(payload) for opcode, payload in frames if opcode == 0x1]
+    assert 0 < len(texts) < 200  # what reached it before it was cut off, in order
+    assert [t["seq"] for t in texts] == list(range(texts[0]["seq"], texts[0]["seq"] + len(texts)))

@@ -46,6 +46,7 @@ CORE_MODULES = [
     "pocketci_tui.control.remote_secrets",
     "pocketci_tui.control.client",
     "pocketci_tui.control.peers",
+    "pocketci_tui.control.answers",
     "pocketci_tui.control.server",
     "pocketci_tui.launch",
     "pocketci_tui.startup",
