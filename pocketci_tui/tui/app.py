@@ -21,7 +21,6 @@ from textual.driver import Driver
 from textual.screen import Screen
 
 from pocketci_tui.config import Settings
-from pocketci_tui.config_reload import ConfigReloader, Reload
 from pocketci_tui.contract import CoreClient, RejectionSummary
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problems
@@ -58,6 +57,7 @@ from .messages import (
     ShowRepositories,
 )
 from .pager import page, pager_argv
+from .reloading import ConfigReloads
 from .screens.main import MainScreen
 from .widgets.run_log import RunLog
 
@@ -171,7 +171,8 @@ class PocketCIApp(App[int]):
         self._start_task: asyncio.Task[None] | None = None
         self._unwatch_refusals: Callable[[], None] | None = None
         self._stopped = False
-        self._reloader: ConfigReloader | None = None
+        self.reloads = ConfigReloads(self, paths, self._apply_settings)
+        """config.yaml reloads, when this process owns the builds."""
         self.collector: QuietCollector | None = QuietCollector() if quiet_gc else None
         """Freezes long-lived objects so full collections stay short (None: not used)."""
 
@@ -261,11 +262,7 @@ class PocketCIApp(App[int]):
         if self.collector is not None and not self.collector.freezes:
             self.call_after_refresh(self._quiet_collector)
         if not self._stopped and not self.attachment.attached:
-            self._reloader = ConfigReloader(
-                self.paths.config_file, self.services.settings, self._apply_settings
-            )
-            await self._reloader.prime()
-            self._reloader.watch(self._report_reload)
+            await self.reloads.start(self.services.settings)
         if self._first_start and self.services.secrets is not None:
             self._first_start = False
             self.push_screen(
@@ -305,19 +302,8 @@ class PocketCIApp(App[int]):
 
     def _quiet_collector(self) -> None:
         """Freeze what start-up made, then look again now and then (see :mod:`.collector`)."""
-        collector = self.collector
-        if collector is None or self._stopped:
-            return
-        first = collector.freeze()
-        collector.watch()
-        log.info("froze %d objects in %.0f ms", first.frozen, first.seconds * 1000)
-
-        def check() -> None:
-            again = collector.check()
-            if again is not None:
-                log.info("froze %d objects in %.0f ms", again.frozen, again.seconds * 1000)
-
-        self.set_interval(COLLECTOR_CHECK_SECONDS, check, name="collector")
+        if self.collector is not None and not self._stopped:
+            self.set_interval(COLLECTOR_CHECK_SECONDS, self.collector.begin(), name="collector")
 
     @property
     def encrypted_file(self) -> Path:
@@ -351,8 +337,7 @@ class PocketCIApp(App[int]):
         self._stopped = True
         if self.collector is not None:
             self.collector.unwatch()
-        if self._reloader is not None:
-            await self._reloader.stop()
+        await self.reloads.stop()
         task = self._start_task
         if task is not None:
             if not task.done():
@@ -406,13 +391,7 @@ class PocketCIApp(App[int]):
             if not self.attachment.refused():
                 self.run_worker(self.attachment.reload(self.use_settings), group="reload")
             return
-        if self._reloader is None:
-            self.notify(
-                "config.yaml can be reloaded once the listener and engine have started",
-                severity="warning",
-            )
-            return
-        self._report_reload(await self._reloader.reload())
+        await self.reloads.reload_now()
 
     def _apply_settings(self, settings: Settings) -> None:
         """Use a reloaded configuration: services (engine, intake), keymap, help."""
@@ -427,18 +406,6 @@ class PocketCIApp(App[int]):
         self.set_keymap(dict(settings.keymap))
         if self.is_screen_installed("help") and not isinstance(self.screen, HelpDialog):
             self.uninstall_screen("help")
-
-    def _report_reload(self, result: Reload) -> None:
-        text = result.describe(self.paths.config_file)
-        if not result.ok:
-            log.warning("%s", text)
-            self.notify(text, title="config.yaml not reloaded", severity="error", timeout=30)
-        elif result.restart:
-            log.warning("%s", text)
-            self.notify(text, title="config.yaml reloaded", severity="warning", timeout=20)
-        else:
-            log.info("%s", text)
-            self.notify(text, title="config.yaml reloaded", timeout=8)
 
     def action_webhook(self) -> None:
         """Show the webhook URL and (on request) the secret."""

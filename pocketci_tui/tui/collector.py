@@ -19,8 +19,12 @@ collection, and at most :data:`MAX_FREEZES` times.
 from __future__ import annotations
 
 import gc
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 REFREEZE_OBJECTS = 40_000
 """Objects surviving a full collection (outside the frozen ones) from which they are frozen
@@ -85,6 +89,20 @@ class QuietCollector:
         if phase == "stop" and info.get("generation") == 2:
             # Right after a full collection the oldest generation holds survivors only.
             self.survivors = len(gc.get_objects(generation=2))
+
+    def begin(self) -> Callable[[], None]:
+        """Freeze what start-up made and watch from now on; return the look to take every
+        second or so (each freeze is logged, as ``froze N objects``)."""
+        first = self.freeze()
+        self.watch()
+        log.info("froze %d objects in %.0f ms", first.frozen, first.seconds * 1000)
+
+        def look() -> None:
+            again = self.check()
+            if again is not None:
+                log.info("froze %d objects in %.0f ms", again.frozen, again.seconds * 1000)
+
+        return look
 
     def check(self) -> FreezeRecord | None:
         """Freeze again when many objects survived the last full collection.

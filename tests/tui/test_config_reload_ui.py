@@ -37,7 +37,7 @@ async def test_ctrl_l_reloads_repositories_and_keymap_a_bad_edit_is_shown(rig: R
     config: Path = rig.paths.config_file
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(lambda: bool(rig.services and rig.services.url), pilot)
-        await wait_for(lambda: app._reloader is not None, pilot)
+        await wait_for(lambda: app.reloads.reloader is not None, pilot)
         reply = await rig.post_push("main", repository="owner/new")
         assert reply.json()["status"] == "ignored"
 
@@ -66,7 +66,7 @@ async def test_the_palette_reloads_and_an_edit_is_noticed_by_itself(rig: Rig) ->
     app = make_app(rig.settings, paths=rig.paths, services=rig.make_services(), first_start=False)
     config: Path = rig.paths.config_file
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(lambda: app._reloader is not None, pilot)
+        await wait_for(lambda: app.reloads.reloader is not None, pilot)
         await pilot.press("ctrl+p")
         await wait_for(lambda: isinstance(app.screen, CommandPalette), pilot)
         await pilot.press(*"Reload config")
