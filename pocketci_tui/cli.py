@@ -77,8 +77,41 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in (serve, events, fire, check, locate):
         module.register(sub, common)
+    _register_attach(sub, common)
     _register_secrets(sub, common)
     return parser
+
+
+def _register_attach(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """Add ``attach``: the terminal UI over the builds of a running ``serve`` (or UI)."""
+    parser = sub.add_parser(
+        "attach",
+        parents=[common],
+        help="open the terminal UI on the builds of a running `serve` (or UI)",
+        description="Open the terminal UI on the builds of the pocketci-tui that owns the data "
+        "folder (`pocketci-tui serve`, or the UI in another terminal), through its control "
+        "socket: the same panes, keys and actions, while its listener and engine keep running "
+        "in that process. q detaches and stops nothing. `pocketci-tui` alone does this by "
+        "itself when the data folder has a running owner; attach says so when nothing answers "
+        "instead of starting an engine of its own.",
+        epilog="`pocketci-tui locate socket` prints where the socket of this data folder is; "
+        "`pocketci-tui check` says whether it answers.",
+    )
+    parser.add_argument(
+        "--socket",
+        type=Path,
+        metavar="PATH",
+        help="the owner's control socket (default: the one of this data folder)",
+    )
+    parser.set_defaults(func=_run_attach)
+
+
+def _run_attach(args: argparse.Namespace) -> int:
+    from pocketci_tui.tui.run import run_attach
+
+    return run_attach(args)
 
 
 def _register_secrets(

@@ -390,60 +390,34 @@ async def _engines(settings: Settings) -> list[Finding]:
     return findings
 
 
-HELLO_LIMIT = 64 * 1024
-"""The most bytes of a control socket's greeting read."""
-
-
-def socket_hello(path: Path, timeout: float = 3.0) -> dict[str, object] | None:
-    """The greeting of the control socket at ``path`` (``GET /v1/hello``), or None when
-    nothing answers there as one within ``timeout`` seconds."""
-    import json
-
-    import aiohttp
-
-    async def ask() -> dict[str, object] | None:
-        connector = aiohttp.UnixConnector(path=str(path))
-        limit = aiohttp.ClientTimeout(total=timeout)
-        try:
-            async with (
-                aiohttp.ClientSession(connector=connector, timeout=limit) as session,
-                session.get("http://pocketci-tui/v1/hello") as reply,
-            ):
-                if reply.status != 200:
-                    return None
-                data = json.loads(await reply.content.read(HELLO_LIMIT))
-        except (aiohttp.ClientError, OSError, TimeoutError, ValueError):
-            return None
-        return data if isinstance(data, dict) and "version" in data else None
-
-    return asyncio.run(ask())
-
-
-def socket_answers(path: Path) -> bool:
-    """True when a control socket answers at ``path``."""
-    return socket_hello(path) is not None
-
-
 def _control_socket(paths: AppPaths, owner: LockOwner | None) -> Finding:
     """Where the owner's control socket is and whether it answers (what `pocketci-tui`
     attaches to); without an owner, where one would serve it."""
+    from pocketci_tui.control.client import greet_blocking
     from pocketci_tui.control.location import SocketLocationError, socket_candidates, socket_path
+    from pocketci_tui.control.wire import PROTOCOL_VERSION
 
     try:
         chosen = socket_path(paths)
     except SocketLocationError as exc:
         return Finding("FAIL", "socket", str(exc))
     for candidate in socket_candidates(paths):
-        if not candidate.exists():
+        hello = greet_blocking(candidate) if candidate.exists() else None
+        if hello is None:
             continue
-        hello = socket_hello(candidate)
-        if hello is not None:
+        if hello.version != PROTOCOL_VERSION:
             return Finding(
-                "ok",
+                "WARN",
                 "socket",
-                f"{candidate} answers (control protocol {hello.get('version')}): "
-                "`pocketci-tui` attaches to it",
+                f"{candidate} answers with control protocol {hello.version}, this pocketci-tui "
+                f"speaks {PROTOCOL_VERSION}: no UI of this version can attach to it",
+                "run the same pocketci-tui version for both (restart the owner after an upgrade)",
             )
+        return Finding(
+            "ok",
+            "socket",
+            f"{candidate} answers ({hello.owner}): `pocketci-tui` attaches to it",
+        )
     if owner is None:
         return Finding(
             "ok", "socket", f"{chosen} (nothing runs: an owner started now serves it there)"

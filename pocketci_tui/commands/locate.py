@@ -57,15 +57,14 @@ def cmd_locate(args: argparse.Namespace) -> int:
 def _socket(paths: AppPaths) -> Path:
     """Where the data folder's control socket is: where its running owner answers, else where
     an owner started here would bind it."""
+    from pocketci_tui.control.client import greet_blocking
     from pocketci_tui.control.location import SocketLocationError, socket_candidates, socket_path
-
-    from .check import socket_answers
 
     try:
         chosen = socket_path(paths)
     except SocketLocationError as exc:
         raise CommandFailed(str(exc), 1) from exc
     for candidate in socket_candidates(paths):
-        if candidate.exists() and socket_answers(candidate):
+        if candidate.exists() and greet_blocking(candidate) is not None:
             return candidate
     return chosen

@@ -73,6 +73,8 @@ __all__ = [
     "VersionMismatch",
     "find_owner",
     "find_owner_blocking",
+    "greet",
+    "greet_blocking",
 ]
 
 log = logging.getLogger("pocketci_tui.control.client")
@@ -526,3 +528,37 @@ async def _answers(path: Path, timeout: float) -> bool:  # noqa: ASYNC109
 def find_owner_blocking(paths: AppPaths, *, timeout: float = 2.0, wait: float = 0.0) -> Path | None:
     """:func:`find_owner` for code without a running event loop (the command line)."""
     return asyncio.run(find_owner(paths, timeout=timeout, wait=wait))
+
+
+async def greet(path: Path, *, timeout: float = 2.0) -> Hello | None:  # noqa: ASYNC109
+    """The greeting of the control socket at ``path``, or None when nothing answers there as
+    one within ``timeout`` seconds (``check`` and ``attach --socket`` say who is there, and
+    of which protocol version, before anything attaches).
+
+    Args:
+        path: The socket.
+        timeout: Seconds it has to answer.
+
+    Returns:
+        Its greeting, whatever its protocol version, or None.
+    """
+    transport = Transport(path, timeout=timeout)
+    try:
+        data = await transport.call("GET", "/v1/hello")
+    except (NotStarted, TimeoutError, RemoteError, ValueError, SecretStoreError) as exc:
+        log.debug("%s does not answer: %s", path, exc)
+        return None
+    finally:
+        await transport.close()
+    if not isinstance(data, dict) or "version" not in data:
+        return None
+    try:
+        hello: Hello = wire.decode(Hello, data)
+    except wire.WireError:
+        return None
+    return hello
+
+
+def greet_blocking(path: Path, *, timeout: float = 2.0) -> Hello | None:
+    """:func:`greet` for code without a running event loop (the command line)."""
+    return asyncio.run(greet(path, timeout=timeout))

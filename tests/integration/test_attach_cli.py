@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import shutil
@@ -11,7 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ownerkit import cli
+from conftest import ServeProcess
+from ownerkit import cli, slow_home
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -86,3 +88,71 @@ def test_help_names_the_socket(hermetic_home: Path) -> None:
     assert "socket" in done.stdout
     assert "control socket" in " ".join(done.stdout.split())
     assert os.environ.get("POCKETCI_TUI_HOME") == str(hermetic_home)
+
+
+async def test_check_names_a_running_owner_and_the_socket_it_answers_on(
+    hermetic_home: Path, short_runtime: Path, tmp_path: Path
+) -> None:
+    slow_home(hermetic_home, tmp_path / "fixture")
+    located = (await asyncio.to_thread(cli, "locate", "socket")).stdout.strip()
+    serve = await ServeProcess.start()
+    try:
+        done = await asyncio.to_thread(cli, "check")
+        owner = f"pocketci-tui serve (pid {serve.proc.pid}"
+        data = hermetic_home / "data"
+        lines = {line.split()[1]: line for line in done.stdout.splitlines() if line[:1] != " "}
+        assert lines["owner"].startswith(f"ok    owner          {data} is in use by {owner}, since")
+        assert f"listening on {serve.url})" in lines["owner"]
+        assert lines["socket"] == (
+            f"ok    socket         {located} answers (pocketci-tui serve (pid "
+            f"{serve.proc.pid})): `pocketci-tui` attaches to it"
+        ), done.stdout
+    finally:
+        assert await serve.terminate() == 0
+
+
+async def test_a_system_service_without_a_runtime_folder_is_found_under_the_data_folder(
+    hermetic_home: Path, short_runtime: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A system service has no $XDG_RUNTIME_DIR, an SSH session has one: `locate socket` and
+    `check` in the session find the service's socket where it is."""
+    slow_home(hermetic_home, tmp_path / "fixture")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    serve = await ServeProcess.start()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_runtime))
+    try:
+        there = hermetic_home / "data" / "run" / "control.sock"
+        done = await asyncio.to_thread(cli, "locate", "socket")
+        assert done.stdout.strip() == str(there), done.stderr
+        check = await asyncio.to_thread(cli, "check")
+        assert f"ok    socket         {there} answers" in check.stdout, check.stdout
+    finally:
+        assert await serve.terminate() == 0
+
+
+def test_attach_with_nothing_there_says_how_to_start_an_owner(
+    hermetic_home: Path, short_runtime: Path
+) -> None:
+    located = cli("locate", "socket").stdout.strip()
+    done = cli("attach")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    message = " ".join(done.stderr.split())
+    assert message.startswith(f"pocketci-tui: error: nothing answers at {located}:"), message
+    assert "Start one with `pocketci-tui serve`" in message
+    assert not (hermetic_home / "data" / "pocketci.db").exists(), "attach started an engine"
+
+    missing = short_runtime / "elsewhere.sock"
+    done = cli("attach", "--socket", str(missing))
+    assert done.returncode == 1
+    assert f"nothing answers at {missing}:" in " ".join(done.stderr.split())
+
+
+def test_attach_help_says_what_it_does(hermetic_home: Path) -> None:
+    done = cli("attach", "--help")
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    assert "--socket PATH" in text
+    assert "q detaches and stops nothing" in text
+    top = " ".join(cli("--help").stdout.split())
+    assert "attach" in top
