@@ -85,16 +85,17 @@ class Attachment:
             self.owner = link.owner
         was_down = bool(self.down)
         if not link.up:
-            self.down = link.detail or "reconnecting"
+            self.down = link.detail or f"{self.owner} went away"
             self._show()
             if not was_down:
                 log.warning("lost the link to %s: %s", self.owner, self.down)
                 self._app.notify(
-                    f"{self.owner} is gone ({self.down}). The builds shown are as they were; "
-                    "this screen attaches again as soon as it is back.",
+                    f"{self.down[:1].upper()}{self.down[1:]}. The builds shown are as they "
+                    "were; this screen attaches again as soon as it answers.",
                     title="owner gone",
                     severity="warning",
                     timeout=10,
+                    markup=False,
                 )
             return
         self.down = ""
@@ -142,7 +143,7 @@ class Attachment:
         """Why an action cannot be carried out now (the link is down), or ``""``."""
         if not self.down:
             return ""
-        return f"{self.owner} is gone ({self.down}): try again once this screen is attached again"
+        return f"{self.owner} is gone: try again once this screen is attached again"
 
     def refused(self) -> bool:
         """Say so and return True when the link is down (for the app's actions)."""
@@ -158,7 +159,7 @@ class Attachment:
         with contextlib.suppress(NoMatches):
             status = screen.query_one(StatusBar)
             status.owner = self.owner
-            status.link_down = self.down
+            status.link_down = "reconnecting…" if self.down else ""
 
 
 async def restore(screen: MainScreen) -> None:
