@@ -41,7 +41,7 @@ from pocketci_tui.model import Run, StoredEvent
 
 from . import wire
 from .location import SocketLocationError, check_private_folder
-from .transport import BASE, RemoteError, Transport
+from .transport import BASE, RemoteError, Transport, Unreachable
 
 log = logging.getLogger("pocketci_tui.control.client")
 
@@ -355,7 +355,12 @@ class Link:
                 return await self._connect()
             except Exception as exc:
                 delay = min(delay * 2, longest)
-                self.down = f"{exc}; trying again in {delay:.1f} s"
+                why = (
+                    f"{self.owner} is not there ({exc.reason})"
+                    if isinstance(exc, Unreachable)
+                    else exc
+                )
+                self.down = f"{why}; trying again in {delay:.1f} s"
                 log.debug("attaching again to %s failed: %s", self.path, exc)
                 self._events.link_changed(LinkChanged(up=False, owner=self.owner, detail=self.down))
 

@@ -48,6 +48,28 @@ class RemoteError(Exception):
     cannot read); the message says which and why."""
 
 
+class Unreachable(NotStarted):
+    """The owner's socket cannot be reached (nothing listens there, or the connection broke).
+
+    Args:
+        path: The socket.
+        reason: Why, in a few words (``connection refused``).
+    """
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot reach the owner at {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, in a few words (the OS's own when it has one)."""
+    error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
 def error_for(kind: str, message: str) -> Exception:
     """The exception the protocol's error ``kind`` stands for, carrying ``message``.
 
@@ -155,9 +177,7 @@ class Transport:
                 f"the owner at {self.path} did not answer {method} {route} within {seconds:g} s"
             ) from None
         except (aiohttp.ClientError, OSError) as exc:
-            raise NotStarted(
-                f"cannot reach the owner at {self.path}: {exc or type(exc).__name__}"
-            ) from exc
+            raise Unreachable(self.path, _reason(exc)) from exc
         if status >= 400:
             raise _error_of(status, payload)
         try:

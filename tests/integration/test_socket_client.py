@@ -196,7 +196,13 @@ async def test_the_owner_going_away_is_told_and_fails_every_call_at_once_until_i
         await told.wait_for(lambda: any(not link.up for link in told.links()))
         down = told.links()[0]
         assert "pocketci-tui serve (pid" in down.owner
-        assert down.detail
+        assert down.detail.startswith(f"{down.owner} went away")
+        # Each try that fails says why, and when the next is.
+        await told.wait_for(lambda: len(told.links()) >= 2)
+        retry = told.links()[1]
+        assert not retry.up
+        assert retry.detail.startswith(f"{down.owner} is not there (no such file or directory)")
+        assert "; trying again in " in retry.detail
         assert client.started
         assert not client.link_up
         # Every call fails at once: nothing waits for an owner that is not there.
