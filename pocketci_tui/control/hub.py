@@ -1,18 +1,20 @@
 """The owner's notices, numbered, buffered and handed to each attached client at its own pace.
 
 :class:`NoticeHub` subscribes once to the in-process core and numbers every notice (``seq``,
-from 1, under an ``instance`` id new at each start), encodes it once into the text frame every
-client is sent, and keeps the last :data:`RING_SIZE` frames (at most :data:`RING_BYTES`) so a
-client that lost its connection resumes right after the last number it saw. A client whose
-number is older than the buffer, or of another instance (the owner restarted), is told to
-re-read the snapshot instead (:meth:`NoticeHub.open` returns the resync frame).
+from 1, under an ``instance`` id new at each start), and keeps the last :data:`RING_SIZE`
+(about :data:`RING_BYTES` at most) so a client that lost its connection resumes right after the
+last number it saw. A notice is encoded into its text frame once, when a client is first to be
+sent it, and that frame is shared by every client: an owner nobody is attached to spends
+nothing on encoding (a build flooding output publishes thousands of notices a second). A
+client whose number is older than the buffer, or of another instance (the owner restarted), is
+told to re-read the snapshot instead (:meth:`NoticeHub.open` returns the resync frame).
 
-Publishing never awaits and never waits for a client: the frame is appended to each client's
-queue, which holds at most :data:`QUEUE_SIZE` frames (and :data:`QUEUE_BYTES`). A client whose
-queue is full (a stalled SSH link, a suspended terminal) is cut off there: its queue is freed,
-and its connection closed as too slow (:class:`ClientTooSlow`); it reconnects with its last
-number and resumes, or resyncs. So one client can never slow the intake, the engine or another
-client, and cannot make the owner's memory grow.
+Publishing never awaits and never waits for a client: the notice is appended to each client's
+queue, which holds at most :data:`QUEUE_SIZE` notices (and about :data:`QUEUE_BYTES`). A
+client whose queue is full (a stalled SSH link, a suspended terminal) is cut off there: its
+queue is freed, and its connection closed as too slow (:class:`ClientTooSlow`); it reconnects
+with its last number and resumes, or resyncs. So one client can never slow the intake, the
+engine or another client, and cannot make the owner's memory grow.
 
 The latest counts, problems and refusal summary are kept for the snapshot, which is how a new
 (or resynced) client gets them first.
@@ -37,6 +39,7 @@ from pocketci_tui.contract import (
     SecretChanged,
 )
 from pocketci_tui.control.wire import WireError, WireNotice, encode_notice
+from pocketci_tui.model import RunOutput
 
 if TYPE_CHECKING:
     from pocketci_tui.contract import CoreClient
@@ -47,6 +50,7 @@ __all__ = [
     "RING_BYTES",
     "RING_SIZE",
     "ClientTooSlow",
+    "Entry",
     "HubClient",
     "NoticeHub",
 ]
@@ -67,6 +71,51 @@ QUEUE_BYTES = 16 * 1024 * 1024
 """How many bytes of frames may wait for one client before it is cut off as too slow."""
 
 
+class Entry:
+    """One numbered notice, and its frame once a client needed it.
+
+    Args:
+        seq: Its number.
+        notice: The notice.
+    """
+
+    __slots__ = ("_frame", "notice", "seq", "size")
+
+    def __init__(self, seq: int, notice: WireNotice) -> None:
+        self.seq = seq
+        self.notice: WireNotice | None = notice
+        self._frame: str | None = None
+        self.size = _size_of(notice)
+        """About how many bytes its frame takes (what the bounds count)."""
+
+    def frame(self) -> str:
+        """The text frame: encoded the first time, then the same text for every client.
+
+        A notice that cannot be encoded (a bug, never the peer's doing) keeps its number
+        with a null notice, which a client skips: its stream has no gap.
+        """
+        frame = self._frame
+        if frame is None:
+            try:
+                encoded: Any = encode_notice(self.notice) if self.notice is not None else None
+            except WireError:
+                log.exception("notice %d could not be encoded for attached clients", self.seq)
+                encoded = None
+            frame = json.dumps({"seq": self.seq, "notice": encoded}, separators=(",", ":"))
+            self._frame = frame
+            self.notice = None  # the frame is all that is needed from now on
+        return frame
+
+
+def _size_of(notice: WireNotice) -> int:
+    """About the bytes of a notice's frame, without encoding it: its output lines counted,
+    anything else taken as a small notice."""
+    if isinstance(notice, RunOutput):
+        lines = notice.lines
+        return 80 + len(notice.run_id) + sum(map(len, lines)) + 3 * len(lines)
+    return 512
+
+
 class ClientTooSlow(Exception):
     """The client did not keep up: its queue filled, and it was cut off (it may resume)."""
 
@@ -84,18 +133,16 @@ class HubClient:
         max_bytes: The most bytes of frames that may wait (besides the backlog).
     """
 
-    def __init__(
-        self, backlog: list[tuple[int, str]], last: int, size: int, max_bytes: int
-    ) -> None:
-        self._backlog: deque[tuple[int, str]] = deque(backlog)
-        self._queue: deque[tuple[int, str]] = deque()
+    def __init__(self, backlog: list[Entry], last: int, size: int, max_bytes: int) -> None:
+        self._backlog: deque[Entry] = deque(backlog)
+        self._queue: deque[Entry] = deque()
         self._bytes = 0
         self._size = size
         self._max_bytes = max_bytes
         self._wake = asyncio.Event()
         if backlog:
             self._wake.set()
-        self.last = backlog[-1][0] if backlog else last
+        self.last = backlog[-1].seq if backlog else last
         """The number of the last notice queued for it (it resumes after this)."""
         self.sent = last
         """The number of the last notice taken to be sent."""
@@ -108,20 +155,20 @@ class HubClient:
         """How many frames wait to be sent (backlog included)."""
         return len(self._backlog) + len(self._queue)
 
-    def offer(self, seq: int, frame: str) -> bool:
-        """Queue a frame without waiting; False (and cut off) when the queue is full."""
+    def offer(self, entry: Entry) -> bool:
+        """Queue a notice without waiting; False (and cut off) when the queue is full."""
         if self.closed or self.too_slow:
             return False
-        if len(self._queue) >= self._size or self._bytes + len(frame) > self._max_bytes:
+        if len(self._queue) >= self._size or self._bytes + entry.size > self._max_bytes:
             self.too_slow = True
             self._queue.clear()
             self._backlog.clear()
             self._bytes = 0
             self._wake.set()
             return False
-        self._queue.append((seq, frame))
-        self._bytes += len(frame)
-        self.last = seq
+        self._queue.append(entry)
+        self._bytes += entry.size
+        self.last = entry.seq
         self._wake.set()
         return True
 
@@ -148,8 +195,8 @@ class HubClient:
         taken.extend(self._queue)
         self._queue.clear()
         self._bytes = 0
-        self.sent = taken[-1][0]
-        return [frame for _, frame in taken]
+        self.sent = taken[-1].seq
+        return [entry.frame() for entry in taken]
 
     def close(self) -> None:
         """Stop it (idempotent): :meth:`take` returns nothing more."""
@@ -183,7 +230,7 @@ class NoticeHub:
         """This start's id: a number of another instance means nothing here."""
         self.seq = 0
         """The number of the last notice published (0: none yet)."""
-        self._ring: deque[tuple[int, str]] = deque(maxlen=ring_size)
+        self._ring: deque[Entry] = deque(maxlen=ring_size)
         self._ring_bytes = 0
         self._max_ring_bytes = ring_bytes
         self._queue_size = queue_size
@@ -231,15 +278,11 @@ class NoticeHub:
     @property
     def oldest(self) -> int:
         """The number of the oldest notice kept (``seq + 1`` when none is)."""
-        return self._ring[0][0] if self._ring else self.seq + 1
+        return self._ring[0].seq if self._ring else self.seq + 1
 
     def publish(self, notice: WireNotice) -> None:
-        """Number, encode and hand a notice to every client; never waits, never raises."""
-        try:
-            encoded = encode_notice(notice)
-        except WireError:
-            log.exception("a notice could not be encoded for attached clients: dropped")
-            return
+        """Number a notice, keep it and hand it to every client; never waits, never raises,
+        and encodes nothing (the first client to be sent it does)."""
         if isinstance(notice, CountsChanged):
             self.counts = notice
         elif isinstance(notice, ProblemsChanged):
@@ -247,21 +290,23 @@ class NoticeHub:
         elif isinstance(notice, RejectionSummary):
             self.refusals = notice
         self.seq += 1
-        frame = json.dumps({"seq": self.seq, "notice": encoded}, separators=(",", ":"))
-        self._keep(self.seq, frame)
-        slow = [c for c in self._clients if not c.offer(self.seq, frame)]
+        entry = Entry(self.seq, notice)
+        self._keep(entry)
+        if not self._clients:
+            return
+        slow = [c for c in self._clients if not c.offer(entry)]
         for client in slow:
             self._drop(client)
             if client.too_slow:
                 self.cut_off += 1
 
-    def _keep(self, seq: int, frame: str) -> None:
+    def _keep(self, entry: Entry) -> None:
         if len(self._ring) == self._ring.maxlen:
-            self._ring_bytes -= len(self._ring[0][1])
-        self._ring.append((seq, frame))
-        self._ring_bytes += len(frame)
+            self._ring_bytes -= self._ring[0].size
+        self._ring.append(entry)
+        self._ring_bytes += entry.size
         while self._ring_bytes > self._max_ring_bytes and len(self._ring) > 1:
-            self._ring_bytes -= len(self._ring.popleft()[1])
+            self._ring_bytes -= self._ring.popleft().size
 
     def open(
         self, after: int | None, instance: str | None

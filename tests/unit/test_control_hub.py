@@ -170,12 +170,27 @@ async def test_the_latest_counts_problems_and_refusals_are_kept_for_the_snapshot
     assert hub.refusals == refused
 
 
-async def test_a_notice_that_cannot_be_encoded_is_dropped_without_a_number() -> None:
+async def test_a_notice_that_cannot_be_encoded_keeps_its_number_without_a_notice() -> None:
     hub = NoticeHub()
     client, _ = hub.open(0, hub.instance)
     hub.publish(EventUpdated(1, EventStatus.ERROR, {1, 2}))  # type: ignore[arg-type]
     hub.publish(output(1))
-    assert [f["seq"] for f in await drain(client)] == [1]
+    got = await drain(client)
+    assert [f["seq"] for f in got] == [1, 2]
+    assert got[0]["notice"] is None  # a client skips it; its stream has no gap
+    assert decode_notice(got[1]["notice"]) == output(1)
+
+
+async def test_nothing_is_encoded_until_a_client_needs_it_then_once_for_all() -> None:
+    hub = NoticeHub()
+    hub.publish(output(1))
+    [entry] = list(hub._ring)
+    assert entry._frame is None  # nobody attached: nothing spent on encoding
+    first, _ = hub.open(0, hub.instance)
+    second, _ = hub.open(0, hub.instance)
+    [a] = await first.take()
+    [b] = await second.take()
+    assert a is b  # encoded once, the same text for every client
 
 
 async def test_stop_closes_every_client() -> None:
