@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from enginekit import EngineKit
 
+from pocketci_tui.control.server import ControlServer
 from pocketci_tui.services import Services
 
 BASE = "http://control"
@@ -99,3 +100,24 @@ async def running(kit: EngineKit, **kwargs: Any) -> AsyncIterator[tuple[Services
             await control.close()
     finally:
         await services.stop()
+
+
+@contextlib.asynccontextmanager
+async def second_server(
+    services: Services, folder: Path, *, heartbeat: float = 10.0, send_timeout: float = 10.0
+) -> AsyncIterator[ControlServer]:
+    """Another control server on the same services, with its own socket and timings."""
+    assert services.lock is not None
+    server = ControlServer(
+        services,
+        path=folder / "run" / "control.sock",
+        owner=services.lock.owner,
+        paths=services.paths,
+        heartbeat=heartbeat,
+        send_timeout=send_timeout,
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

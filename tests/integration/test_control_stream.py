@@ -21,12 +21,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from controlkit import Control, frame, running
+from controlkit import Control, frame, running, second_server
 from daggerstub import arg, fn
 from enginekit import EngineKit
 
 from pocketci_tui.control.hub import QUEUE_SIZE, RING_SIZE
-from pocketci_tui.control.server import TOO_SLOW, ControlServer
+from pocketci_tui.control.server import TOO_SLOW
 from pocketci_tui.control.wire import decode_notice
 from pocketci_tui.model import EventStatus, RunOutput, RunState
 from pocketci_tui.paths import AppPaths
@@ -348,27 +348,6 @@ async def test_another_user_is_refused(
         assert ours["reply"].startswith("HTTP/1.1 200")
 
 
-@contextlib.asynccontextmanager
-async def second_server(
-    services: Services, folder: Path, *, heartbeat: float = 10.0, send_timeout: float = 10.0
-) -> AsyncIterator[ControlServer]:
-    """Another control server on the same services, with its own socket and timings."""
-    assert services.lock is not None
-    server = ControlServer(
-        services,
-        path=folder / "run" / "control.sock",
-        owner=services.lock.owner,
-        paths=services.paths,
-        heartbeat=heartbeat,
-        send_timeout=send_timeout,
-    )
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
 async def test_a_client_that_answers_no_heartbeat_is_detached(
     tmp_path: Path, open_tmp: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -461,3 +440,29 @@ async def test_a_client_a_frame_cannot_reach_in_time_is_cut_off(
     texts = [json.loads(payload) for opcode, payload in frames if opcode == 0x1]
     assert 0 < len(texts) < 200  # what reached it before it was cut off, in order
     assert [t["seq"] for t in texts] == list(range(texts[0]["seq"], texts[0]["seq"] + len(texts)))
+
+
+async def test_an_owner_whose_engine_stopped_answers_not_started(
+    tmp_path: Path, open_tmp: Path
+) -> None:
+    kit = EngineKit(tmp_path)
+    services = Services(kit.settings, kit.paths, secrets=kit.secrets)
+    await services.start(port=0)
+    try:
+        async with second_server(services, open_tmp) as server:
+            control = Control(server.path)
+            try:
+                assert await control.get("/v1/counts") == {
+                    "queued": 0,
+                    "running": 0,
+                    "engines": [],
+                }
+                await services.stop()
+                status, answer = await control.call("GET", "/v1/counts")
+                assert (status, answer["error"]["kind"]) == (503, "not_started")
+                status, answer = await control.call("POST", "/v1/events/1/fire", body={})
+                assert (status, answer["error"]["kind"]) == (503, "not_started")
+            finally:
+                await control.close()
+    finally:
+        await services.stop()
