@@ -1,15 +1,26 @@
 """Reading a run's log file for the Output pane: search it, find the failure, read a window.
 
 A log can hold millions of lines while the pane keeps the last ten thousand, so these work on
-the file in large binary chunks (a search of a million lines takes a fraction of a second) and
-run in a worker thread, never on the event loop. A hit is a line number (0-based, counted in
+the file in large binary chunks (a search of a million lines takes a fraction of a second).
+They run in a process of their own (:func:`scan`), started from a worker thread of the UI:
+each step over a chunk (lowering it, finding in it, counting its lines) holds the interpreter's
+lock for milliseconds, and the loop, the terminal's input thread and its writer thread each
+wait for that lock many times per key, so a key pressed during a search read in a thread of
+the UI was answered only once the search was over. The process runs this file as a script
+(``python -I -S logscan.py``, no package imported: it starts in a few tens of milliseconds);
+the UI's thread only waits on its output. A hit is a line number (0-based, counted in
 ``\\n``, as the engine writes lines) with the byte offset where the line starts, so the pane can
 read the lines around it without reading the file again from the top.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import selectors
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +33,7 @@ __all__ = [
     "failure_line",
     "find",
     "read_window",
+    "scan",
     "smart_case",
 ]
 
@@ -222,3 +234,111 @@ def read_window(path: Path, hit: Hit, before: int, after: int) -> tuple[int, lis
                 break
     lines = [raw.decode("utf-8", errors="replace") for raw in (*prior, *tail)]
     return hit.line - len(prior), lines
+
+
+ScanMode = str
+"""``find`` (every line holding the needle) or ``failure`` (the failure line)."""
+
+
+def scan(
+    mode: ScanMode,
+    path: Path,
+    needle: str,
+    on_hits: Callable[[list[Hit]], None],
+    stop: threading.Event,
+) -> int:
+    """Run :func:`find` (or :func:`failure_line`) in a process of its own, reporting its hits.
+
+    Called from a worker thread: it waits on the process's output (the interpreter's lock
+    free meanwhile) and hands each batch of hits to ``on_hits`` as it arrives. The needle goes
+    through the process's input, never its command line. Setting ``stop`` kills the process.
+
+    Args:
+        mode: ``find`` or ``failure``.
+        path: The log file.
+        needle: The text searched for (``find``).
+        on_hits: Called (in this thread) with each batch of hits, in file order.
+        stop: Set to abandon the search.
+
+    Returns:
+        The number of lines read (``find``), or 0 when stopped or for ``failure``.
+
+    Raises:
+        FileNotFoundError: The log file does not exist.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    process = subprocess.Popen(
+        [sys.executable, "-I", "-S", __file__, mode, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        process.stdin.write(needle.encode("utf-8"))
+        process.stdin.close()
+        return _collect(process.stdout.fileno(), on_hits, stop)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        process.stdout.close()
+
+
+def _collect(fd: int, on_hits: Callable[[list[Hit]], None], stop: threading.Event) -> int:
+    """Read ``line offset`` pairs from the process until its ``= lines`` (or ``stop``)."""
+    pending = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while not stop.is_set():
+            if not selector.select(0.05):
+                continue
+            data = os.read(fd, 1 << 16)
+            if not data:
+                return 0  # ended without its count (it failed)
+            pending += data
+            cut = pending.rfind(b"\n") + 1
+            body, pending = pending[:cut], pending[cut:]
+            if not body:
+                continue
+            end = body.find(b"=")
+            numbers = [int(word) for word in body[: end if end >= 0 else len(body)].split()]
+            pairs = zip(numbers[::2], numbers[1::2], strict=True)
+            hits = [Hit(line, offset) for line, offset in pairs]
+            if hits:
+                on_hits(hits)
+            if end >= 0:
+                return int(body[end + 1 :].split()[0] or 0)
+    return 0
+
+
+def _main(argv: list[str]) -> int:
+    """The scanning process: ``find PATH`` or ``failure PATH``, the needle on standard input;
+    writes ``line offset`` lines as it finds them, then ``= lines``."""
+    mode, path = argv
+    # Background work: on a busy machine the UI's own process goes first.
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
+    needle = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    out = sys.stdout.buffer
+
+    def report(hits: list[Hit]) -> None:
+        out.write(b"".join(b"%d %d\n" % (hit.line, hit.offset) for hit in hits))
+        out.flush()
+
+    never = threading.Event()
+    if mode == "find":
+        lines = find(Path(path), needle, report, never)
+    else:
+        hit = failure_line(Path(path), never)
+        report([hit] if hit is not None else [])
+        lines = 0
+    out.write(b"= %d\n" % lines)
+    out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))

@@ -1,10 +1,11 @@
 """The Output pane around the run's log: searching the whole log file and finding the failure.
 
 The log widget shows at most the last lines of a run; the file holds them all. Searches and the
-failure line are read from the file in a worker thread (a million lines take a fraction of a
-second, and the UI keeps answering meanwhile); the first match is shown as soon as it is read,
-the count grows as the rest comes in. A match older than the lines kept is shown by reading a
-window of the file around it, until End follows the tail again.
+failure line are read from the file in a process of their own, waited on by a worker thread (a
+million lines take a fraction of a second, and the UI keeps answering meanwhile); the first
+match is shown as soon as it is read, the count grows as the rest comes in. A match older than
+the lines kept is shown by reading a window of the file around it, until End follows the tail
+again.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input
 
-from ..logscan import FAILURE_RE, Hit, failure_line, find, read_window, smart_case
+from ..logscan import FAILURE_RE, Hit, read_window, scan, smart_case
 from ..text import clean, clean_lines
 from .run_log import RunLog
 
@@ -65,6 +66,7 @@ class OutputPane(Vertical):
         self.done = True
         """False while the search is still reading."""
         self._stop = threading.Event()
+        self._failure_stop = threading.Event()
 
     @on(Deliver)
     def _deliver(self, message: Deliver) -> None:
@@ -73,6 +75,7 @@ class OutputPane(Vertical):
     def on_unmount(self) -> None:
         """Stop reading when the pane goes (the app quits)."""
         self._stop.set()
+        self._failure_stop.set()
 
     def _log(self) -> RunLog:
         return self.query_one(RunLog)
@@ -162,7 +165,7 @@ class OutputPane(Vertical):
             call(self._add, stop, found)
         else:
             with contextlib.suppress(FileNotFoundError):
-                find(path, needle, lambda hits: call(self._add, stop, hits), stop)
+                scan("find", path, needle, lambda hits: call(self._add, stop, hits), stop)
         call(self._finish, stop)
 
     def _add(self, stop: threading.Event, hits: list[Hit]) -> None:
@@ -218,15 +221,20 @@ class OutputPane(Vertical):
                     return
             self._no_failure(quiet=message.quiet)
             return
-        self._find_failure(log.log_file, log.generation, message.quiet)
+        self._failure_stop.set()
+        self._failure_stop = threading.Event()
+        self._find_failure(log.log_file, log.generation, message.quiet, self._failure_stop)
 
-    @work(thread=True, group="log-failure", exclusive=True, exit_on_error=False)
-    def _find_failure(self, path: Path, generation: int, quiet: bool) -> None:
-        try:
-            hit = failure_line(path, threading.Event())
-        except FileNotFoundError:
-            hit = None
-        self.post_message(self.Deliver(self._failure_found, generation, hit, quiet))
+    @work(thread=True, group="log-failure", exit_on_error=False)
+    def _find_failure(
+        self, path: Path, generation: int, quiet: bool, stop: threading.Event
+    ) -> None:
+        found: list[Hit] = []
+        with contextlib.suppress(FileNotFoundError):
+            scan("failure", path, "", found.extend, stop)
+        if not stop.is_set():
+            hit = found[0] if found else None
+            self.post_message(self.Deliver(self._failure_found, generation, hit, quiet))
 
     def _failure_found(self, generation: int, hit: Hit | None, quiet: bool) -> None:
         if generation != self._log().generation:

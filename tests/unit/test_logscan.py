@@ -1,0 +1,73 @@
+"""Reading a log file in a process of its own: the same lines as read here, and nothing left
+running once stopped."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from pocketci_tui.tui.logscan import CHUNK, Hit, find, scan
+
+
+def _log(path: Path) -> Path:
+    """A log larger than a chunk, with matches on both sides of a chunk's end."""
+    lines = [f"{i:06d}: step {i} {'cache miss' if i % 997 == 3 else 'ok'}" for i in range(200_000)]
+    lines[150] = "--- FAIL: TestRefreshToken (0.02s) ünïcode"
+    lines[151] = "Error: exit status 1"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert path.stat().st_size > CHUNK
+    return path
+
+
+def test_a_search_in_its_own_process_finds_what_a_search_here_finds(tmp_path: Path) -> None:
+    """Every matching line, with where it starts, in file order, the first match alone and
+    at once, and the line count; smart case as here."""
+    path = _log(tmp_path / "run.log")
+    for needle in ("cache miss", "CACHE miss"):
+        here: list[Hit] = []
+        lines_here = find(path, needle, here.extend, threading.Event())
+        batches: list[list[Hit]] = []
+        lines = scan("find", path, needle, batches.append, threading.Event())
+        assert lines == lines_here == 200_000
+        assert [hit for batch in batches for hit in batch] == here
+    assert len(here) == 0  # a capital letter: exactly that
+    batches = []
+    scan("find", path, "cache miss", batches.append, threading.Event())
+    found = [hit for batch in batches for hit in batch]
+    assert [hit.line for hit in found] == list(range(3, 200_000, 997))
+    assert len(batches[0]) == 1
+    with path.open("rb") as handle:
+        for hit in found:
+            handle.seek(hit.offset)
+            assert handle.readline().startswith(f"{hit.line:06d}: ".encode())
+
+
+def test_the_needle_goes_to_the_process_whole(tmp_path: Path) -> None:
+    """Not on a command line: any text, spaces and non-ASCII letters included."""
+    path = _log(tmp_path / "run.log")
+    found: list[Hit] = []
+    scan("find", path, "TestRefreshToken (0.02s) ünïcode", found.extend, threading.Event())
+    assert [hit.line for hit in found] == [150]
+
+
+def test_the_failure_line_is_read_in_its_own_process(tmp_path: Path) -> None:
+    path = _log(tmp_path / "run.log")
+    found: list[Hit] = []
+    scan("failure", path, "", found.extend, threading.Event())
+    assert [hit.line for hit in found] == [150]
+
+
+def test_a_stopped_search_reports_nothing_more(tmp_path: Path) -> None:
+    path = _log(tmp_path / "run.log")
+    stop = threading.Event()
+    stop.set()
+    found: list[Hit] = []
+    assert scan("find", path, "ok", found.extend, stop) == 0
+    assert found == []
+
+
+def test_a_missing_log_says_so(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        scan("find", tmp_path / "gone.log", "x", lambda hits: None, threading.Event())
