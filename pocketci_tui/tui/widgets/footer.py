@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+
+DROP_FIRST = ("webhook", "secrets", "cancel", "fire", "pager", "rerun")
+"""Actions whose keys give way first when the keys do not fit on one line (an 80-column screen
+with the Output pane zoomed): those least needed while reading a build. Help and quit stay;
+the help lists every key."""
 
 
 class KeysFooter(Footer):
@@ -20,6 +29,8 @@ class KeysFooter(Footer):
     def __init__(self, *, compact: bool = False, id: str | None = None) -> None:
         super().__init__(compact=compact, id=id)
         self._shown: object | None = None
+        self._fitted: tuple[int, int, bool] = (0, 0, False)
+        """The width the keys were fitted to, theirs in full, and whether some were left out."""
         self.rebuilds = 0
         """How many times the keys were composed (for tests)."""
 
@@ -32,15 +43,43 @@ class KeysFooter(Footer):
         return (bindings, self.show_command_palette, self.compact)
 
     def compose(self) -> ComposeResult:
-        """The keys, remembering what they show."""
+        """The keys that fit on the line, remembering what they show."""
         self._shown = None
         self.rebuilds += 1
-        composed = False
-        for child in super().compose():
-            composed = True
-            yield child
-        if composed:
+        children = list(super().compose())
+        yield from self._fitting(children)
+        if children:
             self._shown = self._hints()
+
+    def _fitting(self, children: list[Widget]) -> list[Widget]:
+        """``children`` without the keys of :data:`DROP_FIRST`, in that order, as long as the
+        keys are wider than the screen."""
+        pad = 2 if self.compact else 4
+
+        def width(child: Widget) -> int:
+            if not isinstance(child, FooterKey):
+                return 0
+            return cell_len(child.key_display) + cell_len(child.description) + pad
+
+        full = sum(width(child) for child in children)
+        spare = self.app.size.width - full
+        self._fitted = (self.app.size.width, full, spare < 0)
+        for action in DROP_FIRST:
+            if spare >= 0:
+                break
+            for child in children:
+                if isinstance(child, FooterKey) and child.action == action:
+                    children.remove(child)
+                    spare += width(child)
+                    break
+        return children
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the keys to the new width (only when some were, or now must be, left out)."""
+        fitted_to, full, left_out = self._fitted
+        width = self.app.size.width
+        if self._shown is not None and width != fitted_to and (left_out or full > width):
+            self.call_after_refresh(self.recompose)
 
     def watch_show_command_palette(self) -> None:
         """Show or drop the palette's hint at once (Textual waits for a change of bindings)."""
