@@ -29,6 +29,7 @@ from pocketci_tui.tui.dialogs.setup import SetupDialog
 from pocketci_tui.tui.dialogs.webhook import WebhookDialog
 from pocketci_tui.tui.screens.main import MainScreen
 from pocketci_tui.tui.widgets.events_table import EventsTable
+from pocketci_tui.tui.widgets.output_pane import OutputPane
 from pocketci_tui.tui.widgets.run_log import RunLog
 from pocketci_tui.tui.widgets.runs_table import RunsTable
 from pocketci_tui.tui.widgets.status_bar import StatusBar
@@ -450,6 +451,40 @@ def day_wrap(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+def day_search(folder: Path) -> Scene:
+    """A realistic day: the failed pull request's output searched for ``acme/api``, the matches
+    marked, the current one on its line, the count in the border once the whole file is read."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine, seed_day)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        _select_event(main, ids["failing"])
+        await wait_for(lambda: main.run_id == "day-pr-test", pilot)
+        log = main.query_one(RunLog)
+        await wait_for(lambda: log.current is not None, pilot)  # opened at its failure
+        log.focus()
+        await pilot.press("slash", *"acme/api", "enter")
+        pane = main.query_one(OutputPane)
+        # The whole file read, the second match current, the focus back on the output.
+        await wait_for(lambda: pane.done and len(pane.hits) == 3 and log.has_focus, pilot)
+        await pilot.press("n")
+        await wait_for(lambda: log.current == pane.hits[1].line, pilot)
+        await _still(app, pilot, log)
+
+    return Scene(app, run_before)
+
+
+async def _still(app: PocketCIApp, pilot: Pilot[int], log: RunLog) -> None:
+    """Wait until the log's workers are done (it measures its widest line in one, and the
+    scrollbar that width brings moves the view) and the screen has settled."""
+    await wait_for(lambda: all(w.is_finished for w in app.workers if w.node is log), pilot)
+    await pilot.pause(0.1)
+    await pilot.pause()
+
+
 class _NoKeyringServices(ScriptedServices):
     """Services whose secret store cannot open: no D-Bus session, as over SSH."""
 
@@ -503,5 +538,6 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "day-repos": day_repos,
     "day-zoom": day_zoom,
     "day-wrap": day_wrap,
+    "day-search": day_search,
     "passphrase": passphrase,
 }

@@ -418,9 +418,13 @@ class RunLog(LongLinesLog):
     def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
         """The horizontal scrollbar takes a row of the view once the layout runs, after the
         batch that brought it was written and scrolled to: when that batch was the last one,
-        its last line would stay hidden under the scrollbar. Scroll to the end once more."""
+        its last line would stay hidden under the scrollbar. Scroll to the end once more; or,
+        at a match or the failure, to that line again (the widest line is measured in a
+        thread, so the scrollbar may come after the jump to the line)."""
         if shown and self.follow and self.note is None:
             self.call_after_refresh(self._keep_end)
+        elif self.current is not None and self.note is None:
+            self.call_after_refresh(self._scroll_to_current)
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         """Stop following when the user scrolls up; resume at the bottom."""
