@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from pocketci_tui.contract import ProblemsChanged
+from pocketci_tui.contract import OutputTail, ProblemsChanged
 from pocketci_tui.control.answers import (
     MAX_ID,
     Refused,
@@ -76,6 +76,10 @@ MAX_BODY = 1024 * 1024
 
 MAX_TAIL_LINES = 10_000
 """The most lines one output tail request returns."""
+
+MAX_TAIL_BYTES = 16 * 1024 * 1024
+"""The most characters of lines one output tail answer carries (10,000 lines of a log whose
+lines are split at 64 KiB could be 640 MB)."""
 
 MAX_PAGE = 1_000
 """The most events one page returns."""
@@ -130,6 +134,23 @@ ROUTES: tuple[tuple[str, str], ...] = (
     ("GET", "/v1/notices"),
 )
 """Every route the server answers, as (method, path)."""
+
+
+def bounded_tail(tail: OutputTail, max_chars: int) -> OutputTail:
+    """``tail`` without its oldest lines beyond ``max_chars`` characters in all.
+
+    Its ``end`` stays true: it is where the last line ends, and the last lines are kept.
+    """
+    total = 0
+    keep = len(tail.lines)
+    for line in reversed(tail.lines):
+        total += len(line) + 1
+        if total > max_chars:
+            break
+        keep -= 1
+    if keep == 0:
+        return tail
+    return OutputTail(tail.lines[keep:], tail.end)
 
 
 class ControlServerError(Exception):
@@ -267,7 +288,7 @@ class ControlServer:
             "/v1/refusals": self._refusals,
             "/v1/webhook-secret-problem": self._webhook_secret_problem,
             "/v1/config/reload": self._reload,
-            "/v1/secrets": self.secret_names,
+            "/v1/secrets": self._secret_names,
             "/v1/notices": self._notices,
         }
         secret: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {
@@ -375,7 +396,7 @@ class ControlServer:
         if stored is None:
             raise Refused(404, "not_found", f"no run {run.id[:80]} of event {run.event_id}")
         tail = await self.client.output_tail(stored, min(lines, MAX_TAIL_LINES))
-        return await reply_off_loop(tail)
+        return await reply_off_loop(bounded_tail(tail, MAX_TAIL_BYTES))
 
     async def _queue(self, request: web.Request) -> web.Response:
         return reply(await self.client.queue_order())
@@ -414,7 +435,7 @@ class ControlServer:
             raise SecretStoreError("the secret store is not open")
         return store
 
-    async def secret_names(self, request: web.Request) -> web.Response:
+    async def _secret_names(self, request: web.Request) -> web.Response:
         store = self._store()
         names = await store.names()
         return reply({"backend": store.backend_name, "warning": store.warning, "names": names})

@@ -1,5 +1,6 @@
 """Who is at the other end of a control connection, and how refusals are logged: the kernel's
-word on the peer, our uid or root admitted, and a flood of strangers logged at a bounded rate."""
+word on the peer, our uid or root admitted, and a flood of strangers logged at a bounded rate;
+and an output tail answer bounded in size."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import socket
 
 import pytest
 
+from pocketci_tui.contract import OutputTail
 from pocketci_tui.control.peers import Peer, RefusalLog, allowed, peer_of
+from pocketci_tui.control.server import bounded_tail
 
 
 def test_the_peer_is_the_kernels_word_on_the_other_end() -> None:
@@ -48,3 +51,11 @@ def test_refusals_are_counted_and_logged_at_a_bounded_rate(
         f"refused a control connection from an unknown peer: only user id {os.getuid()} "
         "(and root) may attach (999 more refused since the last line)",
     ]
+
+
+def test_an_output_tail_answer_keeps_its_newest_lines_within_the_bound() -> None:
+    tail = OutputTail(("a" * 10, "b" * 10, "c" * 10), 40)
+    assert bounded_tail(tail, 1000) is tail
+    assert bounded_tail(tail, 22) == OutputTail(("b" * 10, "c" * 10), 40)
+    assert bounded_tail(tail, 21) == OutputTail(("c" * 10,), 40)
+    assert bounded_tail(tail, 5) == OutputTail((), 40)
