@@ -209,8 +209,10 @@ class SocketClient(CoreClient):
         """Detach (idempotent): the owner and its builds carry on."""
         was_started, self._started = self._started, False
         await self._link.close()
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._transport.close()
         self.url = ""
         if was_started:
