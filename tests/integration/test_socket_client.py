@@ -483,3 +483,39 @@ async def test_a_snapshot_read_by_a_failed_try_still_makes_the_ui_read_again(
         if second is not None:
             await second.stop()
         await first.stop()
+
+
+async def test_a_client_cut_off_as_too_slow_resumes_and_misses_nothing(
+    kit: EngineKit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An owner cuts off a client whose queue fills (here at once: it holds one notice); the
+    client says why, attaches again, and resumes from its last notice each time, so what it
+    tells in the end is exactly what an in-process subscriber was told."""
+    monkeypatch.setitem(NoticeHub.__init__.__kwdefaults__, "queue_size", 1)  # type: ignore[arg-type]
+    services = Services(kit.settings, kit.paths, secrets=kit.secrets)
+    await services.start(port=0)
+    client = SocketClient(socket_path(kit.paths), backoff=QUICK)
+    try:
+        await client.start()
+        told = Told()
+        client.subscribe(told)
+        local = Told()
+        services.subscribe(local)
+        names = [f"burst-{n}" for n in range(5)]
+        for name in names:  # five changes told in one go: more than its queue holds
+            await kit.secrets.set(name, "burst-value")
+        changed = [SecretChanged(name) for name in names]
+        await told.wait_for(lambda: [n for n in told.notices if n in changed] == changed)
+        downs = [link for link in told.links() if not link.up]
+        assert downs
+        assert "cut this client off for reading its notices too slowly" in downs[0].detail
+
+        event_id = await deliver(services, kit.push({"main.go": "2\n"}))
+        await local.wait_for(lambda: settled(local, event_id))
+        await told.wait_for(lambda: settled(told, event_id))
+        assert not any(link.resync for link in told.links())  # every time resumed
+        assert about(told.notices, event_id) == about(local.notices, event_id)
+        assert [n for n in told.notices if isinstance(n, SecretChanged)] == changed
+    finally:
+        await client.stop()
+        await services.stop()
