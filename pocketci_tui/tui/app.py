@@ -212,7 +212,10 @@ class PocketCIApp(App[int]):
 
     @property
     def listener_url(self) -> str:
-        """The listener's base URL once started."""
+        """The listener's base URL once started (the owner's as it says now, when attached:
+        a restarted owner may listen elsewhere)."""
+        if self.attachment.attached and self.services.started:
+            return self.services.url
         return self.startup.url
 
     @property

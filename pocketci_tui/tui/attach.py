@@ -90,8 +90,8 @@ class Attachment:
             if not was_down:
                 log.warning("lost the link to %s: %s", self.owner, self.down)
                 self._app.notify(
-                    f"{self.down[:1].upper()}{self.down[1:]}. The builds shown are as they "
-                    "were; this screen attaches again as soon as it answers.",
+                    f"Lost the link: {self.down}. The builds shown are as they were; this "
+                    "screen attaches again as soon as it answers.",
                     title="owner gone",
                     severity="warning",
                     timeout=10,

@@ -164,6 +164,7 @@ async def test_the_owner_going_away_is_shown_and_the_screen_comes_back(
 
         # The owner stops (its running build is interrupted): its notices stop first, so
         # what this screen shows is what it was, until it is read again.
+        first_url = owner.url
         await owner.stop()
         await wait_for(lambda: "gone" in status(app), pilot)
         assert "gone · reconnecting…" in status(app)
@@ -178,6 +179,9 @@ async def test_the_owner_going_away_is_shown_and_the_screen_comes_back(
         try:
             await wait_for(lambda: "gone" not in status(app), pilot)
             assert f"attached to {OWNER}" in status(app)
+            assert again.url != first_url  # it listens elsewhere now (port 0): shown so
+            await wait_for(lambda: again.url in status(app), pilot)
+            assert app.webhook_url == f"{again.url}/webhooks/github"
             # Read again: the run as the new owner has it, the selection kept, the output
             # from its log file, once.
             await wait_for(

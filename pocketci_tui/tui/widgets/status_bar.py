@@ -55,6 +55,7 @@ class StatusBar(Static):
         and the counts."""
         text = Text(no_wrap=True, overflow="ellipsis")
         text.append("pocketci ", style="bold")
+        rest = self._problems_and_counts()
         if self.owner and self.link_down:
             text.append("⚠ ", style="bold red")
             text.append(
@@ -63,8 +64,22 @@ class StatusBar(Static):
             )
             text.append("  ")
         elif self.owner:
-            text.append(owner_label(self.owner, self.content_size.width), style="bold cyan")
+            room = self.content_size.width - text.cell_len - rest.cell_len - 2
+            text.append(owner_label(self.owner, room), style="bold cyan")
             text.append("  ")
+        text.append_text(rest)
+        if self.engines:
+            # Last, and only what fits: the engines never push the rest of the line out.
+            room = self.content_size.width - text.cell_len - 2
+            part = engine_loads(self.engines, room)
+            if part.cell_len:
+                text.append("  ")
+                text.append_text(part)
+        return text
+
+    def _problems_and_counts(self) -> Text:
+        """Problems first (short), then the listener, the counts and the refusals."""
+        text = Text(no_wrap=True)
         for problem in self.problems:
             colour = "yellow" if problem.warning else "red"
             text.append("⚠ ", style=f"bold {colour}")
@@ -85,13 +100,6 @@ class StatusBar(Static):
             text.append(f"✗ {self.refused} refused", style="bold yellow")
             if self.refused_last:
                 text.append(f" {clean(self.refused_last)}", style="yellow")
-        if self.engines:
-            # Last, and only what fits: the engines never push the rest of the line out.
-            room = self.content_size.width - text.cell_len - 2
-            part = engine_loads(self.engines, room)
-            if part.cell_len:
-                text.append("  ")
-                text.append_text(part)
         return text
 
 
@@ -124,14 +132,13 @@ def owner_short(owner: str) -> str:
     return owner.removeprefix("the ").removeprefix("pocketci-tui ")
 
 
-def owner_label(owner: str, width: int) -> str:
-    """Say whose builds these are, as long as the line leaves room for (the listener and the
-    counts need about 45 cells): ``attached to pocketci-tui serve (pid 123)`` on a wide
-    screen, ``⇄ serve (pid 123)`` on an 80-column one."""
-    long = clean(f"attached to {owner}")
-    if width - len(long) >= 60:
-        return long
-    return "⇄ " + clean(owner_short(owner))
+def owner_label(owner: str, room: int) -> str:
+    """Say whose builds these are in ``room`` cells, as fully as fits: ``attached to
+    pocketci-tui serve (pid 123)``, else ``⇄ serve (pid 123)``, else ``⇄ serve`` (the rest of
+    the line, problems, listener and counts, comes first)."""
+    short = clean(owner_short(owner))
+    forms = (clean(f"attached to {owner}"), f"⇄ {short}", f"⇄ {short.split(' (')[0]}")
+    return next((form for form in forms if len(form) <= room), forms[-1])
 
 
 def short_problem(problem: Problem) -> str:
