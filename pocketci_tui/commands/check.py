@@ -363,14 +363,17 @@ def _dagger(configured: str) -> Finding:
 
 
 async def _engines(settings: Settings) -> list[Finding]:
-    """Probe each engine of ``dagger.engines`` (all at once): with a connection where one
-    tells, else with ``dagger core version`` through the CLI."""
+    """Probe each engine of ``dagger.engines``, or the single ``dagger.runner-host`` (all at
+    once): with a connection where one tells, else with ``dagger core version`` through the
+    CLI. Without either, the engine is the one the CLI starts on this machine when a build
+    needs it: probing it here would start it, so it is left to the builds."""
     from pocketci_tui.engine.dagger import resolve_dagger_cli
-    from pocketci_tui.engine.dispatch.health import probe_any
+    from pocketci_tui.engine.dispatch.health import probe_any, waiting_calls
 
     configured = settings.dagger.cli
     cli = resolve_dagger_cli(configured) or configured or "dagger"
-    engines = settings.dagger.engines
+    engines = settings.engine_pool() if settings.dagger.runner_host else settings.dagger.engines
+    key = "dagger.engines" if settings.dagger.engines else "dagger.runner-host"
     reasons = await asyncio.gather(*(probe_any(engine, cli) for engine in engines))
     findings = []
     for engine, why in zip(engines, reasons, strict=True):
@@ -381,8 +384,8 @@ async def _engines(settings: Settings) -> list[Finding]:
                 Finding(
                     "WARN",
                     what,
-                    f"cannot be reached: {why}; its calls go to the other engines",
-                    "start the engine, or check the network and dagger.engines",
+                    f"cannot be reached: {why}; {waiting_calls(len(engines))}",
+                    f"start the engine, or check the network and {key}",
                 )
             )
         else:

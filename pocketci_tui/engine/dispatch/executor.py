@@ -86,7 +86,7 @@ class RunExecutor:
     """Runs matched functions over the engine pool, each engine at most at its capacity.
 
     Without ``dagger.engines`` the pool is the single ``runner-host`` at the global
-    ``concurrency``; each run records the engine it got.
+    ``concurrency``, with the same health rules; each run records the engine it got.
 
     Args:
         settings: Gives the configuration in force (it may be replaced on a reload).
@@ -123,9 +123,7 @@ class RunExecutor:
         self._publish = publish
         self._spawn = spawn
         self.pool = EnginePool(settings().engine_pool(), on_change=live.changed)
-        self.health = EngineHealth(
-            self.pool, live, spawn, enabled=bool(settings().dagger.engines), cli=self._dagger_cli
-        )
+        self.health = EngineHealth(self.pool, live, spawn, cli=self._dagger_cli)
         self._cloud_token: str | None = None
         self._stopping = False
 
@@ -283,11 +281,22 @@ class RunExecutor:
         self._publish(RunOutput(live.run.id, (line,), live.add_output([line])))
 
     async def _requeue(self, live: LiveRun, engine: str) -> None:
-        """Put a run whose engine could not be reached back in line: it never ran."""
+        """Put a run whose engine could not be reached back in line: it never ran.
+
+        In a pool of one it waits for that engine, and says so on the run (its reason), so a
+        queued run does not look stuck for no reason.
+        """
         log.info("run %s: engine %s unreachable, queued again", live.run.id, engine)
-        queued = replace(live.run, state=RunState.QUEUED, started_at=None, engine="")
+        loads = self.pool.loads()
+        if len(loads) > 1:
+            note, reason = f"engine {engine} cannot be reached; queued again", live.run.reason
+        else:
+            why = loads[0].down or "unreachable"
+            note = f"engine {engine} cannot be reached; waiting for it to answer"
+            reason = f"waiting for engine {engine}, which cannot be reached: {why}"
+        queued = replace(live.run, state=RunState.QUEUED, started_at=None, engine="", reason=reason)
         live.run = queued
-        self._note(live, f"pocketci-tui: engine {engine} cannot be reached; queued again")
+        self._note(live, f"pocketci-tui: {note}")
         await self._store.update_run(queued)
         self._publish(RunUpdated(queued))
 
@@ -320,8 +329,7 @@ class RunExecutor:
         def on_lines(run_id: str, lines: list[str]) -> None:
             end = live.add_output(lines)
             self._publish(RunOutput(run_id, tuple(lines), end))
-            if guard is not None:
-                guard.feed(lines)
+            guard.feed(lines)
 
         def on_started(run_id: str, pid: int) -> None:
             started = replace(live.run, state=RunState.RUNNING, started_at=utcnow())
@@ -336,15 +344,14 @@ class RunExecutor:
             outcome = await calling
         except asyncio.CancelledError:
             this = asyncio.current_task()
-            if guard is None or not guard.stopped or (this is not None and this.cancelling()):
+            if not guard.stopped or (this is not None and this.cancelling()):
                 raise
             # Its CLI never reached the engine: the call was stopped before anything ran.
             return False
         finally:
-            if guard is not None:
-                guard.close()
+            guard.close()
         if outcome.state is RunState.FAILED and await self.health.check_failure(
-            engine, guard.watch if guard is not None else None
+            engine, guard.watch
         ):
             return False
         await self._finish(

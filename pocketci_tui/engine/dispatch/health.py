@@ -6,11 +6,13 @@ So each call on a pool engine is watched while its CLI connects (:class:`CallGua
 its attempts fail and the engine is confirmed unreachable (a ``tcp://`` or ``unix://`` engine
 refuses a connection of ours; any other engine, after a few failed attempts of the CLI), the
 call is stopped before anything ran, the engine is marked down, and the run goes back in line
-for another engine. A call that ends while still connecting is treated the same way. A call
-that got past connecting and failed is a failed build. A down engine is probed with a growing
-pause until it answers (a connection, or ``dagger core version`` through the CLI for engines
-only the CLI can reach), then marked up. All this only in a configured pool
-(``dagger.engines``): a single engine's failure stays a failed build, as before.
+for an engine. A call that ends while still connecting is treated the same way. A call that
+got past connecting and failed is a failed build. A down engine is probed with a growing pause
+until it answers (a connection, or ``dagger core version`` through the CLI for engines only the
+CLI can reach), then marked up. The same rules hold for the pool of one that a single
+``runner-host`` (or none: the engine the CLI starts on this machine) stands for: its calls that
+never reached the engine wait in line until it answers, since a call failed for an engine that
+was down would be a build lost, not one that failed.
 """
 
 from __future__ import annotations
@@ -76,6 +78,13 @@ def _cli_reason(engine: EngineSettings, watch: ConnectWatch) -> str:
     return f"{where}: {watch.last_error or 'the dagger CLI could not connect'}"
 
 
+def waiting_calls(engines: int) -> str:
+    """What becomes of a down engine's calls in a pool of ``engines``."""
+    if engines > 1:
+        return "its calls go to the other engines"
+    return "builds wait in line until it answers (none is counted as failed meanwhile)"
+
+
 def problem_key(name: str) -> str:
     """The problem key of an engine that is down."""
     return f"engine:{name}"
@@ -88,7 +97,6 @@ class EngineHealth:
         pool: The pool whose engines it marks.
         live: Where the problems go.
         spawn: Runs the probing in the background.
-        enabled: False for a pool of one from ``runner-host`` (its failures stay failures).
         cli: Gives the ``dagger`` CLI that probes engines only it can reach.
     """
 
@@ -98,20 +106,25 @@ class EngineHealth:
         live: LiveState,
         spawn: Spawn,
         *,
-        enabled: bool,
         cli: Callable[[], str] = lambda: "dagger",
     ) -> None:
         self._pool = pool
         self._live = live
         self._spawn = spawn
-        self._enabled = enabled
         self._cli = cli
         self._probing: set[str] = set()
 
-    def guard(self, engine: EngineSettings, stop: Callable[[], None]) -> CallGuard | None:
+    def guard(self, engine: EngineSettings, stop: Callable[[], None]) -> CallGuard:
         """A watch over one call on ``engine`` that calls ``stop`` when the engine turns out
-        unreachable while the call connects; None outside a configured pool."""
-        return CallGuard(self, engine, stop) if self._enabled else None
+        unreachable while the call connects.
+
+        The engine the CLI starts on this machine, alone (no ``runner-host``, no pool), is
+        left to the CLI while it connects: the CLI itself starts it, and its first attempts
+        may fail while it boots, which is no reason to stop the call. A call that ends while
+        still connecting is told apart all the same (:meth:`check_failure`).
+        """
+        patient = not engine.runner_host and len(self._pool.loads()) == 1
+        return CallGuard(self, engine, stop, patient=patient)
 
     async def confirm(self, engine: EngineSettings, watch: ConnectWatch) -> tuple[str, bool]:
         """While a call's CLI fails to connect: why its engine cannot be reached (empty when
@@ -124,10 +137,10 @@ class EngineHealth:
             return _cli_reason(engine, watch), True
         return "", False
 
-    async def check_failure(self, engine: EngineSettings, watch: ConnectWatch | None) -> bool:
+    async def check_failure(self, engine: EngineSettings, watch: ConnectWatch) -> bool:
         """After a failed call: True when it never got past connecting to its engine (now
-        marked down), so it never ran and goes to another engine."""
-        if not (self._enabled and watch is not None and watch.unreachable):
+        marked down), so it never ran and goes back in line."""
+        if not watch.unreachable:
             return False
         why = await probe(engine) if probeable(engine) else ""
         self.mark_down(engine, why or _cli_reason(engine, watch), by_cli=not why)
@@ -142,7 +155,7 @@ class EngineHealth:
                 key=problem_key(engine.name),
                 short=f"engine {engine.name} down",
                 detail=f"the Dagger engine {engine.name!r} cannot be reached ({why}); "
-                "its calls go to the other engines",
+                + waiting_calls(len(self._pool.loads())),
                 fix="start the engine or check the network; it is probed again until it answers",
             )
         )
@@ -176,20 +189,29 @@ class CallGuard:
 
     Once the CLI's attempts fail, it asks :meth:`EngineHealth.confirm` (after the first
     failure for an engine a connection can probe, else after a few); a confirmed unreachable
-    engine is marked down and the call stopped: it never ran.
+    engine is marked down and the call stopped: it never ran. A ``patient`` guard only
+    follows the output, and stops nothing.
 
     Attributes:
         watch: What the call's output says about connecting.
         stopped: The guard stopped the call because its engine cannot be reached.
     """
 
-    def __init__(self, health: EngineHealth, engine: EngineSettings, stop: Callable[[], None]):
+    def __init__(
+        self,
+        health: EngineHealth,
+        engine: EngineSettings,
+        stop: Callable[[], None],
+        *,
+        patient: bool = False,
+    ) -> None:
         self._health = health
         self._engine = engine
         self._stop = stop
         self.watch = ConnectWatch()
         self.stopped = False
         self._next_check = 1 if probeable(engine) else FAILED_ATTEMPTS
+        self._patient = patient
         self._checking: asyncio.Task[None] | None = None
 
     def feed(self, lines: list[str]) -> None:
@@ -198,6 +220,8 @@ class CallGuard:
         if not watch.connecting or self.stopped:
             return
         watch.feed(lines)
+        if self._patient:
+            return
         if watch.unreachable and watch.failures >= self._next_check and self._checking is None:
             self._next_check = watch.failures + 1
             self._checking = asyncio.create_task(self._check(), name="engine-confirm")

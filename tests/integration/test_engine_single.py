@@ -1,0 +1,121 @@
+"""A single ``dagger.runner-host`` is a pool of one, with the pool's health rules.
+
+The stand-in ``dagger`` fails to reach an unreachable engine the way the real v0.21 CLI does
+(tests/fixtures/fake_dagger/engine_link.py): it keeps trying, so without these rules each call
+would hold its slot until the CLI gave up and then count as a failed build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+
+from daggerstub import arg, engine_listeners, fn
+from enginekit import EngineKit
+
+from pocketci_tui.commands.check import _engines
+from pocketci_tui.config import LOCAL_ENGINE, DaggerSettings
+from pocketci_tui.model import RunOutput, RunState, RunUpdated
+
+WAITING = f"waiting for engine {LOCAL_ENGINE}, which cannot be reached"
+
+
+def functions(gate: Path) -> list[dict[str, object]]:
+    base = [arg("src", "Directory"), arg("eventTrigger", "File")]
+    behaviour = {"output": ["built"], "exit": 0, "wait_file": str(gate)}
+    return [fn(f"{p}OnGithubPushMain", *base, call=behaviour) for p in ("build", "test", "lint")]
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Wait until ``predicate()`` holds (the pool's state changes without a notice)."""
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.05)
+
+
+async def test_a_single_runner_host_lost_mid_run_and_back(tmp_path: Path) -> None:
+    """The engine goes away while two calls run on it and four wait: the two that had started
+    fail as builds do; the others never reach it, so they wait in line (queued, saying why)
+    instead of failing; the engine is down in the problems and in ``check``; once it answers
+    again it is marked up and the waiting calls pass, on their first attempt."""
+    gate = tmp_path / "gate"
+    async with (
+        engine_listeners(1) as (engine,),
+        EngineKit(
+            tmp_path,
+            functions=functions(gate),
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), runner_host=engine.host),
+            concurrency=2,
+        ) as kit,
+    ):
+        pool = kit.engine.executor.pool
+        [load] = pool.loads()
+        events = [await kit.deliver(kit.push({"main.go": f"// {i}\n"})) for i in range(2)]
+        # Both slots taken, their calls connected, and four calls waiting in line.
+        await eventually(lambda: load.busy == 2 and engine.connections == 2)
+        await eventually(lambda: pool.waiting == 4)
+        await engine.stop()
+        # The two running calls fail; two waiting ones take the slots, cannot connect and
+        # go back in line; then nothing runs.
+        await eventually(lambda: bool(load.down) and load.busy == 0 and pool.waiting == 4)
+        assert "connection refused" in load.down
+
+        problems = {p.key: p for p in kit.engine.problems()}
+        down = problems[f"engine:{LOCAL_ENGINE}"]
+        assert "connection refused" in down.detail
+        assert "wait in line" in down.detail
+        [finding] = await _engines(kit.settings)
+        assert finding.level == "WARN"
+        assert f"engine {LOCAL_ENGINE}" == finding.topic
+        assert "cannot be reached" in finding.message
+        assert "connection refused" in finding.message
+        assert "dagger.runner-host" in finding.fix
+
+        stored = []
+        for e in events:
+            assert e.event.id is not None
+            stored += await kit.store.list_runs(e.event.id)
+        waiting = [r for r in stored if r.state is RunState.QUEUED]
+        assert len(waiting) == 4
+        requeued = [r for r in waiting if r.reason.startswith(WAITING)]
+        assert requeued, "a call that could not reach the engine says it waits for it"
+        assert all("connection refused" in r.reason for r in requeued)
+        assert [r.state for r in stored].count(RunState.FAILED) == 2
+
+        gate.write_text("open")
+        await engine.start()
+        await eventually(lambda: not load.down)
+        runs = []
+        for e in events:
+            assert e.event.id is not None
+            runs += await kit.wait_runs_finished(e.event.id, count=3, timeout=120)
+        assert f"engine:{LOCAL_ENGINE}" not in {p.key for p in kit.engine.problems()}
+        notes = [
+            line
+            for n in kit.notices
+            if isinstance(n, RunOutput)
+            for line in n.lines
+            if "cannot be reached; waiting for it to answer" in line
+        ]
+        queued_again = {
+            n.run.id
+            for n in kit.notices
+            if isinstance(n, RunUpdated)
+            and n.run.state is RunState.QUEUED
+            and n.run.reason.startswith(WAITING)
+        }
+
+    failed = [r for r in runs if r.state is RunState.FAILED]
+    passed = [r for r in runs if r.state is RunState.PASSED]
+    # The calls that had started when the engine went away are failed builds, with its error.
+    assert len(failed) == 2
+    assert all("error reading from server: EOF" in r.reason for r in failed)
+    # The others waited and passed on their first attempt; none was counted as failed.
+    assert len(passed) == 4
+    assert {r.id for r in requeued} <= {r.id for r in passed}
+    assert queued_again <= {r.id for r in passed}
+    assert all(r.attempt == 1 for r in runs)
+    assert all(r.engine == LOCAL_ENGINE for r in runs)
+    assert not any(r.reason for r in passed), "a passed run keeps no waiting reason"
+    assert notes
