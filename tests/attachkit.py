@@ -248,6 +248,8 @@ class AttachedUI:
             shown = self.screen
             if check(shown):
                 return shown
+            if self.tmux.dead(self.session):
+                raise AssertionError(f"the UI ended while waiting for {what}; the screen:\n{shown}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting for {what}; the screen:\n{shown}")
             await asyncio.sleep(0.2)
