@@ -208,7 +208,6 @@ class AttachedUI:
     session: str
     record: Path
     home: Path
-    log: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls, tmux: Tmux, home: Path, work: Path, *args: str) -> AttachedUI:
