@@ -62,8 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="A self-hosted CI runner for Dagger pipelines, with a terminal UI. "
-        "Without a command, starts the terminal UI with the webhook listener.",
+        description="A self-hosted CI runner for Dagger pipelines, with a terminal UI.\n"
+        "Without a command, starts the terminal UI with the webhook listener; when `serve`\n"
+        "(or another UI) already runs on the data folder, the UI attaches to it instead.",
         parents=[_common_options(suppress=False)],
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

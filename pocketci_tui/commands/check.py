@@ -39,7 +39,10 @@ def register(
 ) -> None:
     """Add the ``check`` subcommand."""
     parser = sub.add_parser(
-        "check", parents=[common], help="check config, secret store, git, dagger, db and port"
+        "check",
+        parents=[common],
+        help="check config, secret store, git, dagger, db and port, and who owns the data "
+        "folder and whether its control socket answers",
     )
     parser.set_defaults(func=cmd_check)
 
