@@ -35,6 +35,7 @@ SHOTS: list[tuple[str, str, tuple[int, int]]] = [
     ("day-details", "event-details-80x24", (80, 24)),
     ("day-repos", "repositories-80x24", (80, 24)),
     ("day-zoom", "zoom-80x24", (80, 24)),
+    ("day-wrap", "wrap-80x24", (80, 24)),
     ("webhook-forges", "webhook-forges-80x24", (80, 24)),
 ]
 """(scene, file name, size): a realistic day (tests/tui/day.py), not the snapshot tests' history,

@@ -3,6 +3,7 @@ width, a search match over a wrapped line (issue 16)."""
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from textual.app import App, ComposeResult
 
 from pocketci_tui.tui.widgets.run_log import RunLog
@@ -102,3 +103,19 @@ async def test_the_wrap_toggle_and_a_new_width_keep_the_line_read_at_the_top() -
         await pilot.press("w")
         await pilot.pause()
         assert round(log.scroll_y) == 24
+
+
+async def test_wide_characters_and_tabs_take_the_rows_they_fill() -> None:
+    """A CJK character fills two cells and a tab up to eight: rows are counted in cells."""
+    app = _LogApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        log = app.query_one(RunLog)
+        lines = ["界" * 30, "\t" * 6 + "tabbed", "plain"]
+        log.show("build", lines)
+        log.focus()
+        await pilot.press("w")
+        width = log.scrollable_content_region.width
+        expected = [-(-cell_len(line.expandtabs()) // width) for line in lines]
+        assert expected[:2] == [-(-60 // width), -(-54 // width)]
+        assert log.virtual_size.height == sum(expected)
+        assert log.line_at(expected[0]) == (1, 0)

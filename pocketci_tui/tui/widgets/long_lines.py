@@ -113,7 +113,13 @@ class LongLinesLog(Log):
         self.virtual_size = Size(self._width, self.line_count)  # validated below
 
     def _rows_of(self, line: str, width: int) -> int:
-        return max(1, -(-cell_len(self._process_line(line)) // width))
+        # Most build output is ASCII without tabs: one cell a character (a control character
+        # is shown as one replacement character), without building the shown line.
+        if line.isascii() and "\t" not in line:
+            cells = len(line)
+        else:
+            cells = cell_len(self._process_line(line))
+        return max(1, -(-cells // width))
 
     def _row_starts(self) -> list[int]:
         if self._starts is None:
