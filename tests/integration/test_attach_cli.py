@@ -156,3 +156,65 @@ def test_attach_help_says_what_it_does(hermetic_home: Path) -> None:
     assert "q detaches and stops nothing" in text
     top = " ".join(cli("--help").stdout.split())
     assert "attach" in top
+
+
+async def test_an_owner_without_a_socket_is_named_and_nothing_attaches(
+    hermetic_home: Path, short_runtime: Path
+) -> None:
+    """An owner that does not answer (an older version, or one whose socket could not open):
+    `check` warns, `attach` says nothing answers, and `pocketci-tui` says who owns the
+    folder, as before there were sockets."""
+    from pocketci_tui.datalock import DataLock
+
+    data = hermetic_home / "data"
+    with DataLock.acquire(data / "pocketci.lock", "serve") as lock:
+        lock.note_url("http://127.0.0.1:9")  # it listens: its socket would be open by now
+        owner = f"pocketci-tui serve (pid {os.getpid()}"
+        check = await asyncio.to_thread(cli, "check")
+        assert f"WARN  socket         {owner}" in check.stdout, check.stdout
+        assert "does not answer at" in check.stdout
+
+        attach = await asyncio.to_thread(cli, "attach")
+        assert attach.returncode == 1
+        assert "nothing answers at" in attach.stderr
+
+        ui = await asyncio.to_thread(cli, "--port", "0")
+        assert ui.returncode == 2, ui.stderr
+        assert f"is in use by {owner}" in " ".join(ui.stderr.split())
+
+
+async def test_a_ui_attached_to_the_ui_that_owns_the_folder_has_it_reload(
+    hermetic_home: Path, short_runtime: Path, tmp_path: Path
+) -> None:
+    """ctrl+l in a UI attached to another UI: the owning UI's reloader reads its config.yaml
+    and answers what it did."""
+    from ownerkit import PtyUI, until
+
+    from pocketci_tui.control.client import SocketClient, find_owner
+    from pocketci_tui.datalock import lock_owner
+    from pocketci_tui.paths import AppPaths
+
+    slow_home(hermetic_home, tmp_path / "fixture")
+    paths = AppPaths(config_file=hermetic_home / "config.yaml", data_dir=hermetic_home / "data")
+    ui = PtyUI.start()
+    try:
+        await until(
+            lambda: bool((o := lock_owner(paths.lock_file)) and o.url), "the UI listening", 90
+        )
+        socket = await find_owner(paths, wait=30)
+        assert socket is not None
+        client = SocketClient(socket)
+        await client.start()
+        try:
+            assert client.owner == f"the pocketci-tui terminal UI (pid {ui.proc.pid})"
+            with paths.config_file.open("a") as config:
+                config.write("timeout: 2m\n")
+            ok, message = await client.reload_config()
+            assert ok, message
+            assert message == f"reloaded {paths.config_file}: applied timeout"
+            assert client.settings.timeout == 120
+        finally:
+            await client.stop()
+    finally:
+        code = await asyncio.to_thread(ui.quit)
+    assert code == 0, ui.screen[-2000:]
