@@ -90,6 +90,16 @@ async def test_top_bottom_and_half_pages_in_the_events_pane(app_paths: AppPaths)
         assert table.cursor_row == 0
         await pilot.press("k", "ctrl+u")  # nothing above the first row
         assert table.cursor_row == 0
+        await pilot.press("z")  # the Events pane alone: the same keys, a taller half page
+        await wait_for(lambda: not screen(app).query_one("#lower").display, pilot)
+        await pilot.pause()
+        assert half(table) > step
+        await pilot.press("ctrl+d")
+        assert table.cursor_row == half(table)
+        await pilot.press("G")
+        assert table.cursor_row == len(table.events) - 1
+        await pilot.press("g")
+        assert table.cursor_row == 0
 
 
 async def test_top_bottom_rows_and_half_pages_in_the_functions_pane(app_paths: AppPaths) -> None:
@@ -109,7 +119,7 @@ async def test_top_bottom_rows_and_half_pages_in_the_functions_pane(app_paths: A
         assert runs.pinned  # the user chose: live updates leave the cursor there
         await pilot.press("g")
         assert runs.cursor_row == 0
-        await pilot.press("j")
+        await pilot.press("j", "j", "k")
         assert runs.cursor_row == 1
         await pilot.press("ctrl+d")
         assert runs.cursor_row == min(1 + half(runs), last)
@@ -314,6 +324,8 @@ async def test_list_keys_in_the_secrets_repositories_and_refused_dialogs(
         assert options.highlighted == 0
         await pilot.press("ctrl+d")
         assert options.highlighted == min(half(options), 4)
+        await pilot.press("G", "ctrl+u")
+        assert options.highlighted == max(4 - half(options), 0)
         await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
 
@@ -344,6 +356,8 @@ async def test_list_keys_in_the_secrets_repositories_and_refused_dialogs(
         assert refused.cursor_row == 29 - half(refused)
         await pilot.press("g")
         assert refused.cursor_row == 0
+        await pilot.press("ctrl+d")
+        assert refused.cursor_row == half(refused)
 
 
 async def test_list_keys_scroll_the_help_and_the_details(app_paths: AppPaths) -> None:
@@ -382,6 +396,12 @@ async def test_list_keys_scroll_the_help_and_the_details(app_paths: AppPaths) ->
         assert body.scroll_y == 0
         await pilot.press("ctrl+d")
         assert body.scroll_y == min(body.max_scroll_y, max(body.size.height // 2, 1))
+        await pilot.press("ctrl+u")
+        assert body.scroll_y == 0
+        await pilot.press("j")
+        assert body.scroll_y == 1
+        await pilot.press("k")
+        assert body.scroll_y == 0
 
 
 async def test_remapped_reading_keys(app_paths: AppPaths, tmp_path: Path) -> None:
