@@ -383,14 +383,20 @@ async def test_a_dead_owners_socket_is_replaced(tmp_path: Path) -> None:
         assert (await control.get("/v1/hello"))["pid"] == os.getpid()
 
 
+@pytest.mark.parametrize("fault", ["folder open to others", "a file in the way"])
 async def test_a_control_socket_that_cannot_open_is_a_problem_not_a_failed_start(
-    tmp_path: Path,
+    tmp_path: Path, fault: str
 ) -> None:
     kit = EngineKit(tmp_path)
     async with running(kit) as (services, _):
         assert services.control is not None
         path = services.control.path
-    path.parent.chmod(0o755)  # opened up by mistake: refused, and left as it is
+    if fault == "folder open to others":
+        path.parent.chmod(0o755)  # opened up by mistake: refused, and left as it is
+        expected = ["open to other users (mode 0755)", f"chmod 700 {path.parent}"]
+    else:
+        path.write_text("not a socket")  # never removed: it is not a dead owner's socket
+        expected = [f"{path} is in the way of the control socket and is not a socket"]
     services = Services(kit.settings, kit.paths, secrets=kit.secrets)
     await services.start(port=0)
     try:
@@ -402,9 +408,12 @@ async def test_a_control_socket_that_cannot_open_is_a_problem_not_a_failed_start
         [problem] = problems.problems
         assert problem.key == "control-socket"
         assert problem.warning
-        assert "open to other users (mode 0755)" in problem.detail
-        assert f"chmod 700 {path.parent}" in problem.detail
-        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+        for text in expected:
+            assert text in problem.detail
+        if fault == "folder open to others":
+            assert stat.S_IMODE(path.parent.stat().st_mode) == 0o755
+        else:
+            assert path.read_text() == "not a socket"
     finally:
         await services.stop()
 
