@@ -318,6 +318,8 @@ async def test_junk_is_refused_with_400_and_never_a_500(
     ("method", "route", "body", "status", "kind"),
     [
         ("GET", "/v1/nothing", None, 404, "not_found"),
+        ("GET", "/v1/notices", None, 400, "bad_request"),
+        ("GET", "/v1/notices?after=x", None, 400, "bad_request"),
         ("DELETE", "/v1/events", None, 405, "not_found"),
         ("GET", "/v1/events/abc", None, 400, "bad_request"),
         ("POST", "/v1/events/999/fire", {}, 409, "conflict"),
