@@ -101,7 +101,7 @@ class PocketCIApp(App[int]):
     COMMANDS = App.COMMANDS | {EventCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="help", tooltip="this help"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="quit (asks while builds run)"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="quit (asks while builds run), or detach"),
         Binding("s", "secrets", "Secrets", id="secrets-show", tooltip="manage secrets"),
         Binding("w", "webhook", "Webhook", id="webhook-show", tooltip="webhook URL and secret"),
         Binding("u", "unlock", "Unlock", id="secrets-unlock", tooltip="unlock the secret store"),
@@ -569,6 +569,8 @@ class PocketCIApp(App[int]):
     @on(OwnerLinkChanged)
     def _link_changed(self, message: OwnerLinkChanged) -> None:
         self.attachment.link_changed(message.link)
+        if message.link.up:
+            self.use_settings(self.services.settings)  # a restarted owner's, as it runs now
 
     @on(RecheckProblems)
     def _recheck(self, message: RecheckProblems) -> None:

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -174,7 +175,9 @@ async def test_the_owner_going_away_is_shown_and_the_screen_comes_back(
         said = [str(n.message) for n in app._notifications]
         assert any("is gone" in text and "try again" in text for text in said), said
 
-        again = rig.make_services()  # a new owner: its notices are numbered anew
+        # A new owner (its notices numbered anew), started with another keymap.
+        rig.settings = replace(rig.settings, keymap={"run-rerun": "x"})
+        again = rig.make_services()
         await again.start()
         try:
             await wait_for(lambda: "gone" not in status(app), pilot)
@@ -193,7 +196,8 @@ async def test_the_owner_going_away_is_shown_and_the_screen_comes_back(
             assert log.lines.count("working on it...") == 1
             await wait_for(lambda: "0 running" in status(app), pilot)
 
-            await pilot.press("r")  # the link works again: the re-run reaches the new owner
+            assert dict(app.settings.keymap) == {"run-rerun": "x"}  # the new owner's
+            await pilot.press("x")  # the link works again: the re-run reaches the new owner
             await wait_for(lambda: any(r.attempt == 2 for r in table.all_runs), pilot)
             assert any(r.attempt == 2 for r in await again.runs(event_id))
             await again.cancel_event(event_id)
