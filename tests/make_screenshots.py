@@ -36,6 +36,8 @@ SHOTS: list[tuple[str, str, tuple[int, int]]] = [
     ("day-repos", "repositories-80x24", (80, 24)),
     ("day-zoom", "zoom-80x24", (80, 24)),
     ("day-wrap", "wrap-80x24", (80, 24)),
+    ("day-search", "search-80x24", (80, 24)),
+    ("day-attempts", "attempts-80x24", (80, 24)),
     ("webhook-forges", "webhook-forges-80x24", (80, 24)),
 ]
 """(scene, file name, size): a realistic day (tests/tui/day.py), not the snapshot tests' history,

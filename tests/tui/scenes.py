@@ -34,7 +34,7 @@ from pocketci_tui.tui.widgets.run_log import RunLog
 from pocketci_tui.tui.widgets.runs_table import RunsTable
 from pocketci_tui.tui.widgets.status_bar import StatusBar
 
-from .day import WEB_BUILD_LOG, seed_day
+from .day import API_TEST_LOG, WEB_BUILD_LOG, seed_day
 from .fakes import ScriptedEngine, ScriptedServices, run, seed_history
 from .harness import fixed_clock, wait_for
 
@@ -391,6 +391,68 @@ def attempts(folder: Path) -> Scene:
     return Scene(app, run_before)
 
 
+async def seed_day_attempts(
+    store: Store, paths: AppPaths, engine: ScriptedEngine
+) -> dict[str, int]:
+    """A realistic day where the failing pull request's test was re-run twice: it failed
+    again, then passed (a token's expiry was off by the clock's skew)."""
+    ids = await seed_day(store, paths, engine)
+    failing = ids["failing"]
+    later = [
+        (2, RunState.FAILED, 40, 37.2, "Error: exit status 1"),
+        (3, RunState.PASSED, 12, 36.8, ""),
+    ]
+    runs = [
+        replace(
+            run(
+                f"day-pr-test-{n}",
+                failing,
+                "testOnGithubPullRequest",
+                state,
+                started=at,
+                seconds=took,
+            ),
+            attempt=n,
+            reason=reason,
+            exit_code=1 if state is RunState.FAILED else 0,
+        )
+        for n, state, at, took, reason in later
+    ]
+    await store.add_runs(runs)
+    for name, lines in (
+        ("day-pr-test-2", [*API_TEST_LOG[:7], "      auth_test.go:88: token expired 1s early"]),
+        ("day-pr-test-3", [*API_TEST_LOG[:6], "  ok   acme/api/internal/auth    0.121s"]),
+    ):
+        (paths.logs_dir / f"{failing}" / f"{name}.log").write_text(
+            "\n".join(lines) + "\n", encoding="utf-8"
+        )
+    return ids
+
+
+def day_attempts(folder: Path) -> Scene:
+    """A realistic day: the pull request's test run three times, the latest (passed) first,
+    the two older ones shown under it (Space)."""
+    paths = _paths(folder)
+    engine = ScriptedEngine()
+    ids = _seed(paths, engine, seed_day_attempts)
+    app = _app(paths, ScriptedServices(paths, engine))
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        main = await _settle(app, pilot, 6)
+        _select_event(main, ids["failing"])
+        table = main.query_one(RunsTable)
+        await wait_for(lambda: table.older_attempts("testOnGithubPullRequest") == 2, pilot)
+        await pilot.press("tab")
+        await wait_for(lambda: isinstance(app.focused, RunsTable), pilot)
+        table.move_cursor(row=[r.function for r in table.runs].index("testOnGithubPullRequest"))
+        await wait_for(lambda: main.run_id == "day-pr-test-3", pilot)
+        await pilot.press("space")
+        await wait_for(lambda: len(table.runs) == 5, pilot)
+        await pilot.pause(0.1)
+
+    return Scene(app, run_before)
+
+
 def day_repos(folder: Path) -> Scene:
     """A realistic day: every repository, how it stands now and how its last build ended."""
     paths = _paths(folder)
@@ -539,5 +601,6 @@ SCENES: dict[str, Callable[[Path], Scene]] = {
     "day-zoom": day_zoom,
     "day-wrap": day_wrap,
     "day-search": day_search,
+    "day-attempts": day_attempts,
     "passphrase": passphrase,
 }
