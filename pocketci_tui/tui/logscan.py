@@ -7,29 +7,30 @@ each step over a chunk (lowering it, finding in it, counting its lines) holds th
 lock for milliseconds, and the loop, the terminal's input thread and its writer thread each
 wait for that lock many times per key, so a key pressed during a search read in a thread of
 the UI was answered only once the search was over. The process runs this file as a script
-(``python -I -S logscan.py``, no package imported: it starts in a few tens of milliseconds);
-the UI's thread only waits on its output. A hit is a line number (0-based, counted in
+(``python -I -S logscan.py``, no package imported, and of the standard library only what it
+uses: each import adds to the time to the first match); the UI's thread only waits on its
+output. A hit is a line number (0-based, counted in
 ``\\n``, as the engine writes lines) with the byte offset where the line starts, so the pane can
 read the lines around it without reading the file again from the top.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
-import selectors
-import subprocess
 import sys
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Protocol
+
+if TYPE_CHECKING:  # only what the UI's side needs: the scanning process starts without them
+    import threading
+    from collections.abc import Callable
+    from pathlib import Path
 
 __all__ = [
     "CHUNK",
     "FAILURE_RE",
     "Hit",
+    "Stop",
     "failure_line",
     "find",
     "read_window",
@@ -51,8 +52,15 @@ word of its own (after a blank, ``|`` or ``:``, so Dagger's plain progress prefi
 ``7   : [1.2s] | `` and ``ERROR`` span markers count; ``NO_ERRORS`` and ``stderr:`` do not)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
+class Stop(Protocol):
+    """What a reading loop asks whether to go on (a :class:`threading.Event`)."""
+
+    def is_set(self) -> bool:
+        """True once the reading is to stop."""
+        ...
+
+
+class Hit(NamedTuple):
     """A line of the log: its number (0-based) and the byte offset where it starts."""
 
     line: int
@@ -65,10 +73,10 @@ def smart_case(needle: str) -> bool:
 
 
 def find(
-    path: Path,
+    path: Path | str,
     needle: str,
     on_hits: Callable[[list[Hit]], None],
-    stop: threading.Event,
+    stop: Stop,
     *,
     limit: int = 100_000,
 ) -> int:
@@ -95,7 +103,7 @@ def find(
     line = 0
     offset = 0
     carry = b""
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         while not stop.is_set():
             chunk = handle.read(CHUNK)
             if not chunk:
@@ -163,12 +171,12 @@ _FAILURE_WORDS = (
 (a plain search for them is many times faster than the expression over every line)."""
 
 
-def failure_line(path: Path, stop: threading.Event) -> Hit | None:
+def failure_line(path: Path | str, stop: Stop) -> Hit | None:
     """The first line of a log file that looks like the failure (see :data:`FAILURE_RE`)."""
     line = 0
     offset = 0
     carry = b""
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         while not stop.is_set():
             chunk = handle.read(CHUNK)
             data = carry + chunk
@@ -215,7 +223,7 @@ def read_window(path: Path, hit: Hit, before: int, after: int) -> tuple[int, lis
         The number of the first line read and the lines (without their ``\\n``).
     """
     budget = 1024
-    with path.open("rb") as handle:
+    with open(path, "rb") as handle:
         while True:
             start = max(0, hit.offset - budget * (before + 1))
             handle.seek(start)
@@ -266,6 +274,8 @@ def scan(
     Raises:
         FileNotFoundError: The log file does not exist.
     """
+    import subprocess  # here: the scanning process itself starts without it
+
     if not path.is_file():
         raise FileNotFoundError(path)
     process = subprocess.Popen(
@@ -289,6 +299,8 @@ def scan(
 
 def _collect(fd: int, on_hits: Callable[[list[Hit]], None], stop: threading.Event) -> int:
     """Read ``line offset`` pairs from the process until its ``= lines`` (or ``stop``)."""
+    import selectors
+
     pending = b""
     with selectors.DefaultSelector() as selector:
         selector.register(fd, selectors.EVENT_READ)
@@ -318,9 +330,12 @@ def _main(argv: list[str]) -> int:
     """The scanning process: ``find PATH`` or ``failure PATH``, the needle on standard input;
     writes ``line offset`` lines as it finds them, then ``= lines``."""
     mode, path = argv
-    # Background work: on a busy machine the UI's own process goes first.
-    with contextlib.suppress(OSError, AttributeError):
+    # Background work: on a busy machine the UI's own process goes first. (No contextlib:
+    # every import adds to the time to the first match.)
+    try:  # noqa: SIM105
         os.nice(10)
+    except (OSError, AttributeError):
+        pass
     needle = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     out = sys.stdout.buffer
 
@@ -328,11 +343,15 @@ def _main(argv: list[str]) -> int:
         out.write(b"".join(b"%d %d\n" % (hit.line, hit.offset) for hit in hits))
         out.flush()
 
-    never = threading.Event()
+    class Never:
+        def is_set(self) -> bool:
+            return False
+
+    never = Never()
     if mode == "find":
-        lines = find(Path(path), needle, report, never)
+        lines = find(path, needle, report, never)
     else:
-        hit = failure_line(Path(path), never)
+        hit = failure_line(path, never)
         report([hit] if hit is not None else [])
         lines = 0
     out.write(b"= %d\n" % lines)

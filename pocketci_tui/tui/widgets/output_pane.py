@@ -25,8 +25,10 @@ from ..logscan import FAILURE_RE, Hit, read_window, scan, smart_case
 from ..text import clean, clean_lines
 from .run_log import RunLog
 
-WINDOW = 2_000
-"""Lines read around a match older than the lines kept."""
+WINDOW = 400
+"""Lines read around a match older than the lines kept: a few screens up and down. Reading,
+cleaning and laying out the window is most of the time to a first match older than the tail
+(2,000 lines took several times longer); n/N to a match outside it reads another."""
 
 SEARCH_DELAY = 0.08
 """Seconds of typing quiet before a search starts reading."""
