@@ -196,6 +196,16 @@ class Startup:
 
     def _failed(self, exc: Exception, settings: Settings) -> Problem:
         """Log why starting failed, and return it as a problem."""
+        if self.services.owner is not None:
+            # Attaching to another process (nothing of this one started): say that.
+            log.warning("could not attach: %s", exc)
+            return Problem(
+                key="start",
+                short="not attached",
+                detail=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+                fix="start the owner (`pocketci-tui serve`), then attach again; "
+                "`pocketci-tui check` says what runs where",
+            )
         if needs_passphrase(exc) or no_keyring(exc):
             # Expected on a first start over SSH (no keyring yet) or with the encrypted file
             # (its passphrase is asked for): one line, no traceback.

@@ -237,3 +237,17 @@ async def test_ctrl_l_has_the_owner_reload_and_shows_its_settings(
         said = [str(n.message) for n in app._notifications]
         assert any("applied timeout, keymap" in text for text in said), said
         assert dict(app.settings.keymap) == {"run-rerun": "x"}
+
+
+async def test_an_owner_gone_before_the_ui_attached_is_said(rig: Rig, short_runtime: Path) -> None:
+    client = SocketClient(short_runtime / "pocketci-tui" / "gone" / "control.sock")
+    app = make_app(rig.settings, paths=rig.paths, services=client, first_start=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await attached(app, pilot)
+        assert "not attached" in status(app)
+        log = main(app).query_one(RunLog)
+        shown = " ".join(" ".join(log.lines).split())
+        assert "start the owner (`pocketci-tui serve`), then attach again" in shown, shown
+        await pilot.press("q")
+        await wait_for(lambda: not app.is_running, pilot)
+    assert not (rig.paths.data_dir / "pocketci.db").exists()
