@@ -11,12 +11,12 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
-from daggerstub import arg, engine_listeners, fn
+from daggerstub import arg, engine_listeners, fn, write_module
 from enginekit import EngineKit
 
 from pocketci_tui.commands.check import _engines
 from pocketci_tui.config import LOCAL_ENGINE, DaggerSettings
-from pocketci_tui.model import RunOutput, RunState, RunUpdated
+from pocketci_tui.model import EventStatus, EventUpdated, RunOutput, RunState, RunUpdated
 
 WAITING = f"waiting for engine {LOCAL_ENGINE}, which cannot be reached"
 
@@ -119,3 +119,53 @@ async def test_a_single_runner_host_lost_mid_run_and_back(tmp_path: Path) -> Non
     assert all(r.engine == LOCAL_ENGINE for r in runs)
     assert not any(r.reason for r in passed), "a passed run keeps no waiting reason"
     assert notes
+
+
+async def test_an_event_waits_for_its_single_engine_to_load_its_module(tmp_path: Path) -> None:
+    """The engine went away while idle and a push changes the module: loading it needs the
+    engine, so the event waits for it (saying so) instead of failing after the CLI's ten
+    minutes of retries; once the engine answers, the module loads and every call passes."""
+    gate = tmp_path / "gate"
+    gate.write_text("open")
+    async with (
+        engine_listeners(1) as (engine,),
+        EngineKit(
+            tmp_path,
+            functions=functions(gate),
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), runner_host=engine.host),
+        ) as kit,
+    ):
+        [load] = kit.engine.executor.pool.loads()
+        first = await kit.deliver(kit.push({"main.go": "// 1\n"}))
+        assert first.event.id is not None
+        await kit.wait_runs_finished(first.event.id, count=3)
+
+        await engine.stop()
+        more = [*functions(gate), {**functions(gate)[0], "name": "docsOnGithubPushMain"}]
+        changed = write_module(tmp_path / "module-v2", "ci", more)
+        module = (changed / "pocketci-fake.json").read_text()
+        second = await kit.deliver(kit.push({"ci/pocketci-fake.json": module}))
+        event_id = second.event.id
+        assert event_id is not None
+
+        def said_waiting() -> bool:
+            return any(
+                isinstance(n, EventUpdated)
+                and n.event_id == event_id
+                and n.detail.startswith(WAITING)
+                for n in kit.notices
+            )
+
+        await kit.wait_for(said_waiting)
+        assert "connection refused" in load.down
+        assert f"engine:{LOCAL_ENGINE}" in {p.key for p in kit.engine.problems()}
+        stored = await kit.store.get_event(event_id)
+        assert stored is not None
+        assert stored.status is EventStatus.RECEIVED, "nothing is decided while it waits"
+        assert await kit.store.list_runs(event_id) == []
+
+        await engine.start()
+        runs = await kit.wait_runs_finished(event_id, count=4, timeout=120)
+        assert not load.down
+    assert [r.state for r in runs] == [RunState.PASSED] * 4
+    assert all(r.attempt == 1 for r in runs)

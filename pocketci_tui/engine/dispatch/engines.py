@@ -58,6 +58,7 @@ class EnginePool:
         self._engines = {e.name: EngineLoad(e) for e in engines}
         self._affinity: dict[str, str] = {}
         self._waiting: deque[tuple[str, asyncio.Future[EngineLoad]]] = deque()
+        self._up = asyncio.Event()
 
     # -- what callers read ----------------------------------------------------------------------
 
@@ -73,6 +74,11 @@ class EnginePool:
     def waiting(self) -> int:
         """How many runs wait for a slot."""
         return sum(1 for _, fut in self._waiting if not fut.done())
+
+    async def wait_up(self) -> None:
+        """Return once an engine is not marked down (at once when one is not)."""
+        while all(e.down for e in self._engines.values()):
+            await self._up.wait()
 
     # -- taking and giving back slots ----------------------------------------------------------
 
@@ -153,5 +159,8 @@ class EnginePool:
     def mark_up(self, name: str) -> None:
         """Let ``name`` take calls again."""
         self._engines[name].down = ""
+        # Wake whoever waits for an engine; later waiters wait on a fresh event.
+        self._up.set()
+        self._up = asyncio.Event()
         self._assign()
         self._changed()

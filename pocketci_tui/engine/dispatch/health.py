@@ -137,6 +137,31 @@ class EngineHealth:
             return _cli_reason(engine, watch), True
         return "", False
 
+    async def until_one_up(self, waiting: Callable[[str], None]) -> EngineSettings:
+        """Return the engine a catalog session is to use (the first not marked down), once
+        there is one; ``waiting`` is told why each time it waits for one.
+
+        A ``tcp://`` or ``unix://`` engine is probed first (one connection): one that went
+        away while idle is found down now, rather than by a session whose CLI keeps trying it
+        for ten minutes. Others are left to the session.
+        """
+        while True:
+            loads = self._pool.loads()
+            up = next((e.settings for e in loads if not e.down), None)
+            if up is None:
+                down = loads[0]
+                waiting(
+                    f"waiting for engine {down.settings.name}, which cannot be reached: {down.down}"
+                    if len(loads) == 1
+                    else "waiting for an engine: none of the pool can be reached"
+                )
+                await self._pool.wait_up()
+                continue
+            why = await probe(up) if probeable(up) else ""
+            if not why:
+                return up
+            self.mark_down(up, why)
+
     async def check_failure(self, engine: EngineSettings, watch: ConnectWatch) -> bool:
         """After a failed call: True when it never got past connecting to its engine (now
         marked down), so it never ran and goes back in line."""

@@ -386,7 +386,13 @@ class EventPipeline:
         )
         try:
             key = await module_content_key(checkout.path, module_dir, git=self._workspace.git)
-            catalog = await self._catalog.load(module_dir, key)
+            catalog = await self._catalog.cached(key)
+            if catalog is None:
+                # A session needs an engine: wait for one rather than for the CLI's retries.
+                await self._executor.health.until_one_up(
+                    lambda why: self._statuses.progress(event_id, why)
+                )
+                catalog = await self._catalog.load(module_dir, key)
         except CatalogError as exc:
             self._live.raise_problem(
                 Problem(
