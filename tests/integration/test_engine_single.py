@@ -169,3 +169,54 @@ async def test_an_event_waits_for_its_single_engine_to_load_its_module(tmp_path:
         assert not load.down
     assert [r.state for r in runs] == [RunState.PASSED] * 4
     assert all(r.attempt == 1 for r in runs)
+
+
+async def test_the_engine_on_this_machine_lost_mid_run_and_back(tmp_path: Path) -> None:
+    """No runner host: the engine is the container the CLI starts itself. When it goes away,
+    the calls that had started fail; the CLI of each call that then cannot reach it is left
+    to try until it gives up (the engine may just be booting), and that call then waits in
+    line instead of failing, the engine down and probed through the CLI until it is back.
+    ``check`` does not probe it (that would start it)."""
+    gate = tmp_path / "gate"
+    async with engine_listeners(1) as (container,):
+        env = {
+            "FAKE_DAGGER_LOCAL_ENGINE": container.host,
+            "FAKE_DAGGER_CONNECT_RETRY": "0.05",
+            "FAKE_DAGGER_CONNECT_DEADLINE": "0.5",
+        }
+        async with EngineKit(tmp_path, functions=functions(gate), dagger_env=env) as kit:
+            pool = kit.engine.executor.pool
+            [load] = pool.loads()
+            events = [await kit.deliver(kit.push({"main.go": f"// {i}\n"})) for i in range(2)]
+            await eventually(lambda: load.busy == 2 and container.connections == 2)
+            await eventually(lambda: pool.waiting == 4)
+            await container.stop()
+            await eventually(lambda: bool(load.down) and load.busy == 0 and pool.waiting == 4)
+            assert "docker exec -i" in load.down
+            assert "connection refused" in load.down
+            down = {p.key: p for p in kit.engine.problems()}[f"engine:{LOCAL_ENGINE}"]
+            assert "the engine on this machine" in down.detail
+            assert await _engines(kit.settings) == []
+
+            gate.write_text("open")
+            await container.start()
+            runs = []
+            for e in events:
+                assert e.event.id is not None
+                runs += await kit.wait_runs_finished(e.event.id, count=3, timeout=120)
+            assert not load.down
+            gave_up = [
+                n.run_id
+                for n in kit.notices
+                if isinstance(n, RunOutput)
+                and any(line.startswith("Error: start engine:") for line in n.lines)
+            ]
+    failed = [r for r in runs if r.state is RunState.FAILED]
+    passed = [r for r in runs if r.state is RunState.PASSED]
+    assert len(failed) == 2
+    assert all("error reading from server: EOF" in r.reason for r in failed)
+    assert len(passed) == 4
+    assert all(r.attempt == 1 for r in runs)
+    # The CLI was not stopped while it tried: it gave up on its own, and that call waited.
+    assert gave_up
+    assert set(gave_up) <= {r.id for r in passed}
