@@ -104,9 +104,15 @@ async def running(kit: EngineKit, **kwargs: Any) -> AsyncIterator[tuple[Services
 
 @contextlib.asynccontextmanager
 async def second_server(
-    services: Services, folder: Path, *, heartbeat: float = 10.0, send_timeout: float = 10.0
+    services: Services,
+    folder: Path,
+    *,
+    heartbeat: float = 10.0,
+    send_timeout: float = 10.0,
+    **limits: Any,
 ) -> AsyncIterator[ControlServer]:
-    """Another control server on the same services, with its own socket and timings."""
+    """Another control server on the same services, with its own socket, timings and limits
+    (``max_clients``, ``max_connections``, ``request_deadline``)."""
     assert services.lock is not None
     server = ControlServer(
         services,
@@ -115,6 +121,7 @@ async def second_server(
         paths=services.paths,
         heartbeat=heartbeat,
         send_timeout=send_timeout,
+        **limits,
     )
     await server.start()
     try:

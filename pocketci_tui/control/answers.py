@@ -18,7 +18,8 @@ from typing import Any
 
 from aiohttp import web
 
-from pocketci_tui.contract import NotStarted
+from pocketci_tui.contract import NotStarted, OutputTail
+from pocketci_tui.control.limits import BODY_DEADLINE
 from pocketci_tui.control.wire import WireError, encode
 from pocketci_tui.engine.dispatch.notices import EngineError
 from pocketci_tui.secrets import SecretStoreError, SecretValueError, validate_name
@@ -28,6 +29,7 @@ __all__ = [
     "MAX_TEXT",
     "Refused",
     "bad",
+    "bounded_tail",
     "error_answer",
     "errors",
     "event_id_of",
@@ -146,7 +148,12 @@ def secret_name_of(request: web.Request) -> str:
 
 async def json_body(request: web.Request) -> dict[str, Any]:
     """The request's JSON object (no longer than the application's ``client_max_size``)."""
-    raw = await request.read()
+    try:
+        raw = await asyncio.wait_for(request.read(), BODY_DEADLINE)
+    except TimeoutError:
+        raise Refused(
+            408, "bad_request", f"the body did not arrive within {BODY_DEADLINE:g} s"
+        ) from None
     if not raw:
         return {}
     try:
@@ -156,3 +163,20 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise bad("the body must be a JSON object")
     return data
+
+
+def bounded_tail(tail: OutputTail, max_chars: int) -> OutputTail:
+    """``tail`` without its oldest lines beyond ``max_chars`` characters in all.
+
+    Its ``end`` stays true: it is where the last line ends, and the last lines are kept.
+    """
+    total = 0
+    keep = len(tail.lines)
+    for line in reversed(tail.lines):
+        total += len(line) + 1
+        if total > max_chars:
+            break
+        keep -= 1
+    if keep == 0:
+        return tail
+    return OutputTail(tail.lines[keep:], tail.end)

@@ -41,7 +41,7 @@ from pocketci_tui.model import Run, StoredEvent
 
 from . import wire
 from .location import SocketLocationError, check_private_folder
-from .transport import BASE, RemoteError, Transport, Unreachable
+from .transport import BASE, OwnerBusy, RemoteError, Transport, Unreachable
 
 log = logging.getLogger("pocketci_tui.control.client")
 
@@ -318,6 +318,13 @@ class Link:
                 )
         except TimeoutError:
             raise TimeoutError(f"{self.owner} did not open its notices stream in time") from None
+        except aiohttp.WSServerHandshakeError as exc:
+            if exc.status != 503:
+                raise NotStarted(f"cannot open the notices stream of {self.owner}: {exc}") from exc
+            raise OwnerBusy(
+                f"{self.owner} is busy: too many clients follow its notices already; "
+                "detach one and try again"
+            ) from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise NotStarted(f"cannot open the notices stream of {self.owner}: {exc}") from exc
         return ws, self._unannounced

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from pocketci_tui.control.limits import ConnectionCount, busy_answer
+
 __all__ = ["GatedUnixSite", "Peer", "PeerGate", "RefusalLog", "peer_of"]
 
 log = logging.getLogger("pocketci_tui.control")
@@ -100,11 +102,18 @@ class PeerGate(asyncio.Protocol):
     Args:
         make_handler: Creates aiohttp's protocol for an admitted connection.
         refusals: Where refusals are counted and logged.
+        count: The connections open; one too many is answered ``503 busy`` and closed.
     """
 
-    def __init__(self, make_handler: Callable[[], asyncio.Protocol], refusals: RefusalLog) -> None:
+    def __init__(
+        self,
+        make_handler: Callable[[], asyncio.Protocol],
+        refusals: RefusalLog,
+        count: ConnectionCount | None = None,
+    ) -> None:
         self._make_handler = make_handler
         self._refusals = refusals
+        self._count = count
         self._inner: asyncio.Protocol | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -116,6 +125,17 @@ class PeerGate(asyncio.Protocol):
                 transport.abort()
             else:
                 transport.close()
+            return
+        count = self._count
+        if count is not None and not count.admit():
+            if isinstance(transport, asyncio.WriteTransport):
+                transport.write(
+                    busy_answer(
+                        f"the owner has {count.limit} connections open already; "
+                        "close an attached client (or a script) and try again"
+                    )
+                )
+            transport.close()
             return
         self._inner = self._make_handler()
         self._inner.connection_made(transport)
@@ -132,6 +152,8 @@ class PeerGate(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Pass to the handler."""
         if self._inner is not None:
+            if self._count is not None:
+                self._count.release()
             self._inner.connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -152,12 +174,20 @@ class GatedUnixSite(web.BaseSite):
         runner: The application's runner (set up).
         sock: The bound, listening-ready Unix socket.
         refusals: Where refused peers are counted and logged.
+        count: The connections open, and how many may be.
     """
 
-    def __init__(self, runner: web.AppRunner, sock: socket.socket, refusals: RefusalLog) -> None:
+    def __init__(
+        self,
+        runner: web.AppRunner,
+        sock: socket.socket,
+        refusals: RefusalLog,
+        count: ConnectionCount | None = None,
+    ) -> None:
         super().__init__(runner)
         self._sock = sock
         self._refusals = refusals
+        self._count = count
 
     @property
     def name(self) -> str:
@@ -171,5 +201,7 @@ class GatedUnixSite(web.BaseSite):
         assert server is not None
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(
-            lambda: PeerGate(server, self._refusals), sock=self._sock, backlog=self._backlog
+            lambda: PeerGate(server, self._refusals, self._count),
+            sock=self._sock,
+            backlog=self._backlog,
         )

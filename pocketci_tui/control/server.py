@@ -31,11 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from pocketci_tui.contract import OutputTail, ProblemsChanged
+from pocketci_tui.contract import ProblemsChanged
 from pocketci_tui.control.answers import (
     MAX_ID,
     Refused,
     bad,
+    bounded_tail,
     errors,
     event_id_of,
     json_body,
@@ -47,6 +48,14 @@ from pocketci_tui.control.answers import (
     short_text,
 )
 from pocketci_tui.control.hub import ClientTooSlow, HubClient, NoticeHub
+from pocketci_tui.control.limits import (
+    BUSY,
+    MAX_CLIENT_FRAME,
+    MAX_CLIENTS,
+    MAX_CONNECTIONS,
+    REQUEST_DEADLINE,
+    ConnectionCount,
+)
 from pocketci_tui.control.location import make_socket_folder
 from pocketci_tui.control.peers import GatedUnixSite, RefusalLog, peer_of
 from pocketci_tui.control.wire import PROTOCOL_VERSION, decode, encode
@@ -99,7 +108,15 @@ CLOSE_TIMEOUT = 2.0
 TOO_SLOW = 4008
 """The websocket close code of a client cut off for not keeping up."""
 
-ERROR_KINDS = ("not_started", "secret_store", "not_found", "bad_request", "conflict", "internal")
+ERROR_KINDS = (
+    "not_started",
+    "secret_store",
+    "not_found",
+    "bad_request",
+    "conflict",
+    BUSY,
+    "internal",
+)
 """What an error answer's ``kind`` may be."""
 
 ReloadHook = Callable[[], Awaitable[tuple[bool, str]]]
@@ -136,23 +153,6 @@ ROUTES: tuple[tuple[str, str], ...] = (
 """Every route the server answers, as (method, path)."""
 
 
-def bounded_tail(tail: OutputTail, max_chars: int) -> OutputTail:
-    """``tail`` without its oldest lines beyond ``max_chars`` characters in all.
-
-    Its ``end`` stays true: it is where the last line ends, and the last lines are kept.
-    """
-    total = 0
-    keep = len(tail.lines)
-    for line in reversed(tail.lines):
-        total += len(line) + 1
-        if total > max_chars:
-            break
-        keep -= 1
-    if keep == 0:
-        return tail
-    return OutputTail(tail.lines[keep:], tail.end)
-
-
 class ControlServerError(Exception):
     """The control socket could not be opened; the message says why and what to do."""
 
@@ -169,6 +169,10 @@ class ControlServer:
             cannot (the answer says so).
         heartbeat: Seconds between two pings on a notices websocket (:data:`HEARTBEAT`).
         send_timeout: Seconds one frame may take to reach a client (:data:`SEND_TIMEOUT`).
+        max_clients: The most clients following the notices at once (the next is refused
+            ``503 busy``); see :mod:`~pocketci_tui.control.limits` for this and the next two.
+        max_connections: The most connections open at once.
+        request_deadline: Seconds a connection may stay without a whole request.
     """
 
     def __init__(
@@ -181,6 +185,9 @@ class ControlServer:
         reload: ReloadHook | None = None,
         heartbeat: float = HEARTBEAT,
         send_timeout: float = SEND_TIMEOUT,
+        max_clients: int = MAX_CLIENTS,
+        max_connections: int = MAX_CONNECTIONS,
+        request_deadline: float = REQUEST_DEADLINE,
     ) -> None:
         self.client = client
         self.heartbeat = heartbeat
@@ -192,6 +199,10 @@ class ControlServer:
         self.hub = NoticeHub()
         self.refusals = RefusalLog()
         """Connections refused for their peer's uid."""
+        self.max_clients = max_clients
+        self.connections = ConnectionCount(max_connections)
+        """The connections open, and how many were refused as one too many."""
+        self.request_deadline = request_deadline
         self._runner: web.AppRunner | None = None
         self._inode: int | None = None
 
@@ -209,10 +220,16 @@ class ControlServer:
             app = web.Application(client_max_size=MAX_BODY, middlewares=[errors])
             self._add_routes(app)
             self._runner = web.AppRunner(
-                app, handle_signals=False, access_log=None, shutdown_timeout=CLOSE_TIMEOUT + 1.0
+                app,
+                handle_signals=False,
+                access_log=None,
+                shutdown_timeout=CLOSE_TIMEOUT + 1.0,
+                # aiohttp closes a connection that has no whole request by then (also one that
+                # sent half a request and waits), and an idle kept one.
+                keepalive_timeout=self.request_deadline,
             )
             await self._runner.setup()
-            await GatedUnixSite(self._runner, sock, self.refusals).start()
+            await GatedUnixSite(self._runner, sock, self.refusals, self.connections).start()
             self.hub.start(self.client)
         except BaseException:
             sock.close()
@@ -471,8 +488,17 @@ class ControlServer:
         instance = request.query.get("instance") or None
         if instance is not None:
             instance = short_text(instance, "instance")
+        if self.hub.clients >= self.max_clients:
+            raise Refused(
+                503,
+                BUSY,
+                f"{self.max_clients} clients follow this owner's notices already: "
+                "detach one and try again",
+            )
         peer = peer_of(request.transport.get_extra_info("socket") if request.transport else None)
-        ws = web.WebSocketResponse(heartbeat=self.heartbeat, compress=False, max_msg_size=64 * 1024)
+        ws = web.WebSocketResponse(
+            heartbeat=self.heartbeat, compress=False, max_msg_size=MAX_CLIENT_FRAME
+        )
         await ws.prepare(request)
         client, resync = self.hub.open(after, instance)
         pid = peer.pid if peer is not None else 0

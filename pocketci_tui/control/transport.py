@@ -11,6 +11,7 @@ exceptions the in-process core would raise, by the error ``kind`` of the protoco
 ``not_found``   :class:`ValueError`
 ``bad_request`` :class:`ValueError`
 ``conflict``    :class:`ValueError` (an approval at a head commit that moved on...)
+``busy``        :class:`OwnerBusy` (too many connections or clients: try again later)
 ``internal``    :class:`RemoteError`, as does any kind this version does not know
 =============== ===============================================================
 
@@ -62,6 +63,11 @@ class Unreachable(NotStarted):
         self.reason = reason
 
 
+class OwnerBusy(NotStarted):
+    """The owner refused one more connection or notices stream: too many are open. The
+    message is the owner's (how many, what to do)."""
+
+
 def _reason(exc: BaseException) -> str:
     """Why a connection failed, in a few words (the OS's own when it has one)."""
     error = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else exc
@@ -82,6 +88,8 @@ def error_for(kind: str, message: str) -> Exception:
     """
     if kind == "not_started":
         return NotStarted(message)
+    if kind == "busy":
+        return OwnerBusy(message or "the owner has too many clients attached")
     if kind == "secret_store":
         return SecretStoreError(message)
     if kind in ("not_found", "bad_request", "conflict"):

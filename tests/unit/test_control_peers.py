@@ -11,8 +11,8 @@ import socket
 import pytest
 
 from pocketci_tui.contract import OutputTail
+from pocketci_tui.control.answers import bounded_tail
 from pocketci_tui.control.peers import Peer, RefusalLog, allowed, peer_of
-from pocketci_tui.control.server import bounded_tail
 
 
 def test_the_peer_is_the_kernels_word_on_the_other_end() -> None:
