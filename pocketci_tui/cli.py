@@ -87,9 +87,15 @@ def _register_attach(
     sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     """Add ``attach``: the terminal UI over the builds of a running ``serve`` (or UI)."""
+    # Only the options that pick the data folder: the listener is the owner's.
+    folder = argparse.ArgumentParser(add_help=False)
+    group = folder.add_argument_group("common options")
+    for action in common._actions:
+        if set(action.option_strings) & {"--config", "--data-dir"}:
+            group._add_action(action)
     parser = sub.add_parser(
         "attach",
-        parents=[common],
+        parents=[folder],
         help="open the terminal UI on the builds of a running `serve` (or UI)",
         description="Open the terminal UI on the builds of the pocketci-tui that owns the data "
         "folder (`pocketci-tui serve`, or the UI in another terminal), through its control "

@@ -57,6 +57,7 @@ class StatusBar(Static):
         text.append("pocketci ", style="bold")
         rest = self._problems_and_counts()
         if self.owner and self.link_down:
+            rest.stylize("dim")  # as they were when the link went down
             text.append("⚠ ", style="bold red")
             text.append(
                 f"{clean(owner_short(self.owner))} gone · {clean(self.link_down)}",
