@@ -19,7 +19,8 @@ UIs are ``pocketci-tui attach`` processes in pseudo-terminals of 120x40.
   build floods, and the watcher's keys are probed the whole time. Rounds alternate (reading,
   stopped, ...); the figures are medians over the rounds of each kind: intake p50/p99 (from
   the request written to the reply read) and the watcher's key press to screen p50/p95, with
-  the ratio stopped / reading.
+  the ratio stopped / reading. For reference, the watcher's keys are also probed with the
+  flood alone (no deliveries) before the rounds.
 * ``serve``'s resident memory (VmRSS) before the stop, its peak during it, after the stopped
   client is resumed, then before a third attached UI is killed (SIGKILL) mid-stream and after:
   flat means the bounded per-client queue holds what a client does not read, not the server.
@@ -332,6 +333,9 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
             bench.start_flood("attached")
             time.sleep(2.0)
             figures["bytes_attached"] = bench.bytes_per_second(watcher)
+            # For reference: the watcher's keys with the flood alone, no deliveries.
+            alone = time.monotonic() + args.bytes_seconds
+            figures["keys_flood_only"] = probe_until(watcher, frames, alone)
 
             rounds: list[Round] = []
             figures["rss_before_mb"] = bench.serve.rss_mb()
@@ -421,6 +425,11 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
             f"  {label:<34} client reading {read[key]:8.1f} {unit}   client stopped "
             f"{stop[key]:8.1f} {unit}   stopped/reading {ratio:.2f}x"
         )
+    alone = figures["keys_flood_only"]
+    out.append(
+        f"  {'(reference) keys, flood only':<34} p50 {_percentile(alone, 0.5):.1f} ms, "
+        f"p95 {_percentile(alone, 0.95):.1f} ms over {len(alone)} presses, no deliveries"
+    )
     for kind, figures_of in by_kind.items():
         out.append(
             f"  {kind}: {figures_of['accepted']}/{figures_of['sent']} deliveries answered 200, "

@@ -36,7 +36,7 @@ from attachkit import (
 )
 from conftest import WEBHOOK_SECRET, ServeProcess
 from enginekit import REPOSITORY, EngineKit
-from ownerkit import cli
+from ownerkit import cli, kill_calls
 from signing import push_body as other_push_body
 from signing import send_signed
 
@@ -314,24 +314,35 @@ async def test_serve_restarted_under_an_attached_ui_is_reconnected_to(
     hermetic_home: Path, tmp_path: Path, tmux: Tmux
 ) -> None:
     """``pocketci-tui`` started while ``serve`` owns the data folder attaches to it by itself.
-    ``serve`` is stopped and started again under it: the UI stays up, says the owner went,
-    reconnects when it is back, and shows what came in meanwhile and after."""
-    owner = await _owner(hermetic_home, tmp_path, lines=50, pace=0.0)
+    ``serve`` is stopped under it while a build runs, and started again: the UI stays up, says
+    the owner went, reconnects when it is back and catches up: the build was interrupted while
+    it was away (after the socket closed), and events keep coming."""
+    owner = await _owner(hermetic_home, tmp_path, lines=100_000, pace=20.0)
     try:
         await owner.push("before the restart")
         ui = AttachedUI.start(tmux, owner.home, tmp_path / "ui")  # no subcommand: finds serve
-        await ui.until(lambda s: "before the restart" in s and "passed" in s, "the first event")
+        await ui.until(
+            lambda s: "before the restart" in s and "running" in _functions(s),
+            "the first event's build running",
+        )
+        first_url = owner.serve.url
         assert await owner.serve.terminate() == 0
         gone = f"serve (pid {owner.serve.proc.pid}) gone"
         await ui.until(lambda s: gone in s.partition("\n")[0], "the UI to say the owner went")
+        assert "interrupted" not in _functions(ui.screen)  # the owner closed the socket first
 
         owner.serve = await ServeProcess.start()
+        assert owner.serve.url != first_url  # a new listener port: the status bar must follow
+        await ui.until(
+            lambda s: "interrupted" in _functions(s) and owner.serve.url in s.partition("\n")[0],
+            "the UI to reconnect and show what happened while it was away",
+        )
         await owner.push("after the restart")
         screen = await ui.until(
-            lambda s: "after the restart" in s and owner.serve.url in s,
-            "the UI to reconnect and show the new event",
+            lambda s: "after the restart" in s, "the UI to show an event of the new serve"
         )
         assert "before the restart" in screen
         assert not ui.tmux.dead(ui.session)
     finally:
         await owner.serve.terminate()
+        kill_calls(owner.kit)
