@@ -25,7 +25,7 @@ from pocketci_tui.commands.check import _engines
 from pocketci_tui.config import DaggerSettings, EngineSettings
 from pocketci_tui.engine.dagger.connect_phase import ConnectWatch
 from pocketci_tui.engine.dagger.engine_probe import cli_probe
-from pocketci_tui.model import RunOutput, RunState
+from pocketci_tui.model import EventUpdated, RunOutput, RunState
 
 GAVE_UP = "Error: start engine: new client: context deadline exceeded"
 POD = "kube-pod://engine-0?namespace=dagger"
@@ -313,3 +313,44 @@ async def test_an_engine_lost_mid_run(tmp_path: Path, capacities: tuple[int, ...
     assert set(peak) == set(hosts)
     for host, most in peak.items():
         assert most <= hosts[host], f"{host} ran {most} calls at once, above {hosts[host]}"
+
+
+async def test_a_module_waits_for_an_engine_when_the_whole_pool_is_down(tmp_path: Path) -> None:
+    """Both engines went away while idle and a push changes the module: each is found down
+    with a connection of its own (not after a session's ten minutes of retries), the event
+    waits for an engine, saying so, and loads and runs on the first that comes back."""
+    async with engine_listeners(2) as (first, second):
+        engines = (EngineSettings("a", first.host, 2), EngineSettings("b", second.host, 2))
+        async with EngineKit(
+            tmp_path,
+            functions=functions(),
+            dagger=DaggerSettings(cli=str(tmp_path / "bin" / "dagger"), engines=engines),
+        ) as kit:
+            pool = kit.engine.executor.pool
+            one = await kit.deliver(kit.push({"main.go": "// 1\n"}))
+            assert one.event.id is not None
+            await kit.wait_runs_finished(one.event.id, count=3)
+            await first.stop()
+            await second.stop()
+            more = [*functions(), {**functions()[0], "name": "docsOnGithubPushMain"}]
+            changed = write_module(tmp_path / "module-v2", "ci", more)
+            module = (changed / "pocketci-fake.json").read_text()
+            two = await kit.deliver(kit.push({"ci/pocketci-fake.json": module}))
+            event_id = two.event.id
+            assert event_id is not None
+            await kit.wait_for(
+                lambda: any(
+                    isinstance(n, EventUpdated)
+                    and n.event_id == event_id
+                    and n.detail == "waiting for an engine: none of the pool can be reached"
+                    for n in kit.notices
+                )
+            )
+            assert all("connection refused" in e.down for e in pool.loads())
+            assert {"engine:a", "engine:b"} <= {p.key for p in kit.engine.problems()}
+            assert await kit.store.list_runs(event_id) == []
+            await second.start()
+            runs = await kit.wait_runs_finished(event_id, count=4, timeout=120)
+            assert pool.loads()[0].down
+    assert [r.state for r in runs] == [RunState.PASSED] * 4
+    assert {r.engine for r in runs} == {"b"}

@@ -183,3 +183,30 @@ async def test_a_call_given_back_goes_to_the_head_of_the_line() -> None:
         assert pool.waiting == 2
     await asyncio.gather(later, again)
     assert got == ["again", "later"]
+
+
+async def test_waiting_for_an_engine_up_returns_once_one_is_marked_up() -> None:
+    pool = EnginePool([EngineSettings("a", "", 1), EngineSettings("b", "", 1)])
+    await asyncio.wait_for(pool.wait_up(), 5)  # both up: at once
+    pool.mark_down("a", "refused")
+    await asyncio.wait_for(pool.wait_up(), 5)  # b is still up
+    pool.mark_down("b", "refused")
+    first, second = (asyncio.create_task(pool.wait_up()) for _ in range(2))
+    await asyncio.sleep(0)
+    assert not first.done()
+    assert not second.done()
+    pool.mark_down("a", "still refused")  # a reason changing is no engine coming back
+    await asyncio.sleep(0)
+    assert not first.done()
+    pool.mark_up("b")
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    # Down again: a new waiter waits again, and a cancelled one leaves nothing behind.
+    pool.mark_down("b", "refused")
+    third = asyncio.create_task(pool.wait_up())
+    await asyncio.sleep(0)
+    third.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await third
+    fourth = asyncio.create_task(pool.wait_up())
+    pool.mark_up("a")
+    await asyncio.wait_for(fourth, 5)
