@@ -567,3 +567,39 @@ def test_check_probes_each_engine(
     assert 'pods "dagger-engine-0" not found' in out
     assert "not probed" not in out
     assert "kube-pod://dagger-engine-0?namespace=dagger answers, 2 slots" in again
+
+
+def test_check_probes_a_single_runner_host_and_not_the_engine_on_this_machine(
+    hermetic_home: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A single ``runner-host`` is a pool of one that ``check`` probes like any engine, with
+    the reason it is down and what becomes of the builds; without one, the engine is the one
+    the CLI would start, and probing it would start it, so ``check`` leaves it alone."""
+    bin_dir = install_fake_dagger(tmp_path)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    with socket.socket() as gone:
+        gone.bind(("127.0.0.1", 0))
+        host = f"tcp://127.0.0.1:{gone.getsockname()[1]}"
+        _plaintext_config(hermetic_home, _free_port(), f"dagger:\n  runner-host: '{host}'\n")
+        main(["check"])
+        down = capsys.readouterr().out
+    with socket.socket() as up:
+        up.bind(("127.0.0.1", 0))
+        up.listen()
+        host = f"tcp://127.0.0.1:{up.getsockname()[1]}"
+        _plaintext_config(hermetic_home, _free_port(), f"dagger:\n  runner-host: '{host}'\n")
+        main(["check"])
+        answers = capsys.readouterr().out
+    _plaintext_config(hermetic_home, _free_port(), "")
+    main(["check"])
+    local = capsys.readouterr().out
+    assert "WARN  engine local" in down
+    assert "connection refused" in down
+    assert "builds wait in line until it answers" in down
+    assert "fix: start the engine, or check the network and dagger.runner-host" in down
+    assert "ok    engine local" in answers
+    assert f"{host} answers, 2 slots" in answers
+    assert "engine local" not in local
