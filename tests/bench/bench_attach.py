@@ -20,7 +20,8 @@ UIs are ``pocketci-tui attach`` processes in pseudo-terminals of 120x40.
   stopped, ...); the figures are medians over the rounds of each kind: intake p50/p99 (from
   the request written to the reply read) and the watcher's key press to screen p50/p95, with
   the ratio stopped / reading. For reference, the watcher's keys are also probed with the
-  flood alone (no deliveries) before the rounds.
+  flood alone (no deliveries) before the rounds, and, at the end, one round of the same
+  deliveries and keys is run with the UI embedded (``serve`` stopped, the UI owning the home).
 * ``serve``'s resident memory (VmRSS) before the stop, its peak during it, after the stopped
   client is resumed, then before a third attached UI is killed (SIGKILL) mid-stream and after:
   flat means the bounded per-client queue holds what a client does not read, not the server.
@@ -260,7 +261,9 @@ class Bench:
             time.sleep(0.1)
         raise RuntimeError("the flood did not start")
 
-    def window(self, kind: str, watcher: Terminal, frames: Frames, stalled: Terminal) -> Round:
+    def window(
+        self, kind: str, watcher: Terminal, frames: Frames, stalled: Terminal | None
+    ) -> Round:
         """One round: deliveries and key probes for ``--stop-seconds``, the stalled client
         stopped for it when ``kind`` is ``stopped``."""
         result = Round(kind)
@@ -270,7 +273,7 @@ class Bench:
             _body(VISITOR, self.flood_sha, "main", f"{stamp} {n}")
             for n in range(self.args.deliveries)
         ]
-        if kind == "stopped":
+        if kind == "stopped" and stalled is not None:
             os.kill(stalled.proc.pid, signal.SIGSTOP)
         until = time.monotonic() + seconds
         keys: list[float] = []
@@ -290,7 +293,7 @@ class Bench:
             asyncio.run(_deliver(self.url, bodies, seconds, result.intake, result.statuses))
             prober.join()
         finally:
-            if kind == "stopped":
+            if kind == "stopped" and stalled is not None:
                 os.kill(stalled.proc.pid, signal.SIGCONT)
             done.set()
             sampler.join()
@@ -374,13 +377,16 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         embedded_frames = base / "embedded-frames.txt"
         embedded = bench.ui(frames=embedded_frames, args=())
         try:
-            if Frames(embedded_frames).wait(0, "MainScreen", 60) is None:
+            shown = Frames(embedded_frames)
+            if shown.wait(0, "MainScreen", 60) is None:
                 raise RuntimeError("the embedded UI did not start")
             if not wait_port(bench.url, 60):
                 raise RuntimeError("the embedded UI's listener did not start")
             bench.start_flood("embedded")
             time.sleep(2.0)
             figures["bytes_embedded"] = bench.bytes_per_second(embedded)
+            # For reference: the same deliveries and keys with the UI embedded.
+            figures["embedded_round"] = bench.window("embedded", embedded, shown, None)
         finally:
             embedded.proc.kill()
             embedded.proc.wait()
@@ -429,6 +435,13 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
     out.append(
         f"  {'(reference) keys, flood only':<34} p50 {_percentile(alone, 0.5):.1f} ms, "
         f"p95 {_percentile(alone, 0.95):.1f} ms over {len(alone)} presses, no deliveries"
+    )
+    same = figures["embedded_round"]
+    out.append(
+        f"  {'(reference) the UI embedded, same':<34} intake p50 "
+        f"{_percentile(same.intake, 0.5):.1f} ms, p99 {_percentile(same.intake, 0.99):.1f} ms; "
+        f"keys p50 {_percentile(same.keys, 0.5):.1f} ms, p95 {_percentile(same.keys, 0.95):.1f} "
+        f"ms over {len(same.keys)} presses (one round, after the others)"
     )
     for kind, figures_of in by_kind.items():
         out.append(
