@@ -142,8 +142,23 @@ class SecretChanged:
     name: str
 
 
+@dataclass(frozen=True, slots=True)
+class SettingsChanged:
+    """The owner of the data folder applied new settings (its config.yaml reloaded, by its
+    own watcher, a signal or a client's request), so that every attached client shows what
+    the owner now runs with (keymap, forges...)."""
+
+    settings: Settings
+
+
 ClientNotice = (
-    Notice | CountsChanged | ProblemsChanged | StatusDelivery | LinkChanged | SecretChanged
+    Notice
+    | CountsChanged
+    | ProblemsChanged
+    | StatusDelivery
+    | LinkChanged
+    | SecretChanged
+    | SettingsChanged
 )
 """Everything the core pushes to a subscriber."""
 

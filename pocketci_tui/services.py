@@ -30,6 +30,7 @@ from pocketci_tui.contract import (
     OutputTail,
     Rejection,
     RejectionSummary,
+    SettingsChanged,
     StatusDelivery,
 )
 from pocketci_tui.core_feed import (
@@ -184,6 +185,7 @@ class Services(CoreClient):
         """Re-reads config.yaml for a client attached to the control socket (``serve`` and the
         UI set it once their reloader runs); None: the client is told this one cannot."""
         self._control_problem: Problem | None = None
+        self._settings_watchers: list[Callable[[ClientNotice], None]] = []
 
     @property
     def webhook_url(self) -> str:
@@ -374,6 +376,11 @@ class Services(CoreClient):
         app = self._intake_app
         if app is not None:
             app[keys.REPOS].use(settings)
+        for callback in list(self._settings_watchers):  # every subscriber, attached ones too
+            try:
+                callback(SettingsChanged(settings))
+            except Exception:
+                log.exception("a subscriber failed on new settings")
 
     async def webhook_secret_problem(self) -> str:
         """Return why deliveries cannot be verified now (secret missing...), or ``""``."""
@@ -415,6 +422,7 @@ class Services(CoreClient):
             watch_more=statuses.watch_problems if statuses is not None else None,
         )
         unsubscribe_engine = engine.subscribe(watch.on_notice)
+        self._settings_watchers.append(callback)
         unwatch_deliveries = (
             statuses.watch_deliveries(lambda row: tell_delivery(callback, row))
             if statuses is not None
@@ -423,6 +431,8 @@ class Services(CoreClient):
 
         def unsubscribe() -> None:
             unsubscribe_engine()
+            with contextlib.suppress(ValueError):
+                self._settings_watchers.remove(callback)
             if unwatch_deliveries is not None:
                 unwatch_deliveries()
             watch.close()

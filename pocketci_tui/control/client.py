@@ -8,9 +8,10 @@ owner's control socket (:mod:`pocketci_tui.control.location`), in the protocol o
 the owner's notices in order and attaches again after a lost link; the client keeps what the
 notices say that a new subscriber must be told at once (the run counts, the problems, the
 refusals), tells :class:`~pocketci_tui.contract.LinkChanged` as the link goes down and comes
-back (with ``resync`` set when what the UI shows must be read again), and feeds
+back (with ``resync`` set when what the UI shows must be read again), feeds
 :class:`~pocketci_tui.contract.SecretChanged` to its
-:class:`~pocketci_tui.control.remote_secrets.RemoteSecretStore`.
+:class:`~pocketci_tui.control.remote_secrets.RemoteSecretStore`, and takes the owner's new
+settings from :class:`~pocketci_tui.contract.SettingsChanged` (whoever had it reload).
 
 While the link is down every read and action raises
 :class:`~pocketci_tui.contract.NotStarted` at once, and no request ever waits longer than its
@@ -42,6 +43,7 @@ from pocketci_tui.contract import (
     Rejection,
     RejectionSummary,
     SecretChanged,
+    SettingsChanged,
     StatusDelivery,
 )
 from pocketci_tui.datalock import lock_owner
@@ -247,6 +249,8 @@ class SocketClient(CoreClient):
             self._problems = notice
         elif isinstance(notice, SecretChanged):
             self._remote_secrets.changed(notice.name)
+        elif isinstance(notice, SettingsChanged):
+            self.settings = notice.settings  # what the owner runs with now
         self._publish(notice)
 
     def link_changed(self, change: LinkChanged) -> None:

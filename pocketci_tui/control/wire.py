@@ -46,6 +46,7 @@ from pocketci_tui.contract import (
     ProblemsChanged,
     RejectionSummary,
     SecretChanged,
+    SettingsChanged,
     StatusDelivery,
 )
 from pocketci_tui.model import (
@@ -88,6 +89,7 @@ NOTICE_TYPES: dict[str, type[Any]] = {
         StatusDelivery,
         LinkChanged,
         SecretChanged,
+        SettingsChanged,
         RejectionSummary,
     )
 }

@@ -49,6 +49,7 @@ from .messages import (
     OpenFirePicker,
     OpenLog,
     OwnerLinkChanged,
+    OwnerSettingsChanged,
     RecheckProblems,
     RefusalsChanged,
     Rerun,
@@ -571,6 +572,11 @@ class PocketCIApp(App[int]):
         self.attachment.link_changed(message.link)
         if message.link.up:
             self.use_settings(self.services.settings)  # a restarted owner's, as it runs now
+
+    @on(OwnerSettingsChanged)
+    def _owner_settings_changed(self, message: OwnerSettingsChanged) -> None:
+        if self.attachment.attached:  # in process, the reload here applied them already
+            self.use_settings(message.settings)
 
     @on(RecheckProblems)
     def _recheck(self, message: RecheckProblems) -> None:

@@ -20,6 +20,7 @@ from pocketci_tui.contract import (
     CountsChanged,
     LinkChanged,
     ProblemsChanged,
+    SettingsChanged,
     StatusDelivery,
 )
 from pocketci_tui.model import (
@@ -30,7 +31,7 @@ from pocketci_tui.model import (
     RunUpdated,
 )
 
-from .messages import EngineActivity, OwnerLinkChanged
+from .messages import EngineActivity, OwnerLinkChanged, OwnerSettingsChanged
 from .text import clean_lines
 
 DEFAULT_INTERVAL = 0.05
@@ -102,6 +103,17 @@ class EngineBridge:
             self._handle = None
         self._batch = EngineActivity()
 
+    def _owner_changed(self, notice: LinkChanged | SettingsChanged) -> None:
+        """What came before the owner's link or settings changed is shown first, then the
+        change itself."""
+        if self._handle is not None:
+            self._handle.cancel()
+        self.flush()
+        if isinstance(notice, LinkChanged):
+            self._target.post_message(OwnerLinkChanged(notice))
+        else:
+            self._target.post_message(OwnerSettingsChanged(notice.settings))
+
     def on_notice(self, notice: ClientNotice) -> None:
         """Collect one notice; safe to call from the loop or (rarely) another thread."""
         if threading.get_ident() != self._thread and self._loop is not None:
@@ -132,12 +144,8 @@ class EngineBridge:
             batch.problems = notice
         elif isinstance(notice, StatusDelivery):
             batch.deliveries[notice.run_id] = notice
-        elif isinstance(notice, LinkChanged):
-            # What came before the link changed is shown first, then the change itself.
-            if self._handle is not None:
-                self._handle.cancel()
-            self.flush()
-            self._target.post_message(OwnerLinkChanged(notice))
+        elif isinstance(notice, (LinkChanged, SettingsChanged)):
+            self._owner_changed(notice)
             return
         if self._handle is None and self._loop is not None:
             # A burst of deliveries redraws the Events pane at a calmer pace: every redraw

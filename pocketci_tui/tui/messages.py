@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from textual.message import Message
 
+from pocketci_tui.config import Settings
 from pocketci_tui.contract import (
     CountsChanged,
     LinkChanged,
@@ -88,6 +89,18 @@ class OwnerLinkChanged(Message):
     """
 
     link: LinkChanged
+
+
+@dataclass
+class OwnerSettingsChanged(Message):
+    """The owner of the builds applied new settings (its config.yaml reloaded); an attached
+    UI shows them as a local reload does.
+
+    Attributes:
+        settings: What the owner runs with now.
+    """
+
+    settings: Settings
 
 
 # -- commands the main screen sends up: the app carries them out --------------------------------

@@ -239,6 +239,33 @@ async def test_ctrl_l_has_the_owner_reload_and_shows_its_settings(
         assert dict(app.settings.keymap) == {"run-rerun": "x"}
 
 
+async def test_the_owners_own_reload_is_followed_without_a_key(
+    rig: Rig, owner: LocalServices
+) -> None:
+    """The owner reloads its config.yaml by itself (its watcher, SIGHUP for ``serve``): the
+    attached UI takes its settings, its keymap included, as a local reload would."""
+    repo = rig.settings.repos[0]
+    reloader = ConfigReloader(rig.paths.config_file, owner.settings, owner.apply_settings)
+    await reloader.prime()
+    app, _ = attached_app(rig)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await attached(app, pilot)
+        rig.paths.config_file.write_text(
+            "listen: {host: 127.0.0.1, port: 0}\n"
+            "webhook-secret: webhook-secret\n"
+            "concurrency: 2\n"
+            "timeout: 3m\n"
+            "keymap: {run-rerun: x}\n"
+            f"repos: [{{name: {repo.name}, clone-url: '{repo.clone_url}'}}]\n"
+            f"dagger: {{cli: '{rig.settings.dagger.cli}'}}\n"
+        )
+        result = await reloader.reload()
+        assert result.ok, result
+        await wait_for(lambda: app.settings.timeout == 180, pilot)
+        assert dict(app.settings.keymap) == {"run-rerun": "x"}
+        assert app.services.settings == owner.settings
+
+
 async def test_an_owner_gone_before_the_ui_attached_is_said(rig: Rig, short_runtime: Path) -> None:
     client = SocketClient(short_runtime / "pocketci-tui" / "gone" / "control.sock")
     app = make_app(rig.settings, paths=rig.paths, services=client, first_start=False)

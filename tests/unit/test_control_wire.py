@@ -25,6 +25,7 @@ from pocketci_tui.contract import (
     OutputTail,
     ProblemsChanged,
     SecretChanged,
+    SettingsChanged,
     StatusDelivery,
 )
 from pocketci_tui.control.wire import (
@@ -193,6 +194,7 @@ NOTICES: list[Any] = [
     StatusDelivery("r1", 12, "queued"),
     LinkChanged(False, "pocketci-tui serve (pid 9)", "reconnecting in 4s", resync=True),
     SecretChanged("webhook-secret"),
+    SettingsChanged(SETTINGS),
     RejectionSummary(1, REJECTION),
 ]
 
