@@ -98,6 +98,11 @@ async def test_a_single_runner_host_lost_mid_run_and_back(tmp_path: Path) -> Non
             for line in n.lines
             if "cannot be reached; waiting for it to answer" in line
         ]
+        running_reasons = {
+            n.run.reason
+            for n in kit.notices
+            if isinstance(n, RunUpdated) and n.run.state is RunState.RUNNING
+        }
         queued_again = {
             n.run.id
             for n in kit.notices
@@ -118,6 +123,7 @@ async def test_a_single_runner_host_lost_mid_run_and_back(tmp_path: Path) -> Non
     assert all(r.attempt == 1 for r in runs)
     assert all(r.engine == LOCAL_ENGINE for r in runs)
     assert not any(r.reason for r in passed), "a passed run keeps no waiting reason"
+    assert running_reasons == {""}, "a run that got its engine no longer says it waits"
     assert notes
 
 

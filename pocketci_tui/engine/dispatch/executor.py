@@ -226,7 +226,9 @@ class RunExecutor:
             again = False
             while True:
                 async with self.pool.slot(work.stored.event.repository, first=again) as engine:
-                    live.run = replace(live.run, engine=engine.name)
+                    # A run that waited for its engine says so no more once it has one.
+                    reason = "" if again else live.run.reason
+                    live.run = replace(live.run, engine=engine.name, reason=reason)
                     if self._settings().dagger.engines:
                         host = engine.runner_host or "this machine"
                         self._note(live, f"pocketci-tui: engine {engine.name} ({host})")
