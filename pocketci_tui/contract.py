@@ -173,10 +173,13 @@ class OutputTail:
             many lines came before, plus ``len(lines)``), or None when unknown. Live
             :class:`~pocketci_tui.model.RunOutput` notices carry the same kind of position, so
             the UI continues from here without a gap or a repeat.
+        times: When each line arrived, in seconds since the epoch, one per line (None for a
+            line of a log written before lines were stamped); empty when unknown.
     """
 
     lines: tuple[str, ...]
     end: int | None
+    times: tuple[float | None, ...] = ()
 
 
 class CoreClient(Protocol):

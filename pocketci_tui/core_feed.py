@@ -8,7 +8,8 @@ engine says its state changed without a notice (a run added, a problem raised or
 :func:`delivery_of` turns the commit status sender's rows into
 :class:`~pocketci_tui.contract.StatusDelivery` values, so the sender's news of a run's status
 reaches the client as it is recorded. :func:`read_log_tail` reads the end of a finished run's
-log file and counts its lines, so the tail says where it ends.
+log file and counts its lines, so the tail says where it ends; :func:`read_stamped_tail` says
+when each of its lines arrived too.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pocketci_tui.contract import (
     ProblemsChanged,
     StatusDelivery,
 )
+from pocketci_tui.stamps import MTIME_SLACK_MS, split_lines
 
 if TYPE_CHECKING:
     from pocketci_tui.engine.dispatch import EngineClient
@@ -128,8 +130,33 @@ def tell_delivery(callback: Callable[[ClientNotice], None], row: OutboxRow) -> N
 
 
 def read_log_tail(path: Path, lines: int) -> tuple[list[str], int] | None:
-    """Return the last ``lines`` lines of a log file and how many it has, or None when it does
-    not exist. Lines end at ``\\n`` only, as the engine wrote them."""
+    """Return the last ``lines`` lines of a log file (their texts, without the stamps) and how
+    many it has, or None when it does not exist. Lines end at ``\\n`` only, as the engine
+    wrote them."""
+    found = read_stamped_tail(path, lines)
+    return None if found is None else (found[0], found[1])
+
+
+def read_stamped_tail(path: Path, lines: int) -> tuple[list[str], int, list[float | None]] | None:
+    """Return the last ``lines`` lines of a log file, how many it has, and when each of them
+    arrived, or None when it does not exist.
+
+    The texts come without their stamps; a line of a log written before stamps has no time
+    (None). The stamps' dates are taken from the file's last change (see
+    :func:`pocketci_tui.stamps.resolve`).
+    """
+    try:
+        after_ms = path.stat().st_mtime_ns // 1_000_000 + MTIME_SLACK_MS
+    except FileNotFoundError:
+        return None
+    found = _read_tail(path, lines)
+    if found is None:
+        return None
+    texts, times = split_lines(found[0], after_ms)
+    return texts, found[1], times
+
+
+def _read_tail(path: Path, lines: int) -> tuple[list[str], int] | None:
     counted = 0
 
     def counting(handle: Iterable[str]) -> Iterator[str]:

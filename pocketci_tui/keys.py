@@ -65,6 +65,7 @@ BINDINGS: dict[str, dict[str, str]] = {
         "log-wrap": "w",
         "log-left": "h",
         "log-right": "l",
+        "log-stamps": "t",
     },
     "secrets": {
         "secret-new": "n",

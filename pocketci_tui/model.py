@@ -475,11 +475,15 @@ class RunOutput:
         end: How many lines the run had published once this batch is counted (the batch is
             lines ``end - len(lines)`` to ``end - 1``), so that a view that started from the
             engine's tail can tell which lines it already shows; None when unknown.
+        times: When each line arrived, in seconds since the epoch (whole milliseconds, as the
+            log file stamps them: see :mod:`pocketci_tui.stamps`), one per line; empty when
+            unknown.
     """
 
     run_id: str
     lines: tuple[str, ...]
     end: int | None = None
+    times: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

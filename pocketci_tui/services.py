@@ -37,7 +37,7 @@ from pocketci_tui.core_feed import (
     StatusWatch,
     counts_of,
     delivery_of,
-    read_log_tail,
+    read_stamped_tail,
     tell_delivery,
 )
 from pocketci_tui.datalock import DataFolderBusy, DataLock, Mode
@@ -495,13 +495,17 @@ class Services(CoreClient):
         _, engine = self._running()
         if run.state.finished and run.log_path:
             found = await asyncio.to_thread(
-                read_log_tail, self.paths.logs_dir / run.log_path, lines
+                read_stamped_tail, self.paths.logs_dir / run.log_path, lines
             )
             if found is not None:
-                return OutputTail(tuple(found[0]), found[1])
+                return OutputTail(tuple(found[0]), found[1], tuple(found[2]))
         # The tail and where it ends in one go (no await between): live batches are joined
         # to it by position.
-        return OutputTail(tuple(engine.tail(run.id)[-lines:]), engine.tail_end(run.id))
+        return OutputTail(
+            tuple(engine.tail(run.id)[-lines:]),
+            engine.tail_end(run.id),
+            tuple(engine.tail_times(run.id)[-lines:]),
+        )
 
     async def preview(self, event_id: int) -> MatchResult | None:
         """What firing the event again would match."""

@@ -122,14 +122,7 @@ class EngineBridge:
         self.notices += 1
         batch = self._batch
         if isinstance(notice, RunOutput):
-            pending = batch.output.setdefault(notice.run_id, [])
-            pending.extend(notice.lines)
-            if notice.end is not None:
-                batch.ends[notice.run_id] = notice.end
-            excess = len(pending) - self._max_pending
-            if excess > 0:
-                del pending[:excess]
-                batch.dropped[notice.run_id] = batch.dropped.get(notice.run_id, 0) + excess
+            self._add_output(batch, notice)
         elif isinstance(notice, RunUpdated):
             batch.runs[notice.run.id] = notice.run
         elif isinstance(notice, EventStored):
@@ -153,6 +146,23 @@ class EngineBridge:
             burst = self._burst_stored >= BURST_EVENTS
             delay = BURST_INTERVAL if burst else self._interval
             self._handle = self._loop.call_later(delay, self.flush)
+
+    def _add_output(self, batch: EngineActivity, notice: RunOutput) -> None:
+        """Collect a run's new lines and when they arrived, at most ``max_pending`` per run."""
+        pending = batch.output.setdefault(notice.run_id, [])
+        pending.extend(notice.lines)
+        times = batch.times.setdefault(notice.run_id, [])
+        if len(notice.times) == len(notice.lines):
+            times.extend(notice.times)
+        else:
+            times.extend([None] * len(notice.lines))
+        if notice.end is not None:
+            batch.ends[notice.run_id] = notice.end
+        excess = len(pending) - self._max_pending
+        if excess > 0:
+            del pending[:excess]
+            del times[:excess]
+            batch.dropped[notice.run_id] = batch.dropped.get(notice.run_id, 0) + excess
 
     def flush(self) -> None:
         """Post what was collected as one message."""

@@ -11,7 +11,9 @@ the UI was answered only once the search was over. The process runs this file as
 uses: each import adds to the time to the first match); the UI's thread only waits on its
 output. A hit is a line number (0-based, counted in
 ``\\n``, as the engine writes lines) with the byte offset where the line starts, so the pane can
-read the lines around it without reading the file again from the top.
+read the lines around it without reading the file again from the top. The stamp before each
+line (:mod:`pocketci_tui.stamps`) is never searched: a needle is looked for in what the build
+printed, and the failure line's words are never in a stamp.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ __all__ = [
 
 CHUNK = 1 << 22
 """Bytes read at a time (4 MiB)."""
+
+STAMP_RE = re.compile(rb"\d\d:[0-5]\d:[0-5]\d\.\d\d\d[Zz] ")
+"""The stamp before a log line (:data:`pocketci_tui.stamps.STAMP_RE`; this file imports no
+package, so it says it again, and a test keeps the two alike)."""
+
+STAMP_WIDTH = 14
+"""Its width, the blank after it included (:data:`pocketci_tui.stamps.STAMP_WIDTH`)."""
 
 FAILURE_RE = re.compile(
     r"(?:^|[\s|:])(?:Error:|ERROR\b|FAIL(?:ED)?\b|panic:|fatal:|error(?:\[\w+\])?:|npm ERR!"
@@ -147,6 +156,10 @@ def _hits(body: bytes, pattern: bytes, line: int, offset: int, most: int) -> lis
     counted_to = 0
     while position >= 0 and len(hits) < most:
         start = body.rfind(b"\n", 0, position) + 1
+        if position < start + STAMP_WIDTH and STAMP_RE.match(body, start):
+            # In the line's stamp: the search looks at what the build printed only.
+            position = body.find(pattern, start + STAMP_WIDTH)
+            continue
         line += body.count(b"\n", counted_to, start)
         counted_to = start
         hits.append(Hit(line, offset + start))

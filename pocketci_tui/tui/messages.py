@@ -35,6 +35,8 @@ class EngineActivity(Message):
         matched: The latest match result per event id.
         runs: The latest state per run id.
         output: New output lines per run id, oldest first, already cleaned for the screen.
+        times: Per run id, when each of its new lines arrived (seconds since the epoch; None
+            where the engine did not say), one per line of ``output``.
         dropped: Per run id, how many older lines were dropped from this batch to bound memory.
         ends: Per run id, the position right after the batch's last line in the run's output
             (see :attr:`pocketci_tui.model.RunOutput.end`), when the engine said.
@@ -48,6 +50,7 @@ class EngineActivity(Message):
     matched: dict[int, EventMatched] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
     output: dict[str, list[str]] = field(default_factory=dict)
+    times: dict[str, list[float | None]] = field(default_factory=dict)
     dropped: dict[str, int] = field(default_factory=dict)
     ends: dict[str, int] = field(default_factory=dict)
     counts: CountsChanged | None = None

@@ -148,7 +148,7 @@ async def _runner(
     tail: deque[str] = deque(maxlen=10_000)
     received = 0
 
-    def on_lines(run_id: str, lines: list[str]) -> None:
+    def on_lines(run_id: str, lines: list[str], times: list[float]) -> None:
         nonlocal received
         received += len(lines)
         tail.extend(lines)

@@ -17,6 +17,7 @@ from corekit import IMPLEMENTATIONS, Told, attached, deliver, forge_delivery, jo
 from daggerstub import arg, fn
 from enginekit import EngineKit
 
+from pocketci_tui import stamps
 from pocketci_tui.config import DaggerSettings
 from pocketci_tui.contract import CountsChanged, ProblemsChanged, RejectionSummary
 from pocketci_tui.model import EventSettled, RunOutput, RunState
@@ -118,11 +119,18 @@ async def test_live_output_continues_from_the_tail_without_a_gap_or_a_repeat(
             # Once finished, the tail comes from the log file, and says where it ends alike.
             finished = told.run(RunState.PASSED)
             assert finished is not None
-            on_disk = (kit.paths.logs_dir / finished.log_path).read_text().splitlines()
+            log_file = kit.paths.logs_dir / finished.log_path
+            after_ms = log_file.stat().st_mtime_ns // 1_000_000 + stamps.MTIME_SLACK_MS
+            on_disk, times = stamps.split_lines(log_file.read_text().splitlines(), after_ms)
             last = await core.output_tail(finished, 100)
             assert list(last.lines) == on_disk[-100:]
             assert last.lines[-1] == f"line {total}"
             assert last.end == len(on_disk)
+            # The tail read from the file gives each line the moment its live notice gave it.
+            outputs = [n for n in told.of(RunOutput) if isinstance(n, RunOutput)]
+            assert [x for n in outputs for x in n.lines] == on_disk
+            told_times = [t for n in outputs for t in n.times]
+            assert list(last.times) == times[-100:] == told_times[-100:]
     finally:
         await services.stop()
 

@@ -16,6 +16,7 @@ import pytest
 from daggerstub import EngineListener, arg, engine_listeners, fn
 from enginekit import EngineKit
 
+from pocketci_tui import stamps
 from pocketci_tui.commands.events import _run_row
 from pocketci_tui.config import DaggerSettings, EngineSettings
 from pocketci_tui.contract import ClientNotice, CountsChanged, EngineLoadInfo
@@ -116,7 +117,9 @@ async def test_a_repositorys_second_event_goes_to_the_same_engine(tmp_path: Path
     assert stored is not None
     assert stored.engine == one.engine
     first_line = (kit.paths.logs_dir / two.log_path).read_text().splitlines()[0]
-    assert first_line == f"pocketci-tui: engine {one.engine} ({hosts[one.engine]})"
+    stamp, text = stamps.split(first_line)
+    assert stamp is not None
+    assert text == f"pocketci-tui: engine {one.engine} ({hosts[one.engine]})"
     assert [c["env"]["_EXPERIMENTAL_DAGGER_RUNNER_HOST"] for c in kit.calls()] == [
         hosts[one.engine]
     ] * 2

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from pocketci_tui import stamps
 from pocketci_tui.engine.dagger.runner import (
     ENV_ALLOW,
     CallOutcome,
@@ -110,6 +111,7 @@ class Harness:
         self.work = tmp_path / "work"
         self.log_path = tmp_path / "logs" / "run-1.log"
         self.batches: list[list[str]] = []
+        self.times: list[float] = []
         self.started: list[tuple[str, int]] = []
 
     def request(
@@ -137,9 +139,11 @@ class Harness:
         token = kwargs.pop("cloud_token", None)
         return Runner(DaggerEnv(cli=str(cli), cloud_token=token), work_dir=self.work, **kwargs)
 
-    def on_lines(self, run_id: str, lines: list[str]) -> None:
+    def on_lines(self, run_id: str, lines: list[str], times: list[float]) -> None:
         assert run_id == "run-1"
+        assert len(times) == len(lines)
         self.batches.append(lines)
+        self.times.extend(times)
 
     def on_started(self, run_id: str, pid: int) -> None:
         self.started.append((run_id, pid))
@@ -153,7 +157,13 @@ class Harness:
 
     @property
     def log_lines(self) -> list[str]:
-        return self.log_path.read_text(encoding="utf-8").splitlines()
+        """The log's lines without their stamps (each line must have one)."""
+        texts = []
+        for line in self.log_path.read_text(encoding="utf-8").splitlines():
+            when, text = stamps.split(line)
+            assert when is not None, line
+            texts.append(text)
+        return texts
 
 
 @pytest.fixture
@@ -442,6 +452,25 @@ async def test_output_is_streamed_in_order_stripped_and_masked(h: Harness) -> No
         assert SECRET not in text
         assert CLOUD_TOKEN not in text
         assert OTHER_SECRET not in text
+
+
+async def test_each_line_is_stamped_in_the_log_as_in_the_batches(h: Harness) -> None:
+    """Every log line starts with the UTC time its chunk arrived, the same moment the live
+    batches carry, so the file and the live stream show the same stamps."""
+    cli = script(h.tmp / "bin" / "dagger", NOISY)
+    runner = h.runner(cli, cloud_token=CLOUD_TOKEN, extra_mask=[OTHER_SECRET])
+    call = FunctionCall("onGithubPushMain", secrets=("ghPassword",))
+    before = stamps.now_ms()
+    await h.run(runner, h.request(call, secrets={"ghPassword": SECRET}))
+    after = stamps.now_ms()
+    raw = h.log_path.read_text(encoding="utf-8").splitlines()
+    assert len(raw) == len(h.times) == 8
+    for line, moment in zip(raw, h.times, strict=True):
+        assert before / 1000 <= moment <= after / 1000
+        assert line.startswith(stamps.format_stamp(round(moment * 1000)))
+        assert stamps.STAMP_RE.match(line.encode())
+    assert stamps.split_lines(raw, after)[1] == h.times
+    assert SECRET not in h.log_path.read_text(encoding="utf-8")
 
 
 async def test_many_lines_arrive_in_batches_and_complete(h: Harness) -> None:

@@ -32,7 +32,7 @@ from pocketci_tui.core_feed import (
     StatusWatch,
     counts_of,
     delivery_of,
-    read_log_tail,
+    read_stamped_tail,
     tell_delivery,
 )
 from pocketci_tui.engine.dispatch.client import EngineClient
@@ -65,6 +65,8 @@ class ScriptedEngine(EngineClient):
 
     calls: list[tuple[Any, ...]] = field(default_factory=list)
     tails: dict[str, list[str]] = field(default_factory=dict)
+    tail_times_of: dict[str, list[float]] = field(default_factory=dict)
+    """When each scripted tail line arrived (seconds since the epoch), by run id."""
     queued: int = 0
     running: int = 0
     problem_list: list[Problem] = field(default_factory=list)
@@ -124,6 +126,10 @@ class ScriptedEngine(EngineClient):
     def tail_end(self, run_id: str) -> int | None:
         """Unknown: the scripted tail has no position (batches are appended as they come)."""
         return None
+
+    def tail_times(self, run_id: str) -> list[float]:
+        """The scripted arrival times of the tail's lines (none: not stamped)."""
+        return list(self.tail_times_of.get(run_id, []))
 
     def counts(self) -> tuple[int, int]:
         """The scripted counts."""
@@ -286,11 +292,15 @@ class ScriptedServices(CoreClient):
         self._store()
         if run.state.finished and run.log_path:
             found = await asyncio.to_thread(
-                read_log_tail, self.paths.logs_dir / run.log_path, lines
+                read_stamped_tail, self.paths.logs_dir / run.log_path, lines
             )
             if found is not None:
-                return OutputTail(tuple(found[0]), found[1])
-        return OutputTail(tuple(self.engine.tail(run.id)[-lines:]), self.engine.tail_end(run.id))
+                return OutputTail(tuple(found[0]), found[1], tuple(found[2]))
+        return OutputTail(
+            tuple(self.engine.tail(run.id)[-lines:]),
+            self.engine.tail_end(run.id),
+            tuple(self.engine.tail_times(run.id)[-lines:]),
+        )
 
     async def preview(self, event_id: int) -> MatchResult | None:
         """The scripted preview."""

@@ -8,6 +8,7 @@ from pathlib import Path
 from daggerstub import install_fake_dagger
 from textual.app import App, ComposeResult
 
+from pocketci_tui import stamps
 from pocketci_tui.model import Run, RunOutput, RunState
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.tui.app import make_app
@@ -138,16 +139,22 @@ async def test_the_pane_equals_the_log_file_when_it_switches_to_a_streaming_run(
         assert run.state is RunState.PASSED
         assert switches >= 5
         log_file = rig.paths.logs_dir / run.log_path
-        expected = log_file.read_text(encoding="utf-8").splitlines()
+        raw = log_file.read_text(encoding="utf-8").splitlines()
+        after_ms = log_file.stat().st_mtime_ns // 1_000_000 + stamps.MTIME_SLACK_MS
+        expected, times = stamps.split_lines(raw, after_ms)
         assert len(expected) == STREAM_LINES + 1
+        assert None not in times
         await wait_for(lambda: log.lines[-1:] == [f"line {STREAM_LINES}"], pilot)
         assert list(log.lines) == expected
+        # Each line shows the moment its log line is stamped with, live as from the file.
+        assert [log.stamp_of(i) for i in range(log.line_count)] == times
         # Shown again from the log file once finished: the same.
         table.move_cursor(row=0 if table.runs[0].id != run.id else 1)
         await wait_for(lambda: main.run_id != run.id, pilot)
         table.move_cursor(row=next(i for i, r in enumerate(table.runs) if r.id == run.id))
         await wait_for(lambda: main.run_id == run.id, pilot)
         await wait_for(lambda: log.lines[-1:] == [f"line {STREAM_LINES}"], pilot)
+        assert [log.stamp_of(i) for i in range(log.line_count)] == times
         assert list(log.lines) == expected
 
 

@@ -51,6 +51,7 @@ CORE_MODULES = [
     "pocketci_tui.launch",
     "pocketci_tui.startup",
     "pocketci_tui.start_errors",
+    "pocketci_tui.stamps",
     "pocketci_tui.statuses.sender",
     "pocketci_tui.logging_setup",
     "pocketci_tui.engine.dispatch.dispatcher",

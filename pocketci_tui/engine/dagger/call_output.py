@@ -6,7 +6,8 @@
   run of more than 1 KiB without blanks that straddles such a split is not masked (a known
   limit, like the ones the masker documents).
 * The log file holds the output only (no header or trailer): the argv and the outcome are
-  recorded with the run.
+  recorded with the run. Each line is stamped with the time its chunk arrived
+  (:mod:`pocketci_tui.stamps`); the callback gets the same moments beside the lines.
 * The log file is written from the event loop: a batch is one buffered write, and the buffer is
   flushed every ~100 ms and at the end, never fsynced per line.
 """
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from pocketci_tui.engine.masking import Masker
+from pocketci_tui.stamps import now_ms, stamp_lines
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +47,19 @@ class CallOutput:
     def __init__(
         self,
         run_id: str,
-        on_lines: Callable[[str, list[str]], None],
+        on_lines: Callable[[str, list[str], list[float]], None],
         log_file: IO[str],
         masker: Masker,
+        *,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         self.run_id = run_id
         self.on_lines = on_lines
         self.log_file = log_file
         self.masker = masker
+        self.clock = clock
         self.pending: list[str] = []
+        self.pending_times: list[float] = []
         self.tail: deque[str] = deque(maxlen=TAIL_LINES)
         self.lines = 0
         self._callback_failed = False
@@ -64,10 +70,11 @@ class CallOutput:
             mask = self.masker.mask
             lines = [mask(line) for line in lines]
         self.lines += len(lines)
-        self.log_file.write("\n".join(lines))
-        self.log_file.write("\n")
+        ms = self.clock()
+        self.log_file.write(stamp_lines(lines, ms))
         self.tail.extend([line for line in lines[-TAIL_LINES:] if line.strip()])
         self.pending.extend(lines)
+        self.pending_times.extend([ms / 1000] * len(lines))
         if len(self.pending) >= BATCH_LINES:
             self.deliver()
 
@@ -76,8 +83,9 @@ class CallOutput:
         if not self.pending:
             return
         batch, self.pending = self.pending, []
+        times, self.pending_times = self.pending_times, []
         try:
-            self.on_lines(self.run_id, batch)
+            self.on_lines(self.run_id, batch, times)
         except Exception:
             if not self._callback_failed:
                 self._callback_failed = True

@@ -199,15 +199,17 @@ class Runner:
     async def run(
         self,
         req: CallRequest,
-        on_lines: Callable[[str, list[str]], None],
+        on_lines: Callable[[str, list[str], list[float]], None],
         on_started: Callable[[str, int], None] | None = None,
     ) -> CallOutcome:
         """Run the call to its end and return how it went.
 
         Args:
             req: The call.
-            on_lines: Receives ``(run_id, lines)`` batches of masked, ANSI-free output lines,
-                at most every ~50 ms or whenever 500 lines are pending. Runs on the event loop.
+            on_lines: Receives ``(run_id, lines, times)`` batches of masked, ANSI-free output
+                lines and the moment each arrived (seconds since the epoch, as the log file
+                stamps them), at most every ~50 ms or whenever 500 lines are pending. Runs on
+                the event loop.
             on_started: Receives ``(run_id, pid)`` once the process is running.
 
         Returns:
@@ -250,7 +252,7 @@ class Runner:
         argv: list[str],
         env: dict[str, str],
         cwd: Path,
-        on_lines: Callable[[str, list[str]], None],
+        on_lines: Callable[[str, list[str], list[float]], None],
         on_started: Callable[[str, int], None] | None,
         started_at: datetime,
     ) -> CallOutcome:

@@ -59,6 +59,10 @@ class EngineClient(Protocol):
         """The last lines of output of a running or recently finished run."""
         ...
 
+    def tail_times(self, run_id: str) -> list[float]:
+        """When each line :meth:`tail` returns arrived, in seconds since the epoch."""
+        ...
+
     def tail_end(self, run_id: str) -> int | None:
         """How many output lines the run published so far (the position right after the last
         line :meth:`tail` returns), or None when unknown."""

@@ -313,6 +313,11 @@ class Engine:
         """Return the last lines of output of a running or recently finished run."""
         return self.live.tail(run_id)
 
+    def tail_times(self, run_id: str) -> list[float]:
+        """When each line :meth:`tail` returns arrived, in seconds since the epoch (call both
+        in one go)."""
+        return self.live.tail_times(run_id)
+
     def tail_end(self, run_id: str) -> int | None:
         """How many output lines the run published so far: the position right after the last
         line :meth:`tail` returns (call both in one go, with no await between). None for a run

@@ -45,6 +45,7 @@ from pocketci_tui.model import (
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problem
 from pocketci_tui.secrets import SecretStore, SecretStoreError
+from pocketci_tui.stamps import now_ms, stamp_lines
 from pocketci_tui.store import Store
 
 log = logging.getLogger(__name__)
@@ -275,12 +276,14 @@ class RunExecutor:
     def _note(self, live: LiveRun, line: str) -> None:
         """Add a line of pocketci-tui's own to a run's log and live output (so the log's first
         line says which engine ran it, and a retry says why)."""
+        ms = now_ms()
         with (
             contextlib.suppress(OSError),
             open_log(self._paths.logs_dir / live.run.log_path) as log_file,
         ):
-            log_file.write(line + "\n")
-        self._publish(RunOutput(live.run.id, (line,), live.add_output([line])))
+            log_file.write(stamp_lines([line], ms))
+        times = (ms / 1000,)
+        self._publish(RunOutput(live.run.id, (line,), live.add_output([line], times), times))
 
     async def _requeue(self, live: LiveRun, engine: str) -> None:
         """Put a run whose engine could not be reached back in line: it never ran.
@@ -328,9 +331,9 @@ class RunExecutor:
 
         guard = self.health.guard(engine, stop)
 
-        def on_lines(run_id: str, lines: list[str]) -> None:
-            end = live.add_output(lines)
-            self._publish(RunOutput(run_id, tuple(lines), end))
+        def on_lines(run_id: str, lines: list[str], times: list[float]) -> None:
+            end = live.add_output(lines, times)
+            self._publish(RunOutput(run_id, tuple(lines), end, tuple(times)))
             guard.feed(lines)
 
         def on_started(run_id: str, pid: int) -> None:

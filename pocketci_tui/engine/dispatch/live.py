@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from pocketci_tui.model import Run, RunState
 from pocketci_tui.problems import GIT_MISSING, Problem, Problems
+from pocketci_tui.stamps import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -38,17 +39,23 @@ class LiveRun:
         run: The run as last published.
         task: The task executing it, once started.
         tail: Its last output lines.
+        times: When each line of the tail arrived (seconds since the epoch).
         published: Output lines published so far (the position after the last one).
     """
 
     run: Run
     task: asyncio.Task[None] | None = None
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    times: deque[float] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
     published: int = 0
 
-    def add_output(self, lines: Sequence[str]) -> int:
-        """Keep ``lines`` in the tail; return the position after the last of them."""
+    def add_output(self, lines: Sequence[str], times: Sequence[float] = ()) -> int:
+        """Keep ``lines`` in the tail, with when they arrived (now, when not given); return the
+        position after the last of them."""
         self.tail.extend(lines)
+        if len(times) != len(lines):
+            times = [now_ms() / 1000] * len(lines)
+        self.times.extend(times)
         self.published += len(lines)
         return self.published
 
@@ -59,6 +66,7 @@ class LiveState:
     def __init__(self) -> None:
         self._runs: dict[str, LiveRun] = {}
         self._recent_tails: dict[str, deque[str]] = {}
+        self._recent_times: dict[str, deque[float]] = {}
         self._recent_ends: dict[str, int] = {}
         self._watchers: list[Callable[[], None]] = []
         self._problems = Problems()
@@ -107,10 +115,12 @@ class LiveState:
         run_id = live.run.id
         self._runs.pop(run_id, None)
         self._recent_tails[run_id] = live.tail
+        self._recent_times[run_id] = live.times
         self._recent_ends[run_id] = live.published
         while len(self._recent_tails) > RECENT_RUNS:
             oldest = next(iter(self._recent_tails))
             self._recent_tails.pop(oldest)
+            self._recent_times.pop(oldest, None)
             self._recent_ends.pop(oldest, None)
         self._changed()
 
@@ -128,6 +138,13 @@ class LiveState:
         if live is not None:
             return list(live.tail)
         return list(self._recent_tails.get(run_id, ()))
+
+    def tail_times(self, run_id: str) -> list[float]:
+        """When each line :meth:`tail` returns arrived (seconds since the epoch)."""
+        live = self._runs.get(run_id)
+        if live is not None:
+            return list(live.times)
+        return list(self._recent_times.get(run_id, ()))
 
     def tail_end(self, run_id: str) -> int | None:
         """The position right after the last line :meth:`tail` returns; None when unknown."""

@@ -140,6 +140,7 @@ class MainScreen(PaneKeysScreen):
             pane.border_subtitle = text
 
         self.watch(self.query_one(RunLog), "status_line", show_log_state)
+        self.query_one(RunLog).stamp_zone = self._clock().tzinfo
         self._show_placeholder()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -360,7 +361,14 @@ class MainScreen(PaneKeysScreen):
             tail.end,
             path=log_file,
             failed=failed,
+            times=tail.times,
+            started=run.started_at.timestamp() if run.started_at else None,
         )
+
+    @on(RunLog.StampsChanged)
+    def _stamps_changed(self) -> None:
+        if (run := self._selected_run()) is not None:
+            self._show_reason(run)
 
     @on(RunLog.TailWanted)
     def _tail_wanted(self) -> None:
@@ -381,7 +389,8 @@ class MainScreen(PaneKeysScreen):
         label = run_name(run) + (f" #{run.attempt}" if run.attempt > 1 else "")
         state = f" · {run.state}" if self.has_class("-zoom-output") else ""
         engine = f" · on {clean(run.engine)}" if self._names_engine(run) else ""
-        self.query_one("#log-pane").border_title = f"Output · {clean(label)}{state}{engine}"
+        times = self.query_one(RunLog).stamp_title  # first: a long name is cut, not it
+        self.query_one("#log-pane").border_title = f"Output{times} · {clean(label)}{state}{engine}"
         reason = self.query_one("#run-reason", Label)
         text = ""
         if run.state is RunState.FAILED:

@@ -21,6 +21,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input
 
+from pocketci_tui.stamps import MTIME_SLACK_MS, split_lines
+
 from ..logscan import FAILURE_RE, Hit, read_window, scan, smart_case
 from ..text import clean, clean_lines
 from .run_log import RunLog
@@ -263,14 +265,23 @@ class OutputPane(Vertical):
     @work(thread=True, group="log-window", exclusive=True, exit_on_error=False)
     def _load_window(self, path: Path, hit: Hit, generation: int) -> None:
         start, lines = read_window(path, hit, WINDOW // 2, WINDOW // 2)
-        shown = clean_lines(lines)
-        self.post_message(self.Deliver(self._show_window, generation, hit, start, shown))
+        after_ms = path.stat().st_mtime_ns // 1_000_000 + MTIME_SLACK_MS
+        texts, times = split_lines(lines, after_ms)
+        shown = clean_lines(texts)
+        self.post_message(self.Deliver(self._show_window, generation, hit, start, shown, times))
 
-    def _show_window(self, generation: int, hit: Hit, start: int, lines: list[str]) -> None:
+    def _show_window(
+        self,
+        generation: int,
+        hit: Hit,
+        start: int,
+        lines: list[str],
+        times: list[float | None],
+    ) -> None:
         if generation != self._log().generation:
             return
         log = self._log()
-        log.show_window(start, lines)
+        log.show_window(start, lines, times)
         log.go_to(hit.line)
 
     @on(RunLog.Replaced)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +19,7 @@ from textual.strip import Strip
 
 from ..logscan import smart_case
 from ..messages import EngineActivity
-from .long_lines import LongLinesLog
+from .stamped_log import StampedLog
 
 MAX_LINES = 10_000
 """Lines kept on screen; the full log stays on disk."""
@@ -81,11 +81,12 @@ CURRENT_LINE = Style(bgcolor="grey30", bold=True)
 """The line of the current match (or of the failure)."""
 
 
-class RunLog(LongLinesLog):
+class RunLog(StampedLog):
     """Live output of one run, written in batches, following the tail until the user scrolls up.
 
     While paused (scrolled away from the end), new lines are counted and shown in the border;
-    End (or scrolling back to the bottom) resumes following.
+    End (or scrolling back to the bottom) resumes following. Each line keeps the moment it
+    arrived, shown on request (see :class:`~.stamped_log.StampedLog`).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -151,6 +152,14 @@ class RunLog(LongLinesLog):
             id="log-right",
             show=False,
             tooltip="scroll long lines right (not wrapped)",
+        ),
+        Binding(
+            "t",
+            "stamps",
+            "Times",
+            id="log-stamps",
+            show=False,
+            tooltip="times: none, wall clock, since the run started",
         ),
     ]
 
@@ -218,6 +227,8 @@ class RunLog(LongLinesLog):
         *,
         path: Path | None = None,
         failed: bool = False,
+        times: Sequence[float | None] = (),
+        started: float | None = None,
     ) -> None:
         """Replace the content with ``lines`` of the run called ``label``; follow the tail.
 
@@ -229,6 +240,9 @@ class RunLog(LongLinesLog):
                 that follow are joined without repeating or losing a line.
             path: The run's log file (searched; windows of it are read from it).
             failed: The run failed: go to its failure line once found.
+            times: When each line arrived (seconds since the epoch), one per line; empty or
+                None where unknown.
+            started: When the run started (seconds since the epoch), for the time since then.
         """
         self.note = None
         self.log_file = path
@@ -239,9 +253,10 @@ class RunLog(LongLinesLog):
         self.follow = True
         self.paused_lines = 0
         self.shown_end = None
+        self.run_started = started
         batch = list(lines)
         if batch:
-            self.append(batch)
+            self.append(batch, times)
         self.shown_end = end
         self._update_subtitle()
         if failed:
@@ -266,7 +281,7 @@ class RunLog(LongLinesLog):
         """True when the log line ``line`` is shown (within the lines kept)."""
         return self.note is None and self.first_line <= line < self.first_line + self.line_count
 
-    def show_window(self, start: int, lines: list[str]) -> None:
+    def show_window(self, start: int, lines: list[str], times: Sequence[float | None] = ()) -> None:
         """Show lines of the log file from line ``start`` (a match older than the tail kept):
         live output is counted, not added, until End follows the tail again."""
         self.clear()
@@ -274,7 +289,7 @@ class RunLog(LongLinesLog):
         self.follow = False
         self.written = 0
         self.shown_end = None
-        self.write_lines([line or " " for line in lines], scroll_end=False)
+        self.write_stamped([line or " " for line in lines], times, scroll_end=False)
         self.shown_end = start + len(lines)
         self._update_subtitle()
 
@@ -330,10 +345,19 @@ class RunLog(LongLinesLog):
         if run_id is None or run_id not in activity.output:
             return
         self.add_output(
-            activity.output[run_id], activity.ends.get(run_id), activity.dropped.get(run_id, 0)
+            activity.output[run_id],
+            activity.ends.get(run_id),
+            activity.dropped.get(run_id, 0),
+            activity.times.get(run_id, ()),
         )
 
-    def add_output(self, lines: list[str], end: int | None = None, dropped: int = 0) -> None:
+    def add_output(
+        self,
+        lines: list[str],
+        end: int | None = None,
+        dropped: int = 0,
+        times: Sequence[float | None] = (),
+    ) -> None:
         """Join a batch of the run's live output to what is shown.
 
         The view may have been filled from the engine's tail while this batch was on its way,
@@ -344,6 +368,7 @@ class RunLog(LongLinesLog):
             lines: The batch, already cleaned for the screen.
             end: The position right after the batch's last line in the run's output.
             dropped: Lines dropped before this batch to bound memory (when ``end`` is unknown).
+            times: When each line of the batch arrived (empty when unknown).
         """
         if self.window:
             self.paused_lines += len(lines)
@@ -354,12 +379,15 @@ class RunLog(LongLinesLog):
                 return
             if new < len(lines):
                 lines = lines[-new:]
+                times = times[-new:] if len(times) >= new else ()
             dropped = new - len(lines)
         if end is not None:
             self.shown_end = end
+        stamps: list[float | None] = list(times) if len(times) == len(lines) else []
         if dropped > 0:
             lines = [f"··· {dropped:,} lines not shown here (p: full log) ···", *lines]
-        self.append(lines)
+            stamps = [None, *stamps] if stamps else []
+        self.append(lines, stamps)
 
     def show_note(self, lines: Iterable[str]) -> None:
         """Show an explanation (the event's details, how to start) rather than a run's output.
@@ -389,15 +417,16 @@ class RunLog(LongLinesLog):
         self.scroll_home(animate=False, immediate=True)
         self._update_subtitle()
 
-    def append(self, lines: list[str]) -> None:
-        """Write a batch of new lines (already cleaned for the screen)."""
+    def append(self, lines: list[str], times: Sequence[float | None] = ()) -> None:
+        """Write a batch of new lines (already cleaned for the screen), with when each arrived
+        (empty when unknown)."""
         if not lines:
             return
         self.written += len(lines)
         # Log drops empty strings; keep blank lines as blank lines. Log scrolls only when the
         # view was at the end already, which it is not once a wide line brought the horizontal
         # scrollbar (one row less of view): following scrolls here.
-        self.write_lines([line or " " for line in lines], scroll_end=False)
+        self.write_stamped([line or " " for line in lines], times, scroll_end=False)
         if self.follow:
             self._keep_end()
         else:
@@ -484,6 +513,10 @@ class RunLog(LongLinesLog):
     def action_search_step(self, delta: int) -> None:
         """Go to the next or previous match."""
         self.post_message(self.SearchStep(delta))
+
+    def action_stamps(self) -> None:
+        """Show the next kind of time before each line (none, wall clock, since the start)."""
+        self.cycle_stamps()
 
     def action_failure(self) -> None:
         """Go to the failure line."""
