@@ -31,6 +31,7 @@ from .attach import Attachment
 from .bridge import EngineBridge
 from .collector import QuietCollector
 from .commands import EventCommands, pocketci_commands
+from .copying import copied_note
 from .dialogs.confirm import ConfirmDialog
 from .dialogs.details import EventDetails
 from .dialogs.help import HelpDialog, binding_rows, key_display
@@ -565,7 +566,7 @@ class PocketCIApp(App[int]):
     @on(CopyText)
     def _copy(self, message: CopyText) -> None:
         self.copy_to_clipboard(message.text)
-        self.notify(f"Copied {message.what} (OSC 52): {message.text}", markup=False)
+        self.notify(copied_note(message), markup=False)
 
     @on(OwnerLinkChanged)
     def _link_changed(self, message: OwnerLinkChanged) -> None:

@@ -193,10 +193,12 @@ class CopyText(Message):
     Attributes:
         text: What to copy.
         what: What it is, for the notification ("the event's page").
+        secret: The text is a secret: the notification never shows it.
     """
 
     text: str
     what: str
+    secret: bool = False
 
 
 @dataclass

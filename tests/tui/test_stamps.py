@@ -7,6 +7,8 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from textual.app import App, ComposeResult
+
 from pocketci_tui import stamps
 from pocketci_tui.core_feed import read_log_tail, read_stamped_tail
 from pocketci_tui.model import RunOutput
@@ -216,3 +218,32 @@ async def test_an_old_log_shows_no_time_and_a_window_keeps_the_stamps(
         assert log.stamp_mode == "clock"
         assert all(log.stamp_of(i) is None for i in range(log.line_count))
         assert log.stamp_text(0) == " " * 9
+
+
+class _OneLog(App[None]):
+    def compose(self) -> ComposeResult:
+        yield RunLog()
+
+
+async def test_wrapped_lines_make_room_for_the_time_column() -> None:
+    """While wrapping, a line as wide as the view takes one row, and two once the time column
+    is shown before it; each piece is drawn, the time on the first."""
+    app = _OneLog()
+    async with app.run_test(size=(40, 10)) as pilot:
+        log = app.query_one(RunLog)
+        width = log.scrollable_content_region.width
+        moment = at(1).timestamp()
+        log.show("run", ["a" * width, "b"], times=[moment, moment])
+        log.focus()
+        await pilot.press("w")
+        await pilot.pause()
+        assert log.wrap
+        assert log.virtual_size.height == 2
+        await pilot.press("t")
+        await pilot.pause()
+        assert log.stamp_mode == "clock"
+        assert log.virtual_size.height == 3
+        log.scroll_home(animate=False, immediate=True)
+        await pilot.pause()
+        assert log.render_line(0).text.rstrip() == log.stamp_text(0) + "a" * (width - 9)
+        assert log.render_line(1).text.rstrip() == "a" * 9

@@ -19,6 +19,9 @@ from pocketci_tui.config import Settings
 from pocketci_tui.model import VENDORS, webhook_path
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 
+from ..messages import CopyText
+from .confirm import ConfirmDialog
+
 SECRET_TIMEOUT = 5.0
 HIDDEN = "•" * 16
 
@@ -197,6 +200,8 @@ class WebhookDialog(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "reveal", "Reveal secret", id="webhook-reveal"),
         Binding("g", "generate", "Generate secret", id="webhook-generate"),
+        Binding("c", "copy_url", "Copy URL", id="webhook-copy-url"),
+        Binding("C", "copy_secret", "Copy secret", id="webhook-copy-secret"),
         Binding("escape,enter,q", "close", "Close", id="dialog-close"),
     ]
 
@@ -221,6 +226,7 @@ class WebhookDialog(ModalScreen[None]):
         self.exists: bool | None = None
         """Whether the top-level secret entry exists (None until looked up, or when the store
         failed)."""
+        self._copies = 0
 
     @property
     def missing(self) -> tuple[str, ...]:
@@ -297,7 +303,8 @@ class WebhookDialog(ModalScreen[None]):
     def _keys_and_error(self) -> tuple[str, str]:
         """The keys line and what is missing, from what was looked up."""
         hidden = any(self._shown[n] == HIDDEN for n in self._names if self._present.get(n))
-        keys = [self._entries(), "r: reveal" if hidden else ""]
+        copy = "c/C: copy" if self._present.get(self._secret_name) else "c: copy URL"
+        keys = [self._entries(), copy, "r: reveal" if hidden else ""]
         error = ""
         missing = self.missing
         if missing:
@@ -317,7 +324,45 @@ class WebhookDialog(ModalScreen[None]):
             return any(self._present.values()) and not self.revealed
         if action == "generate":
             return bool(self.missing)
+        if action == "copy_secret":
+            return bool(self._present.get(self._secret_name))
         return True
+
+    def action_copy_url(self) -> None:
+        """Copy the webhook URL (each forge's in turn, when there are several)."""
+        hook = self._hooks[self._copies % len(self._hooks)]
+        self._copies += 1
+        what = "the webhook URL"
+        if len(self._hooks) > 1:
+            what = f"{forge_name(hook.vendor)}'s webhook URL"
+        self.post_message(CopyText(hook.url, what))
+
+    def action_copy_secret(self) -> None:
+        """Copy the webhook secret, once the user confirmed it should leave the screen."""
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._copy_secret()
+
+        self.app.push_screen(
+            ConfirmDialog(
+                f"Copy the webhook secret {self._secret_name!r} to the clipboard?",
+                "It goes through the terminal (OSC 52): tmux and your terminal keep it in "
+                "their clipboard until something else is copied.",
+            ),
+            answered,
+        )
+
+    @work(group="secrets", exclusive=True)
+    async def _copy_secret(self) -> None:
+        answered, value = await self._read(self._secret_name)
+        if not answered:
+            return
+        if value is None:  # removed meanwhile
+            self._look_up()
+            return
+        what = f"the webhook secret {self._secret_name!r}"
+        self.post_message(CopyText(value, what, secret=True))
 
     def action_reveal(self) -> None:
         """Read the secrets and show them."""

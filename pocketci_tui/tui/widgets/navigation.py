@@ -40,6 +40,9 @@ def move(widget: Widget | None, delta: int) -> None:
         return
     if isinstance(widget, RunsTable):
         widget.pin()  # the user chose a run: the cursor stays where they put it
+    if isinstance(widget, RunLog) and widget.selection is not None:
+        widget.move_selection(delta)  # lines selected: the keys move the selection's end
+        return
     if _uses_cursor(widget):
         assert isinstance(widget, DataTable)
         if widget.row_count:

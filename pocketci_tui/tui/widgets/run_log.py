@@ -18,8 +18,8 @@ from textual.reactive import reactive
 from textual.strip import Strip
 
 from ..logscan import smart_case
-from ..messages import EngineActivity
-from .stamped_log import StampedLog
+from ..messages import CopyText, EngineActivity
+from .line_select import SelectingLog
 
 MAX_LINES = 10_000
 """Lines kept on screen; the full log stays on disk."""
@@ -81,12 +81,13 @@ CURRENT_LINE = Style(bgcolor="grey30", bold=True)
 """The line of the current match (or of the failure)."""
 
 
-class RunLog(StampedLog):
+class RunLog(SelectingLog):
     """Live output of one run, written in batches, following the tail until the user scrolls up.
 
     While paused (scrolled away from the end), new lines are counted and shown in the border;
     End (or scrolling back to the bottom) resumes following. Each line keeps the moment it
-    arrived, shown on request (see :class:`~.stamped_log.StampedLog`).
+    arrived, shown on request (see :class:`~.stamped_log.StampedLog`); lines are selected and
+    copied by keyboard (see :class:`~.line_select.SelectingLog`).
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -160,6 +161,30 @@ class RunLog(StampedLog):
             id="log-stamps",
             show=False,
             tooltip="times: none, wall clock, since the run started",
+        ),
+        Binding(
+            "V",
+            "select",
+            "Select",
+            id="log-select",
+            show=False,
+            tooltip="select lines (↑↓ j k extend, y copies, Esc drops)",
+        ),
+        Binding(
+            "y",
+            "copy",
+            "Copy",
+            id="log-copy",
+            show=False,
+            tooltip="copy the selected lines (or the line in focus)",
+        ),
+        Binding(
+            "Y",
+            "copy_path",
+            "Copy path",
+            id="log-copy-path",
+            show=False,
+            tooltip="copy the log file's path",
         ),
     ]
 
@@ -517,6 +542,29 @@ class RunLog(StampedLog):
     def action_stamps(self) -> None:
         """Show the next kind of time before each line (none, wall clock, since the start)."""
         self.cycle_stamps()
+
+    def marked_index(self) -> int | None:
+        """The index of the current match's (or the failure's) line, when marked."""
+        if self.current is None or not self.holds(self.current):
+            return None
+        return self.current - self.first_line
+
+    def action_select(self) -> None:
+        """Start selecting lines at the line in focus, or drop the selection."""
+        if self.note is None:
+            self.toggle_selection()
+
+    def action_copy(self) -> None:
+        """Copy the selected lines (or the line in focus) to the clipboard."""
+        if self.note is None:
+            self.copy_selection()
+
+    def action_copy_path(self) -> None:
+        """Copy the shown run's log file path to the clipboard."""
+        if self.log_file is None:
+            self.notify("No log file to copy the path of", severity="warning")
+            return
+        self.post_message(CopyText(str(self.log_file), "the log's path"))
 
     def action_failure(self) -> None:
         """Go to the failure line."""
