@@ -38,6 +38,7 @@ SHOTS: list[tuple[str, str, tuple[int, int]]] = [
     ("day-wrap", "wrap-80x24", (80, 24)),
     ("day-search", "search-80x24", (80, 24)),
     ("day-attempts", "attempts-80x24", (80, 24)),
+    ("day-elapsed", "times-80x24", (80, 24)),
     ("webhook-forges", "webhook-forges-80x24", (80, 24)),
 ]
 """(scene, file name, size): a realistic day (tests/tui/day.py), not the snapshot tests' history,
@@ -47,6 +48,7 @@ which carries hostile input on purpose; and first what an SSH user meets, the pa
 def render(scene_name: str, size: tuple[int, int], svg: Path) -> None:
     """Render one scene to an SVG file."""
     from tui.scenes import SCENES
+    from tui.stamp_scenes import STAMP_SCENES
 
     with tempfile.TemporaryDirectory() as folder:
         # As in the tests: the scene's own home, so that paths show as ~/... and the user's
@@ -54,7 +56,8 @@ def render(scene_name: str, size: tuple[int, int], svg: Path) -> None:
         home = os.environ.get("HOME")
         os.environ["HOME"] = str(Path(folder) / "home")
         try:
-            scene = SCENES[scene_name](Path(folder))  # seeds its store outside the app's loop
+            # Seeds its store outside the app's loop.
+            scene = {**SCENES, **STAMP_SCENES}[scene_name](Path(folder))
 
             async def run() -> None:
                 async with scene.app.run_test(size=size) as pilot:
