@@ -31,13 +31,15 @@ from daggerstub import arg, fn
 from enginekit import REPOSITORY, EngineKit
 
 from pocketci_tui.model import ZERO_SHA, RunOutput
+from pocketci_tui.stamps import split
 
 TMUX = shutil.which("tmux")
 SIZE = (120, 40)
 
 # The program the tmux pane runs: the real CLI, with the Output pane's writes recorded as JSON
 # lines in $POCKETCI_TEST_RECORD ("show": the pane was filled anew, from a tail ending at
-# "end"; "lines": lines written to it, in order; "reset": something else replaced it).
+# "end"; "lines": lines written to it, in order; "reset": something else replaced it). What
+# else the methods take (the lines' times...) is passed on as it is.
 RECORDER = r"""
 import json, os, sys
 
@@ -51,26 +53,26 @@ def put(entry):
     record.write(json.dumps(entry) + "\n")
 
 
-def recorded_show(self, label, lines, end=None, **options):
+def recorded_show(self, label, lines, end=None, *more, **options):
     lines = list(lines)
     put({"show": label, "end": end, "count": len(lines)})
-    return show(self, label, lines, end, **options)
+    return show(self, label, lines, end, *more, **options)
 
 
-def recorded_append(self, lines):
+def recorded_append(self, lines, *more, **options):
     if lines:
         put({"lines": list(lines)})
-    return append(self, lines)
+    return append(self, lines, *more, **options)
 
 
-def recorded_window(self, start, lines):
+def recorded_window(self, *arguments, **options):
     put({"reset": "window"})
-    return window(self, start, lines)
+    return window(self, *arguments, **options)
 
 
-def recorded_note(self, lines):
+def recorded_note(self, *arguments, **options):
     put({"reset": "note"})
-    return note(self, lines)
+    return note(self, *arguments, **options)
 
 
 RunLog.show, RunLog.append = recorded_show, recorded_append
@@ -339,8 +341,9 @@ def join_problem(lines: Sequence[str], start: int, log: Sequence[str]) -> str:
 
 
 def log_lines(path: Path) -> list[str]:
-    """A run's log file, one entry a line."""
-    return path.read_text(encoding="utf-8").splitlines()
+    """A run's log file, one entry a line, without the time each line arrived (the stamp the
+    file keeps before it, which is not part of the output)."""
+    return [split(line)[1] for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def rss_kb(pid: int) -> int:
