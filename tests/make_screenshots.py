@@ -2,8 +2,9 @@
 
 Usage (from the repository root)::
 
-    .venv/bin/python tests/make_screenshots.py
+    .venv/bin/python tests/make_screenshots.py [NAME ...]
 
+With names (``fire-picker``, ``search-80x24``), only those shots are rendered again.
 Each scene is rendered headless at 120x36 (and the main ones at 80x24) with a fixed clock and
 fixed ids, saved as SVG with ``App.save_screenshot`` and converted to PNG with ``rsvg-convert``
 (Debian/Ubuntu package ``librsvg2-bin``; Homebrew ``librsvg``).
@@ -81,8 +82,15 @@ def main() -> int:
     if converter is None:
         print("rsvg-convert not found: install librsvg2-bin (or librsvg)", file=sys.stderr)
         return 1
+    wanted = set(sys.argv[1:])
+    unknown = wanted - {name for _, name, _ in SHOTS}
+    if unknown:
+        print(f"no such shot: {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
     OUT.mkdir(exist_ok=True)
     for scene_name, file_name, size in SHOTS:
+        if wanted and file_name not in wanted:
+            continue
         svg = OUT / f"{file_name}.svg"
         render(scene_name, size, svg)
         png = OUT / f"{file_name}.png"
