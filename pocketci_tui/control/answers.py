@@ -92,6 +92,10 @@ async def errors(
         return error_answer(503, "secret_store", str(exc))
     except EngineError as exc:
         return error_answer(409, "conflict", str(exc))
+    except ConnectionResetError:
+        # The client hung up (killed mid-request, or during its notices handshake): nothing
+        # failed here and nobody is there to answer; aiohttp drops this answer quietly.
+        return error_answer(400, "bad_request", "the client hung up")
     except Exception:
         log.exception("the control request %s %s failed", request.method, request.path)
         return error_answer(500, "internal", "the owner failed to answer; its log says why")

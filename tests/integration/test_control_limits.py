@@ -176,3 +176,26 @@ async def test_a_client_frame_over_the_bound_closes_its_stream(tmp_path: Path) -
         assert msg.data == aiohttp.WSCloseCode.MESSAGE_TOO_BIG
         await ws.close()
         await until(lambda: hub.clients == 0, "the client detached")
+
+
+async def test_a_client_gone_during_its_handshake_is_no_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client that asks for the notices and hangs up at once (killed, a script) is a
+    detach, not a failure with a traceback in the owner's log."""
+    kit = EngineKit(tmp_path)
+    async with running(kit) as (services, _), second_server(services, tmp_path / "s") as server:
+        hub = server.hub
+        for _ in range(20):
+            _, writer = await raw(server)
+            writer.write(
+                f"GET /v1/notices?after={hub.seq}&instance={hub.instance} HTTP/1.1\r\n"
+                "Host: control\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+            )
+            writer.transport.abort()
+        await until(lambda: server.connections.open == 0, "every connection released")
+        await until(lambda: hub.clients == 0, "every client detached")
+        failed = [r for r in caplog.records if r.levelname == "ERROR"]
+        assert failed == [], [r.getMessage() for r in failed]

@@ -269,6 +269,7 @@ def test_every_notice_type_is_tested_and_comes_back_equal() -> None:
         (dict[str, int], {"a": "1"}, "$.a"),
         (StoredEvent, {"event": {**encode(EVENT), "body": "%%%"}, "status": "received"}, "base64"),
         (OutputTail, {"lines": [1], "end": None}, "$.lines[0]"),
+        (OutputTail, {"lines": ["a", "b", None, "c"], "end": None}, "$.lines[2]"),
         (int | None, "3", "expected a whole number"),
     ],
 )
