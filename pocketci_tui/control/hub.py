@@ -173,7 +173,10 @@ class HubClient:
         return True
 
     async def take(self) -> list[str]:
-        """Wait for frames to send, and take every one waiting, oldest first.
+        """Wait for frames to send, and take the oldest waiting: a quarter of the queue's
+        bounds at most, so that what the sender holds while the client reads it slowly is
+        small, and the rest still counts against the bounds (a client that does not keep up
+        is cut off at the bound, not at twice it).
 
         Returns:
             The frames; an empty list once the client was closed.
@@ -190,11 +193,17 @@ class HubClient:
                 break
             self._wake.clear()
             await self._wake.wait()
-        taken = list(self._backlog)
-        self._backlog.clear()
-        taken.extend(self._queue)
-        self._queue.clear()
-        self._bytes = 0
+        taken: list[Entry] = []
+        frames, room = max(1, self._size // 4), max(1, self._max_bytes // 4)
+        while (self._backlog or self._queue) and len(taken) < frames:
+            source = self._backlog or self._queue
+            if taken and source[0].size > room:
+                break
+            entry = source.popleft()
+            if source is self._queue:
+                self._bytes -= entry.size
+            taken.append(entry)
+            room -= entry.size
         self.sent = taken[-1].seq
         return [entry.frame() for entry in taken]
 

@@ -28,9 +28,10 @@ def frames(texts: list[str]) -> list[dict[str, Any]]:
 
 async def drain(client: HubClient) -> list[dict[str, Any]]:
     """Everything waiting for ``client`` now (without waiting for more)."""
-    if client.waiting == 0:
-        return []
-    return frames(await client.take())
+    got: list[dict[str, Any]] = []
+    while client.waiting:
+        got += frames(await client.take())
+    return got
 
 
 async def test_every_notice_is_numbered_once_from_one_under_this_starts_instance() -> None:
@@ -95,6 +96,20 @@ async def test_a_client_is_cut_off_when_its_waiting_bytes_exceed_the_bound() -> 
     hub.publish(output(2, "x" * 4000))
     assert not client.too_slow
     hub.publish(output(3, "x" * 4000))
+    assert client.too_slow
+
+
+async def test_what_the_sender_took_is_a_small_batch_and_the_rest_still_counts() -> None:
+    hub = NoticeHub(queue_bytes=100_000)
+    client, _ = hub.open(0, hub.instance)
+    for n in range(1, 25):  # about 98 KB waiting
+        hub.publish(output(n, "x" * 4000))
+    taken = frames(await client.take())  # being sent, to a client that reads slowly
+    assert [f["seq"] for f in taken] == list(range(1, 7))  # a quarter of the bound
+    for n in range(25, 31):
+        hub.publish(output(n, "x" * 4000))
+    assert not client.too_slow
+    hub.publish(output(31, "x" * 4000))  # over the bound, counting what still waits
     assert client.too_slow
 
 
