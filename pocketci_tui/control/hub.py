@@ -5,7 +5,10 @@ from 1, under an ``instance`` id new at each start), and keeps the last :data:`R
 (about :data:`RING_BYTES` at most) so a client that lost its connection resumes right after the
 last number it saw. A notice is encoded into its text frame once, when a client is first to be
 sent it, and that frame is shared by every client: an owner nobody is attached to spends
-nothing on encoding (a build flooding output publishes thousands of notices a second). A
+nothing on encoding (a build flooding output publishes thousands of notices a second). The
+byte bounds count what a notice holds in memory as it is kept: its objects until it is
+encoded (a short output line costs several times its length as a Python string, beside its
+arrival time), then its frame. A
 client whose number is older than the buffer, or of another instance (the owner restarted), is
 told to re-read the snapshot instead (:meth:`NoticeHub.open` returns the resync frame).
 
@@ -27,6 +30,7 @@ import contextlib
 import itertools
 import json
 import logging
+import sys
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -77,16 +81,25 @@ class Entry:
     Args:
         seq: Its number.
         notice: The notice.
+        resized: Called with the entry and the change of its :attr:`size` when its frame
+            replaces its notice, so that whoever counts it keeps counting what it holds.
     """
 
-    __slots__ = ("_frame", "notice", "seq", "size")
+    __slots__ = ("_frame", "_resized", "notice", "seq", "size")
 
-    def __init__(self, seq: int, notice: WireNotice) -> None:
+    def __init__(
+        self,
+        seq: int,
+        notice: WireNotice,
+        resized: Callable[[Entry, int], None] | None = None,
+    ) -> None:
         self.seq = seq
         self.notice: WireNotice | None = notice
         self._frame: str | None = None
+        self._resized = resized
         self.size = _size_of(notice)
-        """About how many bytes its frame takes (what the bounds count)."""
+        """About how many bytes it holds in memory (what the bounds count): its notice's
+        objects, then its frame once encoded."""
 
     def frame(self) -> str:
         """The text frame: encoded the first time, then the same text for every client.
@@ -104,16 +117,37 @@ class Entry:
             frame = json.dumps({"seq": self.seq, "notice": encoded}, separators=(",", ":"))
             self._frame = frame
             self.notice = None  # the frame is all that is needed from now on
+            size = ENTRY_BYTES + sys.getsizeof(frame)
+            change, self.size = size - self.size, size
+            if self._resized is not None:
+                self._resized(self, change)
         return frame
 
 
+ENTRY_BYTES = 64
+"""What an entry itself takes, besides its notice or its frame."""
+
+NOTICE_BYTES = 512
+"""What a notice other than output is taken to hold (a run, an event's few fields)."""
+
+FLOAT_BYTES = sys.getsizeof(0.0)
+
+
 def _size_of(notice: WireNotice) -> int:
-    """About the bytes of a notice's frame, without encoding it: its output lines counted,
-    anything else taken as a small notice."""
+    """About the bytes a notice holds in memory, without encoding it: for output, its
+    tuples, every line as the string it is (a short line costs several times its length),
+    and every distinct arrival time; anything else is taken as a small notice."""
     if isinstance(notice, RunOutput):
-        lines = notice.lines
-        return 80 + len(notice.run_id) + sum(map(len, lines)) + 3 * len(lines)
-    return 512
+        lines, times = notice.lines, notice.times
+        return (
+            ENTRY_BYTES
+            + NOTICE_BYTES
+            + sys.getsizeof(lines)
+            + sum(map(sys.getsizeof, lines))
+            + sys.getsizeof(times)
+            + FLOAT_BYTES * len(set(map(id, times)))
+        )
+    return ENTRY_BYTES + NOTICE_BYTES
 
 
 class ClientTooSlow(Exception):
@@ -299,7 +333,7 @@ class NoticeHub:
         elif isinstance(notice, RejectionSummary):
             self.refusals = notice
         self.seq += 1
-        entry = Entry(self.seq, notice)
+        entry = Entry(self.seq, notice, self._resized)
         self._keep(entry)
         if not self._clients:
             return
@@ -314,8 +348,18 @@ class NoticeHub:
             self._ring_bytes -= self._ring[0].size
         self._ring.append(entry)
         self._ring_bytes += entry.size
+        self._trim()
+
+    def _trim(self) -> None:
         while self._ring_bytes > self._max_ring_bytes and len(self._ring) > 1:
             self._ring_bytes -= self._ring.popleft().size
+
+    def _resized(self, entry: Entry, change: int) -> None:
+        """An entry's frame replaced its notice: count the frame if the ring still keeps it
+        (it keeps every number from its oldest to the latest)."""
+        if self._ring and entry.seq >= self._ring[0].seq:
+            self._ring_bytes += change
+            self._trim()
 
     def open(
         self, after: int | None, instance: str | None

@@ -5,7 +5,9 @@ a client that comes back resumed without a gap or a repeat, or told to re-read."
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -170,6 +172,66 @@ async def test_the_ring_keeps_at_most_its_bytes() -> None:
     assert hub.oldest > 6  # at most four frames of ~5 kB fit in 20 kB
     _, resync = hub.open(2, hub.instance)
     assert resync is not None
+
+
+def batch(first: int, lines: int) -> RunOutput:
+    """``lines`` short lines from line ``first``, each with its own arrival time, as a build
+    flooding output publishes them."""
+    numbers = range(first, first + lines)
+    return RunOutput(
+        "r1",
+        tuple(f"line {i}" for i in numbers),
+        first + lines,
+        tuple(1_700_000_000 + i / 1000 for i in numbers),
+    )
+
+
+BOUND = 1024 * 1024
+
+
+def held_since(before: int) -> int:
+    """The bytes tracemalloc counts as allocated now, beyond ``before``."""
+    gc.collect()
+    return tracemalloc.get_traced_memory()[0] - before
+
+
+def test_the_ring_holds_at_most_its_bytes_of_unencoded_output_in_memory() -> None:
+    hub = NoticeHub(ring_bytes=BOUND)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(300):  # nobody attached: nothing is encoded
+            hub.publish(batch(n * 1_000, 1_000))
+        grown = held_since(before)
+    finally:
+        tracemalloc.stop()
+
+    assert hub.seq == 300
+    assert len(hub._ring) < 300  # the byte bound, not the count, decided what is kept
+    assert grown <= BOUND * 1.05, f"{grown / 2**20:.1f} MiB held for a bound of 1 MiB"
+
+
+async def test_the_ring_holds_at_most_its_bytes_once_its_frames_are_encoded() -> None:
+    hub = NoticeHub(ring_bytes=BOUND)
+    client, _ = hub.open(0, hub.instance)
+    sent = 0
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(30):
+            for b in range(10):
+                hub.publish(batch((n * 10 + b) * 1_000, 1_000))
+            sent += len(await client.take())  # each is encoded for it, then kept as its frame
+        grown = held_since(before)
+    finally:
+        tracemalloc.stop()
+
+    assert sent == 300
+    assert hub._ring[0]._frame is not None
+    assert len(hub._ring) < 300
+    assert grown <= BOUND * 1.05, f"{grown / 2**20:.1f} MiB held for a bound of 1 MiB"
 
 
 async def test_the_latest_counts_problems_and_refusals_are_kept_for_the_snapshot() -> None:
