@@ -169,7 +169,9 @@ class HubClient:
 
     def __init__(self, backlog: list[Entry], last: int, size: int, max_bytes: int) -> None:
         self._backlog: deque[Entry] = deque(backlog)
-        self._queue: deque[Entry] = deque()
+        self._queue: deque[tuple[Entry, int]] = deque()
+        """What waits besides the backlog, each with the size it was counted at (an entry
+        another client had encoded since is smaller now)."""
         self._bytes = 0
         self._size = size
         self._max_bytes = max_bytes
@@ -200,7 +202,7 @@ class HubClient:
             self._bytes = 0
             self._wake.set()
             return False
-        self._queue.append(entry)
+        self._queue.append((entry, entry.size))
         self._bytes += entry.size
         self.last = entry.seq
         self._wake.set()
@@ -230,14 +232,20 @@ class HubClient:
         taken: list[Entry] = []
         frames, room = max(1, self._size // 4), max(1, self._max_bytes // 4)
         while (self._backlog or self._queue) and len(taken) < frames:
-            source = self._backlog or self._queue
-            if taken and source[0].size > room:
+            if self._backlog:
+                entry = self._backlog[0]
+                size = entry.size
+            else:
+                entry, size = self._queue[0]
+            if taken and size > room:
                 break
-            entry = source.popleft()
-            if source is self._queue:
-                self._bytes -= entry.size
+            if self._backlog:
+                self._backlog.popleft()
+            else:
+                self._queue.popleft()
+                self._bytes -= size
             taken.append(entry)
-            room -= entry.size
+            room -= size
         self.sent = taken[-1].seq
         return [entry.frame() for entry in taken]
 

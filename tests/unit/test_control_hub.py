@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pocketci_tui.contract import CountsChanged, ProblemsChanged, RejectionSummary
-from pocketci_tui.control.hub import ClientTooSlow, HubClient, NoticeHub
+from pocketci_tui.control.hub import ClientTooSlow, Entry, HubClient, NoticeHub
 from pocketci_tui.control.wire import WireNotice, decode_notice
 from pocketci_tui.intake.rejections import Rejection
 from pocketci_tui.model import EventStatus, EventUpdated, RunOutput, utcnow
@@ -102,9 +102,10 @@ async def test_a_client_is_cut_off_when_its_waiting_bytes_exceed_the_bound() -> 
 
 
 async def test_what_the_sender_took_is_a_small_batch_and_the_rest_still_counts() -> None:
-    hub = NoticeHub(queue_bytes=100_000)
+    size = Entry(1, output(1, "x" * 4000)).size  # what one such notice counts for
+    hub = NoticeHub(queue_bytes=24 * size + size // 2)
     client, _ = hub.open(0, hub.instance)
-    for n in range(1, 25):  # about 98 KB waiting
+    for n in range(1, 25):  # just under the bound waiting
         hub.publish(output(n, "x" * 4000))
     taken = frames(await client.take())  # being sent, to a client that reads slowly
     assert [f["seq"] for f in taken] == list(range(1, 7))  # a quarter of the bound
@@ -113,6 +114,20 @@ async def test_what_the_sender_took_is_a_small_batch_and_the_rest_still_counts()
     assert not client.too_slow
     hub.publish(output(31, "x" * 4000))  # over the bound, counting what still waits
     assert client.too_slow
+
+
+async def test_a_frame_another_client_encoded_leaves_the_count_of_what_waits_exact() -> None:
+    hub = NoticeHub()
+    quick, _ = hub.open(0, hub.instance)
+    slow, _ = hub.open(0, hub.instance)
+    hub.publish(batch(0, 1_000))
+    hub.publish(batch(1_000, 1_000))
+    counted = slow._bytes
+    await quick.take()  # encoded now: each is counted as its (smaller) frame from here on
+    assert hub._ring[0].size < counted // 2
+    await slow.take()
+    assert slow.waiting == 0
+    assert slow._bytes == 0  # what it had counted for them, no more and no less
 
 
 async def test_a_client_that_comes_back_resumes_after_its_last_number() -> None:
