@@ -14,7 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["BINDINGS", "BINDING_IDS", "RESERVED_KEYS", "keymap_problem"]
+__all__ = [
+    "BINDINGS",
+    "BINDING_IDS",
+    "NEVER_TOGETHER",
+    "RESERVED_KEYS",
+    "effective_keymap",
+    "keymap_problem",
+]
 
 _EDGES = {
     "list-half-down": "ctrl+d",
@@ -29,6 +36,7 @@ BINDINGS: dict[str, dict[str, str]] = {
     "main": {
         "help": "question_mark",
         "quit": "q",
+        "detach": "q",
         "quit-now": "ctrl+q",
         "secrets-show": "s",
         "secrets-unlock": "u",
@@ -117,11 +125,29 @@ RESERVED_KEYS: dict[str, frozenset[str]] = {
 }
 """Keys the UI uses without a binding id (moving focus, the command palette...), by scope."""
 
+NEVER_TOGETHER: frozenset[frozenset[str]] = frozenset({frozenset({"quit", "detach"})})
+"""Bindings of one scope that are never active at the same time, so they may share a key:
+``quit`` where this process owns the builds, ``detach`` where it shows another process's."""
+
+FOLLOWS: dict[str, str] = {"detach": "quit"}
+"""A binding that takes the keys of another one remapped while it keeps its own default:
+``keymap: {quit: x}`` leaves with ``x`` whether the UI owns the builds or is attached."""
+
 _KEY_RE = re.compile(r"[A-Za-z0-9_]+(?:\+[A-Za-z0-9_]+)*|[^\s,]")
 
 
 def _keys(value: str) -> list[str]:
     return [k.strip() for k in value.split(",")]
+
+
+def effective_keymap(keymap: Mapping[str, str]) -> dict[str, str]:
+    """The keymap as the UI applies it: ``keymap`` plus, for a binding of :data:`FOLLOWS` it
+    leaves alone, the keys of the binding it follows."""
+    result = dict(keymap)
+    for follower, leader in FOLLOWS.items():
+        if follower not in result and leader in result:
+            result[follower] = result[leader]
+    return result
 
 
 def keymap_problem(keymap: Mapping[str, str]) -> tuple[str, str]:
@@ -145,6 +171,7 @@ def keymap_problem(keymap: Mapping[str, str]) -> tuple[str, str]:
             return binding_id, (
                 f"expected keys like 'ctrl+r' or 'f5', comma-separated, got {value!r}"
             )
+    keymap = effective_keymap(keymap)
     for scope, defaults in BINDINGS.items():
         owner: dict[str, str] = {}
         reserved = RESERVED_KEYS.get(scope, frozenset())
@@ -155,7 +182,11 @@ def keymap_problem(keymap: Mapping[str, str]) -> tuple[str, str]:
                 if key in reserved and binding_id in keymap:
                     return binding_id, f"{key!r} is reserved by the UI ({_scope_name(scope)})"
                 other = owner.get(key)
-                if other is not None and other != binding_id:
+                if (
+                    other is not None
+                    and other != binding_id
+                    and frozenset({other, binding_id}) not in NEVER_TOGETHER
+                ):
                     culprit = binding_id if binding_id in keymap else other
                     rival = other if culprit == binding_id else binding_id
                     return culprit, (
@@ -163,7 +194,7 @@ def keymap_problem(keymap: Mapping[str, str]) -> tuple[str, str]:
                         f"them would stop working: give {rival} another key as well, or "
                         f"choose a free key"
                     )
-                owner[key] = binding_id
+                owner.setdefault(key, binding_id)
     return "", ""
 
 

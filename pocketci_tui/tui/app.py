@@ -22,6 +22,7 @@ from textual.screen import Screen
 
 from pocketci_tui.config import Settings
 from pocketci_tui.contract import CoreClient, RejectionSummary
+from pocketci_tui.keys import effective_keymap
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.problems import Problems
 from pocketci_tui.startup import Startup, webhook_url
@@ -32,7 +33,6 @@ from .bridge import EngineBridge
 from .collector import QuietCollector
 from .commands import EventCommands, pocketci_commands
 from .copying import copied_note
-from .dialogs.confirm import ConfirmDialog
 from .dialogs.details import EventDetails
 from .dialogs.help import HelpDialog, binding_rows, key_display
 from .dialogs.list_keys import list_bindings
@@ -41,6 +41,7 @@ from .dialogs.repositories import RepositoriesDialog
 from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
 from .dialogs.setup import SetupDialog
 from .dialogs.webhook import WebhookDialog, configured_forges, forge_hooks, forge_name
+from .leaving import LEAVING, allowed, hidden_binding, quit_asking
 from .messages import (
     Approve,
     CancelEvent,
@@ -103,7 +104,8 @@ class PocketCIApp(App[int]):
     COMMANDS = App.COMMANDS | {EventCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("question_mark", "help", "Help", id="help", tooltip="this help"),
-        Binding("q", "quit", "Quit", id="quit", tooltip="quit (asks while builds run), or detach"),
+        Binding("q", "quit", "Quit", id="quit", tooltip="quit (asks while builds run)"),
+        Binding("q", "detach", "Detach", id="detach", tooltip="detach (the owner's builds go on)"),
         Binding("s", "secrets", "Secrets", id="secrets-show", tooltip="manage secrets"),
         Binding("w", "webhook", "Webhook", id="webhook-show", tooltip="webhook URL and secret"),
         Binding("u", "unlock", "Unlock", id="secrets-unlock", tooltip="unlock the secret store"),
@@ -117,12 +119,12 @@ class PocketCIApp(App[int]):
         ),
         Binding(
             "ctrl+q",
-            "quit",
+            "leave",
             "Quit",
             show=False,
             priority=True,
             id="quit-now",
-            tooltip="quit from anywhere, even a dialog",
+            tooltip="quit or detach from anywhere, even a dialog",
         ),
     ]
 
@@ -231,7 +233,7 @@ class PocketCIApp(App[int]):
     def on_mount(self) -> None:
         """Apply the keymap, show the main screen and start the services in the background."""
         if self.settings.keymap:
-            self.set_keymap(dict(self.settings.keymap))
+            self.set_keymap(effective_keymap(self.settings.keymap))
         self.main_screen = MainScreen(
             self.clock, services=self.services, logs_dir=self.paths.logs_dir, problems=self.problems
         )
@@ -377,8 +379,11 @@ class PocketCIApp(App[int]):
     def key_rows(self) -> list[tuple[str, str, str]]:
         """(keys, description, id) for the help dialog, from the bindings, after remapping."""
         rows = binding_rows(
-            [MainScreen, RunLog, list_bindings(), type(self), Screen], dict(self.settings.keymap)
+            [MainScreen, RunLog, list_bindings(), type(self), Screen],
+            effective_keymap(self.settings.keymap),
         )
+        hidden = hidden_binding(self.attachment.attached)
+        rows = [row for row in rows if row[2] != hidden]
         rows.append(("↑ ↓", "move within a pane", ""))
         rows.append((key_display(self.COMMAND_PALETTE_BINDING), "command palette", ""))
         return rows
@@ -408,7 +413,7 @@ class PocketCIApp(App[int]):
         self.settings = settings
         if self.main_screen is not None:
             self.main_screen.forges = _forge_names(settings)
-        self.set_keymap(dict(settings.keymap))
+        self.set_keymap(effective_keymap(settings.keymap))
         if self.is_screen_installed("help") and not isinstance(self.screen, HelpDialog):
             self.uninstall_screen("help")
 
@@ -431,9 +436,12 @@ class PocketCIApp(App[int]):
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer unlock only while the secret store waits for its passphrase."""
+        """Offer unlock only while the secret store waits for its passphrase, and one way out:
+        quit where this process owns the builds, detach where it shows another's."""
         if action == "unlock":
             return self.secrets_locked
+        if action in LEAVING:
+            return allowed(action, self.attachment.attached)
         return True
 
     def action_unlock(self) -> None:
@@ -485,32 +493,20 @@ class PocketCIApp(App[int]):
         self.recheck_problems()
 
     async def action_quit(self) -> None:
-        """Quit; while builds run or wait, ask first (y or Enter confirms). Attached to
-        another process, detach at once: its builds go on."""
+        """Quit; while builds run or wait, ask first (attached, detach instead: see
+        :mod:`.leaving`)."""
         if self.attachment.attached:
-            self.exit(0)
+            self.action_detach()
             return
-        # Asked now, not taken from the status bar: a run started a moment ago counts too.
-        try:
-            counts = await self.services.counts()
-            queued, running = counts.queued, counts.running
-        except Exception:  # not started
-            queued = running = 0
-        if not (queued or running):
-            self.exit(0)
-            return
+        await quit_asking(self, self.services)
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.exit(0)
+    def action_detach(self) -> None:
+        """Leave another process's builds at once: they go on."""
+        self.exit(0)
 
-        self.push_screen(
-            ConfirmDialog(
-                f"{running} running and {queued} queued builds.",
-                "Quit and stop them? Running builds are cancelled cleanly.",
-            ),
-            answered,
-        )
+    async def action_leave(self) -> None:
+        """Quit or detach, whichever applies (``ctrl+q``, from anywhere)."""
+        await self.action_quit()
 
     def open_fire_picker(self, event_id: int | None) -> None:
         """Open the fire picker; Enter fires the chosen event."""

@@ -53,7 +53,11 @@ class PaletteHost(Protocol):
         """Show the keys."""
 
     def action_quit(self) -> Awaitable[None]:
-        """Quit, asking while builds run."""
+        """Quit, asking while builds run (attached: detach)."""
+        ...
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Whether an action applies now (``detach``: attached to another process)."""
         ...
 
 
@@ -102,7 +106,12 @@ def pocketci_commands(app: PaletteHost, screen: Screen[object]) -> Iterable[Syst
     )
     yield SystemCommand("Secrets", "List, set and delete secrets (s)", app.action_secrets)
     yield SystemCommand("Keys", "Every key binding and its id (?)", app.action_help)
-    yield SystemCommand("Quit", "Quit, stopping running builds after asking (q)", app.action_quit)
+    if app.check_action("detach", ()):
+        yield SystemCommand("Detach", "Leave the owner's builds; they go on (q)", app.action_quit)
+    else:
+        yield SystemCommand(
+            "Quit", "Quit, stopping running builds after asking (q)", app.action_quit
+        )
 
 
 class EventCommands(Provider):

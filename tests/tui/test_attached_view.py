@@ -4,10 +4,14 @@ control socket is in test_attached.py)."""
 
 from __future__ import annotations
 
+from textual.widgets._footer import FooterKey
+
+from pocketci_tui.config import Settings
 from pocketci_tui.contract import LinkChanged
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.tui.app import PocketCIApp
 from pocketci_tui.tui.dialogs.confirm import ConfirmDialog
+from pocketci_tui.tui.dialogs.help import HelpDialog
 from pocketci_tui.tui.dialogs.secrets import SecretsDialog
 from pocketci_tui.tui.widgets.status_bar import StatusBar
 
@@ -84,3 +88,97 @@ async def test_link_down_is_shown_actions_say_so_and_the_link_back_clears_it(
         await wait_for(lambda: bool(services.engine.calls), pilot)
         assert services.engine.calls[0][0] == "fire"
         assert ids
+
+
+def footer_keys(app: PocketCIApp) -> dict[str, str]:
+    """The footer's hints: key shown to description."""
+    return {key.key_display: key.description for key in screen(app).query(FooterKey)}
+
+
+def help_rows(app: PocketCIApp) -> dict[str, tuple[str, str]]:
+    """The help's rows by binding id: (keys, what it does)."""
+    return {row[2]: (row[0], row[1]) for row in app.key_rows() if row[2]}
+
+
+async def test_footer_and_help_say_detach_when_attached(app_paths: AppPaths) -> None:
+    services = ScriptedServices(app_paths)
+    services.owner = OWNER
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        assert footer_keys(app).get("q") == "Detach"
+        rows = help_rows(app)
+        assert rows["detach"][0] == "q"
+        assert "quit" not in rows
+        assert "detach" in rows["quit-now"][1]
+        titles = {c.title for c in app.get_system_commands(screen(app))}
+        assert "Detach" in titles
+        assert "Quit" not in titles
+
+
+async def test_footer_and_help_say_quit_when_embedded(app_paths: AppPaths) -> None:
+    services = ScriptedServices(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        assert footer_keys(app).get("q") == "Quit"
+        rows = help_rows(app)
+        assert rows["quit"][0] == "q"
+        assert "detach" not in rows
+        titles = {c.title for c in app.get_system_commands(screen(app))}
+        assert "Quit" in titles
+        assert "Detach" not in titles
+
+
+async def test_a_remapped_quit_key_detaches_when_attached(app_paths: AppPaths) -> None:
+    """``keymap: {quit: x}`` written before attaching existed still leaves with x."""
+    services = ScriptedServices(app_paths, ScriptedEngine(running=1))
+    services.owner = OWNER
+    app, _ = build(services, app_paths, Settings(keymap={"quit": "x"}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        assert footer_keys(app).get("x") == "Detach"
+        assert "q" not in footer_keys(app)
+        assert help_rows(app)["detach"][0] == "x"
+        await pilot.press("x")
+        await wait_for(lambda: not app.is_running, pilot)
+        assert not isinstance(app.screen, ConfirmDialog)
+    assert app.return_code == 0
+
+
+async def test_detach_has_its_own_remappable_key(app_paths: AppPaths) -> None:
+    services = ScriptedServices(app_paths)
+    services.owner = OWNER
+    app, _ = build(services, app_paths, Settings(keymap={"detach": "d"}))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot)
+        assert footer_keys(app).get("d") == "Detach"
+        await pilot.press("q")  # quit keeps q, but does not apply while attached
+        await pilot.pause(0.2)
+        assert app.is_running
+        await pilot.press("d")
+        await wait_for(lambda: not app.is_running, pilot)
+
+
+async def test_ctrl_q_detaches_when_attached_even_from_a_dialog(app_paths: AppPaths) -> None:
+    services = ScriptedServices(app_paths, ScriptedEngine(running=2))
+    services.owner = OWNER
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("question_mark")
+        await wait_for(lambda: isinstance(app.screen, HelpDialog), pilot)
+        await pilot.press("ctrl+q")
+        await wait_for(lambda: not app.is_running, pilot)
+    assert app.return_code == 0
+
+
+async def test_ctrl_q_still_asks_before_quitting_running_builds(app_paths: AppPaths) -> None:
+    services = ScriptedServices(app_paths, ScriptedEngine(running=2))
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("ctrl+q")
+        await wait_for(lambda: isinstance(app.screen, ConfirmDialog), pilot)
+        await pilot.press("y")
+        await wait_for(lambda: not app.is_running, pilot)

@@ -58,3 +58,21 @@ def test_every_ui_binding_id_and_default_key_is_known_to_the_config() -> None:
 
 def test_the_default_keys_have_no_conflicts() -> None:
     assert keys.keymap_problem({}) == ("", "")
+
+
+def test_quit_and_detach_share_q_but_nothing_else_may_take_it() -> None:
+    """Quit and detach are never active together (embedded or attached), so both keep ``q``;
+    any other binding of the main screen on ``q`` would hide one of them."""
+    assert keys.keymap_problem({"quit": "x"}) == ("", "")
+    assert keys.keymap_problem({"detach": "d"}) == ("", "")
+    culprit, why = keys.keymap_problem({"secrets-show": "q"})
+    assert culprit == "secrets-show"
+    assert "'q' is also the key of quit" in why
+
+
+def test_a_remapped_quit_takes_detach_along() -> None:
+    assert keys.effective_keymap({"quit": "x"}) == {"quit": "x", "detach": "x"}
+    assert keys.effective_keymap({"quit": "x", "detach": "d"}) == {"quit": "x", "detach": "d"}
+    # The entry the user wrote is the one blamed, not detach following it.
+    culprit, _ = keys.keymap_problem({"quit": "s"})
+    assert culprit == "quit"

@@ -175,7 +175,11 @@ async def test_help_lists_every_binding_from_the_bindings_themselves(app_paths: 
             assert binding.id, f"{source.__name__}: {binding.key} has no id"
             declared.setdefault(binding.id, set()).add(binding.key)
     assert "quit-now" in declared
+    assert "detach" in declared
+    assert "detach" not in shown
     for binding_id, keys in declared.items():
+        if binding_id == "detach":
+            continue
         assert binding_id in shown, binding_id
         if binding_id != "log-top":
             for key in keys:
