@@ -156,12 +156,17 @@ async def test_port_in_use_and_keyring_unavailable_are_shown(
         settings = Settings(port=port)
         services = LocalServices(settings, app_paths, BrokenSecrets())
         app = make_app(settings, paths=app_paths, services=services, first_start=False)
-        async with app.run_test(size=(80, 24)) as pilot:
+        async with app.run_test(size=(120, 40)) as pilot:
             await ready(app, pilot)
             text = str(screen(app).query_one(StatusBar).render())
             assert f"port {port} in use" in text
             assert "keyring unavailable" in text
             assert "listener down" in text
+            # At 80 columns both do not fit beside the counts: they collapse to their count.
+            await pilot.resize_terminal(80, 24)
+            await pilot.pause(0.1)
+            text = str(screen(app).query_one(StatusBar).render())
+            assert "⚠ 2 problems  listener down  0 running · 0 queued" in text
 
 
 async def test_tab_and_j_k_move_between_and_within_panes(app_paths: AppPaths) -> None:

@@ -51,23 +51,30 @@ class StatusBar(Static):
     it works."""
 
     def render(self) -> Text:
-        """Build the line: whose builds (when attached), problems (short), then the listener
-        and the counts."""
+        """Build the line: whose builds (when attached), problems, the listener and the counts,
+        then the refusals and the engines as far as they fit. The counts always show: the
+        other parts give way first (see :func:`fit`)."""
+        parts = fit(
+            self.content_size.width,
+            owner=self._owner_forms(),
+            problems=self._problem_forms(),
+            listener=self._listener_forms(),
+            counts=self._counts(),
+        )
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("pocketci ", style="bold")
-        rest = self._problems_and_counts()
+        rest = Text(no_wrap=True)
+        for name, part in parts:
+            if name in ("brand", "owner"):
+                text.append_text(part)
+            else:
+                rest.append_text(part)
+        if self.refused:
+            rest.append("  ")
+            rest.append(f"✗ {self.refused} refused", style="bold yellow")
+            if self.refused_last:
+                rest.append(f" {clean(self.refused_last)}", style="yellow")
         if self.owner and self.link_down:
             rest.stylize("dim")  # as they were when the link went down
-            text.append("⚠ ", style="bold red")
-            text.append(
-                f"{clean(owner_short(self.owner))} gone · {clean(self.link_down)}",
-                style="bold red",
-            )
-            text.append("  ")
-        elif self.owner:
-            room = self.content_size.width - text.cell_len - rest.cell_len - 2
-            text.append(owner_label(self.owner, room), style="bold cyan")
-            text.append("  ")
         text.append_text(rest)
         if self.engines:
             # Last, and only what fits: the engines never push the rest of the line out.
@@ -78,30 +85,112 @@ class StatusBar(Static):
                 text.append_text(part)
         return text
 
-    def _problems_and_counts(self) -> Text:
-        """Problems first (short), then the listener, the counts and the refusals."""
-        text = Text(no_wrap=True)
-        for problem in self.problems:
+    def _owner_forms(self) -> list[Text]:
+        """Whose builds these are, from the fullest form to the shortest; none when this
+        process owns them."""
+        if not self.owner:
+            return []
+        if self.link_down:
+            gone = f"{clean(owner_short(self.owner))} gone · {clean(self.link_down)}"
+            return [Text.assemble(("⚠ ", "bold red"), (gone, "bold red"))]
+        return [Text(form, style="bold cyan") for form in owner_forms(self.owner)]
+
+    def _problem_forms(self) -> list[Text]:
+        """The problems each in a few words, else only how many there are; none without."""
+        if not self.problems:
+            return []
+        full = Text(no_wrap=True)
+        for index, problem in enumerate(self.problems):
             colour = "yellow" if problem.warning else "red"
-            text.append("⚠ ", style=f"bold {colour}")
-            text.append(short_problem(problem), style=colour)
-            text.append("  ")
+            if index:
+                full.append("  ")
+            full.append("⚠ ", style=f"bold {colour}")
+            full.append(short_problem(problem), style=colour)
+        colour = "yellow" if all(p.warning for p in self.problems) else "red"
+        many = len(self.problems)
+        count = Text(f"⚠ {many} problem{'s' if many > 1 else ''}", style=f"bold {colour}")
+        return [full, count]
+
+    def _listener_forms(self) -> list[Text]:
+        """Where webhooks go (without its scheme when short of room), or why nowhere."""
         if self.starting:
-            text.append("starting…", style="dim")
-        elif self.url:
-            text.append(clean(self.url), style="underline")
-        else:
-            text.append("listener down", style="bold red")
-        text.append("  ")
+            return [Text("starting…", style="dim")]
+        if not self.url:
+            return [Text("listener down", style="bold red")]
+        url = clean(self.url)
+        short = url.split("://", 1)[-1]
+        return [Text(url, style="underline"), Text(short, style="underline")]
+
+    def _counts(self) -> Text:
+        text = Text(no_wrap=True)
         text.append(f"{self.running} running", style="bold yellow" if self.running else "dim")
         text.append(" · ")
         text.append(f"{self.queued} queued", style="bold" if self.queued else "dim")
-        if self.refused:
-            text.append("  ")
-            text.append(f"✗ {self.refused} refused", style="bold yellow")
-            if self.refused_last:
-                text.append(f" {clean(self.refused_last)}", style="yellow")
         return text
+
+
+GIVE_WAY = (("owner", 1), ("listener", 1), ("owner", 2), ("brand", 1), ("problems", 1))
+"""What gives way, in this order, when the status bar is short of room: the owner's name
+shortens, the listener loses its scheme, the owner's name loses its pid, the program's name
+goes, and the problems collapse to their count (the Output pane lists them in full); what a
+later step made needless comes back. The counts never give way."""
+
+
+def fit(
+    room: int,
+    *,
+    owner: list[Text],
+    problems: list[Text],
+    listener: list[Text],
+    counts: Text,
+) -> list[tuple[str, Text]]:
+    """Choose a form of each part of the status bar so that the line fits in ``room`` cells.
+
+    Args:
+        room: The cells available.
+        owner, problems, listener: Each part's forms, the fullest first (empty: not shown).
+        counts: The running and queued counts, always shown in full.
+
+    Returns:
+        (part name, text) in the order shown, separators included; the parts that cannot
+        shrink further are kept even when the line is still too long (it is cut at its end).
+    """
+    forms: dict[str, list[Text]] = {
+        "brand": [Text("pocketci ", style="bold"), Text("")],
+        "owner": owner,
+        "problems": problems,
+        "listener": listener,
+        "counts": [counts],
+    }
+    chosen = dict.fromkeys(forms, 0)
+
+    def line() -> list[tuple[str, Text]]:
+        shown = [(name, options[chosen[name]]) for name, options in forms.items() if options]
+        shown = [(name, text) for name, text in shown if text.cell_len]
+        result: list[tuple[str, Text]] = []
+        for index, (name, text) in enumerate(shown):
+            if index and result[-1][0] != "brand":  # its own space follows the name
+                text = Text.assemble("  ", text)
+            result.append((name, text))
+        return result
+
+    def fits() -> bool:
+        return sum(text.cell_len for _, text in line()) <= room
+
+    given: list[tuple[str, int]] = []
+    for name, form in GIVE_WAY:
+        if fits():
+            break
+        if len(forms[name]) > form:
+            given.append((name, chosen[name]))
+            chosen[name] = form
+    # Take back what a later step made needless (the name, once the problems collapsed).
+    for name, before in reversed(given[:-1]):
+        shorter = chosen[name]
+        chosen[name] = before
+        if not fits():
+            chosen[name] = shorter
+    return line()
 
 
 def engine_loads(engines: tuple[EngineLoadInfo, ...], room: int) -> Text:
@@ -133,13 +222,11 @@ def owner_short(owner: str) -> str:
     return owner.removeprefix("the ").removeprefix("pocketci-tui ")
 
 
-def owner_label(owner: str, room: int) -> str:
-    """Say whose builds these are in ``room`` cells, as fully as fits: ``attached to
-    pocketci-tui serve (pid 123)``, else ``⇄ serve (pid 123)``, else ``⇄ serve`` (the rest of
-    the line, problems, listener and counts, comes first)."""
+def owner_forms(owner: str) -> tuple[str, str, str]:
+    """Say whose builds these are, fullest first: ``attached to pocketci-tui serve (pid 123)``,
+    ``⇄ serve (pid 123)``, ``⇄ serve``."""
     short = clean(owner_short(owner))
-    forms = (clean(f"attached to {owner}"), f"⇄ {short}", f"⇄ {short.split(' (')[0]}")
-    return next((form for form in forms if len(form) <= room), forms[-1])
+    return (clean(f"attached to {owner}"), f"⇄ {short}", f"⇄ {short.split(' (')[0]}")
 
 
 def short_problem(problem: Problem) -> str:
