@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,13 +35,11 @@ from .collector import QuietCollector
 from .commands import EventCommands, pocketci_commands
 from .copying import copied_note
 from .dialogs.details import EventDetails
-from .dialogs.help import HelpDialog, binding_rows, key_display
-from .dialogs.list_keys import list_bindings
-from .dialogs.refused import RefusedDialog
+from .dialogs.help import HelpDialog
 from .dialogs.repositories import RepositoriesDialog
-from .dialogs.secrets import PassphraseDialog, SecretsDialog, Unlock
+from .dialogs.secrets import Unlock
 from .dialogs.setup import SetupDialog
-from .dialogs.webhook import WebhookDialog, configured_forges, forge_hooks, forge_name
+from .dialogs.webhook import configured_forges, forge_name
 from .leaving import LEAVING, allowed, hidden_binding, quit_asking
 from .messages import (
     Approve,
@@ -59,10 +58,10 @@ from .messages import (
     ShowEventDetails,
     ShowRepositories,
 )
+from .openers import DialogOpeners, ask_passphrase, key_rows
 from .pager import page, pager_argv
 from .reloading import ConfigReloads
 from .screens.main import MainScreen
-from .widgets.run_log import RunLog
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +152,7 @@ class PocketCIApp(App[int]):
             config_dir=paths.config_dir,
             secrets_backend=settings.secrets_backend,
             with_passphrase=services_with_passphrase,
-            ask=self._ask_passphrase,
+            ask=partial(ask_passphrase, self),
         )
         """Starts the services (asking for a passphrase here) and keeps the start's problems."""
         self.main_screen: MainScreen | None = None
@@ -170,7 +169,17 @@ class PocketCIApp(App[int]):
         """Carries out the main screen's commands on the engine."""
         self._pager = pager
         self._first_start = first_start
-        self._unlock = unlock_secrets
+        self.openers = DialogOpeners(
+            self,
+            self.startup,
+            lambda: self.settings,
+            self.attachment.refused,
+            lambda: self.listener_url,
+            clock,
+            unlock_secrets,
+            self.recheck_problems,
+        )
+        """Opens the webhook, secrets and refused-requests dialogs."""
         self._bridge: EngineBridge | None = None
         self._start_task: asyncio.Task[None] | None = None
         self._unwatch_refusals: Callable[[], None] | None = None
@@ -300,12 +309,7 @@ class PocketCIApp(App[int]):
 
     def action_refused(self) -> None:
         """List the requests the listener refused lately (never their bodies)."""
-        self._show_refused()
-
-    @work(group="refused", exclusive=True)
-    async def _show_refused(self) -> None:
-        recent, total = await self.services.refusals()
-        self.push_screen(RefusedDialog(recent, total, self.clock))
+        self.openers.refused()
 
     def _quiet_collector(self) -> None:
         """Freeze what start-up made, then look again now and then (see :mod:`.collector`)."""
@@ -316,12 +320,6 @@ class PocketCIApp(App[int]):
     def encrypted_file(self) -> Path:
         """The encrypted secrets file (a passphrase typed while it is missing creates it)."""
         return self.startup.encrypted_file
-
-    async def _ask_passphrase(self, why: str, *, create: bool) -> str | None:
-        """Ask for the encrypted file's passphrase in a dialog (twice, to create the file)."""
-        answer: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self.push_screen(PassphraseDialog(why, create=create), answer.set_result)
-        return await answer
 
     def _setup_done(self, done: bool | None) -> None:
         self.recheck_problems()
@@ -378,15 +376,8 @@ class PocketCIApp(App[int]):
 
     def key_rows(self) -> list[tuple[str, str, str]]:
         """(keys, description, id) for the help dialog, from the bindings, after remapping."""
-        rows = binding_rows(
-            [MainScreen, RunLog, list_bindings(), type(self), Screen],
-            effective_keymap(self.settings.keymap),
-        )
         hidden = hidden_binding(self.attachment.attached)
-        rows = [row for row in rows if row[2] != hidden]
-        rows.append(("↑ ↓", "move within a pane", ""))
-        rows.append((key_display(self.COMMAND_PALETTE_BINDING), "command palette", ""))
-        return rows
+        return key_rows(type(self), self.settings.keymap, hidden=hidden)
 
     def action_help(self) -> None:
         """Show the keys (built once, then reused: it opens at once even under load)."""
@@ -419,21 +410,7 @@ class PocketCIApp(App[int]):
 
     def action_webhook(self) -> None:
         """Show the webhook URL and (on request) the secret."""
-        if self.attachment.refused():
-            return
-        if self.services.secrets is None or self.secrets_locked:
-            self._not_open()
-            return
-        base = self.listener_url or self.settings.listen_url
-        self.push_screen(
-            WebhookDialog(
-                self.webhook_url,
-                self.settings.webhook_secret,
-                self.services.secrets,
-                forges=forge_hooks(self.settings, base),
-            ),
-            self._secrets_done,  # a secret generated there clears "webhook secret not set"
-        )
+        self.openers.webhook(self.webhook_url)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer unlock only while the secret store waits for its passphrase, and one way out:
@@ -469,28 +446,9 @@ class PocketCIApp(App[int]):
             self.main_screen.starting = True
         await self._start_services()
 
-    def _not_open(self) -> None:
-        if self.secrets_locked:
-            self.notify(
-                "The secret store is locked: press u to type its passphrase", severity="warning"
-            )
-        else:
-            self.notify("The secret store is not open", severity="error")
-
     def action_secrets(self) -> None:
         """Manage secrets."""
-        if self.attachment.refused():
-            return
-        if self.services.secrets is None or self.secrets_locked:
-            self._not_open()
-            return
-        self.push_screen(
-            SecretsDialog(self.services.secrets, self._unlock, encrypted_file=self.encrypted_file),
-            self._secrets_done,
-        )
-
-    def _secrets_done(self, result: None) -> None:
-        self.recheck_problems()
+        self.openers.secrets()
 
     async def action_quit(self) -> None:
         """Quit; while builds run or wait, ask first (attached, detach instead: see
