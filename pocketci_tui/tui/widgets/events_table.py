@@ -143,13 +143,17 @@ class EventsTable(DataTable[Text | str]):
         """Size the columns to the new width."""
         self._apply_layout()
 
-    def _apply_layout(self) -> None:
-        """Rebuild the columns when the width they should have changed (rows are kept)."""
+    def _apply_layout(self) -> bool:
+        """Rebuild the columns when the width they should have changed (rows are kept).
+
+        Returns:
+            Whether the columns (and so every row) were built again.
+        """
         width = self.size.width or 80
         repo = max((len(clean(e.event.repository)) for e in self._events), default=10)
         layout = column_layout(width, self._time_width(), repo)
         if layout == self.column_widths:
-            return
+            return False
         self.column_widths = layout
         keep = self.selected_id
         self.clear(columns=True)
@@ -163,6 +167,7 @@ class EventsTable(DataTable[Text | str]):
             self.add_row(*self._cells(stored, state), key=str(stored.event.id))
         if keep is not None and keep in self._index:
             self.move_cursor(row=self._index[keep], animate=False)
+        return True
 
     def _time_width(self) -> int:
         now = self._clock()
@@ -255,9 +260,10 @@ class EventsTable(DataTable[Text | str]):
             self._events[:0] = newest
             # Keep the row under the cursor unless the cursor follows the head anyway.
             keep_to = MAX_ROWS if at_head else max(MAX_ROWS, self.cursor_row + len(newest) + 1)
+            gone = self._events[keep_to:]
             del self._events[keep_to:]
             # Like ``tail -f``: on the newest row, follow the newest; elsewhere, stay put.
-            self._rebuild(runs, None if at_head else keep)
+            self._insert(newest, gone, runs, None if at_head else keep)
         for event_id in known:
             self.refresh_event(event_id, runs)
 
@@ -284,6 +290,53 @@ class EventsTable(DataTable[Text | str]):
         self.states[stored.event.id] = state
         return state
 
+    def _insert(
+        self,
+        newest: list[StoredEvent],
+        gone: list[StoredEvent],
+        runs: dict[int, list[Run]],
+        keep: int | None,
+    ) -> None:
+        """Add the rows of ``newest`` (already first in the events) and drop those of ``gone``.
+
+        Only the new rows are built and measured: the table would otherwise lay out and
+        measure every shown row again for each batch, which under a storm of deliveries kept
+        the event loop (the listener's too) busy. A batch larger than half a page, or one that
+        changes the columns, is cheaper as one full rebuild.
+        """
+        for stored in newest:
+            self._state(stored, runs)
+        if len(newest) + len(gone) > MAX_ROWS // 2:
+            self._rebuild(runs, keep)
+            return
+        if self._apply_layout():  # every row was built again, the new ones too
+            self._place_cursor(keep)
+            return
+        for stored in gone:
+            self.remove_row(str(stored.event.id))
+        for stored in newest:
+            assert stored.event.id is not None
+            state = self.states[stored.event.id]
+            self.add_row(*self._cells(stored, state), key=str(stored.event.id))
+        # New rows are added last; order the rows as the events are (newest first). The
+        # repository cell is a distinct object per row, so it names its row for the sort.
+        self._index = {}
+        rank: dict[int, int] = {}
+        for position, stored in enumerate(self._events):
+            assert stored.event.id is not None
+            self._index[stored.event.id] = position
+            rank[id(self.get_cell(str(stored.event.id), "repo"))] = position
+        self.sort("repo", key=lambda cell: rank[id(cell)])
+        self._place_cursor(keep)
+
+    def _place_cursor(self, keep: int | None) -> None:
+        """Put the cursor back on ``keep`` (or on the newest) and say which event it is on."""
+        if keep is not None and keep in self._index:
+            self.move_cursor(row=self._index[keep], animate=False)
+        elif self._events:
+            self.move_cursor(row=0, animate=False)
+        self.post_message(self.EventSelected(self.selected_id))
+
     def _rebuild(self, runs: dict[int, list[Run]], keep: int | None) -> None:
         self._apply_layout()  # the time column widens once a row holds a date
         self.clear()
@@ -292,11 +345,7 @@ class EventsTable(DataTable[Text | str]):
             assert stored.event.id is not None
             self._index[stored.event.id] = position
             self.add_row(*self._cells(stored, self._state(stored, runs)), key=str(stored.event.id))
-        if keep is not None and keep in self._index:
-            self.move_cursor(row=self._index[keep], animate=False)
-        elif self._events:
-            self.move_cursor(row=0, animate=False)
-        self.post_message(self.EventSelected(self.selected_id))
+        self._place_cursor(keep)
 
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
         """Tell the screen which event is highlighted."""
