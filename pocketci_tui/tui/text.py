@@ -10,8 +10,10 @@ parsed as markup) with control characters made visible; output lines go through
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from rich.cells import cell_len, set_cell_size
 from rich.text import Text
 
 _CSI_RE = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
@@ -121,3 +123,74 @@ def queue_note(run_id: str, queue: list[str]) -> str:
         return ""
     position = queue.index(run_id) + 1
     return "next to start" if position == 1 else f"{ordinal(position)} in line"
+
+
+@dataclass(frozen=True)
+class Part:
+    """A piece of a border's text: what it says, and how it gives way when space lacks."""
+
+    text: str
+    short: str | None = None
+    """A shorter form, used before anything is cut or left out (``End`` for ``End follows``)."""
+    drop: int = 0
+    """Left out when space lacks, highest first (0: never left out)."""
+    cut: bool = False
+    """May be cut with ``…`` (free text, such as the searched text)."""
+    glued: bool = False
+    """Follows the part before it after a blank, not a separator (``2/3 /needle``)."""
+
+
+SEPARATOR = " · "
+
+
+def fit_parts(parts: list[Part], width: int) -> str:
+    """Join ``parts`` to fit ``width`` cells, giving up the least important first.
+
+    A border cut at its end loses what comes last, and at 80x24 that was the search's count
+    or the state. Here the parts keep their order and give way in turn: the short forms
+    first, then the part that may be cut (down to a few characters), then the parts that
+    may be left out, highest :attr:`Part.drop` first; the text is cut at its end only when
+    even that is not enough.
+    """
+    texts = [part.text for part in parts]
+    if _fits(parts, texts, width):
+        return _join(parts, texts)
+    texts = [part.short if part.short is not None else part.text for part in parts]
+    kept = list(range(len(parts)))
+    for dropped in [
+        None,
+        *sorted((i for i, p in enumerate(parts) if p.drop), key=lambda i: -parts[i].drop),
+    ]:
+        if dropped is not None:
+            kept.remove(dropped)
+        shown = [texts[i] for i in kept]
+        kept_parts = [parts[i] for i in kept]
+        cuttable = [n for n, i in enumerate(kept) if parts[i].cut]
+        if cuttable:
+            n = cuttable[0]
+            room = width - cell_len(_join(kept_parts, shown)) + cell_len(shown[n])
+            if room >= min(cell_len(shown[n]), 6):
+                shown[n] = cut_to(shown[n], room)
+        if _fits(kept_parts, shown, width):
+            return _join(kept_parts, shown)
+    return cut_to(_join([parts[i] for i in kept], [texts[i] for i in kept]), width)
+
+
+def _join(parts: list[Part], texts: list[str]) -> str:
+    joined = ""
+    for part, text in zip(parts, texts, strict=True):
+        if not text:
+            continue
+        joined += (" " if part.glued else SEPARATOR) + text if joined else text
+    return joined
+
+
+def _fits(parts: list[Part], texts: list[str], width: int) -> bool:
+    return cell_len(_join(parts, texts)) <= width
+
+
+def cut_to(text: str, width: int) -> str:
+    """``text`` in at most ``width`` cells, ending with ``…`` when cut."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(width - 1, 0)) + "…" if width > 0 else ""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pocketci_tui.tui.text import BIDI_CONTROLS, clean, clean_lines, literal
+from pocketci_tui.tui.text import BIDI_CONTROLS, Part, clean, clean_lines, fit_parts, literal
 
 BIDI = [
     "\u202a",  # left-to-right embedding
@@ -38,3 +38,34 @@ def test_ordinary_right_to_left_text_is_kept() -> None:
     for text in ("שלום", "مرحبا", "👩\u200d💻", "café"):
         assert clean(text) == text
         assert clean_lines([text]) == [text]
+
+
+SEARCH_BORDER = [
+    Part("12/120+"),
+    Part("/connection refused", cut=True, glued=True),
+    Part("wrap"),
+    Part("paused"),
+    Part("n/N", drop=1),
+    Part("End follows", short="End", drop=2),
+]
+
+
+@pytest.mark.parametrize(
+    ("width", "expected"),
+    [
+        (80, "12/120+ /connection refused · wrap · paused · n/N · End follows"),
+        (56, "12/120+ /connection refused · wrap · paused · n/N · End"),
+        (42, "12/120+ /conn… · wrap · paused · n/N · End"),
+        (37, "12/120+ /conne… · wrap · paused · n/N"),
+        (30, "12/120+ /conn… · wrap · paused"),
+        (12, "12/120+ /co…"),
+    ],
+)
+def test_a_border_keeps_the_count_and_state_and_gives_up_hints_first(
+    width: int, expected: str
+) -> None:
+    """At 80x24 the Output pane's border has about 40 cells: the count and the state stay
+    whole, the hints shorten, then the searched text is cut, then the hints go."""
+    fitted = fit_parts(SEARCH_BORDER, width)
+    assert fitted == expected
+    assert len(fitted) <= width

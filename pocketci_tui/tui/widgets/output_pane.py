@@ -24,7 +24,7 @@ from textual.widgets import Input
 from pocketci_tui.stamps import MTIME_SLACK_MS, split_lines
 
 from ..logscan import FAILURE_RE, Hit, read_window, scan, smart_case
-from ..text import clean, clean_lines
+from ..text import clean_lines
 from .run_log import RunLog
 
 WINDOW = 400
@@ -191,13 +191,11 @@ class OutputPane(Vertical):
         log = self._log()
         if not self.needle:
             log.search_status = ""
-            return
-        shown = clean(self.needle)[:20]
-        more = "" if self.done else "+"
-        if not self.hits:
-            log.search_status = f"/{shown}: " + ("no match" if self.done else "searching…")
+        elif not self.hits:
+            log.search_status = "no match" if self.done else "searching…"
         else:
-            log.search_status = f"/{shown} {self.index + 1}/{len(self.hits):,}{more} · n/N"
+            more = "" if self.done else "+"
+            log.search_status = f"{self.index + 1}/{len(self.hits):,}{more}"
 
     @on(RunLog.SearchStep)
     def _step(self, message: RunLog.SearchStep) -> None:

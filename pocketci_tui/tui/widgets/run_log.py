@@ -19,6 +19,7 @@ from textual.strip import Strip
 
 from ..logscan import smart_case
 from ..messages import CopyText, EngineActivity
+from ..text import Part, clean, fit_parts
 from .line_select import SelectingLog
 
 MAX_LINES = 10_000
@@ -221,7 +222,8 @@ class RunLog(SelectingLog):
     """A short state for the pane's border: following, or paused with N new lines."""
 
     search_status: reactive[str] = reactive("", init=False)
-    """What the search found (``3/120 "needle"``), for the border (set by the pane)."""
+    """What the search found (``3/120``, ``3/120+`` while reading, ``no match``), for the
+    border (set by the pane; the border adds the searched text)."""
 
     def __init__(self, *, id: str | None = None, max_lines: int = MAX_LINES) -> None:
         super().__init__(highlight=True, max_lines=max_lines, auto_scroll=True, id=id)
@@ -238,6 +240,8 @@ class RunLog(SelectingLog):
         """What the border says is shown (function name and attempt)."""
         self.written = 0
         """Lines written since the last reset (for tests and benchmarks)."""
+        self.needle_text = ""
+        """The searched text as the border says it (cleaned)."""
         self.note: list[str] | None = None
         """The explanation shown instead of output (see :meth:`show_note`), else None."""
         self.shown_end: int | None = None
@@ -293,6 +297,7 @@ class RunLog(SelectingLog):
         self.window = False
         self.current = None
         self.needles.set_needle("")
+        self.needle_text = ""
         self.search_status = ""
         self.post_message(self.Replaced())
 
@@ -343,6 +348,8 @@ class RunLog(SelectingLog):
     def set_needle(self, needle: str) -> None:
         """Mark ``needle`` in the shown lines (nothing when empty)."""
         self.needles.set_needle(needle)
+        self.needle_text = clean(needle)
+        self._update_subtitle()
         if not needle:
             self.current = None
         self.notify_style_update()
@@ -464,6 +471,7 @@ class RunLog(SelectingLog):
         """Keep the newest line in view when the view changes size (a scrollbar came or went);
         wrap a note (and wrapped output) again to the new width."""
         self.rewrap()
+        self._update_subtitle()
         if self.note is not None:
             self._write_note()
         elif self.follow:
@@ -511,16 +519,32 @@ class RunLog(SelectingLog):
         self._update_subtitle()
 
     def _update_subtitle(self) -> None:
-        found = f"{self.search_status} · " if self.search_status else ""
-        found = ("wrap · " if self.wrap else "") + found
+        """Say in the border what matters first (the search's count, wrap, following or
+        paused), then the searched text and the hints, shortened to the pane's width."""
         if self.note is not None:
             self.status_line = ""
-        elif not self.follow and self.paused_lines:
-            self.status_line = f"{found}paused · {self.paused_lines} new lines · End follows"
-        elif not self.follow:
-            self.status_line = f"{found}paused · End follows"
-        else:
-            self.status_line = found + ("following · p: full log" if self.run_label else "")
+            return
+        parts: list[Part] = []
+        if self.search_status:
+            parts += [Part(self.search_status), Part(f"/{self.needle_text}", cut=True, glued=True)]
+        if self.wrap:
+            parts.append(Part("wrap"))
+        if not self.follow:
+            parts.append(Part("paused"))
+            if self.paused_lines:
+                new = f"{self.paused_lines:,}"
+                parts.append(Part(f"{new} new lines", short=f"+{new}"))
+        elif self.run_label:
+            parts.append(Part("following"))
+        if self.search_status:
+            parts.append(Part("n/N", drop=1))
+        if not self.follow:
+            parts.append(Part("End follows", short="End", drop=2))
+        elif self.run_label:
+            parts.append(Part("p: full log", short="p: log", drop=2))
+        # The border's corners and the blanks around the text take four cells.
+        width = self.size.width - 2 if self.size.width else 76
+        self.status_line = fit_parts(parts, max(width, 8))
 
     def action_follow(self) -> None:
         """Jump to the newest line and follow again (reading the tail again after a window)."""
