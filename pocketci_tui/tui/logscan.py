@@ -33,6 +33,7 @@ __all__ = [
     "FAILURE_RE",
     "Hit",
     "Stop",
+    "Yielding",
     "failure_line",
     "find",
     "read_window",
@@ -339,16 +340,38 @@ def _collect(fd: int, on_hits: Callable[[list[Hit]], None], stop: threading.Even
     return 0
 
 
-def _main(argv: list[str]) -> int:
-    """The scanning process: ``find PATH`` or ``failure PATH``, the needle on standard input;
-    writes ``line offset`` lines as it finds them, then ``= lines``."""
-    mode, path = argv
-    # Background work: on a busy machine the UI's own process goes first. (No contextlib:
-    # every import adds to the time to the first match.)
+class Yielding:
+    """The scanning process's :class:`Stop`: never stops, but asked before each chunk, it
+    lowers the process's priority once the first chunk is read. The first chunk holds the
+    first match of most searches, and the user waits for it: read at a lower priority on a
+    busy machine, it came up to a second after Enter. The rest is background work, where
+    the UI's own process goes first."""
+
+    def __init__(self, lower: Callable[[], None]) -> None:
+        self._lower = lower
+        self._asked = 0
+
+    def is_set(self) -> bool:
+        """Never stop; lower the priority before the second chunk."""
+        self._asked += 1
+        if self._asked == 2:
+            self._lower()
+        return False
+
+
+def _lower_priority() -> None:
+    """Let the machine's other work go first (no contextlib: every import adds to the time
+    to the first match)."""
     try:  # noqa: SIM105
         os.nice(10)
     except (OSError, AttributeError):
         pass
+
+
+def _main(argv: list[str]) -> int:
+    """The scanning process: ``find PATH`` or ``failure PATH``, the needle on standard input;
+    writes ``line offset`` lines as it finds them, then ``= lines``."""
+    mode, path = argv
     needle = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     out = sys.stdout.buffer
 
@@ -356,15 +379,11 @@ def _main(argv: list[str]) -> int:
         out.write(b"".join(b"%d %d\n" % (hit.line, hit.offset) for hit in hits))
         out.flush()
 
-    class Never:
-        def is_set(self) -> bool:
-            return False
-
-    never = Never()
     if mode == "find":
-        lines = find(path, needle, report, never)
+        lines = find(path, needle, report, Yielding(_lower_priority))
     else:
-        hit = failure_line(path, never)
+        _lower_priority()
+        hit = failure_line(path, Yielding(lambda: None))
         report([hit] if hit is not None else [])
         lines = 0
     out.write(b"= %d\n" % lines)

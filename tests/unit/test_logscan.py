@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pocketci_tui.tui.logscan import CHUNK, Hit, find, scan
+from pocketci_tui.tui.logscan import CHUNK, Hit, Yielding, find, scan
 
 
 def _log(path: Path) -> Path:
@@ -71,3 +71,21 @@ def test_a_stopped_search_reports_nothing_more(tmp_path: Path) -> None:
 def test_a_missing_log_says_so(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         scan("find", tmp_path / "gone.log", "x", lambda hits: None, threading.Event())
+
+
+def test_the_scanning_process_yields_only_once_the_first_chunk_is_read(tmp_path: Path) -> None:
+    """The first match is read at the process's own priority (the user waits for it); the
+    priority is lowered once, before the rest of the file is read."""
+    path = _log(tmp_path / "run.log")
+    seen: list[str] = []
+    lines = find(
+        path,
+        "cache miss",
+        lambda hits: seen.append(f"hits {hits[0].line}"),
+        Yielding(lambda: seen.append("lowered")),
+    )
+    assert lines == 200_000
+    assert seen[0] == "hits 3"
+    assert seen.count("lowered") == 1
+    assert "hits" in seen[seen.index("lowered") - 1]
+    assert seen.index("lowered") < len(seen) - 1  # the rest came after
