@@ -36,6 +36,18 @@ SEARCH_DELAY = 0.08
 """Seconds of typing quiet before a search starts reading."""
 
 
+Window = tuple[int, list[str], list[float | None]]
+"""Lines read around a match: the first one's number, the lines (cleaned), when each came."""
+
+
+def _read_window(path: Path, hit: Hit) -> Window:
+    """Read (in a thread) the :data:`WINDOW` lines around ``hit``, ready to show."""
+    start, lines = read_window(path, hit, WINDOW // 2, WINDOW // 2)
+    after_ms = path.stat().st_mtime_ns // 1_000_000 + MTIME_SLACK_MS
+    texts, times = split_lines(lines, after_ms)
+    return start, clean_lines(texts), times
+
+
 class OutputPane(Vertical):
     """Holds the reason line, the search field and the log; runs the log's searches."""
 
@@ -168,18 +180,36 @@ class OutputPane(Vertical):
             ]
             call(self._add, stop, found)
         else:
+            pending = [True]
+
+            def report(hits: list[Hit]) -> None:
+                # The first match older than the lines shown: its window is read here, and
+                # goes to the loop with it, rather than after another trip through the loop
+                # to start a reading thread (each trip waits behind whatever the loop is
+                # doing, such as a key's screen).
+                window = None
+                if pending and hits[0].line < first:
+                    window = _read_window(path, hits[0])
+                pending.clear()
+                call(self._add, stop, hits, window)
+
             with contextlib.suppress(FileNotFoundError):
-                scan("find", path, needle, lambda hits: call(self._add, stop, hits), stop)
+                scan("find", path, needle, report, stop)
         call(self._finish, stop)
 
-    def _add(self, stop: threading.Event, hits: list[Hit]) -> None:
+    def _add(self, stop: threading.Event, hits: list[Hit], window: Window | None = None) -> None:
         if stop is not self._stop or not hits:
             return
         first = not self.hits
         self.hits.extend(hits)
         if first:
             self.index = 0
-            self._go(self.hits[0])
+            hit = self.hits[0]
+            log = self._log()
+            if window is not None and not log.holds(hit.line) and not stop.is_set():
+                self._show_window(log.generation, hit, *window)
+            else:
+                self._go(hit)
         self._show_count()
 
     def _finish(self, stop: threading.Event) -> None:
@@ -262,11 +292,8 @@ class OutputPane(Vertical):
 
     @work(thread=True, group="log-window", exclusive=True, exit_on_error=False)
     def _load_window(self, path: Path, hit: Hit, generation: int) -> None:
-        start, lines = read_window(path, hit, WINDOW // 2, WINDOW // 2)
-        after_ms = path.stat().st_mtime_ns // 1_000_000 + MTIME_SLACK_MS
-        texts, times = split_lines(lines, after_ms)
-        shown = clean_lines(texts)
-        self.post_message(self.Deliver(self._show_window, generation, hit, start, shown, times))
+        window = _read_window(path, hit)
+        self.post_message(self.Deliver(self._show_window, generation, hit, *window))
 
     def _show_window(
         self,
