@@ -18,6 +18,7 @@ from pocketci_tui.tui.dialogs.help import HelpDialog
 from pocketci_tui.tui.screens.main import MainScreen
 from pocketci_tui.tui.widgets.events_table import EventsTable
 from pocketci_tui.tui.widgets.footer import KeysFooter
+from pocketci_tui.tui.widgets.runs_table import RunsTable
 
 from .harness import wait_for
 from .test_ui_actions import build, ready, screen, seeded, select_event
@@ -28,12 +29,34 @@ def footer_keys(app: PocketCIApp) -> list[tuple[str, str, bool]]:
     return [(key.key, key.description, key.disabled) for key in footer.query(FooterKey)]
 
 
+async def settled(app: PocketCIApp, pilot: Pilot[int]) -> None:
+    """Wait until the Events pane has the focus, the selected run is the screen's and the
+    footer shows the bindings as they are, with no rebuild on its way (focus moves and the
+    run is selected by messages after the table fills, and the footer looks again at the
+    bindings only after a refresh)."""
+    main = screen(app)
+    events, table = main.query_one(EventsTable), main.query_one(RunsTable)
+    footer = main.query_one(KeysFooter)
+
+    def done() -> bool:
+        selected = table.selected
+        return (
+            main.focused is events
+            and selected is not None
+            and main.run_id == selected.id
+            and footer.current
+            and bool(footer_keys(app))
+        )
+
+    await wait_for(done, pilot)
+
+
 async def toggle_help(app: PocketCIApp, pilot: Pilot[int]) -> None:
     await pilot.press("question_mark")
     await wait_for(lambda: isinstance(app.screen, HelpDialog), pilot)
     await pilot.press("question_mark")
     await wait_for(lambda: isinstance(app.screen, MainScreen), pilot)
-    await pilot.pause(0.05)
+    await settled(app, pilot)
 
 
 async def test_footer_is_kept_across_the_help_and_rebuilt_when_bindings_change(
@@ -45,8 +68,7 @@ async def test_footer_is_kept_across_the_help_and_rebuilt_when_bindings_change(
         await ready(app, pilot, 5)
         await select_event(app, pilot, ids["failed"])
         footer = screen(app).query_one(KeysFooter)
-        await wait_for(lambda: bool(footer_keys(app)), pilot)
-        await pilot.pause(0.1)
+        await settled(app, pilot)
         keys, rebuilds = footer_keys(app), footer.rebuilds
         assert ("question_mark", "Help", False) in keys
         assert not any(key[0] == "a" for key in keys)  # approve: only for a waiting event

@@ -24,6 +24,11 @@ class KeysFooter(Footer):
     rebuild competed with the key press being answered, and the dozen discarded widgets per
     rebuild were reference cycles that fed the slow full garbage collections. Here the shown
     bindings are compared first and the rebuild is skipped when nothing would change.
+
+    The comparison is made when the rebuild would run (after the next refresh), not when it is
+    asked for, and the requests made meanwhile share one look: a selection that changes the
+    bindings several times in a row (the event, then its run) rebuilds the keys once, from the
+    bindings as they are by then, instead of once per change.
     """
 
     def __init__(self, *, compact: bool = False, id: str | None = None) -> None:
@@ -33,6 +38,22 @@ class KeysFooter(Footer):
         """The width the keys were fitted to, theirs in full, and whether some were left out."""
         self.rebuilds = 0
         """How many times the keys were composed (for tests)."""
+        self._queued = False
+        """A look at the bindings is on its way (after the next refresh)."""
+        self._force = False
+        """The next look rebuilds even when the bindings are the same (a new width)."""
+        self._rebuilding = False
+
+    @property
+    def current(self) -> bool:
+        """Whether the keys shown are the screen's bindings now, with no rebuild on its way
+        (what tests wait for before they count rebuilds)."""
+        return (
+            not self._queued
+            and not self._rebuilding
+            and self._shown is not None
+            and self._hints() == self._shown
+        )
 
     def _hints(self) -> object:
         """What the keys would show: the screen's bindings and the footer's own options."""
@@ -79,20 +100,43 @@ class KeysFooter(Footer):
         fitted_to, full, left_out = self._fitted
         width = self.app.size.width
         if self._shown is not None and width != fitted_to and (left_out or full > width):
-            self.call_after_refresh(self.recompose)
+            self._ask(force=True)
 
     def watch_show_command_palette(self) -> None:
         """Show or drop the palette's hint at once (Textual waits for a change of bindings)."""
-        if self._shown is not None and self.is_attached and self._hints() != self._shown:
-            self.call_after_refresh(self.recompose)
+        if self._shown is not None and self.is_attached:
+            self._ask()
 
     def bindings_changed(self, screen: Screen[object]) -> None:
-        """Rebuild only when the shown bindings differ from the last ones."""
-        if (
-            self._shown is not None
-            and self.is_attached
-            and screen is self.screen
-            and self._hints() == self._shown
-        ):
+        """Look again at the bindings after the next refresh (as Textual's footer would
+        rebuild then); the look rebuilds only when they differ from the shown ones."""
+        self._bindings_ready = True
+        if not screen.app.app_focus:
             return
-        super().bindings_changed(screen)
+        if self.is_attached and screen is self.screen:
+            self._ask()
+
+    def _ask(self, *, force: bool = False) -> None:
+        """One look after the next refresh, whatever the number of requests until then."""
+        self._force = self._force or force
+        if not self._queued:
+            self._queued = True
+            self.call_after_refresh(self._rebuild_if_changed)
+
+    async def _rebuild_if_changed(self) -> None:
+        """Rebuild the keys when the bindings (or the width) changed since they were shown.
+
+        Textual runs these looks one after another, each awaited, so a look asked for during
+        a rebuild compares with what that rebuild showed.
+        """
+        self._queued = False
+        force, self._force = self._force, False
+        if not self.is_attached:
+            return
+        if not force and self._shown is not None and self._hints() == self._shown:
+            return
+        self._rebuilding = True
+        try:
+            await self.recompose()
+        finally:
+            self._rebuilding = False
