@@ -80,6 +80,13 @@ STREAM_LINES = 1_200
 from the tail holds the run's whole output)."""
 
 
+SWITCHES = 8
+"""Switches away from the streaming run and back, at least."""
+
+MAX_SWITCHES = 500
+"""A bound on the switches made while waiting for the last line (a hang reports instead)."""
+
+
 def _dagger_with(tmp_path: Path, function: str, behaviour: dict[str, object]) -> Path:
     """A stand-in ``dagger`` of this test's own, with ``behaviour`` merged over a function's."""
     bin_dir = install_fake_dagger(tmp_path / "own-dagger")
@@ -100,10 +107,16 @@ async def test_the_pane_equals_the_log_file_when_it_switches_to_a_streaming_run(
     (part of that tail) was then appended too. Here a real build streams while the Functions
     pane moves away from its run and back again and again; every time, and at the end, the
     Output pane must hold the run's output exactly once, as in its log file."""
+    release = tmp_path / "release"  # the build ends once this file exists
     bin_dir = _dagger_with(
         tmp_path,
         "onGithubPushFlood",
-        {"lines": STREAM_LINES, "lines_per_second": 300.0, "output": ["first line"]},
+        {
+            "lines": STREAM_LINES,
+            "lines_per_second": 300.0,
+            "output": ["first line"],
+            "wait_file": str(release),
+        },
     )
     rig = make_rig(tmp_path, bin_dir)
     app = make_app(rig.settings, paths=rig.paths, services=rig.make_services(), first_start=False)
@@ -122,8 +135,13 @@ async def test_the_pane_equals_the_log_file_when_it_switches_to_a_streaming_run(
         await wait_for(lambda: (run := flood()) is not None and run.state is running, pilot)
         await wait_for(lambda: len(table.runs) > 1, pilot)
         table.focus()
+        # The build runs until released: the switches go on while it streams, and at least
+        # SWITCHES of them happen however slow the machine (each waits for the screen).
         switches = 0
-        while (run := flood()) is not None and not run.state.finished:
+        while switches < SWITCHES or log.lines[-1:] != [f"line {STREAM_LINES}"]:
+            run = flood()
+            assert run is not None
+            assert run.state is running  # held until released
             row = next(i for i, r in enumerate(table.runs) if r.function == "onGithubPushFlood")
             other = 1 if row == 0 else 0
             table.move_cursor(row=other)
@@ -134,10 +152,12 @@ async def test_the_pane_equals_the_log_file_when_it_switches_to_a_streaming_run(
             shown = list(log.lines)
             assert len(set(shown)) == len(shown), f"a line shown twice after {switches} switches"
             switches += 1
+            assert switches < MAX_SWITCHES, "the streamed output never reached its last line"
+        release.touch()
+        await wait_for(lambda: (run := flood()) is not None and run.state.finished, pilot)
         run = flood()
         assert run is not None
         assert run.state is RunState.PASSED
-        assert switches >= 5
         log_file = rig.paths.logs_dir / run.log_path
         raw = log_file.read_text(encoding="utf-8").splitlines()
         after_ms = log_file.stat().st_mtime_ns // 1_000_000 + stamps.MTIME_SLACK_MS
