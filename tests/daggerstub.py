@@ -164,6 +164,10 @@ def fake_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+STOP_TIMEOUT = 30.0
+"""Seconds a listener may take to close (a hang reports instead)."""
+
+
 class EngineListener:
     """A loopback listener standing in for a remote engine (``tcp://``, or behind a fake
     ``kube-pod://`` pod): the stand-in connects to it before a call and keeps the connection
@@ -203,10 +207,17 @@ class EngineListener:
             writer.close()
 
     async def stop(self) -> None:
-        """Go away: refuse new connections and drop the open ones."""
+        """Go away: refuse new connections and drop the open ones.
+
+        The open ones are dropped before waiting for the server to close: from Python 3.12
+        that wait lasts until every connection is gone, and a connected call holds its own
+        for as long as it runs."""
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+            for writer in list(self._conns):
+                writer.close()
+            async with asyncio.timeout(STOP_TIMEOUT):
+                await self._server.wait_closed()
             self._server = None
         for writer in list(self._conns):
             writer.close()

@@ -64,6 +64,10 @@ def standard_functions(call: Mapping[str, Any] | None = None) -> list[dict[str, 
     ]
 
 
+SHUTDOWN_TIMEOUT = 120.0
+"""Seconds the engine may take to shut down at the end of a test."""
+
+
 class EngineKit:
     """A repository, a stand-in dagger, a store and an engine under one tmp folder.
 
@@ -153,7 +157,9 @@ class EngineKit:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.engine.shutdown()
+        # Bounded, so that a shutdown that hangs fails the test instead of the whole run.
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT):
+            await self.engine.shutdown()
         await self.store.close()
 
     def _on_notice(self, notice: Notice) -> None:

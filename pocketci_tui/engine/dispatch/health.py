@@ -61,8 +61,10 @@ async def probe(engine: EngineSettings) -> str:
     except ValueError as exc:
         return f"{engine.runner_host}: {exc}"
     writer.close()
-    with contextlib.suppress(OSError):
-        await writer.wait_closed()
+    # It answered; closing is bounded too, so that a probe never holds up the waiting calls.
+    with contextlib.suppress(OSError, TimeoutError):
+        async with asyncio.timeout(PROBE_TIMEOUT):
+            await writer.wait_closed()
     return ""
 
 
