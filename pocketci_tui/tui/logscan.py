@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 if TYPE_CHECKING:  # only what the UI's side needs: the scanning process starts without them
     import threading
@@ -36,6 +36,7 @@ __all__ = [
     "Yielding",
     "failure_line",
     "find",
+    "prestart",
     "read_window",
     "scan",
     "smart_case",
@@ -288,27 +289,89 @@ def scan(
     Raises:
         FileNotFoundError: The log file does not exist.
     """
-    import subprocess  # here: the scanning process itself starts without it
-
     if not path.is_file():
         raise FileNotFoundError(path)
-    process = subprocess.Popen(
-        [sys.executable, "-I", "-S", __file__, mode, str(path)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _take_spare() or _start()
     assert process.stdin is not None
     assert process.stdout is not None
     try:
-        process.stdin.write(needle.encode("utf-8"))
-        process.stdin.close()
+        header = f"{mode}\t{path}\n".encode("utf-8", errors="surrogateescape")
+        try:
+            process.stdin.write(header + needle.encode("utf-8"))
+            process.stdin.close()
+        except BrokenPipeError:
+            return 0  # the process died before it was given its work (killed, say)
         return _collect(process.stdout.fileno(), on_hits, stop)
     finally:
         if process.poll() is None:
             process.kill()
         process.wait()
         process.stdout.close()
+        prestart()  # the next search's process starts while this one's hits are shown
+
+
+_SPARES: list[Any] = []
+"""At most one scanning process started ahead of need, waiting for its work on its input
+(list operations are atomic: the UI's worker threads take and give without a lock)."""
+
+
+def _start() -> Any:
+    """Start a scanning process; it waits for its work on its input."""
+    import subprocess  # here: the scanning process itself starts without it
+
+    return subprocess.Popen(
+        [sys.executable, "-I", "-S", __file__],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _take_spare() -> Any:
+    """The process started ahead of need, if it is still alive, else None."""
+    while True:
+        try:
+            process = _SPARES.pop()
+        except IndexError:
+            return None
+        if process.poll() is None:
+            return process
+        process.wait()
+
+
+def prestart() -> None:
+    """Start the next search's process now (the search field just opened, or a search
+    ended), so that Enter finds it started: the interpreter's start is most of the time to
+    the first match of a search. Called from a worker thread; at most one waits."""
+    if _SPARES:
+        return
+    if not _SPARES_CLEANUP:
+        import atexit
+
+        atexit.register(_kill_spares)
+        _SPARES_CLEANUP.append(True)
+    _SPARES.append(_start())
+    while len(_SPARES) > 1:  # another thread started one meanwhile
+        _kill(_SPARES.pop())
+
+
+_SPARES_CLEANUP: list[bool] = []
+"""Whether the spare is killed when the UI exits (registered once)."""
+
+
+def _kill(process: Any) -> None:
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for stream in (process.stdin, process.stdout):
+        if stream is not None:
+            stream.close()
+
+
+def _kill_spares() -> None:
+    """Kill the waiting process (the UI exits)."""
+    while _SPARES:
+        _kill(_SPARES.pop())
 
 
 def _collect(fd: int, on_hits: Callable[[list[Hit]], None], stop: threading.Event) -> int:
@@ -369,17 +432,28 @@ def _lower_priority() -> None:
 
 
 def _main(argv: list[str]) -> int:
-    """The scanning process: ``find PATH`` or ``failure PATH``, the needle on standard input;
-    writes ``line offset`` lines as it finds them, then ``= lines``."""
-    mode, path = argv
-    needle = sys.stdin.buffer.read().decode("utf-8", errors="replace")
+    """The scanning process: its work on standard input (``find`` or ``failure``, a tab and
+    the log's path on the first line, the needle after it), read once it is given, so the
+    process can start before the user has typed what to find; writes ``line offset`` lines
+    as it finds them, then ``= lines``."""
+    work = sys.stdin.buffer.read()
+    first, _, rest = work.partition(b"\n")
+    mode, _, raw_path = first.partition(b"\t")
+    path = raw_path.decode("utf-8", errors="surrogateescape")
+    needle = rest.decode("utf-8", errors="replace")
+    if mode == b"find":
+        mode_text = "find"
+    elif mode == b"failure":
+        mode_text = "failure"
+    else:
+        return 2
     out = sys.stdout.buffer
 
     def report(hits: list[Hit]) -> None:
         out.write(b"".join(b"%d %d\n" % (hit.line, hit.offset) for hit in hits))
         out.flush()
 
-    if mode == "find":
+    if mode_text == "find":
         lines = find(path, needle, report, Yielding(_lower_priority))
     else:
         _lower_priority()

@@ -89,3 +89,24 @@ def test_the_scanning_process_yields_only_once_the_first_chunk_is_read(tmp_path:
     assert seen.count("lowered") == 1
     assert "hits" in seen[seen.index("lowered") - 1]
     assert seen.index("lowered") < len(seen) - 1  # the rest came after
+
+
+def test_a_search_takes_the_process_started_ahead_of_it(tmp_path: Path) -> None:
+    """The search field starts the next search's process before the needle is known; the
+    search then gives it its work instead of starting one, and finds the same lines."""
+    from pocketci_tui.tui import logscan
+
+    path = _log(tmp_path / "run.log")
+    logscan._kill_spares()
+    logscan.prestart()
+    assert len(logscan._SPARES) == 1
+    waiting = logscan._SPARES[0]
+    assert waiting.poll() is None  # started, and waiting for its work
+    found: list[Hit] = []
+    scan("find", path, "TestRefreshToken (0.02s) ünïcode", found.extend, threading.Event())
+    assert [hit.line for hit in found] == [150]
+    assert waiting.returncode is not None  # it did the search, and ended
+    assert waiting not in logscan._SPARES
+    assert len(logscan._SPARES) == 1  # the next search's process is started already
+    logscan._kill_spares()
+    assert logscan._SPARES == []

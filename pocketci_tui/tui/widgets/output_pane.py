@@ -23,7 +23,7 @@ from textual.widgets import Input
 
 from pocketci_tui.stamps import MTIME_SLACK_MS, split_lines
 
-from ..logscan import FAILURE_RE, Hit, read_window, scan, smart_case
+from ..logscan import FAILURE_RE, Hit, prestart, read_window, scan, smart_case
 from ..text import clean_lines
 from .run_log import RunLog
 
@@ -82,6 +82,8 @@ class OutputPane(Vertical):
         self.done = True
         """False while the search is still reading."""
         self._stop = threading.Event()
+        self._begun = threading.Event()
+        """Set once the current search began reading (its typing pause is over)."""
         self._failure_stop = threading.Event()
 
     @on(Deliver)
@@ -109,6 +111,12 @@ class OutputPane(Vertical):
         field.value = self.needle
         field.display = True
         field.focus()
+        self._prestart()
+
+    @work(thread=True, group="log-prestart", exclusive=True, exit_on_error=False)
+    def _prestart(self) -> None:
+        """Start the search's process while the user types what to find."""
+        prestart()
 
     @on(Input.Changed, "#log-search")
     def _changed(self, event: Input.Changed) -> None:
@@ -122,6 +130,8 @@ class OutputPane(Vertical):
         event.input.display = False
         self._log().focus()
         if event.value and not self.hits and not self.done:
+            if event.value == self.needle and self._begun.is_set():
+                return  # already reading the file for it: starting again would lose time
             self.start(event.value, delay=0)  # Enter does not wait for typing to stop
 
     def on_key(self, event: events.Key) -> None:
@@ -142,6 +152,7 @@ class OutputPane(Vertical):
         once ``delay`` seconds passed without another search starting."""
         self._stop.set()
         self._stop = stop = threading.Event()
+        self._begun = begun = threading.Event()
         self.needle = needle
         self.hits = []
         self.index = -1
@@ -153,7 +164,7 @@ class OutputPane(Vertical):
             # A running build's file may not exist yet: search the lines shown meanwhile.
             on_disk = log.log_file is not None and log.log_file.exists()
             lines = None if on_disk else list(log.lines)
-            self._search(needle, log.log_file, lines, log.first_line, stop, delay)
+            self._search(needle, log.log_file, lines, log.first_line, stop, delay, begun)
 
     @work(thread=True, group="log-search", exit_on_error=False)
     def _search(
@@ -164,9 +175,11 @@ class OutputPane(Vertical):
         first: int,
         stop: threading.Event,
         delay: float,
+        begun: threading.Event,
     ) -> None:
         if delay and stop.wait(delay):
             return  # typing went on
+        begun.set()
 
         def call(method: Callable[..., None], *args: Any) -> None:
             self.post_message(self.Deliver(method, *args))
