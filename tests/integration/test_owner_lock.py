@@ -45,6 +45,12 @@ async def _refused(*args: str) -> str:
     return done.stderr
 
 
+def _attached(screen: str, kind: str, pid: int) -> bool:
+    """The status bar names the owner it is attached to, in whichever of its forms fits
+    (``attached to pocketci-tui serve (pid N)``, ``⇄ serve (pid N)``...)."""
+    return ("attached to" in screen or "⇄" in screen) and f"{kind} (pid {pid})" in screen
+
+
 async def test_serve_owns_the_folder_and_a_second_ui_or_serve_changes_nothing(
     hermetic_home: Path, tmp_path: Path
 ) -> None:
@@ -60,7 +66,7 @@ async def test_serve_owns_the_folder_and_a_second_ui_or_serve_changes_nothing(
 
         ui = PtyUI.start()
         try:
-            await until(lambda: f"attached to {owner})" in ui.screen, "the UI attached")
+            await until(lambda: _attached(ui.screen, "serve", serve.proc.pid), "the UI attached")
             ui.press(b"q")  # detaches at once: nothing to confirm, nothing stops
             assert await asyncio.to_thread(ui.wait, 60) == 0, ui.screen[-2000:]
         finally:
@@ -111,7 +117,9 @@ async def test_the_ui_owns_the_folder_and_serve_is_refused(
             assert owner in await _refused(*args)
         second = PtyUI.start()
         try:
-            await until(lambda: f"attached to {owner})" in second.screen, "the UI attached")
+            await until(
+                lambda: _attached(second.screen, "terminal UI", ui.proc.pid), "the UI attached"
+            )
             second.press(b"q")
             assert await asyncio.to_thread(second.wait, 60) == 0, second.screen[-2000:]
         finally:
