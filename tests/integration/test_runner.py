@@ -157,9 +157,14 @@ class Harness:
 
     @property
     def log_lines(self) -> list[str]:
-        """The log's lines without their stamps (each line must have one)."""
+        """The log's lines without their stamps (each line must have one).
+
+        Split at ``\n`` only, as the engine writes and counts lines: ``str.splitlines`` also
+        splits at characters such as U+0085 or U+2028, which a build's output may hold.
+        """
         texts = []
-        for line in self.log_path.read_text(encoding="utf-8").splitlines():
+        text = self.log_path.read_text(encoding="utf-8")
+        for line in text.removesuffix("\n").split("\n"):
             when, text = stamps.split(line)
             assert when is not None, line
             texts.append(text)
