@@ -255,7 +255,8 @@ async def test_letters_type_in_a_focused_input(app_paths: AppPaths) -> None:
         await pilot.press("j", "k", "g", "G", "h", "l", "w")
         assert field.value == "jkgGhlw"
         assert table.cursor_row == 0
-        await pilot.press("escape")
+        await pilot.press("escape")  # clears the filter: every event comes back
+        await wait_for(lambda: ids["running"] in {e.event.id for e in table.events}, pilot)
         log = await running_output(app, pilot, ids)
         await pilot.press("slash")
         search = main.query_one("#log-search", Input)
