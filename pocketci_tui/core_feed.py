@@ -15,8 +15,9 @@ when each of its lines arrived too.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from pocketci_tui.problems import Problem
     from pocketci_tui.store.outbox import OutboxRow
 
+TAIL_READ_BYTES = 4 * 1024 * 1024
+"""The most memory the end of a log file read at once takes (its lines as Python strings):
+a log of long lines gives fewer lines than asked, the newest."""
 
 Watch = Callable[[Callable[[], None]], Callable[[], None]]
 """Registers a callback called whenever something may have changed; returns how to stop."""
@@ -138,8 +142,9 @@ def read_log_tail(path: Path, lines: int) -> tuple[list[str], int] | None:
 
 
 def read_stamped_tail(path: Path, lines: int) -> tuple[list[str], int, list[float | None]] | None:
-    """Return the last ``lines`` lines of a log file, how many it has, and when each of them
-    arrived, or None when it does not exist.
+    """Return the last ``lines`` lines of a log file (fewer when they take more than
+    :data:`TAIL_READ_BYTES`), how many it has, and when each of them arrived, or None when it
+    does not exist.
 
     The texts come without their stamps; a line of a log written before stamps has no time
     (None). The stamps' dates are taken from the file's last change (see
@@ -157,17 +162,17 @@ def read_stamped_tail(path: Path, lines: int) -> tuple[list[str], int, list[floa
 
 
 def _read_tail(path: Path, lines: int) -> tuple[list[str], int] | None:
+    kept: deque[str] = deque()
+    size = 0
     counted = 0
-
-    def counting(handle: Iterable[str]) -> Iterator[str]:
-        nonlocal counted
-        for line in handle:
-            counted += 1
-            yield line
-
     try:
         with path.open("r", encoding="utf-8", errors="replace", newline="\n") as handle:
-            kept = [line.rstrip("\n") for line in deque(counting(handle), maxlen=lines)]
+            for line in handle:
+                counted += 1
+                kept.append(line)
+                size += sys.getsizeof(line)
+                while len(kept) > lines or (size > TAIL_READ_BYTES and len(kept) > 1):
+                    size -= sys.getsizeof(kept.popleft())
     except FileNotFoundError:
         return None
-    return kept, counted
+    return [line.rstrip("\n") for line in kept], counted

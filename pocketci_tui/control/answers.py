@@ -172,7 +172,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 def bounded_tail(tail: OutputTail, max_chars: int) -> OutputTail:
     """``tail`` without its oldest lines beyond ``max_chars`` characters in all.
 
-    Its ``end`` stays true: it is where the last line ends, and the last lines are kept.
+    Its ``end`` stays true: it is where the last line ends, and the last lines are kept,
+    with when each arrived.
     """
     total = 0
     keep = len(tail.lines)
@@ -183,4 +184,5 @@ def bounded_tail(tail: OutputTail, max_chars: int) -> OutputTail:
         keep -= 1
     if keep == 0:
         return tail
-    return OutputTail(tail.lines[keep:], tail.end)
+    times = tail.times[keep:] if len(tail.times) == len(tail.lines) else ()
+    return OutputTail(tail.lines[keep:], tail.end, times)

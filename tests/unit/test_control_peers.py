@@ -59,3 +59,9 @@ def test_an_output_tail_answer_keeps_its_newest_lines_within_the_bound() -> None
     assert bounded_tail(tail, 22) == OutputTail(("b" * 10, "c" * 10), 40)
     assert bounded_tail(tail, 21) == OutputTail(("c" * 10,), 40)
     assert bounded_tail(tail, 5) == OutputTail((), 40)
+
+
+def test_an_output_tail_answer_cut_to_the_bound_keeps_when_each_line_came() -> None:
+    tail = OutputTail(("a" * 10, "b" * 10, "c" * 10), 40, (1.0, 2.0, 3.0))
+    assert bounded_tail(tail, 22) == OutputTail(("b" * 10, "c" * 10), 40, (2.0, 3.0))
+    assert bounded_tail(tail, 5) == OutputTail((), 40, ())

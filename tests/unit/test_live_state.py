@@ -4,7 +4,13 @@ behind, the positions the UI continues from, the problems with one owner, the or
 from __future__ import annotations
 
 from pocketci_tui.engine.dispatch import DispatchQueue, DispatchRequest, LiveState
-from pocketci_tui.engine.dispatch.live import RECENT_RUNS, TAIL_LINES
+from pocketci_tui.engine.dispatch.live import (
+    RECENT_BYTES,
+    RECENT_RUNS,
+    TAIL_BYTES,
+    TAIL_LINES,
+    held,
+)
 from pocketci_tui.model import Run, RunState, utcnow
 from pocketci_tui.problems import Problem
 
@@ -116,3 +122,37 @@ def test_a_failing_watcher_does_not_stop_the_others_nor_the_engine() -> None:
 
     assert told == ["told"]
     assert live.counts() == (1, 0)
+
+
+def test_a_live_tail_of_long_lines_keeps_its_newest_within_the_bytes() -> None:
+    live = LiveState()
+    entry = live.add(run("r1"))
+    width = 64 * 1024
+    count = 3 * TAIL_BYTES // width
+    lines = [f"{i:05d}" + "x" * width for i in range(count)]
+    for line in lines:
+        end = entry.add_output([line], [float(len(line))])
+
+    tail = live.tail("r1")
+    assert end == count == live.tail_end("r1")
+    assert 1 < len(tail) < count
+    assert sum(held(line) for line in tail) <= TAIL_BYTES
+    assert tail == lines[count - len(tail) :]
+    assert len(live.tail_times("r1")) == len(tail)
+
+
+def test_the_tails_of_finished_runs_stay_within_the_bytes_for_them_all() -> None:
+    live = LiveState()
+    line = "x" * (TAIL_BYTES // 4)
+    for i in range(3 * RECENT_BYTES // TAIL_BYTES):
+        entry = live.add(run(f"r{i}"))
+        entry.add_output([f"{i}{line}" for _ in range(3)])
+        live.ended(entry)
+    newest = 3 * RECENT_BYTES // TAIL_BYTES - 1
+
+    kept = [i for i in range(newest + 1) if live.tail(f"r{i}")]
+    assert kept == list(range(newest + 1 - len(kept), newest + 1)), "the newest are kept"
+    assert 1 < len(kept) <= newest
+    assert sum(held(x) for i in kept for x in live.tail(f"r{i}")) <= RECENT_BYTES
+    assert live.tail_end("r0") is None
+    assert live.tail_end(f"r{newest}") == 3

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,22 @@ log = logging.getLogger(__name__)
 TAIL_LINES = 2000
 """Lines of output kept in memory per run for the UI; the full log is on disk."""
 
+TAIL_BYTES = 1024 * 1024
+"""The most memory the tail of one run takes (its lines as Python strings): a line may be up
+to :data:`~pocketci_tui.engine.proc.MAX_LINE` long, so a build printing long lines keeps fewer
+than :data:`TAIL_LINES` of them (the newest), never more than this."""
+
 RECENT_RUNS = 200
 """Finished runs whose tail stays in memory, so a run selected just after it ends still shows."""
+
+RECENT_BYTES = 8 * 1024 * 1024
+"""The most memory the tails of the recently finished runs take together: the oldest finished
+are forgotten first (a finished run's output is read from its log file anyway)."""
+
+
+def held(line: str) -> int:
+    """The memory one kept line takes, in bytes (the string object, header included)."""
+    return sys.getsizeof(line)
 
 
 @dataclass(slots=True)
@@ -38,25 +53,35 @@ class LiveRun:
     Attributes:
         run: The run as last published.
         task: The task executing it, once started.
-        tail: Its last output lines.
+        tail: Its last output lines: at most :data:`TAIL_LINES`, and :data:`TAIL_BYTES`.
         times: When each line of the tail arrived (seconds since the epoch).
         published: Output lines published so far (the position after the last one).
+        size: The memory the tail's lines take (see :func:`held`).
     """
 
     run: Run
     task: asyncio.Task[None] | None = None
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
-    times: deque[float] = field(default_factory=lambda: deque(maxlen=TAIL_LINES))
+    tail: deque[str] = field(default_factory=deque)
+    times: deque[float] = field(default_factory=deque)
     published: int = 0
+    size: int = 0
 
     def add_output(self, lines: Sequence[str], times: Sequence[float] = ()) -> int:
         """Keep ``lines`` in the tail, with when they arrived (now, when not given); return the
-        position after the last of them."""
-        self.tail.extend(lines)
-        if len(times) != len(lines):
-            times = [now_ms() / 1000] * len(lines)
-        self.times.extend(times)
-        self.published += len(lines)
+        position after the last of them. The oldest lines are dropped beyond
+        :data:`TAIL_LINES` or :data:`TAIL_BYTES` (the newest line is always kept)."""
+        count = len(lines)
+        if len(times) != count:
+            times = [now_ms() / 1000] * count
+        # A batch longer than the tail only leaves its last lines.
+        kept = lines[-TAIL_LINES:] if count > TAIL_LINES else lines
+        self.tail.extend(kept)
+        self.times.extend(times[len(times) - len(kept) :])
+        self.size += sum(map(held, kept))
+        while len(self.tail) > TAIL_LINES or (self.size > TAIL_BYTES and len(self.tail) > 1):
+            self.size -= held(self.tail.popleft())
+            self.times.popleft()
+        self.published += count
         return self.published
 
 
@@ -68,6 +93,8 @@ class LiveState:
         self._recent_tails: dict[str, deque[str]] = {}
         self._recent_times: dict[str, deque[float]] = {}
         self._recent_ends: dict[str, int] = {}
+        self._recent_sizes: dict[str, int] = {}
+        self._recent_size = 0
         self._watchers: list[Callable[[], None]] = []
         self._problems = Problems()
         self._problems.watch(self._changed)
@@ -117,11 +144,16 @@ class LiveState:
         self._recent_tails[run_id] = live.tail
         self._recent_times[run_id] = live.times
         self._recent_ends[run_id] = live.published
-        while len(self._recent_tails) > RECENT_RUNS:
+        self._recent_size += live.size - self._recent_sizes.get(run_id, 0)
+        self._recent_sizes[run_id] = live.size
+        while len(self._recent_tails) > RECENT_RUNS or (
+            self._recent_size > RECENT_BYTES and len(self._recent_tails) > 1
+        ):
             oldest = next(iter(self._recent_tails))
             self._recent_tails.pop(oldest)
             self._recent_times.pop(oldest, None)
             self._recent_ends.pop(oldest, None)
+            self._recent_size -= self._recent_sizes.pop(oldest, 0)
         self._changed()
 
     def runs(self) -> list[LiveRun]:
