@@ -1,30 +1,8 @@
-"""GitHub Actions filter patterns: file paths (``paths``, ``onChanges``) and branch/tag names.
+"""GitHub Actions filters: file paths (``paths``, ``onChanges``) and branch/tag names.
 
-The syntax is the one of GitHub's "Filter pattern cheat sheet", for both kinds of filter:
-
-* ``*`` matches zero or more characters except ``/``;
-* ``**`` matches zero or more of any character, ``/`` included; when it forms a whole leading
-  path segment (``**/``), it also matches zero directories, so ``**/README.md`` matches
-  ``README.md`` at the root and ``**/docs/**`` matches ``docs/hello.md``;
-* ``?`` matches zero or one of the preceding character (``*.jsx?`` matches ``page.js`` and
-  ``page.jsx``), ``+`` one or more of it (``v[12].[0-9]+.[0-9]+``); with nothing to repeat
-  (first character, after ``*`` or after another ``?``/``+``) they are literal characters;
-* ``[...]`` matches one character listed or in a range (``[CB]at``, ``[1-2]00``, ``[0-9a-z]``);
-  an unclosed ``[`` is a literal ``[``;
-* ``\\`` makes the next character literal;
-* ``!`` as the first character negates the pattern; anywhere else it is a literal;
-* every other character, ``.`` included, matches itself, case-sensitively;
-* patterns are anchored: they match the whole path from the repository root (``*.js``
-  matches ``app.js`` but not ``src/app.js``; use ``**.js`` or ``**/*.js`` for that);
-* patterns are checked in order and the last one that matches decides: a negated pattern
-  excludes what earlier patterns included, and a later positive one re-includes it.
-
-Why not the gitignore patterns of the ``pathspec`` library: gitignore differs from GitHub on
-most of these points (an unanchored ``*.js`` matches at any depth, a bare name like ``docs``
-matches everything inside that directory, ``?`` is any one character, ``+`` is literal, and
-``**`` is only special as a whole path segment, so ``**.js`` would not cross ``/``). Rewriting
-GitHub patterns into gitignore ones cannot express ``?`` and ``+``. So each pattern is
-translated here into a regular expression, and the compiled patterns are ``pathspec``
+A filter is a list of patterns, checked in order, the last one that matches deciding; what one
+pattern means (GitHub's "Filter pattern cheat sheet") and how it becomes a regular expression is
+in :mod:`.glob_regex`. The compiled patterns are ``pathspec``
 :class:`~pathspec.pattern.RegexPattern` objects (pattern text, include flag, regex), so any
 ``pathspec.PathSpec`` can evaluate them too; the tests check that it agrees.
 
@@ -52,6 +30,14 @@ from itertools import accumulate
 
 from pathspec.pattern import RegexPattern
 
+from pocketci_tui.engine.match.glob_regex import (
+    ANY,
+    ANY_DIRS,
+    PatternError,
+    glob_to_regex,
+    translate,
+)
+
 __all__ = [
     "PathBatch",
     "PathFilter",
@@ -62,102 +48,6 @@ __all__ = [
     "ref_matches",
     "split_csv",
 ]
-
-
-class PatternError(ValueError):
-    """A pattern that cannot be compiled (for example a reversed range such as ``[z-a]``)."""
-
-
-def glob_to_regex(glob: str) -> str:
-    """Translate one GitHub filter pattern (without its leading ``!``) into a regex.
-
-    The result uses only non-capturing groups and is meant for ``re.fullmatch`` with
-    ``re.DOTALL`` (``**`` must match any character, even a newline in a file name).
-
-    Args:
-        glob: The pattern text.
-
-    Returns:
-        The regular expression source.
-
-    Raises:
-        PatternError: When a bracket expression holds a reversed range.
-    """
-    return "".join(_translate(glob))
-
-
-_ANY = ".*"
-_ANY_DIRS = "(?:.*/)?"
-
-
-def _translate(glob: str) -> list[str]:
-    """Translate a pattern into regex pieces, one per glob token."""
-    out: list[str] = []
-    # Whether the last emitted atom can take a ``?``/``+`` quantifier.
-    quantifiable = False
-    i = 0
-    n = len(glob)
-    while i < n:
-        c = glob[i]
-        if c == "*":
-            if i + 1 < n and glob[i + 1] == "*":
-                at_segment_start = i == 0 or glob[i - 1] == "/"
-                if at_segment_start and i + 2 < n and glob[i + 2] == "/":
-                    out.append(_ANY_DIRS)
-                    i += 3
-                else:
-                    out.append(_ANY)
-                    i += 2
-            else:
-                out.append("[^/]*")
-                i += 1
-            quantifiable = False
-            continue
-        if c in "?+":
-            if quantifiable:
-                out[-1] += c
-                quantifiable = False
-            else:
-                out.append(re.escape(c))
-                quantifiable = True
-            i += 1
-            continue
-        if c == "[":
-            end = glob.find("]", i + 1)
-            if end > i + 1:
-                out.append(_bracket(glob[i + 1 : end], glob))
-                quantifiable = True
-                i = end + 1
-                continue
-            out.append(re.escape(c))
-            quantifiable = True
-            i += 1
-            continue
-        if c == "\\" and i + 1 < n:
-            out.append(re.escape(glob[i + 1]))
-            quantifiable = True
-            i += 2
-            continue
-        out.append(re.escape(c))
-        quantifiable = True
-        i += 1
-    return out
-
-
-def _bracket(body: str, glob: str) -> str:
-    parts: list[str] = []
-    j = 0
-    while j < len(body):
-        if j + 2 < len(body) and body[j + 1] == "-":
-            lo, hi = body[j], body[j + 2]
-            if lo > hi:
-                raise PatternError(f"reversed range {lo}-{hi} in pattern {glob!r}")
-            parts.append(f"{re.escape(lo)}-{re.escape(hi)}")
-            j += 3
-        else:
-            parts.append(re.escape(body[j]))
-            j += 1
-    return "[" + "".join(parts) + "]"
 
 
 def split_csv(text: str) -> list[str]:
@@ -193,9 +83,9 @@ one combined check per path is faster (and its cost does not grow with the patte
 
 @lru_cache(maxsize=4096)
 def _pieces(body: str) -> tuple[str, ...]:
-    pieces = _translate(body)
+    pieces = translate(body)
     # ``**/**.go``: zero or more directories then anything is just anything.
-    while len(pieces) >= 2 and pieces[0] == _ANY_DIRS and pieces[1] == _ANY:
+    while len(pieces) >= 2 and pieces[0] == ANY_DIRS and pieces[1] == ANY:
         pieces.pop(0)
     return tuple(pieces)
 
@@ -207,7 +97,7 @@ def _compile_one(raw: str) -> RegexPattern:
     source = "".join(_pieces(body))
     try:
         regex = re.compile(r"\A(?:" + source + r")\Z", _FLAGS)
-    except re.error as exc:  # pragma: no cover - _translate only emits valid regexes
+    except re.error as exc:  # pragma: no cover - translate only emits valid regexes
         raise PatternError(f"invalid pattern {raw!r}: {exc}") from exc
     pattern = RegexPattern(regex, include=not negated)
     pattern.pattern = raw
@@ -244,9 +134,9 @@ class _Block:
         segment: list[str] = []
         for body in bodies:
             pieces = _pieces(body)
-            if pieces and pieces[0] == _ANY:
+            if pieces and pieces[0] == ANY:
                 any_prefix.append("".join(pieces[1:]))
-            elif pieces and pieces[0] == _ANY_DIRS:
+            elif pieces and pieces[0] == ANY_DIRS:
                 rest = pieces[1:]
                 if rest and rest[0] == _STAR:
                     # ``**/*X`` is ``**X``: whatever position X starts at, the path before it
@@ -261,7 +151,7 @@ class _Block:
         s = _alternation(segment) if segment else None
         self.anchored = re.compile(a, _FLAGS).fullmatch if a is not None else None
         self.any_prefix = re.compile(p + r"\Z", _FLAGS).search if p is not None else None
-        self.segment = re.compile(_ANY_DIRS + s, _FLAGS).fullmatch if s is not None else None
+        self.segment = re.compile(ANY_DIRS + s, _FLAGS).fullmatch if s is not None else None
 
     def hit(self, value: str) -> bool:
         """Tell whether any pattern of the block matches ``value``."""
@@ -285,9 +175,9 @@ def _scanners(body: str) -> tuple[re.Pattern[str], ...]:
     with a literal, which the ``re`` engine finds with a fast scan.
     """
     pieces = _pieces(body)
-    if pieces and pieces[0] == _ANY:
+    if pieces and pieces[0] == ANY:
         sources = [_no_newline("".join(pieces[1:])) + "(?=\n)"]
-    elif pieces and pieces[0] == _ANY_DIRS:
+    elif pieces and pieces[0] == ANY_DIRS:
         rest = pieces[1:]
         if rest and rest[0] == _STAR:
             sources = [_no_newline("".join(rest[1:])) + "(?=\n)"]
