@@ -16,35 +16,26 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pocketci_tui.config import Settings
 from pocketci_tui.contract import (
     ClientNotice,
-    CoreClient,
-    CountsChanged,
-    HeadSecrets,
     NotStarted,
-    OutputTail,
-    Rejection,
-    RejectionSummary,
     SettingsChanged,
-    StatusDelivery,
 )
 from pocketci_tui.core_feed import (
     StatusWatch,
-    counts_of,
-    delivery_of,
-    read_stamped_tail,
     tell_delivery,
 )
 from pocketci_tui.datalock import DataFolderBusy, DataLock, Mode
 from pocketci_tui.engine.dispatch.client import EngineClient
 from pocketci_tui.intake.rejections import RejectionLog
 from pocketci_tui.launch import open_secrets
-from pocketci_tui.model import RepoSummary, StoredEvent, webhook_path
+from pocketci_tui.local_client import LocalClient
+from pocketci_tui.model import StoredEvent, webhook_path
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.secrets import SecretStore, SecretStoreError
 from pocketci_tui.store import Store, StoreError
@@ -54,7 +45,6 @@ if TYPE_CHECKING:
 
     from pocketci_tui.control.server import ControlServer, ReloadHook
     from pocketci_tui.intake import IntakeLimits, Listener
-    from pocketci_tui.model import MatchResult, Run
     from pocketci_tui.polling import Poller, PollTiming, ProblemBoard
     from pocketci_tui.problems import Problem
     from pocketci_tui.statuses.routing import SettingsRouter
@@ -113,7 +103,7 @@ def default_engine_factory(**kwargs: Any) -> EngineLike:
     return engine
 
 
-class Services(CoreClient):
+class Services(LocalClient):
     """Owns the store, secret store, engine and listener of one running instance.
 
     It is also the in-process :class:`~pocketci_tui.contract.CoreClient`: the UI's reads and
@@ -446,98 +436,6 @@ class Services(CoreClient):
         if self._control_problem is not None:
             found = [*found, self._control_problem]
         return found
-
-    def subscribe_refusals(
-        self, callback: Callable[[RejectionSummary], None]
-    ) -> Callable[[], None]:
-        """Tell ``callback`` of the listener's refusals."""
-        return self.rejections.subscribe(callback)
-
-    async def events_page(
-        self, *, limit: int, before_id: int | None = None, text: str = ""
-    ) -> list[StoredEvent]:
-        """A page of stored events, newest first."""
-        store, _ = self._running()
-        return await store.list_events(limit=limit, before_id=before_id, text=text)
-
-    async def event(self, event_id: int) -> StoredEvent | None:
-        """One stored event with its payload."""
-        store, _ = self._running()
-        return await store.get_event(event_id)
-
-    async def runs(self, event_id: int) -> list[Run]:
-        """Every run of an event."""
-        store, _ = self._running()
-        return await store.list_runs(event_id)
-
-    async def queue_order(self) -> list[str]:
-        """The queued runs, first to start first."""
-        store, _ = self._running()
-        return await store.queued_runs()
-
-    async def repositories(self) -> list[RepoSummary]:
-        """How each repository stands."""
-        store, _ = self._running()
-        return await store.repositories()
-
-    async def status_deliveries(self, run_ids: Sequence[str]) -> dict[str, StatusDelivery]:
-        """Whether each run's latest commit status reached the forge."""
-        store, _ = self._running()
-        rows = await store.run_statuses(run_ids)
-        return {run_id: delivery_of(row) for run_id, row in rows.items()}
-
-    async def counts(self) -> CountsChanged:
-        """How many runs are queued and running now."""
-        return counts_of(self._running()[1])
-
-    async def output_tail(self, run: Run, lines: int) -> OutputTail:
-        """The log file's end once the run finished, else the engine's live tail."""
-        _, engine = self._running()
-        if run.state.finished and run.log_path:
-            found = await asyncio.to_thread(
-                read_stamped_tail, self.paths.logs_dir / run.log_path, lines
-            )
-            if found is not None:
-                return OutputTail(tuple(found[0]), found[1], tuple(found[2]))
-        # The tail and where it ends in one go (no await between): live batches are joined
-        # to it by position.
-        return OutputTail(
-            tuple(engine.tail(run.id)[-lines:]),
-            engine.tail_end(run.id),
-            tuple(engine.tail_times(run.id)[-lines:]),
-        )
-
-    async def preview(self, event_id: int) -> MatchResult | None:
-        """What firing the event again would match."""
-        return await self._running()[1].preview(event_id)
-
-    async def head_secrets(self, event_id: int) -> HeadSecrets:
-        """The secrets a fork's head commit would get."""
-        return await self._running()[1].head_secrets(event_id)
-
-    async def refusals(self) -> tuple[list[Rejection], int]:
-        """The listener's recent refusals, newest first, and how many in all."""
-        return self.rejections.recent(), self.rejections.count
-
-    async def fire(self, event_id: int) -> None:
-        """Dispatch a stored event again."""
-        await self._running()[1].fire(event_id)
-
-    async def rerun(self, run_id: str) -> None:
-        """Re-run one function."""
-        await self._running()[1].rerun(run_id)
-
-    async def cancel(self, run_id: str) -> bool:
-        """Cancel a run."""
-        return await self._running()[1].cancel(run_id)
-
-    async def cancel_event(self, event_id: int) -> int:
-        """Cancel an event's active runs."""
-        return await self._running()[1].cancel_event(event_id)
-
-    async def approve(self, event_id: int, sha: str | None = None) -> None:
-        """Approve a fork's pull request at its head commit."""
-        await self._running()[1].approve(event_id, sha)
 
     async def stop(self) -> None:
         """Close the control socket (attached clients are told), stop the listener (no new
