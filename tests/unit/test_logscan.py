@@ -3,22 +3,60 @@ running once stopped."""
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
-from pocketci_tui.tui.logscan import CHUNK, Hit, Yielding, find, scan
+from pocketci_tui.tui.logscan import CHUNK, RAMP, Hit, Yielding, find, scan
+
+LINES = 300_000
 
 
 def _log(path: Path) -> Path:
-    """A log larger than a chunk, with matches on both sides of a chunk's end."""
-    lines = [f"{i:06d}: step {i} {'cache miss' if i % 997 == 3 else 'ok'}" for i in range(200_000)]
+    """A log larger than the first reads and a chunk, with matches on both sides of each
+    read's end."""
+    lines = [f"{i:06d}: step {i} {'cache miss' if i % 997 == 3 else 'ok'}" for i in range(LINES)]
     lines[150] = "--- FAIL: TestRefreshToken (0.02s) ünïcode"
     lines[151] = "Error: exit status 1"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert path.stat().st_size > CHUNK
+    assert path.stat().st_size > sum(RAMP) + CHUNK
     return path
+
+
+def test_the_first_match_is_reported_after_a_small_first_read(tmp_path: Path) -> None:
+    """A match near the top is reported once the first 64 KiB are read, before the rest of
+    the file is there at all (a pipe, written in two parts, stands for the file)."""
+    path = tmp_path / "run.log"
+    os.mkfifo(path)
+    head = "".join(f"{i:06d}: {'cache miss' if i == 3 else 'ok'} {'x' * 40}\n" for i in range(2000))
+    assert len(head) >= RAMP[0]
+    seen = threading.Event()
+    found: list[Hit] = []
+    in_time: list[bool] = []
+
+    def write() -> None:
+        with path.open("w", encoding="utf-8") as pipe:
+            pipe.write(head)
+            pipe.flush()
+            # The rest only once the match was reported (or after 10 s, when it never is).
+            in_time.append(seen.wait(10))
+            pipe.write("tail cache miss\n")
+
+    def on_hits(hits: list[Hit]) -> None:
+        found.extend(hits)
+        seen.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        find(path, "cache miss", on_hits, threading.Event())
+    finally:
+        seen.set()
+        writer.join()
+    assert in_time == [True]
+    assert [hit.line for hit in found] == [3, 2000]
 
 
 def test_a_search_in_its_own_process_finds_what_a_search_here_finds(tmp_path: Path) -> None:
@@ -30,13 +68,13 @@ def test_a_search_in_its_own_process_finds_what_a_search_here_finds(tmp_path: Pa
         lines_here = find(path, needle, here.extend, threading.Event())
         batches: list[list[Hit]] = []
         lines = scan("find", path, needle, batches.append, threading.Event())
-        assert lines == lines_here == 200_000
+        assert lines == lines_here == LINES
         assert [hit for batch in batches for hit in batch] == here
     assert len(here) == 0  # a capital letter: exactly that
     batches = []
     scan("find", path, "cache miss", batches.append, threading.Event())
     found = [hit for batch in batches for hit in batch]
-    assert [hit.line for hit in found] == list(range(3, 200_000, 997))
+    assert [hit.line for hit in found] == list(range(3, LINES, 997))
     assert len(batches[0]) == 1
     with path.open("rb") as handle:
         for hit in found:
@@ -84,7 +122,7 @@ def test_the_scanning_process_yields_only_once_the_first_chunk_is_read(tmp_path:
         lambda hits: seen.append(f"hits {hits[0].line}"),
         Yielding(lambda: seen.append("lowered")),
     )
-    assert lines == 200_000
+    assert lines == LINES
     assert seen[0] == "hits 3"
     assert seen.count("lowered") == 1
     assert "hits" in seen[seen.index("lowered") - 1]
