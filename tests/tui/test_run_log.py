@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from daggerstub import install_fake_dagger
+from rich.style import Style
 from textual.app import App, ComposeResult
+from textual.strip import Strip
+from textual.widgets import Log
 
 from pocketci_tui import stamps
 from pocketci_tui.model import Run, RunOutput, RunState
@@ -214,3 +218,51 @@ async def test_batches_join_the_shown_tail_by_position() -> None:
             "a",
             "b",
         ]
+
+
+async def test_a_frame_draws_again_only_the_lines_that_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Lines already drawn are drawn from the cache: a frame for a new count in the border
+    or a line scrolled draws no line again (or only the new one), while a new needle, new
+    stamps or a selection draw them all anew."""
+    drawn: list[int] = []
+    original = Log._render_line_strip
+
+    def counting(self: Log, y: int, rich_style: Style) -> Strip:
+        drawn.append(y)
+        return original(self, y, rich_style)
+
+    monkeypatch.setattr(Log, "_render_line_strip", counting)
+    app = _OneLog()
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.query_one(RunLog)
+        log.show("build", [f"step {i} ok" for i in range(200)], end=200)
+        await pilot.pause()
+
+        def top() -> Strip:
+            return log.render_line(0)
+
+        assert len(set(drawn)) >= 20  # the view's lines, drawn once
+        drawn.clear()
+        log.border_subtitle = "1/3 /step"
+        await pilot.pause()
+        assert drawn == []
+        log.scroll_relative(y=-1, animate=False)
+        await pilot.pause()
+        assert len(drawn) <= 1
+        drawn.clear()
+        log.set_needle("step")
+        await pilot.pause()
+        assert len(set(drawn)) >= 20
+        assert any(segment.style is not None and segment.style.reverse for segment in top())
+        drawn.clear()
+        log.cycle_stamps()
+        await pilot.pause()
+        assert len(set(drawn)) >= 20
+        assert top().text.startswith(log.stamp_text(log.line_at(round(log.scroll_offset.y))[0]))
+        drawn.clear()
+        log.toggle_selection()
+        await pilot.pause()
+        assert drawn  # the selected line drawn anew, marked
+        assert log.selection is not None

@@ -166,9 +166,23 @@ class SelectingLog(StampedLog):
             super().action_scroll_up()
 
     def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
+        """A whole line, as drawn: its stamp, its text highlighted, the selection's mark.
+
+        Kept in the log's cache of drawn lines, which the log empties whenever what a line
+        looks like may change (new content, a style, the needle, the stamps, the selection)
+        and shifts when lines are dropped from the top. The log itself fills that cache only
+        while text is selected with the mouse, so every frame drew every line in view again:
+        a frame for a new count in the border, a scrolled line or a moved focus cost a line's
+        highlighting and layout per row, 20 to 40 ms at 120x40 on a busy machine.
+        """
+        cached = self._render_line_cache.get(y)
+        if cached is not None:
+            return cached
         strip = super()._render_line_strip(y, rich_style)
         shown = self.selected_range()
         if shown is not None and shown[0] <= y <= shown[1]:
             segments = Segment.apply_style(list(strip), post_style=SELECTED)
             strip = Strip(segments, strip.cell_length)
+        if y < len(self._lines):
+            self._render_line_cache[y] = strip
         return strip
