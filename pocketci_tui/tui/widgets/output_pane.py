@@ -35,6 +35,12 @@ cleaning and laying out the window is most of the time to a first match older th
 SEARCH_DELAY = 0.08
 """Seconds of typing quiet before a search starts reading."""
 
+HOLD = 0.06
+"""Seconds the screen waits, after Enter starts a search, for its first match: the field
+closing, the focus moving and the first match are painted in one frame rather than two. A
+frame of the whole screen takes 20 to 50 ms on a busy machine, and the second waited for the
+first, so the match came a frame late; most first matches are read within this time."""
+
 
 Window = tuple[int, list[str], list[float | None]]
 """Lines read around a match: the first one's number, the lines (cleaned), when each came."""
@@ -85,6 +91,8 @@ class OutputPane(Vertical):
         self._begun = threading.Event()
         """Set once the current search began reading (its typing pause is over)."""
         self._failure_stop = threading.Event()
+        self._held: contextlib.ExitStack | None = None
+        """Open while the screen waits for the first match (see :data:`HOLD`)."""
 
     @on(Deliver)
     def _deliver(self, message: Deliver) -> None:
@@ -94,6 +102,25 @@ class OutputPane(Vertical):
         """Stop reading when the pane goes (the app quits)."""
         self._stop.set()
         self._failure_stop.set()
+        self._release()
+
+    def _hold(self) -> None:
+        """Hold the screen's updates until the first match is shown, :data:`HOLD` at most."""
+        if self._held is not None:
+            return
+        held = contextlib.ExitStack()
+        held.enter_context(self.app.batch_update())
+        self._held = held
+        self.set_timer(HOLD, lambda: self._release(held))
+
+    def _release(self, held: contextlib.ExitStack | None = None) -> None:
+        """Let the screen update again: the first match is shown, or no longer awaited, or
+        (``held``) its wait is over, unless that hold was released already."""
+        if held is not None and held is not self._held:
+            return
+        current, self._held = self._held, None
+        if current is not None:
+            current.close()
 
     def _log(self) -> RunLog:
         return self.query_one(RunLog)
@@ -127,6 +154,8 @@ class OutputPane(Vertical):
     @on(Input.Submitted, "#log-search")
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if event.value and not self.hits and not self.done:
+            self._hold()
         event.input.display = False
         self._log().focus()
         if event.value and not self.hits and not self.done:
@@ -224,11 +253,14 @@ class OutputPane(Vertical):
             else:
                 self._go(hit)
         self._show_count()
+        if first:
+            self._release()
 
     def _finish(self, stop: threading.Event) -> None:
         if stop is self._stop:
             self.done = True
             self._show_count()
+            self._release()
 
     def _show_count(self) -> None:
         log = self._log()
@@ -327,6 +359,7 @@ class OutputPane(Vertical):
         """Another run is shown: stop reading the last one's log, forget its matches."""
         message.stop()
         self._stop.set()
+        self._release()
         self.needle = ""
         self.hits = []
         self.index = -1

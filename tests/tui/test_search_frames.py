@@ -1,0 +1,156 @@
+"""What the screen shows between Enter in the Output pane's search field and the first match.
+
+Enter closes the field and moves the focus, and the search's first match follows within tens
+of milliseconds: the screen waits for it (up to ``HOLD``) and paints both in one frame, rather
+than a frame without the match first; a search that finds nothing, or is slow, never keeps the
+screen waiting longer than that.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import RenderableType
+from textual.screen import Screen
+from textual.widgets import Input
+
+from pocketci_tui.paths import AppPaths
+from pocketci_tui.tui import logscan
+from pocketci_tui.tui.app import PocketCIApp
+from pocketci_tui.tui.logscan import Hit
+from pocketci_tui.tui.widgets import output_pane
+from pocketci_tui.tui.widgets.run_log import MAX_LINES, RunLog
+
+from .harness import wait_for
+from .test_ui_actions import build, ready, screen, seeded, select_event
+
+Frame = tuple[bool, int | None, str]
+"""What a frame showed: the search field open, the marked line, the count."""
+
+Scan = Callable[[str, Path, str, Callable[[list[Hit]], None], threading.Event], int]
+
+
+def _record(app: PocketCIApp, monkeypatch: pytest.MonkeyPatch) -> list[Frame]:
+    """Every frame the app paints from now on, as what it showed."""
+    frames: list[Frame] = []
+    original = app._display
+
+    def display(screen: Screen[Any], renderable: RenderableType | None) -> None:
+        original(screen, renderable)
+        main = app.main_screen
+        if main is None or renderable is None:
+            return
+        log = main.query_one(RunLog)
+        field = main.query_one("#log-search", Input)
+        frames.append((field.display, log.current, log.search_status))
+
+    monkeypatch.setattr(app, "_display", display)
+    return frames
+
+
+def _write_log(app_paths: AppPaths, event_id: int) -> int:
+    """A log longer than the pane keeps, one match near the top; its line."""
+    lines = [f"line {i}" for i in range(MAX_LINES * 2)]
+    lines[7] = "needle: the first"
+    path = app_paths.logs_dir / f"{event_id}" / "run-main-test.log"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return 7
+
+
+def _gated(gate: threading.Event) -> Scan:
+    """The real search, started only once ``gate`` is set (so Enter comes before it)."""
+    real = logscan.scan
+
+    def scan(
+        mode: str,
+        path: Path,
+        needle: str,
+        on_hits: Callable[[list[Hit]], None],
+        stop: threading.Event,
+    ) -> int:
+        gate.wait(10)
+        return real(mode, path, needle, on_hits, stop)
+
+    return scan
+
+
+async def test_enter_paints_the_closed_field_and_the_first_match_in_one_frame(
+    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No frame shows the field closed without the match: the screen waited for it."""
+    services, ids = await seeded(app_paths)
+    first = _write_log(app_paths, ids["failed"])
+    gate = threading.Event()
+    monkeypatch.setattr(output_pane, "scan", _gated(gate))
+    monkeypatch.setattr(output_pane, "HOLD", 10.0)  # however slow the machine
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await select_event(app, pilot, ids["failed"])
+        log = screen(app).query_one(RunLog)
+        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
+        log.focus()
+        await pilot.press("slash", *"needle")
+        frames = _record(app, monkeypatch)
+        await pilot.press("enter")
+        gate.set()
+        await wait_for(lambda: log.current == first and log.search_status == "1/1", pilot)
+        await pilot.pause(0.1)
+        closed = [frame for frame in frames if not frame[0]]
+        assert closed, frames
+        assert closed[0][1] == first, frames
+        assert all(current == first for _, current, _ in closed), frames
+
+
+async def test_a_search_without_a_match_lets_the_screen_go_on_at_once(
+    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing found: the screen says so when the search ends, without waiting out the
+    hold."""
+    services, ids = await seeded(app_paths)
+    _write_log(app_paths, ids["failed"])
+    gate = threading.Event()
+    monkeypatch.setattr(output_pane, "scan", _gated(gate))
+    monkeypatch.setattr(output_pane, "HOLD", 60.0)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await select_event(app, pilot, ids["failed"])
+        log = screen(app).query_one(RunLog)
+        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
+        log.focus()
+        await pilot.press("slash", *"absent")
+        frames = _record(app, monkeypatch)
+        await pilot.press("enter")
+        gate.set()
+        await wait_for(lambda: (False, None, "no match") in frames, pilot, limit=30.0)
+
+
+async def test_a_slow_search_holds_the_screen_no_longer_than_the_hold(
+    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search still reading when the hold is over: the screen shows the field closed and
+    the search under way, and the match once it comes."""
+    services, ids = await seeded(app_paths)
+    first = _write_log(app_paths, ids["failed"])
+    gate = threading.Event()
+    monkeypatch.setattr(output_pane, "scan", _gated(gate))
+    monkeypatch.setattr(output_pane, "HOLD", 0.2)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await select_event(app, pilot, ids["failed"])
+        log = screen(app).query_one(RunLog)
+        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
+        log.focus()
+        await pilot.press("slash", *"needle")
+        frames = _record(app, monkeypatch)
+        await pilot.press("enter")
+        await wait_for(lambda: (False, None, "searching…") in frames, pilot, limit=30.0)
+        assert log.current is None  # still reading: the screen did not wait for it
+        gate.set()
+        await wait_for(lambda: any(frame[1] == first for frame in frames), pilot)
