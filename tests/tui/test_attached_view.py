@@ -92,7 +92,7 @@ async def test_link_down_is_shown_actions_say_so_and_the_link_back_clears_it(
 
 def footer_keys(app: PocketCIApp) -> dict[str, str]:
     """The footer's hints: key shown to description."""
-    return {key.key_display: key.description for key in screen(app).query(FooterKey)}
+    return {key.key_display: key.description for key in screen(app).query(FooterKey) if key.display}
 
 
 def help_rows(app: PocketCIApp) -> dict[str, tuple[str, str]]:

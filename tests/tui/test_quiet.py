@@ -18,6 +18,7 @@ from pocketci_tui.tui.dialogs.help import HelpDialog
 from pocketci_tui.tui.screens.main import MainScreen
 from pocketci_tui.tui.widgets.events_table import EventsTable
 from pocketci_tui.tui.widgets.footer import KeysFooter
+from pocketci_tui.tui.widgets.run_log import RunLog
 from pocketci_tui.tui.widgets.runs_table import RunsTable
 
 from .harness import wait_for
@@ -26,7 +27,9 @@ from .test_ui_actions import build, ready, screen, seeded, select_event
 
 def footer_keys(app: PocketCIApp) -> list[tuple[str, str, bool]]:
     footer = screen(app).query_one(KeysFooter)
-    return [(key.key, key.description, key.disabled) for key in footer.query(FooterKey)]
+    return [
+        (key.key, key.description, key.disabled) for key in footer.query(FooterKey) if key.display
+    ]
 
 
 async def settled(app: PocketCIApp, pilot: Pilot[int]) -> None:
@@ -162,3 +165,28 @@ async def test_the_app_freezes_once_the_services_are_up(app_paths: AppPaths, tha
     assert app.collector._on_collection not in gc.callbacks  # stopped with the app
     plain, _ = build(services, app_paths)
     assert plain.collector is None
+
+
+async def test_the_footer_shows_new_keys_in_the_key_widgets_it_has(app_paths: AppPaths) -> None:
+    """The search field takes the focus and gives it back: the footer shows the field's keys,
+    then the log's again, in the key widgets it already has (hiding those left over), rather
+    than removing them all and mounting new ones."""
+    services, ids = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot, 5)
+        await select_event(app, pilot, ids["failed"])
+        main = screen(app)
+        footer = main.query_one(KeysFooter)
+        main.query_one(RunLog).focus()
+        await wait_for(
+            lambda: footer.current and ("slash", "Search", False) in footer_keys(app), pilot
+        )
+        log_keys, widgets = footer_keys(app), set(footer.query(FooterKey))
+        await pilot.press("slash")
+        await wait_for(lambda: footer.current and footer_keys(app) != log_keys, pilot)
+        assert ("slash", "Search", False) not in footer_keys(app)
+        assert set(footer.query(FooterKey)) == widgets
+        await pilot.press("escape")
+        await wait_for(lambda: footer.current and footer_keys(app) == log_keys, pilot)
+        assert set(footer.query(FooterKey)) == widgets
