@@ -78,9 +78,9 @@ from pocketci_tui.secrets.keyring_store import (
     KeyringSecretStore,
     _cryptfile_class,
     _select_os_backend,
-    _Worker,
     plaintext_store,
 )
+from pocketci_tui.secrets.worker import _Worker
 
 __all__ = [
     "DEFAULT_TIMEOUT",
