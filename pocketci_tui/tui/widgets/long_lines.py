@@ -12,8 +12,10 @@ line are counted as lines arrive, and again when the width changes.
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
 from rich.cells import cell_len
@@ -26,8 +28,34 @@ SIDE_STEP = 4
 """Fewest columns ``h``/``l`` scroll (a quarter of the view's width when that is more)."""
 
 
+def held(line: str) -> int:
+    """The memory one kept line takes, in bytes (the string object, header included)."""
+    return sys.getsizeof(line)
+
+
+def fit_around(lines: Sequence[str], index: int, max_bytes: int) -> tuple[int, int]:
+    """The widest slice ``[first, last)`` of ``lines`` around ``lines[index]`` (kept) whose
+    lines take at most ``max_bytes``, growing it a line on each side in turn."""
+    index = min(max(index, 0), len(lines) - 1) if lines else 0
+    first, last = index, min(index + 1, len(lines))
+    size = sum(held(line) for line in lines[first:last])
+    grew = True
+    while grew:
+        grew = False
+        if last < len(lines) and size + held(lines[last]) <= max_bytes:
+            size += held(lines[last])
+            last += 1
+            grew = True
+        if first > 0 and size + held(lines[first - 1]) <= max_bytes:
+            first -= 1
+            size += held(lines[first])
+            grew = True
+    return first, last
+
+
 class LongLinesLog(Log):
-    """A :class:`~textual.widgets.Log` whose long lines scroll sideways or wrap."""
+    """A :class:`~textual.widgets.Log` whose long lines scroll sideways or wrap, keeping at
+    most ``max_lines`` lines and ``max_bytes`` bytes of them (the newest)."""
 
     wrap: reactive[bool] = reactive(False, init=False)
     """Long lines are wrapped to the view's width (else they scroll sideways)."""
@@ -37,10 +65,17 @@ class LongLinesLog(Log):
         *,
         highlight: bool = False,
         max_lines: int | None = None,
+        max_bytes: int | None = None,
         auto_scroll: bool = True,
         id: str | None = None,
     ) -> None:
         super().__init__(highlight=highlight, max_lines=max_lines, auto_scroll=auto_scroll, id=id)
+        self.max_bytes = max_bytes
+        """The most memory the lines kept take (see :func:`held`); None: no bound."""
+        self._line_bytes: deque[int] = deque()
+        """The memory each line kept takes (kept in step with the lines while bounded)."""
+        self._kept_bytes = 0
+        """Their sum."""
         self._rows: list[int] = []
         """Rows each line takes while wrapped (kept in step with the lines only then)."""
         self._starts: list[int] | None = None
@@ -149,8 +184,34 @@ class LongLinesLog(Log):
         return Size(self._wrap_width, self._row_starts()[-1])
 
     def write_lines(self, lines: Iterable[str], scroll_end: bool | None = None) -> LongLinesLog:
-        """Write lines (see :meth:`Log.write_lines`), counting their rows first while
-        wrapping, so that the view's size is right as soon as the log sets it."""
+        """Write lines (see :meth:`Log.write_lines`), dropping the oldest beyond
+        :attr:`max_bytes` as the log drops them beyond ``max_lines``."""
+        if self.max_bytes is None:
+            return self._write_lines(lines, scroll_end)
+        batch = list(lines)
+        new = [part for line in batch for part in line.splitlines()]
+        sizes = self._line_bytes
+        added = [held(line) for line in new]
+        sizes.extend(added)
+        self._kept_bytes += sum(added)
+        limit = self.max_lines
+        if self._kept_bytes <= self.max_bytes and (limit is None or len(sizes) <= limit):
+            return self._write_lines(batch, scroll_end)
+        while len(sizes) > 1 and (
+            self._kept_bytes > self.max_bytes or (limit is not None and len(sizes) > limit)
+        ):
+            self._kept_bytes -= sizes.popleft()
+        # Every part of the log drops as many of its first lines as the lines beyond
+        # ``max_lines``: for this write, that is the lines beyond the bytes too.
+        self.max_lines = len(sizes)
+        try:
+            return self._write_lines(batch, scroll_end)
+        finally:
+            self.max_lines = limit
+
+    def _write_lines(self, lines: Iterable[str], scroll_end: bool | None) -> LongLinesLog:
+        """Write lines, counting their rows first while wrapping, so that the view's size is
+        right as soon as the log sets it."""
         if not self.wrap:
             super().write_lines(lines, scroll_end)
             return self
@@ -169,6 +230,8 @@ class LongLinesLog(Log):
         """Clear the log and its row counts."""
         self._rows = []
         self._starts = None
+        self._line_bytes.clear()
+        self._kept_bytes = 0
         super().clear()
         return self
 

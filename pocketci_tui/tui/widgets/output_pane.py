@@ -351,7 +351,7 @@ class OutputPane(Vertical):
         if generation != self._log().generation:
             return
         log = self._log()
-        log.show_window(start, lines, times)
+        log.show_window(start, lines, times, around=hit.line)
         log.go_to(hit.line)
 
     @on(RunLog.Replaced)

@@ -21,9 +21,14 @@ from ..logscan import smart_case
 from ..messages import CopyText, EngineActivity
 from ..text import Part, clean, fit_parts
 from .line_select import SelectingLog
+from .long_lines import fit_around
 
 MAX_LINES = 10_000
 """Lines kept on screen; the full log stays on disk."""
+
+MAX_BYTES = 4 * 1024 * 1024
+"""The most memory the lines kept on screen take: a run printing long lines (up to 64 KiB
+each) keeps fewer than :data:`MAX_LINES` of them, the newest."""
 
 
 def wrap_note(lines: Iterable[str], width: int) -> list[str]:
@@ -225,8 +230,12 @@ class RunLog(SelectingLog):
     """What the search found (``3/120``, ``3/120+`` while reading, ``no match``), for the
     border (set by the pane; the border adds the searched text)."""
 
-    def __init__(self, *, id: str | None = None, max_lines: int = MAX_LINES) -> None:
-        super().__init__(highlight=True, max_lines=max_lines, auto_scroll=True, id=id)
+    def __init__(
+        self, *, id: str | None = None, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES
+    ) -> None:
+        super().__init__(
+            highlight=True, max_lines=max_lines, max_bytes=max_bytes, auto_scroll=True, id=id
+        )
         self.highlighter = self.needles = NeedleHighlighter()
         self.log_file: Path | None = None
         """The shown run's log file, which search reads (None: only the lines shown)."""
@@ -311,9 +320,21 @@ class RunLog(SelectingLog):
         """True when the log line ``line`` is shown (within the lines kept)."""
         return self.note is None and self.first_line <= line < self.first_line + self.line_count
 
-    def show_window(self, start: int, lines: list[str], times: Sequence[float | None] = ()) -> None:
+    def show_window(
+        self,
+        start: int,
+        lines: list[str],
+        times: Sequence[float | None] = (),
+        *,
+        around: int | None = None,
+    ) -> None:
         """Show lines of the log file from line ``start`` (a match older than the tail kept):
-        live output is counted, not added, until End follows the tail again."""
+        live output is counted, not added, until End follows the tail again. Lines that take
+        more than the bytes kept are cut to those around the log line ``around``."""
+        if around is not None and self.max_bytes is not None:
+            first, last = fit_around(lines, around - start, self.max_bytes)
+            times = times[first:last] if len(times) == len(lines) else ()
+            start, lines = start + first, lines[first:last]
         self.clear()
         self.window = True
         self.follow = False
