@@ -280,6 +280,7 @@ class Services(LocalClient):
         problem shown like the others, not a failed start: builds go on, only attaching to
         this process is impossible.
         """
+        from pocketci_tui.control.hub import RING_BYTES, UI_RING_BYTES
         from pocketci_tui.control.location import SocketLocationError, socket_path
         from pocketci_tui.control.server import ControlServer, ControlServerError
         from pocketci_tui.problems import Problem
@@ -292,6 +293,8 @@ class Services(LocalClient):
                 owner=lock.owner,
                 paths=self.paths,
                 reload=self._reload_for_clients,
+                # An owner that is a UI keeps less for resuming clients: it is the UI's memory.
+                ring_bytes=UI_RING_BYTES if self._mode == "ui" else RING_BYTES,
             )
             await server.start()
         except (SocketLocationError, ControlServerError, OSError) as exc:

@@ -53,6 +53,7 @@ __all__ = [
     "QUEUE_SIZE",
     "RING_BYTES",
     "RING_SIZE",
+    "UI_RING_BYTES",
     "ClientTooSlow",
     "Entry",
     "HubClient",
@@ -67,6 +68,10 @@ RING_SIZE = 10_000
 RING_BYTES = 32 * 1024 * 1024
 """The most bytes of frames the ring keeps (a flood of output comes in large batches: the
 oldest are dropped sooner, and a client that was away longer resyncs)."""
+
+UI_RING_BYTES = 8 * 1024 * 1024
+"""The most bytes the ring keeps in an owner that is itself a UI, whose memory is the UI's: a
+client away through a flood resyncs sooner (it re-reads the screen), nothing is lost."""
 
 QUEUE_SIZE = 1_000
 """How many notices may wait for one client before it is cut off as too slow."""

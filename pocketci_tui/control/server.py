@@ -47,7 +47,7 @@ from pocketci_tui.control.answers import (
     secret_name_of,
     short_text,
 )
-from pocketci_tui.control.hub import ClientTooSlow, HubClient, NoticeHub
+from pocketci_tui.control.hub import RING_BYTES, ClientTooSlow, HubClient, NoticeHub
 from pocketci_tui.control.limits import (
     BUSY,
     MAX_CLIENT_FRAME,
@@ -173,6 +173,8 @@ class ControlServer:
             ``503 busy``); see :mod:`~pocketci_tui.control.limits` for this and the next two.
         max_connections: The most connections open at once.
         request_deadline: Seconds a connection may stay without a whole request.
+        ring_bytes: The most bytes of notices kept for clients that resume
+            (:data:`~pocketci_tui.control.hub.RING_BYTES`).
     """
 
     def __init__(
@@ -188,6 +190,7 @@ class ControlServer:
         max_clients: int = MAX_CLIENTS,
         max_connections: int = MAX_CONNECTIONS,
         request_deadline: float = REQUEST_DEADLINE,
+        ring_bytes: int = RING_BYTES,
     ) -> None:
         self.client = client
         self.heartbeat = heartbeat
@@ -196,7 +199,7 @@ class ControlServer:
         self.owner = owner
         self.paths = paths
         self.reload = reload
-        self.hub = NoticeHub()
+        self.hub = NoticeHub(ring_bytes=ring_bytes)
         self.refusals = RefusalLog()
         """Connections refused for their peer's uid."""
         self.max_clients = max_clients

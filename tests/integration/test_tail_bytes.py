@@ -2,18 +2,22 @@
 as the runner delivers keeps only its newest lines in memory, within the byte bound, and the
 tail still says where it ends, so the live output continues from it without a gap or a repeat.
 Through the real services (in-process and over the control socket), the real engine and runner,
-and the stand-in ``dagger`` printing real 64 KiB lines."""
+and the stand-in ``dagger`` printing real 64 KiB lines. An owner that is a UI keeps fewer bytes
+of notices for resuming clients than ``serve`` does: they are the UI's memory."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+from controlkit import running
 from corekit import IMPLEMENTATIONS, Told, attached, deliver
 from daggerstub import arg, fn
 from enginekit import EngineKit
 
 from pocketci_tui import stamps
+from pocketci_tui.control.hub import RING_BYTES, UI_RING_BYTES
 from pocketci_tui.core_feed import TAIL_READ_BYTES
 from pocketci_tui.engine.dispatch.live import TAIL_BYTES, held
 from pocketci_tui.engine.proc import MAX_LINE
@@ -81,3 +85,28 @@ async def test_the_tail_of_a_run_printing_long_lines_keeps_its_newest_within_the
             assert len(last.times) == len(last.lines)
     finally:
         await services.stop()
+
+
+@pytest.mark.parametrize("mode", ["ui", "serve"])
+async def test_an_owner_that_is_a_ui_keeps_fewer_bytes_of_notices_for_resuming_clients(
+    tmp_path: Path, mode: str
+) -> None:
+    line = long_line(1)
+    each = sys.getsizeof(line)
+    count = 2 * UI_RING_BYTES // each  # twice what a UI keeps, well within what serve keeps
+    assert count * (each + 1024) < RING_BYTES
+    kit = EngineKit(tmp_path)
+    async with running(kit, mode=mode) as (services, _):
+        assert services.control is not None
+        hub = services.control.hub
+        first = hub.seq + 1
+        for n in range(count):
+            hub.publish(RunOutput("r1", (line,), n + 1, (1_700_000_000.0,)))
+        kept = hub.seq - hub.oldest + 1
+        _, resync = hub.open(first - 1, hub.instance)
+        if mode == "ui":
+            assert kept * each <= UI_RING_BYTES
+            assert resync is not None, "a client from before the flood re-reads the screen"
+        else:
+            assert hub.oldest <= first
+            assert resync is None, "a client from before the flood resumes"
