@@ -154,3 +154,51 @@ async def test_a_slow_search_holds_the_screen_no_longer_than_the_hold(
         assert log.current is None  # still reading: the screen did not wait for it
         gate.set()
         await wait_for(lambda: any(frame[1] == first for frame in frames), pilot)
+
+
+async def test_the_count_is_updated_a_few_times_a_second_while_the_search_reads(
+    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search reporting its matches in many batches: the first match and the final count
+    are shown at once, the count in between at most every ``COUNT_EVERY`` seconds rather
+    than once per batch (each a frame of its own, competing with the keys)."""
+    services, ids = await seeded(app_paths)
+    first = _write_log(app_paths, ids["failed"])
+    batches = 60
+
+    def scan(
+        mode: str,
+        path: Path,
+        needle: str,
+        on_hits: Callable[[list[Hit]], None],
+        stop: threading.Event,
+    ) -> int:
+        on_hits([Hit(first, 0)])
+        for batch in range(batches):
+            on_hits([Hit(1_000 + batch, -1)])
+        return MAX_LINES * 2
+
+    statuses: list[str] = []
+    original = RunLog.watch_search_status
+
+    def watch(self: RunLog) -> None:
+        statuses.append(self.search_status)
+        original(self)
+
+    monkeypatch.setattr(output_pane, "scan", scan)
+    monkeypatch.setattr(output_pane, "COUNT_EVERY", 5.0)  # however slow the machine
+    monkeypatch.setattr(RunLog, "watch_search_status", watch)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await select_event(app, pilot, ids["failed"])
+        log = screen(app).query_one(RunLog)
+        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
+        log.focus()
+        statuses.clear()
+        await pilot.press("slash", *"needle", "enter")
+        await wait_for(lambda: log.search_status == f"1/{batches + 1}", pilot)
+        assert log.current == first
+        assert statuses[-1] == f"1/{batches + 1}"
+        assert "1/1+" in statuses
+        assert len([status for status in statuses if status.endswith("+")]) <= 3, statuses

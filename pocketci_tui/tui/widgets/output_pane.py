@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from textual import events, on, work
 from textual.containers import Vertical
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Input
 
 from pocketci_tui.stamps import MTIME_SLACK_MS, split_lines
@@ -34,6 +35,11 @@ cleaning and laying out the window is most of the time to a first match older th
 
 SEARCH_DELAY = 0.08
 """Seconds of typing quiet before a search starts reading."""
+
+COUNT_EVERY = 0.1
+"""Seconds between two updates of the count while a search reads: each batch of matches (one
+per read of the file) would otherwise be a frame of its own, competing with the keys pressed
+meanwhile; the first match and the final count are shown at once."""
 
 HOLD = 0.06
 """Seconds the screen waits, after Enter starts a search, for its first match: the field
@@ -93,6 +99,8 @@ class OutputPane(Vertical):
         self._failure_stop = threading.Event()
         self._held: contextlib.ExitStack | None = None
         """Open while the screen waits for the first match (see :data:`HOLD`)."""
+        self._count_due: Timer | None = None
+        """The next update of the count while the search reads (see :data:`COUNT_EVERY`)."""
 
     @on(Deliver)
     def _deliver(self, message: Deliver) -> None:
@@ -252,9 +260,14 @@ class OutputPane(Vertical):
                 self._show_window(log.generation, hit, *window)
             else:
                 self._go(hit)
-        self._show_count()
-        if first:
+            self._show_count()
             self._release()
+        elif self._count_due is None:
+            self._count_due = self.set_timer(COUNT_EVERY, self._count_now)
+
+    def _count_now(self) -> None:
+        self._count_due = None
+        self._show_count()
 
     def _finish(self, stop: threading.Event) -> None:
         if stop is self._stop:
@@ -263,6 +276,9 @@ class OutputPane(Vertical):
             self._release()
 
     def _show_count(self) -> None:
+        if self._count_due is not None:
+            self._count_due.stop()
+            self._count_due = None
         log = self._log()
         if not self.needle:
             log.search_status = ""
