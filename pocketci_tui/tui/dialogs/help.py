@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
+from rich.cells import cell_len
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -67,6 +70,48 @@ def binding_rows(
     return result
 
 
+class KeysTable(DataTable[Text | str]):
+    """The help's rows, laid out again for each width so that nothing is cut.
+
+    The keys and the binding id (what a user types into ``keymap``) always show whole; what a
+    key does takes the rest of the width and wraps onto more lines where it must (at 80
+    columns the table would otherwise run past the dialog's edge and cut the ids).
+
+    Args:
+        rows: (keys, description, binding id) per action.
+    """
+
+    def __init__(self, rows: list[tuple[str, str, str]], *, id: str) -> None:
+        super().__init__(cursor_type="none", id=id)
+        self._rows = rows
+        self._laid_out_for = -1
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Lay the rows out for the new width."""
+        self.lay_out(event.size.width)
+
+    def lay_out(self, width: int) -> None:
+        """Fill the table for ``width`` columns (the vertical scrollbar's included)."""
+        if width == self._laid_out_for:
+            return
+        self._laid_out_for = width
+        keys_width = max((cell_len(keys) for keys, _, _ in self._rows), default=4)
+        id_width = max((cell_len(binding_id) for _, _, binding_id in self._rows), default=2)
+        # Each column has a cell of padding on either side; the scrollbar takes its own.
+        spare = width - self.styles.scrollbar_size_vertical - 6 * self.cell_padding
+        what_width = max(spare - keys_width - id_width, 16)
+        self.clear(columns=True)
+        self.add_columns("keys", "action", "id")
+        for keys, description, binding_id in self._rows:
+            lines = textwrap.wrap(description, what_width, break_on_hyphens=False) or [""]
+            self.add_row(
+                Text(keys, style="bold"),
+                "\n".join(lines),
+                Text(binding_id, style="dim"),
+                height=len(lines),
+            )
+
+
 class HelpDialog(ListDialog[None]):
     """Lists every action: keys, what it does, and the binding id used by ``keymap``.
 
@@ -88,11 +133,7 @@ class HelpDialog(ListDialog[None]):
         """Lay out the table."""
         with Vertical(classes="dialog", id="help") as box:
             box.border_title = "Keys"
-            table: DataTable[Text | str] = DataTable(cursor_type="none", id="help-table")
-            table.add_columns("keys", "action", "id")
-            for keys, description, binding_id in self._rows:
-                table.add_row(Text(keys, style="bold"), description, Text(binding_id, style="dim"))
-            yield table
+            yield KeysTable(self._rows, id="help-table")
             yield Label(
                 "Letters type in a text field: Enter/Esc leave it (Tab in the fire picker)."
                 "\nRemap in config.yaml:  keymap: {run-rerun: ctrl+r}    Esc closes",
