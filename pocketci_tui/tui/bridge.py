@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 
 from textual.message_pump import MessagePump
@@ -44,7 +46,10 @@ stays on disk and opens in the pager."""
 
 
 BURST_EVENTS = 10
-"""New events in one flush from which the next flush waits :data:`BURST_INTERVAL`."""
+"""New events within :data:`BURST_WINDOW` from which flushes wait :data:`BURST_INTERVAL`."""
+BURST_WINDOW = 1.0
+"""Seconds over which new events are counted: a steady storm (one event per flush, 17 a
+second) is a burst as much as many events in one flush."""
 BURST_INTERVAL = 0.25
 """Seconds between flushes while deliveries pour in."""
 
@@ -56,6 +61,7 @@ class EngineBridge:
         target: Where messages go (the app).
         interval: Seconds between flushes.
         max_pending_lines: Output lines kept per run between two flushes.
+        burst_window: Seconds over which new events are counted to tell a burst.
     """
 
     def __init__(
@@ -64,8 +70,10 @@ class EngineBridge:
         *,
         interval: float = DEFAULT_INTERVAL,
         max_pending_lines: int = MAX_PENDING_LINES,
+        burst_window: float = BURST_WINDOW,
     ) -> None:
         self._target = target
+        self._burst_window = burst_window
         self._interval = interval
         self._max_pending = max_pending_lines
         self._unsubscribe: Callable[[], None] | None = None
@@ -73,7 +81,7 @@ class EngineBridge:
         self._thread = 0
         self._handle: asyncio.TimerHandle | None = None
         self._batch = EngineActivity()
-        self._burst_stored = 0
+        self._arrivals: deque[float] = deque(maxlen=BURST_EVENTS)
         self._lines = 0
         self.flushes = 0
         """How many messages were posted (for tests and benchmarks)."""
@@ -127,6 +135,7 @@ class EngineBridge:
             batch.runs[notice.run.id] = notice.run
         elif isinstance(notice, EventStored):
             batch.stored.append(notice)
+            self._arrivals.append(time.monotonic())
         elif isinstance(notice, EventUpdated):
             batch.updated[notice.event_id] = notice
         elif isinstance(notice, EventMatched):
@@ -143,9 +152,16 @@ class EngineBridge:
         if self._handle is None and self._loop is not None:
             # A burst of deliveries redraws the Events pane at a calmer pace: every redraw
             # costs the same whatever it shows, and the listener shares this loop.
-            burst = self._burst_stored >= BURST_EVENTS
-            delay = BURST_INTERVAL if burst else self._interval
+            delay = BURST_INTERVAL if self.bursting else self._interval
             self._handle = self._loop.call_later(delay, self.flush)
+
+    @property
+    def bursting(self) -> bool:
+        """Whether deliveries pour in: :data:`BURST_EVENTS` new events came within the burst
+        window (flushes then wait :data:`BURST_INTERVAL`)."""
+        arrivals = self._arrivals
+        full = len(arrivals) == arrivals.maxlen
+        return full and time.monotonic() - arrivals[0] <= self._burst_window
 
     def _add_output(self, batch: EngineActivity, notice: RunOutput) -> None:
         """Collect a run's new lines and when they arrived, at most ``max_pending`` per run."""
@@ -168,7 +184,6 @@ class EngineBridge:
         """Post what was collected as one message."""
         self._handle = None
         batch, self._batch = self._batch, EngineActivity()
-        self._burst_stored = len(batch.stored)
         if not (
             batch.stored
             or batch.updated

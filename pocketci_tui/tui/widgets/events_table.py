@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from rich.text import Text
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import DataTable
 
 from pocketci_tui.model import Event, Run, StoredEvent
@@ -21,6 +23,10 @@ VENDOR_LABELS = {"github": "gh", "gitea": "gitea", "forgejo": "fj", "gitlab": "g
 (``gh``, ``fj``, ``glab``), or its name when that fits."""
 MAX_ROWS = 200
 """Rows kept when new events arrive (one page); older events page in from the store."""
+FOLLOW_INTERVAL = 0.25
+"""Seconds at least between two moves of the cursor to the newest event while it follows the
+head: each move loads the event's runs and rewrites the Output pane, which under a storm of
+deliveries (one batch every 50 ms) kept the event loop, the listener's too, busy repainting."""
 
 
 HEADERS = {
@@ -134,6 +140,17 @@ class EventsTable(DataTable[Text | str]):
         """The overall state shown per event id."""
         self.column_widths: tuple[tuple[str, int], ...] = ()
         """The columns shown, as (key, width), sized from the table's width."""
+        self.follow_interval = FOLLOW_INTERVAL
+        """Seconds at least between two moves of the cursor to the newest event."""
+        self._followed_at = float("-inf")
+        self._follow_timer: Timer | None = None
+        self._held: int | None = None
+
+    @property
+    def follow_pending(self) -> bool:
+        """Whether the cursor follows the head but waits on an older event for its next move
+        (new events came sooner than :attr:`follow_interval` after the last move)."""
+        return self._follow_timer is not None
 
     def on_mount(self) -> None:
         """Create the columns for the width there is (again on every resize)."""
@@ -214,8 +231,10 @@ class EventsTable(DataTable[Text | str]):
     def set_events(
         self, events: Iterable[StoredEvent], runs: dict[int, list[Run]] | None = None
     ) -> None:
-        """Replace every row, keeping the cursor on the same event when it is still shown."""
-        keep = self.selected_id
+        """Replace every row, keeping the cursor on the same event when it is still shown (or
+        on the newest, when it waits to follow the head)."""
+        keep = None if self.follow_pending else self.selected_id
+        self._stop_following()
         self._events = [e for e in events if e.event.id is not None]
         self._rebuild(runs or {}, keep)
 
@@ -238,7 +257,8 @@ class EventsTable(DataTable[Text | str]):
         """Show new events at the top (one redraw for the whole batch), refresh known ones.
 
         With the cursor on the newest event, the cursor moves to the newest (following the
-        head, as the user watching live expects); anywhere else it stays on its event. Only the
+        head, as the user watching live expects), at most once per :attr:`follow_interval`
+        (in between it waits on its event); anywhere else it stays on its event. Only the
         newest :data:`MAX_ROWS` rows are kept (older ones page in again from the store), so a
         burst of deliveries costs one bounded redraw per batch, not one per delivery.
         """
@@ -255,7 +275,10 @@ class EventsTable(DataTable[Text | str]):
                 fresh[event_id] = stored
         if fresh:
             keep = self.selected_id
-            at_head = bool(self._events) and self.cursor_row == 0
+            at_head = bool(self._events) and (self.cursor_row == 0 or self.follow_pending)
+            if at_head:
+                # It may wait on its event only while that stays in the page.
+                at_head = self._follow_now(may_wait=self.cursor_row + len(fresh) < MAX_ROWS)
             newest = sorted(fresh.values(), key=lambda s: s.event.id or 0, reverse=True)
             self._events[:0] = newest
             # Keep the row under the cursor unless the cursor follows the head anyway.
@@ -266,6 +289,37 @@ class EventsTable(DataTable[Text | str]):
             self._insert(newest, gone, runs, None if at_head else keep)
         for event_id in known:
             self.refresh_event(event_id, runs)
+
+    def _follow_now(self, *, may_wait: bool) -> bool:
+        """Whether the cursor, following the head, moves to the newest event now; if not, a
+        move is set for when :attr:`follow_interval` has passed since the last one, and the
+        cursor waits on its event meanwhile (only when ``may_wait``)."""
+        now = time.monotonic()
+        due = self._follow_timer is None and now - self._followed_at >= self.follow_interval
+        if due or not may_wait:
+            self._stop_following()
+            self._followed_at = now
+            return True
+        if self._follow_timer is None:
+            wait = self._followed_at + self.follow_interval - now
+            self._follow_timer = self.set_timer(wait, self._follow_head)
+        self._held = self.selected_id
+        return False
+
+    def _follow_head(self) -> None:
+        """The wait is over: the cursor moves to the newest event."""
+        self._follow_timer = None
+        self._held = None
+        self._followed_at = time.monotonic()
+        if self._events:
+            self._place_cursor(None)
+
+    def _stop_following(self) -> None:
+        """The user moved the cursor while it waited: it stays where they put it."""
+        if self._follow_timer is not None:
+            self._follow_timer.stop()
+            self._follow_timer = None
+        self._held = None
 
     def refresh_event(self, event_id: int, runs: dict[int, list[Run]]) -> None:
         """Redraw one event's row (status changes)."""
@@ -350,6 +404,8 @@ class EventsTable(DataTable[Text | str]):
     def on_data_table_row_highlighted(self, message: DataTable.RowHighlighted) -> None:
         """Tell the screen which event is highlighted."""
         message.stop()
+        if self.follow_pending and self.selected_id != self._held:
+            self._stop_following()
         self.post_message(self.EventSelected(self.selected_id))
         if self._events and message.cursor_row >= len(self._events) - 1:
             self.post_message(self.NearEnd())

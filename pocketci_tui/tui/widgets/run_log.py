@@ -451,7 +451,10 @@ class RunLog(SelectingLog):
         Args:
             lines: The note, already cleaned for the screen, one paragraph per line.
         """
-        self.note = list(lines)
+        note = list(lines)
+        if note == self.note:
+            return  # shown already: writing it again would only cost a repaint
+        self.note = note
         self.log_file = None
         self._forget()
         self._write_note()
