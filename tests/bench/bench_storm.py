@@ -16,6 +16,8 @@ whole run, shown live in the Output pane (the newest event's run). Then rounds a
 
 In both, ``?`` (open the help) and ``?`` again (close it) are written to the terminal the
 whole time: key press to screen. Intake is timed from the request written to the reply read.
+The UI process's CPU time per second of each window says how busy its loop is (less noisy
+than latencies on a shared machine).
 The figures are medians over the rounds of each kind, with the ratio storm / calm. With
 ``--profile``, ``py-spy`` (when installed) records the UI process during the last storm round
 and the flat profile is written to that file.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -54,6 +57,17 @@ class Window:
     intake: list[float] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     keys: list[float] = field(default_factory=list)
+    cpu: float = 0.0
+    """The UI process's CPU time per second of the window (1.0: one core all the time)."""
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process ``pid`` used so far, in seconds."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, IndexError):
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def flood_log(home: Path) -> Path | None:
@@ -116,9 +130,12 @@ def window(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+    used = cpu_seconds(term.proc.pid)
+    started = time.monotonic()
     prober.start()
     asyncio.run(_deliver(url, bodies, seconds, result.intake, result.statuses))
     prober.join()
+    result.cpu = (cpu_seconds(term.proc.pid) - used) / (time.monotonic() - started)
     if spy is not None:
         spy.wait(60)
     result.keys = keys
@@ -169,6 +186,7 @@ def summary(windows: list[Window]) -> dict[str, dict[str, float]]:
             "intake_p99": _median([_percentile(w.intake, 0.99) for w in mine]),
             "keys_p50": _median([_percentile(w.keys, 0.5) for w in mine]),
             "keys_p95": _median([_percentile(w.keys, 0.95) for w in mine]),
+            "cpu": _median([w.cpu for w in mine]),
             "presses": sum(len(w.keys) for w in mine),
             "accepted": sum(s == 200 for w in mine for s in w.statuses),
             "sent": sum(len(w.statuses) for w in mine),
@@ -196,6 +214,11 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
             f"  {label:<24} calm {calm[key]:8.1f} ms   storm {storm[key]:8.1f} ms   "
             f"storm/calm {ratio:.2f}x"
         )
+    ratio = storm["cpu"] / calm["cpu"] if calm["cpu"] else float("nan")
+    out.append(
+        f"  {'UI process CPU':<24} calm {calm['cpu']:8.2f} s/s  storm {storm['cpu']:8.2f} s/s  "
+        f"storm/calm {ratio:.2f}x"
+    )
     for kind, of in by_kind.items():
         out.append(
             f"  {kind}: {of['accepted']:g}/{of['sent']:g} deliveries answered 200, "
