@@ -9,6 +9,7 @@ coalesced (the latest wins).
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections import deque
@@ -44,6 +45,10 @@ MAX_PENDING_LINES = 2_000
 more than anyone reads); the Output pane replaces older ones by one marker line. The full log
 stays on disk and opens in the pager."""
 
+MAX_PENDING_BYTES = 4 * 1024 * 1024
+"""The most memory the output lines kept per run between two flushes take (a line may be up to
+64 KiB long; the Output pane keeps no more than this either)."""
+
 
 BURST_EVENTS = 10
 """New events within :data:`BURST_WINDOW` from which flushes wait :data:`BURST_INTERVAL`."""
@@ -61,6 +66,7 @@ class EngineBridge:
         target: Where messages go (the app).
         interval: Seconds between flushes.
         max_pending_lines: Output lines kept per run between two flushes.
+        max_pending_bytes: The most memory they take, per run.
         burst_window: Seconds over which new events are counted to tell a burst.
     """
 
@@ -70,12 +76,16 @@ class EngineBridge:
         *,
         interval: float = DEFAULT_INTERVAL,
         max_pending_lines: int = MAX_PENDING_LINES,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
         burst_window: float = BURST_WINDOW,
     ) -> None:
         self._target = target
         self._burst_window = burst_window
         self._interval = interval
         self._max_pending = max_pending_lines
+        self._max_pending_bytes = max_pending_bytes
+        self._pending_bytes: dict[str, int] = {}
+        """The memory each run's pending lines take (see :data:`MAX_PENDING_BYTES`)."""
         self._unsubscribe: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = 0
@@ -164,7 +174,10 @@ class EngineBridge:
         return full and time.monotonic() - arrivals[0] <= self._burst_window
 
     def _add_output(self, batch: EngineActivity, notice: RunOutput) -> None:
-        """Collect a run's new lines and when they arrived, at most ``max_pending`` per run."""
+        """Collect a run's new lines and when they arrived, at most ``max_pending`` per run
+        and ``max_pending_bytes`` of them (the newest)."""
+        if not batch.output:
+            self._pending_bytes.clear()  # a new batch
         pending = batch.output.setdefault(notice.run_id, [])
         pending.extend(notice.lines)
         times = batch.times.setdefault(notice.run_id, [])
@@ -174,7 +187,13 @@ class EngineBridge:
             times.extend([None] * len(notice.lines))
         if notice.end is not None:
             batch.ends[notice.run_id] = notice.end
-        excess = len(pending) - self._max_pending
+        held = self._pending_bytes.get(notice.run_id, 0) + sum(map(sys.getsizeof, notice.lines))
+        excess = max(0, len(pending) - self._max_pending)
+        held -= sum(map(sys.getsizeof, pending[:excess]))
+        while held > self._max_pending_bytes and excess < len(pending) - 1:
+            held -= sys.getsizeof(pending[excess])
+            excess += 1
+        self._pending_bytes[notice.run_id] = held
         if excess > 0:
             del pending[:excess]
             del times[:excess]

@@ -12,9 +12,11 @@ from textual.app import App, ComposeResult
 
 from pocketci_tui import stamps
 from pocketci_tui.engine.proc import MAX_LINE
-from pocketci_tui.model import Run, RunState
+from pocketci_tui.model import Run, RunOutput, RunState
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.tui.app import make_app
+from pocketci_tui.tui.bridge import MAX_PENDING_BYTES, EngineBridge
+from pocketci_tui.tui.messages import EngineActivity
 from pocketci_tui.tui.widgets.long_lines import held
 from pocketci_tui.tui.widgets.run_log import MAX_BYTES, RunLog
 from pocketci_tui.tui.widgets.runs_table import RunsTable
@@ -161,3 +163,35 @@ async def test_a_match_older_than_the_tail_is_shown_around_it_within_the_bytes(
         assert log.lines[hit - log.first_line] == lines[hit]
         assert kept_bytes(log) <= MAX_BYTES
         assert log.line_count > 1
+
+
+class _Recorder(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[EngineActivity] = []
+
+    def on_engine_activity(self, message: EngineActivity) -> None:
+        self.batches.append(message)
+
+
+async def test_long_lines_waiting_for_the_next_frame_keep_their_newest_within_the_bytes() -> None:
+    """Between two frames, the output waiting for the screen is bounded in bytes per run too:
+    its newest lines, their moments, and how many older ones were dropped."""
+    app = _Recorder()
+    async with app.run_test() as pilot:
+        bridge = EngineBridge(app)
+        lines = [long_line(n) for n in range(3 * MAX_PENDING_BYTES // WIDTH)]
+        for n, line in enumerate(lines):
+            bridge.on_notice(RunOutput("r1", (line,), n + 1, (float(n),)))
+        bridge.on_notice(RunOutput("r2", ("short",), 1, (0.5,)))
+        bridge.flush()
+        await wait_for(lambda: bool(app.batches), pilot)
+        [batch] = app.batches
+        kept = batch.output["r1"]
+        assert 1 < len(kept) < len(lines)
+        assert sum(held(line) for line in kept) <= MAX_PENDING_BYTES
+        assert kept == lines[len(lines) - len(kept) :]
+        assert batch.times["r1"] == [float(n) for n in range(len(lines) - len(kept), len(lines))]
+        assert batch.dropped["r1"] == len(lines) - len(kept)
+        assert batch.ends["r1"] == len(lines)
+        assert batch.output["r2"] == ["short"]
