@@ -32,6 +32,7 @@ from ..messages import (
 )
 from ..text import clean, clean_lines, format_time, literal, queue_note
 from ..widgets.events_table import MAX_ROWS, EventsTable
+from ..widgets.field import Field
 from ..widgets.footer import KeysFooter
 from ..widgets.output_pane import OutputPane
 from ..widgets.run_log import MAX_LINES, RunLog
@@ -99,7 +100,7 @@ class MainScreen(SelectionActionsScreen):
         yield StatusBar(id="status")
         with Vertical(id="events-pane", classes="pane") as pane:
             pane.border_title = "Events"
-            yield Input(
+            yield Field(
                 placeholder="filter: text state:failed event:tag repo:acme/* (Esc clears)",
                 id="events-filter",
             )
@@ -111,7 +112,7 @@ class MainScreen(SelectionActionsScreen):
             with OutputPane(id="log-pane", classes="pane") as log:
                 log.border_title = "Output"
                 yield Label("", id="run-reason", markup=False)
-                yield Input(placeholder="search the whole log (Esc clears)", id="log-search")
+                yield Field(placeholder="search the whole log (Esc clears)", id="log-search")
                 yield RunLog(id="log")
         yield KeysFooter(compact=True)
 

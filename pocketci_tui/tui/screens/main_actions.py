@@ -13,6 +13,7 @@ from typing import Any
 
 from textual import on, work
 from textual.reactive import reactive
+from textual.widgets import Input
 
 from pocketci_tui.contract import CoreClient
 from pocketci_tui.model import EventStatus, Run, StoredEvent
@@ -48,7 +49,10 @@ class SelectionActionsScreen(PaneKeysScreen):
     queue_order: list[str]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer approve only for a waiting fork pull request, the pager only for a run's log."""
+        """Offer approve only for a waiting fork pull request, the pager only for a run's log,
+        and the filter's ``/`` only outside a text field (there it types a ``/``)."""
+        if action == "filter":
+            return not isinstance(self.focused, Input)
         if action == "approve":
             stored = self._selected_event()
             return stored is not None and stored.status is EventStatus.WAITING
