@@ -266,3 +266,17 @@ async def test_a_frame_draws_again_only_the_lines_that_changed(
         await pilot.pause()
         assert drawn  # the selected line drawn anew, marked
         assert log.selection is not None
+
+
+async def test_only_lines_of_a_sensible_width_are_kept_drawn() -> None:
+    """A line up to 64 KiB wide is drawn each time it is in view rather than kept: the cache
+    of up to 1,024 drawn lines would otherwise hold tens of megabytes of them."""
+    app = _OneLog()
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.query_one(RunLog)
+        log.show("build", ["short line", "x" * 65_536, "another short line"], end=3)
+        await pilot.pause()
+        assert 0 in log._render_line_cache
+        assert 2 in log._render_line_cache
+        assert 1 not in log._render_line_cache
+        assert log.render_line(1).cell_length == log.size.width  # still drawn, cropped

@@ -27,6 +27,11 @@ MAX_COPY_CHARS = 1_000_000
 SELECTED = Style(reverse=True)
 """How selected lines look."""
 
+CACHED_CELLS = 2_000
+"""The widest line kept drawn in the cache of drawn lines (up to 1,024 of them): a longer one
+(up to 64 KiB) is drawn again each frame it is in view, rather than letting the cache hold
+tens of megabytes of them."""
+
 
 class SelectingLog(StampedLog):
     """A stamped log whose lines can be selected and copied by keyboard."""
@@ -168,12 +173,13 @@ class SelectingLog(StampedLog):
     def _render_line_strip(self, y: int, rich_style: Style) -> Strip:
         """A whole line, as drawn: its stamp, its text highlighted, the selection's mark.
 
-        Kept in the log's cache of drawn lines, which the log empties whenever what a line
-        looks like may change (new content, a style, the needle, the stamps, the selection)
-        and shifts when lines are dropped from the top. The log itself fills that cache only
-        while text is selected with the mouse, so every frame drew every line in view again:
-        a frame for a new count in the border, a scrolled line or a moved focus cost a line's
-        highlighting and layout per row, 20 to 40 ms at 120x40 on a busy machine.
+        Kept (unless wider than :data:`CACHED_CELLS`) in the log's cache of drawn lines, which
+        the log empties whenever what a line looks like may change (new content, a style, the
+        needle, the stamps, the selection) and shifts when lines are dropped from the top. The
+        log itself fills that cache only while text is selected with the mouse, so every frame
+        drew every line in view again: a frame for a new count in the border, a scrolled line
+        or a moved focus cost a line's highlighting and layout per row, 20 to 40 ms at 120x40
+        on a busy machine.
         """
         cached = self._render_line_cache.get(y)
         if cached is not None:
@@ -183,6 +189,6 @@ class SelectingLog(StampedLog):
         if shown is not None and shown[0] <= y <= shown[1]:
             segments = Segment.apply_style(list(strip), post_style=SELECTED)
             strip = Strip(segments, strip.cell_length)
-        if y < len(self._lines):
+        if y < len(self._lines) and strip.cell_length <= CACHED_CELLS:
             self._render_line_cache[y] = strip
         return strip
