@@ -62,6 +62,7 @@ BINDINGS: dict[str, dict[str, str]] = {
         "cursor-top": "g",
         "cursor-bottom": "G",
         "pane-zoom": "z",
+        "pane-unzoom": "escape",
     },
     "output": {
         "log-follow": "end,G",

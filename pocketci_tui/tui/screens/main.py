@@ -499,9 +499,16 @@ class MainScreen(SelectionActionsScreen):
             self.add_class("-zoom-output")
             self.query_one(RunsTable).pin()
             self.query_one(RunLog).focus()
+        self.refresh_bindings()  # Esc's way back shows in the footer only while zoomed
         run = self._selected_run()
         if run is not None:
             self._show_reason(run)
+
+    def action_unzoom(self) -> None:
+        """Esc while zoomed (once the search, the selection and the filter have had theirs):
+        the other panes back, as z does."""
+        if self.has_class("-zoom-output") or self.has_class("-zoom-events"):
+            self.action_zoom()
 
     def action_filter(self) -> None:
         """Show the filter input."""

@@ -50,9 +50,12 @@ class SelectionActionsScreen(PaneKeysScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer approve only for a waiting fork pull request, the pager only for a run's log,
-        and the filter's ``/`` only outside a text field (there it types a ``/``)."""
+        the filter's ``/`` only outside a text field (there it types a ``/``), and Esc's way out of
+        the zoom only while zoomed."""
         if action == "filter":
             return not isinstance(self.focused, Input)
+        if action == "unzoom":  # shown only while zoomed: the way back on a full screen
+            return self.has_class("-zoom-output") or self.has_class("-zoom-events")
         if action == "approve":
             stored = self._selected_event()
             return stored is not None and stored.status is EventStatus.WAITING

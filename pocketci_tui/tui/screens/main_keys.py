@@ -74,6 +74,13 @@ MAIN_BINDINGS: list[BindingType] = [
         tooltip="zoom: the focused pane full screen, and back",
     ),
     Binding(
+        "escape",
+        "unzoom",
+        "Back",
+        id="pane-unzoom",
+        tooltip="while zoomed: the other panes back (as z)",
+    ),
+    Binding(
         "j",
         "move(1)",
         "Down",
