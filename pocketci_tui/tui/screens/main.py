@@ -21,7 +21,7 @@ from textual.worker import Worker, WorkerState
 from pocketci_tui.config.engines import LOCAL_ENGINE
 from pocketci_tui.contract import CoreClient, CountsChanged
 from pocketci_tui.eventquery import parse as parse_query
-from pocketci_tui.model import Run, RunState, StoredEvent
+from pocketci_tui.model import EventStatus, Run, RunState, StoredEvent
 from pocketci_tui.problems import Problem, merge
 
 from ..messages import (
@@ -372,10 +372,17 @@ class MainScreen(SelectionActionsScreen):
             # Where the user looks at a run: why the forge did not get its status.
             why = literal(f"! commit status not posted: {delivery.detail}", limit=300)
             shown = Text.assemble(shown, "\n", why) if text else why
+        stored = self._selected_event()
+        broke = stored is not None and stored.status is EventStatus.ERROR and bool(stored.detail)
+        if stored is not None and broke:
+            # A later dispatch (a re-run, a re-fire) failed before any run: the runs shown are
+            # older ones, and without this line only the Events pane's "! error" said so.
+            why = literal(f"! event error: {stored.detail.strip().splitlines()[0]}", limit=300)
+            shown = Text.assemble(shown, "\n", why) if text or refused else why
         shown.no_wrap, shown.overflow = False, "fold"  # wrapped (up to 3 lines), never cut
         reason.update(shown)
-        reason.display = bool(text) or refused
-        reason.set_class(run.state is RunState.FAILED or refused, "-failed")
+        reason.display = bool(text) or refused or broke
+        reason.set_class(run.state is RunState.FAILED or refused or broke, "-failed")
 
     # -- live updates ------------------------------------------------------------------------
 
@@ -424,8 +431,10 @@ class MainScreen(SelectionActionsScreen):
         self.query_one(RunsTable).apply_activity(activity, event_id, known)
         if self.run_id is not None and self.run_id in activity.runs:
             self._show_reason(activity.runs[self.run_id])
-        elif self.run_id in activity.deliveries and (run := self._selected_run()) is not None:
-            self._show_reason(run)
+        elif (self.run_id in activity.deliveries or event_id in activity.updated) and (
+            run := self._selected_run()
+        ) is not None:
+            self._show_reason(run)  # the commit status, or the event's own error, changed
         if event_id is not None and event_id in activity.matched and not known:
             self.load_runs(event_id)
         self.query_one(RunLog).apply_activity(activity, self.run_id)
