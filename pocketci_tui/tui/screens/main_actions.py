@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Input
 
 from pocketci_tui.contract import CoreClient
-from pocketci_tui.model import EventStatus, Run, StoredEvent
+from pocketci_tui.model import Run, StoredEvent
 
 from ..messages import (
     Approve,
@@ -34,6 +34,7 @@ from ..widgets.events_table import EventsTable
 from ..widgets.run_log import RunLog
 from ..widgets.runs_table import RunsTable, run_name
 from .main_nav import PaneKeysScreen
+from .notes import awaits_approval
 
 
 class SelectionActionsScreen(PaneKeysScreen):
@@ -58,7 +59,7 @@ class SelectionActionsScreen(PaneKeysScreen):
             return self.has_class("-zoom-output") or self.has_class("-zoom-events")
         if action == "approve":
             stored = self._selected_event()
-            return stored is not None and stored.status is EventStatus.WAITING
+            return stored is not None and awaits_approval(stored)
         if action == "pager":
             run = self._selected_run()
             return run is not None and bool(run.log_path)
@@ -120,7 +121,7 @@ class SelectionActionsScreen(PaneKeysScreen):
         if stored is None or stored.event.id is None:
             self.notify("Nothing selected", severity="warning")
             return
-        if stored.status is not EventStatus.WAITING:
+        if not awaits_approval(stored):
             self.notify("This event is not waiting for approval", severity="warning")
             return
         self.post_message(Approve(stored))

@@ -50,6 +50,15 @@ def welcome_note(
     ]
 
 
+def awaits_approval(stored: StoredEvent) -> bool:
+    """Whether the event is a fork's pull or merge request waiting for approval.
+
+    Not every waiting event is one: an event held while the secret store does not answer
+    waits too, and approving it would only be refused (only forks need approval).
+    """
+    return stored.status is EventStatus.WAITING and stored.event.is_fork
+
+
 def event_note(stored: StoredEvent) -> list[str]:
     """The selected event while none of its runs is shown: what it is and where it stands."""
     event = stored.event
@@ -66,7 +75,7 @@ def event_note(stored: StoredEvent) -> list[str]:
         lines.insert(2, "  ".join(who + ([commits] if event.commits is not None else [])))
     if stored.detail:
         lines.extend(clean_lines(stored.detail.splitlines()))
-    if stored.status is EventStatus.WAITING:
+    if awaits_approval(stored):
         noun = change_request_noun(event.vendor)
         lines.append(f"A {noun} from a fork: press a to approve its head commit.")
     return lines
