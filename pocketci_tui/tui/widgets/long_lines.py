@@ -19,10 +19,15 @@ from collections.abc import Iterable, Sequence
 from itertools import accumulate
 
 from rich.cells import cell_len
-from textual.geometry import Size
+from rich.style import Style
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
 from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widgets import Log
+
+LINES_KEPT_DRAWN = 256
+"""Drawn lines kept (a few screens of the tallest terminal)."""
 
 SIDE_STEP = 4
 """Fewest columns ``h``/``l`` scroll (a quarter of the view's width when that is more)."""
@@ -55,7 +60,16 @@ def fit_around(lines: Sequence[str], index: int, max_bytes: int) -> tuple[int, i
 
 class LongLinesLog(Log):
     """A :class:`~textual.widgets.Log` whose long lines scroll sideways or wrap, keeping at
-    most ``max_lines`` lines and ``max_bytes`` bytes of them (the newest)."""
+    most ``max_lines`` lines and ``max_bytes`` bytes of them (the newest).
+
+    Drawing it is kept cheap, because a build's output redraws it many times a second: its
+    style is worked out once a frame rather than once a line (and the lines kept drawn are
+    dropped when it changed), and the width of a batch of plain lines is measured at once
+    rather than in a thread of its own.
+    """
+
+    _frame_style: Style | None = None
+    """The widget's style while a frame is drawn (None between frames)."""
 
     wrap: reactive[bool] = reactive(False, init=False)
     """Long lines are wrapped to the view's width (else they scroll sideways)."""
@@ -82,6 +96,53 @@ class LongLinesLog(Log):
         """The first row of each line (and the total last), rebuilt from :attr:`_rows`."""
         self._wrap_width = 0
         """The width the rows were counted for."""
+        self._lines_style: Style | None = None
+        """The style the kept lines were drawn with."""
+        # A few screens of drawn lines (see SelectingLog): the log moves their keys each time
+        # it drops old lines, once a batch under a flood, so it is kept small.
+        self._render_line_cache = LRUCache(LINES_KEPT_DRAWN)
+
+    # -- drawing -------------------------------------------------------------------------------
+
+    @property
+    def rich_style(self) -> Style:
+        """The widget's Rich style (the same for every line of a frame: worked out once)."""
+        style = self._frame_style
+        return style if style is not None else super().rich_style
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Draw the lines of a frame, working out the widget's style once for all of them.
+
+        Every line asks for the style, and working it out walks the styles of every
+        ancestor: for the lines of a frame that was about half the time the pane took to
+        draw while output poured in. The lines kept drawn are dropped when the style changed
+        (a container's look may change without the log being told).
+        """
+        style = super().rich_style
+        if style != self._lines_style:
+            self._render_line_cache.clear()
+            self._lines_style = style
+        self._frame_style = style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    # The log's own is a thread worker, whose handle nobody reads: this one may not start one.
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        """Measure the widest of new lines: at once when they are plain (printable ASCII, one
+        cell a character: most build output), else in a thread as the log does.
+
+        A thread for every batch cost more on the event loop than the measuring itself (a
+        worker started and its state told three times, 20 times a second under a flood).
+        """
+        if not lines:
+            return
+        joined = "".join(lines)
+        if joined.isascii() and joined.isprintable():
+            self._update_maximum_width(updates, max(map(len, lines)))
+        else:
+            super()._update_size(updates, lines)
 
     # -- sideways ------------------------------------------------------------------------------
 
