@@ -283,8 +283,9 @@ def _decode_generic(tp: Any, origin: Any, data: Any, where: str) -> Any:
     if origin is tuple:
         items = _array(data, where)
         if len(args) == 2 and args[1] is Ellipsis:
-            if args[0] is str and all(type(item) is str for item in items):
-                # Output lines come thousands to a notice: checked in one pass, not one by one.
+            if args[0] in _AT_ONCE and _all_of(args[0], items):
+                # Output lines and their times come thousands to a notice, and an attached UI
+                # reads them on its event loop: checked in one pass, not one by one.
                 return tuple(items)
             return tuple(_decode(args[0], item, f"{where}[{i}]") for i, item in enumerate(items))
         if len(items) != len(args):
@@ -306,6 +307,16 @@ def _decode_generic(tp: Any, origin: Any, data: Any, where: str) -> Any:
             for key, value in data.items()
         }
     raise WireError(f"{where}: cannot decode the type {tp!r}")
+
+
+_AT_ONCE = (str, float)
+"""Item types of a ``tuple[T, ...]`` checked in one pass (JSON gives floats as ``float``; an
+array holding a whole number is read item by item, which converts it)."""
+
+
+def _all_of(kind: type[Any], items: list[Any]) -> bool:
+    """True when every item is exactly of ``kind`` (no subclass: ``bool`` is no number)."""
+    return not items or set(map(type, items)) == {kind}
 
 
 def _decode_union(args: tuple[Any, ...], data: Any, where: str) -> Any:

@@ -270,12 +270,23 @@ def test_every_notice_type_is_tested_and_comes_back_equal() -> None:
         (StoredEvent, {"event": {**encode(EVENT), "body": "%%%"}, "status": "received"}, "base64"),
         (OutputTail, {"lines": [1], "end": None}, "$.lines[0]"),
         (OutputTail, {"lines": ["a", "b", None, "c"], "end": None}, "$.lines[2]"),
+        (RunOutput, {"run_id": "r", "lines": ["a", "b"], "times": [1.5, True]}, "$.times[1]"),
+        (RunOutput, {"run_id": "r", "lines": ["a"], "times": ["1.5"]}, "$.times[0]"),
         (int | None, "3", "expected a whole number"),
     ],
 )
 def test_a_wrong_shape_is_refused_saying_where(tp: Any, data: Any, where: str) -> None:
     with pytest.raises(WireError, match=where.replace("$", r"\$").replace("[", r"\[")):
         decode(tp, data)
+
+
+def test_output_times_that_are_whole_numbers_come_back_as_numbers() -> None:
+    """Times are read in one pass when all are JSON floats; a whole number among them (a
+    moment on the second) is read as a float, as one alone would be."""
+    data = {"run_id": "r", "lines": ["a", "b", "c"], "end": 3, "times": [1.5, 2, 2.5]}
+    notice = decode(RunOutput, data)
+    assert notice == RunOutput("r", ("a", "b", "c"), 3, (1.5, 2.0, 2.5))
+    assert [type(t) for t in notice.times] == [float, float, float]
 
 
 def test_unknown_fields_are_ignored_and_defaults_fill_missing_ones() -> None:
