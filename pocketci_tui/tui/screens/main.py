@@ -30,7 +30,7 @@ from ..messages import (
     RefusalsChanged,
     ServicesStarted,
 )
-from ..text import clean, clean_lines, format_time, literal, queue_note
+from ..text import SEPARATOR, Part, clean, clean_lines, fit_parts, format_time, literal, queue_note
 from ..widgets.events_table import MAX_ROWS, EventsTable
 from ..widgets.field import Field
 from ..widgets.footer import KeysFooter
@@ -135,6 +135,7 @@ class MainScreen(SelectionActionsScreen):
         narrow = event.size.width < NARROW_WIDTH
         self.query_one(RunsTable).set_compact(narrow)
         self.query_one(KeysFooter).show_command_palette = not narrow
+        self.call_after_refresh(self._retitle)
 
     # -- loading -----------------------------------------------------------------------------
 
@@ -345,14 +346,32 @@ class MainScreen(SelectionActionsScreen):
             return False
         return bool(self.services.settings.dagger.engines) or run.engine != LOCAL_ENGINE
 
+    def _title_run(self, run: Run) -> None:
+        """The Output pane's title: the stamps shown, the function, its attempt and, while
+        zoomed, its state. A long name is what gives way (cut with ``…``): at 80 columns the
+        end of the title, the attempt and state, was cut instead."""
+        pane = self.query_one("#log-pane")
+        times = self.query_one(RunLog).stamp_title.removeprefix(SEPARATOR)
+        parts = [
+            Part("Output"),
+            *([Part(times)] if times else []),
+            Part(clean(run_name(run)), cut=True),
+            *([Part(f"#{run.attempt}", glued=True)] if run.attempt > 1 else []),
+            *([Part(str(run.state))] if self.has_class("-zoom-output") else []),
+            *([Part(f"on {clean(run.engine)}", drop=1)] if self._names_engine(run) else []),
+        ]
+        # The border keeps a corner, a line and a blank on either side of its title.
+        pane.border_title = fit_parts(parts, pane.size.width - 6 if pane.size.width else 1000)
+
+    def _retitle(self) -> None:
+        """Fit the title again once the pane has its new width (zoom, a resized terminal)."""
+        if (run := self._selected_run()) is not None:
+            self._title_run(run)
+
     def _show_reason(self, run: Run) -> None:
         """The reason line above the output, and the pane's title: the function, its attempt,
         and, while zoomed (the Functions pane hidden), its state."""
-        label = run_name(run) + (f" #{run.attempt}" if run.attempt > 1 else "")
-        state = f" · {run.state}" if self.has_class("-zoom-output") else ""
-        engine = f" · on {clean(run.engine)}" if self._names_engine(run) else ""
-        times = self.query_one(RunLog).stamp_title  # first: a long name is cut, not it
-        self.query_one("#log-pane").border_title = f"Output{times} · {clean(label)}{state}{engine}"
+        self._title_run(run)
         reason = self.query_one("#run-reason", Label)
         text = ""
         if run.state is RunState.FAILED:
@@ -509,6 +528,7 @@ class MainScreen(SelectionActionsScreen):
             self.query_one(RunsTable).pin()
             self.query_one(RunLog).focus()
         self.refresh_bindings()  # Esc's way back shows in the footer only while zoomed
+        self.call_after_refresh(self._retitle)
         run = self._selected_run()
         if run is not None:
             self._show_reason(run)
