@@ -17,7 +17,7 @@ from textual.message_pump import MessagePump
 from pocketci_tui.model import EventStatus, EventStored, StoredEvent
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.tui.bridge import BURST_EVENTS, EngineBridge
-from pocketci_tui.tui.widgets.events_table import EventsTable
+from pocketci_tui.tui.widgets.events_table import MAX_ROWS, EventsTable
 from pocketci_tui.tui.widgets.run_log import RunLog
 
 from .fakes import ScriptedEngine, ScriptedServices, push
@@ -198,3 +198,39 @@ async def wait_until(condition: Any, limit: float = 30.0) -> None:
     while not condition():
         assert loop.time() < deadline, "condition not reached in time"
         await asyncio.sleep(0.01)
+
+
+async def test_new_rows_replacing_old_ones_in_a_full_page_lay_nothing_out(
+    app_paths: AppPaths,
+) -> None:
+    """Removing a row asks Textual for a layout of the whole screen; once the page is full,
+    each new row replaces an old one and the table keeps its size, so a batch repaints the
+    table only."""
+    services, _ = await seeded(app_paths)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(app, pilot, 5)
+        main = screen(app)
+        table = main.query_one(EventsTable)
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.pause(0.2)
+        for start in range(0, MAX_ROWS, 50):
+            for n in range(start, start + 50):
+                event = replace(push(f"fill-{n}", "acme/api", "main", f"{n:040x}", 1), id=9500 + n)
+                services.engine.publish(EventStored(StoredEvent(event, EventStatus.RECEIVED)))
+            await wait_for(lambda n=n: table.event(9500 + n) is not None, pilot)  # type: ignore[misc]
+        await wait_for(lambda: main.event_id == 9500 + MAX_ROWS - 1, pilot)
+        assert table.row_count == MAX_ROWS
+        table.move_cursor(row=2)  # not following: the other panes stay as they are
+        await wait_for(lambda: main.event_id == table.selected_id, pilot)
+        await pilot.pause(0.3)
+        layouts = count_calls(main._compositor, "reflow")
+        chosen = table.selected_id
+        ids = await one_by_one(services, table, pilot, 9800, 5)
+        await pilot.pause(0.3)
+        assert layouts[0] == 0
+        assert table.row_count == MAX_ROWS
+        assert table.selected_id == chosen
+        assert [e.event.id for e in table.events][:5] == ids[::-1]
+        assert [int(str(row.key.value)) for row in table.ordered_rows][:5] == ids[::-1]

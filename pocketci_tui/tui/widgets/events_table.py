@@ -6,8 +6,10 @@ import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Self
 
 from rich.text import Text
+from textual.geometry import Region
 from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import DataTable
@@ -116,6 +118,9 @@ class EventsTable(DataTable[Text | str]):
     DEFAULT_CSS = """
     EventsTable { height: 1fr; }
     """
+
+    _same_size = False
+    """True while rows are removed that new rows replace (see :meth:`refresh`)."""
 
     class EventSelected(Message):
         """The highlighted event changed.
@@ -290,6 +295,17 @@ class EventsTable(DataTable[Text | str]):
         for event_id in known:
             self.refresh_event(event_id, runs)
 
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        """Refresh the table; while rows are replaced one for one, without a layout."""
+        layout = layout and not self._same_size
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
     def _follow_now(self, *, may_wait: bool) -> bool:
         """Whether the cursor, following the head, moves to the newest event now; if not, a
         move is set for when :attr:`follow_interval` has passed since the last one, and the
@@ -366,8 +382,15 @@ class EventsTable(DataTable[Text | str]):
         if self._apply_layout():  # every row was built again, the new ones too
             self._place_cursor(keep)
             return
-        for stored in gone:
-            self.remove_row(str(stored.event.id))
+        # As many rows come as go once the page is full: the table keeps its height, so the
+        # rows gone need a repaint of the table, not the layout of the whole screen that
+        # removing a row asks for (the new rows' height is measured when idle).
+        self._same_size = len(gone) >= len(newest)
+        try:
+            for stored in gone:
+                self.remove_row(str(stored.event.id))
+        finally:
+            self._same_size = False
         for stored in newest:
             assert stored.event.id is not None
             state = self.states[stored.event.id]
