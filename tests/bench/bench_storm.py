@@ -16,8 +16,10 @@ whole run, shown live in the Output pane (the newest event's run). Then rounds a
 
 In both, ``?`` (open the help) and ``?`` again (close it) are written to the terminal the
 whole time: key press to screen. Intake is timed from the request written to the reply read.
-The UI process's CPU time per second of each window says how busy its loop is (less noisy
-than latencies on a shared machine).
+The UI process's CPU time per second of each window says how busy its loop is; a small hook
+in the UI also counts the frames that render the whole screen (a layout asked for them) and
+the Output pane's rewrites (cleared to show another event or run), per second: they depend
+far less on what else the shared machine runs than latencies do.
 The figures are medians over the rounds of each kind, with the ratio storm / calm. With
 ``--profile``, ``py-spy`` (when installed) records the UI process during the last storm round
 and the flat profile is written to that file.
@@ -48,6 +50,44 @@ for entry in (HERE, HERE.parents[0], HERE.parents[1]):
 from bench_attach import VISITOR, _body, _deliver, _percentile, post, probe_until  # noqa: E402
 from bench_ui import CHILD, SIZE, Frames, Terminal, make_home, wait_port  # noqa: E402
 
+# Prepended to the UI's program: counts the frames that render the whole screen (a layout
+# asked for them) and the times the Output pane was cleared to show something else, written to
+# "<frames file>.counts" every 0.2 s.
+COUNTS_HOOK = r"""
+import os, threading, time
+from textual._compositor import Compositor
+from textual.widgets import Log
+counts = {"full": 0, "rewrites": 0}
+_full = Compositor.render_full_update
+def _counted_full(self, *args, **kw):
+    counts["full"] += 1
+    return _full(self, *args, **kw)
+Compositor.render_full_update = _counted_full
+_clear = Log.clear
+def _counted_clear(self, *args, **kw):
+    if type(self).__name__ == "RunLog":
+        counts["rewrites"] += 1
+    return _clear(self, *args, **kw)
+Log.clear = _counted_clear
+def _write_counts():
+    path = os.environ["BENCH_FRAMES"] + ".counts"
+    while True:
+        with open(path + ".tmp", "w") as out:
+            out.write(f"{counts['full']} {counts['rewrites']}\n")
+        os.replace(path + ".tmp", path)
+        time.sleep(0.2)
+threading.Thread(target=_write_counts, daemon=True).start()
+"""
+
+
+def read_counts(frames_file: Path) -> tuple[int, int]:
+    """Full-screen renders and Output pane rewrites so far (see :data:`COUNTS_HOOK`)."""
+    try:
+        full, rewrites = Path(f"{frames_file}.counts").read_text().split()
+    except (FileNotFoundError, ValueError):
+        return 0, 0
+    return int(full), int(rewrites)
+
 
 @dataclass
 class Window:
@@ -59,6 +99,10 @@ class Window:
     keys: list[float] = field(default_factory=list)
     cpu: float = 0.0
     """The UI process's CPU time per second of the window (1.0: one core all the time)."""
+    full_frames: float = 0.0
+    """Frames per second that rendered the whole screen."""
+    rewrites: float = 0.0
+    """Times per second the Output pane was cleared to show something else."""
 
 
 def cpu_seconds(pid: int) -> float:
@@ -131,11 +175,16 @@ def window(
             stderr=subprocess.DEVNULL,
         )
     used = cpu_seconds(term.proc.pid)
+    counted = read_counts(frames.path)
     started = time.monotonic()
     prober.start()
     asyncio.run(_deliver(url, bodies, seconds, result.intake, result.statuses))
     prober.join()
-    result.cpu = (cpu_seconds(term.proc.pid) - used) / (time.monotonic() - started)
+    took = time.monotonic() - started
+    result.cpu = (cpu_seconds(term.proc.pid) - used) / took
+    full, rewrites = read_counts(frames.path)
+    result.full_frames = (full - counted[0]) / took
+    result.rewrites = (rewrites - counted[1]) / took
     if spy is not None:
         spy.wait(60)
     result.keys = keys
@@ -151,7 +200,7 @@ def run_bench(args: argparse.Namespace) -> dict[str, Any]:
         url, flood_sha, main_sha = where.split("|")
         frames_file = base / "frames.txt"
         env["BENCH_FRAMES"] = str(frames_file)
-        term = Terminal([sys.executable, "-c", CHILD], env, SIZE)
+        term = Terminal([sys.executable, "-c", COUNTS_HOOK + CHILD], env, SIZE)
         frames = Frames(frames_file)
         windows: list[Window] = []
         try:
@@ -187,6 +236,8 @@ def summary(windows: list[Window]) -> dict[str, dict[str, float]]:
             "keys_p50": _median([_percentile(w.keys, 0.5) for w in mine]),
             "keys_p95": _median([_percentile(w.keys, 0.95) for w in mine]),
             "cpu": _median([w.cpu for w in mine]),
+            "full_frames": _median([w.full_frames for w in mine]),
+            "rewrites": _median([w.rewrites for w in mine]),
             "presses": sum(len(w.keys) for w in mine),
             "accepted": sum(s == 200 for w in mine for s in w.statuses),
             "sent": sum(len(w.statuses) for w in mine),
@@ -214,11 +265,16 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> list[str]:
             f"  {label:<24} calm {calm[key]:8.1f} ms   storm {storm[key]:8.1f} ms   "
             f"storm/calm {ratio:.2f}x"
         )
-    ratio = storm["cpu"] / calm["cpu"] if calm["cpu"] else float("nan")
-    out.append(
-        f"  {'UI process CPU':<24} calm {calm['cpu']:8.2f} s/s  storm {storm['cpu']:8.2f} s/s  "
-        f"storm/calm {ratio:.2f}x"
-    )
+    for label, key, unit in (
+        ("UI process CPU", "cpu", "s/s"),
+        ("full-screen frames", "full_frames", "/s "),
+        ("Output pane rewrites", "rewrites", "/s "),
+    ):
+        ratio = storm[key] / calm[key] if calm[key] else float("nan")
+        out.append(
+            f"  {label:<24} calm {calm[key]:8.2f} {unit} storm {storm[key]:8.2f} {unit} "
+            f"storm/calm {ratio:.2f}x"
+        )
     for kind, of in by_kind.items():
         out.append(
             f"  {kind}: {of['accepted']:g}/{of['sent']:g} deliveries answered 200, "
