@@ -173,6 +173,8 @@ async def test_the_count_is_updated_a_few_times_a_second_while_the_search_reads(
         on_hits: Callable[[list[Hit]], None],
         stop: threading.Event,
     ) -> int:
+        if needle != "needle":
+            return MAX_LINES * 2  # a search started while the needle was typed
         on_hits([Hit(first, 0)])
         for batch in range(batches):
             on_hits([Hit(1_000 + batch, -1)])
@@ -202,3 +204,74 @@ async def test_the_count_is_updated_a_few_times_a_second_while_the_search_reads(
         assert statuses[-1] == f"1/{batches + 1}"
         assert "1/1+" in statuses
         assert len([status for status in statuses if status.endswith("+")]) <= 3, statuses
+
+
+async def test_the_search_starts_reading_without_waiting_for_the_screen(
+    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Enter starts the reading at once, even while the loop is busy (here: blocked) with
+    the frame the key asked for; a worker of the app would start only once the loop got to
+    it."""
+    services, ids = await seeded(app_paths)
+    _write_log(app_paths, ids["failed"])
+    reading = threading.Event()
+    real = logscan.scan
+
+    def scan(
+        mode: str,
+        path: Path,
+        needle: str,
+        on_hits: Callable[[list[Hit]], None],
+        stop: threading.Event,
+    ) -> int:
+        if mode == "find":  # not the failure line, read when the failed run opens
+            reading.set()
+        return real(mode, path, needle, on_hits, stop)
+
+    monkeypatch.setattr(output_pane, "scan", scan)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await select_event(app, pilot, ids["failed"])
+        log = screen(app).query_one(RunLog)
+        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
+        log.focus()
+        await pilot.press("slash")  # as a search starts: the run shown, the field open
+        pane = screen(app).query_one(output_pane.OutputPane)
+        pane.start("needle", delay=0)
+        assert reading.wait(10)  # the loop does not run meanwhile
+        await wait_for(lambda: log.search_status == "1/1", pilot, explain=lambda: _say(log))
+
+
+async def test_a_search_that_fails_says_so_and_ends(
+    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services, ids = await seeded(app_paths)
+    _write_log(app_paths, ids["failed"])
+
+    def scan(
+        mode: str,
+        path: Path,
+        needle: str,
+        on_hits: Callable[[list[Hit]], None],
+        stop: threading.Event,
+    ) -> int:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(output_pane, "scan", scan)
+    app, _ = build(services, app_paths)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot, 5)
+        await select_event(app, pilot, ids["failed"])
+        log = screen(app).query_one(RunLog)
+        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
+        log.focus()
+        await pilot.press("slash", *"needle", "enter")
+        await wait_for(lambda: log.search_status == "no match", pilot, explain=lambda: _say(log))
+        said = [n.message for n in app._notifications]
+        assert any("The search stopped" in m and "Permission denied" in m for m in said), said
+
+
+async def _say(log: RunLog) -> str:
+    """The search's state as the log shows it (when a wait times out)."""
+    return repr((log.search_status, log.needle_text))
