@@ -116,7 +116,9 @@ def test_freeze_moves_survivors_out_of_full_collections(thawed: None) -> None:
     try:
         kept = [Node() for _ in range(1000)]
         record = collector.freeze()
-        assert record.frozen == gc.get_freeze_count() >= len(kept)
+        # At least what it froze stays frozen (another app's collector, still winding down
+        # in this process, may freeze a few more objects meanwhile).
+        assert gc.get_freeze_count() >= record.frozen >= len(kept)
         assert not any(o is kept[0] for o in gc.get_objects(generation=2))
         gc.collect()
         assert collector.survivors < 20_000
