@@ -29,7 +29,7 @@ async def test_quick_filters_toggle(app_paths: AppPaths) -> None:
         field = screen(app).query_one("#events-filter", Input)
         await pilot.press("F")
         await wait_for(lambda: _shown(table) == {ids["failed"]}, pilot)
-        assert field.value == "state:failed"
+        assert field.value == "state:failed,error"
         assert field.display
         assert table.has_focus  # the keys keep working on the list
         pane = screen(app).query_one("#events-pane")

@@ -21,6 +21,7 @@ KEY_NAMES = {
     "slash": "/",
     "question_mark": "?",
     "end": "End",
+    "escape": "Esc",
     "home": "Home",
     "tab": "Tab",
     "shift+tab": "Shift+Tab",

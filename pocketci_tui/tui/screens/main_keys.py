@@ -22,11 +22,11 @@ MAIN_BINDINGS: list[BindingType] = [
     Binding("slash", "filter", "Filter", id="events-filter", tooltip="filter events"),
     Binding(
         "F",
-        "quick_filter('state:failed')",
+        "quick_filter('state:failed,error')",
         "Failed",
         show=False,
         id="events-failed",
-        tooltip="only failed events (again: all)",
+        tooltip="only failed or in error (again: all)",
     ),
     Binding(
         "R",
@@ -78,7 +78,7 @@ MAIN_BINDINGS: list[BindingType] = [
         "unzoom",
         "Back",
         id="pane-unzoom",
-        tooltip="while zoomed: the other panes back (as z)",
+        tooltip="zoomed: the other panes back (as z)",
     ),
     Binding(
         "j",
