@@ -8,13 +8,15 @@ screen waiting longer than that.
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from rich.console import RenderableType
+from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widgets import Input
 
@@ -30,6 +32,9 @@ from .test_ui_actions import build, ready, screen, seeded, select_event
 
 Frame = tuple[bool, int | None, str]
 """What a frame showed: the search field open, the marked line, the count."""
+
+FIRST = 7
+"""The line of the log's one match (0-based)."""
 
 Scan = Callable[[str, Path, str, Callable[[list[Hit]], None], threading.Event], int]
 
@@ -55,10 +60,10 @@ def _record(app: PocketCIApp, monkeypatch: pytest.MonkeyPatch) -> list[Frame]:
 def _write_log(app_paths: AppPaths, event_id: int) -> int:
     """A log longer than the pane keeps, one match near the top; its line."""
     lines = [f"line {i}" for i in range(MAX_LINES * 2)]
-    lines[7] = "needle: the first"
+    lines[FIRST] = "needle: the first"
     path = app_paths.logs_dir / f"{event_id}" / "run-main-test.log"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return 7
+    return FIRST
 
 
 def _gated(gate: threading.Event) -> Scan:
@@ -78,15 +83,12 @@ def _gated(gate: threading.Event) -> Scan:
     return scan
 
 
-async def test_enter_paints_the_closed_field_and_the_first_match_in_one_frame(
-    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No frame shows the field closed without the match: the screen waited for it."""
+@contextlib.asynccontextmanager
+async def _shown(app_paths: AppPaths) -> AsyncIterator[tuple[PocketCIApp, Pilot[int], RunLog]]:
+    """The app at 80x24 showing the failed run, whose log (see :func:`_write_log`) is longer
+    than the pane keeps, the Output pane focused."""
     services, ids = await seeded(app_paths)
-    first = _write_log(app_paths, ids["failed"])
-    gate = threading.Event()
-    monkeypatch.setattr(output_pane, "scan", _gated(gate))
-    monkeypatch.setattr(output_pane, "HOLD", 10.0)  # however slow the machine
+    _write_log(app_paths, ids["failed"])
     app, _ = build(services, app_paths)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot, 5)
@@ -94,6 +96,18 @@ async def test_enter_paints_the_closed_field_and_the_first_match_in_one_frame(
         log = screen(app).query_one(RunLog)
         await wait_for(lambda: log.line_count == MAX_LINES, pilot)
         log.focus()
+        yield app, pilot, log
+
+
+async def test_enter_paints_the_closed_field_and_the_first_match_in_one_frame(
+    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No frame shows the field closed without the match: the screen waited for it."""
+    first = FIRST
+    gate = threading.Event()
+    monkeypatch.setattr(output_pane, "scan", _gated(gate))
+    monkeypatch.setattr(output_pane, "HOLD", 10.0)  # however slow the machine
+    async with _shown(app_paths) as (app, pilot, log):
         await pilot.press("slash", *"needle")
         frames = _record(app, monkeypatch)
         await pilot.press("enter")
@@ -111,18 +125,10 @@ async def test_a_search_without_a_match_lets_the_screen_go_on_at_once(
 ) -> None:
     """Nothing found: the screen says so when the search ends, without waiting out the
     hold."""
-    services, ids = await seeded(app_paths)
-    _write_log(app_paths, ids["failed"])
     gate = threading.Event()
     monkeypatch.setattr(output_pane, "scan", _gated(gate))
     monkeypatch.setattr(output_pane, "HOLD", 60.0)
-    app, _ = build(services, app_paths)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ready(app, pilot, 5)
-        await select_event(app, pilot, ids["failed"])
-        log = screen(app).query_one(RunLog)
-        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
-        log.focus()
+    async with _shown(app_paths) as (app, pilot, _log):
         await pilot.press("slash", *"absent")
         frames = _record(app, monkeypatch)
         await pilot.press("enter")
@@ -135,18 +141,11 @@ async def test_a_slow_search_holds_the_screen_no_longer_than_the_hold(
 ) -> None:
     """A search still reading when the hold is over: the screen shows the field closed and
     the search under way, and the match once it comes."""
-    services, ids = await seeded(app_paths)
-    first = _write_log(app_paths, ids["failed"])
+    first = FIRST
     gate = threading.Event()
     monkeypatch.setattr(output_pane, "scan", _gated(gate))
     monkeypatch.setattr(output_pane, "HOLD", 0.2)
-    app, _ = build(services, app_paths)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ready(app, pilot, 5)
-        await select_event(app, pilot, ids["failed"])
-        log = screen(app).query_one(RunLog)
-        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
-        log.focus()
+    async with _shown(app_paths) as (app, pilot, log):
         await pilot.press("slash", *"needle")
         frames = _record(app, monkeypatch)
         await pilot.press("enter")
@@ -162,8 +161,7 @@ async def test_the_count_is_updated_a_few_times_a_second_while_the_search_reads(
     """A search reporting its matches in many batches: the first match and the final count
     are shown at once, the count in between at most every ``COUNT_EVERY`` seconds rather
     than once per batch (each a frame of its own, competing with the keys)."""
-    services, ids = await seeded(app_paths)
-    first = _write_log(app_paths, ids["failed"])
+    first = FIRST
     batches = 60
 
     def scan(
@@ -190,13 +188,7 @@ async def test_the_count_is_updated_a_few_times_a_second_while_the_search_reads(
     monkeypatch.setattr(output_pane, "scan", scan)
     monkeypatch.setattr(output_pane, "COUNT_EVERY", 5.0)  # however slow the machine
     monkeypatch.setattr(RunLog, "watch_search_status", watch)
-    app, _ = build(services, app_paths)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ready(app, pilot, 5)
-        await select_event(app, pilot, ids["failed"])
-        log = screen(app).query_one(RunLog)
-        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
-        log.focus()
+    async with _shown(app_paths) as (_app, pilot, log):
         statuses.clear()
         await pilot.press("slash", *"needle", "enter")
         await wait_for(lambda: log.search_status == f"1/{batches + 1}", pilot)
@@ -212,8 +204,6 @@ async def test_the_search_starts_reading_without_waiting_for_the_screen(
     """Enter starts the reading at once, even while the loop is busy (here: blocked) with
     the frame the key asked for; a worker of the app would start only once the loop got to
     it."""
-    services, ids = await seeded(app_paths)
-    _write_log(app_paths, ids["failed"])
     reading = threading.Event()
     real = logscan.scan
 
@@ -229,13 +219,7 @@ async def test_the_search_starts_reading_without_waiting_for_the_screen(
         return real(mode, path, needle, on_hits, stop)
 
     monkeypatch.setattr(output_pane, "scan", scan)
-    app, _ = build(services, app_paths)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ready(app, pilot, 5)
-        await select_event(app, pilot, ids["failed"])
-        log = screen(app).query_one(RunLog)
-        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
-        log.focus()
+    async with _shown(app_paths) as (app, pilot, log):
         await pilot.press("slash")  # as a search starts: the run shown, the field open
         pane = screen(app).query_one(output_pane.OutputPane)
         pane.start("needle", delay=0)
@@ -246,9 +230,6 @@ async def test_the_search_starts_reading_without_waiting_for_the_screen(
 async def test_a_search_that_fails_says_so_and_ends(
     app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services, ids = await seeded(app_paths)
-    _write_log(app_paths, ids["failed"])
-
     def scan(
         mode: str,
         path: Path,
@@ -259,13 +240,7 @@ async def test_a_search_that_fails_says_so_and_ends(
         raise PermissionError(13, "Permission denied", str(path))
 
     monkeypatch.setattr(output_pane, "scan", scan)
-    app, _ = build(services, app_paths)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await ready(app, pilot, 5)
-        await select_event(app, pilot, ids["failed"])
-        log = screen(app).query_one(RunLog)
-        await wait_for(lambda: log.line_count == MAX_LINES, pilot)
-        log.focus()
+    async with _shown(app_paths) as (app, pilot, log):
         await pilot.press("slash", *"needle", "enter")
         await wait_for(lambda: log.search_status == "no match", pilot, explain=lambda: _say(log))
         said = [n.message for n in app._notifications]

@@ -201,27 +201,15 @@ class OutputPane(Vertical):
             # A running build's file may not exist yet: search the lines shown meanwhile.
             on_disk = log.log_file is not None and log.log_file.exists()
             lines = None if on_disk else list(log.lines)
-            self._search(needle, log.log_file, lines, log.first_line, stop, delay, begun)
-
-    def _search(
-        self,
-        needle: str,
-        path: Path | None,
-        lines: list[str] | None,
-        first: int,
-        stop: threading.Event,
-        delay: float,
-        begun: threading.Event,
-    ) -> None:
-        """Start the search's reading thread, at once: a worker of the app starts only once
-        the loop gets to it, behind the frame the Enter key asked for (20 to 40 ms of the time
-        to the first match on a busy machine)."""
-        threading.Thread(
-            target=self._read,
-            args=(needle, path, lines, first, stop, delay, begun),
-            name="log-search",
-            daemon=True,
-        ).start()
+            # A thread started here and now: a worker of the app starts only once the loop
+            # gets to it, behind the work the Enter key queued (20 to 40 ms of the time to
+            # the first match on a busy machine).
+            threading.Thread(
+                target=self._read,
+                args=(needle, log.log_file, lines, log.first_line, stop, delay, begun),
+                name="log-search",
+                daemon=True,
+            ).start()
 
     def _read(
         self,
@@ -233,7 +221,8 @@ class OutputPane(Vertical):
         delay: float,
         begun: threading.Event,
     ) -> None:
-        """The search's reading thread (see :meth:`_search`); a failure is said on screen."""
+        """The search's reading thread (started by :meth:`start`); a failure is said on
+        screen."""
         if delay and stop.wait(delay):
             return  # typing went on
         begun.set()
