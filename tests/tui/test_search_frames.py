@@ -34,7 +34,10 @@ Frame = tuple[bool, int | None, str]
 """What a frame showed: the search field open, the marked line, the count."""
 
 FIRST = 7
-"""The line of the log's one match (0-based)."""
+"""The line of the log's one match of ``needle`` (0-based)."""
+
+OTHER = 5_000
+"""The line of its one match of ``another``."""
 
 Scan = Callable[[str, Path, str, Callable[[list[Hit]], None], threading.Event], int]
 
@@ -61,6 +64,7 @@ def _write_log(app_paths: AppPaths, event_id: int) -> int:
     """A log longer than the pane keeps, one match near the top; its line."""
     lines = [f"line {i}" for i in range(MAX_LINES * 2)]
     lines[FIRST] = "needle: the first"
+    lines[OTHER] = "another: older than the tail, far from the first"
     path = app_paths.logs_dir / f"{event_id}" / "run-main-test.log"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return FIRST
@@ -250,3 +254,27 @@ async def test_a_search_that_fails_says_so_and_ends(
 async def _say(log: RunLog) -> str:
     """The search's state as the log shows it (when a wait times out)."""
     return repr((log.search_status, log.needle_text))
+
+
+async def test_a_match_outside_the_last_searchs_window_is_read_with_it(
+    app_paths: AppPaths, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second search whose first match is neither in the tail nor in the window the first
+    search showed: its window comes with the match from the search's thread, not from
+    another reading started once the match reached the screen."""
+    loads: list[int] = []
+    original = output_pane.OutputPane._load_window
+
+    def load_window(self: output_pane.OutputPane, path: Path, hit: Hit, generation: int) -> None:
+        loads.append(hit.line)
+        original(self, path, hit, generation)
+
+    monkeypatch.setattr(output_pane.OutputPane, "_load_window", load_window)
+    async with _shown(app_paths) as (_app, pilot, log):
+        await pilot.press("slash", *"needle", "enter")
+        await wait_for(lambda: log.current == FIRST and log.search_status == "1/1", pilot)
+        assert log.window
+        await pilot.press("slash", "ctrl+u", *"another", "enter")
+        await wait_for(lambda: log.current == OTHER and log.search_status == "1/1", pilot)
+        assert log.holds(OTHER)
+        assert loads == []

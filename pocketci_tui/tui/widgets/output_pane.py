@@ -201,12 +201,13 @@ class OutputPane(Vertical):
             # A running build's file may not exist yet: search the lines shown meanwhile.
             on_disk = log.log_file is not None and log.log_file.exists()
             lines = None if on_disk else list(log.lines)
+            shown = range(log.first_line, log.first_line + log.line_count)
             # A thread started here and now: a worker of the app starts only once the loop
             # gets to it, behind the work the Enter key queued (20 to 40 ms of the time to
             # the first match on a busy machine).
             threading.Thread(
                 target=self._read,
-                args=(needle, log.log_file, lines, log.first_line, stop, delay, begun),
+                args=(needle, log.log_file, lines, shown, stop, delay, begun),
                 name="log-search",
                 daemon=True,
             ).start()
@@ -216,7 +217,7 @@ class OutputPane(Vertical):
         needle: str,
         path: Path | None,
         lines: list[str] | None,
-        first: int,
+        shown: range,
         stop: threading.Event,
         delay: float,
         begun: threading.Event,
@@ -227,7 +228,7 @@ class OutputPane(Vertical):
             return  # typing went on
         begun.set()
         try:
-            self._find(needle, path, lines, first, stop)
+            self._find(needle, path, lines, shown, stop)
         except Exception as error:  # said on screen; the search ends
             self.post_message(self.Deliver(self._failed, stop, error))
         else:
@@ -238,10 +239,11 @@ class OutputPane(Vertical):
         needle: str,
         path: Path | None,
         lines: list[str] | None,
-        first: int,
+        shown: range,
         stop: threading.Event,
     ) -> None:
-        """Find ``needle`` in ``lines`` (shown, no file yet) or in the log file at ``path``."""
+        """Find ``needle`` in ``lines`` (shown, no file yet) or in the log file at ``path``;
+        ``shown`` are the numbers of the lines the pane shows."""
 
         def call(method: Callable[..., None], *args: Any) -> None:
             self.post_message(self.Deliver(method, *args))
@@ -249,7 +251,7 @@ class OutputPane(Vertical):
         if path is None or lines is not None:
             folded = needle if smart_case(needle) else needle.lower()
             found = [
-                Hit(first + i, -1)
+                Hit(shown.start + i, -1)
                 for i, line in enumerate(lines or [])
                 if folded in (line if smart_case(needle) else line.lower())
             ]
@@ -258,12 +260,13 @@ class OutputPane(Vertical):
             pending = [True]
 
             def report(hits: list[Hit]) -> None:
-                # The first match older than the lines shown: its window is read here, and
-                # goes to the loop with it, rather than after another trip through the loop
-                # to start a reading thread (each trip waits behind whatever the loop is
-                # doing, such as a key's screen).
+                # The first match not among the lines shown (older than the tail kept, or
+                # outside the window of the last search): its window is read here, and goes
+                # to the loop with it, rather than after another trip through the loop to
+                # start a reading thread (each trip waits behind whatever the loop is doing,
+                # such as a key's screen).
                 window = None
-                if pending and hits[0].line < first:
+                if pending and hits[0].line not in shown:
                     window = _read_window(path, hits[0])
                 pending.clear()
                 call(self._add, stop, hits, window)
