@@ -25,9 +25,10 @@ from textual.drivers.linux_driver import LinuxDriver
 
 log = logging.getLogger(__name__)
 
-MAX_PENDING_CHARS = 1 << 20
-"""Characters of output kept while the terminal does not take them (a few dozen full frames
-of a large screen); past this, frames are dropped until it drains."""
+MAX_PENDING_CHARS = 1 << 18
+"""Characters of output kept while the terminal does not take them (a dozen full frames of a
+large screen); past this, frames are dropped until it drains. More would only be stale frames
+for a slow link to carry before the repaint that shows the current state."""
 
 STOP_SECONDS = 2.0
 """How long stopping waits for the pending output to be written (a stalled terminal is not

@@ -366,6 +366,15 @@ def _assert_whole(screen: str, shown: str) -> None:
     assert not torn, f"torn ({torn}):\n{screen}"
 
 
+def _filter_events(session: str, text: str) -> None:
+    """Filter the Events pane (focused) on ``text``."""
+    subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "/"], check=True)
+    _wait(lambda: "Esc clears" in _screen(session), "the filter", session=session)
+    subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "-l", text], check=True)
+    subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Enter"], check=True)
+    _wait(lambda: "Esc clears" not in _screen(session), "the filter applied", session=session)
+
+
 def _start_build(session: str, base: str, sha: str) -> None:
     """Wait for the UI and the listener, push, and wait for the build's output on screen."""
     _wait(lambda: "Events" in _screen(session), "the UI", timeout=60)
@@ -478,6 +487,16 @@ def test_a_terminal_that_stops_reading_never_stops_the_process(tmp_path: Path) -
     home, base, sha = _streaming_home(tmp_path)
     with _ui_in_tmux(home, tmp_path) as session:
         _start_build(session, base, sha)
+        # Only the build's repository in the Events pane: the deliveries that arrive during
+        # the stall do not take the selection, so the Output pane streams the build all along
+        # and the UI keeps drawing frames for the terminal that does not read them.
+        _filter_events(session, REPOSITORY)
+        before = _last_line_number(_screen(session))
+        _wait(
+            lambda: _last_line_number(_screen(session)) > before + BUILD_PACE / 2,
+            "the build's output under the filter",
+            session=session,
+        )
         before = _last_line_number(_screen(session))
         server = _tmux_server_pid()
         answers: list[Answer] = []
@@ -508,23 +527,28 @@ def test_a_terminal_that_stops_reading_never_stops_the_process(tmp_path: Path) -
             lambda: "the terminal did not take output" in app_log.read_text(errors="replace"),
             "the app log to say frames were dropped",
         )
-        # Whole again, with the current state (the newest event selected).
-        shown = f"{STALL_DELIVERIES + 1} shown"
-        _wait(lambda: shown in _screen(session), "the new events", session=session)
-        screen = _screen(session)
-        _assert_whole(screen, shown)
-        assert VISITOR in screen
-        assert "is not in the config" in screen, screen
         # The build's output was read all along.
-        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "/"], check=True)
-        _wait(lambda: "Esc clears" in _screen(session), "the filter", session=session)
-        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "-l", REPOSITORY], check=True)
-        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Enter"], check=True)
         _wait(
             lambda: _last_line_number(_screen(session)) > before + STALL_SECONDS * BUILD_PACE / 2,
             "the output printed while the terminal was stalled",
             session=session,
         )
+        # Whole again, with the current state: every delivery is there once the filter is
+        # cleared, and the newest (at the top) says what it is.
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "/"], check=True)
+        _wait(lambda: "esc Clear" in _screen(session), "the filter's field", session=session)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "Escape"], check=True)
+        shown = f"{STALL_DELIVERIES + 1} shown"
+        _wait(lambda: shown in _screen(session), "the new events", session=session)
+        subprocess.run([*TMUX_CMD, "send-keys", "-t", session, "g"], check=True)
+        _wait(
+            lambda: "is not in the config" in _screen(session),
+            "the newest event's note",
+            session=session,
+        )
+        screen = _screen(session)
+        _assert_whole(screen, shown)
+        assert VISITOR in screen
         assert _timed("after", f"{base}/healthz", 5).status == 200
 
 
