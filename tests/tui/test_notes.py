@@ -10,7 +10,8 @@ from pocketci_tui.model import EventStatus
 from pocketci_tui.paths import AppPaths
 from pocketci_tui.store import Store
 from pocketci_tui.tui.widgets.events_table import EventsTable
-from pocketci_tui.tui.widgets.run_log import RunLog, wrap_note
+from pocketci_tui.tui.widgets.log_text import wrap_note
+from pocketci_tui.tui.widgets.run_log import RunLog
 
 from .fakes import push
 from .harness import wait_for

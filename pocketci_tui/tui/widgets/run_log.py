@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import re
-import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-from rich.highlighter import Highlighter
 from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.strip import Strip
 
-from ..logscan import smart_case
 from ..messages import CopyText, EngineActivity
 from ..text import Part, clean, fit_parts
 from .line_select import SelectingLog
+from .log_text import NeedleHighlighter, wrap_note
 from .long_lines import fit_around
 
 MAX_LINES = 10_000
@@ -29,58 +25,6 @@ MAX_LINES = 10_000
 MAX_BYTES = 4 * 1024 * 1024
 """The most memory the lines kept on screen take: a run printing long lines (up to 64 KiB
 each) keeps fewer than :data:`MAX_LINES` of them, the newest."""
-
-
-def wrap_note(lines: Iterable[str], width: int) -> list[str]:
-    """Wrap paragraphs to ``width`` columns, keeping each line's indent (and hanging the lines
-    of a ``⚠``/``→``/``•``/``-`` item under its text).
-
-    Args:
-        lines: One paragraph per line.
-        width: The columns available.
-
-    Returns:
-        The wrapped lines; an empty paragraph stays an empty line.
-    """
-    out: list[str] = []
-    for line in lines:
-        if not line.strip():
-            out.append("")
-            continue
-        body = line.lstrip(" ")
-        indent = " " * (len(line) - len(body))
-        hang = indent + ("  " if body[:1] in "⚠→•-✗" and body[1:2] == " " else "")
-        out.extend(
-            textwrap.wrap(
-                line,
-                max(width, len(hang) + 8),
-                subsequent_indent=hang,
-                break_on_hyphens=False,
-                replace_whitespace=False,
-                drop_whitespace=True,
-            )
-            or [""]
-        )
-    return out
-
-
-class NeedleHighlighter(Highlighter):
-    """Marks every occurrence of the searched text (smart case, as the search finds them)."""
-
-    def __init__(self) -> None:
-        self.pattern: re.Pattern[str] | None = None
-
-    def set_needle(self, needle: str) -> None:
-        """Mark ``needle`` from now on (nothing when empty)."""
-        flags = 0 if smart_case(needle) else re.IGNORECASE
-        self.pattern = re.compile(re.escape(needle), flags) if needle else None
-
-    def highlight(self, text: Text) -> None:
-        """Style the occurrences in ``text``."""
-        if self.pattern is None:
-            return
-        for match in self.pattern.finditer(text.plain):
-            text.stylize("reverse yellow", match.start(), match.end())
 
 
 CURRENT_LINE = Style(bgcolor="grey30", bold=True)
