@@ -48,7 +48,14 @@ async def test_the_footer_says_enter_and_esc_in_the_filter_and_the_search(
         await wait_for(lambda: isinstance(main.focused, EventsTable), pilot)
         assert main.query_one("#events-filter", Input).value == ""
 
-        main.query_one(RunLog).focus()
+        # Leaving the filter gives the Events pane the focus after a refresh: wait for that to
+        # be over, then for the log to have it, or the slash would open the filter again.
+        await pilot.pause()
+        log = main.query_one(RunLog)
+        log.focus()
+        await wait_for(lambda: main.focused is log, pilot)
+        await pilot.pause()
+        assert main.focused is log
         await pilot.press("slash")
         search = main.query_one("#log-search", Input)
         shown = await keys_in(app, pilot, search)
